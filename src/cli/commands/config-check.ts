@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { readConfigFile } from '../../config/load.js';
+import { formatProblem } from '../../config/problems.js';
+import { readSecret } from '../../config/secrets.js';
+import { EXIT_OK, EXIT_USAGE } from '../exit.js';
+
+export function registerConfigCheck(program: Command): void {
+  const config = program.command('config').description('work with configuration files');
+  config
+    .command('check')
+    .description('validate a config file and print every problem with its key path')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--json', 'print the result as JSON')
+    .action((options: { config: string; json?: boolean }) => {
+      const { config: loaded, problems } = readConfigFile(options.config);
+      const warnings: string[] = [];
+      if (loaded) {
+        // Unreadable secrets are reported as warnings: the file is valid, but this machine cannot run it as-is.
+        const sources: Array<[string, { file?: string | undefined; env?: string | undefined }]> = [
+          ['mysql.password', { file: loaded.mysql.password_file, env: loaded.mysql.password_env }],
+          ['mysql.replication_password', { file: loaded.mysql.replication_password_file, env: loaded.mysql.replication_password_env }],
+          ['auth.token', { file: loaded.auth.token_file, env: loaded.auth.token_env }],
+        ];
+        for (const [what, source] of sources) {
+          try {
+            readSecret(source, what);
+          } catch (error) {
+            warnings.push((error as Error).message);
+          }
+        }
+      }
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, warnings }, null, 2)}\n`);
+      } else if (problems.length > 0) {
+        process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
+        for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
+      } else if (loaded) {
+        const roles = Object.entries(loaded.roles).map(([name, role]) => `${name} (${role.exclusive ? 'exclusive' : 'balanced'}, ${role.ips.length} IP)`);
+        process.stdout.write(
+          `${options.config}: ok\n  cluster ${loaded.cluster}: ${Object.keys(loaded.hosts).length} hosts, roles: ${roles.join(', ') || 'none'}, ${loaded.rules.length} rules, mode ${loaded.mode}\n`,
+        );
+        for (const warning of warnings) process.stdout.write(`  warning: ${warning}\n`);
+      }
+      process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;
+    });
+}

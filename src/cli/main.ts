@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/problems.js';
+import { registerConfigCheck } from './commands/config-check.js';
+import { registerDemo } from './commands/demo.js';
+import { registerSandbox } from './commands/sandbox.js';
+import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
+
+export function buildProgram(): Command {
+  const program = new Command('switchyard')
+    .description('Failover manager for MySQL/MariaDB master-master clusters')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerConfigCheck(program);
+  registerSandbox(program);
+  registerDemo(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version come through here with code 0; real usage errors become exit 2.
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (error instanceof CliExit) {
+      process.stderr.write(`switchyard: ${error.message}\n`);
+      process.exitCode = error.code;
+      return;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    process.stderr.write(`switchyard: ${(error as Error).message}\n`);
+    process.exitCode = EXIT_FAILED;
+  }
+}

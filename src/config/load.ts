@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import * as yaml from 'js-yaml';
+import type { z } from 'zod';
+import { checkReferences } from './references.js';
+import { ConfigError, formatPath, type Problem } from './problems.js';
+import { configSchema, type Config } from './schema.js';
+
+export interface LoadedConfig extends Config {
+  /** Absolute path of the file this came from; relative paths inside it are resolved against its folder. */
+  source: string;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): Problem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+  }
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
+  else if (issue.code === 'invalid_value' && 'values' in issue) message = `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+  return [{ path: formatPath(issue.path), message }];
+}
+
+/** Validates a parsed document; every problem is returned, not only the first. */
+export function validateConfig(raw: unknown): { config?: Config; problems: Problem[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { problems: [{ path: '(top level)', message: 'the config must be a YAML mapping' }] };
+  }
+  const parsed = configSchema.safeParse(raw);
+  const problems = parsed.success ? [] : parsed.error.issues.flatMap(describeIssue);
+  problems.push(...checkReferences(raw));
+  const unique = new Map(problems.map((problem) => [`${problem.path}\u0000${problem.message}`, problem]));
+  const sorted = [...unique.values()].sort((a, b) => a.path.localeCompare(b.path));
+  return parsed.success && sorted.length === 0 ? { config: parsed.data, problems: [] } : { problems: sorted };
+}
+
+export function parseConfigText(text: string, file: string): { config?: LoadedConfig; problems: Problem[] } {
+  let raw: unknown;
+  try {
+    raw = yaml.load(text, { filename: file });
+  } catch (error) {
+    const mark = (error as { mark?: { line: number; column: number } }).mark;
+    const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : '(yaml)';
+    return { problems: [{ path: where, message: `not valid YAML: ${(error as { reason?: string }).reason ?? (error as Error).message}` }] };
+  }
+  const { config, problems } = validateConfig(raw);
+  if (!config) return { problems };
+  const base = dirname(resolve(file));
+  const absolute = (path: string | undefined) => (path === undefined || isAbsolute(path) ? path : resolve(base, path));
+  const loaded: LoadedConfig = {
+    ...config,
+    source: resolve(file),
+    state_dir: absolute(config.state_dir) as string,
+    mysql: {
+      ...config.mysql,
+      password_file: absolute(config.mysql.password_file),
+      replication_password_file: absolute(config.mysql.replication_password_file),
+    },
+    auth: { ...config.auth, token_file: absolute(config.auth.token_file) },
+  };
+  return { config: loaded, problems: [] };
+}
+
+export function readConfigFile(file: string): { config?: LoadedConfig; problems: Problem[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return { problems: [{ path: '(file)', message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }] };
+  }
+  return parseConfigText(text, file);
+}
+
+/** Loads and validates, throwing a ConfigError that lists every problem. */
+export function loadConfig(file: string): LoadedConfig {
+  const { config, problems } = readConfigFile(file);
+  if (!config) throw new ConfigError(file, problems);
+  return config;
+}

@@ -1,0 +1,141 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/** A duration string converted to milliseconds at parse time, so nothing downstream re-parses. */
+const duration = z.string({ error: 'must be a duration string such as "500ms", "1s", "2m"' }).transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be letters, digits, "_", "." or "-" (max 63)');
+const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
+const hostAddress = z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or a DNS name');
+const port = z.number().int().min(1).max(65535);
+const httpUrl = z.string().refine((text) => /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(text), {
+  message: 'must be an http(s) URL such as http://10.0.0.11:9106',
+});
+const listenAddress = z.string().refine((text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/.test(text) && Number(text.split(':').pop()) <= 65535, {
+  message: 'must be HOST:PORT, such as 0.0.0.0:9105',
+});
+
+/** Secrets come only from a file or the environment; never inline, so they never land in a repo or `ps`. */
+const secretFile = z.string().min(1).optional();
+const secretEnv = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional();
+
+const mysqlSchema = z
+  .strictObject({
+    user: z.string().min(1),
+    password_file: secretFile,
+    password_env: secretEnv,
+    replication_user: z.string().min(1),
+    replication_password_file: secretFile,
+    replication_password_env: secretEnv,
+  })
+  .superRefine((value, ctx) => {
+    for (const prefix of ['password', 'replication_password']) {
+      const file = (value as Record<string, unknown>)[`${prefix}_file`];
+      const env = (value as Record<string, unknown>)[`${prefix}_env`];
+      if (file === undefined && env === undefined) {
+        ctx.addIssue({ code: 'custom', path: [`${prefix}_file`], message: `set ${prefix}_file or ${prefix}_env (secrets are never written inline)` });
+      } else if (file !== undefined && env !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [`${prefix}_env`], message: `set only one of ${prefix}_file and ${prefix}_env` });
+      }
+    }
+  });
+
+const hostSchema = z.strictObject({
+  address: hostAddress,
+  port: port.default(3306),
+  peer: z.string().optional(),
+  replica_of: z.string().optional(),
+  agent: httpUrl.optional(),
+});
+
+const roleSchema = z.strictObject({
+  exclusive: z.boolean().default(false),
+  hosts: z.array(z.string()).min(1, 'a role needs at least one host'),
+  ips: z.array(ipv4).default([]),
+  prefer: z.string().optional(),
+});
+
+const monitorSchema = z.strictObject({
+  interval: duration.default(1000),
+  connect_timeout: duration.default(1000),
+  check_timeout: duration.optional(),
+  failures_before_down: z.number().int().min(1).max(100).default(3),
+  max_lag: duration.default(10_000),
+  auto_set_online: duration.default(60_000),
+  flap: z.strictObject({ count: z.number().int().min(2).default(3), window: duration.default(600_000) }).default({ count: 3, window: 600_000 }),
+  ping_ips: z.array(ipv4).default([]),
+});
+
+const ruleSchema = z
+  .strictObject({
+    alert: z.string().min(1),
+    action: z.enum(['drop_roles', 'move_role']),
+    roles: z.array(z.string()).optional(),
+    role: z.string().optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.action === 'drop_roles' && (!rule.roles || rule.roles.length === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['roles'], message: 'drop_roles needs a non-empty "roles" list' });
+    }
+    if (rule.action === 'move_role' && !rule.role) {
+      ctx.addIssue({ code: 'custom', path: ['role'], message: 'move_role needs "role"' });
+    }
+  });
+
+const snapshotMethod = z.enum(['lvm', 'btrfs', 'mariabackup']);
+
+export const MODES = ['active', 'passive', 'manual'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const configSchema = z.strictObject({
+  cluster: name,
+  mysql: mysqlSchema,
+  hosts: z.record(name, hostSchema).refine((hosts) => Object.keys(hosts).length > 0, { message: 'at least one host is required' }),
+  roles: z.record(name, roleSchema).default({}),
+  monitor: monitorSchema.default(monitorSchema.parse({})),
+  heartbeat: z
+    .strictObject({
+      schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain schema name').default('switchyard'),
+      interval: duration.default(500),
+    })
+    .default({ schema: 'switchyard', interval: 500 }),
+  listen: listenAddress.default('0.0.0.0:9105'),
+  auth: z.strictObject({ token_file: secretFile, token_env: secretEnv }).superRefine((value, ctx) => {
+    if (value.token_file === undefined && value.token_env === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file or token_env: the webhook and control API always require a token' });
+    }
+  }),
+  metrics_auth: z.boolean().default(false),
+  mode: z.enum(MODES).default('active'),
+  triggers: z
+    .strictObject({
+      alertmanager: z.boolean().default(true),
+      monitor: z.boolean().default(true),
+      pipeline_timeout: duration.default(120_000),
+    })
+    .default({ alertmanager: true, monitor: true, pipeline_timeout: 120_000 }),
+  rules: z.array(ruleSchema).default([]),
+  actuator: z
+    .strictObject({
+      vip: z.strictObject({ interface: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name'), prefix: z.number().int().min(8).max(32).default(24) }).optional(),
+      snapshot: z.strictObject({ method: snapshotMethod }).optional(),
+      fence_grace: duration.default(0),
+      catchup_timeout: duration.default(30_000),
+    })
+    .default({ fence_grace: 0, catchup_timeout: 30_000 }),
+  state_dir: z.string().min(1).default('/var/lib/switchyard'),
+});
+
+export type RawConfig = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type HostConfig = Config['hosts'][string];
+export type RoleConfig = Config['roles'][string];
+export type RuleConfig = Config['rules'][number];

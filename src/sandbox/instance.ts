@@ -1,0 +1,202 @@
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { openConnection, type Connection } from '../mysql/connect.js';
+import { findMariaDbBinaries, type MariaDbBinaries } from './binaries.js';
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface InstanceSpec {
+  name: string;
+  dir: string;
+  port: number;
+  serverId: number;
+  /** Address mariadbd binds; 0.0.0.0 inside a network namespace so a VIP added later is served. */
+  bindAddress?: string;
+  /** Command prefix, e.g. ["ip", "netns", "exec", "sy-a"], to run the server inside a namespace. */
+  wrap?: string[];
+  /** Extra [mariadbd] settings for tests (e.g. semi-sync). */
+  extraSettings?: Record<string, string | number>;
+}
+
+/**
+ * One MariaDB server with its own datadir, socket and port. Always configured read_only=ON:
+ * a server that restarts must never come back writable on its own.
+ */
+export class MariaDbInstance {
+  readonly binaries: MariaDbBinaries;
+
+  constructor(readonly spec: InstanceSpec, binaries?: MariaDbBinaries) {
+    this.binaries = binaries ?? findMariaDbBinaries();
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+  get port(): number {
+    return this.spec.port;
+  }
+  get socket(): string {
+    return join(this.spec.dir, 'mysql.sock');
+  }
+  get configFile(): string {
+    return join(this.spec.dir, 'my.cnf');
+  }
+  get pidFile(): string {
+    return join(this.spec.dir, 'mariadbd.pid');
+  }
+  get errorLog(): string {
+    return join(this.spec.dir, 'error.log');
+  }
+
+  private configText(): string {
+    const settings: Record<string, string | number> = {
+      datadir: join(this.spec.dir, 'data'),
+      socket: this.socket,
+      'pid-file': this.pidFile,
+      port: this.spec.port,
+      'bind-address': this.spec.bindAddress ?? '127.0.0.1',
+      server_id: this.spec.serverId,
+      report_host: this.spec.name,
+      log_bin: 'binlog',
+      relay_log: 'relay-bin',
+      log_slave_updates: 'ON',
+      gtid_strict_mode: 'ON',
+      binlog_format: 'ROW',
+      read_only: 'ON',
+      skip_name_resolve: 'ON',
+      innodb_buffer_pool_size: '32M',
+      innodb_log_file_size: '16M',
+      performance_schema: 'OFF',
+      // Replicas notice a vanished master within seconds, which the dead-writer evidence rule relies on.
+      slave_net_timeout: 4,
+      max_connections: 200,
+      log_error: this.errorLog,
+      ...this.spec.extraSettings,
+    };
+    if (process.getuid?.() === 0) settings.user = 'root';
+    const lines = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
+    return `# written by switchyard sandbox\n[mariadbd]\n${lines.join('\n')}\n`;
+  }
+
+  /** Creates the datadir with mariadb-install-db (about 2 s). */
+  async initialize(): Promise<void> {
+    mkdirSync(join(this.spec.dir, 'data'), { recursive: true });
+    writeFileSync(this.configFile, this.configText());
+    try {
+      await run(this.binaries.installDb, [`--defaults-file=${this.configFile}`, '--auth-root-authentication-method=normal', '--skip-test-db'], {
+        timeout: 120_000,
+      });
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr ?? '';
+      throw new Error(`mariadb-install-db for ${this.name} failed: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+    }
+  }
+
+  /** Starts mariadbd detached, so a sandbox outlives the CLI command that created it. */
+  async start(timeoutMs = 60_000): Promise<void> {
+    const logFd = openSync(join(this.spec.dir, 'stdout.log'), 'a');
+    const command = [...(this.spec.wrap ?? []), this.binaries.server, `--defaults-file=${this.configFile}`];
+    const child = spawn(command[0] as string, command.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    let exited: number | null = null;
+    child.on('exit', (code) => {
+      exited = code ?? -1;
+    });
+    child.unref();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (exited !== null) throw new Error(`mariadbd for ${this.name} exited with code ${exited} during start; see ${this.errorLog}`);
+      if (await this.ping()) return;
+      if (Date.now() > deadline) throw new Error(`mariadbd for ${this.name} did not answer within ${timeoutMs} ms; see ${this.errorLog}`);
+      await sleep(100);
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const connection = await this.rootConnection(1000);
+      connection.destroy();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Root over the unix socket: only the sandbox owner can use it. */
+  async rootConnection(connectTimeoutMs = 5000): Promise<Connection> {
+    return openConnection({ socketPath: this.socket, user: 'root', password: '', connectTimeoutMs });
+  }
+
+  async sql(statement: string, values?: unknown[]): Promise<Record<string, unknown>[]> {
+    const connection = await this.rootConnection();
+    try {
+      const [rows] = await connection.query(statement, values);
+      return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : [];
+    } finally {
+      connection.destroy();
+    }
+  }
+
+  pid(): number | undefined {
+    if (!existsSync(this.pidFile)) return undefined;
+    const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  isRunning(): boolean {
+    const pid = this.pid();
+    if (pid === undefined) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** SIGKILL: the crash a failover must survive. */
+  async kill(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    await this.waitForExit(pid, 10_000);
+  }
+
+  async stop(timeoutMs = 30_000): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined || !this.isRunning()) return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    if (!(await this.waitForExit(pid, timeoutMs))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await this.waitForExit(pid, 5000);
+    }
+  }
+
+  private async waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return true;
+      }
+      await sleep(50);
+    }
+    return false;
+  }
+}

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
+const VALID = new URL('../fixtures/valid.yml', import.meta.url).pathname;
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+test('config check: a valid file exits 0 with a summary', async () => {
+  const result = await cli(['config', 'check', '-c', VALID]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /ok/);
+  assert.match(result.stdout, /3 hosts/);
+});
+
+test('config check: problems are printed with key paths and exit 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
+  const file = join(dir, 'bad.yml');
+  writeFileSync(file, 'cluster: x\nmysql: { user: a, replication_user: b, password_env: A, replication_password_env: B }\nhosts: { db1: { address: 1.2.3.4 } }\nroles: { writer: { exclusive: true, hosts: [db9] } }\nauth: { token_env: T }\nbogus: 1\n');
+  const result = await cli(['config', 'check', '-c', file]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /roles\.writer\.hosts\[0\]: unknown host "db9"/);
+  assert.match(result.stderr, /bogus: unknown key/);
+});
+
+test('config check: missing file and usage errors exit 2', async () => {
+  assert.equal((await cli(['config', 'check', '-c', '/nonexistent.yml'])).code, 2);
+  assert.equal((await cli(['config', 'check'])).code, 2);
+  assert.equal((await cli(['no-such-command'])).code, 2);
+});
