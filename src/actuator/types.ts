@@ -1,0 +1,58 @@
+/**
+ * The engine's view of Switchyard's hands. Every method checks its preconditions, is safe to
+ * repeat (adding an IP twice or removing an absent one is a no-op), and throws an ActionError
+ * that says what was and was not done. With `dryRun`, nothing runs and the plan is returned.
+ */
+export interface PlannedStep {
+  action: string;
+  host: string;
+  /** What would run, e.g. "SET GLOBAL read_only=ON" or "ip addr add 10.0.0.100/24 dev eth0". */
+  description: string;
+}
+
+export class ActionError extends Error {
+  override name = 'ActionError';
+  constructor(
+    message: string,
+    /** Steps completed before the failure, so the caller can undo or report them. */
+    readonly completed: PlannedStep[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Refused because an invariant would break (e.g. errant GTIDs); the message names why. */
+export class RefusedError extends ActionError {
+  override name = 'RefusedError';
+}
+
+export interface FenceResult {
+  readOnly: boolean;
+  killedConnections: number;
+}
+
+export interface MysqlActuator {
+  /** Sets read_only and verifies it by reading it back. */
+  setReadOnly(host: string, on: boolean): Promise<void>;
+  /** read_only=ON, then (after the configured grace) kill client connections other than replication and Switchyard's own. */
+  fence(host: string): Promise<FenceResult>;
+  /** MASTER_GTID_WAIT; resolves true when `host` has applied `position`, false on timeout. */
+  waitForGtid(host: string, position: string, timeoutMs: number): Promise<boolean>;
+  /** Repoints a replica to a new master by GTID; refuses (RefusedError) if the master lacks the replica's transactions. */
+  repoint(replica: string, newMaster: string): Promise<void>;
+  stopReplication(host: string): Promise<void>;
+  startReplication(host: string): Promise<void>;
+}
+
+export interface VipActuator {
+  addVip(host: string, ip: string): Promise<void>;
+  removeVip(host: string, ip: string): Promise<void>;
+  listVips(host: string): Promise<string[]>;
+}
+
+export interface Actuator extends MysqlActuator, VipActuator {
+  /** Plans instead of running when true (the daemon's passive mode). */
+  readonly dryRun: boolean;
+  /** Steps planned or run so far in this actuator's life; passive mode prints these. */
+  readonly steps: PlannedStep[];
+}

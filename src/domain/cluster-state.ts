@@ -1,0 +1,42 @@
+import type { Mode } from '../config/schema.js';
+import type { HostState } from './host-state.js';
+
+export interface HostRecord {
+  state: HostState;
+  /** Why the host is in this state, for `show`, the journal and the API. */
+  reason: string;
+  /** Epoch ms of the last state change. */
+  since: number;
+  /** Last uptime seen; a smaller value later means the server restarted. */
+  lastUptimeSeconds?: number;
+  /** Consecutive failed pings. */
+  failures: number;
+  /** Epoch ms of recent ONLINE -> not-ONLINE transitions, for flap detection. */
+  flaps: number[];
+  /** Set when a host is held for the operator (flapped, restarted); only set-online clears it. */
+  held?: string;
+  /** Epoch ms when it went HARD_OFFLINE, to tell a short outage from a long one. */
+  downSince?: number;
+}
+
+/** Everything that must survive a daemon restart. Kept behind ClusterStateStore. */
+export interface ClusterState {
+  version: 1;
+  cluster: string;
+  mode: Mode;
+  /** Why the mode is what it is (e.g. "started passive: two writable hosts"). */
+  modeReason?: string;
+  hosts: Record<string, HostRecord>;
+  /** role -> ip -> host holding it (null: unassigned). */
+  roles: Record<string, Record<string, string | null>>;
+  /** An operation in flight (switchover/failover), so a restart can finish or undo it. */
+  operation?: { kind: string; role: string; from?: string; to: string; startedAt: number; step: string };
+  updatedAt: number;
+}
+
+/** "Where is the cluster state kept?" First implementation: a JSON file in state_dir. */
+export interface ClusterStateStore {
+  load(): Promise<ClusterState | undefined>;
+  save(state: ClusterState): Promise<void>;
+  describe(): string;
+}

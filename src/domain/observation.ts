@@ -1,0 +1,52 @@
+/** What the monitor saw of one host in one cycle. Produced by src/monitor, read by everything else. */
+export const CHECK_NAMES = ['ping', 'mysql', 'rep_threads', 'rep_backlog', 'lag'] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+
+export interface CheckOutcome {
+  ok: boolean;
+  /** Epoch ms when the check finished. */
+  at: number;
+  durationMs: number;
+  /** Human-readable detail: the error, or what was seen. */
+  detail?: string;
+}
+
+export interface GtidPositions {
+  binlogPos: string;
+  slavePos: string;
+  currentPos: string;
+}
+
+export interface ReplicationStatus {
+  masterHost: string;
+  masterPort: number;
+  ioRunning: boolean;
+  sqlRunning: boolean;
+  /** IO thread state "Connecting" is not running, as far as failover evidence is concerned. */
+  ioState: string;
+  lastIoError: string;
+  lastSqlError: string;
+  secondsBehindMaster: number | null;
+  /** Gtid_IO_Pos: what this replica has received from its master. */
+  gtidIoPos: string;
+  /** True while received transactions wait in the relay log. */
+  relayBacklog: boolean;
+}
+
+export interface HostObservation {
+  host: string;
+  /** Epoch ms at the start of the cycle. */
+  at: number;
+  reachable: boolean;
+  error?: string;
+  readOnly?: boolean;
+  uptimeSeconds?: number;
+  serverId?: number;
+  version?: string;
+  gtid?: GtidPositions;
+  /** Absent when replication is not configured on this host. */
+  replication?: ReplicationStatus;
+  /** Heartbeat lag in seconds (sub-second precision); null when no heartbeat row is visible. */
+  heartbeatLagSeconds?: number | null;
+  checks: Partial<Record<CheckName, CheckOutcome>>;
+}

@@ -1,0 +1,62 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HOST_STATES } from '../domain/host-state.js';
+import { MODES } from '../config/schema.js';
+
+/**
+ * Every Switchyard metric, in one registry with `cluster` on every series. Names are the outside
+ * contract of docs/design.md: dashboards and alert rules depend on them.
+ */
+export class SwitchyardMetrics {
+  readonly registry = new Registry();
+
+  readonly hostUp = this.gauge('switchyard_host_up', "1 if the manager's last check could connect and query", ['host']);
+  readonly hostState = this.gauge('switchyard_host_state', "1 for the host's current state, 0 for the others", ['host', 'state']);
+  readonly readOnly = this.gauge('switchyard_mysql_read_only', 'value of read_only (1 = ON)', ['host']);
+  readonly uptime = this.gauge('switchyard_mysql_uptime_seconds', 'server uptime', ['host']);
+  readonly ioRunning = this.gauge('switchyard_replication_io_running', '1 if the replication IO thread runs', ['host']);
+  readonly sqlRunning = this.gauge('switchyard_replication_sql_running', '1 if the replication SQL thread runs', ['host']);
+  readonly lag = this.gauge('switchyard_replication_lag_seconds', 'replication lag measured with the heartbeat table, sub-second', ['host']);
+  readonly secondsBehindMaster = this.gauge('switchyard_replication_seconds_behind_master', 'Seconds_Behind_Master as the server reports it', ['host']);
+  readonly roleIpAssigned = this.gauge('switchyard_role_ip_assigned', '1 where the role IP is held by the host', ['role', 'ip', 'host']);
+  readonly writableHosts = this.gauge('switchyard_writable_hosts', 'hosts with read_only=OFF (must be 1)', []);
+  readonly checksumDiffChunks = this.gauge('switchyard_checksum_diff_chunks', 'chunks that differ from the writer in the last consistency check', ['host', 'table']);
+  readonly checksumLastRun = this.gauge('switchyard_checksum_last_run_timestamp_seconds', 'end time of the last completed consistency check', []);
+  readonly actionsTotal = this.counter('switchyard_actions_total', 'actions taken by Switchyard', ['action', 'result']);
+  readonly failoversTotal = this.counter('switchyard_failovers_total', 'writer moves and their outcome', ['role', 'result']);
+  readonly webhookRequestsTotal = this.counter('switchyard_webhook_requests_total', 'Alertmanager webhook requests by HTTP status', ['code']);
+  readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
+  readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
+  readonly checkDuration = new Histogram({
+    name: 'switchyard_check_duration_seconds',
+    help: 'check latency',
+    labelNames: ['check'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(readonly cluster: string, options: { processMetrics?: boolean } = {}) {
+    this.registry.setDefaultLabels({ cluster });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** One series per state, so `switchyard_host_state{state="ONLINE"} == 1` works in PromQL. */
+  setHostState(host: string, state: string): void {
+    for (const candidate of HOST_STATES) this.hostState.set({ host, state: candidate }, candidate === state ? 1 : 0);
+  }
+
+  setMode(current: string): void {
+    for (const candidate of MODES) this.mode.set({ mode: candidate }, candidate === current ? 1 : 0);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,85 @@
+import { appendFileSync, existsSync, mkdirSync, openSync, closeSync, fsyncSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type JournalPhase = 'decision' | 'before' | 'after' | 'refused' | 'note';
+
+export interface JournalEntry {
+  /** Epoch ms. */
+  at: number;
+  /** Monotonic id within this journal file; "before" and "after" of one action share `action`. */
+  seq: number;
+  phase: JournalPhase;
+  /** Stable event name, same vocabulary as the log's `event` field (e.g. "vip.add"). */
+  event: string;
+  /** Correlates the before/after pair of one action and the decision that caused it. */
+  action?: string;
+  host?: string;
+  role?: string;
+  reason?: string;
+  inputs?: Record<string, unknown>;
+  outcome?: 'ok' | 'failed' | 'skipped' | 'dry-run';
+  detail?: string;
+}
+
+export interface Journal {
+  append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry;
+  read(options?: { since?: number; limit?: number }): JournalEntry[];
+}
+
+/**
+ * Append-only JSON lines in state_dir, fsynced per entry: an action's "before" line is on disk
+ * before the action runs, so a crash mid-action is visible to the operator afterwards.
+ */
+export class FileJournal implements Journal {
+  private seq = 0;
+
+  constructor(readonly file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    if (existsSync(file)) {
+      const last = this.read({ limit: 1 })[0];
+      this.seq = last?.seq ?? 0;
+    }
+  }
+
+  append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
+    const full: JournalEntry = { at: Date.now(), seq: ++this.seq, ...entry };
+    appendFileSync(this.file, `${JSON.stringify(full)}\n`);
+    const fd = openSync(this.file, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return full;
+  }
+
+  /** Newest last; `limit` keeps the newest entries. Corrupt lines (a torn last write) are skipped. */
+  read(options: { since?: number; limit?: number } = {}): JournalEntry[] {
+    if (!existsSync(this.file)) return [];
+    const entries: JournalEntry[] = [];
+    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        const entry = JSON.parse(line) as JournalEntry;
+        if (options.since === undefined || entry.at >= options.since) entries.push(entry);
+      } catch {
+        // a torn final line after a crash; the rest is intact
+      }
+    }
+    return options.limit === undefined ? entries : entries.slice(-options.limit);
+  }
+}
+
+/** In-memory journal for unit tests. */
+export class MemoryJournal implements Journal {
+  readonly entries: JournalEntry[] = [];
+  append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
+    const full: JournalEntry = { at: Date.now(), seq: this.entries.length + 1, ...entry };
+    this.entries.push(full);
+    return full;
+  }
+  read(options: { since?: number; limit?: number } = {}): JournalEntry[] {
+    const filtered = this.entries.filter((entry) => options.since === undefined || entry.at >= options.since);
+    return options.limit === undefined ? filtered : filtered.slice(-options.limit);
+  }
+}
