@@ -1,0 +1,47 @@
+import type { NextFunction, Request, Response } from 'express';
+
+/** Errors are JSON {error, detail} with the status codes of docs/design.md. */
+export function sendError(response: Response, status: number, error: string, detail: string): void {
+  response.status(status).json({ error, detail });
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Requires a JSON body on methods that carry one: 415 otherwise. */
+export function requireJson(request: Request, response: Response, next: NextFunction): void {
+  if (['POST', 'PUT', 'PATCH'].includes(request.method) && request.headers['content-length'] !== '0' && !request.is('application/json')) {
+    sendError(response, 415, 'unsupported_media_type', 'send the body as application/json');
+    return;
+  }
+  next();
+}
+
+/** Final handler: body-parser errors become 400/413, HttpErrors keep their status, the rest is 500. */
+export function errorHandler(error: unknown, _request: Request, response: Response, _next: NextFunction): void {
+  if (error instanceof HttpError) {
+    sendError(response, error.status, error.code, error.message);
+    return;
+  }
+  const typed = error as { type?: string; status?: number; message?: string };
+  if (typed.type === 'entity.too.large') {
+    sendError(response, 413, 'payload_too_large', 'the request body is larger than the limit');
+    return;
+  }
+  if (typed.type === 'entity.parse.failed') {
+    sendError(response, 400, 'malformed', `the body is not valid JSON: ${typed.message ?? ''}`);
+    return;
+  }
+  if (typeof typed.status === 'number' && typed.status >= 400 && typed.status < 500) {
+    sendError(response, typed.status, 'bad_request', typed.message ?? 'bad request');
+    return;
+  }
+  sendError(response, 500, 'internal', (error as Error)?.message ?? 'internal error');
+}

@@ -1,0 +1,64 @@
+import type { Server } from 'node:http';
+import express, { type Router } from 'express';
+import type { Logger } from '../log.js';
+import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import { requireBearerToken } from './auth.js';
+import { errorHandler, requireJson, sendError } from './errors.js';
+
+export interface HttpAppOptions {
+  metrics: SwitchyardMetrics;
+  getToken: () => string;
+  /** Require the token on /metrics too (config `metrics_auth`). */
+  metricsAuth?: boolean;
+  /** Routers mounted under /api/v1, all behind the bearer token. */
+  apiRouters: Router[];
+  /** Readiness: false until the first monitor cycle finished, for example. */
+  isReady?: () => { ready: boolean; detail: string };
+  logger?: Logger;
+  bodyLimit?: string;
+}
+
+export function createHttpApp(options: HttpAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  const auth = requireBearerToken(options.getToken);
+
+  app.get('/healthz', (_request, response) => {
+    response.json({ ok: true });
+  });
+  app.get('/readyz', (_request, response) => {
+    const readiness = options.isReady?.() ?? { ready: true, detail: 'ready' };
+    response.status(readiness.ready ? 200 : 503).json(readiness);
+  });
+  const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [auth] : [];
+  app.get('/metrics', ...metricsHandlers, async (_request, response, next) => {
+    try {
+      const { contentType, body } = await options.metrics.render();
+      response.type(contentType).send(body);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  const api = express.Router();
+  api.use(auth);
+  api.use(requireJson);
+  api.use(express.json({ limit: options.bodyLimit ?? '1mb', strict: true, type: 'application/json' }));
+  for (const router of options.apiRouters) api.use(router);
+  api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
+  app.use('/api/v1', api);
+  app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
+  app.use(errorHandler);
+  return app;
+}
+
+export function listen(app: express.Express, address: string): Promise<Server> {
+  const index = address.lastIndexOf(':');
+  const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  const port = Number(address.slice(index + 1));
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}
