@@ -25,7 +25,7 @@ test('HTTP skeleton: auth, content type, size limit, malformed JSON, 404, metric
   assert.deepEqual(await ok.json(), { got: { a: 1 } });
   const notJson = await post('a=1', { 'content-type': 'text/plain', authorization: 'Bearer tok' });
   assert.equal(notJson.status, 415);
-  assert.equal((await notJson.json()).error, 'unsupported_media_type');
+  assert.equal(((await notJson.json()) as { error: string }).error, 'unsupported_media_type');
   assert.equal((await post('{"a":', { ...json, authorization: 'Bearer tok' })).status, 400);
   assert.equal((await post(JSON.stringify({ a: 'x'.repeat(5000) }), { ...json, authorization: 'Bearer tok' })).status, 413);
   assert.equal((await fetch(`${base}/api/v1/nothing`, { headers: { authorization: 'Bearer tok' } })).status, 404);
