@@ -32,9 +32,9 @@ export async function createClusterUsers(
     await connection.query('SET SESSION sql_log_bin=0');
     await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [manager.user, '%', manager.password]);
     await connection.query('GRANT ALL PRIVILEGES ON *.* TO ?@?', [manager.user, '%']);
-    // Without READ_ONLY ADMIN the manager's own writes (heartbeat, checksums) fail on a read-only
-    // host instead of creating errant transactions there. In 10.11 SUPER does not bypass read_only.
-    await connection.query('REVOKE READ_ONLY ADMIN ON *.* FROM ?@?', [manager.user, '%']);
+    // ALL includes READ_ONLY ADMIN, which MariaDB 10.11 requires to SET GLOBAL read_only (SUPER is
+    // not enough) and which also bypasses read_only: the manager must therefore only ever write
+    // (heartbeat, checksums) on the host it has verified to be the writer.
     await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [replication.user, '%', replication.password]);
     await connection.query('GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO ?@?', [replication.user, '%']);
   } finally {
