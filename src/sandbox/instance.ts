@@ -54,6 +54,8 @@ export class MariaDbInstance {
   private configText(): string {
     const settings: Record<string, string | number> = {
       datadir: join(this.spec.dir, 'data'),
+      // A private tmpdir: parallel bootstraps sharing /tmp collided on temporary-table files.
+      tmpdir: join(this.spec.dir, 'tmp'),
       socket: this.socket,
       'pid-file': this.pidFile,
       port: this.spec.port,
@@ -84,14 +86,20 @@ export class MariaDbInstance {
   /** Creates the datadir with mariadb-install-db (about 2 s). */
   async initialize(): Promise<void> {
     mkdirSync(join(this.spec.dir, 'data'), { recursive: true });
+    mkdirSync(join(this.spec.dir, 'tmp'), { recursive: true });
     writeFileSync(this.configFile, this.configText());
     try {
       await run(this.binaries.installDb, [`--defaults-file=${this.configFile}`, '--auth-root-authentication-method=normal', '--skip-test-db'], {
         timeout: 120_000,
       });
     } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? '';
-      throw new Error(`mariadb-install-db for ${this.name} failed: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+      const failure = error as { stderr?: string; stdout?: string; code?: number; signal?: string };
+      const output = `${failure.stdout ?? ''}\n${failure.stderr ?? ''}`;
+      writeFileSync(join(this.spec.dir, 'install-db.log'), output);
+      const errors = output.split('\n').filter((line) => /error|fail|abort/i.test(line)).slice(0, 4).join(' | ');
+      throw new Error(
+        `mariadb-install-db for ${this.name} failed (exit ${failure.code ?? '?'}${failure.signal ? `, signal ${failure.signal}` : ''}): ${errors || 'no error line'}; full output in ${join(this.spec.dir, 'install-db.log')}`,
+      );
     }
   }
 
