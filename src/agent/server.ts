@@ -71,7 +71,7 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';
       log[level](
-        { event: 'agent.request', method: request.method, path: request.path, status: response.statusCode, ms: Math.round(ms * 10) / 10, remote: request.socket.remoteAddress, ...(response.locals.refusal ? { reason: response.locals.refusal } : {}) },
+        { event: 'agent.request', method: request.method, path: request.originalUrl.split('?')[0], status: response.statusCode, ms: Math.round(ms * 10) / 10, remote: request.socket.remoteAddress, ...(response.locals.refusal ? { reason: response.locals.refusal } : {}) },
         'request',
       );
     });

@@ -52,7 +52,7 @@ export class IpCommandDriver implements VipDriver {
   async announce(ip: string, iface: string): Promise<string> {
     // iputils arping: -U unsolicited (gratuitous) ARP, one packet, from this interface.
     const stdout = await this.exec(this.options.arping ?? 'arping', ['-U', '-c', '1', '-I', iface, ip]);
-    return stdout.trim().split('\n').slice(-1)[0] ?? '';
+    return stdout.trim().split('\n').map((line) => line.trim()).filter(Boolean).join(' | ');
   }
 }
 
