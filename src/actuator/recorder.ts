@@ -65,3 +65,9 @@ export class StepRecorder {
     this.options.metrics?.actionsTotal.inc({ action: step.action, result: 'refused' });
   }
 }
+
+/** Human-readable plan, one numbered line per step: what passive mode prints instead of acting. */
+export function formatPlan(steps: PlannedStep[]): string {
+  if (steps.length === 0) return '(nothing to do)';
+  return steps.map((step, index) => `${index + 1}. ${step.host}: ${step.action}: ${step.description}`).join('\n');
+}
