@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
+import { registerAgent } from './commands/agent.js';
 import { registerConfigCheck } from './commands/config-check.js';
 import { registerDemo } from './commands/demo.js';
 import { registerSandbox } from './commands/sandbox.js';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerConfigCheck(program);
   registerSandbox(program);
   registerDemo(program);
+  registerAgent(program);
   return program;
 }
 

@@ -87,6 +87,13 @@ export function checkReferences(raw: unknown): Problem[] {
     }
   }
 
+  // Agents move role IPs on actuator.vip.interface: without it they would be told nothing useful.
+  const actuator = isObject(raw.actuator) ? raw.actuator : {};
+  const agentHosts = Object.entries(hosts).filter(([, host]) => isObject(host) && typeof host.agent === 'string').map(([hostName]) => hostName);
+  if (agentHosts.length > 0 && ipOwners.size > 0 && !isObject(actuator.vip)) {
+    problems.push({ path: 'actuator.vip', message: `hosts ${agentHosts.join(', ')} have agents and roles have IPs: set actuator.vip.interface (the interface agents put VIPs on)` });
+  }
+
   const monitor = isObject(raw.monitor) ? raw.monitor : {};
   const pingIps = strings(monitor.ping_ips);
   for (const [index, ip] of pingIps.entries()) {

@@ -35,8 +35,25 @@ const mysqlSchema = z
     replication_user: z.string().min(1),
     replication_password_file: secretFile,
     replication_password_env: secretEnv,
+    /**
+     * Optional account for the actuator's read_only changes and KILLs. In MariaDB 10.11 setting
+     * read_only needs READ_ONLY ADMIN, which also lets that account write to a read-only host; so
+     * the everyday `user` (heartbeat, checks) can stay without it. Defaults to `user`.
+     */
+    admin_user: z.string().min(1).optional(),
+    admin_password_file: secretFile,
+    admin_password_env: secretEnv,
   })
   .superRefine((value, ctx) => {
+    if (value.admin_user !== undefined && value.admin_password_file === undefined && value.admin_password_env === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['admin_password_file'], message: 'admin_user needs admin_password_file or admin_password_env' });
+    }
+    if (value.admin_password_file !== undefined && value.admin_password_env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['admin_password_env'], message: 'set only one of admin_password_file and admin_password_env' });
+    }
+    if (value.admin_user === undefined && (value.admin_password_file !== undefined || value.admin_password_env !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['admin_user'], message: 'an admin password is set but admin_user is not' });
+    }
     for (const prefix of ['password', 'replication_password']) {
       const file = (value as Record<string, unknown>)[`${prefix}_file`];
       const env = (value as Record<string, unknown>)[`${prefix}_env`];
@@ -129,8 +146,19 @@ export const configSchema = z.strictObject({
       snapshot: z.strictObject({ method: snapshotMethod }).optional(),
       fence_grace: duration.default(0),
       catchup_timeout: duration.default(30_000),
+      /** Bearer token the manager presents to agents; falls back to auth.token_* when neither is set. */
+      agent_token_file: secretFile,
+      agent_token_env: secretEnv,
+      /** Per-request timeout towards agents; a VIP add/remove is retried (it is idempotent) within agent_retries. */
+      agent_timeout: duration.default(3000),
+      agent_retries: z.number().int().min(0).max(10).default(2),
     })
-    .default({ fence_grace: 0, catchup_timeout: 30_000 }),
+    .superRefine((value, ctx) => {
+      if (value.agent_token_file !== undefined && value.agent_token_env !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['agent_token_env'], message: 'set only one of agent_token_file and agent_token_env' });
+      }
+    })
+    .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),
   state_dir: z.string().min(1).default('/var/lib/switchyard'),
 });
 

@@ -1,0 +1,124 @@
+import type { SnapshotInfo } from '../snapshot/types.js';
+
+/** What the agent answers for GET /api/v1/vips. */
+export interface AgentVipList {
+  interface: string;
+  /** The IPs this agent may hold (its vip.ips). */
+  allowed: string[];
+  held: Array<{ ip: string; prefix: number }>;
+}
+
+export interface AgentVipChange {
+  ip: string;
+  interface: string;
+  prefix: number;
+  /** false when the request was a no-op (already held / already absent). */
+  changed: boolean;
+}
+
+export class AgentError extends Error {
+  override name = 'AgentError';
+  constructor(
+    message: string,
+    /** HTTP status when the agent answered; undefined for network errors and timeouts. */
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AgentClientOptions {
+  /** Base URL such as http://10.0.0.11:9106 (hosts.NAME.agent). */
+  url: string;
+  /** Called per request so a rotated token file takes effect. */
+  token: () => string;
+  timeoutMs: number;
+  /** Extra attempts for idempotent requests after a network error, timeout or 5xx. */
+  retries: number;
+  retryDelayMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The manager's side of the agent API. VIP add and remove are idempotent on the agent (adding a
+ * held IP or removing an absent one changes nothing), so they are retried after timeouts: a
+ * retry of a request that did reach the agent is harmless. Snapshot creation is not retried.
+ */
+export class AgentClient {
+  private readonly base: string;
+
+  constructor(private readonly options: AgentClientOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+  }
+
+  listVips(): Promise<AgentVipList> {
+    return this.request<AgentVipList>('GET', '/api/v1/vips', undefined, true);
+  }
+
+  addVip(ip: string, iface: string, prefix: number): Promise<AgentVipChange> {
+    return this.request<AgentVipChange>('POST', '/api/v1/vips/add', { ip, interface: iface, prefix }, true);
+  }
+
+  removeVip(ip: string, iface: string): Promise<AgentVipChange> {
+    return this.request<AgentVipChange>('POST', '/api/v1/vips/remove', { ip, interface: iface }, true);
+  }
+
+  listSnapshots(): Promise<{ method: string; snapshots: SnapshotInfo[] }> {
+    return this.request('GET', '/api/v1/snapshots', undefined, true);
+  }
+
+  takeSnapshot(id: string): Promise<SnapshotInfo> {
+    return this.request<SnapshotInfo>('POST', '/api/v1/snapshots', { id }, false);
+  }
+
+  removeSnapshot(id: string): Promise<{ id: string; removed: boolean }> {
+    return this.request('DELETE', `/api/v1/snapshots/${encodeURIComponent(id)}`, undefined, true);
+  }
+
+  private async request<T>(method: string, path: string, body: unknown, idempotent: boolean): Promise<T> {
+    const attempts = idempotent ? this.options.retries + 1 : 1;
+    let lastError: AgentError | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        return await this.once<T>(method, path, body);
+      } catch (error) {
+        lastError = error as AgentError;
+        // A 4xx is the agent refusing: repeating the same request cannot change its answer.
+        const retryable = lastError.status === undefined || lastError.status >= 500;
+        if (!retryable || attempt === attempts) break;
+        await sleep((this.options.retryDelayMs ?? 200) * attempt);
+      }
+    }
+    throw lastError ?? new AgentError(`${method} ${this.base}${path}: failed`);
+  }
+
+  private async once<T>(method: string, path: string, body: unknown): Promise<T> {
+    const url = `${this.base}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${this.options.token()}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+    } catch (error) {
+      const cause = (error as Error).name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+      throw new AgentError(`${method} ${url}: ${cause}`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? {} : JSON.parse(text);
+    } catch {
+      throw new AgentError(`${method} ${url}: answer is not JSON (HTTP ${response.status})`, response.status >= 500 ? response.status : undefined);
+    }
+    if (!response.ok) {
+      const { error, detail } = parsed as { error?: string; detail?: string };
+      throw new AgentError(`${method} ${url}: HTTP ${response.status} ${error ?? ''}: ${detail ?? text}`, response.status, error);
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,308 @@
+import { withConnection, queryRows, sqlString, type Connection, type Endpoint } from '../mysql/connect.js';
+import { contains, describeMissing, formatGtid, formatPosition, GtidParseError, mergePositions, missingFrom, parsePosition } from '../mysql/gtid.js';
+import type { StepRecorder } from './recorder.js';
+import { ActionError, RefusedError, type FenceResult, type MysqlActuator, type PlannedStep } from './types.js';
+
+export interface MysqlHostAddress {
+  address: string;
+  port: number;
+}
+
+export interface Credentials {
+  user: string;
+  /** Read when needed (not at start), so a rotated password file takes effect and dry-run never reads it. */
+  password: () => string;
+}
+
+export interface MysqlActionsOptions {
+  hosts: Record<string, MysqlHostAddress>;
+  /** The account the actuator connects as; needs READ_ONLY ADMIN (to set read_only) and CONNECTION ADMIN (to KILL). */
+  manager: Credentials;
+  replication: Credentials;
+  /** Further accounts whose sessions fencing never kills (Switchyard's own everyday user). */
+  protectedUsers?: string[];
+  recorder: StepRecorder;
+  connectTimeoutMs: number;
+  /** Time between read_only=ON and killing client sessions, so in-flight commits can finish. */
+  fenceGraceMs: number;
+  /** How long START SLAVE / a repoint may take before the threads must be running. */
+  replicationStartTimeoutMs?: number;
+  /** Upper bound on waiting for table locks when setting read_only (which takes a global lock). */
+  lockWaitTimeoutSeconds?: number;
+}
+
+/** Connections that belong to replication or the server itself; fencing leaves them alone. */
+const PROTECTED_COMMANDS = new Set(['Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker']);
+const PROTECTED_USERS = new Set(['system user', 'event_scheduler', 'unauthenticated user']);
+const ER_NO_SUCH_THREAD = 1094;
+const ER_SPECIFIC_ACCESS_DENIED = 1227;
+
+export interface KilledSession {
+  id: number;
+  user: string;
+  host: string;
+  command: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * MySQL/MariaDB actions over the manager's own credentials. Each checks its preconditions,
+ * verifies its effect (read back, thread state) and is safe to repeat.
+ */
+export class MysqlActions implements MysqlActuator {
+  private readonly recorder: StepRecorder;
+
+  constructor(private readonly options: MysqlActionsOptions) {
+    this.recorder = options.recorder;
+  }
+
+  private target(host: string): MysqlHostAddress {
+    const target = this.options.hosts[host];
+    if (!target) throw new ActionError(`unknown host "${host}"`);
+    return target;
+  }
+
+  private endpoint(host: string): Endpoint {
+    const target = this.target(host);
+    const manager = this.options.manager;
+    return { host: target.address, port: target.port, user: manager.user, password: manager.password(), connectTimeoutMs: this.options.connectTimeoutMs };
+  }
+
+  private async withHost<T>(host: string, work: (connection: Connection) => Promise<T>): Promise<T> {
+    const target = this.target(host);
+    try {
+      return await withConnection(this.endpoint(host), work);
+    } catch (error) {
+      if (error instanceof ActionError) throw error;
+      const hint =
+        (error as { errno?: number }).errno === ER_SPECIFIC_ACCESS_DENIED
+          ? ` (the actuator connects as "${this.options.manager.user}"; grant it READ_ONLY ADMIN and CONNECTION ADMIN, or set mysql.admin_user to an account that has them)`
+          : '';
+      throw new ActionError(`${host} (${target.address}:${target.port}): ${(error as Error).message}${hint}`);
+    }
+  }
+
+  async setReadOnly(host: string, on: boolean): Promise<void> {
+    this.target(host);
+    const value = on ? 'ON' : 'OFF';
+    await this.recorder.step({ action: on ? 'mysql.read_only_on' : 'mysql.read_only_off', host, description: `SET GLOBAL read_only=${value}` }, undefined, () =>
+      this.withHost(host, async (connection) => {
+        await connection.query(`SET SESSION lock_wait_timeout=${Number(this.options.lockWaitTimeoutSeconds ?? 10)}`);
+        await connection.query(`SET GLOBAL read_only=${value}`);
+        const [row] = await queryRows<{ read_only: string | number }>(connection, 'SELECT @@global.read_only AS read_only');
+        const actual = Number(row?.read_only) === 1;
+        if (actual !== on) throw new ActionError(`${host}: read_only reads back as ${actual ? 'ON' : 'OFF'} after setting it ${value}`);
+      }),
+    );
+  }
+
+  async fence(host: string): Promise<FenceResult> {
+    const completed: PlannedStep[] = [];
+    await this.setReadOnly(host, true);
+    completed.push({ action: 'mysql.read_only_on', host, description: 'SET GLOBAL read_only=ON' });
+    if (!this.recorder.dryRun && this.options.fenceGraceMs > 0) await sleep(this.options.fenceGraceMs);
+    const spared = [...new Set([this.options.manager.user, this.options.replication.user, ...(this.options.protectedUsers ?? [])])];
+    const step: PlannedStep = {
+      action: 'mysql.kill_clients',
+      host,
+      description: `after ${this.options.fenceGraceMs} ms, KILL CONNECTION for every session except replication threads and users ${spared.map((user) => `"${user}"`).join(', ')}`,
+    };
+    try {
+      const killed = await this.recorder.step(
+        step,
+        [] as KilledSession[],
+        () => this.withHost(host, (connection) => killClientSessions(connection, new Set(spared))),
+        (sessions) => `killed ${sessions.length}: ${sessions.map((session) => `${session.id} ${session.user}@${session.host}`).join(', ') || 'none'}`,
+      );
+      return { readOnly: true, killedConnections: killed.length };
+    } catch (error) {
+      throw new ActionError(`fence ${host}: read_only is ON but killing client sessions failed: ${(error as Error).message}`, completed);
+    }
+  }
+
+  async waitForGtid(host: string, position: string, timeoutMs: number): Promise<boolean> {
+    let target;
+    try {
+      target = parsePosition(position);
+    } catch (error) {
+      throw new ActionError(`waitForGtid ${host}: ${(error as GtidParseError).message}`);
+    }
+    const canonical = formatPosition(target);
+    this.target(host);
+    return this.recorder.step(
+      { action: 'mysql.gtid_wait', host, description: `SELECT MASTER_GTID_WAIT('${canonical}', ${timeoutMs / 1000})` },
+      true,
+      () =>
+        this.withHost(host, async (connection) => {
+          // A position already in this host's own binlog counts too (MASTER_GTID_WAIT only looks at the replication position).
+          const [row] = await queryRows<{ binlog: string; slave: string }>(connection, 'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave');
+          let has;
+          try {
+            has = mergePositions(row?.binlog ?? '', row?.slave ?? '');
+          } catch (error) {
+            throw new ActionError(`${host}: ${(error as Error).message}`);
+          }
+          if (contains(has, target)) return true;
+          const [waited] = await queryRows<{ result: number | string | null }>(connection, 'SELECT MASTER_GTID_WAIT(?, ?) AS result', [canonical, timeoutMs / 1000]);
+          if (waited?.result === null || waited?.result === undefined) throw new ActionError(`${host}: MASTER_GTID_WAIT returned NULL (invalid position?)`);
+          return Number(waited.result) === 0;
+        }),
+      (reached) => (reached ? `reached ${canonical}` : `timed out after ${timeoutMs} ms before ${canonical}`),
+    );
+  }
+
+  async repoint(replica: string, newMaster: string): Promise<void> {
+    if (replica === newMaster) throw new RefusedError(`cannot point ${replica} at itself`);
+    const master = this.target(newMaster);
+    this.target(replica);
+    const replicationUser = this.options.replication.user;
+    const step: PlannedStep = {
+      action: 'mysql.repoint',
+      host: replica,
+      description:
+        `check ${newMaster} has every transaction ${replica} has; STOP SLAVE; ` +
+        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos; START SLAVE`,
+    };
+    if (this.recorder.dryRun) {
+      await this.recorder.step(step, undefined, async () => undefined);
+      return;
+    }
+    const replicaState = await this.withHost(replica, (connection) => readGtidState(connection));
+    const masterState = await this.withHost(newMaster, (connection) => readGtidState(connection));
+    if (replicaState.serverId === masterState.serverId) {
+      const reason = `${replica} and ${newMaster} report the same server_id ${replicaState.serverId}: refusing to replicate a server from itself`;
+      this.recorder.refused(step, reason);
+      throw new RefusedError(reason);
+    }
+    if (!masterState.logBin) {
+      const reason = `${newMaster} has no binary log (log_bin=OFF), so it cannot be a master`;
+      this.recorder.refused(step, reason);
+      throw new RefusedError(reason);
+    }
+    let replicaHas;
+    try {
+      replicaHas = mergePositions(replicaState.binlogPos, replicaState.slavePos);
+    } catch (error) {
+      const reason = `${replica}'s own binlog and replication positions diverged: ${(error as Error).message}`;
+      this.recorder.refused(step, reason);
+      throw new RefusedError(reason);
+    }
+    const missing = missingFrom(replicaHas, masterState.binlogPos);
+    if (missing.length > 0) {
+      const gtids = missing.map((range) => formatGtid(range.have)).join(',');
+      const reason =
+        `${newMaster} lacks transactions that ${replica} has (errant GTIDs ${gtids}; ${describeMissing(missing)}); ` +
+        `${replica} has ${formatPosition(replicaHas) || '(nothing)'}, ${newMaster} has ${masterState.binlogPos || '(nothing)'}`;
+      this.recorder.refused(step, reason);
+      throw new RefusedError(reason);
+    }
+    const replication = this.options.replication;
+    const timeoutMs = this.options.replicationStartTimeoutMs ?? 15_000;
+    await this.recorder.step(
+      step,
+      undefined,
+      () =>
+        this.withHost(replica, async (connection) => {
+          await connection.query('STOP SLAVE');
+          // A former master's own writes are in its binlog but not in gtid_slave_pos; start after them,
+          // not before (the new master has them, checked above), or they would be applied twice.
+          const start = formatPosition(replicaHas);
+          if (start !== formatPosition(parsePosition(replicaState.slavePos))) await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
+          await connection.query(
+            `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
+              `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password())}, MASTER_USE_GTID=slave_pos`,
+          );
+          await connection.query('START SLAVE');
+          await waitForThreads(connection, replica, timeoutMs);
+        }),
+      () => `replicating from ${newMaster} (${master.address}:${master.port})`,
+    );
+  }
+
+  async stopReplication(host: string): Promise<void> {
+    this.target(host);
+    await this.recorder.step({ action: 'mysql.stop_slave', host, description: 'STOP SLAVE' }, undefined, () =>
+      this.withHost(host, async (connection) => {
+        await connection.query('STOP SLAVE');
+        const status = await slaveStatus(connection);
+        if (status && (status.Slave_IO_Running === 'Yes' || status.Slave_SQL_Running === 'Yes')) {
+          throw new ActionError(`${host}: replication threads still running after STOP SLAVE (IO ${status.Slave_IO_Running}, SQL ${status.Slave_SQL_Running})`);
+        }
+      }),
+    );
+  }
+
+  async startReplication(host: string): Promise<void> {
+    this.target(host);
+    const timeoutMs = this.options.replicationStartTimeoutMs ?? 15_000;
+    await this.recorder.step({ action: 'mysql.start_slave', host, description: 'START SLAVE' }, undefined, () =>
+      this.withHost(host, async (connection) => {
+        if (!(await slaveStatus(connection))) throw new ActionError(`${host}: no replication is configured (SHOW SLAVE STATUS is empty)`);
+        await connection.query('START SLAVE');
+        await waitForThreads(connection, host, timeoutMs);
+      }),
+    );
+  }
+}
+
+interface GtidState {
+  serverId: number;
+  logBin: boolean;
+  binlogPos: string;
+  slavePos: string;
+}
+
+async function readGtidState(connection: Connection): Promise<GtidState> {
+  const [row] = await queryRows<{ server_id: string | number; log_bin: string | number; binlog: string; slave: string }>(
+    connection,
+    'SELECT @@global.server_id AS server_id, @@global.log_bin AS log_bin, @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
+  );
+  return { serverId: Number(row?.server_id), logBin: Number(row?.log_bin) === 1, binlogPos: row?.binlog ?? '', slavePos: row?.slave ?? '' };
+}
+
+type SlaveStatusRow = Record<string, string | number | null>;
+
+async function slaveStatus(connection: Connection): Promise<SlaveStatusRow | undefined> {
+  const [row] = await queryRows<SlaveStatusRow>(connection, 'SHOW SLAVE STATUS');
+  return row;
+}
+
+/** Both threads must run; an IO thread stuck in "Connecting" with an error is a failure, reported with the error. */
+async function waitForThreads(connection: Connection, host: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const status = await slaveStatus(connection);
+    if (!status) throw new ActionError(`${host}: no replication configured after CHANGE MASTER`);
+    if (status.Slave_IO_Running === 'Yes' && status.Slave_SQL_Running === 'Yes') return;
+    last = `IO ${String(status.Slave_IO_Running)}, SQL ${String(status.Slave_SQL_Running)}${status.Last_IO_Error ? `, IO error: ${String(status.Last_IO_Error)}` : ''}${status.Last_SQL_Error ? `, SQL error: ${String(status.Last_SQL_Error)}` : ''}`;
+    if (status.Slave_SQL_Running === 'No' && status.Last_SQL_Error) break;
+    if (Date.now() > deadline) break;
+    await sleep(100);
+  }
+  throw new ActionError(`${host}: replication is not running: ${last}`);
+}
+
+/** Kills every session that is neither ours, replication, nor the server's own; returns what it killed. */
+export async function killClientSessions(connection: Connection, protectedUsers: Set<string>): Promise<KilledSession[]> {
+  const [self] = await queryRows<{ id: string | number }>(connection, 'SELECT CONNECTION_ID() AS id');
+  const ownId = Number(self?.id);
+  const sessions = await queryRows<{ ID: string | number; USER: string; HOST: string; COMMAND: string }>(
+    connection,
+    'SELECT ID, USER, HOST, COMMAND FROM information_schema.PROCESSLIST',
+  );
+  const killed: KilledSession[] = [];
+  for (const session of sessions) {
+    const id = Number(session.ID);
+    if (id === ownId || protectedUsers.has(session.USER) || PROTECTED_USERS.has(session.USER) || PROTECTED_COMMANDS.has(session.COMMAND)) continue;
+    try {
+      await connection.query(`KILL CONNECTION ${id}`);
+      killed.push({ id, user: session.USER, host: session.HOST, command: session.COMMAND });
+    } catch (error) {
+      // The session ended between the listing and the kill: that is the outcome we wanted.
+      if ((error as { errno?: number }).errno !== ER_NO_SUCH_THREAD) throw error;
+    }
+  }
+  return killed;
+}

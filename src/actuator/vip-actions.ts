@@ -1,0 +1,77 @@
+import type { StepRecorder } from './recorder.js';
+import { AgentClient, type AgentClientOptions } from './agent-client.js';
+import { ActionError, type VipActuator } from './types.js';
+
+export interface VipActionsOptions {
+  /** Host name -> agent base URL (hosts.NAME.agent). */
+  agents: Record<string, string | undefined>;
+  interface: string | undefined;
+  prefix: number;
+  token: () => string;
+  timeoutMs: number;
+  retries: number;
+  recorder: StepRecorder;
+  /** For tests: build clients differently (e.g. shorter retry delays). */
+  clientFactory?: (options: AgentClientOptions) => AgentClient;
+}
+
+/** VIP moves go through each host's agent; the agent does `ip addr` and the gratuitous ARP. */
+export class VipActions implements VipActuator {
+  private readonly clients = new Map<string, AgentClient>();
+
+  constructor(private readonly options: VipActionsOptions) {}
+
+  private client(host: string): AgentClient {
+    const existing = this.clients.get(host);
+    if (existing) return existing;
+    if (!(host in this.options.agents)) throw new ActionError(`unknown host "${host}"`);
+    const url = this.options.agents[host];
+    if (url === undefined) throw new ActionError(`host "${host}" has no agent configured (hosts.${host}.agent), so its VIPs cannot be changed`);
+    const clientOptions: AgentClientOptions = { url, token: this.options.token, timeoutMs: this.options.timeoutMs, retries: this.options.retries };
+    const client = this.options.clientFactory ? this.options.clientFactory(clientOptions) : new AgentClient(clientOptions);
+    this.clients.set(host, client);
+    return client;
+  }
+
+  private iface(): string {
+    if (this.options.interface === undefined) throw new ActionError('actuator.vip.interface is not configured');
+    return this.options.interface;
+  }
+
+  async addVip(host: string, ip: string): Promise<void> {
+    const client = this.client(host);
+    const iface = this.iface();
+    await this.options.recorder.step(
+      { action: 'vip.add', host, description: `ip addr add ${ip}/${this.options.prefix} dev ${iface}; arping -U -c 1 -I ${iface} ${ip} (agent ${this.options.agents[host]})` },
+      undefined,
+      async () => wrap(host, () => client.addVip(ip, iface, this.options.prefix)),
+      (result) => (result?.changed === false ? 'already held (no-op)' : 'added and announced'),
+    );
+  }
+
+  async removeVip(host: string, ip: string): Promise<void> {
+    const client = this.client(host);
+    const iface = this.iface();
+    await this.options.recorder.step(
+      { action: 'vip.remove', host, description: `ip addr del ${ip}/${this.options.prefix} dev ${iface} (agent ${this.options.agents[host]})` },
+      undefined,
+      async () => wrap(host, () => client.removeVip(ip, iface)),
+      (result) => (result?.changed === false ? 'was not held (no-op)' : 'removed'),
+    );
+  }
+
+  /** A read: runs in dry-run mode too, because it changes nothing. */
+  async listVips(host: string): Promise<string[]> {
+    const client = this.client(host);
+    const list = await wrap(host, () => client.listVips());
+    return list.held.map((entry) => entry.ip);
+  }
+}
+
+async function wrap<T>(host: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new ActionError(`${host}: ${(error as Error).message}`);
+  }
+}

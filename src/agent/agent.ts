@@ -1,0 +1,51 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { listen } from '../api/server.js';
+import { readSecret } from '../config/secrets.js';
+import type { Logger } from '../log.js';
+import type { SnapshotMethod } from '../snapshot/types.js';
+import type { AgentConfig } from './config.js';
+import { createAgentApp } from './server.js';
+import { IpCommandDriver, type VipDriver } from './vip-driver.js';
+
+export interface RunningAgent {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Resolves where the agent's token comes from; read per request so a rotated file applies at once. */
+export function agentTokenReader(config: AgentConfig): () => string {
+  return () => readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'agent auth token');
+}
+
+/**
+ * Starts the agent: checks that the token is readable and the VIP interface exists before it
+ * listens, so a broken host fails at start, not at the first failover.
+ */
+export async function startAgent(options: { config: AgentConfig; logger: Logger; driver?: VipDriver; snapshotMethod?: SnapshotMethod }): Promise<RunningAgent> {
+  const { config, logger } = options;
+  const driver = options.driver ?? new IpCommandDriver();
+  const getToken = agentTokenReader(config);
+  getToken();
+  if (config.vip) {
+    const held = await driver.list(config.vip.interface);
+    const vips = held.filter((address) => config.vip?.ips.includes(address.ip));
+    logger.info({ event: 'agent.vips_at_start', interface: config.vip.interface, held: vips.map((address) => address.ip) }, 'VIPs held at start');
+  }
+  const app = createAgentApp({ config, driver, snapshotMethod: options.snapshotMethod, getToken, logger });
+  const server = await listen(app, config.listen);
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ event: 'agent.started', url, interface: config.vip?.interface, ips: config.vip?.ips, snapshot: config.snapshot?.method }, 'agent listening');
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import * as yaml from 'js-yaml';
+import { z } from 'zod';
+import { ConfigError, formatPath, type Problem } from '../config/problems.js';
+
+/**
+ * The agent's own file (one per database host). It names the only interface, IPs and data path
+ * this agent will ever touch: whatever the manager asks, nothing outside this file is changed.
+ */
+const listenAddress = z.string().refine((text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/.test(text) && Number(text.split(':').pop()) <= 65535, {
+  message: 'must be HOST:PORT, such as 10.0.0.11:9106',
+});
+const interfaceName = z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name');
+const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
+
+export const agentConfigSchema = z.strictObject({
+  listen: listenAddress,
+  auth: z
+    .strictObject({
+      token_file: z.string().min(1).optional(),
+      token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    })
+    .superRefine((value, ctx) => {
+      if (value.token_file === undefined && value.token_env === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file or token_env: the agent always requires a token' });
+      } else if (value.token_file !== undefined && value.token_env !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
+      }
+    }),
+  vip: z
+    .strictObject({
+      interface: interfaceName,
+      ips: z
+        .array(ipv4)
+        .min(1, 'list the role IPs this host may hold')
+        .refine((ips) => new Set(ips).size === ips.length, { message: 'an IP is listed twice' }),
+    })
+    .optional(),
+  snapshot: z
+    .strictObject({
+      method: z.enum(['lvm', 'btrfs', 'mariabackup']),
+      /** The datadir (or subvolume) the snapshot copies; the only path the agent accepts. */
+      path: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }),
+      /** lvm: the logical volume, e.g. vg0/mysql. */
+      volume: z.string().regex(/^[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+$/, 'must be VG/LV').optional(),
+      /** lvm: snapshot size, e.g. 5G. */
+      size: z.string().regex(/^\d+[KMGT]?$/i, 'must be a size such as 5G').optional(),
+      /** Where snapshots or backups are kept (btrfs subvolumes, mariabackup directories). */
+      target_dir: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
+    })
+    .superRefine((value, ctx) => {
+      if (value.method === 'lvm' && value.volume === undefined) ctx.addIssue({ code: 'custom', path: ['volume'], message: 'lvm needs "volume" (VG/LV)' });
+    })
+    .optional(),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema> & { source: string };
+
+export function validateAgentConfig(raw: unknown, file: string): { config?: AgentConfig; problems: Problem[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { problems: [{ path: '(top level)', message: 'the agent config must be a YAML mapping' }] };
+  const parsed = agentConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.flatMap((issue): Problem[] => {
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+      let message = issue.message;
+      if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
+      else if (issue.code === 'invalid_value' && 'values' in issue) message = `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+      return [{ path: formatPath(issue.path), message }];
+    });
+    return { problems: problems.sort((a, b) => a.path.localeCompare(b.path)) };
+  }
+  const source = resolve(file);
+  const tokenFile = parsed.data.auth.token_file;
+  const config: AgentConfig = {
+    ...parsed.data,
+    auth: { ...parsed.data.auth, token_file: tokenFile === undefined || isAbsolute(tokenFile) ? tokenFile : resolve(dirname(source), tokenFile) },
+    source,
+  };
+  return { config, problems: [] };
+}
+
+export function readAgentConfigFile(file: string): { config?: AgentConfig; problems: Problem[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return { problems: [{ path: '(file)', message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }] };
+  }
+  let raw: unknown;
+  try {
+    raw = yaml.load(text, { filename: file });
+  } catch (error) {
+    const mark = (error as { mark?: { line: number; column: number } }).mark;
+    return { problems: [{ path: mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : '(yaml)', message: `not valid YAML: ${(error as { reason?: string }).reason ?? (error as Error).message}` }] };
+  }
+  return validateAgentConfig(raw, file);
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  const { config, problems } = readAgentConfigFile(file);
+  if (!config) throw new ConfigError(file, problems);
+  return config;
+}

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { readAgentConfigFile } from '../../agent/config.js';
+import { agentTokenReader, startAgent } from '../../agent/agent.js';
+import { IpCommandDriver } from '../../agent/vip-driver.js';
+import { formatProblem } from '../../config/problems.js';
+import { createLogger } from '../../log.js';
+import { CliExit, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../exit.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('the host actuator on each database host: VIPs and snapshots behind an authenticated HTTP API')
+    .requiredOption('-c, --config <file>', 'agent config file')
+    .option('--check', 'validate the config (and that the token and interface are usable here), then exit')
+    .action(async (options: { config: string; check?: boolean }) => {
+      const { config, problems } = readAgentConfigFile(options.config);
+      if (!config) {
+        process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
+        for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
+      if (options.check) {
+        const warnings: string[] = [];
+        try {
+          agentTokenReader(config)();
+        } catch (error) {
+          warnings.push((error as Error).message);
+        }
+        if (config.vip) {
+          try {
+            await new IpCommandDriver().list(config.vip.interface);
+          } catch (error) {
+            warnings.push(`interface ${config.vip.interface}: ${(error as Error).message}`);
+          }
+        }
+        process.stdout.write(
+          `${options.config}: ok\n  listen ${config.listen}, vip ${config.vip ? `${config.vip.interface} [${config.vip.ips.join(', ')}]` : 'none'}, snapshot ${config.snapshot?.method ?? 'none'}\n`,
+        );
+        for (const warning of warnings) process.stdout.write(`  warning: ${warning}\n`);
+        process.exitCode = EXIT_OK;
+        return;
+      }
+      const logger = createLogger('agent');
+      let agent;
+      try {
+        agent = await startAgent({ config, logger });
+      } catch (error) {
+        throw new CliExit(EXIT_FAILED, `agent failed to start: ${(error as Error).message}`);
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ event: 'agent.stopping', signal }, 'stopping');
+          void agent.close().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+}

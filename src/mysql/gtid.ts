@@ -1,0 +1,270 @@
+/**
+ * MariaDB GTID positions: a list of `domain-server-seq`, at most one per replication domain
+ * (as in @@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos, Gtid_IO_Pos).
+ *
+ * A position says "for each domain, everything up to and including this sequence number".
+ * With gtid_strict_mode (which Switchyard requires) sequence numbers only grow within a domain,
+ * so comparing two positions domain by domain tells which transactions one host has and the
+ * other lacks. Two entries with the same sequence number but different server ids are two
+ * different transactions: the hosts diverged, and neither contains the other.
+ *
+ * Sequence numbers are 64-bit in MariaDB, so they are bigints here.
+ */
+export interface Gtid {
+  domain: number;
+  server: number;
+  seq: bigint;
+}
+
+/** Domain id -> the last GTID of that domain. */
+export type GtidPosition = ReadonlyMap<number, Gtid>;
+
+export class GtidParseError extends Error {
+  override name = 'GtidParseError';
+}
+
+const UINT32_MAX = 4_294_967_295;
+const UINT64_MAX = 18_446_744_073_709_551_615n;
+const ENTRY = /^(\d{1,10})-(\d{1,10})-(\d{1,20})$/;
+
+export function parseGtid(text: string): Gtid {
+  const match = ENTRY.exec(text.trim());
+  if (!match) throw new GtidParseError(`"${text}" is not a MariaDB GTID (domain-server-seq)`);
+  const domain = Number(match[1]);
+  const server = Number(match[2]);
+  const seq = BigInt(match[3] as string);
+  if (domain > UINT32_MAX || server > UINT32_MAX || seq > UINT64_MAX) throw new GtidParseError(`"${text}" has a number out of range`);
+  return { domain, server, seq };
+}
+
+export function formatGtid(gtid: Gtid): string {
+  return `${gtid.domain}-${gtid.server}-${gtid.seq}`;
+}
+
+/**
+ * Parses "0-1-10,1-2-5" (whitespace and newlines tolerated, empty string = empty position).
+ * A domain listed twice is an error: a position has one entry per domain, and guessing which
+ * entry counts could hide missing transactions.
+ */
+export function parsePosition(text: string | null | undefined): GtidPosition {
+  const position = new Map<number, Gtid>();
+  if (text === null || text === undefined) return position;
+  for (const part of text.split(',')) {
+    if (part.trim() === '') continue;
+    const gtid = parseGtid(part);
+    if (position.has(gtid.domain)) throw new GtidParseError(`domain ${gtid.domain} appears twice in "${text.trim()}"`);
+    position.set(gtid.domain, gtid);
+  }
+  return position;
+}
+
+/** Canonical text: sorted by domain, comma-separated, as MariaDB accepts it back. */
+export function formatPosition(position: GtidPosition): string {
+  return [...position.values()]
+    .sort((a, b) => a.domain - b.domain)
+    .map(formatGtid)
+    .join(',');
+}
+
+/** Accepts text or a parsed position, so callers can pass server variables straight in. */
+function asPosition(value: GtidPosition | string): GtidPosition {
+  return typeof value === 'string' ? parsePosition(value) : value;
+}
+
+/** Transactions one position has and another lacks, in one domain. */
+export interface MissingRange {
+  domain: number;
+  /** The last GTID the position that has them holds in this domain. */
+  have: Gtid;
+  /** What the other position holds in this domain; undefined when it has nothing there. */
+  other?: Gtid;
+  /**
+   * Sequence numbers (other.seq, have.seq] are missing. When `diverged` is true the two
+   * entries have the same sequence number but different servers, so at least `have` itself
+   * is missing and the histories may differ further back.
+   */
+  diverged: boolean;
+}
+
+/**
+ * Transactions in `a` that are missing from `b`, per domain. This is the errant-GTID check:
+ * a replica may only be pointed at a master for which missingFrom(replica, master) is empty.
+ */
+export function missingFrom(a: GtidPosition | string, b: GtidPosition | string): MissingRange[] {
+  const left = asPosition(a);
+  const right = asPosition(b);
+  const missing: MissingRange[] = [];
+  for (const have of [...left.values()].sort((x, y) => x.domain - y.domain)) {
+    const other = right.get(have.domain);
+    if (other === undefined) {
+      if (have.seq > 0n) missing.push({ domain: have.domain, have, diverged: false });
+    } else if (other.seq < have.seq) {
+      missing.push({ domain: have.domain, have, other, diverged: false });
+    } else if (other.seq === have.seq && other.server !== have.server) {
+      missing.push({ domain: have.domain, have, other, diverged: true });
+    }
+  }
+  return missing;
+}
+
+/** One line per domain, naming the GTIDs, for refusal messages and logs. */
+export function describeMissing(ranges: MissingRange[]): string {
+  return ranges
+    .map((range) => {
+      const have = formatGtid(range.have);
+      if (range.other === undefined) return `domain ${range.domain}: up to ${have} (the other side has nothing in this domain)`;
+      const other = formatGtid(range.other);
+      if (range.diverged) return `domain ${range.domain}: ${have} differs from ${other} (same sequence, different server: diverged)`;
+      const count = range.have.seq - range.other.seq;
+      return `domain ${range.domain}: ${count} transaction(s) after ${other}, up to ${have}`;
+    })
+    .join('; ');
+}
+
+/** True when `a` has every transaction `b` has. */
+export function contains(a: GtidPosition | string, b: GtidPosition | string): boolean {
+  return missingFrom(b, a).length === 0;
+}
+
+export type PositionOrder = 'equal' | 'ahead' | 'behind' | 'diverged';
+
+/** How `a` relates to `b`: ahead = a has everything b has and more; diverged = each lacks something. */
+export function comparePositions(a: GtidPosition | string, b: GtidPosition | string): PositionOrder {
+  const aLacks = missingFrom(b, a).length > 0;
+  const bLacks = missingFrom(a, b).length > 0;
+  if (aLacks && bLacks) return 'diverged';
+  if (aLacks) return 'behind';
+  if (bLacks) return 'ahead';
+  return 'equal';
+}
+
+/**
+ * Per domain, the entry with the higher sequence number. Used to combine a host's
+ * @@gtid_binlog_pos and @@gtid_slave_pos into "everything this host has". Entries with the same
+ * sequence and different servers are a divergence: throws, because no merge is honest.
+ */
+export function mergePositions(...positions: Array<GtidPosition | string>): GtidPosition {
+  const merged = new Map<number, Gtid>();
+  for (const value of positions) {
+    for (const gtid of asPosition(value).values()) {
+      const current = merged.get(gtid.domain);
+      if (current === undefined || current.seq < gtid.seq) merged.set(gtid.domain, gtid);
+      else if (current.seq === gtid.seq && current.server !== gtid.server) {
+        throw new GtidParseError(`cannot merge ${formatGtid(current)} and ${formatGtid(gtid)}: same sequence, different server (diverged)`);
+      }
+    }
+  }
+  return merged;
+}
+
+export interface Candidate<T> {
+  item: T;
+  position: GtidPosition | string;
+}
+
+export type MostAdvanced<T> =
+  | { ok: true; winner: T; tiedWith: T[] }
+  | { ok: false; reason: string; /** candidates that no other candidate is ahead of */ frontier: T[] };
+
+/**
+ * The candidate that has every transaction any other candidate has. Ties (equal positions) are
+ * resolved in input order, so callers list their preferred host first. When no candidate
+ * contains all the others (they diverged, or each is ahead in a different domain), there is
+ * no safe winner and the result says why.
+ */
+export function mostAdvanced<T>(candidates: Array<Candidate<T>>, label: (item: T) => string = String): MostAdvanced<T> {
+  if (candidates.length === 0) return { ok: false, reason: 'no candidates', frontier: [] };
+  const parsed = candidates.map((candidate) => ({ item: candidate.item, position: asPosition(candidate.position) }));
+  for (const candidate of parsed) {
+    if (parsed.every((other) => contains(candidate.position, other.position))) {
+      const tiedWith = parsed.filter((other) => other !== candidate && comparePositions(candidate.position, other.position) === 'equal').map((other) => other.item);
+      return { ok: true, winner: candidate.item, tiedWith };
+    }
+  }
+  const frontier = parsed.filter((candidate) => !parsed.some((other) => comparePositions(other.position, candidate.position) === 'ahead'));
+  const details = frontier.flatMap((candidate) =>
+    frontier
+      .filter((other) => other !== candidate)
+      .map((other) => ({ candidate, other, missing: missingFrom(other.position, candidate.position) }))
+      .filter((entry) => entry.missing.length > 0)
+      .map((entry) => `${label(entry.candidate.item)} lacks from ${label(entry.other.item)}: ${describeMissing(entry.missing)}`),
+  );
+  return { ok: false, reason: `no candidate has every transaction: ${details.join(' | ')}`, frontier: frontier.map((candidate) => candidate.item) };
+}
+
+/** Total transactions counted by sequence numbers (sum over domains); for logs and ordering hints only. */
+export function totalSequence(position: GtidPosition | string): bigint {
+  let total = 0n;
+  for (const gtid of asPosition(position).values()) total += gtid.seq;
+  return total;
+}
+
+// --- MySQL uuid:interval sets (not used by MariaDB; kept small for a future MySQL port) ---
+
+export type MysqlGtidSet = ReadonlyMap<string, ReadonlyArray<readonly [bigint, bigint]>>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Merges overlapping and adjacent intervals so every set has one canonical form. */
+function normalizeIntervals(intervals: Array<[bigint, bigint]>): Array<[bigint, bigint]> {
+  const sorted = [...intervals].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const result: Array<[bigint, bigint]> = [];
+  for (const [start, end] of sorted) {
+    const last = result[result.length - 1];
+    if (last && start <= last[1] + 1n) last[1] = end > last[1] ? end : last[1];
+    else result.push([start, end]);
+  }
+  return result;
+}
+
+/** Parses MySQL's "uuid:1-5:7,uuid2:1-3" (as in @@gtid_executed). */
+export function parseMysqlGtidSet(text: string): MysqlGtidSet {
+  const set = new Map<string, Array<[bigint, bigint]>>();
+  for (const part of text.replace(/\s+/g, '').split(',')) {
+    if (part === '') continue;
+    const [rawUuid, ...ranges] = part.split(':');
+    const uuid = (rawUuid ?? '').toLowerCase();
+    if (!UUID.test(uuid) || ranges.length === 0) throw new GtidParseError(`"${part}" is not a MySQL GTID set entry (uuid:interval[:interval])`);
+    const intervals = set.get(uuid) ?? [];
+    for (const range of ranges) {
+      const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(range);
+      if (!match) throw new GtidParseError(`"${range}" in "${part}" is not an interval`);
+      const start = BigInt(match[1] as string);
+      const end = match[2] === undefined ? start : BigInt(match[2]);
+      if (start < 1n || end < start) throw new GtidParseError(`"${range}" in "${part}" is not a valid interval`);
+      intervals.push([start, end]);
+    }
+    set.set(uuid, intervals);
+  }
+  return new Map([...set].map(([uuid, intervals]) => [uuid, normalizeIntervals(intervals)]));
+}
+
+export function formatMysqlGtidSet(set: MysqlGtidSet): string {
+  return [...set.keys()]
+    .sort()
+    .filter((uuid) => (set.get(uuid) ?? []).length > 0)
+    .map((uuid) => `${uuid}:${(set.get(uuid) ?? []).map(([start, end]) => (start === end ? `${start}` : `${start}-${end}`)).join(':')}`)
+    .join(',');
+}
+
+/** The transactions in `a` that are not in `b` (set difference). */
+export function subtractMysqlGtidSet(a: MysqlGtidSet, b: MysqlGtidSet): MysqlGtidSet {
+  const result = new Map<string, Array<[bigint, bigint]>>();
+  for (const [uuid, intervals] of a) {
+    let remaining: Array<[bigint, bigint]> = intervals.map(([start, end]) => [start, end]);
+    for (const [removeStart, removeEnd] of b.get(uuid) ?? []) {
+      const next: Array<[bigint, bigint]> = [];
+      for (const [start, end] of remaining) {
+        if (removeEnd < start || removeStart > end) {
+          next.push([start, end]);
+          continue;
+        }
+        if (start < removeStart) next.push([start, removeStart - 1n]);
+        if (end > removeEnd) next.push([removeEnd + 1n, end]);
+      }
+      remaining = next;
+    }
+    if (remaining.length > 0) result.set(uuid, remaining);
+  }
+  return result;
+}
