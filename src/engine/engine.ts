@@ -77,6 +77,10 @@ export class Engine implements ControlPlane {
   private errantConfirmed = new Map<string, string>();
   /** Automatic switchovers (prefer, ineligible holder) wait after a failed one: each try is a write pause. */
   private switchoverBackoffUntil = 0;
+  /** The last failover: the new writer's position when promoted, to spot the old writer's lost writes. */
+  private promotion?: { host: string; from: string; position: string };
+  /** Last server_id seen per host (an unreachable host's is remembered). */
+  private readonly serverIds = new Map<string, number>();
 
   constructor(private readonly options: EngineOptions, initial?: ClusterState) {
     this.config = options.config;
@@ -123,6 +127,7 @@ export class Engine implements ControlPlane {
     return this.exclusive(async () => {
       this.mergeIncoming(clusterState);
       this.observations = new Map(observations.map((obs) => [obs.host, obs]));
+      for (const obs of observations) if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
       if (!this.started) await this.reconcileStartup();
       const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
@@ -352,7 +357,14 @@ export class Engine implements ControlPlane {
         return;
       }
       const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write));
+      if (outcome.promoted && !ctx.runner.dry) this.promotion = outcome.promoted;
       (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
+      return;
+    }
+    if (!this.observations.get(holder)?.reachable) {
+      // Eligible by its last state but not answering: say why nothing happens yet.
+      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
+      this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs }));
       return;
     }
     const prefer = roleConfig.prefer;
@@ -601,7 +613,41 @@ export class Engine implements ControlPlane {
     const hostObs = this.observations.get(host);
     const writerObs = this.observations.get(writer);
     if (!hostObs?.reachable || !writerObs?.reachable || !hostObs.gtid || !writerObs.gtid) return [];
-    return this.gtid.missing(knownPosition(writerObs, this.gtid.merge) as string, knownPosition(hostObs, this.gtid.merge) as string);
+    const hostKnown = knownPosition(hostObs, this.gtid.merge) as string;
+    const missing = this.gtid.missing(knownPosition(writerObs, this.gtid.merge) as string, hostKnown);
+    if (missing.length > 0) return missing;
+    return this.divergedSincePromotion(host, writer, hostKnown);
+  }
+
+  /**
+   * Positions hold only the last GTID per domain, so once the new writer has written more than
+   * the old one lost, a plain comparison sees nothing. The promotion point tells: whatever the
+   * old writer has beyond it under its own server_id never reached the new writer.
+   */
+  private divergedSincePromotion(host: string, writer: string, hostKnown: string): string[] {
+    const promotion = this.promotion;
+    const serverId = this.serverIds.get(host);
+    if (!promotion || promotion.from !== host || promotion.host !== writer || serverId === undefined) return [];
+    const result: string[] = [];
+    for (const part of hostKnown.split(',')) {
+      const [domain, server, seq] = part.trim().split('-');
+      if (domain === undefined || server === undefined || seq === undefined || Number(server) !== serverId) continue;
+      const promotedAt = promotion.position.split(',').map((item) => item.trim().split('-')).find((item) => item[0] === domain);
+      const base = BigInt(promotedAt?.[2] ?? '0');
+      if (BigInt(seq) > base) result.push(BigInt(seq) === base + 1n ? `${domain}-${server}-${seq}` : `${domain}-${server}-${base + 1n}..${seq}`);
+    }
+    return result;
+  }
+
+  private errantCount(missing: string[]): number {
+    let count = 0;
+    for (const item of missing) {
+      const match = /-(\d+)(?:\.\.(\d+))?$/.exec(item);
+      if (!match) continue;
+      const from = BigInt(match[1] as string);
+      count += match[2] === undefined ? 1 : Number(BigInt(match[2]) - from + 1n);
+    }
+    return count;
   }
 
   /**
@@ -628,7 +674,7 @@ export class Engine implements ControlPlane {
       const confirmed = this.errantConfirmed.get(host);
       if (signature === confirmed) continue;
       this.errantConfirmed.set(host, signature);
-      const count = missing.length === 0 ? 0 : this.gtid.missingCount(knownPosition(writerObs, this.gtid.merge) as string, knownPosition(hostObs, this.gtid.merge) as string);
+      const count = this.errantCount(missing);
       this.options.metrics?.errantTransactions.set({ host }, count);
       if (missing.length > 0) {
         note(this.ctxBase(), { phase: 'note', event: 'errant.detected', host, reason: `${host} has ${count} transaction(s) the writer ${writer} lacks: ${missing.join(', ')}`, inputs: { writer, missing }, level: 'warn' });

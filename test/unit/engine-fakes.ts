@@ -41,6 +41,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): EngineConfi
 
 export interface SimHost {
   reachable: boolean;
+  /** false: mariadbd is dead (not writable whatever read_only said); reachable=false alone is a broken path. */
+  alive: boolean;
   readOnly: boolean;
   /** gtid_current_pos (applied). */
   applied: string;
@@ -68,7 +70,7 @@ export class SimCluster {
 
   constructor(readonly config: EngineConfig) {
     for (const name of Object.keys(config.hosts)) {
-      this.hosts.set(name, { reachable: true, readOnly: true, applied: '0-1-100', ioRunning: true, sqlRunning: true, lastIoError: '', lag: 0, vips: new Set(), agentUp: true });
+      this.hosts.set(name, { reachable: true, alive: true, readOnly: true, applied: '0-1-100', ioRunning: true, sqlRunning: true, lastIoError: '', lag: 0, vips: new Set(), agentUp: true });
     }
   }
 
@@ -96,7 +98,7 @@ export class SimCluster {
   }
 
   writable(): string[] {
-    return [...this.hosts].filter(([, host]) => !host.readOnly && host.reachable).map(([name]) => name);
+    return [...this.hosts].filter(([, host]) => !host.readOnly && host.alive).map(([name]) => name);
   }
 
   observe(at = Date.now()): HostObservation[] {
@@ -109,6 +111,7 @@ export class SimCluster {
         reachable: true,
         readOnly: host.readOnly,
         uptimeSeconds: 1000,
+        serverId: Number(name.replace(/\D/g, '')),
         gtid: { binlogPos: host.applied, slavePos: host.applied, currentPos: host.applied },
         replication: host.master
           ? {
@@ -134,6 +137,7 @@ export class SimCluster {
   killHost(name: string): void {
     const host = this.host(name);
     host.reachable = false;
+    host.alive = false;
     host.agentUp = false;
     for (const other of this.hosts.values()) {
       if (other.master === name) {
@@ -144,7 +148,7 @@ export class SimCluster {
   }
 
   check(): void {
-    const writable = [...this.hosts].filter(([, host]) => !host.readOnly).map(([name]) => name);
+    const writable = this.writable();
     if (writable.length > 1) this.violations.push(`after ${this.calls.at(-1)}: writable ${writable.join(',')}`);
   }
 }
