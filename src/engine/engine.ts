@@ -57,6 +57,7 @@ interface ReconcileSummary {
 export class Engine implements ControlPlane {
   private state: ClusterState;
   private observations = new Map<string, HostObservation>();
+  /** Mirrors state.dropped / state.pinned (persisted), as maps for the pure functions. */
   private readonly dropped = new Map<string, Set<string>>();
   private readonly pinned = new Map<string, string>();
   private readonly deduper = new AlertDeduper();
@@ -77,8 +78,6 @@ export class Engine implements ControlPlane {
   private errantConfirmed = new Map<string, string>();
   /** Automatic switchovers (prefer, ineligible holder) wait after a failed one: each try is a write pause. */
   private switchoverBackoffUntil = 0;
-  /** The last failover: the new writer's position when promoted, to spot the old writer's lost writes. */
-  private promotion?: { host: string; from: string; position: string };
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
 
@@ -89,6 +88,8 @@ export class Engine implements ControlPlane {
     this.writerRole = options.writerRole ?? 'writer';
     this.now = options.now ?? Date.now;
     this.state = initial ? structuredClone(initial) : Engine.emptyState(options.config, this.now());
+    for (const [host, roles] of Object.entries(this.state.dropped ?? {})) this.dropped.set(host, new Set(roles));
+    for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
     options.metrics?.setMode(this.state.mode);
   }
 
@@ -228,7 +229,7 @@ export class Engine implements ControlPlane {
       let result: OperationResult;
       if (role === this.writerRole) {
         const holder = holderOf(this.state.roles, role);
-        result = await runSwitchover(ctx, holder, host, { force: options.force, reason: 'operator move-role' });
+        result = await runSwitchover(ctx, holder, host, { force: options.force, reason: 'operator move-role', kind: 'move-role' });
       } else {
         result = await this.moveOtherRole(ctx, role, host);
       }
@@ -236,7 +237,11 @@ export class Engine implements ControlPlane {
         this.flushPlanned(runner.planned);
         return refused(`${disposition.reason}: planned only, nothing changed${result.ok ? '' : ` (${result.detail})`}`, runner.planned.map((entry) => entry.detail ?? entry.reason ?? entry.event));
       }
-      if (result.ok && roleConfig.exclusive) this.pinned.set(role, host);
+      if (result.ok && roleConfig.exclusive) {
+        this.pinned.set(role, host);
+        this.syncMaps();
+        await this.persist();
+      }
       this.exportMetrics();
       return result;
     });
@@ -265,6 +270,7 @@ export class Engine implements ControlPlane {
     if (this.state.operation) {
       // Only after a restart (operations run under the lock); passive leaves it for the operator.
       await recoverOperation(this.context(safety));
+      this.loadPinned();
     }
     const monitorDecides = this.config.triggers.monitor || !this.pipelineUp();
     await this.enforceReadOnly(this.context(safety), monitorDecides ? this.context(decide) : undefined);
@@ -321,6 +327,11 @@ export class Engine implements ControlPlane {
     if (!roleConfig) return;
     const holder = holderOf(this.state.roles, role);
     const eligibility = { hosts: this.state.hosts, writerRole: role, dropped: this.dropped };
+    if (this.pinned.has(role) && this.pinned.get(role) !== holder && !ctx.runner.dry) {
+      // The operator's placement ended (failover, set-offline): prefer applies again.
+      this.pinned.delete(role);
+      this.syncMaps();
+    }
     if (holder === null) {
       const writable = [...this.observations.values()].filter((obs) => obs.reachable && obs.readOnly === false);
       if (writable.length > 0) return; // adopted or refused by the invariant step
@@ -357,7 +368,7 @@ export class Engine implements ControlPlane {
         return;
       }
       const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write));
-      if (outcome.promoted && !ctx.runner.dry) this.promotion = outcome.promoted;
+      if (outcome.promoted && !ctx.runner.dry) this.state.lastPromotion = outcome.promoted;
       (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
       return;
     }
@@ -454,6 +465,7 @@ export class Engine implements ControlPlane {
       else roles.delete(item);
     }
     this.dropped.set(verdict.host, roles);
+    this.syncMaps();
     note(this.ctxBase(), { phase: 'decision', event: verdict.kind === 'drop' ? 'alert.drop_roles' : 'alert.restore_roles', host: verdict.host, role, reason: verdict.reason, inputs: { alert: alert.name, labels: alert.labels, startsAt: alert.startsAt } });
     const runner = this.runner(disposition.kind === 'plan');
     const summary = await this.reconcileRoles(this.context(runner), 'alert');
@@ -480,6 +492,7 @@ export class Engine implements ControlPlane {
     const runner = this.runner(disposition.kind === 'plan');
     const ctx = this.context(runner);
     if (this.state.operation) await recoverOperation(ctx);
+    this.loadPinned();
     if (runner.dry) this.flushPlanned(runner.planned);
 
     const problems: string[] = [];
@@ -523,6 +536,20 @@ export class Engine implements ControlPlane {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  private loadPinned(): void {
+    this.pinned.clear();
+    for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
+  }
+
+  /** Keeps the persisted copies of drops and pins in step with the maps. */
+  private syncMaps(): void {
+    const dropped = Object.fromEntries([...this.dropped].filter(([, roles]) => roles.size > 0).map(([host, roles]) => [host, [...roles].sort()]));
+    if (Object.keys(dropped).length > 0) this.state.dropped = dropped;
+    else delete this.state.dropped;
+    if (this.pinned.size > 0) this.state.pinned = Object.fromEntries(this.pinned);
+    else delete this.state.pinned;
+  }
 
   private backOffSwitchovers(): void {
     this.switchoverBackoffUntil = this.now() + Math.max(60_000, 2 * this.config.actuator.catchup_timeout);
@@ -625,7 +652,7 @@ export class Engine implements ControlPlane {
    * old writer has beyond it under its own server_id never reached the new writer.
    */
   private divergedSincePromotion(host: string, writer: string, hostKnown: string): string[] {
-    const promotion = this.promotion;
+    const promotion = this.state.lastPromotion;
     const serverId = this.serverIds.get(host);
     if (!promotion || promotion.from !== host || promotion.host !== writer || serverId === undefined) return [];
     const result: string[] = [];

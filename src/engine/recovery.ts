@@ -31,6 +31,7 @@ export async function recoverOperation(ctx: OpContext): Promise<string | undefin
       }
     }
     setHolder(ctx, role, to);
+    if (operation.kind === 'move-role' && !runner.dry) ctx.state.pinned = { ...(ctx.state.pinned ?? {}), [role]: to };
     for (const ip of vipsOf(ctx, role)) {
       await runner.attempt({ event: 'vip.add', host: to, role, reason: `finish the ${operation.kind}: VIP ${ip} on ${to}`, inputs: { ip } }, (actuator) => actuator.addVip(to, ip));
     }
@@ -45,7 +46,7 @@ export async function recoverOperation(ctx: OpContext): Promise<string | undefin
     return outcome;
   }
 
-  if (operation.kind === 'switchover' && from) {
+  if ((operation.kind === 'switchover' || operation.kind === 'move-role') && from) {
     if (old?.reachable) {
       // The target never became writable: give the old writer its writes back.
       for (const ip of vipsOf(ctx, role)) {

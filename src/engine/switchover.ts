@@ -10,7 +10,13 @@ import { isEligible } from './roles.js';
  * outside the pause. On a catch-up timeout the fence is undone and the move refused; `force`
  * skips only that wait, and says so loudly.
  */
-export async function runSwitchover(ctx: OpContext, from: string | null, to: string, options: { force: boolean; reason: string }): Promise<OperationResult> {
+export async function runSwitchover(
+  ctx: OpContext,
+  from: string | null,
+  to: string,
+  /** kind "move-role": the operator's; recovery then keeps the role where the operator put it. */
+  options: { force: boolean; reason: string; kind?: 'move-role' | 'switchover' },
+): Promise<OperationResult> {
   const role = ctx.writerRole;
   const runner = ctx.runner;
   const target = ctx.observations.get(to);
@@ -26,7 +32,7 @@ export async function runSwitchover(ctx: OpContext, from: string | null, to: str
   if (others.length > 0) return refuseWith(ctx, to, `${others.join(', ')} writable without holding ${role}: fix that first`);
 
   note(ctx, { phase: 'decision', event: 'switchover.decided', host: to, role, reason: `switchover ${from ?? '(no writer)'} -> ${to}: ${options.reason}${options.force ? ' (force)' : ''}`, inputs: { from, to, force: options.force, dryRun: runner.dry } });
-  const operation: Operation = { kind: 'switchover', role, from: from ?? undefined, to, startedAt: ctx.now(), step: 'deciding' };
+  const operation: Operation = { kind: options.kind ?? 'switchover', role, from: from ?? undefined, to, startedAt: ctx.now(), step: 'deciding' };
 
   if (from !== null) {
     await recordStep(ctx, operation, 'fencing');
