@@ -460,6 +460,7 @@ export class Engine implements ControlPlane {
       return this.alertDecision(alert, { ...base, host: verdict.host, role, decision: 'deferred', reason: `${disposition.reason}: ${verdict.reason}` });
     }
     const roles = this.dropped.get(verdict.host) ?? new Set<string>();
+    const before = new Set(roles);
     for (const item of verdict.roles) {
       if (verdict.kind === 'drop') roles.add(item);
       else roles.delete(item);
@@ -474,6 +475,12 @@ export class Engine implements ControlPlane {
     const what = summary.actions.length > 0 ? summary.actions.join('; ') : 'no IP had to move';
     if (runner.dry) return { ...base, host: verdict.host, role, decision: 'planned', reason: `${disposition.reason}: ${verdict.reason}: ${runner.planned.map((entry) => entry.detail ?? entry.reason).join('; ') || 'nothing to do'}` };
     if (summary.refusals.length > 0 && summary.actions.length === 0 && verdict.kind === 'drop') {
+      // Nothing moved: take the drop back (a later recovery of the host must not trigger a
+      // move for a refused alert) and let a resend be evaluated afresh.
+      this.dropped.set(verdict.host, before);
+      this.syncMaps();
+      await this.persist();
+      this.deduper.forget(alert);
       return { ...base, host: verdict.host, role, decision: 'refused', reason: `${verdict.reason}: ${summary.refusals.join('; ')}` };
     }
     return { ...base, host: verdict.host, role, decision: 'acted', reason: `${verdict.reason}: ${what}` };

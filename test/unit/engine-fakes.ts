@@ -284,7 +284,7 @@ export interface Harness {
   events(): string[];
 }
 
-export function harness(options: { config?: EngineConfig; sim?: SimCluster; state?: ClusterState; positions?: Record<string, string> } = {}): Harness {
+export function harness(options: { config?: EngineConfig; sim?: SimCluster; state?: ClusterState; positions?: Record<string, string>; now?: () => number } = {}): Harness {
   const config = options.config ?? testConfig();
   const sim = options.sim ?? SimCluster.standard(config);
   const journal = new MemoryJournal();
@@ -303,6 +303,7 @@ export function harness(options: { config?: EngineConfig; sim?: SimCluster; stat
       journal,
       leadership: { mayAct: () => leader.value, describe: () => (leader.value ? 'leader' : 'follower') },
       metrics,
+      now: options.now,
     },
     initial,
   );
