@@ -26,5 +26,10 @@ export function replicasOf(host: string, observations: ReadonlyMap<string, HostO
 /** Everything a host has received or applied: what it would have once its relay log is applied. */
 export function knownPosition(obs: HostObservation, merge: (...positions: string[]) => string): string | undefined {
   if (!obs.gtid) return undefined;
-  return merge(obs.gtid.currentPos, obs.replication?.gtidIoPos ?? '');
+  try {
+    return merge(obs.gtid.currentPos, obs.gtid.binlogPos, obs.replication?.gtidIoPos ?? '');
+  } catch {
+    // A GTID implementation may refuse to merge diverged entries; the applied position is still true.
+    return obs.gtid.currentPos;
+  }
 }
