@@ -38,6 +38,8 @@ export interface OpContext {
   persist(): Promise<void>;
   /** Roles that alerts or the operator took from hosts. */
   dropped: ReadonlyMap<string, ReadonlySet<string>>;
+  /** A role VIP could not be added to its new holder: the engine retries it every cycle. */
+  vipNotAdded(role: string, ip: string, host: string): void;
   now(): number;
 }
 

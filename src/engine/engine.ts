@@ -80,6 +80,8 @@ export class Engine implements ControlPlane {
   private switchoverBackoffUntil = 0;
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
+  /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
+  private readonly vipRetries = new Map<string, { role: string; host: string }>();
 
   constructor(private readonly options: EngineOptions, initial?: ClusterState) {
     this.config = options.config;
@@ -275,6 +277,7 @@ export class Engine implements ControlPlane {
     const monitorDecides = this.config.triggers.monitor || !this.pipelineUp();
     await this.enforceReadOnly(this.context(safety), monitorDecides ? this.context(decide) : undefined);
     if (monitorDecides) await this.reconcileRoles(this.context(decide), 'monitor');
+    await this.retryVips(this.context(decide));
     const planned = [...safety.planned, ...decide.planned.map((entry) => (disposition.kind === 'defer' ? deferredEntry(entry, disposition.reason) : entry))];
     const signature = JSON.stringify(planned.map((entry) => [entry.event, entry.host, entry.role, entry.detail, entry.outcome, entry.phase]));
     if (signature !== this.lastPlanSignature) {
@@ -393,6 +396,19 @@ export class Engine implements ControlPlane {
       const result = await runSwitchover(ctx, holder, prefer, { force: false, reason: `${prefer} is the preferred ${role} host and ONLINE again` });
       if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
       (result.ok ? summary.actions : summary.refusals).push(result.detail);
+    }
+  }
+
+  /** A VIP that failed to follow its role is added again while the role still sits there. */
+  private async retryVips(ctx: OpContext): Promise<void> {
+    if (ctx.runner.dry) return;
+    for (const [ip, { role, host }] of [...this.vipRetries]) {
+      if (this.state.roles[role]?.[ip] !== host) {
+        this.vipRetries.delete(ip);
+        continue;
+      }
+      const outcome = await ctx.runner.attempt({ event: 'vip.add', host, role, reason: `retry: ${role} VIP ${ip} is not on ${host} yet`, inputs: { ip } }, (actuator) => actuator.addVip(host, ip));
+      if (outcome.ok) this.vipRetries.delete(ip);
     }
   }
 
@@ -590,6 +606,9 @@ export class Engine implements ControlPlane {
       log: this.log,
       metrics: this.options.metrics,
       dropped: this.dropped,
+      vipNotAdded: (role, ip, host) => {
+        if (!runner.dry) this.vipRetries.set(ip, { role, host });
+      },
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();

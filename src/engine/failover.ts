@@ -98,7 +98,10 @@ export async function runFailover(
   const vipProblems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
     const outcome = await runner.attempt({ event: 'vip.add', host: target, role, reason: `writer VIP ${ip} follows the new writer`, inputs: { ip } }, (actuator) => actuator.addVip(target, ip));
-    if (!outcome.ok) vipProblems.push(`${ip}: ${outcome.error}`);
+    if (!outcome.ok) {
+      vipProblems.push(`${ip}: ${outcome.error}`);
+      ctx.vipNotAdded(role, ip, target);
+    }
   }
   await clearOperation(ctx);
   if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });

@@ -33,7 +33,8 @@ export async function recoverOperation(ctx: OpContext): Promise<string | undefin
     setHolder(ctx, role, to);
     if (operation.kind === 'move-role' && !runner.dry) ctx.state.pinned = { ...(ctx.state.pinned ?? {}), [role]: to };
     for (const ip of vipsOf(ctx, role)) {
-      await runner.attempt({ event: 'vip.add', host: to, role, reason: `finish the ${operation.kind}: VIP ${ip} on ${to}`, inputs: { ip } }, (actuator) => actuator.addVip(to, ip));
+      const added = await runner.attempt({ event: 'vip.add', host: to, role, reason: `finish the ${operation.kind}: VIP ${ip} on ${to}`, inputs: { ip } }, (actuator) => actuator.addVip(to, ip));
+      if (!added.ok) ctx.vipNotAdded(role, ip, to);
     }
     if (from) {
       for (const replica of followersOf(ctx, from, [to])) {

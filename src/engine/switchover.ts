@@ -87,7 +87,10 @@ export async function runSwitchover(
   const problems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
     const outcome = await runner.attempt({ event: 'vip.add', host: to, role, reason: `writer VIP ${ip} follows the new writer`, inputs: { ip } }, (actuator) => actuator.addVip(to, ip));
-    if (!outcome.ok) problems.push(`VIP ${ip} not added: ${outcome.error}`);
+    if (!outcome.ok) {
+      problems.push(`VIP ${ip} not added: ${outcome.error}`);
+      ctx.vipNotAdded(role, ip, to);
+    }
   }
 
   if (from !== null) {

@@ -170,3 +170,18 @@ test('a returning old writer without lost writes can be set online; the new writ
 test('state from clusterState helper matches the sim', () => {
   assert.equal(holderOf(clusterState({ db1: 'ONLINE' }).roles, 'writer'), 'db1');
 });
+
+test('a writer VIP that could not be added is retried on later cycles', async () => {
+  const h = harness();
+  h.sim.killHost('db1');
+  h.sim.failOn.add('addVip:db2:127.0.1.100');
+  await h.cycle(down);
+  assert.deepEqual(h.sim.writable(), ['db2']);
+  assert.ok(!h.sim.host('db2').vips.has('127.0.1.100'));
+  h.sim.failOn.clear();
+  await h.cycle(down);
+  assert.ok(h.sim.host('db2').vips.has('127.0.1.100'));
+  const retries = h.sim.calls.filter((call) => call === 'addVip:db2:127.0.1.100').length;
+  await h.cycle(down);
+  assert.equal(h.sim.calls.filter((call) => call === 'addVip:db2:127.0.1.100').length, retries, 'no retry once it is there');
+});
