@@ -338,6 +338,16 @@ export class Engine implements ControlPlane {
     if (holder === null) {
       const writable = [...this.observations.values()].filter((obs) => obs.reachable && obs.readOnly === false);
       if (writable.length > 0) return; // adopted or refused by the invariant step
+      // A host the manager cannot see might be a live writer: electing another would make two.
+      const unseen = Object.keys(this.config.hosts).filter(
+        (host) => !this.observations.get(host)?.reachable && !writerDeathEvidence(host, { config: this.config, state: this.state, observations: this.observations }).dead,
+      );
+      if (unseen.length > 0) {
+        const reason = `not electing a writer while ${unseen.join(', ')} cannot be checked (unreachable and not dead by evidence): it might be taking writes`;
+        summary.refusals.push(reason);
+        this.condition('writer.none', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.none', role, reason }));
+        return;
+      }
       const choice = chooseWriterCandidate(ctx, []);
       if (!choice.ok) {
         summary.refusals.push(choice.reason);

@@ -87,3 +87,30 @@ test('every cycle: a non-writer found writable is set read-only again', async ()
   const before = h.journal.entries.find((entry) => entry.phase === 'before' && entry.host === 'db3');
   assert.match(before?.reason ?? '', /read_only=OFF but db1 holds writer/);
 });
+
+test('no election while a host the manager cannot see might be a live writer', async () => {
+  const sim = SimCluster.standard();
+  sim.host('db1').reachable = false; // alive and writable, the manager just cannot reach it
+  for (const host of sim.hosts.values()) host.vips.clear();
+  const h = harness({ sim, state: clusterState(healthy, {}) });
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.deepEqual(sim.writable(), ['db1'], 'db2 was not made writable');
+  assert.ok(!sim.calls.some((call) => call.startsWith('setReadOnly:db2:false')));
+  assert.match(h.journal.entries.find((entry) => entry.event === 'writer.none')?.reason ?? '', /db1 cannot be checked/);
+  assert.deepEqual(sim.violations, []);
+});
+
+test('no eligible host for a role: its IPs are unassigned, the VIPs removed, and the journal says why once', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  const lost = { db1: 'REPLICATION_DELAY', db2: 'REPLICATION_FAIL', db3: 'AWAITING_RECOVERY' } as const;
+  await h.cycle(lost);
+  await h.cycle(lost);
+  const readers = h.engine.snapshot().roles.reader ?? {};
+  assert.ok(Object.values(readers).every((host) => host === null), JSON.stringify(readers));
+  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1', 'the delayed writer keeps the writer role');
+  const notes = h.journal.entries.filter((entry) => entry.event === 'role.unassigned');
+  assert.equal(notes.length, 3, 'one note per IP, not one per cycle');
+  assert.match(notes[0]?.reason ?? '', /no eligible host for role reader \(db1 is REPLICATION_DELAY; db2 is REPLICATION_FAIL; db3 is AWAITING_RECOVERY\)/);
+  assert.deepEqual([...h.sim.host('db3').vips], []);
+});
