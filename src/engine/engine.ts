@@ -136,6 +136,9 @@ export class Engine implements ControlPlane {
       this.conditionsThisCycle = new Set();
       await this.cycle();
       for (const key of [...this.conditions.keys()]) if (!this.conditionsThisCycle.has(key)) this.conditions.delete(key);
+      // The promotion point only describes the writer it promoted; once the writer moved on, its
+      // old writer's later writes (made as a legitimate writer) must not look errant.
+      if (this.state.lastPromotion && holderOf(this.state.roles, this.writerRole) !== this.state.lastPromotion.host) delete this.state.lastPromotion;
       this.reportErrant();
       this.exportMetrics();
       if (JSON.stringify({ ...this.state, updatedAt: 0 }) !== before) await this.persist();
@@ -179,6 +182,8 @@ export class Engine implements ControlPlane {
       }
       note(this.ctxBase(), { phase: 'decision', event: 'host.set_online', host, reason: `operator: ${host} ${record?.state ?? 'unknown'}${record?.held ? ` (held: ${record.held})` : ''} -> ONLINE` });
       this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ONLINE', reason: 'set online by the operator', since: this.now(), held: undefined, failures: 0, downSince: undefined };
+      // The old writer passed the errant check: the promotion point has done its job.
+      if (this.state.lastPromotion?.from === host) delete this.state.lastPromotion;
       await this.persist();
       const runner = this.runner(false);
       const ctx = this.context(runner);

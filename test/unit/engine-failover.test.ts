@@ -160,6 +160,7 @@ test('a returning old writer without lost writes can be set online; the new writ
   assert.equal(result.ok, true, result.detail);
   assert.ok(h.sim.calls.includes('startReplication:db2'));
   assert.equal(h.engine.snapshot().hosts.db1?.state, 'ONLINE');
+  assert.equal(h.engine.snapshot().lastPromotion, undefined, 'reconciled: the promotion point is dropped');
   // prefer: db1 is ONLINE again, so the next monitor cycle switches the writer back, safely.
   await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1');
