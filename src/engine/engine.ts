@@ -12,12 +12,14 @@ import { writerDeathEvidence } from './evidence.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
+import { countTransactions, errantTransactions } from './errant.js';
 import { hasVip, note, refused, setHolder } from './operation.js';
 import { recoverOperation } from './recovery.js';
 import { NO_IP, assignRoles, holderOf, isEligible } from './roles.js';
 import { StepRunner } from './steps.js';
+import { checkStartup } from './startup.js';
 import { runSwitchover } from './switchover.js';
-import { knownPosition, replicatesFrom } from './topology.js';
+import { replicatesFrom } from './topology.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
 export interface EngineOptions {
@@ -533,32 +535,17 @@ export class Engine implements ControlPlane {
     this.loadPinned();
     if (runner.dry) this.flushPlanned(runner.planned);
 
-    const problems: string[] = [];
-    const writable = [...this.observations.values()].filter((obs) => obs.reachable && obs.readOnly === false).map((obs) => obs.host);
-    const writer = holderOf(this.state.roles, this.writerRole);
-    if (writable.length > 1) {
-      problems.push(`${writable.join(' and ')} are writable${writer ? ` (the stored state names ${writer})` : ' and the stored state names no writer'}`);
-      if (!runner.dry) {
-        // Invariant 1 before anything else: keep only the one the stored state names.
-        for (const host of writable.filter((item) => item !== writer)) {
-          await runner.attempt({ event: 'mysql.set_read_only', host, role: this.writerRole, reason: writer && writable.includes(writer) ? `start-up: ${host} is writable but the stored state names ${writer}` : `start-up: several writable hosts and none named by the stored state: refusing to guess`, inputs: { on: true } }, (actuator) => actuator.setReadOnly(host, true));
-        }
-      }
-    }
-    if (Object.keys(this.state.roles).length > 0) {
-      for (const host of Object.keys(this.config.hosts)) {
-        let vips: string[];
-        try {
-          vips = await this.options.actuators.live.listVips(host);
-        } catch {
-          continue; // an unreachable agent says nothing about where VIPs are
-        }
-        for (const [role, roleConfig] of Object.entries(this.config.roles)) {
-          for (const ip of roleConfig.ips) {
-            const stored = this.state.roles[role]?.[ip] ?? null;
-            if (vips.includes(ip) && stored !== host) problems.push(`VIP ${ip} (${role}) is on ${host} but the stored state puts it on ${stored ?? 'no host'}`);
-          }
-        }
+    const { problems, makeReadOnly } = await checkStartup({
+      config: this.config,
+      writerRole: this.writerRole,
+      state: this.state,
+      observations: this.observations,
+      listVips: (host) => this.options.actuators.live.listVips(host),
+    });
+    if (!runner.dry) {
+      // Invariant 1 before anything else.
+      for (const item of makeReadOnly) {
+        await runner.attempt({ event: 'mysql.set_read_only', host: item.host, role: this.writerRole, reason: item.reason, inputs: { on: true } }, (actuator) => actuator.setReadOnly(item.host, true));
       }
     }
     if (problems.length > 0 && this.state.mode !== 'passive') {
@@ -678,44 +665,14 @@ export class Engine implements ControlPlane {
 
   /** Transactions `host` has that `writer` lacks, from the latest observations. */
   private errantOf(host: string, writer: string): string[] {
-    const hostObs = this.observations.get(host);
-    const writerObs = this.observations.get(writer);
-    if (!hostObs?.reachable || !writerObs?.reachable || !hostObs.gtid || !writerObs.gtid) return [];
-    const hostKnown = knownPosition(hostObs, this.gtid.merge) as string;
-    const missing = this.gtid.missing(knownPosition(writerObs, this.gtid.merge) as string, hostKnown);
-    if (missing.length > 0) return missing;
-    return this.divergedSincePromotion(host, writer, hostKnown);
-  }
-
-  /**
-   * Positions hold only the last GTID per domain, so once the new writer has written more than
-   * the old one lost, a plain comparison sees nothing. The promotion point tells: whatever the
-   * old writer has beyond it under its own server_id never reached the new writer.
-   */
-  private divergedSincePromotion(host: string, writer: string, hostKnown: string): string[] {
-    const promotion = this.state.lastPromotion;
-    const serverId = this.serverIds.get(host);
-    if (!promotion || promotion.from !== host || promotion.host !== writer || serverId === undefined) return [];
-    const result: string[] = [];
-    for (const part of hostKnown.split(',')) {
-      const [domain, server, seq] = part.trim().split('-');
-      if (domain === undefined || server === undefined || seq === undefined || Number(server) !== serverId) continue;
-      const promotedAt = promotion.position.split(',').map((item) => item.trim().split('-')).find((item) => item[0] === domain);
-      const base = BigInt(promotedAt?.[2] ?? '0');
-      if (BigInt(seq) > base) result.push(BigInt(seq) === base + 1n ? `${domain}-${server}-${seq}` : `${domain}-${server}-${base + 1n}..${seq}`);
-    }
-    return result;
-  }
-
-  private errantCount(missing: string[]): number {
-    let count = 0;
-    for (const item of missing) {
-      const match = /-(\d+)(?:\.\.(\d+))?$/.exec(item);
-      if (!match) continue;
-      const from = BigInt(match[1] as string);
-      count += match[2] === undefined ? 1 : Number(BigInt(match[2]) - from + 1n);
-    }
-    return count;
+    return errantTransactions({
+      host,
+      writer,
+      observations: this.observations,
+      gtid: this.gtid,
+      promotion: this.state.lastPromotion,
+      hostServerId: this.serverIds.get(host),
+    });
   }
 
   /**
@@ -742,7 +699,7 @@ export class Engine implements ControlPlane {
       const confirmed = this.errantConfirmed.get(host);
       if (signature === confirmed) continue;
       this.errantConfirmed.set(host, signature);
-      const count = this.errantCount(missing);
+      const count = countTransactions(missing);
       this.options.metrics?.errantTransactions.set({ host }, count);
       if (missing.length > 0) {
         note(this.ctxBase(), { phase: 'note', event: 'errant.detected', host, reason: `${host} has ${count} transaction(s) the writer ${writer} lacks: ${missing.join(', ')}`, inputs: { writer, missing }, level: 'warn' });
