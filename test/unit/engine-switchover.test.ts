@@ -180,3 +180,22 @@ test('restart mid-failover before promotion: abandoned and re-decided from evide
   assert.equal(h.engine.snapshot().operation, undefined);
   assert.deepEqual(h.sim.violations, []);
 });
+
+test('every action has a journal entry before and after it, paired by action id', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  await h.engine.moveRole('writer', 'db2', { force: false });
+  h.sim.killHost('db2');
+  await h.cycle({ db1: 'REPLICATION_FAIL', db2: 'HARD_OFFLINE', db3: 'REPLICATION_FAIL' });
+  const before = h.journal.entries.filter((entry) => entry.phase === 'before');
+  const after = h.journal.entries.filter((entry) => entry.phase === 'after');
+  assert.ok(before.length >= 10, `${before.length} actions`);
+  assert.equal(before.length, after.length);
+  for (const entry of before) {
+    const done = after.find((item) => item.action === entry.action);
+    assert.ok(done && done.seq > entry.seq, `no after for ${entry.event} ${entry.action}`);
+    assert.ok(entry.reason, `${entry.event} has a reason`);
+  }
+  assert.deepEqual(h.sim.writable(), ['db1']);
+  assert.deepEqual(h.sim.violations, []);
+});
