@@ -31,6 +31,12 @@ export interface ClusterState {
   roles: Record<string, Record<string, string | null>>;
   /** An operation in flight (switchover/failover), so a restart can finish or undo it. */
   operation?: { kind: string; role: string; from?: string; to: string; startedAt: number; step: string };
+  /** Engine: exclusive roles the operator placed with move-role (role -> host); `prefer` does not pull them back. */
+  pinned?: Record<string, string>;
+  /** Engine: roles taken from hosts by firing alert rules (host -> roles), given back when the alert resolves. */
+  dropped?: Record<string, string[]>;
+  /** Engine: the last failover's promotion point, to name writes the old writer has that the new one lacks. */
+  lastPromotion?: { host: string; from: string; position: string };
   updatedAt: number;
 }
 

@@ -24,6 +24,11 @@ export class SwitchyardMetrics {
   readonly actionsTotal = this.counter('switchyard_actions_total', 'actions taken by Switchyard', ['action', 'result']);
   readonly failoversTotal = this.counter('switchyard_failovers_total', 'writer moves and their outcome', ['role', 'result']);
   readonly webhookRequestsTotal = this.counter('switchyard_webhook_requests_total', 'Alertmanager webhook requests by HTTP status', ['code']);
+  readonly errantTransactions = this.gauge(
+    'switchyard_errant_transactions',
+    'transactions a host has that the writer lacks (after a failover: the old writer\'s writes that never reached the new one); the journal names them',
+    ['host'],
+  );
   readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({

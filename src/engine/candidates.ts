@@ -1,0 +1,81 @@
+import type { ClusterState } from '../domain/cluster-state.js';
+import type { HostObservation } from '../domain/observation.js';
+import type { EngineConfig } from './context.js';
+import type { GtidOps } from './gtid-position.js';
+import { isEligible } from './roles.js';
+import { knownPosition } from './topology.js';
+
+export interface HostPosition {
+  host: string;
+  /** Received from its master (Gtid_IO_Pos), or its applied position when it does not replicate. */
+  received: string;
+  applied: string;
+  /** received + applied: what it has once its relay log is applied. */
+  known: string;
+}
+
+export type CandidateChoice =
+  | { ok: true; host: string; waitFor?: string; reason: string; positions: HostPosition[] }
+  | { ok: false; reason: string; positions: HostPosition[] };
+
+export interface CandidateInput {
+  config: Pick<EngineConfig, 'roles' | 'hosts'>;
+  writerRole: string;
+  state: ClusterState;
+  observations: ReadonlyMap<string, HostObservation>;
+  gtid: GtidOps;
+  dropped?: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/**
+ * Invariant 2: the writer role goes only to the writer-role host that has every transaction
+ * any reachable host has (received counts: it waits for its relay log before it is promoted).
+ * Ties go to the `prefer` host, then to the configured order. No such host: refuse, naming
+ * what each candidate lacks.
+ */
+export function chooseWriterCandidate(input: CandidateInput, exclude: string[]): CandidateChoice {
+  const role = input.config.roles[input.writerRole];
+  if (!role) return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
+  const positions: HostPosition[] = [];
+  for (const obs of input.observations.values()) {
+    if (exclude.includes(obs.host) || !obs.reachable || !obs.gtid) continue;
+    const known = knownPosition(obs, input.gtid.merge) as string;
+    positions.push({ host: obs.host, received: obs.replication?.gtidIoPos || obs.gtid.currentPos, applied: obs.gtid.currentPos, known });
+  }
+  const rejected: string[] = [];
+  const candidates: HostPosition[] = [];
+  for (const host of role.hosts) {
+    if (exclude.includes(host)) continue;
+    const position = positions.find((item) => item.host === host);
+    if (!position) rejected.push(`${host}: not reachable or no GTID position`);
+    else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host)) {
+      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by alert)' : ''}`);
+    } else candidates.push(position);
+  }
+  if (candidates.length === 0) {
+    return { ok: false, reason: `no eligible candidate for ${input.writerRole}: ${rejected.join('; ') || 'none configured'}`, positions };
+  }
+  const complete: HostPosition[] = [];
+  const lacking: string[] = [];
+  for (const candidate of candidates) {
+    const gaps = positions
+      .filter((other) => other.host !== candidate.host)
+      .map((other) => ({ other: other.host, missing: input.gtid.missing(candidate.known, other.known) }))
+      .filter((gap) => gap.missing.length > 0);
+    if (gaps.length === 0) complete.push(candidate);
+    else lacking.push(`${candidate.host} lacks ${gaps.map((gap) => `${gap.missing.join(',')} that ${gap.other} has`).join(' and ')}`);
+  }
+  if (complete.length === 0) {
+    return { ok: false, reason: `no candidate has every transaction a reachable host has: ${lacking.join('; ')}`, positions };
+  }
+  const preferred = role.prefer ? complete.find((item) => item.host === role.prefer) : undefined;
+  const chosen = preferred ?? (complete[0] as HostPosition);
+  const replicates = input.observations.get(chosen.host)?.replication !== undefined;
+  return {
+    ok: true,
+    host: chosen.host,
+    waitFor: replicates ? chosen.received : undefined,
+    reason: `${chosen.host} has every transaction of the reachable hosts (${chosen.known || 'empty'})${preferred ? ', preferred host' : ''}${lacking.length ? `; not chosen: ${lacking.join('; ')}` : ''}`,
+    positions,
+  };
+}

@@ -1,0 +1,46 @@
+import type { Config } from '../config/schema.js';
+import type { Actuator } from '../actuator/types.js';
+import type { ClusterState } from '../domain/cluster-state.js';
+import type { HostObservation } from '../domain/observation.js';
+import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import type { Journal, JournalEntry } from '../journal/journal.js';
+import type { Logger } from '../log.js';
+import type { GtidOps } from './gtid-position.js';
+import type { StepRunner } from './steps.js';
+
+/** The parts of the configuration the engine decides with. */
+export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor' | 'actuator' | 'triggers' | 'rules' | 'mode'>;
+
+/**
+ * Reads a host's GTID position live (`SELECT @@gtid_current_pos`). A switchover needs the old
+ * writer's final position after the fence, which no monitor observation can give.
+ */
+export interface PositionReader {
+  currentGtidPosition(host: string): Promise<string>;
+}
+
+export type JournalDraft = Omit<JournalEntry, 'at' | 'seq'>;
+
+/** What the procedures (failover, switchover, recovery) work with. */
+export interface OpContext {
+  config: EngineConfig;
+  writerRole: string;
+  /** The engine's state; procedures change roles and `operation` in place, then persist. */
+  state: ClusterState;
+  observations: ReadonlyMap<string, HostObservation>;
+  runner: StepRunner;
+  gtid: GtidOps;
+  positions: PositionReader;
+  journal: Journal;
+  log: Logger;
+  metrics?: SwitchyardMetrics;
+  /** Saves `state`; does nothing when the runner only plans. */
+  persist(): Promise<void>;
+  /** Roles that alerts or the operator took from hosts. */
+  dropped: ReadonlyMap<string, ReadonlySet<string>>;
+  /** A role VIP could not be added to its new holder: the engine retries it every cycle. */
+  vipNotAdded(role: string, ip: string, host: string): void;
+  now(): number;
+}
+
+export type Actuators = { live: Actuator; planner?: Actuator };

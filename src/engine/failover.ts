@@ -1,0 +1,111 @@
+import type { OperationResult } from './types.js';
+import type { OpContext } from './context.js';
+import { chooseWriterCandidate } from './candidates.js';
+import type { Evidence } from './evidence.js';
+import { clearOperation, failed, followersOf, note, recordStep, refused, setHolder, vipsOf, type Operation } from './operation.js';
+
+export interface FailoverOutcome {
+  result: OperationResult;
+  /** The new writer and the position it had when promoted, for errant-transaction reports. */
+  promoted?: { host: string; position: string; from: string };
+}
+
+/**
+ * Writer failover after `writerDeathEvidence` said dead. Order matters for invariant 1 and 2:
+ * the candidate applies everything it received before anything else, replicas follow it, the
+ * dead writer's VIP is removed where its host still answers, and only then is the candidate
+ * made writable and given the VIP.
+ */
+export async function runFailover(
+  ctx: OpContext,
+  oldWriter: string,
+  evidence: Evidence,
+  /** Lets the engine journal a refusal repeated every cycle only once. */
+  journalRefusal: (reason: string, write: () => void) => void = (_reason, write) => write(),
+): Promise<FailoverOutcome> {
+  const role = ctx.writerRole;
+  const choice = chooseWriterCandidate(ctx, [oldWriter]);
+  if (!choice.ok) {
+    journalRefusal(choice.reason, () => {
+      note(ctx, { phase: 'refused', event: 'failover.refused', host: oldWriter, role, reason: `writer ${oldWriter} is dead (${evidence.reason}) but ${choice.reason}`, inputs: { evidence: evidence.inputs, positions: choice.positions } });
+      if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'refused' });
+    });
+    return { result: refused(choice.reason) };
+  }
+  const target = choice.host;
+  note(ctx, {
+    phase: 'decision',
+    event: 'failover.decided',
+    host: target,
+    role,
+    reason: `failover from ${oldWriter} to ${target}: ${evidence.reason}; ${choice.reason}`,
+    inputs: { evidence: evidence.inputs, positions: choice.positions, dryRun: ctx.runner.dry },
+    level: 'warn',
+  });
+  const operation: Operation = { kind: 'failover', role, from: oldWriter, to: target, startedAt: ctx.now(), step: 'deciding' };
+  const runner = ctx.runner;
+
+  if (choice.waitFor) {
+    await recordStep(ctx, operation, 'catching_up');
+    const timeout = ctx.config.actuator.catchup_timeout;
+    let applied: boolean;
+    try {
+      applied = await runner.run(
+        { event: 'mysql.wait_for_gtid', host: target, role, reason: `apply the relay log up to what ${target} received from ${oldWriter}`, inputs: { position: choice.waitFor, timeoutMs: timeout } },
+        (actuator) => actuator.waitForGtid(target, choice.waitFor as string, timeout),
+        true,
+      );
+    } catch (error) {
+      applied = false;
+      note(ctx, { phase: 'note', event: 'failover.catchup_error', host: target, role, reason: (error as Error).message });
+    }
+    if (!applied) {
+      await clearOperation(ctx);
+      const reason = `${target} did not apply its relay log (${choice.waitFor}) within ${timeout} ms: not promoting a host that lacks received transactions`;
+      journalRefusal(reason, () => {
+        note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason });
+        ctx.metrics?.failoversTotal.inc({ role, result: 'refused' });
+      });
+      return { result: refused(reason) };
+    }
+  }
+
+  await recordStep(ctx, operation, 'repointing');
+  // The new writer must not pull in whatever the old writer wrote last if it comes back.
+  await runner.attempt({ event: 'mysql.stop_replication', host: target, role, reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}` }, (actuator) => actuator.stopReplication(target));
+  for (const replica of followersOf(ctx, oldWriter, [target])) {
+    await runner.attempt({ event: 'mysql.repoint', host: replica, role, reason: `${replica} follows the new writer ${target}`, inputs: { newMaster: target } }, (actuator) => actuator.repoint(replica, target));
+  }
+
+  await recordStep(ctx, operation, 'fencing');
+  for (const ip of vipsOf(ctx, role)) {
+    // The database is gone but the host (its agent) may still answer: take the VIP off it.
+    await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
+  }
+
+  await recordStep(ctx, operation, 'promoting');
+  try {
+    await runner.run({ event: 'mysql.set_read_only', host: target, role, reason: `promote ${target}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false), undefined);
+  } catch (error) {
+    await clearOperation(ctx);
+    ctx.metrics?.failoversTotal.inc({ role, result: 'failed' });
+    return { result: failed(`could not make ${target} writable: ${(error as Error).message}`) };
+  }
+
+  await recordStep(ctx, operation, 'moving_vip');
+  setHolder(ctx, role, target);
+  await ctx.persist();
+  const vipProblems: string[] = [];
+  for (const ip of vipsOf(ctx, role)) {
+    const outcome = await runner.attempt({ event: 'vip.add', host: target, role, reason: `writer VIP ${ip} follows the new writer`, inputs: { ip } }, (actuator) => actuator.addVip(target, ip));
+    if (!outcome.ok) {
+      vipProblems.push(`${ip}: ${outcome.error}`);
+      ctx.vipNotAdded(role, ip, target);
+    }
+  }
+  await clearOperation(ctx);
+  if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });
+  const detail = `${target} is the writer (was ${oldWriter})${vipProblems.length ? `; VIP not added: ${vipProblems.join('; ')}` : ''}`;
+  note(ctx, { phase: 'note', event: ctx.runner.dry ? 'failover.planned' : 'failover.done', host: target, role, reason: detail, level: 'warn' });
+  return { result: { ok: true, detail }, promoted: { host: target, position: choice.positions.find((item) => item.host === target)?.known ?? '', from: oldWriter } };
+}
