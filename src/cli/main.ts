@@ -3,6 +3,7 @@ import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
 import { registerConfigCheck } from './commands/config-check.js';
 import { registerDemo } from './commands/demo.js';
+import { registerRun } from './commands/run.js';
 import { registerSandbox } from './commands/sandbox.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerConfigCheck(program);
   registerSandbox(program);
   registerDemo(program);
+  registerRun(program);
   registerAgent(program);
   return program;
 }
