@@ -5,6 +5,7 @@ import { registerConfigCheck } from './commands/config-check.js';
 import { registerDemo } from './commands/demo.js';
 import { registerRun } from './commands/run.js';
 import { registerSandbox } from './commands/sandbox.js';
+import { registerShow } from './commands/show.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerSandbox(program);
   registerDemo(program);
   registerRun(program);
+  registerShow(program);
   registerAgent(program);
   return program;
 }

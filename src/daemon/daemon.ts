@@ -181,7 +181,11 @@ export class Daemon {
     await this.monitor.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
-    this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
+    try {
+      this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
+    } catch (error) {
+      this.log.warn({ event: 'journal.write_failed', err: (error as Error).message }, 'could not journal the shutdown');
+    }
     this.log.info({ event: 'daemon.stopped' }, 'switchyard manager stopped');
   }
 }
