@@ -27,14 +27,20 @@ export function healthState(observation: HostObservation, context: StateContext)
   if (context.isActiveWriter) return { state: 'ONLINE', reason: 'active writer (its own replication is not held against it)' };
   const replication = observation.replication;
   if (!replication) return { state: 'ONLINE', reason: 'healthy (no replication configured)' };
-  if (!replication.ioRunning || !replication.sqlRunning) {
+  // Cannot receive (IO thread down) or cannot apply because of an error: broken.
+  if (!replication.ioRunning || (!replication.sqlRunning && replication.lastSqlError !== '')) {
     const threads = `IO ${replication.ioRunning ? 'running' : replication.ioState || 'stopped'}, SQL ${replication.sqlRunning ? 'running' : 'stopped'}`;
     const error = replication.lastIoError || replication.lastSqlError;
     return { state: 'REPLICATION_FAIL', reason: `replication broken: ${threads}${error ? ` (${error})` : ''}` };
   }
+  // A cleanly stopped SQL thread still receives everything and catches up when restarted: it is
+  // a delay, judged by the measured lag (unknown lag counts as too much).
   const lag = observation.heartbeatLagSeconds ?? replication.secondsBehindMaster;
+  if (!replication.sqlRunning && (lag === null || lag === undefined)) {
+    return { state: 'REPLICATION_DELAY', reason: 'SQL thread stopped (no error) and lag unknown' };
+  }
   if (lag !== null && lag !== undefined && lag * 1000 > context.monitor.max_lag) {
-    return { state: 'REPLICATION_DELAY', reason: `lag ${lag.toFixed(3)} s above max_lag ${formatDuration(context.monitor.max_lag)}` };
+    return { state: 'REPLICATION_DELAY', reason: `lag ${lag.toFixed(3)} s above max_lag ${formatDuration(context.monitor.max_lag)}${replication.sqlRunning ? '' : ' (SQL thread stopped)'}` };
   }
   return { state: 'ONLINE', reason: lag === null || lag === undefined ? 'healthy' : `healthy (lag ${lag.toFixed(3)} s)` };
 }

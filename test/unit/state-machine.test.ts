@@ -21,7 +21,8 @@ const OUTCOMES: Record<string, HostObservation> = {
   healthy: observe(),
   lagging: observe({ heartbeatLagSeconds: 12.5 }),
   ioStopped: observe({ replication: { ...healthyReplication, ioRunning: false, ioState: 'Connecting', lastIoError: 'error reconnecting to master' } }),
-  sqlStopped: observe({ replication: { ...healthyReplication, sqlRunning: false } }),
+  sqlStopped: observe({ replication: { ...healthyReplication, sqlRunning: false }, heartbeatLagSeconds: 30 }),
+  sqlError: observe({ replication: { ...healthyReplication, sqlRunning: false, lastSqlError: "Duplicate entry '1' for key 'PRIMARY'" } }),
   restarted: observe({ uptimeSeconds: 3 }),
 };
 
@@ -29,12 +30,12 @@ const record = (state: HostState, over: Partial<HostRecord> = {}): HostRecord =>
 
 /** Expected next state for every state x outcome (one failure, below failures_before_down). */
 const EXPECTED: Record<HostState, Record<string, HostState>> = {
-  ONLINE: { unreachable: 'ONLINE', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
-  ADMIN_OFFLINE: { unreachable: 'ADMIN_OFFLINE', healthy: 'ADMIN_OFFLINE', lagging: 'ADMIN_OFFLINE', ioStopped: 'ADMIN_OFFLINE', sqlStopped: 'ADMIN_OFFLINE', restarted: 'ADMIN_OFFLINE' },
-  HARD_OFFLINE: { unreachable: 'HARD_OFFLINE', healthy: 'AWAITING_RECOVERY', lagging: 'AWAITING_RECOVERY', ioStopped: 'AWAITING_RECOVERY', sqlStopped: 'AWAITING_RECOVERY', restarted: 'AWAITING_RECOVERY' },
-  AWAITING_RECOVERY: { unreachable: 'AWAITING_RECOVERY', healthy: 'AWAITING_RECOVERY', lagging: 'AWAITING_RECOVERY', ioStopped: 'AWAITING_RECOVERY', sqlStopped: 'AWAITING_RECOVERY', restarted: 'AWAITING_RECOVERY' },
-  REPLICATION_DELAY: { unreachable: 'REPLICATION_DELAY', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
-  REPLICATION_FAIL: { unreachable: 'REPLICATION_FAIL', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
+  ONLINE: { unreachable: 'ONLINE', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_DELAY', sqlError: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
+  ADMIN_OFFLINE: { unreachable: 'ADMIN_OFFLINE', healthy: 'ADMIN_OFFLINE', lagging: 'ADMIN_OFFLINE', ioStopped: 'ADMIN_OFFLINE', sqlStopped: 'ADMIN_OFFLINE', sqlError: 'ADMIN_OFFLINE', restarted: 'ADMIN_OFFLINE' },
+  HARD_OFFLINE: { unreachable: 'HARD_OFFLINE', healthy: 'AWAITING_RECOVERY', lagging: 'AWAITING_RECOVERY', ioStopped: 'AWAITING_RECOVERY', sqlStopped: 'AWAITING_RECOVERY', sqlError: 'AWAITING_RECOVERY', restarted: 'AWAITING_RECOVERY' },
+  AWAITING_RECOVERY: { unreachable: 'AWAITING_RECOVERY', healthy: 'AWAITING_RECOVERY', lagging: 'AWAITING_RECOVERY', ioStopped: 'AWAITING_RECOVERY', sqlStopped: 'AWAITING_RECOVERY', sqlError: 'AWAITING_RECOVERY', restarted: 'AWAITING_RECOVERY' },
+  REPLICATION_DELAY: { unreachable: 'REPLICATION_DELAY', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_DELAY', sqlError: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
+  REPLICATION_FAIL: { unreachable: 'REPLICATION_FAIL', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_DELAY', sqlError: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
 };
 
 for (const state of HOST_STATES) {
@@ -71,7 +72,7 @@ test('a restart holds the host for the operator', () => {
 });
 
 test('the active writer is not held to its own replication', () => {
-  for (const outcome of ['lagging', 'ioStopped', 'sqlStopped']) {
+  for (const outcome of ['lagging', 'ioStopped', 'sqlStopped', 'sqlError']) {
     assert.equal(nextHostRecord(record('ONLINE'), OUTCOMES[outcome] as HostObservation, context({ isActiveWriter: true })).record.state, 'ONLINE', outcome);
   }
 });
