@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
 import { registerConfigCheck } from './commands/config-check.js';
+import { registerControl } from './commands/control.js';
 import { registerDemo } from './commands/demo.js';
 import { registerRun } from './commands/run.js';
 import { registerSandbox } from './commands/sandbox.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerRun(program);
   registerShow(program);
+  registerControl(program);
   registerAgent(program);
   return program;
 }

@@ -20,6 +20,7 @@ import { formatPosition, mergePositions } from '../mysql/gtid.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
+import { countWebhookRequests } from '../receiver/webhook.js';
 import { BookkeepingVips } from './bookkeeping-vips.js';
 
 export interface DaemonOptions {
@@ -127,6 +128,8 @@ export class Daemon {
       apiRouters: [statusRouter(() => this.status()), ...(this.options.extraRouters?.(this) ?? [])],
       isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
       logger: this.log,
+      bodyLimit: '256kb',
+      beforeAll: [countWebhookRequests(this.metrics)],
     });
     this.server = await listen(app, this.config.listen);
     const address = this.server.address();
