@@ -16,11 +16,14 @@ export interface HttpAppOptions {
   isReady?: () => { ready: boolean; detail: string };
   logger?: Logger;
   bodyLimit?: string;
+  /** Run before authentication on every request (e.g. counting webhook requests by final status). */
+  beforeAll?: express.RequestHandler[];
 }
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  for (const handler of options.beforeAll ?? []) app.use(handler);
   const auth = requireBearerToken(options.getToken);
 
   app.get('/healthz', (_request, response) => {

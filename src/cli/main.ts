@@ -2,8 +2,11 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
 import { registerConfigCheck } from './commands/config-check.js';
+import { registerControl } from './commands/control.js';
 import { registerDemo } from './commands/demo.js';
+import { registerRun } from './commands/run.js';
 import { registerSandbox } from './commands/sandbox.js';
+import { registerShow } from './commands/show.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
 
 export function buildProgram(): Command {
@@ -15,6 +18,9 @@ export function buildProgram(): Command {
   registerConfigCheck(program);
   registerSandbox(program);
   registerDemo(program);
+  registerRun(program);
+  registerShow(program);
+  registerControl(program);
   registerAgent(program);
   return program;
 }

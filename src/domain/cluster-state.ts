@@ -17,6 +17,10 @@ export interface HostRecord {
   held?: string;
   /** Epoch ms when it went HARD_OFFLINE, to tell a short outage from a long one. */
   downSince?: number;
+  /** Length of the last HARD_OFFLINE outage, for auto_set_online. */
+  lastOutageMs?: number;
+  /** Never seen healthy yet (first start): no outage to recover from. */
+  fresh?: boolean;
 }
 
 /** Everything that must survive a daemon restart. Kept behind ClusterStateStore. */

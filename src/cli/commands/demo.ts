@@ -1,41 +1,70 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import pino from 'pino';
 import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { daemonRouters } from '../../daemon/routers.js';
+import { createLogger } from '../../log.js';
 import { sandboxStatus, sandboxUp } from '../../sandbox/cluster.js';
-import { CliExit, EXIT_FAILED } from '../exit.js';
+import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
+import { untilSignal } from './run.js';
 import { DEFAULT_SANDBOX_DIR } from './sandbox.js';
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description("the newcomer's first command: a sandbox cluster on loopback ports, then what to try")
+    .description("the newcomer's first command: a sandbox cluster on loopback ports plus the Switchyard daemon")
     .option('--dir <dir>', 'sandbox directory', DEFAULT_SANDBOX_DIR)
-    .action(async (options: { dir: string }) => {
+    .option('--base-port <port>', 'port of the first MariaDB instance (a new sandbox only)', '13306')
+    .action(async (options: { dir: string; basePort: string }) => {
       const dir = resolve(options.dir);
+      const basePort = Number(options.basePort);
+      if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) throw new CliExit(EXIT_USAGE, `--base-port must be a port number, not "${options.basePort}"`);
       try {
         if (!existsSync(join(dir, 'sandbox.json'))) {
-          await sandboxUp({ dir, masters: 2, replicas: 1, basePort: 13306, onProgress: (message) => process.stdout.write(`${message}\n`) });
+          await sandboxUp({ dir, masters: 2, replicas: 1, basePort, onProgress: (message) => process.stdout.write(`${message}\n`) });
         } else {
           process.stdout.write(`reusing the sandbox in ${dir}\n`);
-        }
-        const statuses = await sandboxStatus(dir);
-        for (const status of statuses) {
-          process.stdout.write(
-            `  ${status.name}  127.0.0.1:${status.port}  ${status.role.padEnd(7)}  ${status.running ? 'running' : 'STOPPED'}  read_only=${status.readOnly === undefined ? '?' : status.readOnly ? 'ON' : 'OFF'}  replication: ${status.replication ?? '-'}\n`,
-          );
+          const stopped = (await sandboxStatus(dir)).filter((status) => !status.running);
+          if (stopped.length > 0) process.stdout.write(`note: ${stopped.map((status) => status.name).join(', ')} not running\n`);
         }
       } catch (error) {
         throw new CliExit(EXIT_FAILED, `demo failed: ${(error as Error).message}`);
       }
+      const configFile = join(dir, 'switchyard.yml');
+      const config = loadConfig(configFile);
+      const logFile = join(dir, 'switchyard.log');
+      const log = createLogger('switchyard', { destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
+      const daemon = new Daemon({ config, log, extraRouters: daemonRouters });
+      let url: string;
+      try {
+        url = await daemon.start();
+      } catch (error) {
+        throw new CliExit(EXIT_FAILED, `daemon failed to start: ${(error as Error).message} (log: ${logFile})`);
+      }
+      const shown = relative(process.cwd(), dir) || '.';
+      const cfg = join(shown, 'switchyard.yml');
       process.stdout.write(
         [
           '',
-          'Next:',
-          `  switchyard config check -c ${join(options.dir, 'switchyard.yml')}`,
-          `  switchyard sandbox status --dir ${options.dir}`,
-          `  switchyard sandbox down --dir ${options.dir}     # stop and remove everything`,
+          `Switchyard is managing the sandbox cluster "${config.cluster}" (db1 writer, db2 its master-master peer, db3 a replica).`,
+          `  metrics:   ${url}/metrics`,
+          `  log:       ${join(shown, 'switchyard.log')}      journal: ${join(shown, 'state', 'journal.jsonl')}`,
+          '',
+          'Try, in another terminal:',
+          `  npx switchyard show -c ${cfg}                     # hosts, states, roles`,
+          `  kill -9 $(cat ${join(shown, 'db1', 'mariadbd.pid')})              # kill the writer: watch db2 take over`,
+          `  npx switchyard journal -c ${cfg}                  # why it did what it did`,
+          `  npx switchyard move-role writer db1 -c ${cfg}     # planned switchover (once db1 is back and set online)`,
+          `  npx switchyard set-online db1 -c ${cfg}`,
+          '',
+          `Ctrl-C stops the daemon; the sandbox keeps running until: npx switchyard sandbox down --dir ${shown}`,
           '',
         ].join('\n'),
       );
+      await untilSignal();
+      process.stdout.write('stopping the daemon...\n');
+      await daemon.stop();
     });
 }

@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import pino from 'pino';
+import { Daemon } from '../src/daemon/daemon.js';
+import { daemonRouters } from '../src/daemon/routers.js';
+import type { LoadedConfig } from '../src/config/load.js';
+import { createLogger } from '../src/log.js';
+
+export function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(name);
+  return index >= 0 && process.argv[index + 1] !== undefined ? (process.argv[index + 1] as string) : fallback;
+}
+
+export function flag(name: string): boolean {
+  return process.argv.includes(name);
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+export async function startBenchDaemon(config: LoadedConfig): Promise<Daemon> {
+  const log = createLogger('switchyard', { destination: pino.destination({ dest: join(config.state_dir, '..', 'daemon.log'), sync: false, mkdir: true }) });
+  const daemon = new Daemon({ config, log, extraRouters: daemonRouters });
+  await daemon.start();
+  return daemon;
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, intervalMs = 5): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

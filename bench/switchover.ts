@@ -1,0 +1,53 @@
+/**
+ * bench/switchover: a client writes through the writer VIP every 10 ms while `move-role writer`
+ * moves the role db1 -> db2 -> db1 ...; reports the write pause (longest gap between
+ * acknowledged writes around each move) and acknowledged writes missing afterwards. Needs root.
+ *
+ *   npx tsx bench/switchover.ts [--runs 5] [--semi-sync]
+ */
+import { startNetnsCluster, MYSQL_PORT } from '../test/support/netns-cluster.js';
+import { WriteProbe } from '../test/support/write-probe.js';
+import { flag, median, option, startBenchDaemon, until } from './support.js';
+
+const runs = Number(option('--runs', '5'));
+const semiSync = flag('--semi-sync');
+const cluster = await startNetnsCluster(undefined, { semiSync });
+const pauses: number[] = [];
+let missingTotal = 0;
+let ackedTotal = 0;
+try {
+  const daemon = await startBenchDaemon(cluster.config);
+  try {
+    await until('db1 to hold the writer VIP', () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 30_000, 50);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const probe = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10, connectTimeoutMs: 300 });
+    probe.start();
+    for (let run = 1; run <= runs; run++) {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const target = run % 2 === 1 ? 'db2' : 'db1';
+      const started = Date.now();
+      const result = await daemon.engine.moveRole('writer', target, { force: false });
+      if (!result.ok) throw new Error(`switchover to ${target} refused: ${result.detail}`);
+      const finished = Date.now();
+      await until('a write after the switchover', () => probe.firstAckAfter(finished), 30_000);
+      const pause = probe.longestPause(started - 200).pauseMs;
+      pauses.push(pause);
+      console.log(`run ${run}: writer -> ${target} in ${finished - started} ms; longest write pause ${pause} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await probe.stop();
+    const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
+    const connection = await cluster.instance(writer).rootConnection();
+    missingTotal = (await probe.missingAcked(connection)).length;
+    connection.destroy();
+    ackedTotal = probe.acked().length;
+  } finally {
+    await daemon.stop();
+  }
+} finally {
+  await cluster.destroy();
+}
+console.log('');
+console.log(`switchover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication): ${pauses.length} moves`);
+console.log(`  write pause: median ${median(pauses)} ms, max ${Math.max(...pauses)} ms`);
+console.log(`  acknowledged writes: ${ackedTotal}, missing afterwards: ${missingTotal}`);

@@ -1,0 +1,73 @@
+import express from 'express';
+import { z } from 'zod';
+import type { LoadedConfig } from '../config/load.js';
+import { MODES } from '../config/schema.js';
+import type { ControlPlane, OperationResult } from '../engine/types.js';
+import type { Journal } from '../journal/journal.js';
+import { formatPath } from '../config/problems.js';
+
+const moveBody = z.strictObject({ host: z.string().min(1), force: z.boolean().default(false) });
+const modeBody = z.strictObject({ mode: z.enum(MODES), reason: z.string().max(500).optional() });
+
+/** OperationResult -> HTTP: refusals by an invariant are 409 with the reason. */
+function send(response: express.Response, result: OperationResult): void {
+  if (result.ok) {
+    response.json({ ok: true, detail: result.detail, steps: result.steps ?? [] });
+    return;
+  }
+  const status = { refused: 409, not_found: 404, bad_request: 400, failed: 500 }[result.code ?? 'failed'];
+  response.status(status).json({ error: result.code ?? 'failed', detail: result.detail, steps: result.steps ?? [] });
+}
+
+function badBody(response: express.Response, error: z.ZodError): void {
+  response.status(400).json({ error: 'malformed', detail: error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ') });
+}
+
+/** Operator actions of docs/design.md "HTTP endpoints", all journaled by the engine. */
+export function controlRouter(deps: { config: LoadedConfig; engine: ControlPlane; journal: Journal }): express.Router {
+  const { config, engine, journal } = deps;
+  const router = express.Router();
+  const knownHost = (host: string, response: express.Response) => {
+    if (config.hosts[host]) return true;
+    response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
+    return false;
+  };
+  const wrap = (handler: (request: express.Request, response: express.Response) => Promise<void>): express.RequestHandler => (request, response, next) => {
+    handler(request, response).catch(next);
+  };
+
+  router.post('/hosts/:host/online', wrap(async (request, response) => {
+    const host = String(request.params.host);
+    if (knownHost(host, response)) send(response, await engine.setOnline(host));
+  }));
+  router.post('/hosts/:host/offline', wrap(async (request, response) => {
+    const host = String(request.params.host);
+    if (knownHost(host, response)) send(response, await engine.setOffline(host));
+  }));
+  router.post('/roles/:role/move', wrap(async (request, response) => {
+    const role = String(request.params.role);
+    if (!config.roles[role]) {
+      response.status(404).json({ error: 'not_found', detail: `unknown role "${role}"` });
+      return;
+    }
+    const body = moveBody.safeParse(request.body ?? {});
+    if (!body.success) return badBody(response, body.error);
+    if (!knownHost(body.data.host, response)) return;
+    send(response, await engine.moveRole(role, body.data.host, { force: body.data.force }));
+  }));
+  router.put('/mode', wrap(async (request, response) => {
+    const body = modeBody.safeParse(request.body ?? {});
+    if (!body.success) return badBody(response, body.error);
+    send(response, await engine.setMode(body.data.mode, body.data.reason ?? 'set by the operator through the API'));
+  }));
+  router.get('/journal', (request, response) => {
+    const since = request.query.since === undefined ? undefined : Number(request.query.since);
+    const limit = request.query.limit === undefined ? 200 : Number(request.query.limit);
+    if ((since !== undefined && !Number.isFinite(since)) || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      response.status(400).json({ error: 'malformed', detail: 'since must be epoch milliseconds and limit a whole number from 1 to 10000' });
+      return;
+    }
+    response.json({ entries: journal.read({ since, limit }) });
+  });
+  return router;
+}

@@ -1,0 +1,114 @@
+import express from 'express';
+import type { LoadedConfig } from '../config/load.js';
+import type { ClusterState } from '../domain/cluster-state.js';
+import type { MonitorCycle } from '../monitor/monitor.js';
+
+export interface HostStatus {
+  name: string;
+  address: string;
+  port: number;
+  state: string;
+  reason: string;
+  since: number;
+  held?: string;
+  up: boolean;
+  readOnly?: boolean;
+  uptimeSeconds?: number;
+  lagSeconds?: number | null;
+  secondsBehindMaster?: number | null;
+  ioRunning?: boolean;
+  sqlRunning?: boolean;
+  replicatingFrom?: string;
+  gtid?: string;
+  roles: Array<{ role: string; ip: string }>;
+}
+
+export interface StatusSnapshot {
+  cluster: string;
+  mode: string;
+  modeReason?: string;
+  leader: string;
+  networkOk: boolean;
+  networkDetail: string;
+  alertingPipelineUp: boolean;
+  lastCycleAt?: number;
+  operation?: ClusterState['operation'];
+  hosts: HostStatus[];
+  roles: Record<string, Record<string, string | null>>;
+  checks: Record<string, Record<string, { ok: boolean; detail?: string; ageMs: number }>>;
+}
+
+/** What `switchyard show` and GET /api/v1/status present: config order, state, live values, roles. */
+export function buildStatus(
+  config: LoadedConfig,
+  cycle: MonitorCycle | undefined,
+  state: ClusterState,
+  extras: { leader: string; alertingPipelineUp: boolean; now?: number },
+): StatusSnapshot {
+  const now = extras.now ?? Date.now();
+  const observations = new Map(cycle?.observations.map((obs) => [obs.host, obs]) ?? []);
+  const roles: StatusSnapshot['roles'] = {};
+  for (const [role, roleConfig] of Object.entries(config.roles)) {
+    roles[role] = Object.fromEntries(roleConfig.ips.map((ip) => [ip, state.roles[role]?.[ip] ?? null]));
+  }
+  const hosts = Object.entries(config.hosts).map(([name, host]): HostStatus => {
+    const record = state.hosts[name];
+    const obs = observations.get(name);
+    const held = Object.entries(roles).flatMap(([role, ips]) => Object.entries(ips).filter(([, holder]) => holder === name).map(([ip]) => ({ role, ip })));
+    return {
+      name,
+      address: host.address,
+      port: host.port,
+      state: record?.state ?? 'UNKNOWN',
+      reason: record?.reason ?? 'not checked yet',
+      since: record?.since ?? now,
+      held: record?.held,
+      up: obs?.reachable ?? false,
+      readOnly: obs?.readOnly,
+      uptimeSeconds: obs?.uptimeSeconds,
+      lagSeconds: obs?.heartbeatLagSeconds,
+      secondsBehindMaster: obs?.replication?.secondsBehindMaster,
+      ioRunning: obs?.replication?.ioRunning,
+      sqlRunning: obs?.replication?.sqlRunning,
+      replicatingFrom: obs?.replication ? `${obs.replication.masterHost}:${obs.replication.masterPort}` : undefined,
+      gtid: obs?.gtid?.currentPos,
+      roles: held,
+    };
+  });
+  const checks: StatusSnapshot['checks'] = {};
+  for (const obs of cycle?.observations ?? []) {
+    checks[obs.host] = Object.fromEntries(Object.entries(obs.checks).map(([name, outcome]) => [name, { ok: outcome.ok, detail: outcome.detail, ageMs: now - outcome.at }]));
+  }
+  return {
+    cluster: config.cluster,
+    mode: state.mode,
+    modeReason: state.modeReason,
+    leader: extras.leader,
+    networkOk: cycle?.networkOk ?? true,
+    networkDetail: cycle?.networkDetail ?? 'no cycle yet',
+    alertingPipelineUp: extras.alertingPipelineUp,
+    lastCycleAt: cycle?.at,
+    operation: state.operation,
+    hosts,
+    roles,
+    checks,
+  };
+}
+
+/** GET /status and GET /checks[?host=NAME], mounted under /api/v1 behind the token. */
+export function statusRouter(getStatus: () => StatusSnapshot): express.Router {
+  const router = express.Router();
+  router.get('/status', (_request, response) => {
+    response.json(getStatus());
+  });
+  router.get('/checks', (request, response) => {
+    const status = getStatus();
+    const host = typeof request.query.host === 'string' ? request.query.host : undefined;
+    if (host !== undefined && !status.hosts.some((entry) => entry.name === host)) {
+      response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
+      return;
+    }
+    response.json({ checks: host ? { [host]: status.checks[host] ?? {} } : status.checks, lastCycleAt: status.lastCycleAt });
+  });
+  return router;
+}

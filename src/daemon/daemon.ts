@@ -1,0 +1,194 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Router } from 'express';
+import { SwitchyardActuator } from '../actuator/actuator.js';
+import type { Actuator } from '../actuator/types.js';
+import { createHttpApp, listen } from '../api/server.js';
+import { statusRouter, buildStatus } from '../api/status-routes.js';
+import type { LoadedConfig } from '../config/load.js';
+import { readSecret } from '../config/secrets.js';
+import type { ClusterState } from '../domain/cluster-state.js';
+import { Engine } from '../engine/engine.js';
+import { MysqlPositionReader } from '../engine/position-reader.js';
+import { holderOf } from '../engine/roles.js';
+import { SwitchyardMetrics } from '../exporter/metrics.js';
+import { updateMetrics } from '../exporter/update.js';
+import { FileJournal } from '../journal/journal.js';
+import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
+import type { Logger } from '../log.js';
+import { formatPosition, mergePositions } from '../mysql/gtid.js';
+import { HeartbeatWriter } from '../monitor/heartbeat.js';
+import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
+import { FileStateStore } from '../state/file-store.js';
+import { countWebhookRequests } from '../receiver/webhook.js';
+import { BookkeepingVips } from './bookkeeping-vips.js';
+
+export interface DaemonOptions {
+  config: LoadedConfig;
+  log: Logger;
+  leadership?: Leadership;
+  /** Extra routers under /api/v1 (the webhook receiver, the control API). */
+  extraRouters?: (daemon: Daemon) => Router[];
+}
+
+/**
+ * The manager: monitor -> engine -> metrics every monitor.interval, plus the heartbeat writer
+ * and the HTTP listener. The engine owns and persists the cluster state; the monitor works on
+ * the state the engine returned from the previous cycle.
+ */
+export class Daemon {
+  readonly metrics: SwitchyardMetrics;
+  readonly journal: FileJournal;
+  readonly store: FileStateStore;
+  readonly engine: Engine;
+  readonly leadership: Leadership;
+  private readonly monitor: Monitor;
+  private readonly heartbeat: HeartbeatWriter;
+  private state: ClusterState;
+  private lastCycle?: MonitorCycle;
+  private server?: Server;
+  private stopping = false;
+  private loopDone?: Promise<void>;
+  private wake?: () => void;
+  private readonly log: Logger;
+
+  constructor(readonly options: DaemonOptions) {
+    const { config, log } = options;
+    this.log = log;
+    this.metrics = new SwitchyardMetrics(config.cluster);
+    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'));
+    this.store = new FileStateStore(config.state_dir, config.cluster);
+    this.leadership = options.leadership ?? new SingleProcessLeadership();
+
+    const loaded = this.store.loadChecked();
+    let initial = loaded.state;
+    if (loaded.problem) {
+      // A state we cannot trust must not drive failovers: start passive and say why.
+      log.error({ event: 'state.unusable', problem: loaded.problem }, 'stored state unusable; starting passive');
+      this.journal.append({ phase: 'note', event: 'state.unusable', reason: loaded.problem });
+      initial = { ...Engine.emptyState(config), mode: 'passive', modeReason: `started passive: ${loaded.problem}` };
+    }
+    const live = this.actuator(false);
+    const planner = this.actuator(true);
+    const endpointFor = (host: string) => {
+      const entry = config.hosts[host];
+      if (!entry) throw new Error(`unknown host ${host}`);
+      return {
+        host: entry.address,
+        port: entry.port,
+        user: config.mysql.user,
+        password: readSecret({ file: config.mysql.password_file, env: config.mysql.password_env }, 'mysql.password'),
+        connectTimeoutMs: config.monitor.connect_timeout,
+      };
+    };
+    this.engine = new Engine(
+      {
+        config,
+        store: this.store,
+        actuators: { live, planner },
+        positions: new MysqlPositionReader(endpointFor, (...positions) => formatPosition(mergePositions(...positions))),
+        journal: this.journal,
+        leadership: this.leadership,
+        metrics: this.metrics,
+        log: log.child({ component: 'engine' }),
+      },
+      initial,
+    );
+    this.state = this.engine.snapshot();
+    this.monitor = new Monitor({ config, log: log.child({ component: 'monitor' }), metrics: this.metrics });
+    this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
+  }
+
+  private actuator(dryRun: boolean): Actuator {
+    const { config, log } = this.options;
+    // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
+    const actuator = new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
+    return config.actuator.vip === undefined ? new BookkeepingVips(actuator, log) : actuator;
+  }
+
+  get config(): LoadedConfig {
+    return this.options.config;
+  }
+
+  status() {
+    return buildStatus(this.config, this.lastCycle, this.engine.snapshot(), {
+      leader: this.leadership.describe(),
+      alertingPipelineUp: this.engine.pipelineUp(),
+    });
+  }
+
+  /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
+  async start(): Promise<string> {
+    const token = { file: this.config.auth.token_file, env: this.config.auth.token_env };
+    readSecret(token, 'auth token'); // fail at start, not at the first request
+    const app = createHttpApp({
+      metrics: this.metrics,
+      getToken: () => readSecret(token, 'auth token'),
+      metricsAuth: this.config.metrics_auth,
+      apiRouters: [statusRouter(() => this.status()), ...(this.options.extraRouters?.(this) ?? [])],
+      isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
+      logger: this.log,
+      bodyLimit: '256kb',
+      beforeAll: [countWebhookRequests(this.metrics)],
+    });
+    this.server = await listen(app, this.config.listen);
+    const address = this.server.address();
+    const url = typeof address === 'object' && address ? `http://${this.config.listen.slice(0, this.config.listen.lastIndexOf(':'))}:${address.port}` : this.config.listen;
+    this.metrics.setMode(this.state.mode);
+    this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
+    this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
+    this.heartbeat.start(() => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined);
+    this.loopDone = this.loop();
+    return url;
+  }
+
+  /** One monitor cycle followed by the engine's decisions. */
+  async cycleOnce(): Promise<void> {
+    const cycle = await this.monitor.runCycle(this.state);
+    let state = cycle.state;
+    if (cycle.networkOk) {
+      state = await this.engine.onCycle(cycle.observations, cycle.state);
+    } else {
+      // The manager's own network is in doubt: it changes nothing and sends nothing to agents.
+      this.log.warn({ event: 'daemon.network_freeze', detail: cycle.networkDetail }, 'network self-check failed: no decisions this cycle');
+    }
+    this.state = state;
+    this.lastCycle = { ...cycle, state };
+    updateMetrics(this.metrics, this.config, this.lastCycle);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const started = Date.now();
+      try {
+        await this.cycleOnce();
+      } catch (error) {
+        this.log.error({ event: 'daemon.cycle_failed', err: (error as Error).message }, 'monitor cycle failed');
+      }
+      const wait = Math.max(0, this.config.monitor.interval - (Date.now() - started));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.loopDone;
+    await this.heartbeat.stop();
+    await this.monitor.close();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections?.();
+    try {
+      this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
+    } catch (error) {
+      this.log.warn({ event: 'journal.write_failed', err: (error as Error).message }, 'could not journal the shutdown');
+    }
+    this.log.info({ event: 'daemon.stopped' }, 'switchyard manager stopped');
+  }
+}

@@ -1,0 +1,116 @@
+import type { HostConfig } from '../config/schema.js';
+import type { CheckName, CheckOutcome, HostObservation } from '../domain/observation.js';
+import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
+import { flavorOf, parseReplicationStatus, replicationStatusQuery } from '../mysql/dialect.js';
+
+export interface CheckTarget {
+  name: string;
+  host: HostConfig;
+  user: string;
+  password: string;
+  connectTimeoutMs: number;
+  /** Whole-host budget: past it the connection is destroyed and the host counts as unreachable. */
+  checkTimeoutMs: number;
+  heartbeat: { schema: string; writerServerId?: number };
+}
+
+class CheckTimeout extends Error {}
+
+/**
+ * Observes one host with one short-lived connection. Every query runs under the host's own
+ * time budget, so a hung server costs at most checkTimeoutMs and never delays other hosts.
+ */
+export async function observeHost(target: CheckTarget, at = Date.now()): Promise<HostObservation> {
+  const checks: HostObservation['checks'] = {};
+  const observation: HostObservation = { host: target.name, at, reachable: false, checks };
+  let connection: Connection | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CheckTimeout(`no answer within ${target.checkTimeoutMs} ms`)), target.checkTimeoutMs);
+  });
+  const record = (name: CheckName, started: number, ok: boolean, detail?: string) => {
+    const outcome: CheckOutcome = { ok, at: Date.now(), durationMs: Date.now() - started, detail };
+    checks[name] = outcome;
+  };
+  const bounded = <T>(work: Promise<T>): Promise<T> => Promise.race([work, deadline]);
+
+  let started = Date.now();
+  try {
+    connection = await bounded(
+      openConnection({ host: target.host.address, port: target.host.port, user: target.user, password: target.password, connectTimeoutMs: target.connectTimeoutMs }),
+    );
+    await bounded(connection.query('SELECT 1'));
+    observation.reachable = true;
+    record('ping', started, true, `connected to ${target.host.address}:${target.host.port}`);
+
+    started = Date.now();
+    const [variables] = await bounded(
+      queryRows<Record<string, string | number | null>>(
+        connection,
+        'SELECT @@global.read_only AS read_only, @@version AS version, @@global.server_id AS server_id, @@global.gtid_binlog_pos AS binlog_pos, ' +
+          '@@global.gtid_slave_pos AS slave_pos, @@global.gtid_current_pos AS current_pos',
+      ),
+    );
+    const [uptime] = await bounded(queryRows<{ Value: string }>(connection, "SHOW GLOBAL STATUS LIKE 'Uptime'"));
+    observation.readOnly = Number(variables?.read_only) === 1;
+    observation.version = String(variables?.version ?? '');
+    observation.serverId = Number(variables?.server_id);
+    observation.uptimeSeconds = Number(uptime?.Value);
+    observation.gtid = { binlogPos: String(variables?.binlog_pos ?? ''), slavePos: String(variables?.slave_pos ?? ''), currentPos: String(variables?.current_pos ?? '') };
+    record('mysql', started, true, `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}`);
+
+    started = Date.now();
+    const [statusRow] = await bounded(queryRows<Record<string, unknown>>(connection, replicationStatusQuery(flavorOf(observation.version))));
+    observation.replication = parseReplicationStatus(statusRow);
+    const replication = observation.replication;
+    if (!replication) {
+      record('rep_threads', started, true, 'no replication configured');
+      record('rep_backlog', started, true, 'no replication configured');
+    } else {
+      const threadsOk = replication.ioRunning && replication.sqlRunning;
+      const error = replication.lastIoError || replication.lastSqlError;
+      record('rep_threads', started, threadsOk, `IO ${replication.ioRunning ? 'Yes' : replication.ioState || 'No'}, SQL ${replication.sqlRunning ? 'Yes' : 'No'}${error ? `: ${error}` : ''}`);
+      record('rep_backlog', started, !replication.relayBacklog || replication.sqlRunning, replication.relayBacklog ? 'relay log not fully applied' : 'relay log applied');
+    }
+
+    started = Date.now();
+    if (target.heartbeat.writerServerId === undefined) {
+      observation.heartbeatLagSeconds = null;
+      record('lag', started, true, 'no writer known: heartbeat lag not measured');
+    } else if (target.heartbeat.writerServerId === observation.serverId) {
+      observation.heartbeatLagSeconds = 0;
+      record('lag', started, true, 'writer (heartbeat source)');
+    } else {
+      try {
+        const [row] = await bounded(
+          queryRows<{ lag: string | number | null }>(
+            connection,
+            `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) / 1000000 AS lag FROM \`${target.heartbeat.schema}\`.heartbeat WHERE server_id = ?`,
+            [target.heartbeat.writerServerId],
+          ),
+        );
+        observation.heartbeatLagSeconds = row?.lag === null || row?.lag === undefined ? null : Math.max(0, Number(row.lag));
+        record('lag', started, observation.heartbeatLagSeconds !== null, observation.heartbeatLagSeconds === null ? 'no heartbeat row from the writer yet' : `${observation.heartbeatLagSeconds.toFixed(3)} s`);
+      } catch (error) {
+        if (error instanceof CheckTimeout) throw error;
+        observation.heartbeatLagSeconds = null;
+        record('lag', started, false, `heartbeat table not readable: ${(error as Error).message}`);
+      }
+    }
+  } catch (error) {
+    const message = (error as Error).message;
+    if (!observation.reachable) {
+      observation.error = message;
+      record('ping', started, false, message);
+    } else {
+      // Reachable but a later query failed or timed out: the host is not healthy enough to trust.
+      observation.reachable = false;
+      observation.error = `query failed: ${message}`;
+      record('mysql', started, false, message);
+    }
+  } finally {
+    clearTimeout(timer);
+    connection?.destroy();
+  }
+  return observation;
+}

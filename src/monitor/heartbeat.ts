@@ -1,0 +1,86 @@
+import type { LoadedConfig } from '../config/load.js';
+import { readSecret } from '../config/secrets.js';
+import type { Logger } from '../log.js';
+import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
+
+/**
+ * pt-heartbeat's idea: the writer stamps a row with its own clock (microseconds) every
+ * heartbeat.interval; each replica's lag is its own clock minus the newest stamp it has
+ * applied, so lag is sub-second and works through chains. Server clocks are assumed in sync
+ * (NTP), as pt-heartbeat assumes. The row is written only on the host named as writer and only
+ * when that host reports read_only=OFF in the same session: the manager's account can bypass
+ * read_only, and a heartbeat on the wrong host would be an errant transaction.
+ */
+export class HeartbeatWriter {
+  private timer?: NodeJS.Timeout;
+  private connection?: Connection;
+  private connectedTo?: string;
+  private running?: Promise<void>;
+  private prepared = new Set<string>();
+  private lastProblem = '';
+
+  constructor(private readonly options: { config: LoadedConfig; log: Logger }) {}
+
+  start(getWriter: () => string | undefined): void {
+    const tick = async () => {
+      const writer = getWriter();
+      if (!writer) return this.problem('no writer known: no heartbeat written');
+      try {
+        await this.beat(writer);
+        this.lastProblem = '';
+      } catch (error) {
+        this.connection?.destroy();
+        this.connection = undefined;
+        this.problem(`heartbeat on ${writer} failed: ${(error as Error).message}`);
+      }
+    };
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = tick().finally(() => {
+        this.running = undefined;
+      });
+    }, this.options.config.heartbeat.interval);
+  }
+
+  private problem(message: string): void {
+    if (message !== this.lastProblem) this.options.log.warn({ event: 'heartbeat.skipped', reason: message }, message);
+    this.lastProblem = message;
+  }
+
+  private async beat(writer: string): Promise<void> {
+    const { config } = this.options;
+    const host = config.hosts[writer];
+    if (!host) throw new Error(`unknown host ${writer}`);
+    if (this.connectedTo !== writer) {
+      this.connection?.destroy();
+      this.connection = undefined;
+    }
+    if (!this.connection) {
+      this.connection = await openConnection({
+        host: host.address,
+        port: host.port,
+        user: config.mysql.user,
+        password: readSecret({ file: config.mysql.password_file, env: config.mysql.password_env }, 'mysql.password'),
+        connectTimeoutMs: config.monitor.connect_timeout,
+      });
+      this.connectedTo = writer;
+    }
+    const connection = this.connection;
+    const [row] = await queryRows<{ ro: number | string }>(connection, 'SELECT @@global.read_only AS ro');
+    if (Number(row?.ro) !== 0) throw new Error(`${writer} is read-only: it is not (yet) the writer`);
+    const schema = config.heartbeat.schema;
+    if (!this.prepared.has(writer)) {
+      await connection.query(`CREATE DATABASE IF NOT EXISTS \`${schema}\``);
+      await connection.query(`CREATE TABLE IF NOT EXISTS \`${schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`);
+      this.prepared.add(writer);
+    }
+    await connection.query({ sql: `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`, timeout: 2000 });
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    this.connection?.destroy();
+    this.connection = undefined;
+  }
+}

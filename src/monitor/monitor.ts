@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import type { LoadedConfig } from '../config/load.js';
+import { readSecret } from '../config/secrets.js';
+import type { ClusterState } from '../domain/cluster-state.js';
+import type { HostState } from '../domain/host-state.js';
+import type { HostObservation } from '../domain/observation.js';
+import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import type { Logger } from '../log.js';
+import { observeHost } from './checks.js';
+import { initialHostRecord, nextHostRecord } from './state-machine.js';
+
+export interface MonitorCycle {
+  /** Epoch ms at the start of the cycle. */
+  at: number;
+  observations: HostObservation[];
+  state: ClusterState;
+  networkOk: boolean;
+  networkDetail: string;
+  transitions: Array<{ host: string; from: HostState; to: HostState; reason: string }>;
+}
+
+export interface MonitorOptions {
+  config: LoadedConfig;
+  log: Logger;
+  metrics?: SwitchyardMetrics;
+  /** The manager's own network check; default: one ICMP echo with a 1 s wait. */
+  pinger?: (ip: string) => Promise<boolean>;
+  now?: () => number;
+}
+
+function icmpPing(ip: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('ping', ['-c', '1', '-W', '1', ip], { timeout: 3000 }, (error) => resolve(!error));
+  });
+}
+
+/**
+ * The eyes: checks every host concurrently, then applies the state machine. It never saves and
+ * never acts; the daemon hands the cycle to the engine, which does both.
+ */
+export class Monitor {
+  private readonly user: string;
+  private readonly password: string;
+  private readonly pinger: (ip: string) => Promise<boolean>;
+  private readonly now: () => number;
+  /** Last server_id seen per host, so heartbeat lag can be measured while the writer is briefly unreachable. */
+  private readonly serverIds = new Map<string, number>();
+
+  constructor(private readonly options: MonitorOptions) {
+    const { mysql } = options.config;
+    this.user = mysql.user;
+    this.password = readSecret({ file: mysql.password_file, env: mysql.password_env }, 'mysql.password');
+    this.pinger = options.pinger ?? icmpPing;
+    this.now = options.now ?? Date.now;
+  }
+
+  private writerOf(state: ClusterState, observations?: HostObservation[]): string | undefined {
+    const ips = state.roles.writer ?? {};
+    const holder = Object.values(ips).find((host): host is string => typeof host === 'string');
+    if (holder) return holder;
+    const writable = observations?.filter((obs) => obs.reachable && obs.readOnly === false) ?? [];
+    return writable.length === 1 ? writable[0]?.host : undefined;
+  }
+
+  private async networkCheck(): Promise<{ ok: boolean; detail: string }> {
+    const ips = this.options.config.monitor.ping_ips;
+    if (ips.length === 0) return { ok: true, detail: 'no ping_ips configured' };
+    const answers = await Promise.all(ips.map(async (ip) => [ip, await this.pinger(ip)] as const));
+    const answered = answers.filter(([, ok]) => ok).map(([ip]) => ip);
+    return answered.length > 0 ? { ok: true, detail: `answered: ${answered.join(', ')}` } : { ok: false, detail: `none of ping_ips answered (${ips.join(', ')}): the manager's own network is in doubt` };
+  }
+
+  async runCycle(state: ClusterState): Promise<MonitorCycle> {
+    const { config, log, metrics } = this.options;
+    const at = this.now();
+    const writer = this.writerOf(state);
+    const writerServerId = writer ? this.serverIds.get(writer) : undefined;
+    const [network, observations] = await Promise.all([
+      this.networkCheck(),
+      Promise.all(
+        Object.entries(config.hosts).map(([name, host]) =>
+          observeHost(
+            {
+              name,
+              host,
+              user: this.user,
+              password: this.password,
+              connectTimeoutMs: config.monitor.connect_timeout,
+              checkTimeoutMs: config.monitor.check_timeout ?? Math.max(config.monitor.connect_timeout * 2, 1000),
+              heartbeat: { schema: config.heartbeat.schema, writerServerId },
+            },
+            at,
+          ),
+        ),
+      ),
+    ]);
+    for (const observation of observations) {
+      if (observation.serverId !== undefined && !Number.isNaN(observation.serverId)) this.serverIds.set(observation.host, observation.serverId);
+      for (const [check, outcome] of Object.entries(observation.checks)) metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
+    }
+    const next: ClusterState = { ...state, hosts: { ...state.hosts } };
+    const transitions: MonitorCycle['transitions'] = [];
+    if (!network.ok) {
+      log.warn({ event: 'monitor.network_down', detail: network.detail }, 'network self-check failed: host states frozen');
+      return { at, observations, state: next, networkOk: false, networkDetail: network.detail, transitions };
+    }
+    const activeWriter = writer ?? this.writerOf(state, observations);
+    for (const observation of observations) {
+      const record = next.hosts[observation.host] ?? initialHostRecord(at);
+      const { record: updated, transition } = nextHostRecord(record, observation, {
+        isActiveWriter: observation.host === activeWriter,
+        monitor: config.monitor,
+        now: this.now(),
+      });
+      next.hosts[observation.host] = updated;
+      if (transition) {
+        transitions.push({ host: observation.host, ...transition });
+        log.info({ event: 'host.state_changed', host: observation.host, from: transition.from, to: transition.to, reason: transition.reason }, `${observation.host}: ${transition.from} -> ${transition.to}`);
+      }
+    }
+    return { at, observations, state: next, networkOk: true, networkDetail: network.detail, transitions };
+  }
+
+  async close(): Promise<void> {
+    // Connections are per cycle; nothing stays open.
+  }
+}

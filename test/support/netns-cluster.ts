@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import * as yaml from 'js-yaml';
+import { readConfigFile, type LoadedConfig } from '../../src/config/load.js';
+import { MariaDbInstance } from '../../src/sandbox/instance.js';
+import { findFreePortRange } from '../../src/sandbox/ports.js';
+import { createClusterUsers, replicateFrom, waitForReplication } from '../../src/sandbox/replication.js';
+import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
+import { waitFor } from './sandbox.js';
+
+const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
+export const MYSQL_PORT = 3306;
+const AGENT_PORT = 9106;
+
+export interface NetnsClusterOptions {
+  masters?: number;
+  replicas?: number;
+  /** Semi-synchronous replication (AFTER_SYNC): an acknowledged commit is on a replica. */
+  semiSync?: boolean;
+  /** Overrides merged into the manager config's monitor section. */
+  monitor?: Record<string, unknown>;
+  actuator?: Record<string, unknown>;
+  triggers?: Record<string, unknown>;
+}
+
+export interface NetnsCluster {
+  network: TestNetwork;
+  dir: string;
+  instances: Map<string, MariaDbInstance>;
+  instance(name: string): MariaDbInstance;
+  nsHost(name: string): NetnsHost;
+  writerVip: string;
+  configFile: string;
+  config: LoadedConfig;
+  listenPort: number;
+  token: string;
+  appUser: { user: string; password: string };
+  destroy(): Promise<void>;
+}
+
+/**
+ * A cluster of real hosts: one network namespace per database host with its own address,
+ * mariadbd bound to 0.0.0.0:3306 inside it, and a `switchyard agent` holding VIPs on its eth0.
+ * The manager (started by the caller) runs in the root namespace and reaches them over the
+ * bridge, like a manager on another machine.
+ */
+export async function startNetnsCluster(t: TestContext | undefined, options: NetnsClusterOptions = {}): Promise<NetnsCluster> {
+  const masters = options.masters ?? 2;
+  const replicas = options.replicas ?? 1;
+  const names = Array.from({ length: masters + replicas }, (_, index) => `db${index + 1}`);
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-netns-'));
+  const network = await createTestNetwork(t, names);
+  const agents: ChildProcess[] = [];
+  const instances = new Map<string, MariaDbInstance>();
+  const destroy = async () => {
+    for (const agent of agents) agent.kill('SIGTERM');
+    await Promise.all([...instances.values()].map((instance) => instance.stop().catch(() => undefined)));
+    await network.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  t?.after(destroy);
+  try {
+    const token = randomBytes(16).toString('hex');
+    const manager = { user: 'switchyard', password: randomBytes(12).toString('hex') };
+    const replication = { user: 'repl', password: randomBytes(12).toString('hex') };
+    const appUser = { user: 'app', password: 'app-pass' };
+    writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'mysql.pass'), `${manager.password}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'repl.pass'), `${replication.password}\n`, { mode: 0o600 });
+    const semiSync: Record<string, string | number> = options.semiSync
+      ? { rpl_semi_sync_master_enabled: 'ON', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
+      : {};
+    names.forEach((name, index) => {
+      const host = network.host(name);
+      instances.set(name, new MariaDbInstance({ name, dir: join(dir, name), port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync }));
+    });
+    await Promise.all([...instances.values()].map(async (instance) => {
+      await instance.initialize();
+      await instance.start();
+      await createClusterUsers(instance, manager, replication);
+    }));
+    const address = (name: string) => network.host(name).address;
+    const [first, second] = names;
+    for (const name of names.slice(1)) await replicateFrom(instances.get(name) as MariaDbInstance, { host: address(first as string), port: MYSQL_PORT }, replication);
+    if (masters === 2) await replicateFrom(instances.get(first as string) as MariaDbInstance, { host: address(second as string), port: MYSQL_PORT }, replication);
+    await Promise.all(names.filter((name) => name !== first || masters === 2).map((name) => waitForReplication(instances.get(name) as MariaDbInstance)));
+    const writer = instances.get(first as string) as MariaDbInstance;
+    await writer.sql('SET GLOBAL read_only=OFF');
+    await writer.sql('CREATE DATABASE app');
+    await writer.sql('CREATE TABLE app.writes (id BIGINT PRIMARY KEY, at BIGINT)');
+    // Created on the writer so it replicates: the application user exists everywhere, without READ_ONLY ADMIN.
+    await writer.sql("CREATE USER app@'%' IDENTIFIED BY 'app-pass'");
+    await writer.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app@'%'");
+
+    const writerVip = network.vip(100);
+    const readerVips = names.map((_, index) => network.vip(101 + index));
+    for (const name of names) {
+      const host = network.host(name);
+      const agentConfig = join(dir, `agent-${name}.yml`);
+      writeFileSync(agentConfig, yaml.dump({ listen: `${host.address}:${AGENT_PORT}`, auth: { token_file: join(dir, 'token') }, vip: { interface: 'eth0', ips: [writerVip, ...readerVips] } }));
+      const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
+      const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'ignore', 'ignore'] });
+      agents.push(child);
+      await waitFor(`agent on ${name}`, async () => (await fetch(`http://${host.address}:${AGENT_PORT}/healthz`, { signal: AbortSignal.timeout(500) })).ok);
+    }
+
+    const listenPort = await findFreePortRange(1);
+    const hosts: Record<string, Record<string, unknown>> = {};
+    names.forEach((name, index) => {
+      const entry: Record<string, unknown> = { address: address(name), port: MYSQL_PORT, agent: `http://${address(name)}:${AGENT_PORT}` };
+      if (index < masters && masters === 2) entry.peer = names[1 - index];
+      if (index >= masters) entry.replica_of = 'writer';
+      hosts[name] = entry;
+    });
+    const config = {
+      cluster: 'netns',
+      mysql: { user: manager.user, password_file: 'mysql.pass', replication_user: replication.user, replication_password_file: 'repl.pass' },
+      hosts,
+      roles: {
+        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], prefer: first },
+        reader: { hosts: names, ips: readerVips },
+      },
+      monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
+      listen: `127.0.0.1:${listenPort}`,
+      auth: { token_file: 'token' },
+      triggers: { alertmanager: true, monitor: true, ...options.triggers },
+      actuator: { vip: { interface: 'eth0', prefix: 24 }, ...options.actuator },
+      state_dir: 'state',
+    };
+    const configFile = join(dir, 'switchyard.yml');
+    writeFileSync(configFile, yaml.dump(config));
+    const loaded = readConfigFile(configFile);
+    if (!loaded.config) throw new Error(`netns cluster config invalid: ${JSON.stringify(loaded.problems)}`);
+    return {
+      network,
+      dir,
+      instances,
+      instance: (name) => instances.get(name) as MariaDbInstance,
+      nsHost: (name) => network.host(name),
+      writerVip,
+      configFile,
+      config: loaded.config,
+      listenPort,
+      token,
+      appUser,
+      destroy,
+    };
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+}
