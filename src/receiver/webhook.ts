@@ -46,8 +46,10 @@ export function webhookRouter(deps: { engine: ControlPlane; log: Logger; guard?:
         const engineDecisions = await deps.engine.handleAlerts(forEngine.map(({ index }) => alerts[index] as (typeof alerts)[number]));
         forEngine.forEach(({ index, key }, position) => {
           decisions[index] = engineDecisions[position];
-          // Only what the engine really handled is remembered: a failure must be retried on resend.
-          if (engineDecisions[position] && engineDecisions[position]?.decision !== 'failed') guard.remember(key);
+          // Only what changed (or would change) the cluster is remembered: a refused, deferred,
+          // ignored or failed alert is evaluated afresh when Alertmanager sends it again.
+          const decision = engineDecisions[position]?.decision;
+          if (decision === 'acted' || decision === 'planned') guard.remember(key);
         });
       }
       const answered: AlertDecision[] = decisions.map(
