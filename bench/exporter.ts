@@ -1,17 +1,29 @@
 /**
  * bench/exporter: a sandbox (3 real MariaDB instances) plus 47 host entries pointing at closed
- * loopback ports, monitor interval 1 s; scrapes /metrics repeatedly and reports latency p50/p99,
- * the daemon's RSS and CPU. The daemon runs in this process; the scraper is light by comparison.
+ * loopback ports, monitor interval 1 s; the daemon runs as `switchyard run` from the compiled
+ * build in its own process; this process scrapes /metrics and reads the daemon's RSS and CPU
+ * time from /proc. Run `npm run build` first.
  *
  *   npx tsx bench/exporter.ts [--scrapes 300] [--seconds 30]
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { readConfigFile } from '../src/config/load.js';
 import { findFreePortRange } from '../src/sandbox/ports.js';
 import { startSandbox } from '../test/support/sandbox.js';
-import { option, percentile, startBenchDaemon } from './support.js';
+import { option, percentile } from './support.js';
+
+const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
+const TICKS = 100; // USER_HZ on Linux
+
+function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
+}
 
 const scrapes = Number(option('--scrapes', '300'));
 const seconds = Number(option('--seconds', '30'));
@@ -24,16 +36,17 @@ try {
   raw.listen = `127.0.0.1:${sandbox.listenPort}`;
   const file = join(sandbox.dir, 'bench-exporter.yml');
   writeFileSync(file, yaml.dump(raw));
-  const { config, problems } = readConfigFile(file);
-  if (!config) throw new Error(JSON.stringify(problems));
-  const daemon = await startBenchDaemon(config);
+  const { problems } = readConfigFile(file);
+  if (problems.length > 0) throw new Error(JSON.stringify(problems));
+  const daemon = spawn(process.execPath, [CLI, 'run', '-c', file], { stdio: 'ignore' });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const pid = daemon.pid as number;
     const url = `http://127.0.0.1:${sandbox.listenPort}/metrics`;
     const latencies: number[] = [];
-    const cpuStart = process.cpuUsage();
+    const before = procStats(pid);
     const wallStart = performance.now();
-    let maxRss = 0;
+    let maxRss = before.rssBytes;
     let bytes = 0;
     const interval = (seconds * 1000) / scrapes;
     for (let index = 0; index < scrapes; index++) {
@@ -41,17 +54,18 @@ try {
       const response = await fetch(url);
       bytes = (await response.text()).length;
       latencies.push(performance.now() - started);
-      maxRss = Math.max(maxRss, process.memoryUsage().rss);
+      maxRss = Math.max(maxRss, procStats(pid).rssBytes);
       const wait = interval - (performance.now() - started);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
-    const cpu = process.cpuUsage(cpuStart);
-    const wallMs = performance.now() - wallStart;
-    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${(wallMs / 1000).toFixed(1)} s`);
+    const after = procStats(pid);
+    const wallSeconds = (performance.now() - wallStart) / 1000;
+    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s`);
     console.log(`  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${bytes} bytes per scrape)`);
-    console.log(`  process RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; CPU: ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1)}% of one core (daemon and scraper together)`);
+    console.log(`  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`);
   } finally {
-    await daemon.stop();
+    daemon.kill('SIGTERM');
+    await new Promise((resolve) => daemon.once('exit', resolve));
   }
 } finally {
   await sandbox.down();

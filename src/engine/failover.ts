@@ -73,9 +73,6 @@ export async function runFailover(
   await recordStep(ctx, operation, 'repointing');
   // The new writer must not pull in whatever the old writer wrote last if it comes back.
   await runner.attempt({ event: 'mysql.stop_replication', host: target, role, reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}` }, (actuator) => actuator.stopReplication(target));
-  for (const replica of followersOf(ctx, oldWriter, [target])) {
-    await runner.attempt({ event: 'mysql.repoint', host: replica, role, reason: `${replica} follows the new writer ${target}`, inputs: { newMaster: target } }, (actuator) => actuator.repoint(replica, target));
-  }
 
   await recordStep(ctx, operation, 'fencing');
   for (const ip of vipsOf(ctx, role)) {
@@ -102,6 +99,12 @@ export async function runFailover(
       vipProblems.push(`${ip}: ${outcome.error}`);
       ctx.vipNotAdded(role, ip, target);
     }
+  }
+  // Replicas follow after the promotion, outside the write outage: the new writer already has
+  // every transaction they have (the candidate rule), and they cannot receive from the dead writer.
+  await recordStep(ctx, operation, 'repointing');
+  for (const replica of followersOf(ctx, oldWriter, [target])) {
+    await runner.attempt({ event: 'mysql.repoint', host: replica, role, reason: `${replica} follows the new writer ${target}`, inputs: { newMaster: target } }, (actuator) => actuator.repoint(replica, target));
   }
   await clearOperation(ctx);
   if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });

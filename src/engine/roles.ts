@@ -98,7 +98,7 @@ function assignExclusive(input: AssignmentInput, role: string, config: RoleConfi
   let target: string | null;
   let reason: string;
   const pinned = holder !== null && input.pinned?.get(role) === holder && eligible.includes(holder);
-  if (!pinned && config.prefer && eligible.includes(config.prefer) && input.hosts[config.prefer]?.state === 'ONLINE' && holder !== config.prefer) {
+  if (!pinned && config.prefer && eligible.includes(config.prefer) && input.hosts[config.prefer]?.state === 'ONLINE' && (input.hosts[config.prefer]?.failures ?? 0) === 0 && holder !== config.prefer) {
     target = config.prefer;
     reason = `${config.prefer} is the preferred host and ONLINE`;
   } else if (holder !== null && eligible.includes(holder)) {
@@ -135,9 +135,12 @@ function assignBalanced(input: AssignmentInput, role: string, config: RoleConfig
       reasons.set(ip, holder === null ? 'IP was unassigned' : `holder lost eligibility: ${ineligibleReason(input, role, holder)}`);
     }
   }
+  // A host that failed its last check keeps what it holds but receives nothing new: it may be
+  // dying (a writer's replicas go REPLICATION_FAIL a moment before the writer is declared down).
+  const receivers = eligible.filter((host) => (input.hosts[host]?.failures ?? 0) === 0);
   const fewest = (): string | undefined => {
     let best: string | undefined;
-    for (const host of eligible) if (best === undefined || (held.get(host)?.length ?? 0) < (held.get(best)?.length ?? 0)) best = host;
+    for (const host of receivers) if (best === undefined || (held.get(host)?.length ?? 0) < (held.get(best)?.length ?? 0)) best = host;
     return best;
   };
   const most = (): string | undefined => {

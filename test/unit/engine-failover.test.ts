@@ -18,15 +18,15 @@ test('writer dead on evidence: failover to the candidate, replicas follow, VIP m
   assert.equal(h.sim.host('db3').master, 'db2');
   assert.equal(state.operation, undefined);
   assert.deepEqual(h.sim.violations, []);
-  // Order: relay log applied, replicas repointed, old VIP fenced (fails: host gone), then writable, then VIP.
+  // Order: relay log applied, old VIP fenced (fails: host gone), writable, VIP; replicas follow after the promotion.
   const order = h.sim.calls.filter((call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'));
   assert.deepEqual(order, [
     'waitForGtid:db2:0-1-100',
     'stopReplication:db2',
-    'repoint:db3:db2',
     'removeVip:db1:127.0.1.100',
     'setReadOnly:db2:false',
     'addVip:db2:127.0.1.100',
+    'repoint:db3:db2',
   ]);
   const events = h.events();
   assert.ok(events.includes('decision:failover.decided:db2'));
