@@ -6,7 +6,8 @@ import { loadConfig } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { daemonRouters } from '../../daemon/routers.js';
 import { createLogger } from '../../log.js';
-import { sandboxStatus, sandboxUp } from '../../sandbox/cluster.js';
+import { readManifest, sandboxStatus, sandboxUp } from '../../sandbox/cluster.js';
+import { startDemoStack } from '../../demo/prometheus-stack.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { untilSignal } from './run.js';
 import { DEFAULT_SANDBOX_DIR } from './sandbox.js';
@@ -43,6 +44,9 @@ export function registerDemo(program: Command): void {
       } catch (error) {
         throw new CliExit(EXIT_FAILED, `daemon failed to start: ${(error as Error).message} (log: ${logFile})`);
       }
+      const daemonPort = Number(config.listen.slice(config.listen.lastIndexOf(':') + 1));
+      const firstPort = readManifest(dir).hosts[0]?.port ?? basePort;
+      const stack = await startDemoStack({ dir, daemonPort, tokenFile: config.auth.token_file as string, prometheusPort: firstPort + 200, alertmanagerPort: firstPort + 201 });
       const shown = relative(process.cwd(), dir) || '.';
       const cfg = join(shown, 'switchyard.yml');
       process.stdout.write(
@@ -51,6 +55,7 @@ export function registerDemo(program: Command): void {
           `Switchyard is managing the sandbox cluster "${config.cluster}" (db1 writer, db2 its master-master peer, db3 a replica).`,
           `  metrics:   ${url}/metrics`,
           `  log:       ${join(shown, 'switchyard.log')}      journal: ${join(shown, 'state', 'journal.jsonl')}`,
+          stack.prometheusUrl ? `  Prometheus: ${stack.prometheusUrl}/alerts      Alertmanager: ${stack.alertmanagerUrl}` : `  (${stack.skipped})`,
           '',
           'Try, in another terminal:',
           `  npx switchyard show -c ${cfg}                     # hosts, states, roles`,
@@ -65,6 +70,7 @@ export function registerDemo(program: Command): void {
       );
       await untilSignal();
       process.stdout.write('stopping the daemon...\n');
+      await stack.stop();
       await daemon.stop();
     });
 }
