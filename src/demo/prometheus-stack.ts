@@ -52,7 +52,7 @@ export async function startDemoStack(options: { dir: string; daemonPort: number;
   );
   const children = [
     launch(alertmanager, [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'alertmanager')}`, `--web.listen-address=127.0.0.1:${options.alertmanagerPort}`, '--cluster.listen-address='], join(dir, 'alertmanager.log')),
-    launch(prometheus, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${options.prometheusPort}`], join(dir, 'prometheus.log')),
+    launch(prometheus, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${options.prometheusPort}`, '--rules.alert.resend-delay=2s'], join(dir, 'prometheus.log')),
   ];
   return {
     prometheusUrl: `http://127.0.0.1:${options.prometheusPort}`,

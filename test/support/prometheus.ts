@@ -58,7 +58,7 @@ export async function startPrometheus(
   };
   writeFileSync(join(dir, 'prometheus.yml'), yaml.dump(JSON.parse(JSON.stringify(config))));
   mkdirSync(join(dir, 'data'));
-  const { stop } = startProcess(t, 'prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], dir);
+  const { stop } = startProcess(t, 'prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--rules.alert.resend-delay=1s'], dir);
   const url = `http://127.0.0.1:${port}`;
   await waitFor('prometheus to be ready', async () => (await fetch(`${url}/-/ready`)).ok, 30_000, 200);
   return {
