@@ -79,3 +79,46 @@ export function chooseWriterCandidate(input: CandidateInput, exclude: string[]):
     positions,
   };
 }
+
+export interface CatchUpPlan {
+  /** The writer candidate that lacks transactions. */
+  candidate: string;
+  /** A reachable host that has every transaction any reachable host has. */
+  donor: string;
+  /** What the candidate must reach before it may be promoted. */
+  position: string;
+  reason: string;
+}
+
+/**
+ * When no writer candidate has everything (say a replica received one more transaction from
+ * the dead writer than the passive master), invariant 2 lets the move wait: the candidate can
+ * replicate the missing transactions from the host that has them all, by GTID, and then be
+ * promoted with nothing lost. Only when that donor has everything the candidate has (no errant
+ * transactions on the candidate) and the candidate is eligible.
+ */
+export function planCatchUp(input: CandidateInput, exclude: string[], positions: HostPosition[]): CatchUpPlan | undefined {
+  const role = input.config.roles[input.writerRole];
+  if (!role) return undefined;
+  const reachable = positions.filter((position) => !exclude.includes(position.host));
+  const donor = reachable.find((position) => reachable.every((other) => other.host === position.host || input.gtid.missing(position.known, other.known).length === 0));
+  if (!donor) return undefined;
+  const eligible = role.hosts
+    .filter((host) => !exclude.includes(host) && host !== donor.host)
+    .filter((host) => isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host))
+    .sort((a, b) => (a === role.prefer ? -1 : b === role.prefer ? 1 : role.hosts.indexOf(a) - role.hosts.indexOf(b)));
+  for (const host of eligible) {
+    const candidate = reachable.find((position) => position.host === host);
+    if (!candidate) continue;
+    // The donor must have everything the candidate has, or repointing would lose the candidate's own.
+    if (input.gtid.missing(donor.known, candidate.known).length > 0) continue;
+    const lacking = input.gtid.missing(candidate.known, donor.known);
+    return {
+      candidate: host,
+      donor: donor.host,
+      position: donor.known,
+      reason: `${host} lacks ${lacking.join(',')} that ${donor.host} has: it replicates them from ${donor.host} before promotion`,
+    };
+  }
+  return undefined;
+}

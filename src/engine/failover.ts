@@ -1,6 +1,6 @@
 import type { OperationResult } from './types.js';
 import type { OpContext } from './context.js';
-import { chooseWriterCandidate } from './candidates.js';
+import { chooseWriterCandidate, planCatchUp, type CandidateChoice } from './candidates.js';
 import type { Evidence } from './evidence.js';
 import { clearOperation, failed, followersOf, note, recordStep, refused, setHolder, vipsOf, type Operation } from './operation.js';
 
@@ -24,7 +24,11 @@ export async function runFailover(
   journalRefusal: (reason: string, write: () => void) => void = (_reason, write) => write(),
 ): Promise<FailoverOutcome> {
   const role = ctx.writerRole;
-  const choice = chooseWriterCandidate(ctx, [oldWriter]);
+  let choice: CandidateChoice = chooseWriterCandidate(ctx, [oldWriter]);
+  if (!choice.ok) {
+    const plan = planCatchUp(ctx, [oldWriter], choice.positions);
+    if (plan) choice = await catchUp(ctx, oldWriter, plan, choice);
+  }
   if (!choice.ok) {
     journalRefusal(choice.reason, () => {
       note(ctx, { phase: 'refused', event: 'failover.refused', host: oldWriter, role, reason: `writer ${oldWriter} is dead (${evidence.reason}) but ${choice.reason}`, inputs: { evidence: evidence.inputs, positions: choice.positions } });
@@ -111,4 +115,29 @@ export async function runFailover(
   const detail = `${target} is the writer (was ${oldWriter})${vipProblems.length ? `; VIP not added: ${vipProblems.join('; ')}` : ''}`;
   note(ctx, { phase: 'note', event: ctx.runner.dry ? 'failover.planned' : 'failover.done', host: target, role, reason: detail, level: 'warn' });
   return { result: { ok: true, detail }, promoted: { host: target, position: choice.positions.find((item) => item.host === target)?.known ?? '', from: oldWriter } };
+}
+
+/** Lets the candidate replicate what it lacks from the most advanced host, then promotes it. */
+async function catchUp(ctx: OpContext, oldWriter: string, plan: NonNullable<ReturnType<typeof planCatchUp>>, failedChoice: CandidateChoice): Promise<CandidateChoice> {
+  const role = ctx.writerRole;
+  const timeout = ctx.config.actuator.catchup_timeout;
+  note(ctx, { phase: 'decision', event: 'failover.catch_up', host: plan.candidate, role, reason: `writer ${oldWriter} is dead; ${plan.reason}`, inputs: { donor: plan.donor, position: plan.position } });
+  try {
+    await ctx.runner.run(
+      { event: 'mysql.repoint', host: plan.candidate, role, reason: `${plan.candidate} catches up from ${plan.donor}`, inputs: { newMaster: plan.donor } },
+      (actuator) => actuator.repoint(plan.candidate, plan.donor),
+      undefined,
+    );
+    const reached = await ctx.runner.run(
+      { event: 'mysql.wait_for_gtid', host: plan.candidate, role, reason: `${plan.candidate} applies everything ${plan.donor} has`, inputs: { position: plan.position, timeoutMs: timeout } },
+      (actuator) => actuator.waitForGtid(plan.candidate, plan.position, timeout),
+      true,
+    );
+    if (!reached) return { ok: false, reason: `${plan.candidate} did not reach ${plan.position} from ${plan.donor} within ${timeout} ms`, positions: failedChoice.positions };
+  } catch (error) {
+    return { ok: false, reason: `catching ${plan.candidate} up from ${plan.donor} failed: ${(error as Error).message}`, positions: failedChoice.positions };
+  }
+  // The promotion point (for naming the old writer's lost writes later) is what it has now.
+  const positions = failedChoice.positions.map((position) => (position.host === plan.candidate ? { ...position, known: plan.position, applied: plan.position } : position));
+  return { ok: true, host: plan.candidate, reason: `${plan.candidate} caught up from ${plan.donor} to ${plan.position}`, positions };
 }

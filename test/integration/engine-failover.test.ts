@@ -40,7 +40,16 @@ test('kill -9 of the writer: db2 is promoted, db3 follows it, never two writers;
   const killedAt = Date.now();
   await db1.kill();
   await before.stop();
-  await waitFor('db2 to hold the writer role', async () => daemon.status().roles.writer?.['127.0.1.100'] === 'db2', 20_000);
+  try {
+    await waitFor('db2 to hold the writer role', async () => daemon.status().roles.writer?.['127.0.1.100'] === 'db2', 20_000);
+  } catch (error) {
+    const since = daemon.journal.read().filter((entry) => entry.at >= killedAt);
+    for (const entry of since.filter((item) => !item.event.startsWith('role.') && !item.event.startsWith('vip.')).slice(0, 40)) {
+      t.diagnostic(`${entry.at - killedAt}ms ${entry.phase} ${entry.event} ${entry.host ?? ''}: ${(entry.reason ?? entry.detail ?? '').slice(-600)}`);
+    }
+    t.diagnostic(JSON.stringify(daemon.status().hosts.map((host) => [host.name, host.state, host.reason, host.ioRunning, host.replicatingFrom])));
+    throw error;
+  }
   const promotedAfterMs = Date.now() - killedAt;
   t.diagnostic(`writer role moved to db2 ${promotedAfterMs} ms after kill -9 (monitor interval 300 ms, 3 failures)`);
 

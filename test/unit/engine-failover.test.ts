@@ -64,9 +64,26 @@ test('the most advanced candidate wins and applies what it received first', asyn
   assert.deepEqual(sim.violations, []);
 });
 
-test('refuses a candidate missing transactions another reachable host has, and says which', async () => {
+test('a candidate missing transactions a replica has catches up from that replica, then is promoted', async () => {
   const sim = SimCluster.standard();
   sim.host('db2').applied = '0-1-98';
+  sim.host('db2').received = '0-1-98';
+  const h = harness({ sim });
+  sim.killHost('db1');
+  const state = await h.cycle(down);
+  const order = sim.calls.filter((call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'));
+  assert.deepEqual(order.slice(0, 2), ['repoint:db2:db3', 'waitForGtid:db2:0-1-100'], 'db2 first replicates what it lacks from db3');
+  assert.ok(order.indexOf('setReadOnly:db2:false') > order.indexOf('waitForGtid:db2:0-1-100'), 'promoted only after catching up');
+  assert.deepEqual(sim.writable(), ['db2']);
+  assert.equal(holderOf(state.roles, 'writer'), 'db2');
+  const decision = h.journal.entries.find((entry) => entry.event === 'failover.catch_up');
+  assert.match(decision?.reason ?? '', /db2 lacks 0-1-99\.\.100 that db3 has/);
+  assert.deepEqual(sim.violations, []);
+});
+
+test('refuses when no host has every transaction (the candidate has its own errant ones), and says which', async () => {
+  const sim = SimCluster.standard();
+  sim.host('db2').applied = '0-1-98,1-2-5';
   sim.host('db2').received = '0-1-98';
   const h = harness({ sim });
   sim.killHost('db1');
