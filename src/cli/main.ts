@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
+import { registerChecksum } from './commands/checksum.js';
 import { registerConfigCheck } from './commands/config-check.js';
 import { registerControl } from './commands/control.js';
 import { registerDemo } from './commands/demo.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerShow(program);
   registerControl(program);
   registerAgent(program);
+  registerChecksum(program);
   return program;
 }
 
