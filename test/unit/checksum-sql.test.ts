@@ -40,7 +40,7 @@ test('the chunk statement carries literal values only and NULL-aware row checksu
 test('adaptive chunk size follows the target time within bounds', () => {
   assert.equal(nextChunkSize(1000, 1000, 0.05, 0.5), 4000); // 10x faster than target, capped at 4x per step
   assert.equal(nextChunkSize(1000, 1000, 5, 0.5), 325); // 10x slower: smoothed towards 100
-  assert.equal(nextChunkSize(1000, 1000, 500, 0.5), 258); // far slower: smoothing keeps it above 250
+  assert.equal(nextChunkSize(1000, 1000, 500, 0.5), 251); // far slower: smoothing keeps it above 250
   assert.equal(nextChunkSize(1000, 1000, 0.5, 0.5), 1000);
   assert.equal(nextChunkSize(90_000, 90_000, 0.01, 0.5), 100_000);
   assert.equal(nextChunkSize(12, 12, 100, 0.5), 10); // never below the minimum
