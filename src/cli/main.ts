@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
+import { registerClone } from './commands/clone.js';
 import { registerChecksum } from './commands/checksum.js';
 import { registerConfigCheck } from './commands/config-check.js';
 import { registerControl } from './commands/control.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerControl(program);
   registerAgent(program);
   registerChecksum(program);
+  registerClone(program);
   return program;
 }
 

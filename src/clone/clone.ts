@@ -117,7 +117,7 @@ export async function cloneHost(config: LoadedConfig, from: string, to: string, 
   }
 }
 
-async function pointAtWriter(config: LoadedConfig, connect: (host: string) => Promise<Connection>, to: string, writer: string, gtidPosition: string): Promise<void> {
+export async function pointAtWriter(config: LoadedConfig, connect: (host: string) => Promise<Connection>, to: string, writer: string, gtidPosition: string): Promise<void> {
   const writerHost = config.hosts[writer] as NonNullable<LoadedConfig['hosts'][string]>;
   const replicationPassword = readSecret({ file: config.mysql.replication_password_file, env: config.mysql.replication_password_env }, 'mysql.replication_password');
   const connection = await connect(to);
