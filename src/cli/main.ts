@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
+import { registerBackup } from './commands/backup.js';
+import { registerRestore } from './commands/restore.js';
 import { registerClone } from './commands/clone.js';
 import { registerChecksum } from './commands/checksum.js';
 import { registerConfigCheck } from './commands/config-check.js';
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerChecksum(program);
   registerClone(program);
+  registerBackup(program);
+  registerRestore(program);
   return program;
 }
 

@@ -1,10 +1,24 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { runChecksum } from '../../src/checksum/run.js';
 import { NO_KEY_REASON } from '../../src/checksum/tables.js';
 import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { startSandbox, waitFor } from '../support/sandbox.js';
+
+const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
 
 async function diffMetric(metrics: SwitchyardMetrics, host: string, table: string): Promise<number | undefined> {
   const values = (await metrics.checksumDiffChunks.get()).values;
@@ -55,6 +69,10 @@ test('replicated checksum: clean cluster, a changed row on db3 and a deleted row
   assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 0);
   assert.ok(((await metrics.checksumLastRun.get()).values[0]?.value ?? 0) > 0);
 
+  const cleanCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--json']);
+  assert.equal(cleanCli.code, 0, cleanCli.stderr);
+  assert.equal(JSON.parse(cleanCli.stdout).differences, 0);
+
   // Drift behind replication's back: a changed row on db3, a deleted row on db2.
   const db3 = await sandbox.instance('db3').rootConnection();
   try {
@@ -83,4 +101,10 @@ test('replicated checksum: clean cluster, a changed row on db3 and a deleted row
   assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 1);
   assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
   assert.equal(await diffMetric(metrics, 'db3', 'app.pairs'), 0);
+
+  const driftCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--tables', 'app.items']);
+  assert.equal(driftCli.code, 1, driftCli.stderr);
+  assert.match(driftCli.stdout, /db3 app\.items: 1 differing chunk/);
+  assert.match(driftCli.stdout, /db2 app\.items: 1 differing chunk/);
+  assert.doesNotMatch(driftCli.stdout, /app\.pairs/);
 });
