@@ -37,7 +37,8 @@ export async function cloneFromSnapshot(config: LoadedConfig, from: string, snap
   mkdirSync(target.datadir, { recursive: true });
   let startedTarget = false;
   try {
-    const progress = await streamCompressed({ file: 'tar', args: ['-C', sourceDir, '-cf', '-', '.'] }, { file: 'tar', args: ['-C', target.datadir, '-xf', '-'] }, deps.onProgress);
+    // --ignore-zeros: read to EOF instead of stopping at the end marker, so the stream is drained.
+    const progress = await streamCompressed({ file: 'tar', args: ['-C', sourceDir, '-cf', '-', '.'] }, { file: 'tar', args: ['-C', target.datadir, '--ignore-zeros', '-xf', '-'] }, deps.onProgress);
     for (const name of readdirSync(target.datadir)) if (FOREIGN_REPLICATION_STATE.test(name)) rmSync(join(target.datadir, name), { force: true });
     await target.start();
     startedTarget = true;

@@ -64,15 +64,25 @@ export async function streamCompressed(
     report();
   });
   const exits = Promise.all([exitOf(producer, source.file, producerErr), exitOf(consumer, sink.file, consumerErr)]);
-  try {
-    await pipeline(producer.stdout, raw, createGzip({ level: 1 }), wire, createGunzip(), consumer.stdin);
-    await exits;
-  } catch (error) {
-    producer.kill('SIGKILL');
-    consumer.kill('SIGKILL');
-    // Prefer the program's own complaint over a generic EPIPE.
+  const piped = pipeline(producer.stdout, raw, createGzip({ level: 1 }), wire, createGunzip(), consumer.stdin).then(
+    () => undefined,
+    (error: Error & { code?: string }) => error,
+  );
+  const pipeError = await piped;
+  if (pipeError) {
+    // An extractor may exit as soon as it has read the archive's end marker (tar leaves the
+    // block padding unread); that closes its stdin early, which is fine when it exits 0.
+    const benign = pipeError.code === 'ERR_STREAM_PREMATURE_CLOSE' || pipeError.code === 'EPIPE';
+    if (!benign) {
+      producer.kill('SIGKILL');
+      consumer.kill('SIGKILL');
+    }
+    // Prefer the program's own complaint over a generic stream error.
     const exitError = await exits.then(() => undefined, (failure: Error) => failure);
-    throw exitError ?? error;
+    if (exitError) throw exitError;
+    if (!benign) throw pipeError;
+  } else {
+    await exits;
   }
   report();
   return progress;
