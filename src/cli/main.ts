@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/problems.js';
 import { registerAgent } from './commands/agent.js';
+import { registerBackup } from './commands/backup.js';
+import { registerRestore } from './commands/restore.js';
+import { registerClone } from './commands/clone.js';
+import { registerChecksum } from './commands/checksum.js';
 import { registerConfigCheck } from './commands/config-check.js';
 import { registerControl } from './commands/control.js';
 import { registerDemo } from './commands/demo.js';
@@ -22,6 +26,10 @@ export function buildProgram(): Command {
   registerShow(program);
   registerControl(program);
   registerAgent(program);
+  registerChecksum(program);
+  registerClone(program);
+  registerBackup(program);
+  registerRestore(program);
   return program;
 }
 

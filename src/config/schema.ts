@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
@@ -109,6 +110,24 @@ const ruleSchema = z
 
 const snapshotMethod = z.enum(['lvm', 'btrfs', 'mariabackup']);
 
+const cronExpression = z.string().refine((text) => cron.validate(text), { message: 'must be a cron expression such as "0 3 * * *"' });
+const schemaName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain schema name');
+const tableName = z.string().regex(/^[A-Za-z0-9_$]+(\.([A-Za-z0-9_$]+|\*))?$/, 'must be "db.table", "db.*" or "db"');
+
+const checksumSchema = z.strictObject({
+  schedule: cronExpression.optional(),
+  tables: z.array(tableName).optional(),
+  chunk_time: duration.default(500),
+  max_lag: duration.default(5000),
+  schema: schemaName.default('switchyard'),
+});
+
+const backupSchema = z.strictObject({
+  dir: z.string().min(1),
+  schedule: cronExpression.optional(),
+  method: z.enum(['mariabackup']).default('mariabackup'),
+});
+
 export const MODES = ['active', 'passive', 'manual'] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -160,6 +179,8 @@ export const configSchema = z.strictObject({
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),
   state_dir: z.string().min(1).default('/var/lib/switchyard'),
+  checksum: checksumSchema.default({ chunk_time: 500, max_lag: 5000, schema: 'switchyard' }),
+  backup: backupSchema.optional(),
 });
 
 export type RawConfig = z.input<typeof configSchema>;

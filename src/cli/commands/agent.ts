@@ -4,6 +4,7 @@ import { agentTokenReader, startAgent } from '../../agent/agent.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
 import { formatProblem } from '../../config/problems.js';
 import { createLogger } from '../../log.js';
+import { createSnapshotMethod } from '../../snapshot/factory.js';
 import { CliExit, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../exit.js';
 
 export function registerAgent(program: Command): void {
@@ -44,7 +45,8 @@ export function registerAgent(program: Command): void {
       const logger = createLogger('agent');
       let agent;
       try {
-        agent = await startAgent({ config, logger });
+        const snapshotMethod = config.snapshot ? createSnapshotMethod(config.snapshot) : undefined;
+        agent = await startAgent({ config, logger, snapshotMethod });
       } catch (error) {
         throw new CliExit(EXIT_FAILED, `agent failed to start: ${(error as Error).message}`);
       }

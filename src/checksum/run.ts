@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import cron from 'node-cron';
+import type { LoadedConfig } from '../config/load.js';
+import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import type { Journal } from '../journal/journal.js';
+import { silentLogger, type Logger } from '../log.js';
+import { queryRows, type Connection } from '../mysql/connect.js';
+import { missingFrom } from '../mysql/gtid.js';
+import { connectManager, discoverWriter } from './hosts.js';
+import { checksumTableDdl, chunkChecksumSql, diffQuerySql, literal, masterResultSql, nextBoundarySql, nextChunkSize, qualified } from './sql.js';
+import { NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface ChecksumDeps {
+  /** The writer as the daemon's state has it; without it the single writable host is used. */
+  writer?: string;
+  metrics?: SwitchyardMetrics;
+  logger?: Logger;
+  journal?: Journal;
+  /** Overrides checksum.tables (CLI --tables). */
+  tables?: string[];
+  /** Defaults to the manager account from the config. */
+  connect?: (host: string) => Promise<Connection>;
+  /** How long a replica may take to apply the writer's checksum statements (default 120 s). */
+  replicaWaitTimeoutMs?: number;
+  /** Give up when replicas stay lagged beyond checksum.max_lag this long (default 10 min). */
+  maxBackoffMs?: number;
+  onProgress?: (event: { table: string; chunk: number; rows: number }) => void;
+}
+
+export interface TableOutcome {
+  table: string;
+  status: 'checked' | 'skipped' | 'failed';
+  chunks: number;
+  rows: number;
+  reason?: string;
+}
+
+export interface HostOutcome {
+  host: string;
+  status: 'checked' | 'unreachable' | 'failed';
+  reason?: string;
+  /** "db.table" -> differing chunks, for every checked table (0 when clean). */
+  diffs: Record<string, number>;
+}
+
+export interface ChecksumReport {
+  writer: string;
+  startedAt: string;
+  finishedAt: string;
+  tables: TableOutcome[];
+  hosts: HostOutcome[];
+  /** Total differing chunks over all replicas and tables. */
+  differences: number;
+  /** True when every replica and table could be compared (nothing failed, unreachable or skipped). */
+  complete: boolean;
+}
+
+const LOCK_ERRORS = new Set(['ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK']);
+const CHUNK_ATTEMPTS = 3;
+const INITIAL_CHUNK_ROWS = 1000;
+
+interface Replica {
+  host: string;
+  connection?: Connection;
+  outcome: HostOutcome;
+}
+
+/** Opens the writer session the way the replicated checksum needs it: statement-based, quick to give up on locks. */
+async function prepareWriterSession(connection: Connection): Promise<void> {
+  await connection.query("SET SESSION binlog_format = 'STATEMENT'");
+  await connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  // A chunk that would wait for an application's row lock gives up after 1 s instead of queueing
+  // behind it (and making the application queue behind the chunk).
+  await connection.query('SET SESSION innodb_lock_wait_timeout = 1');
+  await connection.query('SET SESSION lock_wait_timeout = 2');
+  await connection.query('SET SESSION autocommit = 1');
+}
+
+async function replicaLagSeconds(connection: Connection): Promise<number | null> {
+  const rows = await queryRows<{ Seconds_Behind_Master: string | number | null }>(connection, 'SHOW SLAVE STATUS');
+  if (rows.length === 0) return null;
+  const value = rows[0]?.Seconds_Behind_Master;
+  return value === null || value === undefined ? null : Number(value);
+}
+
+export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {}): Promise<ChecksumReport> {
+  const log = deps.logger ?? silentLogger;
+  const settings = config.checksum;
+  const connect = deps.connect ?? connectManager(config);
+  const startedAt = new Date();
+  const writer = deps.writer ?? (await discoverWriter(config, connect));
+  const action = randomUUID();
+  deps.journal?.append({ phase: 'before', event: 'checksum.run', action, host: writer, inputs: { tables: deps.tables ?? settings.tables ?? 'all' } });
+  log.info({ event: 'checksum.started', writer }, 'consistency check started');
+
+  const writerConnection = await connect(writer);
+  const replicas: Replica[] = [];
+  try {
+    await prepareWriterSession(writerConnection);
+    const [readOnly] = await queryRows<{ ro: string | number }>(writerConnection, 'SELECT @@global.read_only AS ro');
+    if (Number(readOnly?.ro) !== 0) throw new Error(`${writer} is read_only; the checksum must run on the writer`);
+    for (const statement of checksumTableDdl(settings.schema)) await writerConnection.query(statement);
+
+    for (const host of Object.keys(config.hosts).filter((name) => name !== writer).sort()) {
+      const replica: Replica = { host, outcome: { host, status: 'checked', diffs: {} } };
+      try {
+        replica.connection = await connect(host);
+      } catch (error) {
+        replica.outcome = { host, status: 'unreachable', reason: (error as Error).message, diffs: {} };
+        log.warn({ event: 'checksum.replica_unreachable', host, error: (error as Error).message }, 'replica unreachable; it will not be compared');
+      }
+      replicas.push(replica);
+    }
+
+    const plans = await planTables(writerConnection, { excludeSchemas: [settings.schema, config.heartbeat.schema], filters: deps.tables ?? settings.tables });
+    const tables: TableOutcome[] = [];
+    let lastLagCheck = 0;
+    const waitForLag = async () => {
+      if (Date.now() - lastLagCheck < 1000) return;
+      lastLagCheck = Date.now();
+      const giveUpAt = Date.now() + (deps.maxBackoffMs ?? 600_000);
+      for (;;) {
+        const lagging: Array<{ host: string; lag: number }> = [];
+        for (const replica of replicas) {
+          if (!replica.connection) continue;
+          const lag = await replicaLagSeconds(replica.connection).catch(() => null);
+          if (lag !== null && lag * 1000 > settings.max_lag) lagging.push({ host: replica.host, lag });
+        }
+        if (lagging.length === 0) return;
+        if (Date.now() > giveUpAt) throw new Error(`replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag}s`).join(', ')}`);
+        log.info({ event: 'checksum.backoff', lagging }, 'replicas lag beyond checksum.max_lag; pausing');
+        await sleep(1000);
+      }
+    };
+
+    for (const plan of plans) {
+      const name = `${plan.db}.${plan.table}`;
+      if (!plan.key) {
+        tables.push({ table: name, status: 'skipped', chunks: 0, rows: 0, reason: NO_KEY_REASON });
+        log.warn({ event: 'checksum.table_skipped', table: name }, NO_KEY_REASON);
+        continue;
+      }
+      try {
+        tables.push(await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress));
+      } catch (error) {
+        tables.push({ table: name, status: 'failed', chunks: 0, rows: 0, reason: (error as Error).message });
+        log.error({ event: 'checksum.table_failed', table: name, error: (error as Error).message }, 'table checksum failed');
+      }
+    }
+
+    // Every checksum statement is in the writer's binlog up to here; a replica that has applied
+    // this position has computed all chunks over its own data.
+    const [position] = await queryRows<{ pos: string }>(writerConnection, 'SELECT @@global.gtid_binlog_pos AS pos');
+    const writerPosition = position?.pos ?? '';
+    const checked = tables.filter((table) => table.status === 'checked').map((table) => table.table);
+    await Promise.all(replicas.map((replica) => compareReplica(replica, writerPosition, checked, settings.schema, deps.replicaWaitTimeoutMs ?? 120_000)));
+
+    const finishedAt = new Date();
+    const hosts = replicas.map((replica) => replica.outcome);
+    const differences = hosts.reduce((sum, host) => sum + Object.values(host.diffs).reduce((a, b) => a + b, 0), 0);
+    if (deps.metrics) {
+      for (const host of hosts) {
+        for (const [table, chunks] of Object.entries(host.diffs)) deps.metrics.checksumDiffChunks.set({ host: host.host, table }, chunks);
+      }
+      deps.metrics.checksumLastRun.set(finishedAt.getTime() / 1000);
+    }
+    const complete = tables.every((table) => table.status === 'checked') && hosts.every((host) => host.status === 'checked');
+    const report: ChecksumReport = { writer, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), tables, hosts, differences, complete };
+    deps.journal?.append({ phase: 'after', event: 'checksum.run', action, host: writer, outcome: 'ok', detail: `${differences} differing chunks`, inputs: { complete } });
+    log.info({ event: 'checksum.finished', writer, differences, complete, seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000 }, 'consistency check finished');
+    return report;
+  } catch (error) {
+    deps.journal?.append({ phase: 'after', event: 'checksum.run', action, host: writer, outcome: 'failed', detail: (error as Error).message });
+    throw error;
+  } finally {
+    writerConnection.destroy();
+    for (const replica of replicas) replica.connection?.destroy();
+  }
+}
+
+async function checksumTable(
+  connection: Connection,
+  settings: LoadedConfig['checksum'],
+  plan: TablePlan,
+  waitForLag: () => Promise<void>,
+  onProgress: ChecksumDeps['onProgress'],
+): Promise<TableOutcome> {
+  const key = plan.key as NonNullable<TablePlan['key']>;
+  const name = `${plan.db}.${plan.table}`;
+  // Results of an earlier run (possibly with more chunks) must not count again.
+  await connection.query(`DELETE FROM ${qualified(settings.schema, 'checksums')} WHERE db = ${literal(plan.db)} AND tbl = ${literal(plan.table)}`);
+  let size = INITIAL_CHUNK_ROWS;
+  let lower: unknown[] | undefined;
+  let chunk = 0;
+  let rows = 0;
+  for (;;) {
+    await waitForLag();
+    const [boundaryRow] = (await connection.query({ sql: nextBoundarySql(plan.db, plan.table, key, lower, size), rowsAsArray: true }))[0] as unknown[][];
+    const upper = boundaryRow;
+    chunk += 1;
+    const statement = chunkChecksumSql(settings.schema, { db: plan.db, table: plan.table, chunk, key, columns: plan.columns, lower, upper });
+    const started = process.hrtime.bigint();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await connection.query(statement);
+        break;
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? '';
+        if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS) throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`);
+        await sleep(250 * attempt);
+      }
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const [result] = await queryRows<{ crc: string; cnt: string | number }>(
+      connection,
+      `SELECT this_crc AS crc, this_cnt AS cnt FROM ${qualified(settings.schema, 'checksums')} WHERE db = ? AND tbl = ? AND chunk = ?`,
+      [plan.db, plan.table, chunk],
+    );
+    if (!result) throw new Error(`chunk ${chunk} of ${name}: result row missing from ${settings.schema}.checksums`);
+    const count = Number(result.cnt);
+    await connection.query(masterResultSql(settings.schema, plan.db, plan.table, chunk, result.crc, count, seconds));
+    rows += count;
+    onProgress?.({ table: name, chunk, rows });
+    if (upper === undefined) break;
+    lower = upper;
+    size = nextChunkSize(size, count, seconds, settings.chunk_time / 1000);
+  }
+  return { table: name, status: 'checked', chunks: chunk, rows };
+}
+
+async function compareReplica(replica: Replica, writerPosition: string, tables: string[], schema: string, timeoutMs: number): Promise<void> {
+  const connection = replica.connection;
+  if (!connection) return;
+  try {
+    // gtid_current_pos covers both what the host replicated and what it wrote itself, so a former
+    // writer whose own domain is in the writer's position still counts as caught up.
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [row] = await queryRows<{ pos: string }>(connection, 'SELECT @@global.gtid_current_pos AS pos');
+      if (missingFrom(writerPosition, row?.pos ?? '').length === 0) break;
+      if (Date.now() > deadline) throw new Error(`did not apply the writer's position ${writerPosition} within ${timeoutMs} ms (at ${row?.pos ?? 'nothing'}); is replication running?`);
+      await sleep(200);
+    }
+    const diffs: Record<string, number> = Object.fromEntries(tables.map((table) => [table, 0]));
+    for (const row of await queryRows<{ db: string; tbl: string; chunks: string | number }>(connection, diffQuerySql(schema))) {
+      const table = `${row.db}.${row.tbl}`;
+      if (table in diffs) diffs[table] = Number(row.chunks);
+    }
+    replica.outcome = { host: replica.host, status: 'checked', diffs };
+  } catch (error) {
+    replica.outcome = { host: replica.host, status: 'failed', reason: (error as Error).message, diffs: {} };
+  }
+}
+
+export interface ChecksumSchedule {
+  stop(): void;
+}
+
+/**
+ * Runs runChecksum on checksum.schedule. A tick that arrives while a run is still going is
+ * skipped, so a slow check never piles up on itself.
+ */
+export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps & { writerLookup?: () => string | undefined } = {}): ChecksumSchedule | undefined {
+  const expression = config.checksum.schedule;
+  if (!expression) return undefined;
+  const log = deps.logger ?? silentLogger;
+  let running = false;
+  const task = cron.schedule(expression, async () => {
+    if (running) {
+      log.warn({ event: 'checksum.tick_skipped' }, 'previous consistency check still running; skipping this tick');
+      return;
+    }
+    running = true;
+    try {
+      const writer = deps.writerLookup ? deps.writerLookup() : deps.writer;
+      await runChecksum(config, { ...deps, writer });
+    } catch (error) {
+      log.error({ event: 'checksum.failed', error: (error as Error).message }, 'scheduled consistency check failed');
+    } finally {
+      running = false;
+    }
+  });
+  return { stop: () => void task.stop() };
+}

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { runChecksum } from '../../src/checksum/run.js';
+import { NO_KEY_REASON } from '../../src/checksum/tables.js';
+import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
+import { MARIADB, requireBinaries } from '../support/binaries.js';
+import { startSandbox, waitFor } from '../support/sandbox.js';
+
+const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+async function diffMetric(metrics: SwitchyardMetrics, host: string, table: string): Promise<number | undefined> {
+  const values = (await metrics.checksumDiffChunks.get()).values;
+  return values.find((entry) => entry.labels.host === host && entry.labels.table === table)?.value;
+}
+
+test('replicated checksum: clean cluster, a changed row on db3 and a deleted row on db2', { timeout: 300_000 }, async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
+  const db1 = sandbox.instance('db1');
+  await db1.sql('CREATE DATABASE app');
+  await db1.sql('CREATE TABLE app.items (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL, note VARCHAR(20) NULL)');
+  const loader = await db1.rootConnection();
+  try {
+    await loader.query('SET SESSION max_recursive_iterations = 100000');
+    await loader.query(
+      `INSERT INTO app.items WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000)
+       SELECT n, CONCAT('item-', n), n % 97, IF(n % 10 = 0, NULL, 'x') FROM s`,
+    );
+  } finally {
+    loader.destroy();
+  }
+  await db1.sql('CREATE TABLE app.pairs (a INT NOT NULL, b VARCHAR(10) NOT NULL, v INT, UNIQUE KEY ab (a, b))');
+  await db1.sql("INSERT INTO app.pairs VALUES (1,'x',1),(1,'y',2),(2,'x',3),(3,'z',NULL)");
+  await db1.sql('CREATE TABLE app.loose (v INT)');
+  await db1.sql('INSERT INTO app.loose VALUES (1), (2)');
+  for (const name of ['db2', 'db3']) {
+    await waitFor(`${name} has the rows`, async () => Number((await sandbox.instance(name).sql('SELECT COUNT(*) AS n FROM app.items'))[0]?.n) === 20000, 60_000);
+  }
+
+  const metrics = new SwitchyardMetrics('sandbox', { processMetrics: false });
+  const clean = await runChecksum(sandbox.config, { metrics });
+  t.diagnostic(`clean run: ${JSON.stringify(clean.tables)} in ${Date.parse(clean.finishedAt) - Date.parse(clean.startedAt)} ms`);
+  assert.equal(clean.writer, 'db1');
+  assert.equal(clean.differences, 0);
+  const items = clean.tables.find((table) => table.table === 'app.items');
+  assert.equal(items?.status, 'checked');
+  assert.equal(items?.rows, 20000);
+  assert.equal(clean.tables.find((table) => table.table === 'app.pairs')?.status, 'checked');
+  assert.deepEqual(clean.tables.find((table) => table.table === 'app.loose'), { table: 'app.loose', status: 'skipped', chunks: 0, rows: 0, reason: NO_KEY_REASON });
+  assert.deepEqual(
+    clean.hosts.map((host) => [host.host, host.status, host.diffs]),
+    [
+      ['db2', 'checked', { 'app.items': 0, 'app.pairs': 0 }],
+      ['db3', 'checked', { 'app.items': 0, 'app.pairs': 0 }],
+    ],
+  );
+  assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 0);
+  assert.ok(((await metrics.checksumLastRun.get()).values[0]?.value ?? 0) > 0);
+
+  const cleanCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--json']);
+  assert.equal(cleanCli.code, 0, cleanCli.stderr);
+  assert.equal(JSON.parse(cleanCli.stdout).differences, 0);
+
+  // Drift behind replication's back: a changed row on db3, a deleted row on db2.
+  const db3 = await sandbox.instance('db3').rootConnection();
+  try {
+    await db3.query('SET SESSION sql_log_bin = 0');
+    await db3.query('UPDATE app.items SET qty = qty + 1 WHERE id = 12345');
+  } finally {
+    db3.destroy();
+  }
+  const db2 = await sandbox.instance('db2').rootConnection();
+  try {
+    await db2.query('SET SESSION sql_log_bin = 0');
+    await db2.query('DELETE FROM app.items WHERE id = 777');
+    await db2.query("UPDATE app.pairs SET v = 9 WHERE a = 1 AND b = 'y'");
+  } finally {
+    db2.destroy();
+  }
+
+  const drifted = await runChecksum(sandbox.config, { metrics });
+  t.diagnostic(`drifted run: ${JSON.stringify(drifted.hosts)}`);
+  const byHost = Object.fromEntries(drifted.hosts.map((host) => [host.host, host.diffs]));
+  assert.equal(byHost.db3?.['app.items'], 1);
+  assert.equal(byHost.db3?.['app.pairs'], 0);
+  assert.equal(byHost.db2?.['app.items'], 1);
+  assert.equal(byHost.db2?.['app.pairs'], 1);
+  assert.equal(drifted.differences, 3);
+  assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 1);
+  assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
+  assert.equal(await diffMetric(metrics, 'db3', 'app.pairs'), 0);
+
+  const driftCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--tables', 'app.items']);
+  assert.equal(driftCli.code, 1, driftCli.stderr);
+  assert.match(driftCli.stdout, /db3 app\.items: 1 differing chunk/);
+  assert.match(driftCli.stdout, /db2 app\.items: 1 differing chunk/);
+  assert.doesNotMatch(driftCli.stdout, /app\.pairs/);
+});
