@@ -20,6 +20,8 @@ import { formatPosition, mergePositions } from '../mysql/gtid.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
+import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js';
+import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
 import { BookkeepingVips } from './bookkeeping-vips.js';
 
@@ -50,6 +52,7 @@ export class Daemon {
   private stopping = false;
   private loopDone?: Promise<void>;
   private wake?: () => void;
+  private schedules: Array<{ stop(): void }> = [];
   private readonly log: Logger;
 
   constructor(readonly options: DaemonOptions) {
@@ -137,7 +140,12 @@ export class Daemon {
     this.metrics.setMode(this.state.mode);
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
     this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
-    this.heartbeat.start(() => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined);
+    const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
+    this.heartbeat.start(writerLookup);
+    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
+    if (checksum) this.schedules.push(checksum);
+    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal });
+    if (backups) this.schedules.push(backups);
     this.loopDone = this.loop();
     return url;
   }
@@ -178,6 +186,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const schedule of this.schedules) schedule.stop();
     this.wake?.();
     await this.loopDone;
     await this.heartbeat.stop();
