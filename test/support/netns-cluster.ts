@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -10,7 +10,6 @@ import { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { createClusterUsers, replicateFrom, waitForReplication } from '../../src/sandbox/replication.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
-import { waitFor } from './sandbox.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 export const MYSQL_PORT = 3306;
@@ -103,9 +102,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       const agentConfig = join(dir, `agent-${name}.yml`);
       writeFileSync(agentConfig, yaml.dump({ listen: `${host.address}:${AGENT_PORT}`, auth: { token_file: join(dir, 'token') }, vip: { interface: 'eth0', ips: [writerVip, ...readerVips] } }));
       const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
-      const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'ignore', 'ignore'] });
-      agents.push(child);
-      await waitFor(`agent on ${name}`, async () => (await fetch(`http://${host.address}:${AGENT_PORT}/healthz`, { signal: AbortSignal.timeout(500) })).ok);
+      await startAgent(name, command, join(dir, `agent-${name}.log`), `http://${host.address}:${AGENT_PORT}/healthz`, agents);
     }
 
     const listenPort = await findFreePortRange(1);
@@ -153,4 +150,34 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     await destroy();
     throw error;
   }
+}
+
+/**
+ * Starts one agent with its output in a log file, and waits for /healthz. A failure says whether
+ * the agent exited and shows the end of its log: a bare "fetch failed" is not enough to act on.
+ */
+async function startAgent(name: string, command: string[], logFile: string, healthUrl: string, agents: ChildProcess[]): Promise<void> {
+  const log = openSync(logFile, 'a');
+  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', log, log] });
+  closeSync(log);
+  agents.push(child);
+  let exit: string | undefined;
+  child.once('exit', (code, signal) => {
+    exit = `exited with ${signal ?? `code ${code}`}`;
+  });
+  // Generous: on a loaded CI machine the first node start in a fresh namespace can be slow.
+  const deadline = Date.now() + 60_000;
+  let lastError = '';
+  while (Date.now() < deadline && exit === undefined) {
+    try {
+      if ((await fetch(healthUrl, { signal: AbortSignal.timeout(1000) })).ok) return;
+      lastError = 'healthz not ok';
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      lastError = `${(error as Error).message}${cause?.code ? ` (${cause.code})` : ''}`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+  throw new Error(`agent on ${name} did not become healthy at ${healthUrl} (${exit ?? 'still running after 60 s'}; last probe: ${lastError})\nagent log:\n${tail}`);
 }

@@ -32,6 +32,16 @@ async function ip(args: string[]): Promise<string> {
   return stdout;
 }
 
+/** A 10.213.x /24 that no route on this machine uses yet (a leftover network would shadow it). */
+async function unusedPrefix(seed: number): Promise<string> {
+  const routes = await ip(['-4', 'route', 'show']);
+  for (let step = 0; step < 200; step += 1) {
+    const prefix = `10.213.${16 + ((seed + step) % 200)}`;
+    if (!routes.includes(`${prefix}.`)) return prefix;
+  }
+  throw new Error('no free 10.213.x.0/24 test subnet: leftover test bridges? (ip link show type bridge)');
+}
+
 /**
  * Hosts with their own addresses on one machine: a bridge in the root namespace and one network
  * namespace per host, joined by veth pairs. Names carry a random tag so parallel runs do not
@@ -39,8 +49,7 @@ async function ip(args: string[]): Promise<string> {
  */
 export async function createTestNetwork(t: TestContext | undefined, hostNames: string[]): Promise<TestNetwork> {
   const tag = randomBytes(3).toString('hex');
-  const third = 16 + (parseInt(tag.slice(0, 2), 16) % 200);
-  const prefix = `10.213.${third}`;
+  const prefix = await unusedPrefix(parseInt(tag.slice(0, 2), 16));
   const bridge = `sybr${tag}`;
   const created: { namespaces: string[]; links: string[] } = { namespaces: [], links: [] };
   const destroy = async () => {
