@@ -126,6 +126,11 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       auth: { token_file: 'token' },
       triggers: { alertmanager: true, monitor: true, ...options.triggers },
       actuator: { vip: { interface: 'eth0', prefix: 24 }, ...options.actuator },
+      rules: [
+        { alert: 'SwitchyardReplicationLagHigh', action: 'drop_roles', roles: ['reader'] },
+        { alert: 'SwitchyardReplicationBroken', action: 'drop_roles', roles: ['reader'] },
+        { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
+      ],
       state_dir: 'state',
     };
     const configFile = join(dir, 'switchyard.yml');
