@@ -62,7 +62,7 @@ function writeSecret(file: string, value: string): void {
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
 }
 
-function sandboxConfig(dir: string, hosts: SandboxHost[], listenPort: number): string {
+function sandboxConfig(hosts: SandboxHost[], listenPort: number): string {
   const masters = hosts.filter((host) => host.role === 'master').map((host) => host.name);
   const hostEntries: Record<string, Record<string, unknown>> = {};
   for (const host of hosts) {
@@ -152,7 +152,7 @@ export async function sandboxUp(options: SandboxOptions): Promise<SandboxManifes
   if (second && options.masters === 2) await replicateFrom(first, { host: '127.0.0.1', port: second.port }, replication);
   await allSettledOrThrow(instances.filter((instance) => instance !== first || options.masters === 2).map((instance) => waitForReplication(instance)));
   await first.sql('SET GLOBAL read_only=OFF');
-  writeFileSync(manifest.configFile, sandboxConfig(dir, hosts, listenPort));
+  writeFileSync(manifest.configFile, sandboxConfig(hosts, listenPort));
   return manifest;
 }
 

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { execCommand, withGlobalReadLock, type CommandRunner, type LocalServer, type ReadLock } from './command.js';
+import { listSidecars, snapshotPath, writeSidecar } from './sidecar.js';
 import type { SnapshotInfo, SnapshotMethod, SnapshotRequest } from './types.js';
 
 export interface BtrfsMethodOptions {
@@ -29,7 +29,7 @@ export class BtrfsSnapshotMethod implements SnapshotMethod {
   }
 
   async take(request: SnapshotRequest): Promise<SnapshotInfo> {
-    const path = resolve(this.options.targetDir, request.id);
+    const path = snapshotPath(this.options.targetDir, request.id);
     if (existsSync(path)) throw new Error(`snapshot ${path} already exists`);
     mkdirSync(this.options.targetDir, { recursive: true });
     const lock: ReadLock = this.options.readLock ?? ((work) => withGlobalReadLock(this.options.server, work));
@@ -38,21 +38,16 @@ export class BtrfsSnapshotMethod implements SnapshotMethod {
       return position;
     });
     const info: SnapshotInfo = { id: request.id, method: 'btrfs', path, gtidPosition, createdAt: new Date().toISOString() };
-    writeFileSync(`${path}.json`, `${JSON.stringify(info, null, 2)}\n`);
+    writeSidecar(path, info);
     return info;
   }
 
   async list(): Promise<SnapshotInfo[]> {
-    if (!existsSync(this.options.targetDir)) return [];
-    return readdirSync(this.options.targetDir)
-      .filter((name) => name.endsWith('.json'))
-      .map((name) => JSON.parse(readFileSync(join(this.options.targetDir, name), 'utf8')) as SnapshotInfo)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return listSidecars(this.options.targetDir);
   }
 
   async remove(snapshot: SnapshotInfo): Promise<void> {
-    const path = resolve(this.options.targetDir, snapshot.id);
-    if (!path.startsWith(`${resolve(this.options.targetDir)}/`)) throw new Error(`refusing to remove ${path}: outside ${this.options.targetDir}`);
+    const path = snapshotPath(this.options.targetDir, snapshot.id);
     if (existsSync(path)) await this.run('btrfs', ['subvolume', 'delete', path]);
     rmSync(`${path}.json`, { force: true });
   }

@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { directorySize, execCommand, withGlobalReadLock, type CommandRunner, type LocalServer, type ReadLock } from './command.js';
+import { listSidecars, snapshotPath, writeSidecar } from './sidecar.js';
 import type { SnapshotInfo, SnapshotMethod, SnapshotRequest } from './types.js';
 
 export interface LvmMethodOptions {
@@ -38,7 +39,7 @@ export class LvmSnapshotMethod implements SnapshotMethod {
     const [group] = this.options.volume.split('/');
     const snapshotName = `sy-${request.id}`;
     const snapshotVolume = `${group}/${snapshotName}`;
-    const copy = resolve(this.options.targetDir, request.id);
+    const copy = snapshotPath(this.options.targetDir, request.id);
     const mountPoint = resolve(this.options.targetDir, `.mnt-${request.id}`);
     if (existsSync(copy)) throw new Error(`snapshot copy ${copy} already exists`);
     mkdirSync(this.options.targetDir, { recursive: true });
@@ -70,21 +71,16 @@ export class LvmSnapshotMethod implements SnapshotMethod {
       createdAt: new Date().toISOString(),
       sizeBytes: await (this.options.measure ?? directorySize)(copy),
     };
-    writeFileSync(`${copy}.json`, `${JSON.stringify(info, null, 2)}\n`);
+    writeSidecar(copy, info);
     return info;
   }
 
   async list(): Promise<SnapshotInfo[]> {
-    if (!existsSync(this.options.targetDir)) return [];
-    return readdirSync(this.options.targetDir)
-      .filter((name) => name.endsWith('.json'))
-      .map((name) => JSON.parse(readFileSync(join(this.options.targetDir, name), 'utf8')) as SnapshotInfo)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return listSidecars(this.options.targetDir);
   }
 
   async remove(snapshot: SnapshotInfo): Promise<void> {
-    const path = resolve(this.options.targetDir, snapshot.id);
-    if (!path.startsWith(`${resolve(this.options.targetDir)}/`)) throw new Error(`refusing to remove ${path}: outside ${this.options.targetDir}`);
+    const path = snapshotPath(this.options.targetDir, snapshot.id);
     rmSync(path, { recursive: true, force: true });
     rmSync(`${path}.json`, { force: true });
   }

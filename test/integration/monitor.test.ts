@@ -45,7 +45,6 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
   };
 
   await cyclesUntil('every host ONLINE with a heartbeat lag', () => ['db1', 'db2', 'db3'].every((host) => hostState(host) === 'ONLINE') && typeof observation('db3')?.heartbeatLagSeconds === 'number');
-  const db1 = sandbox.instance('db1');
   const db3 = sandbox.instance('db3');
 
   // 1. SQL thread stopped on db3: lag grows second by second, then REPLICATION_DELAY; restarted: ONLINE.

@@ -43,6 +43,22 @@ function startProcess(t: TestContext | undefined, name: string, command: string,
   return { child, stop };
 }
 
+/** Starts a Prometheus-family server on 127.0.0.1:port with its data under dir; stop() also removes dir. */
+async function startServer(t: TestContext | undefined, name: string, command: string, args: string[], dir: string, port: number): Promise<RunningServer> {
+  mkdirSync(join(dir, 'data'));
+  const { stop } = startProcess(t, name, command, [...args, `--web.listen-address=127.0.0.1:${port}`], dir);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${name} to be ready`, async () => (await fetch(`${url}/-/ready`)).ok, 30_000, 200);
+  return {
+    url,
+    dir,
+    stop: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** A real Prometheus on a free loopback port, with its own config and TSDB directory. */
 export async function startPrometheus(
   t: TestContext | undefined,
@@ -57,17 +73,10 @@ export async function startPrometheus(
     scrape_configs: [{ job_name: 'switchyard', static_configs: [{ targets: options.targets }] }],
   };
   writeFileSync(join(dir, 'prometheus.yml'), yaml.dump(JSON.parse(JSON.stringify(config))));
-  mkdirSync(join(dir, 'data'));
-  const { stop } = startProcess(t, 'prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--rules.alert.resend-delay=1s'], dir);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor('prometheus to be ready', async () => (await fetch(`${url}/-/ready`)).ok, 30_000, 200);
+  const server = await startServer(t, 'prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--rules.alert.resend-delay=1s'], dir, port);
+  const url = server.url;
   return {
-    url,
-    dir,
-    stop: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    ...server,
     async query(promql) {
       const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
       const body = (await response.json()) as { status: string; error?: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
@@ -100,24 +109,7 @@ export async function startAlertmanager(
     receivers: [receiver],
   };
   writeFileSync(join(dir, 'alertmanager.yml'), yaml.dump(config));
-  mkdirSync(join(dir, 'data'));
-  const { stop } = startProcess(
-    t,
-    'alertmanager',
-    'prometheus-alertmanager',
-    [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='],
-    dir,
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor('alertmanager to be ready', async () => (await fetch(`${url}/-/ready`)).ok, 30_000, 200);
-  return {
-    url,
-    dir,
-    stop: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return startServer(t, 'alertmanager', 'prometheus-alertmanager', [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, '--cluster.listen-address='], dir, port);
 }
 
 /** The production rules with short `for:` and thresholds, for the fast alert path of tests and benchmarks. */
