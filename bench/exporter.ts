@@ -2,9 +2,10 @@
  * bench/exporter: a sandbox (3 real MariaDB instances) plus 47 host entries pointing at closed
  * loopback ports, monitor interval 1 s; the daemon runs as `switchyard run` from the compiled
  * build in its own process; this process scrapes /metrics and reads the daemon's RSS and CPU
- * time from /proc. Run `npm run build` first.
+ * time from /proc. Run `npm run build` first. The daemon gets the node flags of the shipped unit
+ * (deploy/switchyard.service) unless --node-flags says otherwise ('' for node's defaults).
  *
- *   npx tsx bench/exporter.ts [--scrapes 300] [--seconds 30]
+ *   npx tsx bench/exporter.ts [--scrapes 300] [--seconds 30] [--node-flags '...']
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -13,10 +14,18 @@ import * as yaml from 'js-yaml';
 import { readConfigFile } from '../src/config/load.js';
 import { findFreePortRange } from '../src/sandbox/ports.js';
 import { startSandbox } from '../test/support/sandbox.js';
-import { option, percentile } from './support.js';
+import { flag, option, percentile } from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
 const TICKS = 100; // USER_HZ on Linux
+const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
+
+/** The node options between the node binary and the script in the unit's ExecStart. */
+function unitNodeFlags(): string[] {
+  const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))?.[1] ?? '';
+  const words = execStart.split(/\s+/);
+  return words.slice(1, words.findIndex((word) => word.endsWith('switchyard.js')));
+}
 
 function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -27,6 +36,7 @@ function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
 
 const scrapes = Number(option('--scrapes', '300'));
 const seconds = Number(option('--seconds', '30'));
+const nodeFlags = flag('--node-flags') ? option('--node-flags', '').split(/\s+/).filter(Boolean) : unitNodeFlags();
 const sandbox = await startSandbox(undefined, { masters: 2, replicas: 1 });
 try {
   const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
@@ -38,7 +48,7 @@ try {
   writeFileSync(file, yaml.dump(raw));
   const { problems } = readConfigFile(file);
   if (problems.length > 0) throw new Error(JSON.stringify(problems));
-  const daemon = spawn(process.execPath, [CLI, 'run', '-c', file], { stdio: 'ignore' });
+  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', file], { stdio: 'ignore' });
   try {
     await new Promise((resolve) => setTimeout(resolve, 6000));
     const pid = daemon.pid as number;
@@ -60,7 +70,7 @@ try {
     }
     const after = procStats(pid);
     const wallSeconds = (performance.now() - wallStart) / 1000;
-    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s`);
+    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}`);
     console.log(`  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${bytes} bytes per scrape)`);
     console.log(`  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`);
   } finally {
