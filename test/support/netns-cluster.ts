@@ -70,12 +70,16 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'mysql.pass'), `${manager.password}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'repl.pass'), `${replication.password}\n`, { mode: 0o600 });
-    const semiSync: Record<string, string | number> = options.semiSync
-      ? { rpl_semi_sync_master_enabled: 'ON', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
-      : {};
+    // Master side only where a writer may run: a pure replica with it on and no replicas of its
+    // own holds every applied transaction for rpl_semi_sync_master_timeout until it gives up, and
+    // a STOP SLAVE (a repoint) waits for that.
+    const semiSync = (master: boolean): Record<string, string | number> =>
+      options.semiSync
+        ? { rpl_semi_sync_master_enabled: master ? 'ON' : 'OFF', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
+        : {};
     names.forEach((name, index) => {
       const host = network.host(name);
-      instances.set(name, new MariaDbInstance({ name, dir: join(dir, name), port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync }));
+      instances.set(name, new MariaDbInstance({ name, dir: join(dir, name), port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync(index < masters) }));
     });
     await Promise.all([...instances.values()].map(async (instance) => {
       await instance.initialize();
