@@ -6,6 +6,7 @@ import type { Actuator } from '../actuator/types.js';
 import { createHttpApp, listen } from '../api/server.js';
 import { statusRouter, buildStatus } from '../api/status-routes.js';
 import type { LoadedConfig } from '../config/load.js';
+import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { Engine } from '../engine/engine.js';
@@ -139,6 +140,7 @@ export class Daemon {
     const url = typeof address === 'object' && address ? `http://${this.config.listen.slice(0, this.config.listen.lastIndexOf(':'))}:${address.port}` : this.config.listen;
     this.metrics.setMode(this.state.mode);
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
+    for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
     this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     this.heartbeat.start(writerLookup);

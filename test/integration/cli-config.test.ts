@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import * as yaml from 'js-yaml';
 
 const run = promisify(execFile);
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
@@ -25,6 +26,16 @@ test('config check: a valid file exits 0 with a summary', async () => {
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /ok/);
   assert.match(result.stdout, /3 hosts/);
+});
+
+test('config check: a valid file without rules exits 0 and warns that alerts cannot act', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
+  const file = join(dir, 'no-rules.yml');
+  const config = yaml.load(readFileSync(VALID, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, yaml.dump({ ...config, rules: [] }));
+  const result = await cli(['config', 'check', '-c', file]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /warning: rules: none, so alerts from Alertmanager are received and journaled but never acted on/);
 });
 
 test('config check: problems are printed with key paths and exit 2', async () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readConfigFile } from '../../config/load.js';
 import { formatProblem } from '../../config/problems.js';
 import { readSecret } from '../../config/secrets.js';
+import { configWarnings } from '../../config/warnings.js';
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
 
 export function registerConfigCheck(program: Command): void {
@@ -15,6 +16,7 @@ export function registerConfigCheck(program: Command): void {
       const { config: loaded, problems } = readConfigFile(options.config);
       const warnings: string[] = [];
       if (loaded) {
+        warnings.push(...configWarnings(loaded));
         // Unreadable secrets are reported as warnings: the file is valid, but this machine cannot run it as-is.
         const sources: Array<[string, { file?: string | undefined; env?: string | undefined }]> = [
           ['mysql.password', { file: loaded.mysql.password_file, env: loaded.mysql.password_env }],

@@ -1,0 +1,17 @@
+import type { Config } from './schema.js';
+
+/**
+ * Valid but probably not meant: reported by `config check` and logged at daemon start, never
+ * refused (an operator may want exactly this for a while).
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.triggers.alertmanager && config.rules.length === 0) {
+    warnings.push(
+      config.triggers.monitor
+        ? 'rules: none, so alerts from Alertmanager are received and journaled but never acted on (triggers.alertmanager is on)'
+        : 'rules: none while triggers.monitor is off: no alert can move a role, so roles move only when no webhook has arrived for triggers.pipeline_timeout',
+    );
+  }
+  return warnings;
+}
