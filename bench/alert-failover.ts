@@ -8,10 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNetnsCluster, MYSQL_PORT } from '../test/support/netns-cluster.js';
+import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { fastRules, startAlertmanager, startPrometheus } from '../test/support/prometheus.js';
-import { WriteProbe } from '../test/support/write-probe.js';
-import { median, option, startBenchDaemon, until } from './support.js';
+import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const RULES = new URL('../alerts/switchyard.rules.yml', import.meta.url).pathname;
@@ -31,9 +30,8 @@ for (let run = 1; run <= runs; run++) {
       alertmanager: alertmanager.url,
     });
     cleanups.push(() => prometheus.stop());
-    await until('db1 to hold the writer VIP', () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 30_000, 50);
+    const probe = await writerVipProbe(cluster, daemon);
     await until('the alerting pipeline (watchdog) to be up', () => daemon.engine.pipelineUp(), 30_000, 100);
-    const probe = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10, connectTimeoutMs: 300 });
     probe.start();
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const killedAt = Date.now();

@@ -5,9 +5,8 @@
  *
  *   npx tsx bench/failover.ts [--runs 5] [--semi-sync]
  */
-import { startNetnsCluster, MYSQL_PORT } from '../test/support/netns-cluster.js';
-import { WriteProbe } from '../test/support/write-probe.js';
-import { flag, median, option, startBenchDaemon, until } from './support.js';
+import { startNetnsCluster } from '../test/support/netns-cluster.js';
+import { flag, median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
@@ -18,9 +17,8 @@ for (let run = 1; run <= runs; run++) {
   try {
     const daemon = await startBenchDaemon(cluster.config);
     try {
-      await until('db1 to hold the writer VIP', () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 30_000, 50);
+      const probe = await writerVipProbe(cluster, daemon);
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const probe = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10, connectTimeoutMs: 300 });
       probe.start();
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const killedAt = Date.now();

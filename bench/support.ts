@@ -4,6 +4,8 @@ import { Daemon } from '../src/daemon/daemon.js';
 import { daemonRouters } from '../src/daemon/routers.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
+import { MYSQL_PORT, type NetnsCluster } from '../test/support/netns-cluster.js';
+import { WriteProbe } from '../test/support/write-probe.js';
 
 export function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
@@ -40,4 +42,13 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * What every VIP benchmark starts from: db1 holds the writer VIP, and a client writes through
+ * that VIP every 10 ms (started, one write at a time, as the application user).
+ */
+export async function writerVipProbe(cluster: NetnsCluster, daemon: Daemon): Promise<WriteProbe> {
+  await until('db1 to hold the writer VIP', () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 30_000, 50);
+  return new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10, connectTimeoutMs: 300 });
 }

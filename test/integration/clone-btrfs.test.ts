@@ -1,42 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { runChecksum } from '../../src/checksum/run.js';
 import { cloneFromSnapshot } from '../../src/clone/from-snapshot.js';
 import { BtrfsSnapshotMethod } from '../../src/snapshot/btrfs.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { createBtrfsVolume } from '../support/btrfs.js';
 import { startSandbox, waitFor } from '../support/sandbox.js';
 
-const run = promisify(execFile);
 
 test('clone from a btrfs snapshot of a replica: the target replicates from the writer and checksums clean', { timeout: 300_000 }, async (t) => {
   if (!requireRoot(t, 'loop device and mount')) return;
   if (!requireBinaries(t, [...MARIADB, ['mkfs.btrfs', 'btrfs-progs'], ['btrfs', 'btrfs-progs'], ['tar', 'tar']])) return;
   const sandbox = await startSandbox(t, { masters: 1, replicas: 2 });
-  const base = mkdtempSync(join(tmpdir(), 'sy-clone-btrfs-'));
-  const image = join(base, 'fs.img');
-  const mountPoint = join(base, 'mnt');
-  mkdirSync(mountPoint);
-  let device: string | undefined;
-  let mounted = false;
-  // Stops db2 itself before unmounting, whichever cleanup runs first.
-  t.after(async () => {
-    await sandbox.instance('db2').stop().catch(() => undefined);
-    if (mounted) await run('umount', [mountPoint]).catch(() => run('umount', ['-l', mountPoint]).catch(() => undefined));
-    if (device) await run('losetup', ['-d', device]).catch(() => undefined);
-    rmSync(base, { recursive: true, force: true });
-  });
-  await run('truncate', ['-s', '1G', image]);
-  await run('mkfs.btrfs', ['-q', image]);
-  device = (await run('losetup', ['--find', '--show', image])).stdout.trim();
-  await run('mount', [device, mountPoint]);
-  mounted = true;
-  const subvolume = join(mountPoint, 'mysql');
-  await run('btrfs', ['subvolume', 'create', subvolume]);
+  // db2 (the clone target) lives on the volume: it stops before the unmount.
+  const { mountPoint, subvolume } = await createBtrfsVolume(t, () => sandbox.instance('db2').stop());
 
   const db1 = sandbox.instance('db1');
   const db2 = sandbox.instance('db2');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -9,33 +8,16 @@ import { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { BtrfsSnapshotMethod } from '../../src/snapshot/btrfs.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { createBtrfsVolume } from '../support/btrfs.js';
 
 const run = promisify(execFile);
 
 test('btrfs snapshot: read-only subvolume snapshot of a live datadir, with the GTID read under the lock', { timeout: 180_000 }, async (t) => {
   if (!requireRoot(t, 'loop device and mount')) return;
   if (!requireBinaries(t, [...MARIADB, ['mkfs.btrfs', 'btrfs-progs'], ['btrfs', 'btrfs-progs'], ['losetup', 'mount']])) return;
-  const base = mkdtempSync(join(tmpdir(), 'sy-btrfs-'));
-  const image = join(base, 'fs.img');
-  const mountPoint = join(base, 'mnt');
-  mkdirSync(mountPoint);
-  let device: string | undefined;
-  let mounted = false;
   let instance: MariaDbInstance | undefined;
-  // Cleanup in reverse order, whatever failed.
-  t.after(async () => {
-    await instance?.stop().catch(() => undefined);
-    if (mounted) await run('umount', [mountPoint]).catch(() => run('umount', ['-l', mountPoint]).catch(() => undefined));
-    if (device) await run('losetup', ['-d', device]).catch(() => undefined);
-    rmSync(base, { recursive: true, force: true });
-  });
-  await run('truncate', ['-s', '1G', image]);
-  await run('mkfs.btrfs', ['-q', image]);
-  device = (await run('losetup', ['--find', '--show', image])).stdout.trim();
-  await run('mount', [device, mountPoint]);
-  mounted = true;
-  const subvolume = join(mountPoint, 'mysql');
-  await run('btrfs', ['subvolume', 'create', subvolume]);
+  // The instance lives on the volume: it stops before the unmount.
+  const { mountPoint, subvolume } = await createBtrfsVolume(t, async () => instance?.stop());
 
   instance = new MariaDbInstance({ name: 'btr', dir: subvolume, port: await findFreePortRange(1), serverId: 71 });
   await instance.initialize();
