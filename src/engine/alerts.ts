@@ -83,33 +83,46 @@ function contradicts(name: string, host: string, obs: HostObservation, input: Al
 }
 
 /**
- * Alertmanager resends the same alert every group_interval/repeat_interval; acting twice on one
- * alert must not happen even if the receiver's own dedupe misses it. Keyed on fingerprint (or
- * name + labels), startsAt and status, bounded in size.
+ * Alertmanager resends a group every group_interval/repeat_interval. An alert (fingerprint, or
+ * name + labels; startsAt; status) that changed the cluster, or would have (planned), is not
+ * handled again: a resend is answered "duplicate". Anything else (ignored as contradicted,
+ * refused, deferred, failed) is evaluated afresh when it comes again, because the live state it
+ * was checked against may have changed (a writer that answered then may be dead now). Bounded in
+ * size and time; in memory, so after a restart a resend is evaluated once more, which is safe
+ * because evaluation re-checks live state.
  */
-export class AlertDeduper {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly limit = 10_000) {}
+export class HandledAlerts {
+  private readonly handled = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs = 3_600_000,
+    private readonly maxEntries = 10_000,
+  ) {}
 
   static key(alert: IncomingAlert): string {
     const identity = alert.fingerprint ?? `${alert.name}${JSON.stringify(Object.entries(alert.labels).sort(([a], [b]) => a.localeCompare(b)))}`;
     return `${identity}|${alert.startsAt}|${alert.status}`;
   }
 
-  /** true the first time a key is seen. */
-  firstTime(alert: IncomingAlert, now: number): boolean {
-    const key = AlertDeduper.key(alert);
-    if (this.seen.has(key)) return false;
-    this.seen.set(key, now);
-    if (this.seen.size > this.limit) {
-      const oldest = this.seen.keys().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
+  /** Epoch ms when this alert was acted on, if it was and that has not expired. */
+  handledAt(alert: IncomingAlert, now: number): number | undefined {
+    const key = HandledAlerts.key(alert);
+    const at = this.handled.get(key);
+    if (at !== undefined && now - at > this.ttlMs) {
+      this.handled.delete(key);
+      return undefined;
     }
-    return true;
+    return at;
   }
 
-  /** A decision that did not act (deferred, failed) may be retried by the resend. */
-  forget(alert: IncomingAlert): void {
-    this.seen.delete(AlertDeduper.key(alert));
+  remember(alert: IncomingAlert, now: number): void {
+    const key = HandledAlerts.key(alert);
+    this.handled.delete(key);
+    this.handled.set(key, now);
+    while (this.handled.size > this.maxEntries) {
+      const oldest = this.handled.keys().next().value;
+      if (oldest === undefined) break;
+      this.handled.delete(oldest);
+    }
   }
 }

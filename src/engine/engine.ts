@@ -5,7 +5,7 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { silentLogger, type Logger } from '../log.js';
-import { AlertDeduper, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
+import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
 import { chooseWriterCandidate } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence } from './evidence.js';
@@ -62,7 +62,7 @@ export class Engine implements ControlPlane {
   /** Mirrors state.dropped / state.pinned (persisted), as maps for the pure functions. */
   private readonly dropped = new Map<string, Set<string>>();
   private readonly pinned = new Map<string, string>();
-  private readonly deduper = new AlertDeduper();
+  private readonly handledAlerts = new HandledAlerts();
   private readonly config: EngineConfig;
   private readonly log: Logger;
   private readonly gtid: GtidOps;
@@ -154,9 +154,15 @@ export class Engine implements ControlPlane {
   }
 
   async handleAlerts(alerts: IncomingAlert[]): Promise<AlertDecision[]> {
+    // Every webhook, even one without alerts, shows the alerting pipeline alive.
+    this.notePipelineAlive();
     return this.exclusive(async () => {
       const decisions: AlertDecision[] = [];
-      for (const alert of alerts) decisions.push(await this.handleAlert(alert));
+      for (const alert of alerts) {
+        const decision = await this.handleAlert(alert);
+        if (decision.decision === 'acted' || decision.decision === 'planned') this.handledAlerts.remember(alert, this.now());
+        decisions.push(decision);
+      }
       this.exportMetrics();
       return decisions;
     });
@@ -473,23 +479,18 @@ export class Engine implements ControlPlane {
 
   private async handleAlert(alert: IncomingAlert): Promise<AlertDecision> {
     const base = { alert: alert.name, status: alert.status, host: alert.labels.host } as const;
-    if (WATCHDOG_ALERTS.has(alert.name)) {
-      this.notePipelineAlive();
-      return { ...base, decision: 'ignored', reason: 'watchdog: the alerting pipeline is alive' };
-    }
-    this.notePipelineAlive();
+    if (WATCHDOG_ALERTS.has(alert.name)) return { ...base, decision: 'ignored', reason: 'watchdog: the alerting pipeline is alive' };
     if (!this.config.triggers.alertmanager) return this.alertDecision(alert, { ...base, decision: 'ignored', reason: 'triggers.alertmanager is off: the monitor decides' });
-    if (!this.deduper.firstTime(alert, this.now())) return { ...base, decision: 'ignored', reason: 'duplicate: this alert (fingerprint + startsAt) was already handled' };
+    const handledAt = this.handledAlerts.handledAt(alert, this.now());
+    if (handledAt !== undefined) return { ...base, decision: 'ignored', reason: `duplicate: already handled at ${new Date(handledAt).toISOString()}` };
     const verdict = evaluateAlert(alert, { config: this.config, writerRole: this.writerRole, state: this.state, observations: this.observations, now: this.now() });
     if (verdict.kind === 'ignore') return this.alertDecision(alert, { ...base, host: verdict.host ?? base.host, role: verdict.role, decision: 'ignored', reason: verdict.reason });
     const role = verdict.roles.join(',');
     if (!this.options.leadership.mayAct()) {
-      this.deduper.forget(alert);
       return this.alertDecision(alert, { ...base, host: verdict.host, role, decision: 'ignored', reason: `not the leader (${this.options.leadership.describe()})` });
     }
     const disposition = this.disposition('alert');
     if (disposition.kind === 'defer') {
-      this.deduper.forget(alert);
       return this.alertDecision(alert, { ...base, host: verdict.host, role, decision: 'deferred', reason: `${disposition.reason}: ${verdict.reason}` });
     }
     const roles = this.dropped.get(verdict.host) ?? new Set<string>();
@@ -513,7 +514,6 @@ export class Engine implements ControlPlane {
       this.dropped.set(verdict.host, before);
       this.syncMaps();
       await this.persist();
-      this.deduper.forget(alert);
       return { ...base, host: verdict.host, role, decision: 'refused', reason: `${verdict.reason}: ${summary.refusals.join('; ')}` };
     }
     return { ...base, host: verdict.host, role, decision: 'acted', reason: `${verdict.reason}: ${what}` };

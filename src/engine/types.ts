@@ -36,8 +36,6 @@ export interface OperationResult {
  */
 export interface ControlPlane {
   handleAlerts(alerts: IncomingAlert[]): Promise<AlertDecision[]>;
-  /** Called for every Watchdog alert and every accepted webhook: the alerting pipeline is alive. */
-  notePipelineAlive(): void;
   setOnline(host: string): Promise<OperationResult>;
   setOffline(host: string): Promise<OperationResult>;
   moveRole(role: string, host: string, options: { force: boolean }): Promise<OperationResult>;

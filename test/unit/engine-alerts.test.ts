@@ -70,6 +70,24 @@ test('writer-down alert, writer dead on evidence: failover even with the monitor
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
 });
 
+test('a resend of an alert that was ignored as contradicted is evaluated afresh, not dropped as a duplicate', async () => {
+  const h = harness({ config: testConfig({ triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' } }) });
+  await h.cycle(healthy);
+  const firing = alert('SwitchyardWriterDown', 'db1');
+  const [first] = await h.engine.handleAlerts([firing]);
+  assert.equal(first?.decision, 'ignored');
+  assert.match(first?.reason ?? '', /the manager reaches db1/);
+  // The same alert (same fingerprint and startsAt) is resent after the writer really died.
+  h.sim.killHost('db1');
+  await h.cycle({ db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
+  const [resend] = await h.engine.handleAlerts([firing]);
+  assert.equal(resend?.decision, 'acted', resend?.reason);
+  assert.deepEqual(h.sim.writable(), ['db2']);
+  const [again] = await h.engine.handleAlerts([firing]);
+  assert.equal(again?.decision, 'ignored');
+  assert.match(again?.reason ?? '', /duplicate: already handled at /);
+});
+
 test('writer-down alert while replicas still see the writer: refused with the evidence', async () => {
   const h = harness();
   await h.cycle(healthy);
