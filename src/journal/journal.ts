@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, openSync, closeSync, fsyncSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type JournalPhase = 'decision' | 'before' | 'after' | 'refused' | 'note';
@@ -35,17 +35,14 @@ export class FileJournal implements Journal {
 
   constructor(readonly file: string) {
     mkdirSync(dirname(file), { recursive: true });
-    if (existsSync(file)) {
-      const last = this.read({ limit: 1 })[0];
-      this.seq = last?.seq ?? 0;
-    }
+    if (existsSync(file)) this.seq = lastSeq(file);
   }
 
   append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
     const full: JournalEntry = { at: Date.now(), seq: ++this.seq, ...entry };
-    appendFileSync(this.file, `${JSON.stringify(full)}\n`);
-    const fd = openSync(this.file, 'r');
+    const fd = openSync(this.file, 'a');
     try {
+      writeSync(fd, `${JSON.stringify(full)}\n`);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -67,6 +64,32 @@ export class FileJournal implements Journal {
       }
     }
     return options.limit === undefined ? entries : entries.slice(-options.limit);
+  }
+}
+
+/** The seq of the last intact entry, read from the file's tail: a long journal is not parsed at start-up. */
+function lastSeq(file: string): number {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    for (let window = 64 * 1024; ; window *= 4) {
+      const start = Math.max(0, size - window);
+      const buffer = Buffer.alloc(size - start);
+      readSync(fd, buffer, 0, buffer.length, start);
+      // The first line of a window that does not start the file may be cut: never trust it.
+      const lines = buffer.toString('utf8').split('\n').slice(start > 0 ? 1 : 0);
+      for (const line of lines.reverse()) {
+        try {
+          const entry = JSON.parse(line) as JournalEntry;
+          if (typeof entry.seq === 'number') return entry.seq;
+        } catch {
+          // blank, or a torn final line after a crash
+        }
+      }
+      if (start === 0) return 0;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
