@@ -6,7 +6,8 @@ import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { MysqlActions } from './mysql-actions.js';
 import { StepRecorder } from './recorder.js';
-import type { Actuator, FenceResult, PlannedStep } from './types.js';
+import { BookkeepingVips } from './bookkeeping-vips.js';
+import type { Actuator, FenceResult, PlannedStep, VipActuator } from './types.js';
 import { VipActions } from './vip-actions.js';
 
 export interface ActuatorOptions {
@@ -41,12 +42,15 @@ export function actuatorCredentials(config: LoadedConfig): { user: string; passw
   return { user: mysql.user, password: () => readSecret({ file: mysql.password_file, env: mysql.password_env }, 'mysql.password') };
 }
 
-/** MySQL actions plus VIP actions through agents, sharing one recorder (steps, journal, dry-run). */
+/**
+ * MySQL actions plus VIP actions through agents (or bookkeeping only, without actuator.vip),
+ * sharing one recorder (steps, journal, dry-run).
+ */
 export class SwitchyardActuator implements Actuator {
   readonly dryRun: boolean;
   private readonly recorder: StepRecorder;
   readonly mysql: MysqlActions;
-  readonly vips: VipActions;
+  readonly vips: VipActuator;
 
   constructor(config: LoadedConfig, options: ActuatorOptions = {}) {
     this.dryRun = options.dryRun ?? false;
@@ -64,16 +68,20 @@ export class SwitchyardActuator implements Actuator {
       connectTimeoutMs: config.monitor.connect_timeout,
       fenceGraceMs: config.actuator.fence_grace,
     });
-    const tokenSource = agentTokenSource(config);
-    this.vips = new VipActions({
-      agents: Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, host.agent])),
-      interface: config.actuator.vip?.interface,
-      prefix: config.actuator.vip?.prefix ?? 24,
-      token: () => readSecret(tokenSource, 'agent token'),
-      timeoutMs: config.actuator.agent_timeout,
-      retries: config.actuator.agent_retries,
-      recorder: this.recorder,
-    });
+    if (config.actuator.vip === undefined) {
+      this.vips = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+    } else {
+      const tokenSource = agentTokenSource(config);
+      this.vips = new VipActions({
+        agents: Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, host.agent])),
+        interface: config.actuator.vip.interface,
+        prefix: config.actuator.vip.prefix,
+        token: () => readSecret(tokenSource, 'agent token'),
+        timeoutMs: config.actuator.agent_timeout,
+        retries: config.actuator.agent_retries,
+        recorder: this.recorder,
+      });
+    }
   }
 
   get steps(): PlannedStep[] {

@@ -24,7 +24,6 @@ import { FileStateStore } from '../state/file-store.js';
 import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js';
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
-import { BookkeepingVips } from './bookkeeping-vips.js';
 
 export interface DaemonOptions {
   config: LoadedConfig;
@@ -106,8 +105,7 @@ export class Daemon {
   private actuator(dryRun: boolean): Actuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
-    const actuator = new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
-    return config.actuator.vip === undefined ? new BookkeepingVips(actuator, log) : actuator;
+    return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
   }
 
   get config(): LoadedConfig {

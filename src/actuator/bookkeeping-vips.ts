@@ -1,0 +1,26 @@
+import type { Logger } from '../log.js';
+import type { StepRecorder } from './recorder.js';
+import type { VipActuator } from './types.js';
+
+/**
+ * Without `actuator.vip` (the sandbox, or a cluster whose clients find the writer another way)
+ * role IPs are bookkeeping: assigned, exported and shown, but no interface is touched. Each move
+ * is still a step (shown in plans) and a log line, instead of failing for want of an agent.
+ */
+export class BookkeepingVips implements VipActuator {
+  constructor(private readonly options: { recorder: StepRecorder; logger?: Logger | undefined }) {}
+
+  async addVip(host: string, ip: string): Promise<void> {
+    this.options.recorder.steps.push({ action: 'vip.add', host, description: `${ip} assigned to ${host} (bookkeeping only: actuator.vip is not configured)` });
+    this.options.logger?.info({ event: 'vip.bookkeeping', host, ip, change: 'add' }, 'role IP assigned (no interface change)');
+  }
+
+  async removeVip(host: string, ip: string): Promise<void> {
+    this.options.recorder.steps.push({ action: 'vip.remove', host, description: `${ip} unassigned from ${host} (bookkeeping only)` });
+    this.options.logger?.info({ event: 'vip.bookkeeping', host, ip, change: 'remove' }, 'role IP unassigned (no interface change)');
+  }
+
+  async listVips(): Promise<string[]> {
+    return [];
+  }
+}
