@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath, type Problem } from '../config/problems.js';
+import { agentMysqlSchema, serviceSchema } from './transfer-config.js';
 
 /**
  * The agent's own file (one per database host). It names the only interface, IPs and data path
@@ -49,11 +50,15 @@ export const agentConfigSchema = z.strictObject({
       size: z.string().regex(/^\d+[KMGT]?$/i, 'must be a size such as 5G').optional(),
       /** Where snapshots or backups are kept (btrfs subvolumes, mariabackup directories). */
       target_dir: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
+      /** How this host's MariaDB is stopped and started when a copy is swapped in (argument arrays). */
+      service: serviceSchema.optional(),
     })
     .superRefine((value, ctx) => {
       if (value.method === 'lvm' && value.volume === undefined) ctx.addIssue({ code: 'custom', path: ['volume'], message: 'lvm needs "volume" (VG/LV)' });
     })
     .optional(),
+  /** The local server, for clone/restore through the agent (src/agent/transfer-config.ts). */
+  mysql: agentMysqlSchema.optional(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema> & { source: string };

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
 import type { HeldAddress, VipDriver } from './vip-driver.js';
+import { transferRouter } from './transfer-routes.js';
 
 export interface AgentAppOptions {
   config: AgentConfig;
@@ -217,6 +218,7 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
   );
 
   api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
+  app.use(transferRouter(options));
   app.use('/api/v1', api);
   app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
   app.use(errorHandler);

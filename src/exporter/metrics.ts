@@ -29,6 +29,8 @@ export class SwitchyardMetrics {
     'transactions a host has that the writer lacks (after a failover: the old writer\'s writes that never reached the new one); the journal names them',
     ['host'],
   );
+  readonly transferBytesTotal = this.counter('switchyard_transfer_bytes_total', 'compressed bytes of clone/rejoin/restore copies received by target agents (host = the target)', ['operation', 'host']);
+  readonly transferInProgress = this.gauge('switchyard_transfer_in_progress', 'clone/rejoin/restore copies running now', []);
   readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({

@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -24,6 +25,13 @@ export interface NetnsClusterOptions {
   monitor?: Record<string, unknown>;
   actuator?: Record<string, unknown>;
   triggers?: Record<string, unknown>;
+  /**
+   * Agents that can send and receive copies (clone, rejoin): each agent file gets snapshot
+   * (mariabackup of the host's datadir, service stop/start) and mysql (socket, replication account).
+   */
+  transfers?: boolean;
+  /** Puts this host's MariaDB directory on its own small ext4 loop filesystem (needs root). */
+  smallDisk?: { host: string; sizeMb: number };
 }
 
 export interface NetnsCluster {
@@ -38,6 +46,10 @@ export interface NetnsCluster {
   listenPort: number;
   token: string;
   appUser: { user: string; password: string };
+  /** Where a host's MariaDB directory is (datadir = <dir>/data). */
+  instanceDir(name: string): string;
+  /** SIGKILLs a host's agent (and whatever it started that still runs in its process group). */
+  killAgent(name: string): void;
   destroy(): Promise<void>;
 }
 
@@ -54,11 +66,14 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-netns-'));
   const network = await createTestNetwork(t, names);
   const agents: ChildProcess[] = [];
+  const agentOf = new Map<string, ChildProcess>();
   const instances = new Map<string, MariaDbInstance>();
+  const unmount: Array<() => Promise<unknown>> = [];
   const destroy = async () => {
     for (const agent of agents) agent.kill('SIGTERM');
     await Promise.all([...instances.values()].map((instance) => instance.stop().catch(() => undefined)));
     await network.destroy();
+    for (const step of unmount.splice(0)) await step().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   };
   t?.after(destroy);
@@ -77,9 +92,11 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       options.semiSync
         ? { rpl_semi_sync_master_enabled: master ? 'ON' : 'OFF', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
         : {};
+    const instanceDirs = new Map(names.map((name) => [name, join(dir, name)]));
+    if (options.smallDisk) instanceDirs.set(options.smallDisk.host, await smallFilesystem(join(dir, 'small-disk'), options.smallDisk.sizeMb, unmount));
     names.forEach((name, index) => {
       const host = network.host(name);
-      instances.set(name, new MariaDbInstance({ name, dir: join(dir, name), port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync(index < masters) }));
+      instances.set(name, new MariaDbInstance({ name, dir: instanceDirs.get(name) as string, port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync(index < masters) }));
     });
     await Promise.all([...instances.values()].map(async (instance) => {
       await instance.initialize();
@@ -104,9 +121,12 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     for (const name of names) {
       const host = network.host(name);
       const agentConfig = join(dir, `agent-${name}.yml`);
-      writeFileSync(agentConfig, yaml.dump({ listen: `${host.address}:${AGENT_PORT}`, auth: { token_file: join(dir, 'token') }, vip: { interface: 'eth0', ips: [writerVip, ...readerVips] } }));
+      const agentFile: Record<string, unknown> = { listen: `${host.address}:${AGENT_PORT}`, auth: { token_file: join(dir, 'token') }, vip: { interface: 'eth0', ips: [writerVip, ...readerVips] } };
+      if (options.transfers) Object.assign(agentFile, transferSettings(instances.get(name) as MariaDbInstance, join(dir, 'repl.pass'), replication.user));
+      writeFileSync(agentConfig, yaml.dump(agentFile));
       const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
       await startAgent(name, command, join(dir, `agent-${name}.log`), `http://${host.address}:${AGENT_PORT}/healthz`, agents);
+      agentOf.set(name, agents[agents.length - 1] as ChildProcess);
     }
 
     const listenPort = await findFreePortRange(1);
@@ -153,6 +173,12 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       listenPort,
       token,
       appUser,
+      instanceDir: (name) => instanceDirs.get(name) as string,
+      killAgent: (name) => {
+        // `ip netns exec` runs the agent as its direct child: kill the agent itself, not only the wrapper.
+        const wrapper = agentOf.get(name);
+        if (wrapper?.pid) killTree(wrapper.pid);
+      },
       destroy,
     };
   } catch (error) {
@@ -189,4 +215,65 @@ async function startAgent(name: string, command: string[], logFile: string, heal
   }
   const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
   throw new Error(`agent on ${name} did not become healthy at ${healthUrl} (${exit ?? 'still running after 60 s'}; last probe: ${lastError})\nagent log:\n${tail}`);
+}
+
+const START_SCRIPT = new URL('./mariadbd-start.mjs', import.meta.url).pathname;
+
+/** The agent-file sections a host needs to send and receive copies. */
+function transferSettings(instance: MariaDbInstance, replicationPasswordFile: string, replicationUser: string): Record<string, unknown> {
+  return {
+    snapshot: {
+      method: 'mariabackup',
+      path: join(instance.spec.dir, 'data'),
+      service: {
+        stop: [instance.binaries.admin, `--socket=${instance.socket}`, '--user=root', 'shutdown'],
+        start: [process.execPath, START_SCRIPT, instance.binaries.server, instance.configFile, join(instance.spec.dir, 'stdout.log')],
+      },
+    },
+    mysql: { socket: instance.socket, user: 'root', replication_user: replicationUser, replication_password_file: replicationPasswordFile },
+  };
+}
+
+/** A small ext4 filesystem on a loop device, mounted at `mountPoint`; unmounted when the cluster is destroyed. */
+async function smallFilesystem(mountPoint: string, sizeMb: number, unmount: Array<() => Promise<unknown>>): Promise<string> {
+  const run = promisify(execFile);
+  const image = `${mountPoint}.img`;
+  mkdirSync(mountPoint, { recursive: true });
+  await run('truncate', ['-s', `${sizeMb}M`, image]);
+  await run('mkfs.ext4', ['-q', '-F', image]);
+  const device = (await run('losetup', ['--find', '--show', image])).stdout.trim();
+  unmount.push(() => run('losetup', ['-d', device]));
+  await run('mount', [device, mountPoint]);
+  unmount.unshift(() => run('umount', [mountPoint]).catch(() => run('umount', ['-l', mountPoint])));
+  const dir = join(mountPoint, 'host');
+  mkdirSync(dir);
+  return dir;
+}
+
+/** SIGKILL for a process and its descendants (found through /proc), children first. */
+function killTree(pid: number): void {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const order: number[] = [];
+  const visit = (node: number) => {
+    for (const child of children.get(node) ?? []) visit(child);
+    order.push(node);
+  };
+  visit(pid);
+  for (const node of order) {
+    try {
+      process.kill(node, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }

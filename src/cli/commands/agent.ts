@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readAgentConfigFile } from '../../agent/config.js';
 import { agentTokenReader, startAgent } from '../../agent/agent.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
+import { localServerOf } from '../../agent/transfer-config.js';
 import { formatProblem } from '../../config/problems.js';
 import { createLogger } from '../../log.js';
 import { createSnapshotMethod } from '../../snapshot/factory.js';
@@ -45,7 +46,7 @@ export function registerAgent(program: Command): void {
       const logger = createLogger('agent');
       let agent;
       try {
-        const snapshotMethod = config.snapshot ? createSnapshotMethod(config.snapshot) : undefined;
+        const snapshotMethod = config.snapshot ? createSnapshotMethod(config.snapshot, config.mysql ? localServerOf(config.mysql, config.source) : undefined) : undefined;
         agent = await startAgent({ config, logger, snapshotMethod });
       } catch (error) {
         throw new CliExit(EXIT_FAILED, `agent failed to start: ${(error as Error).message}`);

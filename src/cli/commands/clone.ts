@@ -1,53 +1,89 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { cloneHost, CloneRefused } from '../../clone/clone.js';
 import { WriterDiscoveryError } from '../../checksum/hosts.js';
 import { NotLocalError } from '../../clone/local-host.js';
 import { loadConfig } from '../../config/load.js';
-import { CliExit, EXIT_FAILED } from '../exit.js';
+import { MANIFEST } from '../../sandbox/cluster.js';
+import { humanBytes, parseByteRate } from '../../transfer/stream-tools.js';
+import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
+import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
+import { followTransfer, reportTransfer, type JobView } from '../transfer-follow.js';
 
-function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+interface CloneOptions {
+  from: string;
+  to: string;
+  config?: string;
+  url?: string;
+  tokenFile?: string;
+  progress: boolean;
+  json?: boolean;
+  rateLimit?: string;
+}
+
+/** Hosts of a local sandbox are handled directly; everything else goes through the daemon and the agents. */
+function isSandbox(config: string | undefined): boolean {
+  return config !== undefined && existsSync(join(dirname(config), MANIFEST));
 }
 
 export function registerClone(program: Command): void {
-  program
-    .command('clone')
-    .description('rebuild a host from a hot copy of another: stream, prepare, start read-only, replicate from the writer')
-    .requiredOption('--from <host>', 'host to copy (keeps serving)')
-    .requiredOption('--to <host>', 'host to rebuild (stopped and overwritten; never the writer)')
-    .requiredOption('-c, --config <file>', 'config file')
-    .option('--no-progress', 'no progress bar')
-    .action(async (options: { from: string; to: string; config: string; progress: boolean }) => {
-      const config = loadConfig(options.config);
-      const bar = options.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'clone {raw} copied, {wire} on the wire, {rate}/s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
-      const started = Date.now();
-      bar?.start(1, 0, { raw: '0 B', wire: '0 B', rate: '0 B' });
-      try {
-        const result = await cloneHost(config, options.from, options.to, {
-          onProgress: (progress) => {
-            const seconds = Math.max(0.001, (Date.now() - started) / 1000);
-            bar?.update(0, { raw: humanBytes(progress.rawBytes), wire: humanBytes(progress.compressedBytes), rate: humanBytes(progress.rawBytes / seconds) });
-          },
-        });
-        bar?.stop();
-        process.stdout.write(
-          `${result.to} cloned from ${result.from} (${humanBytes(result.rawBytes)}, ${humanBytes(result.compressedBytes)} compressed, ${result.seconds.toFixed(1)} s)\n` +
-            `  replicating from ${result.source} starting at GTID ${result.gtidPosition}; read_only=ON\n` +
-            `  A running daemon sees ${result.to} restart and holds it in AWAITING_RECOVERY; once it has caught up run:\n` +
-            `    switchyard set-online ${result.to}\n`,
-        );
-      } catch (error) {
-        bar?.stop();
-        if (error instanceof CloneRefused || error instanceof WriterDiscoveryError || error instanceof NotLocalError) throw new CliExit(EXIT_FAILED, `refused: ${error.message}`);
-        throw new CliExit(EXIT_FAILED, (error as Error).message);
-      }
+  withDaemonOptions(
+    program
+      .command('clone')
+      .description('rebuild a host from a hot copy of another, agent to agent: stream, prepare, swap, start read-only, replicate from the writer')
+      .requiredOption('--from <host>', 'host to copy (keeps serving)')
+      .requiredOption('--to <host>', 'host to rebuild (ADMIN_OFFLINE or AWAITING_RECOVERY; never the writer)')
+      .option('--rate-limit <rate>', 'cap on the copy stream, bytes per second (K, M, G suffixes), e.g. 50M')
+      .option('--json', 'progress and result as JSON lines on stdout')
+      .option('--no-progress', 'no progress bar'),
+  ).action(async (options: CloneOptions) => {
+    let rateLimit: number | undefined;
+    try {
+      rateLimit = options.rateLimit === undefined ? undefined : parseByteRate(options.rateLimit);
+    } catch (error) {
+      throw new CliExit(EXIT_USAGE, `--rate-limit: ${(error as Error).message}`);
+    }
+    if (isSandbox(options.config)) return cloneSandbox(options, rateLimit);
+    const client = createDaemonClient(options);
+    const answer = await client.request<JobView>('POST', '/api/v1/transfers', { from: options.from, to: options.to, ...(rateLimit ? { rate_limit: rateLimit } : {}) });
+    if (answer.status === 409) throw new CliExit(EXIT_FAILED, `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`);
+    failOnError(answer);
+    const job = await followTransfer(client, answer.body, { json: options.json === true || !options.progress });
+    reportTransfer(job, options.json === true);
+    if (!options.json) process.stdout.write(`  The daemon holds ${options.to} in AWAITING_RECOVERY; once it has caught up run: switchyard set-online ${options.to}\n`);
+  });
+}
+
+async function cloneSandbox(options: CloneOptions, rateLimit: number | undefined): Promise<void> {
+  if (rateLimit !== undefined) throw new CliExit(EXIT_USAGE, '--rate-limit applies to clones between agents, not to sandbox hosts');
+  const config = loadConfig(options.config as string);
+  const bar = options.progress && !options.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'clone {raw} copied, {wire} on the wire, {rate}/s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  const started = Date.now();
+  bar?.start(1, 0, { raw: '0 B', wire: '0 B', rate: '0 B' });
+  try {
+    const result = await cloneHost(config, options.from, options.to, {
+      onProgress: (progress) => {
+        const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+        bar?.update(0, { raw: humanBytes(progress.rawBytes), wire: humanBytes(progress.compressedBytes), rate: humanBytes(progress.rawBytes / seconds) });
+        if (options.json) process.stdout.write(`${JSON.stringify({ raw_bytes: progress.rawBytes, wire_bytes: progress.compressedBytes, rate: Math.round(progress.rawBytes / seconds) })}\n`);
+      },
     });
+    bar?.stop();
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`);
+      return;
+    }
+    process.stdout.write(
+      `${result.to} cloned from ${result.from} (${humanBytes(result.rawBytes)}, ${humanBytes(result.compressedBytes)} compressed, ${result.seconds.toFixed(1)} s)\n` +
+        `  replicating from ${result.source} starting at GTID ${result.gtidPosition}; read_only=ON\n` +
+        `  A running daemon sees ${result.to} restart and holds it in AWAITING_RECOVERY; once it has caught up run:\n` +
+        `    switchyard set-online ${result.to}\n`,
+    );
+  } catch (error) {
+    bar?.stop();
+    if (error instanceof CloneRefused || error instanceof WriterDiscoveryError || error instanceof NotLocalError) throw new CliExit(EXIT_FAILED, `refused: ${error.message}`);
+    throw new CliExit(EXIT_FAILED, (error as Error).message);
+  }
 }

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { requireBearerToken } from '../api/auth.js';
+import { HttpError, requireJson } from '../api/errors.js';
+import { silentLogger } from '../log.js';
+import type { AgentAppOptions } from './server.js';
+import { agentFilePath, localServerOf } from './transfer-config.js';
+import { TransferSource } from './transfer-source.js';
+import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
+
+const transferId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
+const offerBody = z.strictObject({ id: transferId.optional(), rate_limit: z.number().int().min(1024).optional() });
+const receiveBody = z.strictObject({
+  id: transferId,
+  operation: z.enum(['clone', 'rejoin', 'restore']).default('clone'),
+  source_url: z.string().url(),
+  token: z.string().min(16),
+  estimated_bytes: z.number().int().min(0),
+  writer: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+});
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) {
+    throw new HttpError(400, 'malformed', parsed.error.issues.map((issue) => (issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : `${issue.path.join('.') || 'body'}: ${issue.message}`)).join('; '));
+  }
+  return parsed.data;
+}
+
+const route = (handler: (request: Request, response: Response) => Promise<void>) => (request: Request, response: Response, next: NextFunction) => {
+  handler(request, response).catch(next);
+};
+
+/**
+ * Clone/restore endpoints of the agent (issue 14), mounted before the agent's other /api/v1 routes:
+ * - POST /api/v1/transfers/offers (bearer): this host will send a copy; returns a one-time token.
+ * - GET  /api/v1/transfers/:id/stream (one-time token header): the compressed copy itself.
+ * - POST /api/v1/transfers/receive (bearer): pull a copy from a source agent and swap it in.
+ * - GET  /api/v1/transfers/:id (bearer): progress and outcome of a receive.
+ */
+export function transferRouter(options: AgentAppOptions): express.Router {
+  const { config } = options;
+  const log = (options.logger ?? silentLogger).child({ component: 'transfer' });
+  const router = express.Router();
+  let source: TransferSource | undefined;
+  let target: TransferTarget | undefined;
+  const settings = () => {
+    const missing = [!config.snapshot && 'snapshot', !config.mysql && 'mysql'].filter(Boolean);
+    if (missing.length > 0) throw new HttpError(409, 'not_configured', `this agent's file has no ${missing.join(' and ')} section; clone and restore need snapshot.path (the datadir) and mysql (how to reach the local server)`);
+    return { snapshot: config.snapshot as NonNullable<typeof config.snapshot>, mysql: config.mysql as NonNullable<typeof config.mysql> };
+  };
+  const sourceOf = () => {
+    const { snapshot, mysql } = settings();
+    source ??= new TransferSource({ datadir: snapshot.path, method: snapshot.method, server: localServerOf(mysql, config.source), snapshotMethod: options.snapshotMethod, log });
+    return source;
+  };
+  const targetOf = () => {
+    const { snapshot, mysql } = settings();
+    if (!snapshot.service) throw new HttpError(409, 'not_configured', 'this agent has no snapshot.service {stop, start}: it cannot stop and start its server to swap in a copy');
+    const passwordFile = agentFilePath(config.source, mysql.replication_password_file);
+    target ??= new TransferTarget({
+      datadir: snapshot.path,
+      server: localServerOf(mysql, config.source),
+      service: snapshot.service,
+      replication: { user: mysql.replication_user, password: () => readPasswordFile(passwordFile) },
+      log,
+    });
+    return target;
+  };
+
+  router.get(
+    '/api/v1/transfers/:id/stream',
+    route(async (request, response) => {
+      const id = parse(transferId, request.params.id);
+      const offer = sourceOf().claim(id, request.get('x-switchyard-transfer-token') ?? '');
+      if (!offer) throw new HttpError(401, 'unauthorized', `no open offer ${id} for this token (offers are used once and expire after 2 minutes)`);
+      log.info({ event: 'transfer.send', id, format: offer.format, rateLimit: offer.rateLimit, remote: request.socket.remoteAddress }, 'sending copy');
+      await sourceOf().stream(offer, response);
+    }),
+  );
+
+  const api = express.Router();
+  api.use(requireBearerToken(options.getToken));
+  api.use(requireJson);
+  api.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+  api.post(
+    '/offers',
+    route(async (request, response) => {
+      const body = parse(offerBody, request.body);
+      const offer = await sourceOf().offer(body.id ?? randomUUID(), body.rate_limit);
+      log.info({ event: 'transfer.offered', id: offer.id, format: offer.format, estimatedBytes: offer.estimatedBytes }, 'copy offered');
+      response.status(201).json({ id: offer.id, token: offer.token, format: offer.format, estimated_bytes: offer.estimatedBytes, expires_at: offer.expiresAt });
+    }),
+  );
+  api.post(
+    '/receive',
+    route(async (request, response) => {
+      const body = parse(receiveBody, request.body);
+      try {
+        const status = await targetOf().receive({ id: body.id, operation: body.operation, sourceUrl: body.source_url, token: body.token, estimatedBytes: body.estimated_bytes, writer: body.writer });
+        response.status(202).json(status);
+      } catch (error) {
+        if (error instanceof TransferRefused) {
+          response.locals.refusal = error.message;
+          throw new HttpError(409, error.code, error.message);
+        }
+        throw error;
+      }
+    }),
+  );
+  api.get(
+    '/:id',
+    route(async (request, response) => {
+      const id = parse(transferId, request.params.id);
+      const status = target?.status(id);
+      if (!status) throw new HttpError(404, 'not_found', `no transfer ${id} into this host`);
+      response.json(status);
+    }),
+  );
+  router.use('/api/v1/transfers', api);
+  return router;
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Response } from 'express';
+import { createGzip } from 'node:zlib';
+import { tokenMatches } from '../api/auth.js';
+import type { Logger } from '../log.js';
+import { clientArguments, directorySize, type LocalServer } from '../snapshot/command.js';
+import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
+import { ByteCounter, spawnProgram, Throttle } from '../transfer/stream-tools.js';
+
+/** How long a target has to start pulling an offered copy; the token works once. */
+const OFFER_TTL_MS = 120_000;
+
+export type StreamFormat = 'mbstream' | 'tar';
+
+export interface Offer {
+  id: string;
+  token: string;
+  expiresAt: number;
+  rateLimit?: number;
+  format: StreamFormat;
+  estimatedBytes: number;
+}
+
+export interface SourceSettings {
+  datadir: string;
+  method: 'mariabackup' | 'btrfs' | 'lvm';
+  server: LocalServer;
+  /** btrfs/lvm: the snapshot taken under the brief read lock that is then streamed. */
+  snapshotMethod?: SnapshotMethod;
+  log: Logger;
+}
+
+/**
+ * The sending half of a transfer. The manager asks for an offer (bearer token); the target agent
+ * then pulls the stream once with the offer's one-time token. A hot mariabackup (mbstream) or,
+ * for btrfs/lvm, a tar of a snapshot taken under the read lock, gzip-compressed, optionally
+ * rate-limited. The manager never carries the data.
+ */
+export class TransferSource {
+  private readonly offers = new Map<string, Offer>();
+
+  constructor(private readonly settings: SourceSettings) {}
+
+  async offer(id: string, rateLimit: number | undefined): Promise<Offer> {
+    for (const [key, offer] of this.offers) if (offer.expiresAt < Date.now()) this.offers.delete(key);
+    const format: StreamFormat = this.settings.method === 'mariabackup' ? 'mbstream' : 'tar';
+    const offer: Offer = { id, token: randomBytes(24).toString('hex'), expiresAt: Date.now() + OFFER_TTL_MS, rateLimit, format, estimatedBytes: await directorySize(this.settings.datadir) };
+    this.offers.set(id, offer);
+    return offer;
+  }
+
+  /** Takes the offer if `token` is its one-time token; the offer is gone afterwards either way. */
+  claim(id: string, token: string): Offer | undefined {
+    const offer = this.offers.get(id);
+    if (!offer) return undefined;
+    this.offers.delete(id);
+    if (offer.expiresAt < Date.now() || !tokenMatches(token, offer.token)) return undefined;
+    return offer;
+  }
+
+  /**
+   * Streams the copy into `response`. A failure of the producer destroys the response, so the
+   * target sees a cut stream (and a gzip that does not end) rather than a short copy.
+   */
+  async stream(offer: Offer, response: Response): Promise<void> {
+    const log = this.settings.log;
+    let snapshot: SnapshotInfo | undefined;
+    const scratch = mkdtempSync(join(dirname(this.settings.datadir), '.switchyard-send-'));
+    let cleanupClient = () => undefined as void;
+    try {
+      let program: { file: string; args: string[] };
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'x-switchyard-format': offer.format, 'x-switchyard-estimated-bytes': String(offer.estimatedBytes) };
+      if (offer.format === 'mbstream') {
+        const client = clientArguments(this.settings.server);
+        cleanupClient = client.cleanup;
+        program = { file: 'mariadb-backup', args: [...client.args, '--backup', '--stream=mbstream', `--datadir=${this.settings.datadir}`, `--target-dir=${scratch}`] };
+      } else {
+        if (!this.settings.snapshotMethod) throw new Error(`snapshot method ${this.settings.method} is not available in this agent`);
+        snapshot = await this.settings.snapshotMethod.take({ id: `transfer-${offer.id}` });
+        if (!snapshot.gtidPosition) throw new Error(`snapshot ${snapshot.id} has no GTID position`);
+        headers['x-switchyard-gtid'] = snapshot.gtidPosition;
+        program = { file: 'tar', args: ['-C', snapshot.path, '-cf', '-', '.'] };
+      }
+      response.writeHead(200, headers);
+      const { child, done } = spawnProgram(program.file, program.args, 'ignore');
+      const gzip = createGzip({ level: 1 });
+      const counter = new ByteCounter();
+      let tail: NodeJS.ReadableStream = child.stdout!.pipe(gzip).pipe(counter);
+      if (offer.rateLimit) tail = tail.pipe(new Throttle(offer.rateLimit));
+      tail.pipe(response, { end: false });
+      const abort = () => child.kill('SIGTERM');
+      response.once('close', abort);
+      try {
+        await done;
+        await finished(tail as NodeJS.ReadableStream & NodeJS.EventEmitter);
+      } catch (error) {
+        log.error({ event: 'transfer.send_failed', id: offer.id, error: (error as Error).message }, 'sending the copy failed; cutting the stream');
+        response.destroy(error as Error);
+        return;
+      } finally {
+        response.off('close', abort);
+      }
+      response.end();
+      log.info({ event: 'transfer.sent', id: offer.id, format: offer.format, wireBytes: counter.bytes }, 'copy sent');
+    } finally {
+      cleanupClient();
+      rmSync(scratch, { recursive: true, force: true });
+      if (snapshot) await this.settings.snapshotMethod?.remove(snapshot).catch(() => undefined);
+    }
+  }
+}

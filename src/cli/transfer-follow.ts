@@ -1,0 +1,69 @@
+import cliProgress from 'cli-progress';
+import type { TransferProgress } from '../transfer/reseed.js';
+import { humanBytes } from '../transfer/stream-tools.js';
+import type { DaemonClient } from './client.js';
+import { CliExit, EXIT_FAILED } from './exit.js';
+
+export interface JobView {
+  id: string;
+  operation: string;
+  done: boolean;
+  ok: boolean | null;
+  progress: TransferProgress;
+  result: { to: string; from: string; writer: string; gtidPosition: string; rawBytes: number; wireBytes: number; seconds: number; detail: string } | null;
+  error: string | null;
+  notes: string[];
+}
+
+function eta(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '-';
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/**
+ * Follows a transfer job of the daemon until it ends: a progress bar (bytes, rate, ETA) on a
+ * terminal, one JSON line per update with --json or when stderr is not a terminal.
+ */
+export async function followTransfer(client: DaemonClient, first: JobView, options: { json: boolean; pollMs?: number }): Promise<JobView> {
+  const tty = !options.json && process.stderr.isTTY === true;
+  const bar = tty
+    ? new cliProgress.SingleBar({ format: `${first.operation} {from} -> {to} [{bar}] {percentage}% | {done} of {total} | {rate}/s | ETA {eta} | {phase}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+    : undefined;
+  const payload = (progress: TransferProgress) => ({ from: progress.from, to: progress.to, done: humanBytes(progress.rawBytes), total: humanBytes(progress.estimatedBytes), rate: humanBytes(progress.rate), eta: eta(progress.etaSeconds), phase: progress.phase });
+  bar?.start(Math.max(1, first.progress.estimatedBytes), 0, payload(first.progress));
+  let job = first;
+  let lastLine = '';
+  try {
+    for (;;) {
+      if (bar) {
+        bar.setTotal(Math.max(1, job.progress.estimatedBytes, job.progress.rawBytes));
+        bar.update(job.progress.rawBytes, payload(job.progress));
+      } else {
+        const line = JSON.stringify({ id: job.id, operation: job.operation, phase: job.progress.phase, raw_bytes: job.progress.rawBytes, wire_bytes: job.progress.wireBytes, estimated_bytes: job.progress.estimatedBytes, rate: Math.round(job.progress.rate), eta_seconds: job.progress.etaSeconds === undefined ? null : Math.round(job.progress.etaSeconds) });
+        if (line !== lastLine) process.stdout.write(`${line}\n`);
+        lastLine = line;
+      }
+      if (job.done) return job;
+      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
+      const answer = await client.request<JobView>('GET', `/api/v1/transfers/${job.id}`);
+      if (answer.status !== 200) throw new CliExit(EXIT_FAILED, `lost the transfer ${job.id}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+      job = answer.body;
+    }
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** Final report of a followed job; throws CliExit(1) when it failed. */
+export function reportTransfer(job: JobView, json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify({ id: job.id, operation: job.operation, ok: job.ok, result: job.result, error: job.error, notes: job.notes })}\n`);
+  if (!job.ok) throw new CliExit(EXIT_FAILED, job.error ?? 'the transfer failed');
+  if (json || !job.result) return;
+  const result = job.result;
+  process.stdout.write(
+    `${result.to} reseeded from ${result.from} (${humanBytes(result.rawBytes)}, ${humanBytes(result.wireBytes)} on the wire, ${result.seconds.toFixed(1)} s)\n` +
+      `  ${result.detail}\n` +
+      job.notes.map((note) => `  ${note}\n`).join(''),
+  );
+}
