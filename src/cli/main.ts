@@ -4,6 +4,7 @@ import { registerAgent } from './commands/agent.js';
 import { registerBackup } from './commands/backup.js';
 import { registerRestore } from './commands/restore.js';
 import { registerClone } from './commands/clone.js';
+import { registerRejoin } from './commands/rejoin.js';
 import { registerChecksum } from './commands/checksum.js';
 import { registerConfigCheck } from './commands/config-check.js';
 import { registerControl } from './commands/control.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerChecksum(program);
   registerClone(program);
+  registerRejoin(program);
   registerBackup(program);
   registerRestore(program);
   return program;

@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import { rejoinRouter } from '../api/rejoin-routes.js';
 import { transferRouter, type TransferJob } from '../api/transfer-routes.js';
 import { Reseeder } from '../transfer/reseed.js';
 import type { Daemon } from './daemon.js';
@@ -9,5 +10,5 @@ export function transferRouters(daemon: Daemon): Router[] {
   const reseeder = new Reseeder(daemon.config, { journal: daemon.journal, metrics: daemon.metrics, logger: log });
   const jobs = new Map<string, TransferJob>();
   const deps = { config: daemon.config, reseeder, state: () => daemon.engine.snapshot(), jobs };
-  return [transferRouter(deps)];
+  return [transferRouter(deps), rejoinRouter({ ...deps, engine: daemon.engine, journal: daemon.journal })];
 }

@@ -30,6 +30,8 @@ export interface NetnsClusterOptions {
    * (mariabackup of the host's datadir, service stop/start) and mysql (socket, replication account).
    */
   transfers?: boolean;
+  /** Top-level keys merged into the manager's config (e.g. backup). */
+  managerConfig?: Record<string, unknown>;
   /** Puts this host's MariaDB directory on its own small ext4 loop filesystem (needs root). */
   smallDisk?: { host: string; sizeMb: number };
 }
@@ -156,6 +158,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
         { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
       ],
       state_dir: 'state',
+      ...options.managerConfig,
     };
     const configFile = join(dir, 'switchyard.yml');
     writeFileSync(configFile, yaml.dump(config));

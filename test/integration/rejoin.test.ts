@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { runChecksum } from '../../src/checksum/run.js';
+import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { startDaemon } from '../support/daemon.js';
+import { startNetnsCluster } from '../support/netns-cluster.js';
+import { waitFor } from '../support/sandbox.js';
+
+const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
+const NEEDS = [['ip', 'iproute2'], ['mariadb-backup', 'mariadb-backup'], ['mbstream', 'mariadb-backup'], ['mariadb-binlog', 'mariadb-client'], ...MARIADB] as Array<[string, string]>;
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 180_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+test('rejoin of a diverged old writer: refused without --discard-errant; with it the errant write is saved to a file, the host reseeded from a replica and ONLINE again', { timeout: 300_000 }, async (t) => {
+  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, NEEDS)) return;
+  const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, transfers: true, managerConfig: { backup: { dir: 'backups' } } });
+  const { stop: stopDaemon, daemon } = await startDaemon(t, cluster.config);
+  // Stopped before the cluster is torn down: a monitor query to a deleted namespace would hang until TCP gives up (~15 min).
+  try {
+    const config = ['-c', cluster.configFile];
+    const stateOf = (name: string) => daemon.status().hosts.find((host) => host.name === name)?.state;
+    await waitFor('every host ONLINE with db1 the writer', async () => ['db1', 'db2', 'db3'].every((name) => stateOf(name) === 'ONLINE') && daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 20_000);
+    const [db1, db2, db3] = ['db1', 'db2', 'db3'].map((name) => cluster.instance(name)) as [ReturnType<typeof cluster.instance>, ReturnType<typeof cluster.instance>, ReturnType<typeof cluster.instance>];
+    await db1.sql('INSERT INTO app.writes VALUES (1, 1), (2, 2)');
+    await waitFor('the rows on db2 and db3', async () => (await Promise.all([db2, db3].map(async (db) => Number((await db.sql('SELECT COUNT(*) AS n FROM app.writes'))[0]?.n)))).every((n) => n === 2));
+
+    // db1 takes a write that never leaves it (its replicas stopped receiving), then dies: a failover follows.
+    for (const db of [db2, db3]) await db.sql('STOP SLAVE IO_THREAD');
+    await db1.sql('INSERT INTO app.writes VALUES (424242, 3)');
+    await db1.kill();
+    const killed = Date.now();
+    await waitFor('db2 to be the writer', async () => daemon.status().roles.writer?.[cluster.writerVip] === 'db2', 30_000);
+    t.diagnostic(`failover after ${Date.now() - killed} ms`);
+    await db1.start();
+    await waitFor('db1 AWAITING_RECOVERY', async () => stateOf('db1') === 'AWAITING_RECOVERY', 20_000);
+    await waitFor('db3 ONLINE under db2', async () => stateOf('db3') === 'ONLINE', 20_000);
+    await db2.sql('INSERT INTO app.writes VALUES (3, 4)');
+
+    const before = String((await db1.sql('SELECT @@gtid_binlog_pos AS p'))[0]?.p);
+    const refused = await cli(['rejoin', 'db1', ...config]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /db1 has 1 errant transaction\(s\) the writer db2 lacks \(0-1-\d+\); nothing was changed/);
+    assert.equal(String((await db1.sql('SELECT @@gtid_binlog_pos AS p'))[0]?.p), before);
+    assert.equal(stateOf('db1'), 'AWAITING_RECOVERY');
+    assert.equal((await db1.sql('SELECT id FROM app.writes WHERE id = 424242')).length, 1);
+
+    const rejoinStarted = Date.now();
+    const rejoin = await cli(['rejoin', 'db1', '--discard-errant', '--json', ...config]);
+    t.diagnostic(`rejoin --discard-errant took ${Date.now() - rejoinStarted} ms`);
+    assert.equal(rejoin.code, 0, `${rejoin.stderr}\n${rejoin.stdout}`);
+    const lines = rejoin.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const first = lines[0] as { errant: string[]; errant_file: string; from: string };
+    assert.equal(first.from, 'db3', 'reseeded from the replica, not the writer');
+    const saved = readFileSync(first.errant_file, 'utf8');
+    assert.match(saved, /424242/, 'the saved file holds the errant write');
+    assert.match(saved, new RegExp(`GTID ${first.errant[0]}\\b`));
+    t.diagnostic(`errant ${first.errant.join(', ')} saved to ${first.errant_file} (${saved.length} bytes)`);
+
+    assert.equal(stateOf('db1'), 'ONLINE');
+    const detail = (lines[lines.length - 1] as { result: { detail: string } }).result.detail;
+    assert.match(detail, new RegExp(`replicating from ${cluster.nsHost('db2').address.replace(/\./g, '\\.')}:3306`), 'the copy was pointed at the writer');
+    assert.equal((await db1.sql('SELECT id FROM app.writes WHERE id = 424242')).length, 0, 'the errant write is gone from db1');
+    await waitFor('db1 has the new writer\'s rows', async () => (await db1.sql('SELECT id FROM app.writes WHERE id = 3')).length === 1, 20_000);
+    // db1 is the writer role's `prefer` host: once ONLINE it may take the role back; either way the data must agree.
+    const report = await runChecksum(cluster.config);
+    assert.equal(report.differences, 0, JSON.stringify(report.hosts));
+    const events = daemon.journal.read().filter((entry) => entry.host === 'db1' && /rejoin/.test(entry.event)).map((entry) => `${entry.phase}:${entry.event}:${entry.outcome ?? ''}`);
+    assert.deepEqual(events, ['refused:host.rejoin:', 'note:rejoin.errant_saved:', 'before:rejoin.transfer:', 'after:rejoin.transfer:ok']);
+  } finally {
+    await stopDaemon();
+  }
+});
