@@ -86,7 +86,7 @@ export class TransferSource {
       }
       response.writeHead(200, headers);
       const { child, done } = spawnProgram(program.file, program.args, 'ignore');
-      const gzip = createGzip({ level: 1 });
+      const gzip = createGzip({ level: 1, chunkSize: 256 * 1024 });
       const counter = new ByteCounter();
       let tail: NodeJS.ReadableStream = child.stdout!.pipe(gzip).pipe(counter);
       if (offer.rateLimit) tail = tail.pipe(new Throttle(offer.rateLimit));
