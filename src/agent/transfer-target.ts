@@ -14,7 +14,7 @@ import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.
 /** Copies need this much more free space than their estimated size (redo applied by prepare, growth meanwhile). */
 export const SPACE_MARGIN = 1.1;
 
-export type TransferPhase = 'receiving' | 'preparing' | 'stopping' | 'swapping' | 'starting' | 'replicating' | 'done' | 'failed';
+export type TransferPhase = 'receiving' | 'preparing' | 'stopping' | 'swapping' | 'starting' | 'replicating' | 'rolling-back' | 'done' | 'failed';
 
 /** What the target's server and datadir look like after the transfer ended; said in every failure. */
 export type ServerOutcome = 'untouched-running' | 'untouched-stopped' | 'restarted-old' | 'stopped-old' | 'running-new';
@@ -52,6 +52,9 @@ export interface TargetSettings {
   log: Logger;
   /** How long to wait for the server to stop or answer after start. */
   serviceTimeoutMs?: number;
+  /** Stand-ins for unit tests: read_only of the local server (undefined when it is down), and the repoint. */
+  probe?: () => Promise<number | undefined>;
+  repoint?: (writer: { host: string; port: number }, gtidPosition: string) => Promise<void>;
 }
 
 export class TransferRefused extends Error {
@@ -128,6 +131,7 @@ export class TransferTarget {
 
   /** read_only of the local server, or undefined when it does not answer (stopped). */
   private async readOnly(): Promise<number | undefined> {
+    if (this.settings.probe) return this.settings.probe();
     try {
       const connection = await connectLocal(this.settings.server);
       try {
@@ -214,7 +218,7 @@ export class TransferTarget {
       await runService(this.settings.service.start, timeout);
       await this.waitFor(true);
       set('replicating');
-      await this.pointAtWriter(request.writer, gtidPosition);
+      await (this.settings.repoint ?? ((writer, position) => this.pointAtWriter(writer, position)))(request.writer, gtidPosition);
       rmSync(previous, { recursive: true, force: true });
       status.phase = 'done';
       status.outcome = 'running-new';
@@ -223,8 +227,10 @@ export class TransferTarget {
     } catch (error) {
       const failedIn = status.phase;
       status.error = `${failedIn}: ${(error as Error).message}`;
-      status.phase = 'failed';
+      // 'failed' only once the rollback is over, so whoever polls sees the final outcome with it.
+      status.phase = 'rolling-back';
       await this.rollBack({ datadir, staging, previous, stopped, swapped, wasRunning, status, timeout });
+      status.phase = 'failed';
       log.error({ event: 'transfer.failed', id: request.id, phase: failedIn, error: (error as Error).message, outcome: status.outcome }, status.detail ?? 'transfer failed');
     } finally {
       status.finishedAt = Date.now();
