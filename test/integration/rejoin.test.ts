@@ -101,6 +101,15 @@ test('rejoin of a diverged old writer: refused without --discard-errant; with it
     mark('events');
     const events = daemon.journal.read().filter((entry) => entry.host === 'db1' && /rejoin/.test(entry.event)).map((entry) => `${entry.phase}:${entry.event}:${entry.outcome ?? ''}`);
     assert.deepEqual(events, ['refused:host.rejoin:', 'note:rejoin.errant_saved:', 'before:rejoin.transfer:', 'after:rejoin.transfer:ok']);
+
+    // A replica that merely restarted has nothing errant: rejoin repoints it and sets it online, no copy.
+    await db3.kill();
+    await db3.start();
+    await waitFor('db3 AWAITING_RECOVERY', async () => stateOf('db3') === 'AWAITING_RECOVERY', 20_000);
+    const plain = await cli(['rejoin', 'db3', ...config]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /db3 replicates from db2 from GTID .*db3 is ONLINE/);
+    assert.equal(stateOf('db3'), 'ONLINE');
   } finally {
     await stopDaemon();
   }
