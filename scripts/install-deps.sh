@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   mariadb-server mariadb-client mariadb-backup   # servers for the sandbox and the tests
   prometheus prometheus-alertmanager             # alert rules, end-to-end alert path
   iproute2 iputils-arping iputils-ping iptables  # namespace hosts, VIPs, fencing tests
-  btrfs-progs                                    # snapshot tests on a loop device
+  btrfs-progs e2fsprogs                          # snapshot tests and a small ext4 on loop devices
   percona-toolkit                                # checksum benchmark baseline
 )
 
