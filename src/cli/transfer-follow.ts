@@ -21,16 +21,22 @@ function eta(seconds: number | undefined): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
+/** --json: JSON lines; --no-progress: nothing until the end; otherwise a bar on a terminal, JSON lines when stderr is not one. */
+export function progressMode(options: { json?: boolean; progress: boolean }): 'bar' | 'lines' | 'none' {
+  if (options.json) return 'lines';
+  if (!options.progress) return 'none';
+  return process.stderr.isTTY === true ? 'bar' : 'lines';
+}
+
 /**
- * Follows a transfer job of the daemon until it ends: a progress bar (bytes, rate, ETA) on a
- * terminal, one JSON line per update with --json or when stderr is not a terminal.
+ * Follows a transfer job of the daemon until it ends, showing bytes, rate and ETA as a progress
+ * bar or as one JSON line per change.
  */
-export async function followTransfer(client: DaemonClient, first: JobView, options: { json: boolean; pollMs?: number }): Promise<JobView> {
-  const tty = !options.json && process.stderr.isTTY === true;
-  const bar = tty
-    ? new cliProgress.SingleBar({ format: `${first.operation} {from} -> {to} [{bar}] {percentage}% | {done} of {total} | {rate}/s | ETA {eta} | {phase}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+export async function followTransfer(client: DaemonClient, first: JobView, options: { mode: 'bar' | 'lines' | 'none'; pollMs?: number }): Promise<JobView> {
+  const bar = options.mode === 'bar'
+    ? new cliProgress.SingleBar({ format: `${first.operation} {from} -> {to} [{bar}] {percentage}% | {copied} of {size} | {speed}/s | ETA {left} | {phase}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
-  const payload = (progress: TransferProgress) => ({ from: progress.from, to: progress.to, done: humanBytes(progress.rawBytes), total: humanBytes(progress.estimatedBytes), rate: humanBytes(progress.rate), eta: eta(progress.etaSeconds), phase: progress.phase });
+  const payload = (progress: TransferProgress) => ({ from: progress.from, to: progress.to, copied: humanBytes(progress.rawBytes), size: humanBytes(progress.estimatedBytes), speed: humanBytes(progress.rate), left: eta(progress.etaSeconds), phase: progress.phase });
   bar?.start(Math.max(1, first.progress.estimatedBytes), 0, payload(first.progress));
   let job = first;
   let lastLine = '';
@@ -39,7 +45,7 @@ export async function followTransfer(client: DaemonClient, first: JobView, optio
       if (bar) {
         bar.setTotal(Math.max(1, job.progress.estimatedBytes, job.progress.rawBytes));
         bar.update(job.progress.rawBytes, payload(job.progress));
-      } else {
+      } else if (options.mode === 'lines') {
         const line = JSON.stringify({ id: job.id, operation: job.operation, phase: job.progress.phase, raw_bytes: job.progress.rawBytes, wire_bytes: job.progress.wireBytes, estimated_bytes: job.progress.estimatedBytes, rate: Math.round(job.progress.rate), eta_seconds: job.progress.etaSeconds === undefined ? null : Math.round(job.progress.etaSeconds) });
         if (line !== lastLine) process.stdout.write(`${line}\n`);
         lastLine = line;

@@ -10,7 +10,7 @@ import { MANIFEST } from '../../sandbox/cluster.js';
 import { humanBytes, parseByteRate } from '../../transfer/stream-tools.js';
 import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
-import { followTransfer, reportTransfer, type JobView } from '../transfer-follow.js';
+import { followTransfer, progressMode, reportTransfer, type JobView } from '../transfer-follow.js';
 
 interface CloneOptions {
   from: string;
@@ -50,7 +50,7 @@ export function registerClone(program: Command): void {
     const answer = await client.request<JobView>('POST', '/api/v1/transfers', { from: options.from, to: options.to, ...(rateLimit ? { rate_limit: rateLimit } : {}) });
     if (answer.status === 409) throw new CliExit(EXIT_FAILED, `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`);
     failOnError(answer);
-    const job = await followTransfer(client, answer.body, { json: options.json === true || !options.progress });
+    const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
     reportTransfer(job, options.json === true);
     if (!options.json) process.stdout.write(`  The daemon holds ${options.to} in AWAITING_RECOVERY; once it has caught up run: switchyard set-online ${options.to}\n`);
   });

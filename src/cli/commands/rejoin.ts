@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED } from '../exit.js';
-import { followTransfer, reportTransfer, type JobView } from '../transfer-follow.js';
+import { followTransfer, progressMode, reportTransfer, type JobView } from '../transfer-follow.js';
 
 export function registerRejoin(program: Command): void {
   withDaemonOptions(
@@ -27,7 +27,7 @@ export function registerRejoin(program: Command): void {
     }
     if (!options.json) process.stdout.write(`${host} has errant transactions ${(answer.body.errant ?? []).join(', ')}; saved to ${answer.body.errant_file}\n  reseeding ${host} from ${answer.body.progress.from}\n`);
     else process.stdout.write(`${JSON.stringify({ errant: answer.body.errant, errant_file: answer.body.errant_file, from: answer.body.progress.from })}\n`);
-    const job = await followTransfer(client, answer.body, { json: options.json === true || !options.progress });
+    const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
     reportTransfer(job, options.json === true);
   });
 }
