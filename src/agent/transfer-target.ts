@@ -288,6 +288,11 @@ export class TransferTarget {
       if (Number(row?.ro) !== 1) await connection.query('SET GLOBAL read_only = ON');
       await connection.query('STOP SLAVE').catch(() => undefined);
       await connection.query('RESET SLAVE ALL').catch(() => undefined);
+      // The copy carries no binary logs of its own (or the source's, with a snapshot tar). Its binlog
+      // state starts at the copy's position, so its gtid_binlog_pos tells the truth at once and, if it
+      // is ever promoted, its first transaction continues the sequence instead of restarting at 1.
+      await connection.query('RESET MASTER');
+      await connection.query(`SET GLOBAL gtid_binlog_state = ${sqlString(gtidPosition)}`);
       await connection.query(`SET GLOBAL gtid_slave_pos = ${sqlString(gtidPosition)}`);
       await connection.query(
         `CHANGE MASTER TO MASTER_HOST = ${sqlString(writer.host)}, MASTER_PORT = ${Number(writer.port)}, ` +

@@ -97,6 +97,10 @@ test('clone db3 from db2 through the agents while db1 takes writes; refusals cha
     assert.equal(status?.Master_Host, cluster.nsHost('db1').address, 'db3 replicates from the writer');
     assert.equal(Number((await db3.sql('SELECT @@read_only AS ro'))[0]?.ro), 1, 'db3 came up read-only');
     assert.equal((await db3.sql("SHOW TABLES FROM mysql LIKE 'only_on_old_db3'")).length, 0, 'db3 runs on the new copy');
+    // Its binlog history starts at the copy's position (not empty): promoted, it would continue the sequence.
+    const [firstLog] = await db3.sql('SHOW BINARY LOGS');
+    const gtidList = (await db3.sql(`SHOW BINLOG EVENTS IN '${String(firstLog?.Log_name)}' LIMIT 3`)).find((event) => event.Event_type === 'Gtid_list');
+    assert.ok(String(gtidList?.Info).includes(last.result.gtidPosition), `binlog starts at ${String(gtidList?.Info)}`);
     assert.ok(!existsSync(`${join(cluster.instanceDir('db3'), 'data')}.incoming`), 'no staging left');
     await waitFor('db3 to have every row', async () => Number((await db3.sql('SELECT COUNT(*) AS n FROM app.writes'))[0]?.n) === rows, 30_000);
     const report = await runChecksum(cluster.config);
