@@ -178,6 +178,16 @@ export const configSchema = z.strictObject({
       }
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),
+  failover: z
+    .strictObject({
+      /**
+       * A writer beats no writer: when the writer is dead on evidence and the only candidates with
+       * every transaction are held for a restart or flapping (never for divergence or lag), promote
+       * the most advanced of them and journal why.
+       */
+      promote_held: z.boolean().default(true),
+    })
+    .default({ promote_held: true }),
   state_dir: z.string().min(1).default('/var/lib/switchyard'),
   checksum: checksumSchema.default({ chunk_time: 500, max_lag: 5000, schema: 'switchyard' }),
   backup: backupSchema.optional(),

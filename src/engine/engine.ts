@@ -6,20 +6,21 @@ import type { Journal } from '../journal/journal.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { silentLogger, type Logger } from '../log.js';
 import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
-import { chooseWriterCandidate } from './candidates.js';
+import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence } from './evidence.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
-import { countTransactions, errantTransactions } from './errant.js';
+import { countTransactions, errantTransactions, gtidViewOf, type GtidView } from './errant.js';
+import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
 import { hasVip, note, refused, setHolder } from './operation.js';
 import { recoverOperation } from './recovery.js';
 import { NO_IP, assignRoles, holderOf, isEligible } from './roles.js';
 import { StepRunner } from './steps.js';
 import { checkStartup } from './startup.js';
 import { runSwitchover } from './switchover.js';
-import { replicatesFrom } from './topology.js';
+import { ioConnected, replicatesFrom } from './topology.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
 export interface EngineOptions {
@@ -179,17 +180,19 @@ export class Engine implements ControlPlane {
       if (!obs?.reachable) return this.refuse('host.set_online', host, `${host} is not reachable (${record?.state ?? 'no observation yet'}): it cannot be set online`);
       const writer = holderOf(this.state.roles, this.writerRole);
       if (writer && writer !== host) {
-        const errant = this.errantOf(host, writer);
-        if (errant.length > 0) {
+        const live = await this.liveErrant(host, writer);
+        if (!live.ok) return this.refuse('host.set_online', host, live.reason);
+        if (live.errant.length > 0) {
           return this.refuse(
             'host.set_online',
             host,
-            `${host} has transactions the writer ${writer} lacks (${errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
+            `${host} has transactions the writer ${writer} lacks (${live.errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
           );
         }
       }
       note(this.ctxBase(), { phase: 'decision', event: 'host.set_online', host, reason: `operator: ${host} ${record?.state ?? 'unknown'}${record?.held ? ` (held: ${record.held})` : ''} -> ONLINE` });
-      this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ONLINE', reason: 'set online by the operator', since: this.now(), held: undefined, failures: 0, downSince: undefined };
+      // An operator's acknowledgement: the flap history goes with the hold (setOnline clears both).
+      this.state.hosts[host] = setOnlineRecord(record ?? { state: 'AWAITING_RECOVERY', reason: '', since: 0, failures: 0, flaps: [] }, this.now()).record;
       // The old writer passed the errant check: the promotion point has done its job.
       if (this.state.lastPromotion?.from === host) delete this.state.lastPromotion;
       await this.persist();
@@ -217,7 +220,7 @@ export class Engine implements ControlPlane {
       const ctx = this.context(runner);
       const steps: string[] = [];
       if (holderOf(this.state.roles, this.writerRole) === host) {
-        const choice = chooseWriterCandidate(ctx, [host]);
+        const choice = this.switchoverTarget(ctx, host);
         if (!choice.ok) return this.refuse('host.set_offline', host, `${host} holds ${this.writerRole} and ${choice.reason}: refusing to take the only writer candidate offline`);
         const moved = await runSwitchover(ctx, host, choice.host, { force: false, reason: `operator takes ${host} offline` });
         if (!moved.ok) return { ...moved, detail: `${host} stays online: moving ${this.writerRole} away failed: ${moved.detail}` };
@@ -367,14 +370,14 @@ export class Engine implements ControlPlane {
         this.condition('writer.none', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.none', role, reason: `no writer: ${choice.reason}`, inputs: { positions: choice.positions } }));
         return;
       }
-      const result = await runSwitchover(ctx, null, choice.host, { force: false, reason: `no host holds ${role}: electing ${choice.reason}` });
+      const result = await runSwitchover(ctx, null, choice.host, { force: false, reason: `no host holds ${role}: electing ${choice.reason}`, waitFor: choice.waitFor });
       (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
     if (!isEligible(eligibility, role, holder)) {
       const holderObs = this.observations.get(holder);
       if (holderObs?.reachable && this.state.hosts[holder]?.state !== 'HARD_OFFLINE') {
-        const choice = chooseWriterCandidate(ctx, [holder]);
+        const choice = this.switchoverTarget(ctx, holder);
         const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
         if (!choice.ok) {
           summary.refusals.push(choice.reason);
@@ -393,7 +396,7 @@ export class Engine implements ControlPlane {
         this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs, level: 'warn' }));
         return;
       }
-      const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write));
+      const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write), this.divergedHosts());
       if (outcome.promoted && !ctx.runner.dry) this.state.lastPromotion = outcome.promoted;
       (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
       return;
@@ -663,16 +666,57 @@ export class Engine implements ControlPlane {
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
   }
 
-  /** Transactions `host` has that `writer` lacks, from the latest observations. */
-  private errantOf(host: string, writer: string): string[] {
-    return errantTransactions({
-      host,
+  /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
+  private switchoverTarget(ctx: OpContext, writer: string): CandidateChoice {
+    return chooseSwitchoverTarget(
+      ctx,
       writer,
-      observations: this.observations,
-      gtid: this.gtid,
-      promotion: this.state.lastPromotion,
-      hostServerId: this.serverIds.get(host),
-    });
+      [],
+      (host) => this.errantOf(host, writer),
+      (host) => {
+        const replication = this.observations.get(host)?.replication;
+        return replication !== undefined && replicatesFrom(replication, writer, this.config) && ioConnected(replication);
+      },
+    );
+  }
+
+  /** Hosts whose transactions the writer lacked, confirmed in two cycles: never promoted. */
+  private divergedHosts(): string[] {
+    return [...this.errantConfirmed].filter(([, signature]) => signature !== '').map(([host]) => host);
+  }
+
+  /** Transactions `host` has that `writer` lacks, from the latest observations ([] when either is unknown). */
+  private errantOf(host: string, writer: string): string[] {
+    const hostView = gtidViewOf(this.observations.get(host), this.gtid.merge, this.serverIds.get(host));
+    const writerView = gtidViewOf(this.observations.get(writer), this.gtid.merge, this.serverIds.get(writer));
+    if (!hostView || !writerView) return [];
+    return errantTransactions({ host: hostView, writer: writerView, gtid: this.gtid, promotion: this.promotionFor(host, writer) });
+  }
+
+  /**
+   * Errant transactions from live reads, for decisions an operator waits on: the host is read
+   * first, then the writer, so whatever the host received from the writer is in the writer's
+   * later read. Unreadable: say so; never guess.
+   */
+  private async liveErrant(host: string, writer: string): Promise<{ ok: true; errant: string[] } | { ok: false; reason: string }> {
+    let hostView: GtidView;
+    try {
+      hostView = await this.options.positions.gtidView(host);
+    } catch (error) {
+      return { ok: false, reason: `cannot read ${host}'s GTID state live (${(error as Error).message}); it is needed to rule out errant transactions: try again` };
+    }
+    let writerView: GtidView;
+    try {
+      writerView = await this.options.positions.gtidView(writer);
+    } catch (error) {
+      return { ok: false, reason: `cannot read the writer ${writer}'s GTID state live (${(error as Error).message}); it is needed to rule out errant transactions on ${host}: try again` };
+    }
+    return { ok: true, errant: errantTransactions({ host: hostView, writer: writerView, gtid: this.gtid, promotion: this.promotionFor(host, writer) }) };
+  }
+
+  private promotionFor(host: string, writer: string): ClusterState['lastPromotion'] {
+    const promotion = this.state.lastPromotion;
+    return promotion && promotion.from === host && promotion.host === writer ? promotion : undefined;
   }
 
   /**

@@ -139,9 +139,12 @@ test('the old writer returns read-only in AWAITING_RECOVERY; its lost writes are
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
   // The new writer takes writes; the old one comes back after a restart, writable by its my.cnf.
   h.sim.host('db2').applied = '0-2-110';
+  h.sim.host('db2').binlogState = '0-1-100,0-2-110';
   h.sim.host('db3').applied = '0-2-110';
   h.sim.host('db3').received = '0-2-110';
+  h.sim.host('db3').binlogState = '0-1-100,0-2-110';
   const db1 = h.sim.host('db1');
+  db1.binlogState = '0-1-103';
   db1.reachable = true;
   db1.alive = true;
   db1.agentUp = true;

@@ -57,6 +57,8 @@ export interface SimHost {
   vips: Set<string>;
   /** The agent answers even when MySQL does not (false: VIP calls fail too). */
   agentUp: boolean;
+  /** @@gtid_binlog_state (per domain and server_id); absent: the engine falls back to positions. */
+  binlogState?: string;
 }
 
 export class SimCluster {
@@ -112,7 +114,7 @@ export class SimCluster {
         readOnly: host.readOnly,
         uptimeSeconds: 1000,
         serverId: Number(name.replace(/\D/g, '')),
-        gtid: { binlogPos: host.applied, slavePos: host.applied, currentPos: host.applied },
+        gtid: { binlogPos: host.applied, slavePos: host.applied, currentPos: host.applied, binlogState: host.binlogState },
         replication: host.master
           ? {
               masterHost: hostConfig?.address ?? host.master,
@@ -299,7 +301,14 @@ export function harness(options: { config?: EngineConfig; sim?: SimCluster; stat
       config,
       store,
       actuators: { live, planner },
-      positions: { currentGtidPosition: async (host) => options.positions?.[host] ?? sim.host(host).applied },
+      positions: {
+        currentGtidPosition: async (host) => options.positions?.[host] ?? sim.host(host).applied,
+        gtidView: async (host) => {
+          const item = sim.host(host);
+          if (!item.reachable) throw new Error(`${host}: connect ECONNREFUSED`);
+          return { binlogState: item.binlogState, known: mariadbGtid.merge(item.applied, item.received ?? ''), serverId: Number(host.replace(/\D/g, '')) };
+        },
+      },
       journal,
       leadership: { mayAct: () => leader.value, describe: () => (leader.value ? 'leader' : 'follower') },
       metrics,
