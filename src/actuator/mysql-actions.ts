@@ -1,5 +1,6 @@
 import { withConnection, queryRows, sqlString, type Connection, type Endpoint } from '../mysql/connect.js';
 import { contains, describeMissing, formatGtid, formatPosition, GtidParseError, mergePositions, missingFrom, parsePosition } from '../mysql/gtid.js';
+import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
 import { ActionError, RefusedError, type FenceResult, type MysqlActuator, type PlannedStep } from './types.js';
 
@@ -32,17 +33,8 @@ export interface MysqlActionsOptions {
 }
 
 /** Connections that belong to replication or the server itself; fencing leaves them alone. */
-const PROTECTED_COMMANDS = new Set(['Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker']);
-const PROTECTED_USERS = new Set(['system user', 'event_scheduler', 'unauthenticated user']);
-const ER_NO_SUCH_THREAD = 1094;
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
-export interface KilledSession {
-  id: number;
-  user: string;
-  host: string;
-  command: string;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -284,25 +276,3 @@ async function waitForThreads(connection: Connection, host: string, timeoutMs: n
   throw new ActionError(`${host}: replication is not running: ${last}`);
 }
 
-/** Kills every session that is neither ours, replication, nor the server's own; returns what it killed. */
-export async function killClientSessions(connection: Connection, protectedUsers: Set<string>): Promise<KilledSession[]> {
-  const [self] = await queryRows<{ id: string | number }>(connection, 'SELECT CONNECTION_ID() AS id');
-  const ownId = Number(self?.id);
-  const sessions = await queryRows<{ ID: string | number; USER: string; HOST: string; COMMAND: string }>(
-    connection,
-    'SELECT ID, USER, HOST, COMMAND FROM information_schema.PROCESSLIST',
-  );
-  const killed: KilledSession[] = [];
-  for (const session of sessions) {
-    const id = Number(session.ID);
-    if (id === ownId || protectedUsers.has(session.USER) || PROTECTED_USERS.has(session.USER) || PROTECTED_COMMANDS.has(session.COMMAND)) continue;
-    try {
-      await connection.query(`KILL CONNECTION ${id}`);
-      killed.push({ id, user: session.USER, host: session.HOST, command: session.COMMAND });
-    } catch (error) {
-      // The session ended between the listing and the kill: that is the outcome we wanted.
-      if ((error as { errno?: number }).errno !== ER_NO_SUCH_THREAD) throw error;
-    }
-  }
-  return killed;
-}

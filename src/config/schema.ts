@@ -178,6 +178,12 @@ export const configSchema = z.strictObject({
       }
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),
+  /**
+   * Invariant 7: the writer's agent fences its host when it has reached no majority of the voters
+   * (managers, every host's agent, itself) for this long; a new writer is promoted only after the
+   * old one's lease has certainly run out.
+   */
+  lease: duration.default(3000),
   failover: z
     .strictObject({
       /**

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
-import type { Actuator } from '../actuator/types.js';
+import { AgentExchange } from '../actuator/agent-exchange.js';
 import { createHttpApp, listen } from '../api/server.js';
 import { statusRouter, buildStatus } from '../api/status-routes.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -44,6 +44,7 @@ export class Daemon {
   readonly store: FileStateStore;
   readonly engine: Engine;
   readonly leadership: Leadership;
+  readonly agents: AgentExchange;
   private readonly monitor: Monitor;
   private readonly heartbeat: HeartbeatWriter;
   private state: ClusterState;
@@ -73,6 +74,14 @@ export class Daemon {
     }
     const live = this.actuator(false);
     const planner = this.actuator(true);
+    this.agents = new AgentExchange({
+      transport: live.agents,
+      hosts: Object.keys(config.hosts),
+      timeoutMs: Math.min(config.actuator.agent_timeout, Math.max(config.monitor.interval, 500)),
+      journal: this.journal,
+      log: log.child({ component: 'agents' }),
+      metrics: this.metrics,
+    });
     const endpointFor = (host: string) => {
       const entry = config.hosts[host];
       if (!entry) throw new Error(`unknown host ${host}`);
@@ -94,6 +103,7 @@ export class Daemon {
         leadership: this.leadership,
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
+        agents: this.agents,
       },
       initial,
     );
@@ -102,7 +112,7 @@ export class Daemon {
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
   }
 
-  private actuator(dryRun: boolean): Actuator {
+  private actuator(dryRun: boolean): SwitchyardActuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
     return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
@@ -190,6 +200,7 @@ export class Daemon {
     this.wake?.();
     await this.loopDone;
     await this.heartbeat.stop();
+    await this.agents.settled();
     await this.monitor.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();

@@ -10,7 +10,7 @@ import type { GtidOps } from './gtid-position.js';
 import type { StepRunner } from './steps.js';
 
 /** The parts of the configuration the engine decides with. */
-export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor' | 'actuator' | 'triggers' | 'rules' | 'mode' | 'failover'>;
+export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor' | 'actuator' | 'triggers' | 'rules' | 'mode' | 'failover' | 'lease'>;
 
 /**
  * Reads a host's GTID position live (`SELECT @@gtid_current_pos`). A switchover needs the old
@@ -43,6 +43,11 @@ export interface OpContext {
   dropped: ReadonlyMap<string, ReadonlySet<string>>;
   /** A role VIP could not be added to its new holder: the engine retries it every cycle. */
   vipNotAdded(role: string, ip: string, host: string): void;
+  /**
+   * Invariant 7: resolves once the old writer's lease has certainly lapsed (its agent released it,
+   * or the lease ran out since anyone last reached that agent); ok false when it cannot be known.
+   */
+  leaseLapsed(oldWriter: string): Promise<{ ok: boolean; detail: string }>;
   now(): number;
 }
 

@@ -1,3 +1,4 @@
+import type { AgentExchange } from '../actuator/agent-exchange.js';
 import type { Mode } from '../config/schema.js';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
@@ -8,7 +9,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
 import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
-import { writerDeathEvidence } from './evidence.js';
+import { writerDeathEvidence, type Evidence, type ObserverView } from './evidence.js';
+import { awaitLeaseLapse } from './lease-gate.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
@@ -37,6 +39,8 @@ export interface EngineOptions {
   gtid?: GtidOps;
   /** Name of the exclusive role whose holder is the writable host. Default "writer". */
   writerRole?: string;
+  /** The per-cycle exchange with the hosts' agents (VIP sets, writer probes, lease). */
+  agents?: AgentExchange;
   now?: () => number;
 }
 
@@ -83,6 +87,8 @@ export class Engine implements ControlPlane {
   private switchoverBackoffUntil = 0;
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
+  /** Manager clock: start of the first of a host's current run of failed checks. */
+  private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
   private readonly vipRetries = new Map<string, { role: string; host: string }>();
 
@@ -133,7 +139,11 @@ export class Engine implements ControlPlane {
     return this.exclusive(async () => {
       this.mergeIncoming(clusterState);
       this.observations = new Map(observations.map((obs) => [obs.host, obs]));
-      for (const obs of observations) if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
+      for (const obs of observations) {
+        if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
+        if (obs.reachable) this.lostSince.delete(obs.host);
+        else if (!this.lostSince.has(obs.host)) this.lostSince.set(obs.host, obs.at);
+      }
       if (!this.started) await this.reconcileStartup();
       const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
@@ -145,6 +155,7 @@ export class Engine implements ControlPlane {
       this.reportErrant();
       this.exportMetrics();
       if (JSON.stringify({ ...this.state, updatedAt: 0 }) !== before) await this.persist();
+      this.exchangeWithAgents();
       return this.snapshot();
     });
   }
@@ -317,7 +328,11 @@ export class Engine implements ControlPlane {
       note(decide, { phase: 'decision', event: 'writer.adopted', host: plan.adopt.host, role: this.writerRole, reason: plan.adopt.reason });
       setHolder(decide, this.writerRole, plan.adopt.host);
     }
-    if (plan.makeWritable && allReadOnly) {
+    if (plan.makeWritable && allReadOnly && this.leaseLapsedOn(plan.makeWritable.host)) {
+      const host = plan.makeWritable.host;
+      const reason = `${host} holds ${this.writerRole} but its agent reports its lease lapsed (it reaches no majority of the voters): not making it writable until it does`;
+      this.condition('writer.lease_lapsed', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.lease_lapsed', host, role: this.writerRole, reason }));
+    } else if (plan.makeWritable && allReadOnly) {
       const target = plan.makeWritable.host;
       await decide.runner.attempt({ event: 'mysql.set_read_only', host: target, role: this.writerRole, reason: plan.makeWritable.reason, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false));
     }
@@ -356,7 +371,7 @@ export class Engine implements ControlPlane {
       if (writable.length > 0) return; // adopted or refused by the invariant step
       // A host the manager cannot see might be a live writer: electing another would make two.
       const unseen = Object.keys(this.config.hosts).filter(
-        (host) => !this.observations.get(host)?.reachable && !writerDeathEvidence(host, { config: this.config, state: this.state, observations: this.observations }).dead,
+        (host) => !this.observations.get(host)?.reachable && !this.evidence(host).dead,
       );
       if (unseen.length > 0) {
         const reason = `not electing a writer while ${unseen.join(', ')} cannot be checked (unreachable and not dead by evidence): it might be taking writes`;
@@ -374,23 +389,8 @@ export class Engine implements ControlPlane {
       (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
-    if (!isEligible(eligibility, role, holder)) {
-      const holderObs = this.observations.get(holder);
-      if (holderObs?.reachable && this.state.hosts[holder]?.state !== 'HARD_OFFLINE') {
-        const choice = this.switchoverTarget(ctx, holder);
-        const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
-        if (!choice.ok) {
-          summary.refusals.push(choice.reason);
-          this.condition('writer.stuck', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'switchover.refused', host: holder, role, reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer` }));
-          return;
-        }
-        if (trigger !== 'operator' && this.now() < this.switchoverBackoffUntil) return;
-        const result = await runSwitchover(ctx, holder, choice.host, { force: false, reason: `${holder} may no longer hold ${role} (${why})` });
-        if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
-        (result.ok ? summary.actions : summary.refusals).push(result.detail);
-        return;
-      }
-      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
+    if (!this.observations.get(holder)?.reachable) {
+      const evidence = this.evidence(holder);
       if (!evidence.dead) {
         summary.refusals.push(evidence.reason);
         this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs, level: 'warn' }));
@@ -401,10 +401,18 @@ export class Engine implements ControlPlane {
       (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
       return;
     }
-    if (!this.observations.get(holder)?.reachable) {
-      // Eligible by its last state but not answering: say why nothing happens yet.
-      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
-      this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs }));
+    if (!isEligible(eligibility, role, holder)) {
+      const choice = this.switchoverTarget(ctx, holder);
+      const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
+      if (!choice.ok) {
+        summary.refusals.push(choice.reason);
+        this.condition('writer.stuck', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'switchover.refused', host: holder, role, reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer` }));
+        return;
+      }
+      if (trigger !== 'operator' && this.now() < this.switchoverBackoffUntil) return;
+      const result = await runSwitchover(ctx, holder, choice.host, { force: false, reason: `${holder} may no longer hold ${role} (${why})` });
+      if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
+      (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
     const prefer = roleConfig.prefer;
@@ -614,6 +622,7 @@ export class Engine implements ControlPlane {
       vipNotAdded: (role, ip, host) => {
         if (!runner.dry) this.vipRetries.set(ip, { role, host });
       },
+      leaseLapsed: (oldWriter) => (runner.dry || !this.options.agents ? Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for' }) : awaitLeaseLapse(this.leaseGateInput(oldWriter))),
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();
@@ -664,6 +673,77 @@ export class Engine implements ControlPlane {
   private journalOnly(entry: JournalDraft): void {
     this.options.journal.append(entry);
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
+  }
+
+  /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
+  private leaseLapsedOn(host: string): boolean {
+    const agents = this.options.agents;
+    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout)) return false;
+    return agents.report(host)?.answer?.lease?.lapsed === true;
+  }
+
+  /** Invariant 4 for `writer`, with what the agents saw of it. */
+  private evidence(writer: string): Evidence {
+    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.observerViews(writer), lostSince: this.lostSince.get(writer) });
+  }
+
+  /** Each host's agent's view of `writer`'s port, from answers fresh enough to count. */
+  private observerViews(writer: string): Map<string, ObserverView> | undefined {
+    const agents = this.options.agents;
+    if (!agents) return undefined;
+    const freshWithin = 2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
+    const views = new Map<string, ObserverView>();
+    for (const host of Object.keys(this.config.hosts)) {
+      const view: ObserverView = { hasAgent: agents.hasAgent(host) };
+      const report = agents.report(host);
+      const probe = report?.answer?.probe;
+      if (view.hasAgent && agents.fresh(host, freshWithin) && probe && probe.target === writer && report?.answeredAt !== undefined) {
+        view.probe = { ok: probe.ok, refused: probe.refused, detail: probe.detail, startedAt: report.answeredAt - probe.started_ago_ms };
+      }
+      views.set(host, view);
+    }
+    return views;
+  }
+
+  private leaseGateInput(oldWriter: string): Parameters<typeof awaitLeaseLapse>[0] {
+    const agents = this.options.agents as AgentExchange;
+    return {
+      writer: oldWriter,
+      hasAgent: agents.hasAgent(oldWriter),
+      leaseMs: this.config.lease,
+      marginMs: Math.max(500, this.config.monitor.interval),
+      lastContact: () => agents.lastContactWith(oldWriter),
+      release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
+      now: this.now,
+      journal: (entry) => note(this.ctxBase(), entry),
+    };
+  }
+
+  /**
+   * DESIGN.md invariant 6: every host's agent gets the whole set of VIPs its roles give it, every
+   * cycle (plus whom to probe and, for the writer, its lease). Sent without waiting: a silent
+   * agent never delays a cycle. Nothing is sent when this manager may not act or only plans.
+   */
+  private exchangeWithAgents(): void {
+    const agents = this.options.agents;
+    if (!agents || !this.options.leadership.mayAct() || this.state.mode === 'passive') return;
+    const writer = holderOf(this.state.roles, this.writerRole);
+    const writerConfig = writer ? this.config.hosts[writer] : undefined;
+    const writerVips = this.config.roles[this.writerRole]?.ips ?? [];
+    for (const host of Object.keys(this.config.hosts)) {
+      const vips = Object.values(this.state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
+      const voters = Object.keys(this.config.hosts)
+        .filter((other) => other !== host && agents.hasAgent(other) && this.state.hosts[other]?.state !== 'ADMIN_OFFLINE')
+        .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
+      agents.send(host, {
+        host,
+        prefix: this.config.actuator.vip?.prefix ?? 24,
+        vips,
+        interval_ms: this.config.monitor.interval,
+        writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
+        lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: writerVips } : undefined,
+      });
+    }
   }
 
   /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */

@@ -88,6 +88,15 @@ export async function runFailover(
     await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
   }
 
+  // Invariant 7: not while the old writer may still hold its lease (and take writes on its side).
+  const lease = await ctx.leaseLapsed(oldWriter);
+  if (!lease.ok) {
+    await clearOperation(ctx);
+    const reason = `not promoting ${target}: ${lease.detail}`;
+    journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
+    return { result: refused(reason) };
+  }
+
   await recordStep(ctx, operation, 'promoting');
   try {
     await runner.run({ event: 'mysql.set_read_only', host: target, role, reason: `promote ${target}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false), undefined);

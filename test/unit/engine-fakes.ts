@@ -57,6 +57,8 @@ export interface SimHost {
   vips: Set<string>;
   /** The agent answers even when MySQL does not (false: VIP calls fail too). */
   agentUp: boolean;
+  /** What the manager's check gets when unreachable: refused (mysqld dead, host up) or a timeout (silent). */
+  failure?: 'refused' | 'silent';
   /** @@gtid_binlog_state (per domain and server_id); absent: the engine falls back to positions. */
   binlogState?: string;
 }
@@ -105,7 +107,7 @@ export class SimCluster {
 
   observe(at = Date.now()): HostObservation[] {
     return [...this.hosts].map(([name, host]) => {
-      if (!host.reachable) return { host: name, at, reachable: false, error: 'connect ECONNREFUSED', checks: {} };
+      if (!host.reachable) return { host: name, at, reachable: false, error: host.failure === 'silent' ? 'connect ETIMEDOUT' : 'connect ECONNREFUSED', checks: {} };
       const hostConfig = this.config.hosts[host.master ?? ''];
       return {
         host: name,
