@@ -103,6 +103,7 @@ export class AgentExchange {
         (answer) => this.answered(host, answer),
         (error: Error) => this.failed(host, error),
       )
+      .catch((error: Error) => this.options.log.error({ event: 'agent.exchange_bookkeeping_failed', host, err: error.message }, 'could not record an agent answer'))
       .finally(() => {
         this.inFlight.delete(host);
         const next = this.queued.get(host);

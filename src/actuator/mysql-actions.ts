@@ -34,6 +34,12 @@ export interface MysqlActionsOptions {
 
 /** Connections that belong to replication or the server itself; fencing leaves them alone. */
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
+/**
+ * The master sends a heartbeat event this often when idle, so a replica whose slave_net_timeout
+ * was lowered does not mistake an idle master for a lost one. Failure detection itself does not
+ * depend on it: the agents' probes see a silent loss whatever slave_net_timeout is.
+ */
+const HEARTBEAT_PERIOD_SECONDS = 1;
 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -154,7 +160,7 @@ export class MysqlActions implements MysqlActuator {
       host: replica,
       description:
         `check ${newMaster} has every transaction ${replica} has; STOP SLAVE; ` +
-        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos; START SLAVE`,
+        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}; START SLAVE`,
     };
     if (this.recorder.dryRun) {
       await this.recorder.step(step, undefined, async () => undefined);
@@ -203,7 +209,8 @@ export class MysqlActions implements MysqlActuator {
           if (start !== formatPosition(parsePosition(replicaState.slavePos))) await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
           await connection.query(
             `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
-              `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password())}, MASTER_USE_GTID=slave_pos`,
+              `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password())}, MASTER_USE_GTID=slave_pos, ` +
+              `MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}`,
           );
           await connection.query('START SLAVE');
           await waitForThreads(connection, replica, timeoutMs);

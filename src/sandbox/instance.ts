@@ -72,8 +72,8 @@ export class MariaDbInstance {
       innodb_buffer_pool_size: '32M',
       innodb_log_file_size: '16M',
       performance_schema: 'OFF',
-      // Replicas notice a vanished master within seconds, which the dead-writer evidence rule relies on.
-      slave_net_timeout: 4,
+      // slave_net_timeout stays at the server's default (60 s), as on a real user's hosts: a silent
+      // loss of the master is seen by the agents' probes, not by the IO threads.
       max_connections: 200,
       log_error: this.errorLog,
       ...this.spec.extraSettings,
