@@ -195,3 +195,29 @@ export async function sandboxDown(dirOption: string): Promise<void> {
   await Promise.all(sandboxInstances(dir, manifest).map((instance) => instance.stop()));
   rmSync(dir, { recursive: true, force: true });
 }
+
+export type HostAction = 'stop' | 'start' | 'kill';
+
+/**
+ * Stops (clean shutdown), kills (SIGKILL, the crash a failover must survive) or starts one
+ * sandbox host with its own my.cnf, which has read_only=ON: a restarted host never comes back
+ * writable on its own. Refuses unknown hosts and actions that do not fit the host's state.
+ */
+export async function sandboxHost(dirOption: string, name: string, action: HostAction): Promise<{ pid?: number }> {
+  const dir = resolve(dirOption);
+  const manifest = readManifest(dir);
+  const instance = sandboxInstances(dir, manifest).find((candidate) => candidate.name === name);
+  if (!instance) throw new SandboxError(`no host "${name}" in the sandbox in ${dir} (hosts: ${manifest.hosts.map((host) => host.name).join(', ')})`);
+  const running = instance.isRunning();
+  if (action === 'start') {
+    if (running) throw new SandboxError(`${name} is already running (pid ${instance.pid()})`);
+    await instance.start();
+    return { pid: instance.pid() };
+  }
+  if (!running) throw new SandboxError(`${name} is not running`);
+  const pid = instance.pid();
+  if (action === 'kill') await instance.kill();
+  else await instance.stop();
+  if (instance.isRunning()) throw new SandboxError(`${name} (pid ${pid}) did not exit`);
+  return { pid };
+}
