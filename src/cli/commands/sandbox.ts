@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { sandboxDown, sandboxHost, sandboxStatus, sandboxUp, type HostAction } from '../../sandbox/cluster.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
+import { createTable, paint, useColour } from '../table.js';
 
 export const DEFAULT_SANDBOX_DIR = './switchyard-sandbox';
 
@@ -48,9 +48,10 @@ export function registerSandbox(program: Command): void {
         process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
         return;
       }
-      const table = new Table({ head: ['host', 'port', 'kind', 'running', 'pid', 'read_only', 'replication'] });
+      const colour = useColour();
+      const table = createTable(['host', 'port', 'kind', 'running', 'pid', 'read_only', 'replication'], colour);
       for (const status of statuses) {
-        table.push([status.name, status.port, status.role, status.running ? 'yes' : 'NO', status.pid ?? '-', status.readOnly === undefined ? '-' : status.readOnly ? 'ON' : 'OFF', status.replication ?? '-']);
+        table.push([status.name, status.port, status.role, status.running ? 'yes' : paint(colour, 'red', 'NO'), status.pid ?? '-', status.readOnly === undefined ? '-' : status.readOnly ? 'ON' : 'OFF', status.replication ?? '-']);
       }
       process.stdout.write(`${table.toString()}\n`);
       if (statuses.some((status) => !status.running)) process.exitCode = EXIT_FAILED;
