@@ -48,7 +48,7 @@ test('switchyard demo: sandbox, daemon, Prometheus and Alertmanager; the printed
     const result = await run(process.execPath, [CLI, ...args]).catch((error: { code: number; stdout: string; stderr: string }) => error);
     const code = 'code' in result ? result.code : 0;
     assert.equal(code, 0, `switchyard ${args.join(' ')} failed: ${result.stdout}${result.stderr}`);
-    t.diagnostic(`$ switchyard ${args.join(' ')}\n${result.stdout}`);
+    t.diagnostic(`$ switchyard ${args.join(' ')}\n${result.stdout.slice(0, 1500)}`);
     return result.stdout;
   };
   const hosts = async () => (JSON.parse(await run(process.execPath, [CLI, 'show', '--json', ...configArgs]).then((result) => result.stdout)) as { hosts: ShownHost[] }).hosts;
