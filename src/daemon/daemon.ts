@@ -60,7 +60,7 @@ export class Daemon {
     const { config, log } = options;
     this.log = log;
     this.metrics = new SwitchyardMetrics(config.cluster);
-    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'));
+    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
     this.store = new FileStateStore(config.state_dir, config.cluster);
     this.leadership = options.leadership ?? new SingleProcessLeadership();
 

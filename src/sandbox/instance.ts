@@ -159,10 +159,10 @@ export class MariaDbInstance {
     if (pid === undefined) return false;
     try {
       process.kill(pid, 0);
-      return true;
     } catch {
       return false;
     }
+    return isMariaDbProcess(pid);
   }
 
   /** SIGKILL: the crash a failover must survive. */
@@ -207,4 +207,23 @@ export class MariaDbInstance {
     }
     return false;
   }
+}
+
+/**
+ * After a kill -9 the pid file stays behind, and its pid may since belong to another process (or
+ * to a zombie not yet reaped). Where /proc exists, only a live mariadbd/mysqld counts.
+ */
+function isMariaDbProcess(pid: number): boolean {
+  let stat: string;
+  let commandLine: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !existsSync('/proc/self/stat');
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (state === 'Z' || state === 'X') return false;
+  const program = commandLine.split('\0')[0] ?? '';
+  return /(mariadbd|mysqld)$/.test(program);
 }

@@ -1,25 +1,31 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import type { StatusSnapshot } from '../../api/status-routes.js';
 import { createDaemonClient, failOnError, withDaemonOptions, type ClientOptions } from '../client.js';
+import { createTable, paint, useColour, type Colour } from '../table.js';
 
 function lag(seconds: number | null | undefined): string {
   return seconds === null || seconds === undefined ? '-' : `${seconds.toFixed(3)}s`;
 }
 
 /** Like `mmm_control show`: one line per host with its state and the roles/IPs it holds. */
-export function renderStatus(status: StatusSnapshot): string {
+function stateColour(state: string): Colour {
+  if (state === 'ONLINE') return 'green';
+  if (state === 'HARD_OFFLINE' || state === 'REPLICATION_FAIL') return 'red';
+  return 'yellow';
+}
+
+export function renderStatus(status: StatusSnapshot, colour = false): string {
   const lines = [`cluster ${status.cluster}: mode ${status.mode}${status.modeReason ? ` (${status.modeReason})` : ''}; ${status.leader}`];
   if (!status.networkOk) lines.push(`NETWORK CHECK FAILED: ${status.networkDetail} (host states frozen)`);
   if (!status.alertingPipelineUp) lines.push('alerting pipeline: no webhook or watchdog recently (the monitor decides alone)');
   if (status.operation) lines.push(`in progress: ${status.operation.kind} of ${status.operation.role} ${status.operation.from ?? '?'} -> ${status.operation.to} (${status.operation.step})`);
-  const table = new Table({ head: ['host', 'address', 'state', 'read_only', 'lag', 'replication', 'roles'], style: { head: [], border: [] } });
+  const table = createTable(['host', 'address', 'state', 'read_only', 'lag', 'replication', 'roles'], colour);
   for (const host of status.hosts) {
     const replication = host.ioRunning === undefined ? '-' : `IO ${host.ioRunning ? 'Yes' : 'No'} SQL ${host.sqlRunning ? 'Yes' : 'No'}`;
     table.push([
       host.name,
       `${host.address}:${host.port}`,
-      `${host.state}${host.held ? ` (held: ${host.held})` : ''}`,
+      paint(colour, stateColour(host.state), `${host.state}${host.held ? ` (held: ${host.held})` : ''}`),
       host.readOnly === undefined ? '?' : host.readOnly ? 'ON' : 'OFF',
       lag(host.lagSeconds),
       replication,
@@ -33,13 +39,24 @@ export function renderStatus(status: StatusSnapshot): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** `switchyard checks`: one line per host and check. */
+export function renderChecks(checks: StatusSnapshot['checks'], colour = false): string {
+  const table = createTable(['host', 'check', 'ok', 'age', 'detail'], colour);
+  for (const [name, hostChecks] of Object.entries(checks)) {
+    for (const [check, outcome] of Object.entries(hostChecks)) {
+      table.push([name, check, outcome.ok ? paint(colour, 'green', 'ok') : paint(colour, 'red', 'FAIL'), `${(outcome.ageMs / 1000).toFixed(1)}s`, outcome.detail ?? '']);
+    }
+  }
+  return `${table.toString()}\n`;
+}
+
 export function registerShow(program: Command): void {
   withDaemonOptions(program.command('show').description('hosts with state, read_only, lag, and the roles/IPs each holds').option('--json', 'print JSON')).action(
     async (options: ClientOptions & { json?: boolean }) => {
       const client = createDaemonClient(options);
       const result = await client.request<StatusSnapshot>('GET', '/api/v1/status');
       failOnError(result);
-      process.stdout.write(options.json ? `${JSON.stringify(result.body, null, 2)}\n` : renderStatus(result.body));
+      process.stdout.write(options.json ? `${JSON.stringify(result.body, null, 2)}\n` : renderStatus(result.body, useColour()));
     },
   );
   withDaemonOptions(program.command('checks').description('the result and age of each check per host').argument('[host]', 'only this host').option('--json', 'print JSON')).action(
@@ -51,11 +68,7 @@ export function registerShow(program: Command): void {
         process.stdout.write(`${JSON.stringify(result.body, null, 2)}\n`);
         return;
       }
-      const table = new Table({ head: ['host', 'check', 'ok', 'age', 'detail'], style: { head: [], border: [] } });
-      for (const [name, checks] of Object.entries(result.body.checks)) {
-        for (const [check, outcome] of Object.entries(checks)) table.push([name, check, outcome.ok ? 'ok' : 'FAIL', `${(outcome.ageMs / 1000).toFixed(1)}s`, outcome.detail ?? '']);
-      }
-      process.stdout.write(`${table.toString()}\n`);
+      process.stdout.write(renderChecks(result.body.checks, useColour()));
     },
   );
 }
