@@ -4,7 +4,7 @@ import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
 import { AgentExchange } from '../actuator/agent-exchange.js';
 import { createHttpApp, listen } from '../api/server.js';
-import { statusRouter, buildStatus } from '../api/status-routes.js';
+import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
@@ -24,6 +24,21 @@ import { FileStateStore } from '../state/file-store.js';
 import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js';
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
+
+function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefined {
+  if (!agents.hasAgent(host)) return undefined;
+  const report = agents.report(host);
+  const answer = report?.answer;
+  const up = report !== undefined && report.error === undefined && answer !== undefined;
+  const now = Date.now();
+  return {
+    up,
+    held: up ? answer?.held : undefined,
+    error: report ? report.error : 'no exchange yet',
+    probe: answer?.probe && report?.answeredAt !== undefined ? { target: answer.probe.target, ok: answer.probe.ok, detail: answer.probe.detail, ageMs: now - (report.answeredAt - answer.probe.started_ago_ms) } : undefined,
+    lease: answer?.lease ? { holding: answer.lease.holding, lapsed: answer.lease.lapsed, fenced: answer.lease.fenced, reached: answer.lease.reached } : undefined,
+  };
+}
 
 export interface DaemonOptions {
   config: LoadedConfig;
@@ -126,6 +141,9 @@ export class Daemon {
     return buildStatus(this.config, this.lastCycle, this.engine.snapshot(), {
       leader: this.leadership.describe(),
       alertingPipelineUp: this.engine.pipelineUp(),
+      agent: (host) => agentStatus(this.agents, host),
+      conditions: this.engine.currentConditions(),
+      managerPathBroken: this.engine.managerPathBroken(),
     });
   }
 

@@ -87,6 +87,7 @@ export class Engine implements ControlPlane {
   private switchoverBackoffUntil = 0;
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
+  private pathBroken = false;
   /** Manager clock: start of the first of a host's current run of failed checks. */
   private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
@@ -116,6 +117,16 @@ export class Engine implements ControlPlane {
   /** Roles an alert or operator took from hosts, for status output. */
   droppedRoles(): Record<string, string[]> {
     return Object.fromEntries([...this.dropped].filter(([, roles]) => roles.size > 0).map(([host, roles]) => [host, [...roles]]));
+  }
+
+  /** Lasting conditions journaled once (why no failover, no writer, ...), for status. */
+  currentConditions(): Record<string, string> {
+    return Object.fromEntries(this.conditions);
+  }
+
+  /** The manager lost the writer while another host still reaches it (its own path is broken). */
+  managerPathBroken(): boolean {
+    return this.pathBroken;
   }
 
   pipelineUp(): boolean {
@@ -148,6 +159,9 @@ export class Engine implements ControlPlane {
       const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
       await this.cycle();
+      const writer = holderOf(this.state.roles, this.writerRole);
+      this.pathBroken = writer !== null && !this.observations.get(writer)?.reachable && /still see/.test(this.evidence(writer).reason);
+      this.options.metrics?.managerPathBroken.set(this.pathBroken ? 1 : 0);
       for (const key of [...this.conditions.keys()]) if (!this.conditionsThisCycle.has(key)) this.conditions.delete(key);
       // The promotion point only describes the writer it promoted; once the writer moved on, its
       // old writer's later writes (made as a legitimate writer) must not look errant.
