@@ -86,6 +86,7 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
     leaseMs: 3000,
     marginMs: 500,
     lastContact: () => lastContact,
+    confirmedAt: 8_500,
     release: async () => {
       throw new Error('no answer within 1000 ms');
     },
@@ -99,4 +100,10 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
   });
   assert.equal(result.ok, true);
   assert.ok(now >= 9_800 + 3000 + 500, `promoted at ${now}, before the lease certainly lapsed`);
+});
+
+test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: refused', async () => {
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => Promise.reject(new Error('no answer')), now: () => 10_000, journal: () => undefined });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /never confirmed holding the writer lease/);
 });
