@@ -24,6 +24,10 @@ export interface NetnsClusterOptions {
   monitor?: Record<string, unknown>;
   actuator?: Record<string, unknown>;
   triggers?: Record<string, unknown>;
+  /** false: the writer role has no `prefer` host (nothing pulls it back after a move). */
+  preferFirst?: boolean;
+  /** Receiver rules added to the standard three (e.g. a move_role for a node alert). */
+  extraRules?: Array<Record<string, unknown>>;
 }
 
 export interface NetnsCluster {
@@ -139,7 +143,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       mysql: { user: manager.user, password_file: 'mysql.pass', replication_user: replication.user, replication_password_file: 'repl.pass' },
       hosts,
       roles: {
-        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], prefer: first },
+        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], ...(options.preferFirst === false ? {} : { prefer: first }) },
         reader: { hosts: names, ips: readerVips },
       },
       monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
@@ -151,6 +155,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
         { alert: 'SwitchyardReplicationLagHigh', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardReplicationBroken', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
+        ...(options.extraRules ?? []),
       ],
       state_dir: 'state',
     };
