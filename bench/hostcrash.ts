@@ -64,7 +64,7 @@ for (let run = 1; run <= runs; run++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const cutAt = Date.now();
       await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);
-      const first = await until('a write on the new writer', () => probe.firstAckAfter(cutAt + 1), 120_000, 5);
+      const first = await until('a write on the new writer', () => probe.firstAckOfWriteSentAfter(cutAt + 50), 120_000, 5);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const isolated = await local.stop();
       await probe.stop();
@@ -94,7 +94,7 @@ if (killRuns > 0) {
         await until('writes through the VIP', () => probe.firstAckAfter(Date.now() - 500), 30_000, 20);
         const killedAt = Date.now();
         await cluster.instance(writer).kill();
-        const first = await until('a write on the new writer', () => probe.firstAckAfter(killedAt + 1), 60_000, 5);
+        const first = await until('a write on the new writer', () => probe.firstAckOfWriteSentAfter(killedAt + 50), 60_000, 5);
         kills.push(first - killedAt);
         console.log(`kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`);
         await cluster.instance(writer).start();

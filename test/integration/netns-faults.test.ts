@@ -78,11 +78,11 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
     const killedAt = Date.now();
     await cluster.instance('db1').kill();
     await waitFor('db2 to be the writer', async () => roles().writer?.[cluster.writerVip] === 'db2', 20_000);
-    await waitFor('a write on db2 through the VIP', async () => writes.firstAckAfter(killedAt + 1), 20_000);
+    await waitFor('a write on db2 through the VIP', async () => writes.firstAckOfWriteSentAfter(killedAt + 50), 20_000);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     clearInterval(watch);
     assert.equal(moved, '', 'a healthy replica lost its reader VIP during the failover');
-    t.diagnostic(`kill -9: first write on the new writer ${(writes.firstAckAfter(killedAt + 1) as number) - killedAt} ms after the kill`);
+    t.diagnostic(`kill -9: first write on the new writer ${(writes.firstAckOfWriteSentAfter(killedAt + 50) as number) - killedAt} ms after the kill`);
   });
 
   await t.test('db1 restarts, is held, set-online succeeds under write load, and takes the writer back', async () => {
@@ -102,7 +102,7 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
     // Clients on the writer's own side of the partition keep writing over the local socket.
     const isolated = startLocalWrites(cluster, 100_000_000);
     await waitFor('db2 to be the writer', async () => roles().writer?.[cluster.writerVip] === 'db2', 30_000);
-    const firstNew = await waitFor('a write on db2 through the VIP', async () => writes.firstAckAfter(cutAt + 1), 30_000);
+    const firstNew = await waitFor('a write on db2 through the VIP', async () => writes.firstAckOfWriteSentAfter(cutAt + 50), 30_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const lastIsolated = await isolated.stop();
     for (const entry of daemon.journal.read().filter((item) => item.at >= cutAt - 4000 && !/^vip\.converged|^agent\./.test(item.event))) {
