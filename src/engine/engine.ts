@@ -744,6 +744,7 @@ export class Engine implements ControlPlane {
       marginMs: Math.max(500, this.config.monitor.interval),
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),
+      answering: this.agentAnswering(oldWriter),
       release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
       now: this.now,
       journal: (entry) => note(this.ctxBase(), entry),

@@ -10,6 +10,8 @@ export interface LeaseGateInput {
   lastContact(): number;
   /** Asks the old writer's agent to fence now; rejects when it cannot be reached. */
   release(): Promise<string>;
+  /** The old writer's agent answered the last exchanges: worth asking (else waiting starts at once). */
+  answering: boolean;
   now(): number;
   journal(entry: { phase: 'decision' | 'note' | 'refused'; event: string; host: string; reason: string; inputs?: Record<string, unknown>; level?: 'info' | 'warn' }): void;
   sleep?: (ms: number) => Promise<void>;
@@ -28,6 +30,7 @@ export async function awaitLeaseLapse(input: LeaseGateInput): Promise<{ ok: bool
   if (!input.hasAgent) return { ok: true, detail: `${input.writer} has no agent, so no lease`, agent: false };
   const sleep = input.sleep ?? defaultSleep;
   try {
+    if (!input.answering) throw new Error('its agent does not answer the per-cycle exchange');
     const detail = await input.release();
     input.journal({ phase: 'note', event: 'failover.lease_released', host: input.writer, reason: `${input.writer}'s agent fenced on request: ${detail}` });
     return { ok: true, detail: `lease released by ${input.writer}'s agent (${detail})`, agent: true };

@@ -71,7 +71,7 @@ test('nobody can be asked (every agent down, IO threads connected): no failover'
 
 test('lease gate: an answering old writer agent fences on request, nothing to wait for', async () => {
   const entries: string[] = [];
-  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => 'mysqld is not running', now: () => 10, journal: (entry) => entries.push(entry.event) });
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => 'mysqld is not running', answering: true, now: () => 10, journal: (entry) => entries.push(entry.event) });
   assert.equal(result.ok, true);
   assert.deepEqual(entries, ['failover.lease_released']);
 });
@@ -87,6 +87,7 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
     marginMs: 500,
     lastContact: () => lastContact,
     confirmedAt: 8_500,
+    answering: true,
     release: async () => {
       throw new Error('no answer within 1000 ms');
     },
@@ -103,7 +104,7 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
 });
 
 test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: refused', async () => {
-  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => Promise.reject(new Error('no answer')), now: () => 10_000, journal: () => undefined });
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => Promise.reject(new Error('no answer')), answering: false, now: () => 10_000, journal: () => undefined });
   assert.equal(result.ok, false);
   assert.match(result.detail, /never confirmed holding the writer lease/);
 });
