@@ -1,5 +1,4 @@
 import type { AgentExchange } from '../actuator/agent-exchange.js';
-import type { SyncRequest } from '../domain/agent-exchange.js';
 import type { Mode } from '../config/schema.js';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
@@ -10,8 +9,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
 import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
-import { writerDeathEvidence, type Evidence, type ObserverView } from './evidence.js';
-import { awaitLeaseLapse } from './lease-gate.js';
+import { writerDeathEvidence, type Evidence } from './evidence.js';
+import { AgentViews } from './agent-views.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
@@ -89,6 +88,7 @@ export class Engine implements ControlPlane {
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
   private pathBroken = false;
+  private readonly agents: AgentViews;
   /** Manager clock: start of the first of a host's current run of failed checks. */
   private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
@@ -100,6 +100,7 @@ export class Engine implements ControlPlane {
     this.gtid = options.gtid ?? mariadbGtid;
     this.writerRole = options.writerRole ?? 'writer';
     this.now = options.now ?? Date.now;
+    this.agents = new AgentViews(options.agents, options.config, this.writerRole, this.now);
     this.state = initial ? structuredClone(initial) : Engine.emptyState(options.config, this.now());
     for (const [host, roles] of Object.entries(this.state.dropped ?? {})) this.dropped.set(host, new Set(roles));
     for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
@@ -343,7 +344,7 @@ export class Engine implements ControlPlane {
       note(decide, { phase: 'decision', event: 'writer.adopted', host: plan.adopt.host, role: this.writerRole, reason: plan.adopt.reason });
       setHolder(decide, this.writerRole, plan.adopt.host);
     }
-    if (plan.makeWritable && allReadOnly && this.leaseLapsedOn(plan.makeWritable.host)) {
+    if (plan.makeWritable && allReadOnly && this.agents.leaseLapsedOn(plan.makeWritable.host)) {
       const host = plan.makeWritable.host;
       const reason = `${host} holds ${this.writerRole} but its agent reports its lease lapsed (it reaches no majority of the voters): not making it writable until it does`;
       this.condition('writer.lease_lapsed', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.lease_lapsed', host, role: this.writerRole, reason }));
@@ -469,7 +470,7 @@ export class Engine implements ControlPlane {
   private async applyMove(ctx: OpContext, role: string, ip: string, from: string | null, to: string | null, reason: string): Promise<string> {
     const runner = ctx.runner;
     note(ctx, { phase: 'decision', event: 'role.move', host: to ?? from ?? undefined, role, reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`, inputs: { ip, from, to } });
-    if (from && hasVip(ip) && !this.agentAnswering(from)) {
+    if (from && hasVip(ip) && !this.agents.answering(from)) {
       note(ctx, { phase: 'note', event: 'vip.remove_deferred', host: from, role, reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`, inputs: { ip } });
     } else if (from && hasVip(ip)) {
       await runner.attempt({ event: 'vip.remove', host: from, role, reason: `${role} IP ${ip} leaves ${from}`, inputs: { ip } }, (actuator) => actuator.removeVip(from, ip));
@@ -644,9 +645,9 @@ export class Engine implements ControlPlane {
       vipNotAdded: (role, ip, host) => {
         if (!runner.dry) this.vipRetries.set(ip, { role, host });
       },
-      leaseLapsed: (oldWriter) => (runner.dry || !this.options.agents ? Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for', agent: false }) : awaitLeaseLapse(this.leaseGateInput(oldWriter))),
-      agentAnswering: (host) => this.agentAnswering(host),
-      grantLease: (host) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned' }) : this.grantLease(host)),
+      leaseLapsed: (oldWriter) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned', agent: false }) : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry))),
+      agentAnswering: (host) => this.agents.answering(host),
+      grantLease: (host) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned' }) : this.agents.grantLease(host, this.state)),
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();
@@ -699,98 +700,18 @@ export class Engine implements ControlPlane {
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
   }
 
-  private agentAnswering(host: string): boolean {
-    const agents = this.options.agents;
-    if (!agents?.hasAgent(host) || agents.report(host) === undefined) return true;
-    return agents.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout);
-  }
-
-  /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
-  private leaseLapsedOn(host: string): boolean {
-    const agents = this.options.agents;
-    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout)) return false;
-    return agents.report(host)?.answer?.lease?.lapsed === true;
-  }
-
   /** Invariant 4 for `writer`, with what the agents saw of it. */
   private evidence(writer: string): Evidence {
-    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.observerViews(writer), lostSince: this.lostSince.get(writer) });
-  }
-
-  /** Each host's agent's view of `writer`'s port, from answers fresh enough to count. */
-  private observerViews(writer: string): Map<string, ObserverView> | undefined {
-    const agents = this.options.agents;
-    if (!agents) return undefined;
-    const freshWithin = 2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
-    const views = new Map<string, ObserverView>();
-    for (const host of Object.keys(this.config.hosts)) {
-      const view: ObserverView = { hasAgent: agents.hasAgent(host) };
-      const report = agents.report(host);
-      const probe = report?.answer?.probe;
-      if (view.hasAgent && agents.fresh(host, freshWithin) && probe && probe.target === writer && report?.answeredAt !== undefined) {
-        view.probe = { ok: probe.ok, refused: probe.refused, detail: probe.detail, startedAt: report.answeredAt - probe.started_ago_ms };
-      }
-      views.set(host, view);
-    }
-    return views;
-  }
-
-  private leaseGateInput(oldWriter: string): Parameters<typeof awaitLeaseLapse>[0] {
-    const agents = this.options.agents as AgentExchange;
-    return {
-      writer: oldWriter,
-      hasAgent: agents.hasAgent(oldWriter),
-      leaseMs: this.config.lease,
-      marginMs: Math.max(500, this.config.monitor.interval),
-      lastContact: () => agents.lastContactWith(oldWriter),
-      confirmedAt: agents.leaseConfirmedAt(oldWriter),
-      answering: this.agentAnswering(oldWriter),
-      release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
-      now: this.now,
-      journal: (entry) => note(this.ctxBase(), entry),
-    };
+    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.agents.observerViews(writer), lostSince: this.lostSince.get(writer) });
   }
 
   /**
    * DESIGN.md invariant 6: every host's agent gets the whole set of VIPs its roles give it, every
-   * cycle (plus whom to probe and, for the writer, its lease). Sent without waiting: a silent
-   * agent never delays a cycle. Nothing is sent when this manager may not act or only plans.
+   * cycle. Nothing is sent when this manager may not act or only plans.
    */
   private exchangeWithAgents(): void {
-    const agents = this.options.agents;
-    if (!agents || !this.options.leadership.mayAct() || this.state.mode === 'passive') return;
-    const writer = holderOf(this.state.roles, this.writerRole);
-    for (const host of Object.keys(this.config.hosts)) agents.send(host, this.syncRequestFor(host, writer));
-  }
-
-  /** What `host`'s agent must hold and do, with `writer` holding the writer role. */
-  private syncRequestFor(host: string, writer: string | null): Omit<SyncRequest, 'seq'> {
-    const agents = this.options.agents as AgentExchange;
-    const writerConfig = writer ? this.config.hosts[writer] : undefined;
-    const vips = Object.values(this.state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
-    const voters = Object.keys(this.config.hosts)
-      .filter((other) => other !== host && agents.hasAgent(other) && this.state.hosts[other]?.state !== 'ADMIN_OFFLINE')
-      .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
-    return {
-      host,
-      prefix: this.config.actuator.vip?.prefix ?? 24,
-      vips,
-      interval_ms: this.config.monitor.interval,
-      writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
-      lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: this.config.roles[this.writerRole]?.ips ?? [] } : undefined,
-    };
-  }
-
-  private async grantLease(host: string): Promise<{ ok: boolean; detail: string }> {
-    const agents = this.options.agents;
-    if (!agents?.hasAgent(host)) return { ok: true, detail: `${host} has no agent: no lease` };
-    try {
-      const answer = await agents.exchangeNow(host, this.syncRequestFor(host, host), Math.min(this.config.actuator.agent_timeout, 2000));
-      if (answer.lease?.holding) return { ok: true, detail: `${host}'s agent holds the writer lease` };
-      return { ok: false, detail: `${host}'s agent did not take the writer lease (${JSON.stringify(answer.lease)})` };
-    } catch (error) {
-      return { ok: false, detail: `${host}'s agent could not be granted the writer lease: ${(error as Error).message}` };
-    }
+    if (!this.options.leadership.mayAct() || this.state.mode === 'passive') return;
+    this.agents.exchange(this.state);
   }
 
   /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
