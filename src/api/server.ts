@@ -2,13 +2,14 @@ import type { Server } from 'node:http';
 import express, { type Router } from 'express';
 import type { Logger } from '../log.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
-import { requireBearerToken } from './auth.js';
+import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';
 import { errorHandler, requireJson, sendError } from './errors.js';
 
 export interface HttpAppOptions {
   metrics: SwitchyardMetrics;
-  getToken: () => string;
-  /** Require the token on /metrics too (config `metrics_auth`). */
+  /** The configured API tokens, read per request (rotation); a single token is `[{name: 'admin', scopes: ['admin']}]`. */
+  getTokens: () => TokenSpec[];
+  /** Require a read-scoped token on /metrics too (config `metrics_auth`). */
   metricsAuth?: boolean;
   /** Routers mounted under /api/v1, all behind the bearer token. */
   apiRouters: Router[];
@@ -24,7 +25,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   for (const handler of options.beforeAll ?? []) app.use(handler);
-  const auth = requireBearerToken(options.getToken);
+  // Routes under /api/v1 need the scope scopeFor() names; /metrics (when protected) needs read.
+  const auth = requireScopedToken(options.getTokens, (request) => scopeFor(request.method, request.path));
+  const metricsAuth = requireScopedToken(options.getTokens, () => 'read');
 
   app.get('/healthz', (_request, response) => {
     response.json({ ok: true });
@@ -33,7 +36,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const readiness = options.isReady?.() ?? { ready: true, detail: 'ready' };
     response.status(readiness.ready ? 200 : 503).json(readiness);
   });
-  const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [auth] : [];
+  const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [metricsAuth] : [];
   app.get('/metrics', ...metricsHandlers, async (_request, response, next) => {
     try {
       const { contentType, body } = await options.metrics.render();
@@ -47,6 +50,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   api.use(auth);
   api.use(requireJson);
   api.use(express.json({ limit: options.bodyLimit ?? '1mb', strict: true, type: 'application/json' }));
+  api.use(actAsPrincipal);
   for (const router of options.apiRouters) api.use(router);
   api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
   app.use('/api/v1', api);

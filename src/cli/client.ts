@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { tokenSpecs } from '../api/scopes.js';
 import { loadConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
@@ -40,7 +41,13 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   if (!baseUrl) baseUrl = config ? localUrl(config.listen) : 'http://127.0.0.1:9105';
   if (options.tokenFile) token = readSecret({ file: options.tokenFile }, 'API token');
   else if (process.env.SWITCHYARD_TOKEN) token = process.env.SWITCHYARD_TOKEN;
-  else if (config) token = readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'API token');
+  else if (config) {
+    // The config's most capable token: admin (token_file/env or a scoped one), else operate, else read.
+    const specs = tokenSpecs(config.auth);
+    const rank = (scopes: readonly string[]) => (scopes.includes('admin') ? 3 : scopes.includes('operate') ? 2 : scopes.includes('read') ? 1 : 0);
+    const best = [...specs].sort((a, b) => rank(b.scopes) - rank(a.scopes))[0];
+    if (best) token = readSecret(best.source, `API token "${best.name}"`);
+  }
   if (!token) throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
   const base = baseUrl.replace(/\/$/, '');
   return {

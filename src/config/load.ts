@@ -56,7 +56,7 @@ export function parseConfigText(text: string, file: string): { config?: LoadedCo
       password_file: absolute(config.mysql.password_file),
       replication_password_file: absolute(config.mysql.replication_password_file),
     },
-    auth: { ...config.auth, token_file: absolute(config.auth.token_file) },
+    auth: { ...config.auth, token_file: absolute(config.auth.token_file), tokens: config.auth.tokens?.map((token) => ({ ...token, file: absolute(token.file) })) },
   };
   return { config: loaded, problems: [] };
 }

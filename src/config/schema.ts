@@ -128,6 +128,49 @@ const backupSchema = z.strictObject({
   method: z.enum(['mariabackup']).default('mariabackup'),
 });
 
+/** What a token may do; see src/api/scopes.ts for the endpoints behind each. */
+export const SCOPES = ['read', 'alerts', 'operate', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+const scopedToken = z
+  .strictObject({
+    name,
+    file: secretFile,
+    env: secretEnv,
+    scopes: z.array(z.enum(SCOPES)).min(1, 'list at least one scope: read, alerts, operate or admin'),
+  })
+  .superRefine((value, ctx) => {
+    if (value.file === undefined && value.env === undefined) ctx.addIssue({ code: 'custom', path: ['file'], message: 'set file or env (tokens are never written inline)' });
+    else if (value.file !== undefined && value.env !== undefined) ctx.addIssue({ code: 'custom', path: ['env'], message: 'set only one of file and env' });
+  });
+
+/**
+ * API tokens. `token_file`/`token_env` is one admin-scoped token named "admin" (the original
+ * single-token setup); `tokens` adds named tokens with scopes, so the Alertmanager's token
+ * cannot move the writer and a dashboard's token cannot change anything.
+ */
+const authSchema = z
+  .strictObject({ token_file: secretFile, token_env: secretEnv, tokens: z.array(scopedToken).optional() })
+  .superRefine((value, ctx) => {
+    if (value.token_file === undefined && value.token_env === undefined && (value.tokens ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file, token_env or tokens: the webhook and control API always require a token' });
+    }
+    if (value.token_file !== undefined && value.token_env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
+    }
+    const seen = new Set<string>(value.token_file !== undefined || value.token_env !== undefined ? ['admin'] : []);
+    (value.tokens ?? []).forEach((token, index) => {
+      if (seen.has(token.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tokens', index, 'name'],
+          message: token.name === 'admin' && !value.tokens?.slice(0, index).some((other) => other.name === 'admin') ? '"admin" is the name of auth.token_file/token_env; choose another name' : `token name "${token.name}" is used twice`,
+        });
+      }
+      seen.add(token.name);
+    });
+  });
+
 export const MODES = ['active', 'passive', 'manual'] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -144,11 +187,7 @@ export const configSchema = z.strictObject({
     })
     .default({ schema: 'switchyard', interval: 500 }),
   listen: listenAddress.default('0.0.0.0:9105'),
-  auth: z.strictObject({ token_file: secretFile, token_env: secretEnv }).superRefine((value, ctx) => {
-    if (value.token_file === undefined && value.token_env === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file or token_env: the webhook and control API always require a token' });
-    }
-  }),
+  auth: authSchema,
   metrics_auth: z.boolean().default(false),
   mode: z.enum(MODES).default('active'),
   triggers: z

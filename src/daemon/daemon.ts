@@ -5,6 +5,7 @@ import { SwitchyardActuator } from '../actuator/actuator.js';
 import type { Actuator } from '../actuator/types.js';
 import { createHttpApp, listen } from '../api/server.js';
 import { statusRouter, buildStatus } from '../api/status-routes.js';
+import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
@@ -121,11 +122,11 @@ export class Daemon {
 
   /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
   async start(): Promise<string> {
-    const token = { file: this.config.auth.token_file, env: this.config.auth.token_env };
-    readSecret(token, 'auth token'); // fail at start, not at the first request
+    const tokens = tokenSpecs(this.config.auth);
+    for (const token of tokens) readSecret(token.source, `auth token "${token.name}"`); // fail at start, not at the first request
     const app = createHttpApp({
       metrics: this.metrics,
-      getToken: () => readSecret(token, 'auth token'),
+      getTokens: () => tokens,
       metricsAuth: this.config.metrics_auth,
       apiRouters: [statusRouter(() => this.status()), ...(this.options.extraRouters?.(this) ?? [])],
       isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
