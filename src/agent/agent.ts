@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listen } from '../api/server.js';
 import { readSecret } from '../config/secrets.js';
+import { assertSecretFilesPrivate } from '../config/secret-files.js';
 import type { Logger } from '../log.js';
 import type { SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
@@ -19,6 +20,11 @@ export function agentTokenReader(config: AgentConfig): () => string {
   return () => readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'agent auth token');
 }
 
+/** The secret files an agent config names (its token; its TLS key when it serves HTTPS). */
+export function agentSecretFiles(config: AgentConfig): Array<{ path: string; file: string | undefined }> {
+  return [{ path: 'auth.token_file', file: config.auth.token_file }];
+}
+
 /**
  * Starts the agent: checks that the token is readable and the VIP interface exists before it
  * listens, so a broken host fails at start, not at the first failover.
@@ -26,6 +32,7 @@ export function agentTokenReader(config: AgentConfig): () => string {
 export async function startAgent(options: { config: AgentConfig; logger: Logger; driver?: VipDriver; snapshotMethod?: SnapshotMethod }): Promise<RunningAgent> {
   const { config, logger } = options;
   const driver = options.driver ?? new IpCommandDriver();
+  assertSecretFilesPrivate(agentSecretFiles(config));
   const getToken = agentTokenReader(config);
   getToken();
   if (config.vip) {

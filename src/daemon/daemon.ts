@@ -9,6 +9,7 @@ import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
+import { assertSecretFilesPrivate, managerSecretFiles } from '../config/secret-files.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { Engine } from '../engine/engine.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
@@ -122,6 +123,7 @@ export class Daemon {
 
   /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
   async start(): Promise<string> {
+    assertSecretFilesPrivate(managerSecretFiles(this.config));
     const tokens = tokenSpecs(this.config.auth);
     for (const token of tokens) readSecret(token.source, `auth token "${token.name}"`); // fail at start, not at the first request
     const app = createHttpApp({

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readAgentConfigFile } from '../../agent/config.js';
-import { agentTokenReader, startAgent } from '../../agent/agent.js';
+import { agentSecretFiles, agentTokenReader, startAgent } from '../../agent/agent.js';
+import { secretFileProblems } from '../../config/secret-files.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
 import { formatProblem } from '../../config/problems.js';
 import { createLogger } from '../../log.js';
@@ -18,6 +19,13 @@ export function registerAgent(program: Command): void {
       if (!config) {
         process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
         for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
+      const insecure = secretFileProblems(agentSecretFiles(config));
+      if (insecure.length > 0) {
+        process.stderr.write(`${options.config}: ${insecure.length} problem(s)\n`);
+        for (const problem of insecure) process.stderr.write(`  ${formatProblem(problem)}\n`);
         process.exitCode = EXIT_USAGE;
         return;
       }

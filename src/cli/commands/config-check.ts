@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { tokenSpecs } from '../../api/scopes.js';
 import { readConfigFile } from '../../config/load.js';
 import { formatProblem } from '../../config/problems.js';
 import { readSecret } from '../../config/secrets.js';
+import { managerSecretFiles, secretFileProblems } from '../../config/secret-files.js';
 import { configWarnings } from '../../config/warnings.js';
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
 
@@ -14,6 +16,8 @@ export function registerConfigCheck(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((options: { config: string; json?: boolean }) => {
       const { config: loaded, problems } = readConfigFile(options.config);
+      // A secret file others can read is a problem, not a warning: `run` refuses to start with it.
+      if (loaded) problems.push(...secretFileProblems(managerSecretFiles(loaded)));
       const warnings: string[] = [];
       if (loaded) {
         warnings.push(...configWarnings(loaded));
@@ -21,7 +25,7 @@ export function registerConfigCheck(program: Command): void {
         const sources: Array<[string, { file?: string | undefined; env?: string | undefined }]> = [
           ['mysql.password', { file: loaded.mysql.password_file, env: loaded.mysql.password_env }],
           ['mysql.replication_password', { file: loaded.mysql.replication_password_file, env: loaded.mysql.replication_password_env }],
-          ['auth.token', { file: loaded.auth.token_file, env: loaded.auth.token_env }],
+          ...tokenSpecs(loaded.auth).map((token): [string, { file?: string; env?: string }] => [`auth token "${token.name}"`, token.source]),
         ];
         for (const [what, source] of sources) {
           try {
