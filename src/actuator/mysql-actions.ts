@@ -209,10 +209,16 @@ export class MysqlActions implements MysqlActuator {
           // not before (the new master has them, checked above), or they would be applied twice.
           const start = formatPosition(replicaHas);
           if (start !== formatPosition(parsePosition(replicaState.slavePos))) await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
-          await connection.query(
-            `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
-              `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password())}, MASTER_USE_GTID=slave_pos`,
-          );
+          const password = replication.password();
+          await connection
+            .query(
+              `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
+                `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos`,
+            )
+            .catch((error: Error) => {
+              // A parse error quotes the statement "near ...", password included: never let that reach a log or the journal.
+              throw new Error(error.message.split(password).join('[redacted]'));
+            });
           await connection.query('START SLAVE');
           await waitForThreads(connection, replica, timeoutMs);
         }),

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AGENT_LIMITS } from '../api/limits.js';
 import { listen } from '../api/server.js';
 import { readSecret } from '../config/secrets.js';
 import { assertSecretFilesPrivate } from '../config/secret-files.js';
@@ -41,7 +42,7 @@ export async function startAgent(options: { config: AgentConfig; logger: Logger;
     logger.info({ event: 'agent.vips_at_start', interface: config.vip.interface, held: vips.map((address) => address.ip) }, 'VIPs held at start');
   }
   const app = createAgentApp({ config, driver, snapshotMethod: options.snapshotMethod, getToken, logger });
-  const server = await listen(app, config.listen);
+  const server = await listen(app, config.listen, AGENT_LIMITS);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
+import { AGENT_LIMITS, inFlightLimit } from '../api/limits.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
@@ -15,6 +16,8 @@ export interface AgentAppOptions {
   snapshotMethod?: SnapshotMethod;
   getToken: () => string;
   logger?: Logger;
+  /** Requests handled at once before 503 (default AGENT_LIMITS.maxInFlight). */
+  maxInFlight?: number;
   /** Called when a gratuitous ARP finished (tests wait on it instead of sleeping). */
   onAnnounced?: (ip: string, result: { ok: boolean; detail: string }) => void;
 }
@@ -64,6 +67,7 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
   const lock = new Mutex();
   const app = express();
   app.disable('x-powered-by');
+  app.use(inFlightLimit(options.maxInFlight ?? AGENT_LIMITS.maxInFlight));
 
   app.use((request, response, next) => {
     const started = process.hrtime.bigint();

@@ -1,5 +1,6 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import express, { type Router } from 'express';
+import { inFlightLimit, MANAGER_LIMITS, type ServerLimits } from './limits.js';
 import type { Logger } from '../log.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';
@@ -19,12 +20,15 @@ export interface HttpAppOptions {
   bodyLimit?: string;
   /** Run before authentication on every request (e.g. counting webhook requests by final status). */
   beforeAll?: express.RequestHandler[];
+  /** Requests handled at once before 503 (default MANAGER_LIMITS.maxInFlight). */
+  maxInFlight?: number;
 }
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   for (const handler of options.beforeAll ?? []) app.use(handler);
+  app.use(inFlightLimit(options.maxInFlight ?? MANAGER_LIMITS.maxInFlight));
   // Routes under /api/v1 need the scope scopeFor() names; /metrics (when protected) needs read.
   const auth = requireScopedToken(options.getTokens, (request) => scopeFor(request.method, request.path));
   const metricsAuth = requireScopedToken(options.getTokens, () => 'read');
@@ -59,13 +63,19 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   return app;
 }
 
-export function listen(app: express.Express, address: string): Promise<Server> {
+/** Listens on HOST:PORT with the limits of limits.ts (timeouts for slow clients, a socket cap). */
+export function listen(app: express.Express, address: string, limits: ServerLimits = MANAGER_LIMITS): Promise<Server> {
   const index = address.lastIndexOf(':');
   const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
   const port = Number(address.slice(index + 1));
+  const server = createServer(
+    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
+    app,
+  );
+  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
+    server.listen(port, host);
   });
 }

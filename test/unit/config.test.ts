@@ -107,3 +107,16 @@ test('a YAML scalar or list is not a config', () => {
   assert.match(validateConfig('hello').problems[0]?.message ?? '', /mapping/);
   assert.match(validateConfig([1, 2]).problems[0]?.message ?? '', /mapping/);
 });
+
+test('config problems never echo a secret written where it does not belong', () => {
+  const secret = 'inline-secret-3f9d';
+  const problems = problemsOf((c) => {
+    c.mysql.password = secret;
+    c.auth.token = secret;
+    c.auth.token_env = `${secret} value`;
+    c.auth.tokens = [{ name: 'am', env: secret, scopes: [secret] }, { name: secret.repeat(9), file: 'x', scopes: ['read'] }];
+    c.actuator.agent_token_env = `=${secret}`;
+  });
+  assert.ok(problems.length >= 5, problems.join('\n'));
+  for (const problem of problems) assert.ok(!problem.includes(secret), problem);
+});
