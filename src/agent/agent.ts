@@ -23,7 +23,10 @@ export function agentTokenReader(config: AgentConfig): () => string {
 
 /** The secret files an agent config names (its token; its TLS key when it serves HTTPS). */
 export function agentSecretFiles(config: AgentConfig): Array<{ path: string; file: string | undefined }> {
-  return [{ path: 'auth.token_file', file: config.auth.token_file }];
+  return [
+    { path: 'auth.token_file', file: config.auth.token_file },
+    { path: 'tls.key_file', file: config.tls?.key_file },
+  ];
 }
 
 /**
@@ -42,11 +45,11 @@ export async function startAgent(options: { config: AgentConfig; logger: Logger;
     logger.info({ event: 'agent.vips_at_start', interface: config.vip.interface, held: vips.map((address) => address.ip) }, 'VIPs held at start');
   }
   const app = createAgentApp({ config, driver, snapshotMethod: options.snapshotMethod, getToken, logger });
-  const server = await listen(app, config.listen, AGENT_LIMITS);
+  const server = await listen(app, config.listen, AGENT_LIMITS, config.tls && { files: config.tls, log: logger });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  logger.info({ event: 'agent.started', url, interface: config.vip?.interface, ips: config.vip?.ips, snapshot: config.snapshot?.method }, 'agent listening');
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  logger.info({ event: 'agent.started', url, tls: config.tls ? (config.tls.client_ca_file ? 'mutual' : 'server') : 'off', interface: config.vip?.interface, ips: config.vip?.ips, snapshot: config.snapshot?.method }, 'agent listening');
   return {
     server,
     url,

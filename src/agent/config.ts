@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath, type Problem } from '../config/problems.js';
+import { serverTlsSchema } from '../config/schema.js';
 
 /**
  * The agent's own file (one per database host). It names the only interface, IPs and data path
@@ -29,6 +30,8 @@ export const agentConfigSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
       }
     }),
+  /** HTTPS on `listen`; with client_ca_file only a manager holding a certificate it signed gets through. */
+  tls: serverTlsSchema.optional(),
   vip: z
     .strictObject({
       interface: interfaceName,
@@ -73,8 +76,11 @@ export function validateAgentConfig(raw: unknown, file: string): { config?: Agen
   }
   const source = resolve(file);
   const tokenFile = parsed.data.auth.token_file;
+  const at = (file: string) => (isAbsolute(file) ? file : resolve(dirname(source), file));
+  const tls = parsed.data.tls;
   const config: AgentConfig = {
     ...parsed.data,
+    tls: tls && { cert_file: at(tls.cert_file), key_file: at(tls.key_file), client_ca_file: tls.client_ca_file === undefined ? undefined : at(tls.client_ca_file) },
     auth: { ...parsed.data.auth, token_file: tokenFile === undefined || isAbsolute(tokenFile) ? tokenFile : resolve(dirname(source), tokenFile) },
     source,
   };

@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import express, { type Router } from 'express';
 import { inFlightLimit, MANAGER_LIMITS, type ServerLimits } from './limits.js';
+import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from './tls.js';
 import type { Logger } from '../log.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';
@@ -57,25 +59,44 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   api.use(actAsPrincipal);
   for (const router of options.apiRouters) api.use(router);
   api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
-  app.use('/api/v1', api);
+  // The plain metrics listener has no API: a token must never be sent over it.
+  if (options.apiRouters.length > 0) app.use('/api/v1', api);
   app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
   app.use(errorHandler);
   return app;
 }
 
-/** Listens on HOST:PORT with the limits of limits.ts (timeouts for slow clients, a socket cap). */
-export function listen(app: express.Express, address: string, limits: ServerLimits = MANAGER_LIMITS): Promise<Server> {
+/**
+ * Listens on HOST:PORT with the limits of limits.ts (timeouts for slow clients, a socket cap);
+ * HTTPS when `tls` is given (mutual TLS with its client_ca_file), its files re-read on change.
+ */
+export function listen(app: express.Express, address: string, limits: ServerLimits = MANAGER_LIMITS, tls?: { files: ServerTlsFiles; log?: Logger }): Promise<Server> {
   const index = address.lastIndexOf(':');
   const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
   const port = Number(address.slice(index + 1));
-  const server = createServer(
-    { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
-    app,
-  );
+  const serverOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs };
+  let server: Server;
+  if (tls) {
+    const secure = createHttpsServer({ ...serverOptions, ...serverTlsOptions(tls.files) }, app);
+    reloadOnChange(secure, tls.files, tls.log);
+    server = secure;
+  } else {
+    server = createServer(serverOptions, app);
+  }
   server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     server.once('listening', () => resolve(server));
     server.once('error', reject);
     server.listen(port, host);
   });
+}
+
+/** The URL a server answers on: https when it is a TLS server. */
+export function serverUrl(server: Server, listenAddress: string): string {
+  const address = server.address();
+  const scheme = server instanceof HttpsServer ? 'https' : 'http';
+  const configured = listenAddress.slice(0, listenAddress.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (typeof address !== 'object' || !address) return `${scheme}://${listenAddress}`;
+  const host = configured === '' || configured === '0.0.0.0' ? '127.0.0.1' : configured;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 }

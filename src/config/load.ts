@@ -56,6 +56,8 @@ export function parseConfigText(text: string, file: string): { config?: LoadedCo
       password_file: absolute(config.mysql.password_file),
       replication_password_file: absolute(config.mysql.replication_password_file),
     },
+    tls: config.tls && { cert_file: absolute(config.tls.cert_file) as string, key_file: absolute(config.tls.key_file) as string, client_ca_file: absolute(config.tls.client_ca_file) },
+    actuator: { ...config.actuator, agent_ca_file: absolute(config.actuator.agent_ca_file), agent_cert_file: absolute(config.actuator.agent_cert_file), agent_key_file: absolute(config.actuator.agent_key_file) },
     auth: { ...config.auth, token_file: absolute(config.auth.token_file), tokens: config.auth.tokens?.map((token) => ({ ...token, file: absolute(token.file) })) },
   };
   return { config: loaded, problems: [] };

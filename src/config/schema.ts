@@ -28,6 +28,13 @@ const listenAddress = z.string().refine((text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/
 const secretFile = z.string().min(1).optional();
 const secretEnv = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional();
 
+/** HTTPS for a listener: its certificate and key; with client_ca_file, clients must present a certificate it signed. */
+export const serverTlsSchema = z.strictObject({
+  cert_file: z.string().min(1),
+  key_file: z.string().min(1),
+  client_ca_file: z.string().min(1).optional(),
+});
+
 const mysqlSchema = z
   .strictObject({
     user: z.string().min(1),
@@ -187,6 +194,10 @@ export const configSchema = z.strictObject({
     })
     .default({ schema: 'switchyard', interval: 500 }),
   listen: listenAddress.default('0.0.0.0:9105'),
+  /** HTTPS on `listen` (re-read when the files change). */
+  tls: serverTlsSchema.optional(),
+  /** A second, plain-HTTP listener serving only /metrics and /healthz (for scrapers without TLS). */
+  metrics_listen: listenAddress.optional(),
   auth: authSchema,
   metrics_auth: z.boolean().default(false),
   mode: z.enum(MODES).default('active'),
@@ -208,12 +219,19 @@ export const configSchema = z.strictObject({
       agent_token_file: secretFile,
       agent_token_env: secretEnv,
       /** Per-request timeout towards agents; a VIP add/remove is retried (it is idempotent) within agent_retries. */
+      /** HTTPS to agents: the CA their certificates are checked against, and the manager's client certificate for mutual TLS. */
+      agent_ca_file: z.string().min(1).optional(),
+      agent_cert_file: z.string().min(1).optional(),
+      agent_key_file: z.string().min(1).optional(),
       agent_timeout: duration.default(3000),
       agent_retries: z.number().int().min(0).max(10).default(2),
     })
     .superRefine((value, ctx) => {
       if (value.agent_token_file !== undefined && value.agent_token_env !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['agent_token_env'], message: 'set only one of agent_token_file and agent_token_env' });
+      }
+      if ((value.agent_cert_file === undefined) !== (value.agent_key_file === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [value.agent_cert_file === undefined ? 'agent_cert_file' : 'agent_key_file'], message: 'agent_cert_file and agent_key_file go together (the manager\'s client certificate for agents)' });
       }
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),

@@ -53,5 +53,7 @@ export function managerSecretFiles(config: LoadedConfig): Array<{ path: string; 
     { path: 'auth.token_file', file: at(config.auth.token_file) },
     ...(config.auth.tokens ?? []).map((token, index) => ({ path: `auth.tokens[${index}].file`, file: at(token.file) })),
     { path: 'actuator.agent_token_file', file: at(config.actuator.agent_token_file) },
+    { path: 'actuator.agent_key_file', file: at(config.actuator.agent_key_file) },
+    { path: 'tls.key_file', file: at(config.tls?.key_file) },
   ];
 }

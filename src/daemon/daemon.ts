@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
 import type { Actuator } from '../actuator/types.js';
-import { createHttpApp, listen } from '../api/server.js';
+import { MANAGER_LIMITS } from '../api/limits.js';
+import { createHttpApp, listen, serverUrl } from '../api/server.js';
 import { statusRouter, buildStatus } from '../api/status-routes.js';
 import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -51,6 +52,9 @@ export class Daemon {
   private state: ClusterState;
   private lastCycle?: MonitorCycle;
   private server?: Server;
+  private metricsServer?: Server;
+  /** The plain /metrics listener's URL when metrics_listen is set. */
+  metricsUrl?: string;
   private stopping = false;
   private loopDone?: Promise<void>;
   private wake?: () => void;
@@ -136,13 +140,18 @@ export class Daemon {
       bodyLimit: '256kb',
       beforeAll: [countWebhookRequests(this.metrics)],
     });
-    this.server = await listen(app, this.config.listen);
-    const address = this.server.address();
-    const url = typeof address === 'object' && address ? `http://${this.config.listen.slice(0, this.config.listen.lastIndexOf(':'))}:${address.port}` : this.config.listen;
+    this.server = await listen(app, this.config.listen, MANAGER_LIMITS, this.config.tls && { files: this.config.tls, log: this.log });
+    const url = serverUrl(this.server, this.config.listen);
+    if (this.config.metrics_listen) {
+      // Plain HTTP for scrapers that do not speak TLS: /metrics (token-protected with metrics_auth) and /healthz only.
+      const plain = createHttpApp({ metrics: this.metrics, getTokens: () => tokens, metricsAuth: this.config.metrics_auth, apiRouters: [], logger: this.log });
+      this.metricsServer = await listen(plain, this.config.metrics_listen);
+      this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
+    }
     this.metrics.setMode(this.state.mode);
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
     for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
-    this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
+    this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     this.heartbeat.start(writerLookup);
     const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
@@ -194,8 +203,11 @@ export class Daemon {
     await this.loopDone;
     await this.heartbeat.stop();
     await this.monitor.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
+    for (const server of [this.server, this.metricsServer]) {
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server?.closeAllConnections?.();
+      await closed;
+    }
     try {
       this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
     } catch (error) {
