@@ -83,6 +83,7 @@ export class SwitchyardActuator implements Actuator {
       recorder: this.recorder,
       connectTimeoutMs: config.monitor.connect_timeout,
       fenceGraceMs: config.actuator.fence_grace,
+      replicationTls: config.mysql.tls?.replication ? { caFile: config.mysql.tls.ca_file, verifyServerCert: config.mysql.tls.verify_identity } : undefined,
     });
     if (config.actuator.vip === undefined) {
       this.vips = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });

@@ -29,6 +29,8 @@ export interface MysqlActionsOptions {
   replicationStartTimeoutMs?: number;
   /** Upper bound on waiting for table locks when setting read_only (which takes a global lock). */
   lockWaitTimeoutSeconds?: number;
+  /** mysql.tls with replication: true: repointed replicas connect with MASTER_SSL (CA path as on the replica host). */
+  replicationTls?: { caFile: string; verifyServerCert: boolean };
 }
 
 /** Connections that belong to replication or the server itself; fencing leaves them alone. */
@@ -152,6 +154,13 @@ export class MysqlActions implements MysqlActuator {
     );
   }
 
+  /** The CHANGE MASTER options for replication over TLS, empty without mysql.tls.replication. */
+  private masterSsl(): string {
+    const tls = this.options.replicationTls;
+    if (!tls) return '';
+    return `, MASTER_SSL=1, MASTER_SSL_CA=${sqlString(tls.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT=${tls.verifyServerCert ? 1 : 0}`;
+  }
+
   async repoint(replica: string, newMaster: string): Promise<void> {
     if (replica === newMaster) throw new RefusedError(`cannot point ${replica} at itself`);
     const master = this.target(newMaster);
@@ -162,7 +171,7 @@ export class MysqlActions implements MysqlActuator {
       host: replica,
       description:
         `check ${newMaster} has every transaction ${replica} has; STOP SLAVE; ` +
-        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos; START SLAVE`,
+        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos${this.masterSsl()}; START SLAVE`,
     };
     if (this.recorder.dryRun) {
       await this.recorder.step(step, undefined, async () => undefined);
@@ -213,7 +222,7 @@ export class MysqlActions implements MysqlActuator {
           await connection
             .query(
               `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
-                `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos`,
+                `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos${this.masterSsl()}`,
             )
             .catch((error: Error) => {
               // A parse error quotes the statement "near ...", password included: never let that reach a log or the journal.

@@ -51,6 +51,21 @@ const mysqlSchema = z
     admin_user: z.string().min(1).optional(),
     admin_password_file: secretFile,
     admin_password_env: secretEnv,
+    /** TLS on every manager connection; replication: also for the replication Switchyard sets up. */
+    tls: z
+      .strictObject({
+        ca_file: z.string().min(1),
+        cert_file: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+        verify_identity: z.boolean().default(true),
+        replication: z.boolean().default(false),
+      })
+      .superRefine((value, ctx) => {
+        if ((value.cert_file === undefined) !== (value.key_file === undefined)) {
+          ctx.addIssue({ code: 'custom', path: [value.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'cert_file and key_file go together (a client certificate)' });
+        }
+      })
+      .optional(),
   })
   .superRefine((value, ctx) => {
     if (value.admin_user !== undefined && value.admin_password_file === undefined && value.admin_password_env === undefined) {

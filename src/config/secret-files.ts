@@ -55,5 +55,6 @@ export function managerSecretFiles(config: LoadedConfig): Array<{ path: string; 
     { path: 'actuator.agent_token_file', file: at(config.actuator.agent_token_file) },
     { path: 'actuator.agent_key_file', file: at(config.actuator.agent_key_file) },
     { path: 'tls.key_file', file: at(config.tls?.key_file) },
+    { path: 'mysql.tls.key_file', file: at(config.mysql.tls?.key_file) },
   ];
 }

@@ -21,6 +21,7 @@ import { FileJournal } from '../journal/journal.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
+import { registerMysqlTls } from '../mysql/tls.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
@@ -68,6 +69,8 @@ export class Daemon {
     this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'));
     this.store = new FileStateStore(config.state_dir, config.cluster);
     this.leadership = options.leadership ?? new SingleProcessLeadership();
+    // mysql.tls for every connection to the cluster's hosts: monitor, heartbeat, actuator, positions.
+    registerMysqlTls(Object.values(config.hosts), config.mysql.tls);
 
     const loaded = this.store.loadChecked();
     let initial = loaded.state;

@@ -64,6 +64,11 @@ const mistakes: Array<[string, (config: Record<string, any>) => void, string]> =
   ['a scoped token named like the admin token', (c) => (c.auth.tokens = [{ name: 'admin', env: 'A', scopes: ['read'] }]), 'auth.tokens[0].name: "admin" is the name of auth.token_file'],
   ['an inline token value', (c) => (c.auth.tokens = [{ name: 'am', token: 'abc', env: 'A', scopes: ['read'] }]), 'auth.tokens[0].token: unknown key'],
   ['only scoped tokens and agents with no token', (c) => (c.auth = { tokens: [{ name: 'am', env: 'A', scopes: ['alerts'] }] }), 'actuator.agent_token_file: agents need a token'],
+  ['mysql.tls without a CA', (c) => (c.mysql.tls = { verify_identity: true }), 'mysql.tls.ca_file: is required'],
+  ['mysql.tls client certificate without its key', (c) => (c.mysql.tls = { ca_file: 'ca.crt', cert_file: 'client.crt' }), 'mysql.tls.key_file: cert_file and key_file go together'],
+  ['listener tls without a key', (c) => (c.tls = { cert_file: 'server.crt' }), 'tls.key_file: is required'],
+  ['agent client certificate without its key', (c) => (c.actuator.agent_cert_file = 'manager.crt'), 'actuator.agent_key_file: agent_cert_file and agent_key_file go together'],
+  ['bad metrics_listen', (c) => (c.metrics_listen = '9104'), 'metrics_listen: must be HOST:PORT'],
   ['unknown snapshot method', (c) => (c.actuator.snapshot.method = 'zfs'), 'actuator.snapshot.method: must be one of'],
 ];
 
