@@ -38,6 +38,12 @@ test('a secret file readable by group or others: config check, run and agent ref
 
   const clean = await cli(['config', 'check', '-c', file]);
   assert.equal(clean.code, 0, clean.stderr);
+  assert.doesNotMatch(clean.stdout, /warning/);
+  writeFileSync(file, yaml.dump({ ...raw, mysql: { ...raw.mysql, tls: { ca_file: 'missing-ca.crt' } } }));
+  const missingCa = await cli(['config', 'check', '-c', file]);
+  assert.equal(missingCa.code, 0, 'valid, but this machine cannot run it as-is: a warning');
+  assert.match(missingCa.stdout, /warning: mysql\.tls\.ca_file: cannot read .*missing-ca\.crt \(ENOENT\)/);
+  writeFileSync(file, yaml.dump(raw));
 
   chmodSync(join(dir, 'am.token'), 0o644);
   const amToken = join(dir, 'am.token');

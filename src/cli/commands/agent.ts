@@ -1,7 +1,9 @@
+import { createSecureContext } from 'node:tls';
 import type { Command } from 'commander';
 import { readAgentConfigFile } from '../../agent/config.js';
 import { agentSecretFiles, agentTokenReader, startAgent } from '../../agent/agent.js';
 import { secretFileProblems } from '../../config/secret-files.js';
+import { serverTlsOptions } from '../../api/tls.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
 import { formatProblem } from '../../config/problems.js';
 import { createLogger } from '../../log.js';
@@ -35,6 +37,13 @@ export function registerAgent(program: Command): void {
           agentTokenReader(config)();
         } catch (error) {
           warnings.push((error as Error).message);
+        }
+        if (config.tls) {
+          try {
+            createSecureContext(serverTlsOptions(config.tls)); // reads the files and checks the key matches the certificate
+          } catch (error) {
+            warnings.push(`tls: ${(error as Error).message}`);
+          }
         }
         if (config.vip) {
           try {

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
 import { tokenSpecs } from '../../api/scopes.js';
 import { readConfigFile } from '../../config/load.js';
@@ -27,6 +28,26 @@ export function registerConfigCheck(program: Command): void {
           ['mysql.replication_password', { file: loaded.mysql.replication_password_file, env: loaded.mysql.replication_password_env }],
           ...tokenSpecs(loaded.auth).map((token): [string, { file?: string; env?: string }] => [`auth token "${token.name}"`, token.source]),
         ];
+        // TLS files: unreadable ones are warnings for the same reason.
+        const tlsFiles: Array<[string, string | undefined]> = [
+          ['tls.cert_file', loaded.tls?.cert_file],
+          ['tls.key_file', loaded.tls?.key_file],
+          ['tls.client_ca_file', loaded.tls?.client_ca_file],
+          ['mysql.tls.ca_file', loaded.mysql.tls?.ca_file],
+          ['mysql.tls.cert_file', loaded.mysql.tls?.cert_file],
+          ['mysql.tls.key_file', loaded.mysql.tls?.key_file],
+          ['actuator.agent_ca_file', loaded.actuator.agent_ca_file],
+          ['actuator.agent_cert_file', loaded.actuator.agent_cert_file],
+          ['actuator.agent_key_file', loaded.actuator.agent_key_file],
+        ];
+        for (const [key, file] of tlsFiles) {
+          if (file === undefined) continue;
+          try {
+            accessSync(file, constants.R_OK);
+          } catch (error) {
+            warnings.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+          }
+        }
         for (const [what, source] of sources) {
           try {
             readSecret(source, what);
