@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { MysqlActions } from './mysql-actions.js';
 import { StepRecorder } from './recorder.js';
 import { BookkeepingVips } from './bookkeeping-vips.js';
-import type { Actuator, FenceResult, PlannedStep, VipActuator } from './types.js';
+import type { Actuator, AgentTransport, FenceResult, PlannedStep, VipActuator } from './types.js';
 import { VipActions } from './vip-actions.js';
 
 export interface ActuatorOptions {
@@ -67,6 +67,8 @@ export class SwitchyardActuator implements Actuator {
   private readonly recorder: StepRecorder;
   readonly mysql: MysqlActions;
   readonly vips: VipActuator;
+  /** The per-cycle agent exchange goes through the same clients (and sequence) as VIP moves. */
+  readonly agents: AgentTransport;
 
   constructor(config: LoadedConfig, options: ActuatorOptions = {}) {
     this.dryRun = options.dryRun ?? false;
@@ -86,10 +88,12 @@ export class SwitchyardActuator implements Actuator {
       replicationTls: config.mysql.tls?.replication ? { caFile: config.mysql.tls.ca_file, verifyServerCert: config.mysql.tls.verify_identity } : undefined,
     });
     if (config.actuator.vip === undefined) {
-      this.vips = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+      const bookkeeping = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+      this.vips = bookkeeping;
+      this.agents = bookkeeping;
     } else {
       const tokenSource = agentTokenSource(config);
-      this.vips = new VipActions({
+      const actions = new VipActions({
         agents: Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, host.agent])),
         interface: config.actuator.vip.interface,
         prefix: config.actuator.vip.prefix,
@@ -99,6 +103,8 @@ export class SwitchyardActuator implements Actuator {
         dispatcher: agentDispatcher(config),
         recorder: this.recorder,
       });
+      this.vips = actions;
+      this.agents = actions;
     }
   }
 

@@ -2,10 +2,10 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
-import type { Actuator } from '../actuator/types.js';
+import { AgentExchange } from '../actuator/agent-exchange.js';
 import { MANAGER_LIMITS } from '../api/limits.js';
 import { createHttpApp, listen, serverUrl } from '../api/server.js';
-import { statusRouter, buildStatus } from '../api/status-routes.js';
+import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
 import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
@@ -29,6 +29,21 @@ import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
 
+function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefined {
+  if (!agents.hasAgent(host)) return undefined;
+  const report = agents.report(host);
+  const answer = report?.answer;
+  const up = report !== undefined && report.error === undefined && answer !== undefined;
+  const now = Date.now();
+  return {
+    up,
+    held: up ? answer?.held : undefined,
+    error: report ? report.error : 'no exchange yet',
+    probe: answer?.probe && report?.answeredAt !== undefined ? { target: answer.probe.target, ok: answer.probe.ok, detail: answer.probe.detail, ageMs: now - (report.answeredAt - answer.probe.started_ago_ms) } : undefined,
+    lease: answer?.lease ? { holding: answer.lease.holding, lapsed: answer.lease.lapsed, fenced: answer.lease.fenced, reached: answer.lease.reached } : undefined,
+  };
+}
+
 export interface DaemonOptions {
   config: LoadedConfig;
   log: Logger;
@@ -48,6 +63,7 @@ export class Daemon {
   readonly store: FileStateStore;
   readonly engine: Engine;
   readonly leadership: Leadership;
+  readonly agents: AgentExchange;
   private readonly monitor: Monitor;
   private readonly heartbeat: HeartbeatWriter;
   private state: ClusterState;
@@ -66,7 +82,7 @@ export class Daemon {
     const { config, log } = options;
     this.log = log;
     this.metrics = new SwitchyardMetrics(config.cluster);
-    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'));
+    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
     this.store = new FileStateStore(config.state_dir, config.cluster);
     this.leadership = options.leadership ?? new SingleProcessLeadership();
     // mysql.tls for every connection to the cluster's hosts: monitor, heartbeat, actuator, positions.
@@ -82,6 +98,14 @@ export class Daemon {
     }
     const live = this.actuator(false);
     const planner = this.actuator(true);
+    this.agents = new AgentExchange({
+      transport: live.agents,
+      hosts: Object.keys(config.hosts),
+      timeoutMs: Math.min(config.actuator.agent_timeout, Math.max(config.monitor.interval, 500)),
+      journal: this.journal,
+      log: log.child({ component: 'agents' }),
+      metrics: this.metrics,
+    });
     const endpointFor = (host: string) => {
       const entry = config.hosts[host];
       if (!entry) throw new Error(`unknown host ${host}`);
@@ -103,6 +127,7 @@ export class Daemon {
         leadership: this.leadership,
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
+        agents: this.agents,
       },
       initial,
     );
@@ -111,7 +136,7 @@ export class Daemon {
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
   }
 
-  private actuator(dryRun: boolean): Actuator {
+  private actuator(dryRun: boolean): SwitchyardActuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
     return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
@@ -125,6 +150,9 @@ export class Daemon {
     return buildStatus(this.config, this.lastCycle, this.engine.snapshot(), {
       leader: this.leadership.describe(),
       alertingPipelineUp: this.engine.pipelineUp(),
+      agent: (host) => agentStatus(this.agents, host),
+      conditions: this.engine.currentConditions(),
+      managerPathBroken: this.engine.managerPathBroken(),
     });
   }
 
@@ -205,6 +233,7 @@ export class Daemon {
     this.wake?.();
     await this.loopDone;
     await this.heartbeat.stop();
+    await this.agents.settled();
     await this.monitor.close();
     for (const server of [this.server, this.metricsServer]) {
       const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

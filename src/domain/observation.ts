@@ -15,6 +15,12 @@ export interface GtidPositions {
   binlogPos: string;
   slavePos: string;
   currentPos: string;
+  /**
+   * @@gtid_binlog_state: the last GTID per domain AND server_id in the binlog. Unlike the
+   * positions (one GTID per domain), it tells whose transactions a host has, which is what
+   * errant-transaction detection needs. Empty when the server does not report it.
+   */
+  binlogState?: string;
 }
 
 export interface ReplicationStatus {

@@ -15,7 +15,7 @@ export async function runSwitchover(
   from: string | null,
   to: string,
   /** kind "move-role": the operator's; recovery then keeps the role where the operator put it. */
-  options: { force: boolean; reason: string; kind?: 'move-role' | 'switchover' },
+  options: { force: boolean; reason: string; kind?: 'move-role' | 'switchover'; /** With no writer to fence: what the target must apply before promotion (its relay log). */ waitFor?: string },
 ): Promise<OperationResult> {
   const role = ctx.writerRole;
   const runner = ctx.runner;
@@ -69,6 +69,26 @@ export async function runSwitchover(
         await undoFence(ctx, from);
         return finishRefused(ctx, to, `${why}; fence undone, ${from} stays the writer`, 'refused');
       }
+    }
+  }
+
+  if (from === null && options.waitFor) {
+    await recordStep(ctx, operation, 'catching_up');
+    const timeout = ctx.config.actuator.catchup_timeout;
+    const waitFor = options.waitFor;
+    let applied = false;
+    try {
+      applied = await runner.run(
+        { event: 'mysql.wait_for_gtid', host: to, role, reason: `apply the relay log up to what ${to} received`, inputs: { position: waitFor, timeoutMs: timeout } },
+        (actuator) => actuator.waitForGtid(to, waitFor, timeout),
+        true,
+      );
+    } catch {
+      applied = false;
+    }
+    if (!applied) {
+      await clearOperation(ctx);
+      return finishRefused(ctx, to, `${to} did not apply its relay log (${waitFor}) within ${timeout} ms: not promoting a host that lacks received transactions`, 'refused');
     }
   }
 

@@ -3,7 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostState } from '../domain/host-state.js';
-import type { HostObservation } from '../domain/observation.js';
+import type { HostObservation, ReplicationStatus } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
 import { observeHost } from './checks.js';
@@ -26,6 +26,17 @@ export interface MonitorOptions {
   /** The manager's own network check; default: one ICMP echo with a 1 s wait. */
   pinger?: (ip: string) => Promise<boolean>;
   now?: () => number;
+}
+
+const HEALTHY: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
+
+/** The configured host a replica's master address and port name, if any. */
+export function masterOf(replication: ReplicationStatus, hosts: LoadedConfig['hosts']): string | undefined {
+  for (const [name, host] of Object.entries(hosts)) {
+    const sameHost = replication.masterHost === name || replication.masterHost === host.address;
+    if (sameHost && (replication.masterPort === host.port || replication.masterPort === 0)) return name;
+  }
+  return undefined;
 }
 
 function icmpPing(ip: string): Promise<boolean> {
@@ -105,10 +116,16 @@ export class Monitor {
       return { at, observations, state: next, networkOk: false, networkDetail: network.detail, transitions };
     }
     const activeWriter = writer ?? this.writerOf(state, observations);
+    const byHost = new Map(observations.map((observation) => [observation.host, observation]));
     for (const observation of observations) {
       const record = next.hosts[observation.host] ?? initialHostRecord(at);
+      const masterName = observation.replication ? masterOf(observation.replication, config.hosts) : undefined;
+      const masterState = masterName ? state.hosts[masterName]?.state : undefined;
       const { record: updated, transition } = nextHostRecord(record, observation, {
         isActiveWriter: observation.host === activeWriter,
+        master: masterName
+          ? { name: masterName, online: byHost.get(masterName)?.reachable === true && masterState !== undefined && HEALTHY.has(masterState) }
+          : undefined,
         monitor: config.monitor,
         now: this.now(),
       });
