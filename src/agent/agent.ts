@@ -26,6 +26,7 @@ export function agentSecretFiles(config: AgentConfig): Array<{ path: string; fil
   return [
     { path: 'auth.token_file', file: config.auth.token_file },
     { path: 'tls.key_file', file: config.tls?.key_file },
+    { path: 'mysql.password_file', file: config.mysql?.password_file },
   ];
 }
 

@@ -131,6 +131,14 @@ test('HTTPS everywhere: the CLI moves the writer over mutual TLS, the manager mo
   assert.match(url, /^https:/);
   await waitFor('every host ONLINE with a reader VIP on its agent', async () => ['db1', 'db2', 'db3'].every((host) => daemon.status().hosts.find((entry) => entry.name === host)?.state === 'ONLINE' && (agents[host]?.driver.ips().length ?? 0) > 0), 20_000);
 
+  // The writer's lease reaches the other agents over mutual TLS too (each agent's certificate is its client certificate).
+  const writerLease = () => daemon.status().hosts.find((host) => host.name === 'db1')?.agent?.lease;
+  await waitFor('db1\'s lease to reach db2\'s and db3\'s agents', async () => ['db2', 'db3'].every((host) => writerLease()?.reached.includes(host)), 10_000).catch((error) => {
+    console.error(JSON.stringify(writerLease()));
+    throw error;
+  });
+  assert.equal(writerLease()?.lapsed, false);
+
   const token = readFileSync(join(sandbox.dir, 'token'), 'utf8').trim();
   const cli = async (args: string[]) => {
     try {
