@@ -1,4 +1,5 @@
 import type { AgentExchange } from '../actuator/agent-exchange.js';
+import type { SyncRequest } from '../domain/agent-exchange.js';
 import type { Mode } from '../config/schema.js';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
@@ -348,6 +349,11 @@ export class Engine implements ControlPlane {
       this.condition('writer.lease_lapsed', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.lease_lapsed', host, role: this.writerRole, reason }));
     } else if (plan.makeWritable && allReadOnly) {
       const target = plan.makeWritable.host;
+      const lease = await decide.grantLease(target);
+      if (!lease.ok) {
+        this.condition('writer.no_lease', lease.detail, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.no_lease', host: target, role: this.writerRole, reason: `not making ${target} writable: ${lease.detail}` }));
+        return;
+      }
       await decide.runner.attempt({ event: 'mysql.set_read_only', host: target, role: this.writerRole, reason: plan.makeWritable.reason, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false));
     }
   }
@@ -463,7 +469,9 @@ export class Engine implements ControlPlane {
   private async applyMove(ctx: OpContext, role: string, ip: string, from: string | null, to: string | null, reason: string): Promise<string> {
     const runner = ctx.runner;
     note(ctx, { phase: 'decision', event: 'role.move', host: to ?? from ?? undefined, role, reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`, inputs: { ip, from, to } });
-    if (from && hasVip(ip)) {
+    if (from && hasVip(ip) && !this.agentAnswering(from)) {
+      note(ctx, { phase: 'note', event: 'vip.remove_deferred', host: from, role, reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`, inputs: { ip } });
+    } else if (from && hasVip(ip)) {
       await runner.attempt({ event: 'vip.remove', host: from, role, reason: `${role} IP ${ip} leaves ${from}`, inputs: { ip } }, (actuator) => actuator.removeVip(from, ip));
     }
     let holder = to;
@@ -636,7 +644,9 @@ export class Engine implements ControlPlane {
       vipNotAdded: (role, ip, host) => {
         if (!runner.dry) this.vipRetries.set(ip, { role, host });
       },
-      leaseLapsed: (oldWriter) => (runner.dry || !this.options.agents ? Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for' }) : awaitLeaseLapse(this.leaseGateInput(oldWriter))),
+      leaseLapsed: (oldWriter) => (runner.dry || !this.options.agents ? Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for', agent: false }) : awaitLeaseLapse(this.leaseGateInput(oldWriter))),
+      agentAnswering: (host) => this.agentAnswering(host),
+      grantLease: (host) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned' }) : this.grantLease(host)),
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();
@@ -689,6 +699,12 @@ export class Engine implements ControlPlane {
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
   }
 
+  private agentAnswering(host: string): boolean {
+    const agents = this.options.agents;
+    if (!agents?.hasAgent(host) || agents.report(host) === undefined) return true;
+    return agents.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout);
+  }
+
   /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
   private leaseLapsedOn(host: string): boolean {
     const agents = this.options.agents;
@@ -727,6 +743,8 @@ export class Engine implements ControlPlane {
       leaseMs: this.config.lease,
       marginMs: Math.max(500, this.config.monitor.interval),
       lastContact: () => agents.lastContactWith(oldWriter),
+      confirmedAt: agents.leaseConfirmedAt(oldWriter),
+      answering: this.agentAnswering(oldWriter),
       release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
       now: this.now,
       journal: (entry) => note(this.ctxBase(), entry),
@@ -742,21 +760,36 @@ export class Engine implements ControlPlane {
     const agents = this.options.agents;
     if (!agents || !this.options.leadership.mayAct() || this.state.mode === 'passive') return;
     const writer = holderOf(this.state.roles, this.writerRole);
+    for (const host of Object.keys(this.config.hosts)) agents.send(host, this.syncRequestFor(host, writer));
+  }
+
+  /** What `host`'s agent must hold and do, with `writer` holding the writer role. */
+  private syncRequestFor(host: string, writer: string | null): Omit<SyncRequest, 'seq'> {
+    const agents = this.options.agents as AgentExchange;
     const writerConfig = writer ? this.config.hosts[writer] : undefined;
-    const writerVips = this.config.roles[this.writerRole]?.ips ?? [];
-    for (const host of Object.keys(this.config.hosts)) {
-      const vips = Object.values(this.state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
-      const voters = Object.keys(this.config.hosts)
-        .filter((other) => other !== host && agents.hasAgent(other) && this.state.hosts[other]?.state !== 'ADMIN_OFFLINE')
-        .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
-      agents.send(host, {
-        host,
-        prefix: this.config.actuator.vip?.prefix ?? 24,
-        vips,
-        interval_ms: this.config.monitor.interval,
-        writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
-        lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: writerVips } : undefined,
-      });
+    const vips = Object.values(this.state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
+    const voters = Object.keys(this.config.hosts)
+      .filter((other) => other !== host && agents.hasAgent(other) && this.state.hosts[other]?.state !== 'ADMIN_OFFLINE')
+      .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
+    return {
+      host,
+      prefix: this.config.actuator.vip?.prefix ?? 24,
+      vips,
+      interval_ms: this.config.monitor.interval,
+      writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
+      lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: this.config.roles[this.writerRole]?.ips ?? [] } : undefined,
+    };
+  }
+
+  private async grantLease(host: string): Promise<{ ok: boolean; detail: string }> {
+    const agents = this.options.agents;
+    if (!agents?.hasAgent(host)) return { ok: true, detail: `${host} has no agent: no lease` };
+    try {
+      const answer = await agents.exchangeNow(host, this.syncRequestFor(host, host), Math.min(this.config.actuator.agent_timeout, 2000));
+      if (answer.lease?.holding) return { ok: true, detail: `${host}'s agent holds the writer lease` };
+      return { ok: false, detail: `${host}'s agent did not take the writer lease (${JSON.stringify(answer.lease)})` };
+    } catch (error) {
+      return { ok: false, detail: `${host}'s agent could not be granted the writer lease: ${(error as Error).message}` };
     }
   }
 

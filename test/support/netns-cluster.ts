@@ -29,6 +29,10 @@ export interface NetnsClusterOptions {
   triggers?: Record<string, unknown>;
   /** TLS everywhere: mysqld, replication, manager -> MySQL (verify_identity), manager -> agents and agent -> agent (mutual TLS). */
   tls?: boolean;
+  /** false: the writer role has no `prefer` host (nothing pulls it back after a move). */
+  preferFirst?: boolean;
+  /** Receiver rules added to the standard three (e.g. a move_role for a node alert). */
+  extraRules?: Array<Record<string, unknown>>;
 }
 
 export interface NetnsCluster {
@@ -161,7 +165,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       },
       hosts,
       roles: {
-        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], prefer: first },
+        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], ...(options.preferFirst === false ? {} : { prefer: first }) },
         reader: { hosts: names, ips: readerVips },
       },
       monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
@@ -177,6 +181,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
         { alert: 'SwitchyardReplicationLagHigh', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardReplicationBroken', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
+        ...(options.extraRules ?? []),
       ],
       state_dir: 'state',
     };
