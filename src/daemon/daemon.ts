@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
 import { AgentExchange } from '../actuator/agent-exchange.js';
-import { createHttpApp, listen } from '../api/server.js';
+import { MANAGER_LIMITS } from '../api/limits.js';
+import { createHttpApp, listen, serverUrl } from '../api/server.js';
 import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
+import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
+import { assertSecretFilesPrivate, managerSecretFiles } from '../config/secret-files.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { Engine } from '../engine/engine.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
@@ -18,6 +21,7 @@ import { FileJournal } from '../journal/journal.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
+import { registerMysqlTls } from '../mysql/tls.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
@@ -65,6 +69,9 @@ export class Daemon {
   private state: ClusterState;
   private lastCycle?: MonitorCycle;
   private server?: Server;
+  private metricsServer?: Server;
+  /** The plain /metrics listener's URL when metrics_listen is set. */
+  metricsUrl?: string;
   private stopping = false;
   private loopDone?: Promise<void>;
   private wake?: () => void;
@@ -78,6 +85,8 @@ export class Daemon {
     this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
     this.store = new FileStateStore(config.state_dir, config.cluster);
     this.leadership = options.leadership ?? new SingleProcessLeadership();
+    // mysql.tls for every connection to the cluster's hosts: monitor, heartbeat, actuator, positions.
+    registerMysqlTls(Object.values(config.hosts), config.mysql.tls);
 
     const loaded = this.store.loadChecked();
     let initial = loaded.state;
@@ -149,11 +158,12 @@ export class Daemon {
 
   /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
   async start(): Promise<string> {
-    const token = { file: this.config.auth.token_file, env: this.config.auth.token_env };
-    readSecret(token, 'auth token'); // fail at start, not at the first request
+    assertSecretFilesPrivate(managerSecretFiles(this.config));
+    const tokens = tokenSpecs(this.config.auth);
+    for (const token of tokens) readSecret(token.source, `auth token "${token.name}"`); // fail at start, not at the first request
     const app = createHttpApp({
       metrics: this.metrics,
-      getToken: () => readSecret(token, 'auth token'),
+      getTokens: () => tokens,
       metricsAuth: this.config.metrics_auth,
       apiRouters: [statusRouter(() => this.status()), ...(this.options.extraRouters?.(this) ?? [])],
       isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
@@ -161,13 +171,18 @@ export class Daemon {
       bodyLimit: '256kb',
       beforeAll: [countWebhookRequests(this.metrics)],
     });
-    this.server = await listen(app, this.config.listen);
-    const address = this.server.address();
-    const url = typeof address === 'object' && address ? `http://${this.config.listen.slice(0, this.config.listen.lastIndexOf(':'))}:${address.port}` : this.config.listen;
+    this.server = await listen(app, this.config.listen, MANAGER_LIMITS, this.config.tls && { files: this.config.tls, log: this.log });
+    const url = serverUrl(this.server, this.config.listen);
+    if (this.config.metrics_listen) {
+      // Plain HTTP for scrapers that do not speak TLS: /metrics (token-protected with metrics_auth) and /healthz only.
+      const plain = createHttpApp({ metrics: this.metrics, getTokens: () => tokens, metricsAuth: this.config.metrics_auth, apiRouters: [], logger: this.log });
+      this.metricsServer = await listen(plain, this.config.metrics_listen);
+      this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
+    }
     this.metrics.setMode(this.state.mode);
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
     for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
-    this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
+    this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     this.heartbeat.start(writerLookup);
     const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
@@ -220,8 +235,11 @@ export class Daemon {
     await this.heartbeat.stop();
     await this.agents.settled();
     await this.monitor.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
+    for (const server of [this.server, this.metricsServer]) {
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server?.closeAllConnections?.();
+      await closed;
+    }
     try {
       this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
     } catch (error) {
