@@ -88,6 +88,8 @@ export class Engine implements ControlPlane {
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
   private pathBroken = false;
+  /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
+  private lastSaved = '';
   private readonly agents: AgentViews;
   /** Manager clock: start of the first of a host's current run of failed checks. */
   private readonly lostSince = new Map<string, number>();
@@ -158,7 +160,6 @@ export class Engine implements ControlPlane {
         else if (!this.lostSince.has(obs.host)) this.lostSince.set(obs.host, obs.at);
       }
       if (!this.started) await this.reconcileStartup();
-      const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
       await this.cycle();
       const writer = holderOf(this.state.roles, this.writerRole);
@@ -170,7 +171,9 @@ export class Engine implements ControlPlane {
       if (this.state.lastPromotion && holderOf(this.state.roles, this.writerRole) !== this.state.lastPromotion.host) delete this.state.lastPromotion;
       this.reportErrant();
       this.exportMetrics();
-      if (JSON.stringify({ ...this.state, updatedAt: 0 }) !== before) await this.persist();
+      // Compared with what was last saved, not with the start of this cycle: an operator command
+      // between cycles may have moved roles after its own save.
+      if (this.signature() !== this.lastSaved) await this.persist();
       this.exchangeWithAgents();
       return this.snapshot();
     });
@@ -231,6 +234,7 @@ export class Engine implements ControlPlane {
         await runner.attempt({ event: 'mysql.start_replication', host: writer, reason: `${host} is back and has nothing the writer lacks: ${writer} replicates from it again` }, (actuator) => actuator.startReplication(writer));
       }
       const summary = await this.reconcileRoles(ctx, 'operator');
+      await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ONLINE`, ...summary.actions].join('; ') };
     });
@@ -257,6 +261,7 @@ export class Engine implements ControlPlane {
       this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ADMIN_OFFLINE', reason: 'set offline by the operator', since: this.now() };
       await this.persist();
       const summary = await this.reconcileRoles(ctx, 'operator');
+      await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ADMIN_OFFLINE`, ...steps, ...summary.actions].join('; ') };
     });
@@ -658,6 +663,11 @@ export class Engine implements ControlPlane {
   private async persist(): Promise<void> {
     this.state.updatedAt = this.now();
     await this.options.store.save(structuredClone(this.state));
+    this.lastSaved = this.signature();
+  }
+
+  private signature(): string {
+    return JSON.stringify({ ...this.state, updatedAt: 0 });
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {

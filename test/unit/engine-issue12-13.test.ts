@@ -146,3 +146,12 @@ test('a switchover target with transactions the writer lacks is not chosen', asy
   assert.equal(result.ok, false);
   assert.match(result.detail, /db2: has transactions the writer lacks \(0-2-7\)/);
 });
+
+test('roles moved by set-offline are saved: a restarted manager finds the VIPs where its state says', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  const result = await h.engine.setOffline('db3');
+  assert.equal(result.ok, true, result.detail);
+  assert.ok(!Object.values(h.store.saved?.roles.reader ?? {}).includes('db3'), JSON.stringify(h.store.saved?.roles));
+  assert.deepEqual(h.store.saved?.roles, h.engine.snapshot().roles);
+});
