@@ -88,6 +88,8 @@ export class Engine implements ControlPlane {
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
   private pathBroken = false;
+  /** Writers the manager lost while other hosts still reached them (its own path was broken). */
+  private readonly seenByOthersWhileLost = new Set<string>();
   /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
   private lastSaved = '';
   private readonly agents: AgentViews;
@@ -161,9 +163,11 @@ export class Engine implements ControlPlane {
       }
       if (!this.started) await this.reconcileStartup();
       this.conditionsThisCycle = new Set();
+      this.readmitWriterSeenByOthers();
       await this.cycle();
       const writer = holderOf(this.state.roles, this.writerRole);
       this.pathBroken = writer !== null && !this.observations.get(writer)?.reachable && /still see/.test(this.evidence(writer).reason);
+      if (this.pathBroken && writer) this.seenByOthersWhileLost.add(writer);
       this.options.metrics?.managerPathBroken.set(this.pathBroken ? 1 : 0);
       for (const key of [...this.conditions.keys()]) if (!this.conditionsThisCycle.has(key)) this.conditions.delete(key);
       // The promotion point only describes the writer it promoted; once the writer moved on, its
@@ -722,6 +726,30 @@ export class Engine implements ControlPlane {
   private exchangeWithAgents(): void {
     if (!this.options.leadership.mayAct() || this.state.mode === 'passive') return;
     this.agents.exchange(this.state);
+  }
+
+  /**
+   * The writer the manager lost while the other hosts reached it all along comes back from
+   * HARD_OFFLINE to AWAITING_RECOVERY like any host; but nothing happened to it, only to the
+   * manager's path. Holding it would move the writer away for nothing: it is ONLINE again, and the
+   * journal says why. A restart (held) or a failover in between (no longer the writer) is not this.
+   */
+  private readmitWriterSeenByOthers(): void {
+    const writer = holderOf(this.state.roles, this.writerRole);
+    for (const host of [...this.seenByOthersWhileLost]) {
+      const record = this.state.hosts[host];
+      const obs = this.observations.get(host);
+      if (host !== writer) {
+        this.seenByOthersWhileLost.delete(host);
+        continue;
+      }
+      if (!obs?.reachable || !record) continue;
+      this.seenByOthersWhileLost.delete(host);
+      if (record.state !== 'AWAITING_RECOVERY' || record.held) continue;
+      const reason = `the manager lost ${host} but the other hosts reached it throughout (the manager's path was broken): it stays the writer, ONLINE`;
+      this.state.hosts[host] = { ...setOnlineRecord(record, this.now()).record, reason };
+      note(this.ctxBase(), { phase: 'decision', event: 'writer.readmitted', host, role: this.writerRole, reason });
+    }
   }
 
   /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
