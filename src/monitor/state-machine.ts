@@ -57,6 +57,9 @@ export function healthState(observation: HostObservation, context: StateContext)
   return { state: 'ONLINE', reason: lag === null || lag === undefined ? 'healthy' : `healthy (lag ${lag.toFixed(3)} s)` };
 }
 
+/** A server start time that moved forward by more than this (clock skew, 1 s uptime steps) is a restart. */
+const RESTART_JUMP_MS = 2500;
+
 const HEALTH_STATES: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
 
 /**
@@ -80,9 +83,14 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
     }
   } else {
     next.failures = 0;
+    // Uptime has a resolution of one second, so a young server restarted quickly can show the
+    // same uptime as before; its start time (observed at minus uptime) still jumps forward.
+    const bootAt = observation.uptimeSeconds !== undefined ? observation.at - observation.uptimeSeconds * 1000 : undefined;
     const restarted =
-      observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds;
+      (observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds) ||
+      (bootAt !== undefined && record.lastBootAt !== undefined && bootAt - record.lastBootAt > RESTART_JUMP_MS);
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
+    if (bootAt !== undefined) next.lastBootAt = restarted || record.lastBootAt === undefined ? bootAt : Math.min(record.lastBootAt, bootAt);
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {

@@ -111,7 +111,10 @@ test('randomized fault loop (bounded, fixed seed): never two writable hosts, nev
   });
 
   const repair = async (host: string) => {
-    await waitFor(`${host} reachable and held`, async () => daemon.status().hosts.find((entry) => entry.name === host)?.state === 'AWAITING_RECOVERY', 30_000);
+    await waitFor(`${host} reachable and held`, async () => daemon.status().hosts.find((entry) => entry.name === host)?.state === 'AWAITING_RECOVERY', 30_000).catch((error: Error) => {
+      const record = daemon.status().hosts.find((entry) => entry.name === host);
+      throw new Error(`${error.message}; ${host} is ${record?.state} (${record?.reason}), up ${record?.up}`);
+    });
     await waitFor(`${host} replicating`, async () => (await cluster.instance(host).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000);
     const online = await daemon.engine.setOnline(host);
     assert.equal(online.ok, true, `set-online ${host}: ${online.detail}`);

@@ -189,3 +189,15 @@ test('ADMIN_OFFLINE is left only through set-online; set-offline reports its tra
   assert.deepEqual(offline.transition, { from: 'ONLINE', to: 'ADMIN_OFFLINE', reason: 'set offline by the operator' });
   assert.equal(setOffline(offline.record, NOW).transition, undefined, 'repeating is a no-op');
 });
+
+test('a young server restarted within seconds shows the same uptime, but its start time jumped: restarted', () => {
+  let current = record('ONLINE', { lastUptimeSeconds: undefined });
+  current = nextHostRecord(current, observe({ at: NOW, uptimeSeconds: 1 }), context({ now: NOW })).record;
+  assert.equal(current.state, 'ONLINE');
+  const next = nextHostRecord(current, observe({ at: NOW + 4000, uptimeSeconds: 1 }), context({ now: NOW + 4000 }));
+  assert.equal(next.record.state, 'AWAITING_RECOVERY');
+  assert.equal(next.record.held, 'restarted');
+  // An ordinary next observation of a server that did not restart is not one.
+  const steady = nextHostRecord(current, observe({ at: NOW + 4000, uptimeSeconds: 5 }), context({ now: NOW + 4000 }));
+  assert.equal(steady.record.state, 'ONLINE');
+});
