@@ -34,9 +34,14 @@ export function healthState(observation: HostObservation, context: StateContext)
   if (context.isActiveWriter) return { state: 'ONLINE', reason: 'active writer (its own replication is not held against it)' };
   const replication = observation.replication;
   if (!replication) return { state: 'ONLINE', reason: 'healthy (no replication configured)' };
-  if (context.master && !context.master.online) {
-    return { state: 'ONLINE', reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it` };
+  const health = replicationHealth(observation, replication, context);
+  if (health.state !== 'ONLINE' && context.master && !context.master.online) {
+    return { state: 'ONLINE', reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it (${health.reason})` };
   }
+  return health;
+}
+
+function replicationHealth(observation: HostObservation, replication: NonNullable<HostObservation['replication']>, context: StateContext): { state: HostState; reason: string } {
   // An IO thread that is connecting without an error was just (re)started, e.g. by a repoint.
   const starting = !replication.ioRunning && /^connecting$/i.test(replication.ioState) && replication.lastIoError === '';
   // Cannot receive (IO thread down) or cannot apply because of an error: broken.

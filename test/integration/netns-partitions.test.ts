@@ -145,8 +145,11 @@ test('randomized fault loop (bounded, fixed seed): never two writable hosts, nev
       const record = daemon.status().hosts.find((entry) => entry.name === writer);
       if (record?.state === 'AWAITING_RECOVERY') await daemon.engine.setOnline(writer);
     } else {
+      const before = daemon.engine.snapshot().hosts.db3;
       await cluster.instance('db3').kill();
       await cluster.instance('db3').start();
+      const [uptime] = await cluster.instance('db3').sql("SHOW GLOBAL STATUS LIKE 'Uptime'");
+      t.diagnostic(`db3 restarted: uptime now ${uptime?.Value}; record before: ${JSON.stringify(before)}`);
       await repair('db3');
     }
     const doubles = sampler.samples.filter((sample) => sample.writable.length > 1);
