@@ -47,6 +47,8 @@ export interface HostObservation {
   error?: string;
   readOnly?: boolean;
   uptimeSeconds?: number;
+  /** CONNECTION_ID() of the check's own connection: grows while the server runs. */
+  connectionId?: number;
   serverId?: number;
   version?: string;
   gtid?: GtidPositions;

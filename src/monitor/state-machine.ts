@@ -62,9 +62,6 @@ function replicationHealth(observation: HostObservation, replication: NonNullabl
   return { state: 'ONLINE', reason: lag === null || lag === undefined ? 'healthy' : `healthy (lag ${lag.toFixed(3)} s)` };
 }
 
-/** A server start time that moved forward by more than this (clock skew, 1 s uptime steps) is a restart. */
-const RESTART_JUMP_MS = 2500;
-
 const HEALTH_STATES: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
 
 /**
@@ -88,19 +85,19 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
     }
   } else {
     next.failures = 0;
-    // Uptime has a resolution of one second, so a young server restarted quickly can show the
-    // same uptime as before; its start time (observed at minus uptime) still jumps forward.
-    const bootAt = observation.uptimeSeconds !== undefined ? observation.at - observation.uptimeSeconds * 1000 : undefined;
+    // Uptime has a resolution of one second, so a young server restarted quickly can show the same
+    // uptime as before; connection ids only grow while a server runs (the monitor opens a new
+    // connection every check) and start again from 1 after a restart.
     const restarted =
       (observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds) ||
-      (bootAt !== undefined && record.lastBootAt !== undefined && bootAt - record.lastBootAt > RESTART_JUMP_MS);
+      (observation.connectionId !== undefined && record.lastConnectionId !== undefined && observation.connectionId < record.lastConnectionId);
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
-    if (bootAt !== undefined) next.lastBootAt = restarted || record.lastBootAt === undefined ? bootAt : Math.min(record.lastBootAt, bootAt);
+    if (observation.connectionId !== undefined) next.lastConnectionId = observation.connectionId;
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {
       to = 'AWAITING_RECOVERY';
-      reason = `restarted (uptime went from ${record.lastUptimeSeconds} s to ${observation.uptimeSeconds} s): waiting for set-online`;
+      reason = `restarted (uptime ${record.lastUptimeSeconds} s -> ${observation.uptimeSeconds} s, connection id ${record.lastConnectionId ?? '?'} -> ${observation.connectionId ?? '?'}): waiting for set-online`;
       next.held = 'restarted';
       restartedNow = true;
     } else if (record.state === 'HARD_OFFLINE') {

@@ -190,14 +190,13 @@ test('ADMIN_OFFLINE is left only through set-online; set-offline reports its tra
   assert.equal(setOffline(offline.record, NOW).transition, undefined, 'repeating is a no-op');
 });
 
-test('a young server restarted within seconds shows the same uptime, but its start time jumped: restarted', () => {
+test('a young server restarted within seconds shows the same uptime, but its connection ids started again: restarted', () => {
   let current = record('ONLINE', { lastUptimeSeconds: undefined });
-  current = nextHostRecord(current, observe({ at: NOW, uptimeSeconds: 1 }), context({ now: NOW })).record;
+  current = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 40 }), context()).record;
   assert.equal(current.state, 'ONLINE');
-  const next = nextHostRecord(current, observe({ at: NOW + 4000, uptimeSeconds: 1 }), context({ now: NOW + 4000 }));
+  const next = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 6 }), context({ now: NOW + 3000 }));
   assert.equal(next.record.state, 'AWAITING_RECOVERY');
   assert.equal(next.record.held, 'restarted');
-  // An ordinary next observation of a server that did not restart is not one.
-  const steady = nextHostRecord(current, observe({ at: NOW + 4000, uptimeSeconds: 5 }), context({ now: NOW + 4000 }));
+  const steady = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 43 }), context({ now: NOW + 3000 }));
   assert.equal(steady.record.state, 'ONLINE');
 });
