@@ -5,6 +5,7 @@
  * a real errant write on an isolated old writer must still be refused and named.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { openConnection } from '../../src/mysql/connect.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
@@ -19,7 +20,7 @@ const ROUNDS = 10;
 test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under load: every failover happens, every set-online sticks; a real errant write is still refused`, async (t) => {
   if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])) return;
   const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, preferFirst: false });
-  const { daemon } = await startDaemon(t, cluster.config);
+  const { daemon, logFile } = await startDaemon(t, cluster.config);
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
   const stateOf = (host: string) => daemon.status().hosts.find((entry) => entry.name === host);
   await waitFor('db1 to be the writer', async () => writerOf() === 'db1', 20_000);
@@ -35,7 +36,10 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
 
   const restart = async (host: string) => {
     await cluster.instance(host).start();
-    await waitFor(`${host} back and held`, async () => stateOf(host)?.state === 'AWAITING_RECOVERY', 30_000);
+    await waitFor(`${host} back and held`, async () => stateOf(host)?.state === 'AWAITING_RECOVERY', 30_000).catch((error: Error) => {
+      const transitions = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('"host.state_changed"') && line.includes(`"host":"${host}"`)).slice(-6);
+      throw new Error(`${error.message}; ${host} is ${stateOf(host)?.state} (${stateOf(host)?.reason}); last transitions:\n${transitions.join('\n')}`);
+    });
     await waitFor(`${host} replicating`, async () => (await cluster.instance(host).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000);
     const online = await daemon.engine.setOnline(host);
     assert.equal(online.ok, true, `round set-online ${host}: ${online.detail}`);
