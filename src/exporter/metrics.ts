@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { HOST_STATES } from '../domain/host-state.js';
 import { MODES } from '../config/schema.js';
 
+/** prom-client defaults dropped because they break the naming rules; see the constructor. */
+export const OFF_CONVENTION_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 /**
  * Every Switchyard metric, in one registry with `cluster` on every series. Names are the outside
  * contract of docs/design.md: dashboards and alert rules depend on them.
@@ -41,7 +44,13 @@ export class SwitchyardMetrics {
 
   constructor(readonly cluster: string, options: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ cluster });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client exports these as gauges with a `_total` suffix, which the exposition rules
+      // reserve for counters (`promtool check metrics` rejects them). Each is the sum of a
+      // by-type gauge that stays: sum(nodejs_active_handles) and so on.
+      for (const name of OFF_CONVENTION_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
   }
 
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { readSecret } from '../../src/config/secrets.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR, startDaemon, writeTestConfig } from '../support/daemon.js';
-import { startPrometheus } from '../support/prometheus.js';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { promtoolCheckMetrics, startPrometheus } from '../support/prometheus.js';
 import { startSandbox, waitFor } from '../support/sandbox.js';
 
 interface Target { refId: string; expr: string; datasource: { type: string; uid: string } }
@@ -37,8 +38,8 @@ test('dashboards are structurally valid Grafana dashboards with datasource, clus
   assert.ok(dashboards[1]?.templating.list.some((variable) => variable.name === 'host'), 'the host dashboard has a host variable');
 });
 
-test('every panel query returns data from a real Prometheus scraping a real Switchyard on a sandbox', async (t) => {
-  if (!requireBinaries(t, [...MARIADB, ['prometheus', 'prometheus']])) return;
+test('every panel query returns data from a real Prometheus scraping a real Switchyard on a sandbox, whose whole /metrics passes promtool check metrics', async (t) => {
+  if (!requireBinaries(t, [...MARIADB, ['prometheus', 'prometheus'], ['promtool', 'prometheus']])) return;
   const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
   const config = writeTestConfig(sandbox, 'dashboards.yml', (raw) => {
     raw.monitor = FAST_MONITOR;
@@ -66,6 +67,14 @@ test('every panel query returns data from a real Prometheus scraping a real Swit
   await waitFor('a scheduled consistency check to have completed and been scraped', async () => (await prometheus.query('switchyard_checksum_last_run_timestamp_seconds > 0')).length > 0, 60_000, 500);
   await waitFor('the checksum results to be scraped', async () => (await prometheus.query('switchyard_checksum_diff_chunks')).length > 0, 30_000, 500);
 
+  // The whole exposition of a running manager, prom-client's process and nodejs defaults included.
+  const exposition = await (await fetch(`${url}/metrics`)).text();
+  for (const family of ['switchyard_check_duration_seconds_bucket', 'switchyard_failovers_total', 'switchyard_checksum_diff_chunks', 'process_cpu_seconds_total', 'nodejs_active_handles', 'nodejs_gc_duration_seconds_bucket']) {
+    assert.match(exposition, new RegExp(`^${family}\\{`, 'm'), `/metrics has ${family}`);
+  }
+  const checked = await promtoolCheckMetrics(exposition);
+  assert.equal(checked.code, 0, `promtool check metrics: ${checked.output}`);
+
   const substitute = (expr: string) => expr.replaceAll('$cluster', 'sandbox').replaceAll('$host', 'db3').replaceAll('$__rate_interval', '1m').replaceAll('$__range', '5m');
   const empty: string[] = [];
   for (const dashboard of dashboards) {
@@ -77,4 +86,13 @@ test('every panel query returns data from a real Prometheus scraping a real Swit
     }
   }
   assert.deepEqual(empty, [], 'every panel query returns data');
+});
+
+test('promtool check metrics rejects prom-client defaults as shipped (the check above can fail)', async (t) => {
+  if (!requireBinaries(t, [['promtool', 'prometheus']])) return;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const checked = await promtoolCheckMetrics(await registry.metrics());
+  assert.notEqual(checked.code, 0);
+  assert.match(checked.output, /nodejs_active_handles_total non-counter metrics should not have "_total" suffix/);
 });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,4 +123,12 @@ export function fastRules(source: string, target: string, options: { lagThreshol
   }
   writeFileSync(target, yaml.dump(rules));
   return target;
+}
+
+/** `promtool check metrics` on an exposition text: exit code and everything it printed. */
+export function promtoolCheckMetrics(exposition: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }));
+    child.stdin?.end(exposition);
+  });
 }
