@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { queryRows, type Connection } from '../mysql/connect.js';
 import { missingFrom } from '../mysql/gtid.js';
 import { connectManager, discoverWriter } from './hosts.js';
+import { HeartbeatLag } from './lag.js';
 import { checksumTableDdl, chunkChecksumSql, diffQuerySql, literal, masterResultSql, nextBoundarySql, nextChunkSize, qualified } from './sql.js';
 import { NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
 
@@ -78,13 +79,6 @@ async function prepareWriterSession(connection: Connection): Promise<void> {
   await connection.query('SET SESSION autocommit = 1');
 }
 
-async function replicaLagSeconds(connection: Connection): Promise<number | null> {
-  const rows = await queryRows<{ Seconds_Behind_Master: string | number | null }>(connection, 'SHOW SLAVE STATUS');
-  if (rows.length === 0) return null;
-  const value = rows[0]?.Seconds_Behind_Master;
-  return value === null || value === undefined ? null : Number(value);
-}
-
 export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {}): Promise<ChecksumReport> {
   const log = deps.logger ?? silentLogger;
   const settings = config.checksum;
@@ -102,6 +96,8 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
     const [readOnly] = await queryRows<{ ro: string | number }>(writerConnection, 'SELECT @@global.read_only AS ro');
     if (Number(readOnly?.ro) !== 0) throw new Error(`${writer} is read_only; the checksum must run on the writer`);
     for (const statement of checksumTableDdl(settings.schema)) await writerConnection.query(statement);
+    const heartbeat = new HeartbeatLag(writerConnection, config.heartbeat.schema);
+    await heartbeat.prepare();
 
     for (const host of Object.keys(config.hosts).filter((name) => name !== writer).sort()) {
       const replica: Replica = { host, outcome: { host, status: 'checked', diffs: {} } };
@@ -122,14 +118,15 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
       lastLagCheck = Date.now();
       const giveUpAt = Date.now() + (deps.maxBackoffMs ?? 600_000);
       for (;;) {
+        await heartbeat.stamp();
         const lagging: Array<{ host: string; lag: number }> = [];
         for (const replica of replicas) {
           if (!replica.connection) continue;
-          const lag = await replicaLagSeconds(replica.connection).catch(() => null);
+          const lag = await heartbeat.lagSeconds(replica.connection);
           if (lag !== null && lag * 1000 > settings.max_lag) lagging.push({ host: replica.host, lag });
         }
         if (lagging.length === 0) return;
-        if (Date.now() > giveUpAt) throw new Error(`replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag}s`).join(', ')}`);
+        if (Date.now() > giveUpAt) throw new Error(`replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag.toFixed(1)}s`).join(', ')}`);
         log.info({ event: 'checksum.backoff', lagging }, 'replicas lag beyond checksum.max_lag; pausing');
         await sleep(1000);
       }
@@ -161,6 +158,10 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
     const hosts = replicas.map((replica) => replica.outcome);
     const differences = hosts.reduce((sum, host) => sum + Object.values(host.diffs).reduce((a, b) => a + b, 0), 0);
     if (deps.metrics) {
+      // The series are exactly the (replica, table) pairs this run compared: a replica that was
+      // unreachable or failed, the writer, and tables not checked lose theirs rather than keep
+      // exporting an old figure as if it were current (docs/consistency.md, "Metrics").
+      deps.metrics.checksumDiffChunks.reset();
       for (const host of hosts) {
         for (const [table, chunks] of Object.entries(host.diffs)) deps.metrics.checksumDiffChunks.set({ host: host.host, table }, chunks);
       }
