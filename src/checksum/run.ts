@@ -9,7 +9,7 @@ import { missingFrom } from '../mysql/gtid.js';
 import { connectManager, discoverWriter } from './hosts.js';
 import { HeartbeatLag } from './lag.js';
 import { checksumTableDdl, chunkChecksumSql, diffQuerySql, literal, masterResultSql, nextBoundarySql, nextChunkSize, qualified } from './sql.js';
-import { NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
+import { estimateRows, NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -28,6 +28,10 @@ export interface ChecksumDeps {
   /** Give up when replicas stay lagged beyond checksum.max_lag this long (default 10 min). */
   maxBackoffMs?: number;
   onProgress?: (event: { table: string; chunk: number; rows: number }) => void;
+  /** Once, before the first chunk: the tables to check with InnoDB's row estimates (for progress and ETA). */
+  onPlan?: (tables: Array<{ table: string; estimatedRows: number }>) => void;
+  /** After each table, checked, skipped or failed. */
+  onTableDone?: (outcome: TableOutcome) => void;
 }
 
 export interface TableOutcome {
@@ -111,6 +115,10 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
     }
 
     const plans = await planTables(writerConnection, { excludeSchemas: [settings.schema, config.heartbeat.schema], filters: deps.tables ?? settings.tables });
+    if (deps.onPlan) {
+      const estimates = await estimateRows(writerConnection, plans);
+      deps.onPlan(plans.map((plan) => ({ table: `${plan.db}.${plan.table}`, estimatedRows: plan.key ? (estimates.get(`${plan.db}.${plan.table}`) ?? 0) : 0 })));
+    }
     const tables: TableOutcome[] = [];
     let lastLagCheck = 0;
     const waitForLag = async () => {
@@ -137,14 +145,15 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
       if (!plan.key) {
         tables.push({ table: name, status: 'skipped', chunks: 0, rows: 0, reason: NO_KEY_REASON });
         log.warn({ event: 'checksum.table_skipped', table: name }, NO_KEY_REASON);
-        continue;
+      } else {
+        try {
+          tables.push(await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress));
+        } catch (error) {
+          tables.push({ table: name, status: 'failed', chunks: 0, rows: 0, reason: (error as Error).message });
+          log.error({ event: 'checksum.table_failed', table: name, error: (error as Error).message }, 'table checksum failed');
+        }
       }
-      try {
-        tables.push(await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress));
-      } catch (error) {
-        tables.push({ table: name, status: 'failed', chunks: 0, rows: 0, reason: (error as Error).message });
-        log.error({ event: 'checksum.table_failed', table: name, error: (error as Error).message }, 'table checksum failed');
-      }
+      deps.onTableDone?.(tables[tables.length - 1] as TableOutcome);
     }
 
     // Every checksum statement is in the writer's binlog up to here; a replica that has applied

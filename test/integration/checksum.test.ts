@@ -72,6 +72,17 @@ test('replicated checksum: clean cluster, a changed row on db3 and a deleted row
   const cleanCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--json']);
   assert.equal(cleanCli.code, 0, cleanCli.stderr);
   assert.equal(JSON.parse(cleanCli.stdout).differences, 0);
+  // --json: progress as JSON lines on stderr, the report alone on stdout.
+  const progressLines = cleanCli.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.event === 'checksum.progress');
+  assert.ok(progressLines.length >= 2, `progress lines on stderr: ${cleanCli.stderr}`);
+  assert.deepEqual(
+    (({ tables_done, tables_total, rows, done, eta_seconds }) => ({ tables_done, tables_total, rows, done, eta_seconds }))(progressLines.at(-1) as Record<string, unknown>),
+    { tables_done: 3, tables_total: 3, rows: 20004, done: true, eta_seconds: 0 },
+  );
 
   // Drift behind replication's back: a changed row on db3, a deleted row on db2.
   const db3 = await sandbox.instance('db3').rootConnection();
@@ -107,6 +118,7 @@ test('replicated checksum: clean cluster, a changed row on db3 and a deleted row
   assert.match(driftCli.stdout, /db3 app\.items: 1 differing chunk/);
   assert.match(driftCli.stdout, /db2 app\.items: 1 differing chunk/);
   assert.doesNotMatch(driftCli.stdout, /app\.pairs/);
+  assert.doesNotMatch(driftCli.stderr, /progress/, 'no progress output without a terminal or --json');
 
   // Back-off on heartbeat lag: db3's SQL thread stopped (Seconds_Behind_Master is NULL then, so
   // a back-off on it would push on). The writer's heartbeat row, renewed as the daemon's writer
