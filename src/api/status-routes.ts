@@ -1,6 +1,7 @@
 import express from 'express';
 import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
+import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
 import type { MonitorCycle } from '../monitor/monitor.js';
 
 export interface HostStatus {
@@ -21,6 +22,8 @@ export interface HostStatus {
   replicatingFrom?: string;
   gtid?: string;
   roles: Array<{ role: string; ip: string }>;
+  /** Present while an Alertmanager silence holds automation off this host. */
+  maintenance?: MaintenanceWindow;
 }
 
 export interface StatusSnapshot {
@@ -36,6 +39,8 @@ export interface StatusSnapshot {
   hosts: HostStatus[];
   roles: Record<string, Record<string, string | null>>;
   checks: Record<string, Record<string, { ok: boolean; detail?: string; ageMs: number }>>;
+  /** With triggers.alertmanager_url: where silences come from, whether they could be read, hosts in maintenance. */
+  maintenance?: MaintenanceStatus;
 }
 
 /** What `switchyard show` and GET /api/v1/status present: config order, state, live values, roles. */
@@ -43,7 +48,7 @@ export function buildStatus(
   config: LoadedConfig,
   cycle: MonitorCycle | undefined,
   state: ClusterState,
-  extras: { leader: string; alertingPipelineUp: boolean; now?: number },
+  extras: { leader: string; alertingPipelineUp: boolean; now?: number; maintenance?: MaintenanceStatus },
 ): StatusSnapshot {
   const now = extras.now ?? Date.now();
   const observations = new Map(cycle?.observations.map((obs) => [obs.host, obs]) ?? []);
@@ -73,6 +78,7 @@ export function buildStatus(
       replicatingFrom: obs?.replication ? `${obs.replication.masterHost}:${obs.replication.masterPort}` : undefined,
       gtid: obs?.gtid?.currentPos,
       roles: held,
+      maintenance: extras.maintenance?.hosts[name],
     };
   });
   const checks: StatusSnapshot['checks'] = {};
@@ -92,6 +98,7 @@ export function buildStatus(
     hosts,
     roles,
     checks,
+    maintenance: extras.maintenance,
   };
 }
 

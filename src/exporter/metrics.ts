@@ -32,6 +32,7 @@ export class SwitchyardMetrics {
     'transactions a host has that the writer lacks (after a failover: the old writer\'s writes that never reached the new one); the journal names them',
     ['host'],
   );
+  readonly maintenance = this.gauge('switchyard_maintenance', '1 while an Alertmanager silence holds automation off the host', ['host']);
   readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({
