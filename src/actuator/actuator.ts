@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { MysqlActions } from './mysql-actions.js';
 import { StepRecorder } from './recorder.js';
 import { BookkeepingVips } from './bookkeeping-vips.js';
-import type { Actuator, FenceResult, PlannedStep, VipActuator } from './types.js';
+import type { Actuator, AgentTransport, FenceResult, PlannedStep, VipActuator } from './types.js';
 import { VipActions } from './vip-actions.js';
 
 export interface ActuatorOptions {
@@ -51,6 +51,8 @@ export class SwitchyardActuator implements Actuator {
   private readonly recorder: StepRecorder;
   readonly mysql: MysqlActions;
   readonly vips: VipActuator;
+  /** The per-cycle agent exchange goes through the same clients (and sequence) as VIP moves. */
+  readonly agents: AgentTransport;
 
   constructor(config: LoadedConfig, options: ActuatorOptions = {}) {
     this.dryRun = options.dryRun ?? false;
@@ -69,10 +71,12 @@ export class SwitchyardActuator implements Actuator {
       fenceGraceMs: config.actuator.fence_grace,
     });
     if (config.actuator.vip === undefined) {
-      this.vips = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+      const bookkeeping = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+      this.vips = bookkeeping;
+      this.agents = bookkeeping;
     } else {
       const tokenSource = agentTokenSource(config);
-      this.vips = new VipActions({
+      const actions = new VipActions({
         agents: Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, host.agent])),
         interface: config.actuator.vip.interface,
         prefix: config.actuator.vip.prefix,
@@ -81,6 +85,8 @@ export class SwitchyardActuator implements Actuator {
         retries: config.actuator.agent_retries,
         recorder: this.recorder,
       });
+      this.vips = actions;
+      this.agents = actions;
     }
   }
 

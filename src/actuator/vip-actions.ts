@@ -1,6 +1,7 @@
 import type { StepRecorder } from './recorder.js';
 import { AgentClient, type AgentClientOptions } from './agent-client.js';
-import { ActionError, type VipActuator } from './types.js';
+import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import { ActionError, type AgentTransport, type VipActuator } from './types.js';
 
 export interface VipActionsOptions {
   /** Host name -> agent base URL (hosts.NAME.agent). */
@@ -16,8 +17,10 @@ export interface VipActionsOptions {
 }
 
 /** VIP moves go through each host's agent; the agent does `ip addr` and the gratuitous ARP. */
-export class VipActions implements VipActuator {
+export class VipActions implements VipActuator, AgentTransport {
   private readonly clients = new Map<string, AgentClient>();
+  /** Microseconds since the epoch at start, then +1 per change: a restarted manager still counts up. */
+  private seq = Date.now() * 1000;
 
   constructor(private readonly options: VipActionsOptions) {}
 
@@ -44,7 +47,7 @@ export class VipActions implements VipActuator {
     await this.options.recorder.step(
       { action: 'vip.add', host, description: `ip addr add ${ip}/${this.options.prefix} dev ${iface}; arping -U -c 1 -I ${iface} ${ip} (agent ${this.options.agents[host]})` },
       undefined,
-      async () => wrap(host, () => client.addVip(ip, iface, this.options.prefix)),
+      async () => wrap(host, () => client.addVip(ip, iface, this.options.prefix, this.nextSeq())),
       (result) => (result?.changed === false ? 'already held (no-op)' : 'added and announced'),
     );
   }
@@ -55,9 +58,27 @@ export class VipActions implements VipActuator {
     await this.options.recorder.step(
       { action: 'vip.remove', host, description: `ip addr del ${ip}/${this.options.prefix} dev ${iface} (agent ${this.options.agents[host]})` },
       undefined,
-      async () => wrap(host, () => client.removeVip(ip, iface)),
+      async () => wrap(host, () => client.removeVip(ip, iface, this.nextSeq())),
       (result) => (result?.changed === false ? 'was not held (no-op)' : 'removed'),
     );
+  }
+
+  nextSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+
+  agentUrl(host: string): string | undefined {
+    return this.options.agents[host];
+  }
+
+  sync(host: string, request: SyncRequest, timeoutMs: number): Promise<SyncAnswer> {
+    return this.client(host).sync({ ...request, interface: this.iface(), prefix: this.options.prefix }, timeoutMs);
+  }
+
+  async releaseLease(host: string, reason: string, timeoutMs: number): Promise<string> {
+    const answer = await this.client(host).releaseLease(this.nextSeq(), reason, timeoutMs);
+    return answer.detail;
   }
 
   /** A read: runs in dry-run mode too, because it changes nothing. */

@@ -33,6 +33,7 @@ export async function startAgent(options: { config: AgentConfig; logger: Logger;
     const vips = held.filter((address) => config.vip?.ips.includes(address.ip));
     logger.info({ event: 'agent.vips_at_start', interface: config.vip.interface, held: vips.map((address) => address.ip) }, 'VIPs held at start');
   }
+  if (!config.mysql) logger.warn({ event: 'agent.no_local_mysql' }, 'no "mysql" section: if this host is the writer and gets cut off, its lease can only take the VIP down, not set read_only');
   const app = createAgentApp({ config, driver, snapshotMethod: options.snapshotMethod, getToken, logger });
   const server = await listen(app, config.listen);
   const address = server.address() as AddressInfo;
@@ -44,6 +45,7 @@ export async function startAgent(options: { config: AgentConfig; logger: Logger;
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        app.runtime.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

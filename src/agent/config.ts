@@ -38,6 +38,25 @@ export const agentConfigSchema = z.strictObject({
         .refine((ips) => new Set(ips).size === ips.length, { message: 'an IP is listed twice' }),
     })
     .optional(),
+  /**
+   * How the agent reaches the MySQL server on this host, for the writer lease's local fence
+   * (read_only=ON and client sessions killed when the writer is cut off from the majority).
+   * Without it, an isolated writer's agent can only take its VIP down.
+   */
+  mysql: z
+    .strictObject({
+      socket: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
+      address: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(1).max(65535).default(3306),
+      user: z.string().min(1),
+      password_file: z.string().min(1).optional(),
+      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    })
+    .superRefine((value, ctx) => {
+      if (value.password_file === undefined && value.password_env === undefined) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'set password_file or password_env' });
+      else if (value.password_file !== undefined && value.password_env !== undefined) ctx.addIssue({ code: 'custom', path: ['password_env'], message: 'set only one of password_file and password_env' });
+    })
+    .optional(),
   snapshot: z
     .strictObject({
       method: z.enum(['lvm', 'btrfs', 'mariabackup']),
@@ -73,9 +92,11 @@ export function validateAgentConfig(raw: unknown, file: string): { config?: Agen
   }
   const source = resolve(file);
   const tokenFile = parsed.data.auth.token_file;
+  const relative = (file: string | undefined) => (file === undefined || isAbsolute(file) ? file : resolve(dirname(source), file));
   const config: AgentConfig = {
     ...parsed.data,
-    auth: { ...parsed.data.auth, token_file: tokenFile === undefined || isAbsolute(tokenFile) ? tokenFile : resolve(dirname(source), tokenFile) },
+    auth: { ...parsed.data.auth, token_file: relative(tokenFile) },
+    ...(parsed.data.mysql ? { mysql: { ...parsed.data.mysql, password_file: relative(parsed.data.mysql.password_file) } } : {}),
     source,
   };
   return { config, problems: [] };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import type { z } from 'zod';
-import { checkReferences } from './references.js';
+import { checkParsed, checkReferences } from './references.js';
 import { ConfigError, formatPath, type Problem } from './problems.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -29,6 +29,7 @@ export function validateConfig(raw: unknown): { config?: Config; problems: Probl
   const parsed = configSchema.safeParse(raw);
   const problems = parsed.success ? [] : parsed.error.issues.flatMap(describeIssue);
   problems.push(...checkReferences(raw));
+  if (parsed.success) problems.push(...checkParsed(parsed.data));
   const unique = new Map(problems.map((problem) => [`${problem.path}\u0000${problem.message}`, problem]));
   const sorted = [...unique.values()].sort((a, b) => a.path.localeCompare(b.path));
   return parsed.success && sorted.length === 0 ? { config: parsed.data, problems: [] } : { problems: sorted };

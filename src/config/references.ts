@@ -1,4 +1,6 @@
+import { formatDuration } from './duration.js';
 import type { Problem } from './problems.js';
+import type { Config } from './schema.js';
 
 type Raw = Record<string, unknown>;
 const isObject = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -118,5 +120,16 @@ export function checkReferences(raw: unknown): Problem[] {
       else alerts.set(rule.alert, index);
     }
   });
+  return problems;
+}
+
+/** Checks between parsed values (durations are numbers only after parsing). */
+export function checkParsed(config: Config): Problem[] {
+  const problems: Problem[] = [];
+  const interval = config.monitor.interval;
+  // The writer's agent renews its lease once per interval: two missed renewals must not fence it.
+  if (config.lease < 2 * interval) {
+    problems.push({ path: 'lease', message: `${formatDuration(config.lease)} is shorter than 2 x monitor.interval (${formatDuration(2 * interval)}): a healthy writer would fence itself` });
+  }
   return problems;
 }

@@ -2,11 +2,22 @@ import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
 
 /** A duration string converted to milliseconds at parse time, so nothing downstream re-parses. */
 const duration = z.string({ error: 'must be a duration string such as "500ms", "1s", "2m"' }).transform((text, ctx) => {
   try {
     return parseDuration(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** A size string ("64MiB", "100MB") converted to bytes at parse time. */
+const size = z.string({ error: 'must be a size string such as "64MiB" or "100MB"' }).transform((text, ctx) => {
+  try {
+    return parseSize(text);
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
     return z.NEVER;
@@ -128,6 +139,12 @@ const backupSchema = z.strictObject({
   method: z.enum(['mariabackup']).default('mariabackup'),
 });
 
+/** The audit journal in state_dir: rotated by size so it does not grow forever. */
+const journalSchema = z.strictObject({
+  max_size: size.pipe(z.number().min(64 * 1024, 'must be at least 64KiB')).default(64 * 1024 * 1024),
+  keep: z.number().int().min(1, 'keep at least one rotated file: the journal is the audit trail').max(1000).default(5),
+});
+
 export const MODES = ['active', 'passive', 'manual'] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -184,7 +201,24 @@ export const configSchema = z.strictObject({
       }
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),
+  /**
+   * Invariant 7: the writer's agent fences its host when it has reached no majority of the voters
+   * (managers, every host's agent, itself) for this long; a new writer is promoted only after the
+   * old one's lease has certainly run out.
+   */
+  lease: duration.default(3000),
+  failover: z
+    .strictObject({
+      /**
+       * A writer beats no writer: when the writer is dead on evidence and the only candidates with
+       * every transaction are held for a restart or flapping (never for divergence or lag), promote
+       * the most advanced of them and journal why.
+       */
+      promote_held: z.boolean().default(true),
+    })
+    .default({ promote_held: true }),
   state_dir: z.string().min(1).default('/var/lib/switchyard'),
+  journal: journalSchema.default({ max_size: 64 * 1024 * 1024, keep: 5 }),
   checksum: checksumSchema.default({ chunk_time: 500, max_lag: 5000, schema: 'switchyard' }),
   backup: backupSchema.optional(),
 });

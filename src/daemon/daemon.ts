@@ -2,9 +2,9 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
-import type { Actuator } from '../actuator/types.js';
+import { AgentExchange } from '../actuator/agent-exchange.js';
 import { createHttpApp, listen } from '../api/server.js';
-import { statusRouter, buildStatus } from '../api/status-routes.js';
+import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
@@ -26,6 +26,21 @@ import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
 
+function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefined {
+  if (!agents.hasAgent(host)) return undefined;
+  const report = agents.report(host);
+  const answer = report?.answer;
+  const up = report !== undefined && report.error === undefined && answer !== undefined;
+  const now = Date.now();
+  return {
+    up,
+    held: up ? answer?.held : undefined,
+    error: report ? report.error : 'no exchange yet',
+    probe: answer?.probe && report?.answeredAt !== undefined ? { target: answer.probe.target, ok: answer.probe.ok, detail: answer.probe.detail, ageMs: now - (report.answeredAt - answer.probe.started_ago_ms) } : undefined,
+    lease: answer?.lease ? { holding: answer.lease.holding, lapsed: answer.lease.lapsed, fenced: answer.lease.fenced, reached: answer.lease.reached } : undefined,
+  };
+}
+
 export interface DaemonOptions {
   config: LoadedConfig;
   log: Logger;
@@ -45,6 +60,7 @@ export class Daemon {
   readonly store: FileStateStore;
   readonly engine: Engine;
   readonly leadership: Leadership;
+  readonly agents: AgentExchange;
   private readonly monitor: Monitor;
   private readonly heartbeat: HeartbeatWriter;
   private state: ClusterState;
@@ -62,7 +78,7 @@ export class Daemon {
     const { config, log } = options;
     this.log = log;
     this.metrics = new SwitchyardMetrics(config.cluster);
-    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'));
+    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
     this.store = new FileStateStore(config.state_dir, config.cluster);
     this.leadership = options.leadership ?? new SingleProcessLeadership();
 
@@ -76,6 +92,14 @@ export class Daemon {
     }
     const live = this.actuator(false);
     const planner = this.actuator(true);
+    this.agents = new AgentExchange({
+      transport: live.agents,
+      hosts: Object.keys(config.hosts),
+      timeoutMs: Math.min(config.actuator.agent_timeout, Math.max(config.monitor.interval, 500)),
+      journal: this.journal,
+      log: log.child({ component: 'agents' }),
+      metrics: this.metrics,
+    });
     const endpointFor = (host: string) => {
       const entry = config.hosts[host];
       if (!entry) throw new Error(`unknown host ${host}`);
@@ -97,6 +121,7 @@ export class Daemon {
         leadership: this.leadership,
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
+        agents: this.agents,
       },
       initial,
     );
@@ -117,7 +142,7 @@ export class Daemon {
     }
   }
 
-  private actuator(dryRun: boolean): Actuator {
+  private actuator(dryRun: boolean): SwitchyardActuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
     return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
@@ -132,6 +157,9 @@ export class Daemon {
       leader: this.leadership.describe(),
       alertingPipelineUp: this.engine.pipelineUp(),
       maintenance: this.silences?.status(),
+      agent: (host) => agentStatus(this.agents, host),
+      conditions: this.engine.currentConditions(),
+      managerPathBroken: this.engine.managerPathBroken(),
     });
   }
 
@@ -209,6 +237,7 @@ export class Daemon {
     await this.loopDone;
     await this.heartbeat.stop();
     await this.silences?.stop();
+    await this.agents.settled();
     await this.monitor.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();

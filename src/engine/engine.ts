@@ -1,3 +1,5 @@
+import type { AgentExchange } from '../actuator/agent-exchange.js';
+import type { SyncRequest } from '../domain/agent-exchange.js';
 import type { Mode } from '../config/schema.js';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
@@ -6,20 +8,22 @@ import type { Journal } from '../journal/journal.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { silentLogger, type Logger } from '../log.js';
 import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
-import { chooseWriterCandidate } from './candidates.js';
+import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
-import { writerDeathEvidence } from './evidence.js';
+import { writerDeathEvidence, type Evidence, type ObserverView } from './evidence.js';
+import { awaitLeaseLapse } from './lease-gate.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
-import { countTransactions, errantTransactions } from './errant.js';
+import { countTransactions, errantTransactions, gtidViewOf, type GtidView } from './errant.js';
+import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
 import { hasVip, note, refused, setHolder } from './operation.js';
 import { recoverOperation } from './recovery.js';
 import { NO_IP, assignRoles, holderOf, isEligible } from './roles.js';
 import { StepRunner } from './steps.js';
 import { checkStartup } from './startup.js';
 import { runSwitchover } from './switchover.js';
-import { replicatesFrom } from './topology.js';
+import { ioConnected, replicatesFrom } from './topology.js';
 import { droppedWithMaintenance } from '../maintenance/engine-input.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
@@ -37,6 +41,8 @@ export interface EngineOptions {
   gtid?: GtidOps;
   /** Name of the exclusive role whose holder is the writable host. Default "writer". */
   writerRole?: string;
+  /** The per-cycle exchange with the hosts' agents (VIP sets, writer probes, lease). */
+  agents?: AgentExchange;
   now?: () => number;
 }
 
@@ -83,6 +89,9 @@ export class Engine implements ControlPlane {
   private switchoverBackoffUntil = 0;
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
+  private pathBroken = false;
+  /** Manager clock: start of the first of a host's current run of failed checks. */
+  private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
   private readonly vipRetries = new Map<string, { role: string; host: string }>();
   /** Hosts an Alertmanager silence holds automation off (src/maintenance); not the host an operator command names. */
@@ -114,6 +123,16 @@ export class Engine implements ControlPlane {
     return Object.fromEntries([...this.dropped].filter(([, roles]) => roles.size > 0).map(([host, roles]) => [host, [...roles]]));
   }
 
+  /** Lasting conditions journaled once (why no failover, no writer, ...), for status. */
+  currentConditions(): Record<string, string> {
+    return Object.fromEntries(this.conditions);
+  }
+
+  /** The manager lost the writer while another host still reaches it (its own path is broken). */
+  managerPathBroken(): boolean {
+    return this.pathBroken;
+  }
+
   pipelineUp(): boolean {
     return this.lastPipelineAt !== undefined && this.now() - this.lastPipelineAt < this.config.triggers.pipeline_timeout;
   }
@@ -135,11 +154,18 @@ export class Engine implements ControlPlane {
     return this.exclusive(async () => {
       this.mergeIncoming(clusterState);
       this.observations = new Map(observations.map((obs) => [obs.host, obs]));
-      for (const obs of observations) if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
+      for (const obs of observations) {
+        if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
+        if (obs.reachable) this.lostSince.delete(obs.host);
+        else if (!this.lostSince.has(obs.host)) this.lostSince.set(obs.host, obs.at);
+      }
       if (!this.started) await this.reconcileStartup();
       const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
       await this.cycle();
+      const writer = holderOf(this.state.roles, this.writerRole);
+      this.pathBroken = writer !== null && !this.observations.get(writer)?.reachable && /still see/.test(this.evidence(writer).reason);
+      this.options.metrics?.managerPathBroken.set(this.pathBroken ? 1 : 0);
       for (const key of [...this.conditions.keys()]) if (!this.conditionsThisCycle.has(key)) this.conditions.delete(key);
       // The promotion point only describes the writer it promoted; once the writer moved on, its
       // old writer's later writes (made as a legitimate writer) must not look errant.
@@ -147,6 +173,7 @@ export class Engine implements ControlPlane {
       this.reportErrant();
       this.exportMetrics();
       if (JSON.stringify({ ...this.state, updatedAt: 0 }) !== before) await this.persist();
+      this.exchangeWithAgents();
       return this.snapshot();
     });
   }
@@ -187,17 +214,19 @@ export class Engine implements ControlPlane {
       if (!obs?.reachable) return this.refuse('host.set_online', host, `${host} is not reachable (${record?.state ?? 'no observation yet'}): it cannot be set online`);
       const writer = holderOf(this.state.roles, this.writerRole);
       if (writer && writer !== host) {
-        const errant = this.errantOf(host, writer);
-        if (errant.length > 0) {
+        const live = await this.liveErrant(host, writer);
+        if (!live.ok) return this.refuse('host.set_online', host, live.reason);
+        if (live.errant.length > 0) {
           return this.refuse(
             'host.set_online',
             host,
-            `${host} has transactions the writer ${writer} lacks (${errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
+            `${host} has transactions the writer ${writer} lacks (${live.errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
           );
         }
       }
       note(this.ctxBase(), { phase: 'decision', event: 'host.set_online', host, reason: `operator: ${host} ${record?.state ?? 'unknown'}${record?.held ? ` (held: ${record.held})` : ''} -> ONLINE` });
-      this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ONLINE', reason: 'set online by the operator', since: this.now(), held: undefined, failures: 0, downSince: undefined };
+      // An operator's acknowledgement: the flap history goes with the hold (setOnline clears both).
+      this.state.hosts[host] = setOnlineRecord(record ?? { state: 'AWAITING_RECOVERY', reason: '', since: 0, failures: 0, flaps: [] }, this.now()).record;
       // The old writer passed the errant check: the promotion point has done its job.
       if (this.state.lastPromotion?.from === host) delete this.state.lastPromotion;
       await this.persist();
@@ -225,7 +254,7 @@ export class Engine implements ControlPlane {
       const ctx = this.context(runner);
       const steps: string[] = [];
       if (holderOf(this.state.roles, this.writerRole) === host) {
-        const choice = chooseWriterCandidate(ctx, [host]);
+        const choice = this.switchoverTarget(ctx, host);
         if (!choice.ok) return this.refuse('host.set_offline', host, `${host} holds ${this.writerRole} and ${choice.reason}: refusing to take the only writer candidate offline`);
         const moved = await runSwitchover(ctx, host, choice.host, { force: false, reason: `operator takes ${host} offline` });
         if (!moved.ok) return { ...moved, detail: `${host} stays online: moving ${this.writerRole} away failed: ${moved.detail}` };
@@ -322,8 +351,17 @@ export class Engine implements ControlPlane {
       note(decide, { phase: 'decision', event: 'writer.adopted', host: plan.adopt.host, role: this.writerRole, reason: plan.adopt.reason });
       setHolder(decide, this.writerRole, plan.adopt.host);
     }
-    if (plan.makeWritable && allReadOnly) {
+    if (plan.makeWritable && allReadOnly && this.leaseLapsedOn(plan.makeWritable.host)) {
+      const host = plan.makeWritable.host;
+      const reason = `${host} holds ${this.writerRole} but its agent reports its lease lapsed (it reaches no majority of the voters): not making it writable until it does`;
+      this.condition('writer.lease_lapsed', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.lease_lapsed', host, role: this.writerRole, reason }));
+    } else if (plan.makeWritable && allReadOnly) {
       const target = plan.makeWritable.host;
+      const lease = await decide.grantLease(target);
+      if (!lease.ok) {
+        this.condition('writer.no_lease', lease.detail, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.no_lease', host: target, role: this.writerRole, reason: `not making ${target} writable: ${lease.detail}` }));
+        return;
+      }
       await decide.runner.attempt({ event: 'mysql.set_read_only', host: target, role: this.writerRole, reason: plan.makeWritable.reason, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false));
     }
   }
@@ -369,7 +407,7 @@ export class Engine implements ControlPlane {
       if (writable.length > 0) return; // adopted or refused by the invariant step
       // A host the manager cannot see might be a live writer: electing another would make two.
       const unseen = Object.keys(this.config.hosts).filter(
-        (host) => !this.observations.get(host)?.reachable && !writerDeathEvidence(host, { config: this.config, state: this.state, observations: this.observations }).dead,
+        (host) => !this.observations.get(host)?.reachable && !this.evidence(host).dead,
       );
       if (unseen.length > 0) {
         const reason = `not electing a writer while ${unseen.join(', ')} cannot be checked (unreachable and not dead by evidence): it might be taking writes`;
@@ -383,41 +421,34 @@ export class Engine implements ControlPlane {
         this.condition('writer.none', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.none', role, reason: `no writer: ${choice.reason}`, inputs: { positions: choice.positions } }));
         return;
       }
-      const result = await runSwitchover(ctx, null, choice.host, { force: false, reason: `no host holds ${role}: electing ${choice.reason}` });
+      const result = await runSwitchover(ctx, null, choice.host, { force: false, reason: `no host holds ${role}: electing ${choice.reason}`, waitFor: choice.waitFor });
       (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
-    if (!isEligible(eligibility, role, holder)) {
-      const holderObs = this.observations.get(holder);
-      if (holderObs?.reachable && this.state.hosts[holder]?.state !== 'HARD_OFFLINE') {
-        const choice = chooseWriterCandidate(ctx, [holder]);
-        const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
-        if (!choice.ok) {
-          summary.refusals.push(choice.reason);
-          this.condition('writer.stuck', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'switchover.refused', host: holder, role, reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer` }));
-          return;
-        }
-        if (trigger !== 'operator' && this.now() < this.switchoverBackoffUntil) return;
-        const result = await runSwitchover(ctx, holder, choice.host, { force: false, reason: `${holder} may no longer hold ${role} (${why})` });
-        if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
-        (result.ok ? summary.actions : summary.refusals).push(result.detail);
-        return;
-      }
-      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
+    if (!this.observations.get(holder)?.reachable) {
+      const evidence = this.evidence(holder);
       if (!evidence.dead) {
         summary.refusals.push(evidence.reason);
         this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs, level: 'warn' }));
         return;
       }
-      const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write));
+      const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write), this.divergedHosts());
       if (outcome.promoted && !ctx.runner.dry) this.state.lastPromotion = outcome.promoted;
       (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
       return;
     }
-    if (!this.observations.get(holder)?.reachable) {
-      // Eligible by its last state but not answering: say why nothing happens yet.
-      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
-      this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs }));
+    if (!isEligible(eligibility, role, holder)) {
+      const choice = this.switchoverTarget(ctx, holder);
+      const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
+      if (!choice.ok) {
+        summary.refusals.push(choice.reason);
+        this.condition('writer.stuck', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'switchover.refused', host: holder, role, reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer` }));
+        return;
+      }
+      if (trigger !== 'operator' && this.now() < this.switchoverBackoffUntil) return;
+      const result = await runSwitchover(ctx, holder, choice.host, { force: false, reason: `${holder} may no longer hold ${role} (${why})` });
+      if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
+      (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
     const prefer = roleConfig.prefer;
@@ -454,7 +485,9 @@ export class Engine implements ControlPlane {
   private async applyMove(ctx: OpContext, role: string, ip: string, from: string | null, to: string | null, reason: string): Promise<string> {
     const runner = ctx.runner;
     note(ctx, { phase: 'decision', event: 'role.move', host: to ?? from ?? undefined, role, reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`, inputs: { ip, from, to } });
-    if (from && hasVip(ip)) {
+    if (from && hasVip(ip) && !this.agentAnswering(from)) {
+      note(ctx, { phase: 'note', event: 'vip.remove_deferred', host: from, role, reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`, inputs: { ip } });
+    } else if (from && hasVip(ip)) {
       await runner.attempt({ event: 'vip.remove', host: from, role, reason: `${role} IP ${ip} leaves ${from}`, inputs: { ip } }, (actuator) => actuator.removeVip(from, ip));
     }
     let holder = to;
@@ -628,6 +661,9 @@ export class Engine implements ControlPlane {
       vipNotAdded: (role, ip, host) => {
         if (!runner.dry) this.vipRetries.set(ip, { role, host });
       },
+      leaseLapsed: (oldWriter) => (runner.dry || !this.options.agents ? Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for', agent: false }) : awaitLeaseLapse(this.leaseGateInput(oldWriter))),
+      agentAnswering: (host) => this.agentAnswering(host),
+      grantLease: (host) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned' }) : this.grantLease(host)),
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();
@@ -680,16 +716,151 @@ export class Engine implements ControlPlane {
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
   }
 
-  /** Transactions `host` has that `writer` lacks, from the latest observations. */
-  private errantOf(host: string, writer: string): string[] {
-    return errantTransactions({
+  private agentAnswering(host: string): boolean {
+    const agents = this.options.agents;
+    if (!agents?.hasAgent(host) || agents.report(host) === undefined) return true;
+    return agents.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout);
+  }
+
+  /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
+  private leaseLapsedOn(host: string): boolean {
+    const agents = this.options.agents;
+    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout)) return false;
+    return agents.report(host)?.answer?.lease?.lapsed === true;
+  }
+
+  /** Invariant 4 for `writer`, with what the agents saw of it. */
+  private evidence(writer: string): Evidence {
+    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.observerViews(writer), lostSince: this.lostSince.get(writer) });
+  }
+
+  /** Each host's agent's view of `writer`'s port, from answers fresh enough to count. */
+  private observerViews(writer: string): Map<string, ObserverView> | undefined {
+    const agents = this.options.agents;
+    if (!agents) return undefined;
+    const freshWithin = 2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
+    const views = new Map<string, ObserverView>();
+    for (const host of Object.keys(this.config.hosts)) {
+      const view: ObserverView = { hasAgent: agents.hasAgent(host) };
+      const report = agents.report(host);
+      const probe = report?.answer?.probe;
+      if (view.hasAgent && agents.fresh(host, freshWithin) && probe && probe.target === writer && report?.answeredAt !== undefined) {
+        view.probe = { ok: probe.ok, refused: probe.refused, detail: probe.detail, startedAt: report.answeredAt - probe.started_ago_ms };
+      }
+      views.set(host, view);
+    }
+    return views;
+  }
+
+  private leaseGateInput(oldWriter: string): Parameters<typeof awaitLeaseLapse>[0] {
+    const agents = this.options.agents as AgentExchange;
+    return {
+      writer: oldWriter,
+      hasAgent: agents.hasAgent(oldWriter),
+      leaseMs: this.config.lease,
+      marginMs: Math.max(500, this.config.monitor.interval),
+      lastContact: () => agents.lastContactWith(oldWriter),
+      confirmedAt: agents.leaseConfirmedAt(oldWriter),
+      answering: this.agentAnswering(oldWriter),
+      release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
+      now: this.now,
+      journal: (entry) => note(this.ctxBase(), entry),
+    };
+  }
+
+  /**
+   * DESIGN.md invariant 6: every host's agent gets the whole set of VIPs its roles give it, every
+   * cycle (plus whom to probe and, for the writer, its lease). Sent without waiting: a silent
+   * agent never delays a cycle. Nothing is sent when this manager may not act or only plans.
+   */
+  private exchangeWithAgents(): void {
+    const agents = this.options.agents;
+    if (!agents || !this.options.leadership.mayAct() || this.state.mode === 'passive') return;
+    const writer = holderOf(this.state.roles, this.writerRole);
+    for (const host of Object.keys(this.config.hosts)) agents.send(host, this.syncRequestFor(host, writer));
+  }
+
+  /** What `host`'s agent must hold and do, with `writer` holding the writer role. */
+  private syncRequestFor(host: string, writer: string | null): Omit<SyncRequest, 'seq'> {
+    const agents = this.options.agents as AgentExchange;
+    const writerConfig = writer ? this.config.hosts[writer] : undefined;
+    const vips = Object.values(this.state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
+    const voters = Object.keys(this.config.hosts)
+      .filter((other) => other !== host && agents.hasAgent(other) && this.state.hosts[other]?.state !== 'ADMIN_OFFLINE')
+      .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
+    return {
       host,
+      prefix: this.config.actuator.vip?.prefix ?? 24,
+      vips,
+      interval_ms: this.config.monitor.interval,
+      writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
+      lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: this.config.roles[this.writerRole]?.ips ?? [] } : undefined,
+    };
+  }
+
+  private async grantLease(host: string): Promise<{ ok: boolean; detail: string }> {
+    const agents = this.options.agents;
+    if (!agents?.hasAgent(host)) return { ok: true, detail: `${host} has no agent: no lease` };
+    try {
+      const answer = await agents.exchangeNow(host, this.syncRequestFor(host, host), Math.min(this.config.actuator.agent_timeout, 2000));
+      if (answer.lease?.holding) return { ok: true, detail: `${host}'s agent holds the writer lease` };
+      return { ok: false, detail: `${host}'s agent did not take the writer lease (${JSON.stringify(answer.lease)})` };
+    } catch (error) {
+      return { ok: false, detail: `${host}'s agent could not be granted the writer lease: ${(error as Error).message}` };
+    }
+  }
+
+  /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
+  private switchoverTarget(ctx: OpContext, writer: string): CandidateChoice {
+    return chooseSwitchoverTarget(
+      ctx,
       writer,
-      observations: this.observations,
-      gtid: this.gtid,
-      promotion: this.state.lastPromotion,
-      hostServerId: this.serverIds.get(host),
-    });
+      [],
+      (host) => this.errantOf(host, writer),
+      (host) => {
+        const replication = this.observations.get(host)?.replication;
+        return replication !== undefined && replicatesFrom(replication, writer, this.config) && ioConnected(replication);
+      },
+    );
+  }
+
+  /** Hosts whose transactions the writer lacked, confirmed in two cycles: never promoted. */
+  private divergedHosts(): string[] {
+    return [...this.errantConfirmed].filter(([, signature]) => signature !== '').map(([host]) => host);
+  }
+
+  /** Transactions `host` has that `writer` lacks, from the latest observations ([] when either is unknown). */
+  private errantOf(host: string, writer: string): string[] {
+    const hostView = gtidViewOf(this.observations.get(host), this.gtid.merge, this.serverIds.get(host));
+    const writerView = gtidViewOf(this.observations.get(writer), this.gtid.merge, this.serverIds.get(writer));
+    if (!hostView || !writerView) return [];
+    return errantTransactions({ host: hostView, writer: writerView, gtid: this.gtid, promotion: this.promotionFor(host, writer) });
+  }
+
+  /**
+   * Errant transactions from live reads, for decisions an operator waits on: the host is read
+   * first, then the writer, so whatever the host received from the writer is in the writer's
+   * later read. Unreadable: say so; never guess.
+   */
+  private async liveErrant(host: string, writer: string): Promise<{ ok: true; errant: string[] } | { ok: false; reason: string }> {
+    let hostView: GtidView;
+    try {
+      hostView = await this.options.positions.gtidView(host);
+    } catch (error) {
+      return { ok: false, reason: `cannot read ${host}'s GTID state live (${(error as Error).message}); it is needed to rule out errant transactions: try again` };
+    }
+    let writerView: GtidView;
+    try {
+      writerView = await this.options.positions.gtidView(writer);
+    } catch (error) {
+      return { ok: false, reason: `cannot read the writer ${writer}'s GTID state live (${(error as Error).message}); it is needed to rule out errant transactions on ${host}: try again` };
+    }
+    return { ok: true, errant: errantTransactions({ host: hostView, writer: writerView, gtid: this.gtid, promotion: this.promotionFor(host, writer) }) };
+  }
+
+  private promotionFor(host: string, writer: string): ClusterState['lastPromotion'] {
+    const promotion = this.state.lastPromotion;
+    return promotion && promotion.from === host && promotion.host === writer ? promotion : undefined;
   }
 
   /**

@@ -24,6 +24,10 @@ export interface NetnsClusterOptions {
   monitor?: Record<string, unknown>;
   actuator?: Record<string, unknown>;
   triggers?: Record<string, unknown>;
+  /** false: the writer role has no `prefer` host (nothing pulls it back after a move). */
+  preferFirst?: boolean;
+  /** Receiver rules added to the standard three (e.g. a move_role for a node alert). */
+  extraRules?: Array<Record<string, unknown>>;
 }
 
 export interface NetnsCluster {
@@ -38,6 +42,10 @@ export interface NetnsCluster {
   listenPort: number;
   token: string;
   appUser: { user: string; password: string };
+  /** SIGKILL of a host's agent (its VIPs stay on the interface). */
+  killAgent(name: string): Promise<void>;
+  /** Starts a host's agent again (after killAgent) and waits for /healthz. */
+  startAgent(name: string): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -54,6 +62,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-netns-'));
   const network = await createTestNetwork(t, names);
   const agents: ChildProcess[] = [];
+  const agentByHost = new Map<string, { child?: ChildProcess; command: string[]; log: string; health: string }>();
   const instances = new Map<string, MariaDbInstance>();
   const destroy = async () => {
     for (const agent of agents) agent.kill('SIGTERM');
@@ -104,9 +113,21 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     for (const name of names) {
       const host = network.host(name);
       const agentConfig = join(dir, `agent-${name}.yml`);
-      writeFileSync(agentConfig, yaml.dump({ listen: `${host.address}:${AGENT_PORT}`, auth: { token_file: join(dir, 'token') }, vip: { interface: 'eth0', ips: [writerVip, ...readerVips] } }));
+      writeFileSync(
+        agentConfig,
+        yaml.dump({
+          listen: `${host.address}:${AGENT_PORT}`,
+          auth: { token_file: join(dir, 'token') },
+          vip: { interface: 'eth0', ips: [writerVip, ...readerVips] },
+          // The lease's local fence: the agent reaches mysqld on its own host.
+          mysql: { address: '127.0.0.1', port: MYSQL_PORT, user: manager.user, password_file: join(dir, 'mysql.pass') },
+        }),
+      );
       const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
-      await startAgent(name, command, join(dir, `agent-${name}.log`), `http://${host.address}:${AGENT_PORT}/healthz`, agents);
+      const entry = { command, log: join(dir, `agent-${name}.log`), health: `http://${host.address}:${AGENT_PORT}/healthz` };
+      agentByHost.set(name, entry);
+      await startAgent(name, command, entry.log, entry.health, agents);
+      Object.assign(entry, { child: agents.at(-1) });
     }
 
     const listenPort = await findFreePortRange(1);
@@ -122,7 +143,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       mysql: { user: manager.user, password_file: 'mysql.pass', replication_user: replication.user, replication_password_file: 'repl.pass' },
       hosts,
       roles: {
-        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], prefer: first },
+        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], ...(options.preferFirst === false ? {} : { prefer: first }) },
         reader: { hosts: names, ips: readerVips },
       },
       monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
@@ -134,6 +155,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
         { alert: 'SwitchyardReplicationLagHigh', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardReplicationBroken', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
+        ...(options.extraRules ?? []),
       ],
       state_dir: 'state',
     };
@@ -153,6 +175,20 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       listenPort,
       token,
       appUser,
+      async killAgent(name) {
+        const entry = agentByHost.get(name);
+        const child = entry?.child;
+        if (!child || child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      },
+      async startAgent(name) {
+        const entry = agentByHost.get(name);
+        if (!entry) throw new Error(`no agent for ${name}`);
+        await startAgent(name, entry.command, entry.log, entry.health, agents);
+        entry.child = agents.at(-1);
+      },
       destroy,
     };
   } catch (error) {

@@ -105,9 +105,9 @@ test('flapping: flap.count state losses within flap.window hold the host', () =>
   let now = NOW;
   for (let loss = 1; loss <= 3; loss++) {
     now += 10_000;
-    current = nextHostRecord(current, OUTCOMES.lagging as HostObservation, context({ now })).record;
+    current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: true } })).record;
     if (loss < 3) {
-      assert.equal(current.state, 'REPLICATION_DELAY');
+      assert.equal(current.state, 'REPLICATION_FAIL');
       now += 10_000;
       current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
       assert.equal(current.state, 'ONLINE');
@@ -120,12 +120,62 @@ test('flapping: flap.count state losses within flap.window hold the host', () =>
   assert.equal(setOnline(current, now).record.held, undefined);
 });
 
+test('lag is not a flap: a host that lags and recovers again and again is never held', () => {
+  let current = record('ONLINE');
+  let now = NOW;
+  for (let loss = 0; loss < 6; loss++) {
+    now += 10_000;
+    current = nextHostRecord(current, OUTCOMES.lagging as HostObservation, context({ now })).record;
+    assert.equal(current.state, 'REPLICATION_DELAY');
+    now += 10_000;
+    current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
+  }
+  assert.equal(current.state, 'ONLINE');
+  assert.deepEqual(current.flaps, []);
+});
+
+test('a replica whose master is not ONLINE stays ONLINE (MMM) and no flap is counted', () => {
+  // Four writer deaths in a row within minutes: each breaks this replica's IO thread.
+  let current = record('ONLINE');
+  let now = NOW;
+  for (let round = 0; round < 4; round++) {
+    now += 30_000;
+    const lost = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: false } }));
+    assert.equal(lost.transition, undefined);
+    assert.match(lost.record.reason, /master db1 is not ONLINE/);
+    current = lost.record;
+    now += 1000;
+    current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now, master: { name: 'db2', online: true } })).record;
+  }
+  assert.equal(current.state, 'ONLINE');
+  assert.equal(current.held, undefined);
+  assert.deepEqual(current.flaps, []);
+});
+
+test('an IO thread connecting without an error (just repointed) is not a replication failure', () => {
+  const starting = observe({ replication: { ...healthyReplication, ioRunning: false, ioState: 'Connecting', lastIoError: '' } });
+  const next = nextHostRecord(record('ONLINE'), starting, context({ master: { name: 'db2', online: true } }));
+  assert.equal(next.record.state, 'ONLINE');
+  assert.deepEqual(next.record.flaps, []);
+});
+
+test('set-online clears the flap history: the next single blip does not hold the host again', () => {
+  let current = record('ONLINE', { flaps: [NOW - 3000, NOW - 2000] });
+  current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ master: { name: 'db1', online: true } })).record;
+  assert.match(current.held ?? '', /flapping: 3/);
+  current = setOnline(current, NOW + 1000).record;
+  assert.deepEqual(current.flaps, []);
+  current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now: NOW + 2000, master: { name: 'db1', online: true } })).record;
+  assert.equal(current.state, 'REPLICATION_FAIL');
+  assert.equal(current.held, undefined);
+});
+
 test('losses outside the flap window do not count', () => {
   let current = record('ONLINE');
   let now = NOW;
   for (let loss = 0; loss < 5; loss++) {
     now += 400_000;
-    current = nextHostRecord(current, OUTCOMES.lagging as HostObservation, context({ now })).record;
+    current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: true } })).record;
     now += 1000;
     current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
   }
