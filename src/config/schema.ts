@@ -238,6 +238,12 @@ export const configSchema = z.strictObject({
       alertmanager: z.boolean().default(true),
       monitor: z.boolean().default(true),
       pipeline_timeout: duration.default(120_000),
+      /** Alertmanager's base URL: its active silences put hosts in maintenance (src/maintenance). */
+      alertmanager_url: z
+        .string()
+        .url()
+        .refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL')
+        .optional(),
     })
     .default({ alertmanager: true, monitor: true, pipeline_timeout: 120_000 }),
   rules: z.array(ruleSchema).default([]),

@@ -18,6 +18,7 @@ import { holderOf } from '../engine/roles.js';
 import { SwitchyardMetrics } from '../exporter/metrics.js';
 import { updateMetrics } from '../exporter/update.js';
 import { FileJournal } from '../journal/journal.js';
+import { SilenceWatcher } from '../maintenance/silences.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
@@ -77,6 +78,8 @@ export class Daemon {
   private wake?: () => void;
   private schedules: Array<{ stop(): void }> = [];
   private readonly log: Logger;
+  /** With triggers.alertmanager_url: Alertmanager silences as maintenance windows. */
+  private readonly silences?: SilenceWatcher;
 
   constructor(readonly options: DaemonOptions) {
     const { config, log } = options;
@@ -134,6 +137,18 @@ export class Daemon {
     this.state = this.engine.snapshot();
     this.monitor = new Monitor({ config, log: log.child({ component: 'monitor' }), metrics: this.metrics });
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
+    if (config.triggers.alertmanager_url) {
+      this.silences = new SilenceWatcher({
+        url: config.triggers.alertmanager_url,
+        cluster: config.cluster,
+        hosts: Object.keys(config.hosts),
+        // Every five monitor cycles, at most once a second.
+        intervalMs: Math.max(1000, 5 * config.monitor.interval),
+        journal: this.journal,
+        log: log.child({ component: 'maintenance' }),
+        metrics: this.metrics,
+      });
+    }
   }
 
   private actuator(dryRun: boolean): SwitchyardActuator {
@@ -150,6 +165,7 @@ export class Daemon {
     return buildStatus(this.config, this.lastCycle, this.engine.snapshot(), {
       leader: this.leadership.describe(),
       alertingPipelineUp: this.engine.pipelineUp(),
+      maintenance: this.silences?.status(),
       agent: (host) => agentStatus(this.agents, host),
       conditions: this.engine.currentConditions(),
       managerPathBroken: this.engine.managerPathBroken(),
@@ -185,6 +201,7 @@ export class Daemon {
     this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     this.heartbeat.start(writerLookup);
+    this.silences?.start();
     const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
     if (checksum) this.schedules.push(checksum);
     const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal });
@@ -198,6 +215,7 @@ export class Daemon {
     const cycle = await this.monitor.runCycle(this.state);
     let state = cycle.state;
     if (cycle.networkOk) {
+      if (this.silences) this.engine.setMaintenance(this.silences.update());
       state = await this.engine.onCycle(cycle.observations, cycle.state);
     } else {
       // The manager's own network is in doubt: it changes nothing and sends nothing to agents.
@@ -233,6 +251,7 @@ export class Daemon {
     this.wake?.();
     await this.loopDone;
     await this.heartbeat.stop();
+    await this.silences?.stop();
     await this.agents.settled();
     await this.monitor.close();
     for (const server of [this.server, this.metricsServer]) {

@@ -54,7 +54,7 @@ export function chooseWriterCandidate(
     const position = positions.find((item) => item.host === host);
     if (!position) rejected.push(`${host}: not reachable or no GTID position`);
     else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host) && !(options.allowHeld && heldOnly(input, host))) {
-      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by alert)' : ''}`);
+      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by an alert, or in maintenance)' : ''}`);
     } else candidates.push(position);
   }
   if (candidates.length === 0) {

@@ -23,6 +23,7 @@ import { StepRunner } from './steps.js';
 import { checkStartup } from './startup.js';
 import { runSwitchover } from './switchover.js';
 import { ioConnected, replicatesFrom } from './topology.js';
+import { droppedWithMaintenance } from '../maintenance/engine-input.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
 export interface EngineOptions {
@@ -97,6 +98,8 @@ export class Engine implements ControlPlane {
   private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
   private readonly vipRetries = new Map<string, { role: string; host: string }>();
+  /** Hosts an Alertmanager silence holds automation off (src/maintenance); not the host an operator command names. */
+  private maintenance: ReadonlySet<string> = new Set();
 
   constructor(private readonly options: EngineOptions, initial?: ClusterState) {
     this.config = options.config;
@@ -183,6 +186,11 @@ export class Engine implements ControlPlane {
     });
   }
 
+  /** Hosts in maintenance from now on: no automatic failover away from or onto them, no role changes for them. */
+  setMaintenance(hosts: ReadonlySet<string>): void {
+    this.maintenance = hosts;
+  }
+
   notePipelineAlive(): void {
     this.lastPipelineAt = this.now();
     this.options.metrics?.alertingPipelineUp.set(1);
@@ -237,7 +245,7 @@ export class Engine implements ControlPlane {
       if (writer && writer !== host && writerObs?.replication && replicatesFrom(writerObs.replication, host, this.config) && !writerObs.replication.ioRunning && !writerObs.replication.sqlRunning) {
         await runner.attempt({ event: 'mysql.start_replication', host: writer, reason: `${host} is back and has nothing the writer lacks: ${writer} replicates from it again` }, (actuator) => actuator.startReplication(writer));
       }
-      const summary = await this.reconcileRoles(ctx, 'operator');
+      const summary = await this.reconcileRoles(ctx, 'operator', host);
       await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ONLINE`, ...summary.actions].join('; ') };
@@ -264,7 +272,7 @@ export class Engine implements ControlPlane {
       note(ctx, { phase: 'decision', event: 'host.set_offline', host, reason: `operator: ${host} ${record?.state ?? 'unknown'} -> ADMIN_OFFLINE` });
       this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ADMIN_OFFLINE', reason: 'set offline by the operator', since: this.now() };
       await this.persist();
-      const summary = await this.reconcileRoles(ctx, 'operator');
+      const summary = await this.reconcileRoles(ctx, 'operator', host);
       await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ADMIN_OFFLINE`, ...steps, ...summary.actions].join('; ') };
@@ -369,12 +377,20 @@ export class Engine implements ControlPlane {
   }
 
   /** Writer first (failover, switchover away from an ineligible holder, election, prefer), then the other roles' IPs. */
-  private async reconcileRoles(ctx: OpContext, trigger: Trigger): Promise<ReconcileSummary> {
+  private async reconcileRoles(ctx: OpContext, trigger: Trigger, operatorHost?: string): Promise<ReconcileSummary> {
     const summary: ReconcileSummary = { actions: [], refusals: [] };
-    if (this.config.roles[this.writerRole]) await this.reconcileWriter(ctx, trigger, summary);
-    const assignment = assignRoles({ roles: this.config.roles, hosts: this.state.hosts, current: this.state.roles, writerRole: this.writerRole, dropped: this.dropped, pinned: this.pinned });
+    // Maintenance: nothing automatic moves onto (eligibility) or away from (skipped) such a host;
+    // the host an operator command names is the operator's to change.
+    const frozen = new Set([...this.maintenance].filter((host) => host !== operatorHost));
+    ctx = { ...ctx, dropped: droppedWithMaintenance(this.dropped, frozen, this.state.roles, Object.keys(this.config.roles)) };
+    const writer = holderOf(this.state.roles, this.writerRole);
+    if (writer && frozen.has(writer) && !this.observations.get(writer)?.reachable) {
+      const reason = `${writer} holds ${this.writerRole} and is in maintenance (an Alertmanager silence): no automatic failover away from it`;
+      this.condition('failover.withheld', reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: writer, role: this.writerRole, reason, level: 'warn' }));
+    } else if (this.config.roles[this.writerRole] && !(writer && frozen.has(writer))) await this.reconcileWriter(ctx, trigger, summary);
+    const assignment = assignRoles({ roles: this.config.roles, hosts: this.state.hosts, current: this.state.roles, writerRole: this.writerRole, dropped: ctx.dropped, pinned: this.pinned });
     for (const move of assignment.moves) {
-      if (move.role === this.writerRole) continue;
+      if (move.role === this.writerRole || frozen.has(move.from ?? '') || frozen.has(move.to ?? '')) continue;
       const done = await this.applyMove(ctx, move.role, move.ip, move.from, move.to, move.reason);
       summary.actions.push(done);
     }
@@ -390,7 +406,7 @@ export class Engine implements ControlPlane {
     const roleConfig = this.config.roles[role];
     if (!roleConfig) return;
     const holder = holderOf(this.state.roles, role);
-    const eligibility = { hosts: this.state.hosts, writerRole: role, dropped: this.dropped };
+    const eligibility = { hosts: this.state.hosts, writerRole: role, dropped: ctx.dropped };
     if (this.pinned.has(role) && this.pinned.get(role) !== holder && !ctx.runner.dry) {
       // The operator's placement ended (failover, set-offline): prefer applies again.
       this.pinned.delete(role);
@@ -528,6 +544,7 @@ export class Engine implements ControlPlane {
     if (handledAt !== undefined) return { ...base, decision: 'ignored', reason: `duplicate: already handled at ${new Date(handledAt).toISOString()}` };
     const verdict = evaluateAlert(alert, { config: this.config, writerRole: this.writerRole, state: this.state, observations: this.observations, now: this.now() });
     if (verdict.kind === 'ignore') return this.alertDecision(alert, { ...base, host: verdict.host ?? base.host, role: verdict.role, decision: 'ignored', reason: verdict.reason });
+    if (verdict.kind === 'drop' && this.maintenance.has(verdict.host)) return this.alertDecision(alert, { ...base, host: verdict.host, role: verdict.roles.join(','), decision: 'ignored', reason: `${verdict.host} is in maintenance (an Alertmanager silence): ${verdict.reason}, not acted on` });
     const role = verdict.roles.join(',');
     if (!this.options.leadership.mayAct()) {
       return this.alertDecision(alert, { ...base, host: verdict.host, role, decision: 'ignored', reason: `not the leader (${this.options.leadership.describe()})` });

@@ -15,7 +15,7 @@ test('deploy/prometheus.yml passes promtool check config (rules included)', asyn
   if (!requireBinaries(t, [['promtool', 'prometheus']])) return;
   const { stdout } = await run('promtool', ['check', 'config', `${root}deploy/prometheus.yml`]);
   assert.match(stdout, /SUCCESS: 1 rule files found/);
-  assert.match(stdout, /SUCCESS: 11 rules found/);
+  assert.match(stdout, /SUCCESS: 13 rules found/);
 });
 
 test('deploy/alertmanager.yml passes amtool check-config and sends resolved alerts with a bearer token file', async (t) => {

@@ -18,6 +18,7 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
   const lines = [`cluster ${status.cluster}: mode ${status.mode}${status.modeReason ? ` (${status.modeReason})` : ''}; ${status.leader}`];
   if (!status.networkOk) lines.push(`NETWORK CHECK FAILED: ${status.networkDetail} (host states frozen)`);
   if (!status.alertingPipelineUp) lines.push('alerting pipeline: no webhook or watchdog recently (the monitor decides alone)');
+  if (status.maintenance && !status.maintenance.readable) lines.push(`maintenance: Alertmanager silences could not be read (${status.maintenance.problem ?? 'unknown'}); known silences apply until their end`);
   if (status.managerPathBroken) lines.push(`MANAGER PATH BROKEN: the manager lost the writer but other hosts still reach it (${status.conditions['failover.withheld'] ?? 'no failover'})`);
   if (status.operation) lines.push(`in progress: ${status.operation.kind} of ${status.operation.role} ${status.operation.from ?? '?'} -> ${status.operation.to} (${status.operation.step})`);
   const table = createTable(['host', 'address', 'state', 'read_only', 'lag', 'replication', 'roles'], colour);
@@ -26,7 +27,7 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
     table.push([
       host.name,
       `${host.address}:${host.port}`,
-      paint(colour, stateColour(host.state), `${host.state}${host.held ? ` (held: ${host.held})` : ''}`),
+      paint(colour, stateColour(host.state), `${host.state}${host.held ? ` (held: ${host.held})` : ''}${host.maintenance ? ' MAINTENANCE' : ''}`),
       host.readOnly === undefined ? '?' : host.readOnly ? 'ON' : 'OFF',
       lag(host.lagSeconds),
       replication,
@@ -44,6 +45,10 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
     if (agent.lease?.lapsed) lines.push(`  ${host.name}: writer lease LAPSED (reaches ${agent.lease.reached.join(', ') || 'no other agent'}): fenced itself`);
   }
   for (const host of status.hosts.filter((entry) => entry.state !== 'ONLINE')) lines.push(`  ${host.name}: ${host.reason}`);
+  for (const host of status.hosts) {
+    const window = host.maintenance;
+    if (window) lines.push(`  ${host.name}: in maintenance until ${window.endsAt} (silence ${window.silence}${window.createdBy ? ` by ${window.createdBy}` : ''}${window.comment ? `: ${window.comment}` : ''}): no automatic failover or role change`);
+  }
   const unassigned = Object.entries(status.roles).flatMap(([role, ips]) => Object.entries(ips).filter(([, holder]) => holder === null).map(([ip]) => `${role}(${ip})`));
   if (unassigned.length > 0) lines.push(`  unassigned: ${unassigned.join(', ')}`);
   return `${lines.join('\n')}\n`;
