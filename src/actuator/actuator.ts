@@ -15,6 +15,8 @@ export interface ActuatorOptions {
   journal?: Journal;
   logger?: Logger;
   metrics?: SwitchyardMetrics;
+  /** Several managers: the leader's fencing token for agent requests (see VipActionsOptions). */
+  fencingToken?: () => number | undefined;
 }
 
 /**
@@ -84,6 +86,7 @@ export class SwitchyardActuator implements Actuator {
         timeoutMs: config.actuator.agent_timeout,
         retries: config.actuator.agent_retries,
         recorder: this.recorder,
+        fencingToken: options.fencingToken,
       });
       this.vips = actions;
       this.agents = actions;

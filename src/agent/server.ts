@@ -153,6 +153,8 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
 
   const refuse = (response: Response, status: number, code: string, detail: string): never => {
     response.locals.refusal = detail;
+    // A stale sequence number is how a deposed manager shows up (several managers): say so apart.
+    if (code === 'stale') log.warn({ event: 'sequence.stale_refused', detail, highest: sequence.current }, 'refused a request with a stale sequence number (fencing)');
     throw new HttpError(status, code, detail);
   };
   const vipConfig = (response: Response) => {

@@ -43,28 +43,37 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   else if (config) token = readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'API token');
   if (!token) throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
   const base = baseUrl.replace(/\/$/, '');
+  const send = async <T>(root: string, method: string, path: string, body?: unknown) => {
+    let response: Response;
+    try {
+      response = await fetch(`${root}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(120_000),
+      });
+    } catch (error) {
+      throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${root}: ${(error as Error).message}`);
+    }
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON; keep the text for the error message
+    }
+    return { status: response.status, body: parsed as T };
+  };
   return {
     baseUrl: base,
     async request<T>(method: string, path: string, body?: unknown) {
-      let response: Response;
-      try {
-        response = await fetch(`${base}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(120_000),
-        });
-      } catch (error) {
-        throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${base}: ${(error as Error).message}`);
+      const first = await send<T>(base, method, path, body);
+      // Several managers: a follower answers 409 not_leader with the leader's URL; follow it once.
+      const refusal = first.body as { error?: string; leader?: unknown } | undefined;
+      if (first.status === 409 && refusal?.error === 'not_leader' && typeof refusal.leader === 'string' && /^https?:\/\//.test(refusal.leader)) {
+        return send<T>(refusal.leader.replace(/\/$/, ''), method, path, body);
       }
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON; keep the text for the error message
-      }
-      return { status: response.status, body: parsed as T };
+      return first;
     },
   };
 }

@@ -58,6 +58,16 @@ export function parseConfigText(text: string, file: string): { config?: LoadedCo
       replication_password_file: absolute(config.mysql.replication_password_file),
     },
     auth: { ...config.auth, token_file: absolute(config.auth.token_file) },
+    ha: config.ha && {
+      ...config.ha,
+      etcd: {
+        ...config.ha.etcd,
+        ca_file: absolute(config.ha.etcd.ca_file),
+        cert_file: absolute(config.ha.etcd.cert_file),
+        key_file: absolute(config.ha.etcd.key_file),
+        password_file: absolute(config.ha.etcd.password_file),
+      },
+    },
   };
   return { config: loaded, problems: [] };
 }

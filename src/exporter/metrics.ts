@@ -33,6 +33,9 @@ export class SwitchyardMetrics {
     ['host'],
   );
   readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
+  readonly leader = this.gauge('switchyard_leader', '1 on the manager that acts for the cluster (always 1 for a single manager)', []);
+  readonly leaderChangesTotal = this.counter('switchyard_leader_changes_total', 'changes of the leader this manager saw (several managers, ha)', []);
+  readonly leaderTerm = this.gauge('switchyard_leader_term', 'term (fencing token) of the leader as this manager last read it from etcd; 0 when unknown (several managers, ha)', []);
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({
     name: 'switchyard_check_duration_seconds',

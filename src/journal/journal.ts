@@ -20,6 +20,8 @@ export interface JournalEntry {
   inputs?: Record<string, unknown>;
   outcome?: 'ok' | 'failed' | 'skipped' | 'dry-run';
   detail?: string;
+  /** Several managers (ha): the leader term this manager held when it wrote the entry. */
+  term?: number;
 }
 
 export interface JournalReadOptions {

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createEtcdClient } from '../../src/ha/etcd-client.js';
+import { EtcdLeadership } from '../../src/ha/etcd-leadership.js';
+import { EtcdStateStore, FencedWriteError } from '../../src/ha/etcd-store.js';
+import { termOf, TermSequence } from '../../src/ha/fencing.js';
+import type { ClusterState } from '../../src/domain/cluster-state.js';
+import { silentLogger } from '../../src/log.js';
+import { requireBinaries } from '../support/binaries.js';
+import { ETCD, startTestEtcd } from '../support/etcd.js';
+import { waitFor } from '../support/sandbox.js';
+
+const LEASE_MS = 2000;
+
+function manager(t: { after(fn: () => unknown): void }, endpoints: string[], id: string) {
+  const client = createEtcdClient({ endpoints, prefix: '/switchyard-test', timeout: 500 });
+  const leadership = new EtcdLeadership({ client, prefix: '/switchyard-test', cluster: 'c1', leaseMs: LEASE_MS, timeoutMs: 500, id, url: `http://${id}`, log: silentLogger });
+  const store = new EtcdStateStore({ client, cluster: 'c1', leadership, timeoutMs: 500, log: silentLogger });
+  t.after(async () => {
+    await leadership.stop();
+    client.close();
+  });
+  return { client, leadership, store };
+}
+
+function state(note: string): ClusterState {
+  return { version: 1, cluster: 'c1', mode: 'active', modeReason: note, hosts: {}, roles: { writer: { '10.0.0.100': 'db1' } }, updatedAt: Date.now() };
+}
+
+test('etcd leadership: one leader per term, a deposed leader cannot write, an unreachable etcd ends leadership within the lease', { timeout: 120_000 }, async (t) => {
+  if (!requireBinaries(t, ETCD)) return;
+  const etcd = await startTestEtcd(t);
+  const a = manager(t, etcd.endpoints, 'a');
+  const b = manager(t, etcd.endpoints, 'b');
+  await a.leadership.start();
+  await b.leadership.start();
+  await waitFor('a to lead', async () => a.leadership.mayAct(), 10_000, 50);
+  await waitFor('b to see a lead', async () => b.leadership.leader()?.id === 'a', 10_000, 50);
+  assert.equal(b.leadership.mayAct(), false, 'exactly one manager may act');
+  const termA = a.leadership.term() as number;
+
+  // Only the leader writes; a follower's save is dropped, its load sees the leader's state.
+  assert.equal(await a.store.load(), undefined);
+  await a.store.save(state('from a'));
+  await b.store.save(state('from b (follower: dropped)'));
+  assert.equal((await b.store.load())?.modeReason, 'from a');
+
+  // a stops (graceful: lease revoked): b wins a higher term.
+  const stoppedAt = Date.now();
+  await a.leadership.stop();
+  await waitFor('b to lead', async () => b.leadership.mayAct(), 10_000, 20);
+  console.log(`# b leads ${Date.now() - stoppedAt} ms after a stopped`);
+  const termB = b.leadership.term() as number;
+  assert.ok(termB > termA, `term ${termB} > ${termA}`);
+  const seqA = new TermSequence();
+  const seqB = new TermSequence();
+  for (let i = 0; i < 1000; i++) seqA.next(termA);
+  assert.ok((seqB.next(termB) as number) > (seqA.next(termA) as number), 'the new leader\'s first sequence number outranks all of the old leader\'s');
+  assert.equal(termOf(seqB.next(termB) as number), termB);
+
+  // A write with a term that is over fails, and the writer stops acting.
+  await b.store.load();
+  await b.store.save(state('from b'));
+  await b.client.put(b.leadership.termKey).value(String(termB + 1)); // as if another manager had won
+  await assert.rejects(b.store.save(state('stale')), FencedWriteError);
+  assert.equal(b.leadership.mayAct(), false, 'deposed on a refused write');
+  assert.equal((await b.store.load())?.modeReason, 'from b');
+
+  // b leads again (new term); then every etcd member dies: b stops acting within the lease.
+  await b.client.delete().key(b.leadership.termKey.replace(/term$/, 'leader'));
+  await waitFor('b to lead again', async () => b.leadership.mayAct(), 10_000, 20);
+  assert.ok((b.leadership.term() as number) > termB + 1);
+  const cutAt = Date.now();
+  await etcd.stop();
+  await new Promise((resolve) => setTimeout(resolve, LEASE_MS));
+  assert.equal(b.leadership.mayAct(), false, 'no manager acts once its lease cannot have been renewed for `lease`');
+  console.log(`# b stopped acting at most ${Date.now() - cutAt} ms after etcd became unreachable (lease ${LEASE_MS} ms)`);
+});
