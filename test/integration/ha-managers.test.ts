@@ -84,6 +84,24 @@ test('three managers on etcd: one leads, followers refuse control with the leade
     current.start();
     current = next;
   }
+  // SIGSTOP the leader for 2 x lease, then SIGCONT: another leads meanwhile, and nothing the
+  // resumed one does afterwards is an action in its old term.
+  const paused = current;
+  const pausedTerm = Math.max(...paused.journal().filter((entry) => entry.term !== undefined).map((entry) => entry.term as number));
+  paused.child?.kill('SIGSTOP');
+  const others = managers.filter((manager) => manager !== paused);
+  const successor = await waitFor('a leader while the old one is stopped', () => leaderOf(others), 30_000, 50);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2 * LEASE_MS)));
+  const resumedAt = Date.now();
+  paused.child?.kill('SIGCONT');
+  await new Promise((resolve) => setTimeout(resolve, LEASE_MS + 1000));
+  assert.equal(await paused.leader(), 0, 'the resumed manager follows');
+  assert.equal(await leaderOf(managers), successor, 'the successor still leads');
+  const late = paused.journal().filter((entry) => entry.at >= resumedAt && entry.term === pausedTerm && ['before', 'after', 'decision'].includes(entry.phase));
+  assert.deepEqual(late, [], 'no action in the old term after the pause');
+  assert.ok(paused.journal().some((entry) => entry.event === 'ha.leadership_lost' && entry.at >= resumedAt), 'the resumed manager journals that it lost the lead');
+  console.log(`# after SIGCONT ${paused.name} follows ${successor.name}; nothing in its old term ${pausedTerm} was applied`);
+
   const terms = termsByManager(managers);
   assert.ok(terms.size >= 4, `actions in at least 4 terms (saw ${terms.size})`);
   for (const [term, names] of terms) assert.equal(names.size, 1, `term ${term} shows actions from ${[...names].join(' and ')}`);
