@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR, writeTestConfig } from '../support/daemon.js';
-import { ETCD, startTestEtcd } from '../support/etcd.js';
+import { ETCD, startCuttableProxy, startTestEtcd } from '../support/etcd.js';
 import { managerProcess, termsByManager, type ManagerProcess } from '../support/ha-managers.js';
 import { startSandbox, waitFor } from '../support/sandbox.js';
 
@@ -27,6 +27,8 @@ test('three managers on etcd: one leads, followers refuse control with the leade
   const etcd = await startTestEtcd(t);
   const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
   const ports = await findFreePortRange(3);
+  // m1 reaches etcd through proxies the test can cut (a partition of that manager alone).
+  const proxies = await Promise.all(etcd.endpoints.map((endpoint) => startCuttableProxy(t, endpoint)));
   const managers = ['m1', 'm2', 'm3'].map((name, index) =>
     managerProcess(
       t,
@@ -35,7 +37,7 @@ test('three managers on etcd: one leads, followers refuse control with the leade
         raw.monitor = FAST_MONITOR;
         raw.listen = `127.0.0.1:${ports + index}`;
         raw.state_dir = join(sandbox.dir, name);
-        raw.ha = { etcd: { endpoints: etcd.endpoints, prefix: '/switchyard-test' }, lease: LEASE };
+        raw.ha = { etcd: { endpoints: name === 'm1' ? proxies.map((proxy) => proxy.url) : etcd.endpoints, prefix: '/switchyard-test' }, lease: LEASE };
       }),
     ),
   );
@@ -101,6 +103,28 @@ test('three managers on etcd: one leads, followers refuse control with the leade
   assert.deepEqual(late, [], 'no action in the old term after the pause');
   assert.ok(paused.journal().some((entry) => entry.event === 'ha.leadership_lost' && entry.at >= resumedAt), 'the resumed manager journals that it lost the lead');
   console.log(`# after SIGCONT ${paused.name} follows ${successor.name}; nothing in its old term ${pausedTerm} was applied`);
+
+  // Partition: make m1 the leader (kill whoever else leads), then cut m1 off from etcd. It stops
+  // acting within the lease, and another manager leads.
+  const m1 = managers[0] as ManagerProcess;
+  for (let round = 0; round < 6 && (await waitFor('a leader', () => leaderOf(managers), 30_000, 50)) !== m1; round++) {
+    const leader = (await leaderOf(managers)) as ManagerProcess;
+    await leader.kill('SIGKILL');
+    await waitFor('a leader after the kill', () => leaderOf(managers.filter((manager) => manager !== leader)), 30_000, 50);
+    leader.start();
+  }
+  if ((await leaderOf(managers)) === m1) {
+    await waitFor('m1 to take the state over', async () => ((await m1.api('GET', '/status')).body as any).roles?.writer?.['127.0.1.100'] === 'db2', 10_000, 100);
+    const cutAt = Date.now();
+    for (const proxy of proxies) proxy.cut();
+    const stoppedAfter = await waitFor('m1 to stop leading', async () => ((await m1.leader()) === 0 ? Date.now() - cutAt : undefined), 30_000, 20);
+    console.log(`# m1 cut off from etcd: it stopped acting ${stoppedAfter} ms later (lease ${LEASE_MS} ms, metric updated once per cycle)`);
+    const after = await waitFor('another manager to lead', () => leaderOf(managers.filter((manager) => manager !== m1)), 30_000, 50);
+    assert.notEqual(after, m1);
+    assert.equal(await m1.leader(), 0, 'the partitioned manager still follows');
+  } else {
+    assert.fail('m1 never became leader in 6 rounds of kills');
+  }
 
   const terms = termsByManager(managers);
   assert.ok(terms.size >= 4, `actions in at least 4 terms (saw ${terms.size})`);
