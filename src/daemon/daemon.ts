@@ -206,9 +206,10 @@ export class Daemon {
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
     this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
-    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
+    const leads = () => this.leadership.mayAct();
+    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal, enabled: leads });
     if (checksum) this.schedules.push(checksum);
-    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal });
+    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal, enabled: leads });
     if (backups) this.schedules.push(backups);
     this.loopDone = this.loop();
     return url;
