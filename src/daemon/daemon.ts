@@ -37,6 +37,8 @@ export interface DaemonOptions {
   config: LoadedConfig;
   log: Logger;
   leadership?: Leadership;
+  /** Node's process metrics (process_*, nodejs_*) in this daemon's registry; default true. Several clusters in one process export them once. */
+  processMetrics?: boolean;
   /** Extra routers under /api/v1 (the webhook receiver, the control API). */
   extraRouters?: (daemon: Daemon) => Router[];
 }
@@ -72,7 +74,7 @@ export class Daemon {
   constructor(readonly options: DaemonOptions) {
     const { config, log } = options;
     this.log = log;
-    this.metrics = new SwitchyardMetrics(config.cluster);
+    this.metrics = new SwitchyardMetrics(config.cluster, { processMetrics: options.processMetrics });
     const fileJournal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
     let loaded: { state?: ClusterState; problem?: string } = {};
     if (config.ha) {

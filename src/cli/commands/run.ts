@@ -31,7 +31,8 @@ export function registerRun(program: Command): void {
         // Each cluster its own daemon: engine, lock, leadership, listener, journal and monitor
         // loop, so one cluster's slow host never delays another's cycle.
         for (const config of configs) {
-          const daemon = new Daemon({ config, log: configs.length > 1 ? log.child({ cluster: config.cluster }) : log, extraRouters: daemonRouters });
+          // Process metrics are the same for every cluster of this process: exported once, by the first.
+          const daemon = new Daemon({ config, log: configs.length > 1 ? log.child({ cluster: config.cluster }) : log, extraRouters: daemonRouters, processMetrics: daemons.length === 0 });
           daemons.push(daemon);
           await daemon.start();
         }
