@@ -139,7 +139,11 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
       if (this.leading && (current?.id !== this.options.id || current.term !== this.leading.term)) {
         this.lose(current ? `the election key names ${current.id} (term ${current.term})` : 'the election key is gone');
       }
-      if (!this.leading && !current && !this.stopped) await this.campaign(timeout);
+      if (!this.leading && current?.id === this.options.id) {
+        // Our own key without our knowing we won: a campaign whose answer was lost (timeout).
+        // Never act on it; free it (revoking the lease deletes the key) and campaign again.
+        this.lose('the election key names this manager from a campaign whose outcome was not seen: released');
+      } else if (!this.leading && !current && !this.stopped) await this.campaign(timeout);
       else this.noteLeader(current);
       if (this.etcdError) {
         this.options.log.info({ event: 'ha.etcd_recovered' }, 'etcd reachable again');
