@@ -5,13 +5,16 @@
  * time from /proc. Run `npm run build` first. The daemon gets the node flags of the shipped unit
  * (deploy/switchyard.service) unless --node-flags says otherwise ('' for node's defaults).
  *
- *   npx tsx bench/exporter.ts [--scrapes 300] [--seconds 30] [--node-flags '...']
+ * With --tls the daemon serves HTTPS (a test CA made with openssl) and the scrapes verify its
+ * certificate over kept-alive connections, as Prometheus does.
+ *
+ *   npx tsx bench/exporter.ts [--scrapes 300] [--seconds 30] [--node-flags '...'] [--tls]
  *
  * Many clusters (--clusters N, e.g. 100): one `switchyard run -c DIR` process with a conf.d of N
  * configs with 3 hosts each. The first cluster is the real sandbox; the others are simulated
  * hosts: loopback ports with nothing listening (refused at once), because 300 real MariaDB
  * servers do not fit this machine. Each cluster has its own listener; every round scrapes all N
- * /metrics endpoints at once, as Prometheus would.
+ * /metrics endpoints at once, as Prometheus would (--spread: spread over the second).
  *
  *   npx tsx bench/exporter.ts --clusters 100 [--rounds 30] [--spread]
  */
@@ -19,9 +22,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
+import { fetch as undiciFetch } from 'undici';
+import { TlsDispatcher } from '../src/api/tls.js';
 import { readConfigFile } from '../src/config/load.js';
 import { findFreePortRange } from '../src/sandbox/ports.js';
 import { startSandbox } from '../test/support/sandbox.js';
+import { makeTestCa } from '../test/support/test-ca.js';
 import { flag, option, percentile } from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
@@ -45,6 +51,7 @@ function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
 const clusters = Number(option('--clusters', '1'));
 const scrapes = Number(option('--scrapes', '300'));
 const seconds = Number(option('--seconds', '30'));
+const tls = flag('--tls');
 const nodeFlags = flag('--node-flags') ? option('--node-flags', '').split(/\s+/).filter(Boolean) : unitNodeFlags();
 const sandbox = await startSandbox(undefined, { masters: 2, replicas: 1 });
 if (clusters > 1) {
@@ -61,6 +68,13 @@ try {
   for (let index = 0; index < 47; index++) raw.hosts[`dead${index + 1}`] = { address: '127.0.0.1', port: closedBase + index };
   raw.monitor = { ...raw.monitor, interval: '1s' };
   raw.listen = `127.0.0.1:${sandbox.listenPort}`;
+  let dispatcher: TlsDispatcher | undefined;
+  if (tls) {
+    const ca = await makeTestCa(join(sandbox.dir, 'tls'), 'bench');
+    const server = await ca.issue('manager');
+    raw.tls = { cert_file: server.cert, key_file: server.key };
+    dispatcher = new TlsDispatcher({ ca_file: ca.cert });
+  }
   const file = join(sandbox.dir, 'bench-exporter.yml');
   writeFileSync(file, yaml.dump(raw));
   const { problems } = readConfigFile(file);
@@ -69,7 +83,7 @@ try {
   try {
     await new Promise((resolve) => setTimeout(resolve, 6000));
     const pid = daemon.pid as number;
-    const url = `http://127.0.0.1:${sandbox.listenPort}/metrics`;
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${sandbox.listenPort}/metrics`;
     const latencies: number[] = [];
     const before = procStats(pid);
     const wallStart = performance.now();
@@ -78,7 +92,7 @@ try {
     const interval = (seconds * 1000) / scrapes;
     for (let index = 0; index < scrapes; index++) {
       const started = performance.now();
-      const response = await fetch(url);
+      const response = dispatcher ? await undiciFetch(url, { dispatcher: dispatcher.get() }) : await fetch(url);
       bytes = (await response.text()).length;
       latencies.push(performance.now() - started);
       maxRss = Math.max(maxRss, procStats(pid).rssBytes);
@@ -87,10 +101,11 @@ try {
     }
     const after = procStats(pid);
     const wallSeconds = (performance.now() - wallStart) / 1000;
-    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}`);
+    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}`);
     console.log(`  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${bytes} bytes per scrape)`);
     console.log(`  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`);
   } finally {
+    await dispatcher?.close();
     daemon.kill('SIGTERM');
     await new Promise((resolve) => daemon.once('exit', resolve));
   }

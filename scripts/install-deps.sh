@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   btrfs-progs                                    # snapshot tests on a loop device
   percona-toolkit                                # checksum benchmark baseline
   etcd-server etcd-client                        # several managers (ha): leadership and state tests
+  openssl                                        # the test CA of the TLS tests
 )
 
 missing=()

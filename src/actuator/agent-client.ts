@@ -1,3 +1,4 @@
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import type { SnapshotInfo } from '../snapshot/types.js';
 
@@ -38,6 +39,8 @@ export interface AgentClientOptions {
   /** Extra attempts for idempotent requests after a network error, timeout or 5xx. */
   retries: number;
   retryDelayMs?: number;
+  /** HTTPS settings towards the agent (actuator.agent_ca_file, agent_cert_file, agent_key_file), asked per request so rotated files apply. */
+  dispatcher?: () => Dispatcher;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -106,17 +109,21 @@ export class AgentClient {
 
   private async once<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const url = `${this.base}${path}`;
-    let response: Response;
+    let response: { status: number; ok: boolean; text(): Promise<string> };
     try {
-      response = await fetch(url, {
+      const init = {
         method,
         headers: { authorization: `Bearer ${this.options.token()}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
-      });
+      };
+      // undici's own fetch with its dispatcher: node 20's built-in fetch is an older undici whose handler API differs.
+      response = this.options.dispatcher ? await undiciFetch(url, { ...init, dispatcher: this.options.dispatcher() }) : await fetch(url, init);
     } catch (error) {
       const cause = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
-      throw new AgentError(`${method} ${url}: ${cause}`);
+      // A TLS 1.3 server refuses a client certificate after the handshake, by closing: say what that usually means.
+      const hint = url.startsWith('https:') && /other side closed|socket hang up|ECONNRESET/.test(cause) ? ' (the agent closed the TLS connection: does it require a client certificate from its client_ca_file? see actuator.agent_cert_file)' : '';
+      throw new AgentError(`${method} ${url}: ${cause}${hint}`);
     }
     const text = await response.text();
     let parsed: unknown;

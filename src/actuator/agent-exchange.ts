@@ -36,6 +36,7 @@ export class AgentExchange {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly queued = new Map<string, SyncRequest>();
   private readonly heldSeries = new Map<string, string[]>();
+  private readonly leaseConfirmed = new Map<string, number>();
   private readonly now: () => number;
   startedAt: number;
 
@@ -52,6 +53,21 @@ export class AgentExchange {
       return;
     }
     this.dispatch(host, body);
+  }
+
+  /**
+   * One exchange now, awaited (a new writer's lease must be held before it becomes writable).
+   * Queued periodic sets carry older sequence numbers and lose to it at the agent.
+   */
+  async exchangeNow(host: string, request: Omit<SyncRequest, 'seq'>, timeoutMs: number): Promise<SyncAnswer> {
+    const answer = await this.options.transport.sync(host, { ...request, seq: this.options.transport.nextSeq() }, timeoutMs);
+    this.answered(host, answer);
+    return answer;
+  }
+
+  /** Manager clock: the last answer in which `host`'s agent said it holds the writer lease. */
+  leaseConfirmedAt(host: string): number | undefined {
+    return this.leaseConfirmed.get(host);
   }
 
   report(host: string): AgentReport | undefined {
@@ -133,6 +149,7 @@ export class AgentExchange {
       this.options.journal?.append({ phase: 'note', event: 'vip.converged', host, reason: `${host}'s agent converged to its VIP set: added ${answer.added.join(', ') || 'none'}, removed ${answer.removed.join(', ') || 'none'}`, inputs: { added: answer.added, removed: answer.removed, held: answer.held } });
     }
     this.reports.set(host, { host, answeredAt: this.now(), answer });
+    if (answer.lease?.holding) this.leaseConfirmed.set(host, this.now());
     this.exportHost(host, answer);
   }
 

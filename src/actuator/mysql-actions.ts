@@ -30,6 +30,8 @@ export interface MysqlActionsOptions {
   replicationStartTimeoutMs?: number;
   /** Upper bound on waiting for table locks when setting read_only (which takes a global lock). */
   lockWaitTimeoutSeconds?: number;
+  /** mysql.tls with replication: true: repointed replicas connect with MASTER_SSL (CA path as on the replica host). */
+  replicationTls?: { caFile: string; verifyServerCert: boolean };
 }
 
 /** Connections that belong to replication or the server itself; fencing leaves them alone. */
@@ -150,6 +152,13 @@ export class MysqlActions implements MysqlActuator {
     );
   }
 
+  /** The CHANGE MASTER options for replication over TLS, empty without mysql.tls.replication. */
+  private masterSsl(): string {
+    const tls = this.options.replicationTls;
+    if (!tls) return '';
+    return `, MASTER_SSL=1, MASTER_SSL_CA=${sqlString(tls.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT=${tls.verifyServerCert ? 1 : 0}`;
+  }
+
   async repoint(replica: string, newMaster: string): Promise<void> {
     if (replica === newMaster) throw new RefusedError(`cannot point ${replica} at itself`);
     const master = this.target(newMaster);
@@ -160,7 +169,7 @@ export class MysqlActions implements MysqlActuator {
       host: replica,
       description:
         `check ${newMaster} has every transaction ${replica} has; STOP SLAVE; ` +
-        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}; START SLAVE`,
+        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}${this.masterSsl()}; START SLAVE`,
     };
     if (this.recorder.dryRun) {
       await this.recorder.step(step, undefined, async () => undefined);
@@ -207,11 +216,17 @@ export class MysqlActions implements MysqlActuator {
           // not before (the new master has them, checked above), or they would be applied twice.
           const start = formatPosition(replicaHas);
           if (start !== formatPosition(parsePosition(replicaState.slavePos))) await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
-          await connection.query(
-            `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
-              `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password())}, MASTER_USE_GTID=slave_pos, ` +
-              `MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}`,
-          );
+          const password = replication.password();
+          await connection
+            .query(
+              `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
+                `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos, ` +
+                `MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}${this.masterSsl()}`,
+            )
+            .catch((error: Error) => {
+              // A parse error quotes the statement "near ...", password included: never let that reach a log or the journal.
+              throw new Error(error.message.split(password).join('[redacted]'));
+            });
           await connection.query('START SLAVE');
           await waitForThreads(connection, replica, timeoutMs);
         }),

@@ -13,6 +13,8 @@ export interface VipActionsOptions {
   timeoutMs: number;
   retries: number;
   recorder: StepRecorder;
+  /** HTTPS towards agents (see AgentClientOptions.dispatcher). */
+  dispatcher?: AgentClientOptions['dispatcher'];
   /** For tests: build clients differently (e.g. shorter retry delays). */
   clientFactory?: (options: AgentClientOptions) => AgentClient;
   /**
@@ -38,7 +40,7 @@ export class VipActions implements VipActuator, AgentTransport {
     if (!(host in this.options.agents)) throw new ActionError(`unknown host "${host}"`);
     const url = this.options.agents[host];
     if (url === undefined) throw new ActionError(`host "${host}" has no agent configured (hosts.${host}.agent), so its VIPs cannot be changed`);
-    const clientOptions: AgentClientOptions = { url, token: this.options.token, timeoutMs: this.options.timeoutMs, retries: this.options.retries };
+    const clientOptions: AgentClientOptions = { url, token: this.options.token, timeoutMs: this.options.timeoutMs, retries: this.options.retries, dispatcher: this.options.dispatcher };
     const client = this.options.clientFactory ? this.options.clientFactory(clientOptions) : new AgentClient(clientOptions);
     this.clients.set(host, client);
     return client;

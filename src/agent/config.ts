@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath, type Problem } from '../config/problems.js';
+import { serverTlsSchema } from '../config/schema.js';
 
 /**
  * The agent's own file (one per database host). It names the only interface, IPs and data path
@@ -29,6 +30,12 @@ export const agentConfigSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
       }
     }),
+  /**
+   * HTTPS on `listen`; with client_ca_file only a manager (or peer agent) holding a certificate it
+   * signed gets through. The writer's lease pings other agents with this certificate as client
+   * certificate, checking theirs against peer_ca_file (default client_ca_file).
+   */
+  tls: serverTlsSchema.extend({ peer_ca_file: z.string().min(1).optional() }).optional(),
   vip: z
     .strictObject({
       interface: interfaceName,
@@ -93,8 +100,11 @@ export function validateAgentConfig(raw: unknown, file: string): { config?: Agen
   const source = resolve(file);
   const tokenFile = parsed.data.auth.token_file;
   const relative = (file: string | undefined) => (file === undefined || isAbsolute(file) ? file : resolve(dirname(source), file));
+  const at = (file: string) => relative(file) as string;
+  const tls = parsed.data.tls;
   const config: AgentConfig = {
     ...parsed.data,
+    tls: tls && { cert_file: at(tls.cert_file), key_file: at(tls.key_file), client_ca_file: relative(tls.client_ca_file), peer_ca_file: relative(tls.peer_ca_file) },
     auth: { ...parsed.data.auth, token_file: relative(tokenFile) },
     ...(parsed.data.mysql ? { mysql: { ...parsed.data.mysql, password_file: relative(parsed.data.mysql.password_file) } } : {}),
     source,

@@ -3,6 +3,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
+import { AGENT_LIMITS, inFlightLimit } from '../api/limits.js';
+import { TlsDispatcher } from '../api/tls.js';
+import { fetch as undiciFetch } from 'undici';
 import { silentLogger, type Logger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
@@ -21,6 +24,8 @@ export interface AgentAppOptions {
   snapshotMethod?: SnapshotMethod;
   getToken: () => string;
   logger?: Logger;
+  /** Requests handled at once before 503 (default AGENT_LIMITS.maxInFlight). */
+  maxInFlight?: number;
   /** Called when a gratuitous ARP finished (tests wait on it instead of sleeping). */
   onAnnounced?: (ip: string, result: { ok: boolean; detail: string }) => void;
   /** For tests: how the writer's port is probed. */
@@ -91,9 +96,12 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
     }
     return removed;
   };
+  // Lease pings to other agents over HTTPS: this agent's certificate as the client certificate
+  // (peers with client_ca_file require one), peers verified against peer_ca_file or client_ca_file.
+  const peerTls = config.tls ? new TlsDispatcher({ ca_file: config.tls.peer_ca_file ?? config.tls.client_ca_file, cert_file: config.tls.cert_file, key_file: config.tls.key_file }) : undefined;
   const lease = new LeaseKeeper({
     log,
-    ping: options.ping ?? ((url, from, timeoutMs) => pingAgent(url, from, options.getToken(), timeoutMs)),
+    ping: options.ping ?? ((url, from, timeoutMs) => pingAgent(url, from, options.getToken(), timeoutMs, peerTls)),
     fence: (vips, reason) =>
       lock.run(async () => {
         // VIP first: it is local and cannot fail for a network reason; then the server.
@@ -111,6 +119,7 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
   const probe = new WriterProbe(options.probe);
   const app = express();
   app.disable('x-powered-by');
+  app.use(inFlightLimit(options.maxInFlight ?? AGENT_LIMITS.maxInFlight));
 
   app.use((request, response, next) => {
     const started = process.hrtime.bigint();
@@ -284,19 +293,22 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
     stop: () => {
       lease.stop();
       probe.stop();
+      void peerTls?.close();
     },
   };
   return Object.assign(app, { runtime });
 }
 
 /** The lease's agent-to-agent contact: authenticated with the agent token every host shares. */
-async function pingAgent(url: string, from: string, token: string, timeoutMs: number): Promise<void> {
-  const response = await fetch(`${url.replace(/\/+$/, '')}/api/v1/lease/ping`, {
+async function pingAgent(url: string, from: string, token: string, timeoutMs: number, tls?: TlsDispatcher): Promise<void> {
+  const target = `${url.replace(/\/+$/, '')}/api/v1/lease/ping`;
+  const init = {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ from }),
     signal: AbortSignal.timeout(timeoutMs),
-  });
+  };
+  const response = tls && target.startsWith('https:') ? await undiciFetch(target, { ...init, dispatcher: tls.get() }) : await fetch(target, init);
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
 }

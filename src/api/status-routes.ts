@@ -21,6 +21,18 @@ export interface HostStatus {
   replicatingFrom?: string;
   gtid?: string;
   roles: Array<{ role: string; ip: string }>;
+  /** The host's agent as of the last exchange; absent without an agent. */
+  agent?: AgentStatus;
+}
+
+export interface AgentStatus {
+  up: boolean;
+  /** VIPs the agent reports holding; undefined while it does not answer (unknown). */
+  held?: string[];
+  error?: string;
+  /** What this host's agent saw of the writer's MySQL port. */
+  probe?: { target: string; ok: boolean; detail: string; ageMs: number };
+  lease?: { holding: boolean; lapsed: boolean; fenced: boolean; reached: string[] };
 }
 
 export interface StatusSnapshot {
@@ -36,6 +48,10 @@ export interface StatusSnapshot {
   hosts: HostStatus[];
   roles: Record<string, Record<string, string | null>>;
   checks: Record<string, Record<string, { ok: boolean; detail?: string; ageMs: number }>>;
+  /** Lasting conditions the engine journaled (why no failover, no writer, ...), by key. */
+  conditions: Record<string, string>;
+  /** The manager lost the writer while other hosts still reach it: its own path is broken. */
+  managerPathBroken: boolean;
 }
 
 /** What `switchyard show` and GET /api/v1/status present: config order, state, live values, roles. */
@@ -43,7 +59,7 @@ export function buildStatus(
   config: LoadedConfig,
   cycle: MonitorCycle | undefined,
   state: ClusterState,
-  extras: { leader: string; alertingPipelineUp: boolean; now?: number },
+  extras: { leader: string; alertingPipelineUp: boolean; now?: number; agent?: (host: string) => AgentStatus | undefined; conditions?: Record<string, string>; managerPathBroken?: boolean },
 ): StatusSnapshot {
   const now = extras.now ?? Date.now();
   const observations = new Map(cycle?.observations.map((obs) => [obs.host, obs]) ?? []);
@@ -73,6 +89,7 @@ export function buildStatus(
       replicatingFrom: obs?.replication ? `${obs.replication.masterHost}:${obs.replication.masterPort}` : undefined,
       gtid: obs?.gtid?.currentPos,
       roles: held,
+      agent: extras.agent?.(name),
     };
   });
   const checks: StatusSnapshot['checks'] = {};
@@ -92,6 +109,8 @@ export function buildStatus(
     hosts,
     roles,
     checks,
+    conditions: extras.conditions ?? {},
+    managerPathBroken: extras.managerPathBroken ?? false,
   };
 }
 

@@ -18,6 +18,13 @@ export function checkReferences(raw: unknown): Problem[] {
   const roles = isObject(raw.roles) ? raw.roles : {};
   const roleNames = new Set(Object.keys(roles));
 
+  // Agents need a token; without agent_token_* the manager presents auth.token_*, which scoped tokens alone do not give.
+  const agentAuth = isObject(raw.actuator) ? raw.actuator : {};
+  const auth = isObject(raw.auth) ? raw.auth : {};
+  if (isObject(agentAuth.vip) && agentAuth.agent_token_file === undefined && agentAuth.agent_token_env === undefined && auth.token_file === undefined && auth.token_env === undefined) {
+    problems.push({ path: 'actuator.agent_token_file', message: 'agents need a token: set agent_token_file or agent_token_env (auth.tokens are API tokens, never sent to agents)' });
+  }
+
   const endpoints = new Map<string, string>();
   for (const [hostName, host] of Object.entries(hosts)) {
     if (!isObject(host)) continue;

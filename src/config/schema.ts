@@ -39,6 +39,13 @@ const listenAddress = z.string().refine((text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/
 const secretFile = z.string().min(1).optional();
 const secretEnv = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional();
 
+/** HTTPS for a listener: its certificate and key; with client_ca_file, clients must present a certificate it signed. */
+export const serverTlsSchema = z.strictObject({
+  cert_file: z.string().min(1),
+  key_file: z.string().min(1),
+  client_ca_file: z.string().min(1).optional(),
+});
+
 const mysqlSchema = z
   .strictObject({
     user: z.string().min(1),
@@ -55,6 +62,21 @@ const mysqlSchema = z
     admin_user: z.string().min(1).optional(),
     admin_password_file: secretFile,
     admin_password_env: secretEnv,
+    /** TLS on every manager connection; replication: also for the replication Switchyard sets up. */
+    tls: z
+      .strictObject({
+        ca_file: z.string().min(1),
+        cert_file: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+        verify_identity: z.boolean().default(true),
+        replication: z.boolean().default(false),
+      })
+      .superRefine((value, ctx) => {
+        if ((value.cert_file === undefined) !== (value.key_file === undefined)) {
+          ctx.addIssue({ code: 'custom', path: [value.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'cert_file and key_file go together (a client certificate)' });
+        }
+      })
+      .optional(),
   })
   .superRefine((value, ctx) => {
     if (value.admin_user !== undefined && value.admin_password_file === undefined && value.admin_password_env === undefined) {
@@ -139,6 +161,49 @@ const backupSchema = z.strictObject({
   method: z.enum(['mariabackup']).default('mariabackup'),
 });
 
+/** What a token may do; see src/api/scopes.ts for the endpoints behind each. */
+export const SCOPES = ['read', 'alerts', 'operate', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+const scopedToken = z
+  .strictObject({
+    name,
+    file: secretFile,
+    env: secretEnv,
+    scopes: z.array(z.enum(SCOPES)).min(1, 'list at least one scope: read, alerts, operate or admin'),
+  })
+  .superRefine((value, ctx) => {
+    if (value.file === undefined && value.env === undefined) ctx.addIssue({ code: 'custom', path: ['file'], message: 'set file or env (tokens are never written inline)' });
+    else if (value.file !== undefined && value.env !== undefined) ctx.addIssue({ code: 'custom', path: ['env'], message: 'set only one of file and env' });
+  });
+
+/**
+ * API tokens. `token_file`/`token_env` is one admin-scoped token named "admin" (the original
+ * single-token setup); `tokens` adds named tokens with scopes, so the Alertmanager's token
+ * cannot move the writer and a dashboard's token cannot change anything.
+ */
+const authSchema = z
+  .strictObject({ token_file: secretFile, token_env: secretEnv, tokens: z.array(scopedToken).optional() })
+  .superRefine((value, ctx) => {
+    if (value.token_file === undefined && value.token_env === undefined && (value.tokens ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file, token_env or tokens: the webhook and control API always require a token' });
+    }
+    if (value.token_file !== undefined && value.token_env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
+    }
+    const seen = new Set<string>(value.token_file !== undefined || value.token_env !== undefined ? ['admin'] : []);
+    (value.tokens ?? []).forEach((token, index) => {
+      if (seen.has(token.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tokens', index, 'name'],
+          message: token.name === 'admin' && !value.tokens?.slice(0, index).some((other) => other.name === 'admin') ? '"admin" is the name of auth.token_file/token_env; choose another name' : `token name "${token.name}" is used twice`,
+        });
+      }
+      seen.add(token.name);
+    });
+  });
+
 /** The audit journal in state_dir: rotated by size so it does not grow forever. */
 const journalSchema = z.strictObject({
   max_size: size.pipe(z.number().min(64 * 1024, 'must be at least 64KiB')).default(64 * 1024 * 1024),
@@ -201,11 +266,11 @@ export const configSchema = z.strictObject({
     })
     .default({ schema: 'switchyard', interval: 500 }),
   listen: listenAddress.default('0.0.0.0:9105'),
-  auth: z.strictObject({ token_file: secretFile, token_env: secretEnv }).superRefine((value, ctx) => {
-    if (value.token_file === undefined && value.token_env === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file or token_env: the webhook and control API always require a token' });
-    }
-  }),
+  /** HTTPS on `listen` (re-read when the files change). */
+  tls: serverTlsSchema.optional(),
+  /** A second, plain-HTTP listener serving only /metrics and /healthz (for scrapers without TLS). */
+  metrics_listen: listenAddress.optional(),
+  auth: authSchema,
   metrics_auth: z.boolean().default(false),
   mode: z.enum(MODES).default('active'),
   triggers: z
@@ -226,12 +291,19 @@ export const configSchema = z.strictObject({
       agent_token_file: secretFile,
       agent_token_env: secretEnv,
       /** Per-request timeout towards agents; a VIP add/remove is retried (it is idempotent) within agent_retries. */
+      /** HTTPS to agents: the CA their certificates are checked against, and the manager's client certificate for mutual TLS. */
+      agent_ca_file: z.string().min(1).optional(),
+      agent_cert_file: z.string().min(1).optional(),
+      agent_key_file: z.string().min(1).optional(),
       agent_timeout: duration.default(3000),
       agent_retries: z.number().int().min(0).max(10).default(2),
     })
     .superRefine((value, ctx) => {
       if (value.agent_token_file !== undefined && value.agent_token_env !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['agent_token_env'], message: 'set only one of agent_token_file and agent_token_env' });
+      }
+      if ((value.agent_cert_file === undefined) !== (value.agent_key_file === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [value.agent_cert_file === undefined ? 'agent_cert_file' : 'agent_key_file'], message: 'agent_cert_file and agent_key_file go together (the manager\'s client certificate for agents)' });
       }
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),

@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
 import { AgentExchange } from '../actuator/agent-exchange.js';
-import { createHttpApp, listen } from '../api/server.js';
-import { statusRouter, buildStatus } from '../api/status-routes.js';
+import { MANAGER_LIMITS } from '../api/limits.js';
+import { createHttpApp, listen, serverUrl } from '../api/server.js';
+import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
+import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
+import { assertSecretFilesPrivate, managerSecretFiles } from '../config/secret-files.js';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import { Engine } from '../engine/engine.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
@@ -26,12 +29,28 @@ import { TermJournal } from '../ha/term-journal.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
+import { registerMysqlTls } from '../mysql/tls.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
 import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js';
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
+
+function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefined {
+  if (!agents.hasAgent(host)) return undefined;
+  const report = agents.report(host);
+  const answer = report?.answer;
+  const up = report !== undefined && report.error === undefined && answer !== undefined;
+  const now = Date.now();
+  return {
+    up,
+    held: up ? answer?.held : undefined,
+    error: report ? report.error : 'no exchange yet',
+    probe: answer?.probe && report?.answeredAt !== undefined ? { target: answer.probe.target, ok: answer.probe.ok, detail: answer.probe.detail, ageMs: now - (report.answeredAt - answer.probe.started_ago_ms) } : undefined,
+    lease: answer?.lease ? { holding: answer.lease.holding, lapsed: answer.lease.lapsed, fenced: answer.lease.fenced, reached: answer.lease.reached } : undefined,
+  };
+}
 
 export interface DaemonOptions {
   config: LoadedConfig;
@@ -60,6 +79,9 @@ export class Daemon {
   private state: ClusterState;
   private lastCycle?: MonitorCycle;
   private server?: Server;
+  private metricsServer?: Server;
+  /** The plain /metrics listener's URL when metrics_listen is set. */
+  metricsUrl?: string;
   private stopping = false;
   private loopDone?: Promise<void>;
   private wake?: () => void;
@@ -107,6 +129,8 @@ export class Daemon {
       this.leadership = options.leadership ?? new SingleProcessLeadership();
       loaded = store.loadChecked();
     }
+    // mysql.tls for every connection to the cluster's hosts: monitor, heartbeat, actuator, positions.
+    registerMysqlTls(Object.values(config.hosts), config.mysql.tls);
 
     let initial = loaded.state;
     if (loaded.problem) {
@@ -170,16 +194,20 @@ export class Daemon {
     return buildStatus(this.config, this.lastCycle, this.engine.snapshot(), {
       leader: this.leadership.describe(),
       alertingPipelineUp: this.engine.pipelineUp(),
+      agent: (host) => agentStatus(this.agents, host),
+      conditions: this.engine.currentConditions(),
+      managerPathBroken: this.engine.managerPathBroken(),
     });
   }
 
   /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
   async start(): Promise<string> {
-    const token = { file: this.config.auth.token_file, env: this.config.auth.token_env };
-    readSecret(token, 'auth token'); // fail at start, not at the first request
+    assertSecretFilesPrivate(managerSecretFiles(this.config));
+    const tokens = tokenSpecs(this.config.auth);
+    for (const token of tokens) readSecret(token.source, `auth token "${token.name}"`); // fail at start, not at the first request
     const app = createHttpApp({
       metrics: this.metrics,
-      getToken: () => readSecret(token, 'auth token'),
+      getTokens: () => tokens,
       metricsAuth: this.config.metrics_auth,
       apiRouters: [
         statusRouter(() => this.status()),
@@ -191,9 +219,14 @@ export class Daemon {
       bodyLimit: '256kb',
       beforeAll: [countWebhookRequests(this.metrics)],
     });
-    this.server = await listen(app, this.config.listen);
-    const address = this.server.address();
-    const url = typeof address === 'object' && address ? `http://${this.config.listen.slice(0, this.config.listen.lastIndexOf(':'))}:${address.port}` : this.config.listen;
+    this.server = await listen(app, this.config.listen, MANAGER_LIMITS, this.config.tls && { files: this.config.tls, log: this.log });
+    const url = serverUrl(this.server, this.config.listen);
+    if (this.config.metrics_listen) {
+      // Plain HTTP for scrapers that do not speak TLS: /metrics (token-protected with metrics_auth) and /healthz only.
+      const plain = createHttpApp({ metrics: this.metrics, getTokens: () => tokens, metricsAuth: this.config.metrics_auth, apiRouters: [], logger: this.log });
+      this.metricsServer = await listen(plain, this.config.metrics_listen);
+      this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
+    }
     this.metrics.setMode(this.state.mode);
     if (this.ha) {
       // The first round (lease, maybe the election) runs now; etcd unreachable is not fatal: the
@@ -204,7 +237,7 @@ export class Daemon {
     this.exportLeadership();
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
     for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
-    this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
+    this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
     this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
@@ -323,8 +356,11 @@ export class Daemon {
       await this.ha.leadership.stop();
       this.ha.client.close();
     }
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
+    for (const server of [this.server, this.metricsServer]) {
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server?.closeAllConnections?.();
+      await closed;
+    }
     try {
       this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
     } catch (error) {

@@ -47,11 +47,15 @@ export interface HostObservation {
   error?: string;
   readOnly?: boolean;
   uptimeSeconds?: number;
+  /** CONNECTION_ID() of the check's own connection: grows while the server runs. */
+  connectionId?: number;
   serverId?: number;
   version?: string;
   gtid?: GtidPositions;
   /** Absent when replication is not configured on this host. */
   replication?: ReplicationStatus;
+  /** @@slave_net_timeout: how long its IO thread takes to notice a silently lost master. */
+  slaveNetTimeoutSeconds?: number;
   /** Heartbeat lag in seconds (sub-second precision); null when no heartbeat row is visible. */
   heartbeatLagSeconds?: number | null;
   checks: Partial<Record<CheckName, CheckOutcome>>;

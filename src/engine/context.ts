@@ -47,7 +47,14 @@ export interface OpContext {
    * Invariant 7: resolves once the old writer's lease has certainly lapsed (its agent released it,
    * or the lease ran out since anyone last reached that agent); ok false when it cannot be known.
    */
-  leaseLapsed(oldWriter: string): Promise<{ ok: boolean; detail: string }>;
+  leaseLapsed(oldWriter: string): Promise<{ ok: boolean; detail: string; /** the old writer has an agent (it fenced, or its lease ran out) */ agent: boolean }>;
+  /**
+   * Grants `host`'s agent the writer lease and waits for it to confirm, before `host` becomes
+   * writable: a writer that holds no lease would not fence itself if it were cut off.
+   */
+  grantLease(host: string): Promise<{ ok: boolean; detail: string }>;
+  /** False while the host's agent fails the exchange: a VIP removal there would only wait for timeouts. */
+  agentAnswering(host: string): boolean;
   now(): number;
 }
 

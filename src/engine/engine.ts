@@ -9,8 +9,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
 import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
-import { writerDeathEvidence, type Evidence, type ObserverView } from './evidence.js';
-import { awaitLeaseLapse } from './lease-gate.js';
+import { writerDeathEvidence, type Evidence } from './evidence.js';
+import { AgentViews } from './agent-views.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
@@ -87,6 +87,12 @@ export class Engine implements ControlPlane {
   private switchoverBackoffUntil = 0;
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
+  private pathBroken = false;
+  /** Writers the manager lost while other hosts still reached them (its own path was broken). */
+  private readonly seenByOthersWhileLost = new Set<string>();
+  /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
+  private lastSaved = '';
+  private readonly agents: AgentViews;
   /** Manager clock: start of the first of a host's current run of failed checks. */
   private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
@@ -98,6 +104,7 @@ export class Engine implements ControlPlane {
     this.gtid = options.gtid ?? mariadbGtid;
     this.writerRole = options.writerRole ?? 'writer';
     this.now = options.now ?? Date.now;
+    this.agents = new AgentViews(options.agents, options.config, this.writerRole, this.now);
     this.state = initial ? structuredClone(initial) : Engine.emptyState(options.config, this.now());
     for (const [host, roles] of Object.entries(this.state.dropped ?? {})) this.dropped.set(host, new Set(roles));
     for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
@@ -136,6 +143,16 @@ export class Engine implements ControlPlane {
     return Object.fromEntries([...this.dropped].filter(([, roles]) => roles.size > 0).map(([host, roles]) => [host, [...roles]]));
   }
 
+  /** Lasting conditions journaled once (why no failover, no writer, ...), for status. */
+  currentConditions(): Record<string, string> {
+    return Object.fromEntries(this.conditions);
+  }
+
+  /** The manager lost the writer while another host still reaches it (its own path is broken). */
+  managerPathBroken(): boolean {
+    return this.pathBroken;
+  }
+
   pipelineUp(): boolean {
     return this.lastPipelineAt !== undefined && this.now() - this.lastPipelineAt < this.config.triggers.pipeline_timeout;
   }
@@ -163,16 +180,22 @@ export class Engine implements ControlPlane {
         else if (!this.lostSince.has(obs.host)) this.lostSince.set(obs.host, obs.at);
       }
       if (!this.started) await this.reconcileStartup();
-      const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
+      this.readmitWriterSeenByOthers();
       await this.cycle();
+      const writer = holderOf(this.state.roles, this.writerRole);
+      this.pathBroken = writer !== null && !this.observations.get(writer)?.reachable && /still see/.test(this.evidence(writer).reason);
+      if (this.pathBroken && writer) this.seenByOthersWhileLost.add(writer);
+      this.options.metrics?.managerPathBroken.set(this.pathBroken ? 1 : 0);
       for (const key of [...this.conditions.keys()]) if (!this.conditionsThisCycle.has(key)) this.conditions.delete(key);
       // The promotion point only describes the writer it promoted; once the writer moved on, its
       // old writer's later writes (made as a legitimate writer) must not look errant.
       if (this.state.lastPromotion && holderOf(this.state.roles, this.writerRole) !== this.state.lastPromotion.host) delete this.state.lastPromotion;
       this.reportErrant();
       this.exportMetrics();
-      if (JSON.stringify({ ...this.state, updatedAt: 0 }) !== before) await this.persist();
+      // Compared with what was last saved, not with the start of this cycle: an operator command
+      // between cycles may have moved roles after its own save.
+      if (this.signature() !== this.lastSaved) await this.persist();
       this.exchangeWithAgents();
       return this.snapshot();
     });
@@ -233,6 +256,7 @@ export class Engine implements ControlPlane {
         await runner.attempt({ event: 'mysql.start_replication', host: writer, reason: `${host} is back and has nothing the writer lacks: ${writer} replicates from it again` }, (actuator) => actuator.startReplication(writer));
       }
       const summary = await this.reconcileRoles(ctx, 'operator');
+      await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ONLINE`, ...summary.actions].join('; ') };
     });
@@ -259,6 +283,7 @@ export class Engine implements ControlPlane {
       this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ADMIN_OFFLINE', reason: 'set offline by the operator', since: this.now() };
       await this.persist();
       const summary = await this.reconcileRoles(ctx, 'operator');
+      await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ADMIN_OFFLINE`, ...steps, ...summary.actions].join('; ') };
     });
@@ -346,12 +371,17 @@ export class Engine implements ControlPlane {
       note(decide, { phase: 'decision', event: 'writer.adopted', host: plan.adopt.host, role: this.writerRole, reason: plan.adopt.reason });
       setHolder(decide, this.writerRole, plan.adopt.host);
     }
-    if (plan.makeWritable && allReadOnly && this.leaseLapsedOn(plan.makeWritable.host)) {
+    if (plan.makeWritable && allReadOnly && this.agents.leaseLapsedOn(plan.makeWritable.host)) {
       const host = plan.makeWritable.host;
       const reason = `${host} holds ${this.writerRole} but its agent reports its lease lapsed (it reaches no majority of the voters): not making it writable until it does`;
       this.condition('writer.lease_lapsed', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.lease_lapsed', host, role: this.writerRole, reason }));
     } else if (plan.makeWritable && allReadOnly) {
       const target = plan.makeWritable.host;
+      const lease = await decide.grantLease(target);
+      if (!lease.ok) {
+        this.condition('writer.no_lease', lease.detail, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.no_lease', host: target, role: this.writerRole, reason: `not making ${target} writable: ${lease.detail}` }));
+        return;
+      }
       await decide.runner.attempt({ event: 'mysql.set_read_only', host: target, role: this.writerRole, reason: plan.makeWritable.reason, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false));
     }
   }
@@ -467,7 +497,9 @@ export class Engine implements ControlPlane {
   private async applyMove(ctx: OpContext, role: string, ip: string, from: string | null, to: string | null, reason: string): Promise<string> {
     const runner = ctx.runner;
     note(ctx, { phase: 'decision', event: 'role.move', host: to ?? from ?? undefined, role, reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`, inputs: { ip, from, to } });
-    if (from && hasVip(ip)) {
+    if (from && hasVip(ip) && !this.agents.answering(from)) {
+      note(ctx, { phase: 'note', event: 'vip.remove_deferred', host: from, role, reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`, inputs: { ip } });
+    } else if (from && hasVip(ip)) {
       await runner.attempt({ event: 'vip.remove', host: from, role, reason: `${role} IP ${ip} leaves ${from}`, inputs: { ip } }, (actuator) => actuator.removeVip(from, ip));
     }
     let holder = to;
@@ -640,7 +672,9 @@ export class Engine implements ControlPlane {
       vipNotAdded: (role, ip, host) => {
         if (!runner.dry) this.vipRetries.set(ip, { role, host });
       },
-      leaseLapsed: (oldWriter) => (runner.dry || !this.options.agents ? Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for' }) : awaitLeaseLapse(this.leaseGateInput(oldWriter))),
+      leaseLapsed: (oldWriter) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned', agent: false }) : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry))),
+      agentAnswering: (host) => this.agents.answering(host),
+      grantLease: (host) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned' }) : this.agents.grantLease(host, this.state)),
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();
@@ -651,6 +685,11 @@ export class Engine implements ControlPlane {
   private async persist(): Promise<void> {
     this.state.updatedAt = this.now();
     await this.options.store.save(structuredClone(this.state));
+    this.lastSaved = this.signature();
+  }
+
+  private signature(): string {
+    return JSON.stringify({ ...this.state, updatedAt: 0 });
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -693,74 +732,41 @@ export class Engine implements ControlPlane {
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
   }
 
-  /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
-  private leaseLapsedOn(host: string): boolean {
-    const agents = this.options.agents;
-    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout)) return false;
-    return agents.report(host)?.answer?.lease?.lapsed === true;
-  }
-
   /** Invariant 4 for `writer`, with what the agents saw of it. */
   private evidence(writer: string): Evidence {
-    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.observerViews(writer), lostSince: this.lostSince.get(writer) });
-  }
-
-  /** Each host's agent's view of `writer`'s port, from answers fresh enough to count. */
-  private observerViews(writer: string): Map<string, ObserverView> | undefined {
-    const agents = this.options.agents;
-    if (!agents) return undefined;
-    const freshWithin = 2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
-    const views = new Map<string, ObserverView>();
-    for (const host of Object.keys(this.config.hosts)) {
-      const view: ObserverView = { hasAgent: agents.hasAgent(host) };
-      const report = agents.report(host);
-      const probe = report?.answer?.probe;
-      if (view.hasAgent && agents.fresh(host, freshWithin) && probe && probe.target === writer && report?.answeredAt !== undefined) {
-        view.probe = { ok: probe.ok, refused: probe.refused, detail: probe.detail, startedAt: report.answeredAt - probe.started_ago_ms };
-      }
-      views.set(host, view);
-    }
-    return views;
-  }
-
-  private leaseGateInput(oldWriter: string): Parameters<typeof awaitLeaseLapse>[0] {
-    const agents = this.options.agents as AgentExchange;
-    return {
-      writer: oldWriter,
-      hasAgent: agents.hasAgent(oldWriter),
-      leaseMs: this.config.lease,
-      marginMs: Math.max(500, this.config.monitor.interval),
-      lastContact: () => agents.lastContactWith(oldWriter),
-      release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
-      now: this.now,
-      journal: (entry) => note(this.ctxBase(), entry),
-    };
+    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.agents.observerViews(writer), lostSince: this.lostSince.get(writer) });
   }
 
   /**
    * DESIGN.md invariant 6: every host's agent gets the whole set of VIPs its roles give it, every
-   * cycle (plus whom to probe and, for the writer, its lease). Sent without waiting: a silent
-   * agent never delays a cycle. Nothing is sent when this manager may not act or only plans.
+   * cycle. Nothing is sent when this manager may not act or only plans.
    */
   private exchangeWithAgents(): void {
-    const agents = this.options.agents;
-    if (!agents || !this.options.leadership.mayAct() || this.state.mode === 'passive') return;
+    if (!this.options.leadership.mayAct() || this.state.mode === 'passive') return;
+    this.agents.exchange(this.state);
+  }
+
+  /**
+   * The writer the manager lost while the other hosts reached it all along comes back from
+   * HARD_OFFLINE to AWAITING_RECOVERY like any host; but nothing happened to it, only to the
+   * manager's path. Holding it would move the writer away for nothing: it is ONLINE again, and the
+   * journal says why. A restart (held) or a failover in between (no longer the writer) is not this.
+   */
+  private readmitWriterSeenByOthers(): void {
     const writer = holderOf(this.state.roles, this.writerRole);
-    const writerConfig = writer ? this.config.hosts[writer] : undefined;
-    const writerVips = this.config.roles[this.writerRole]?.ips ?? [];
-    for (const host of Object.keys(this.config.hosts)) {
-      const vips = Object.values(this.state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
-      const voters = Object.keys(this.config.hosts)
-        .filter((other) => other !== host && agents.hasAgent(other) && this.state.hosts[other]?.state !== 'ADMIN_OFFLINE')
-        .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
-      agents.send(host, {
-        host,
-        prefix: this.config.actuator.vip?.prefix ?? 24,
-        vips,
-        interval_ms: this.config.monitor.interval,
-        writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
-        lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: writerVips } : undefined,
-      });
+    for (const host of [...this.seenByOthersWhileLost]) {
+      const record = this.state.hosts[host];
+      const obs = this.observations.get(host);
+      if (host !== writer) {
+        this.seenByOthersWhileLost.delete(host);
+        continue;
+      }
+      if (!obs?.reachable || !record) continue;
+      this.seenByOthersWhileLost.delete(host);
+      if (record.state !== 'AWAITING_RECOVERY' || record.held) continue;
+      const reason = `the manager lost ${host} but the other hosts reached it throughout (the manager's path was broken): it stays the writer, ONLINE`;
+      this.state.hosts[host] = { ...setOnlineRecord(record, this.now()).record, reason };
+      note(this.ctxBase(), { phase: 'decision', event: 'writer.readmitted', host, role: this.writerRole, reason });
     }
   }
 

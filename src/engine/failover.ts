@@ -83,12 +83,9 @@ export async function runFailover(
   await runner.attempt({ event: 'mysql.stop_replication', host: target, role, reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}` }, (actuator) => actuator.stopReplication(target));
 
   await recordStep(ctx, operation, 'fencing');
-  for (const ip of vipsOf(ctx, role)) {
-    // The database is gone but the host (its agent) may still answer: take the VIP off it.
-    await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
-  }
-
   // Invariant 7: not while the old writer may still hold its lease (and take writes on its side).
+  // Its agent, when it answers, fences on request (VIP off, read_only=ON); otherwise the lease is
+  // waited out, and the agent took the VIP down itself when it lapsed.
   const lease = await ctx.leaseLapsed(oldWriter);
   if (!lease.ok) {
     await clearOperation(ctx);
@@ -96,8 +93,20 @@ export async function runFailover(
     journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
     return { result: refused(reason) };
   }
+  if (!lease.agent) {
+    for (const ip of vipsOf(ctx, role)) {
+      await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
+    }
+  }
 
   await recordStep(ctx, operation, 'promoting');
+  const granted = await ctx.grantLease(target);
+  if (!granted.ok) {
+    await clearOperation(ctx);
+    const reason = `not promoting ${target}: ${granted.detail}`;
+    journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
+    return { result: refused(reason) };
+  }
   try {
     await runner.run({ event: 'mysql.set_read_only', host: target, role, reason: `promote ${target}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false), undefined);
   } catch (error) {

@@ -93,6 +93,12 @@ export async function runSwitchover(
   }
 
   await recordStep(ctx, operation, 'promoting');
+  const lease = await ctx.grantLease(to);
+  if (!lease.ok) {
+    if (from !== null) await undoFence(ctx, from);
+    else await clearOperation(ctx);
+    return finishRefused(ctx, to, `not promoting ${to}: ${lease.detail}${from ? `; fence undone, ${from} stays the writer` : ''}`, 'failed');
+  }
   try {
     await runner.run({ event: 'mysql.set_read_only', host: to, role, reason: `promote ${to}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(to, false), undefined);
   } catch (error) {

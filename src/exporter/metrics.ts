@@ -17,10 +17,11 @@ export class SwitchyardMetrics {
   readonly sqlRunning = this.gauge('switchyard_replication_sql_running', '1 if the replication SQL thread runs', ['host']);
   readonly lag = this.gauge('switchyard_replication_lag_seconds', 'replication lag measured with the heartbeat table, sub-second', ['host']);
   readonly secondsBehindMaster = this.gauge('switchyard_replication_seconds_behind_master', 'Seconds_Behind_Master as the server reports it', ['host']);
-  readonly roleIpAssigned = this.gauge('switchyard_role_ip_assigned', '1 where the role IP is held by the host', ['role', 'ip', 'host']);
+  readonly roleIpAssigned = this.gauge('switchyard_role_ip_assigned', '1 where the roles put the IP (desired; switchyard_vip_held is what the agents report)', ['role', 'ip', 'host']);
   readonly vipHeld = this.gauge('switchyard_vip_held', "1 where the host's agent reports holding the IP (actual)", ['ip', 'host']);
   readonly agentUp = this.gauge('switchyard_agent_up', "1 if the host's agent answered the last status exchange", ['host']);
   readonly writerLease = this.gauge('switchyard_writer_lease_holding', "1 while the writer's agent reports holding its lease (reaches a majority of voters)", ['host']);
+  readonly managerPathBroken = this.gauge('switchyard_manager_path_broken', "1 while the manager cannot reach the writer but other hosts still do (the manager's own network path is broken; no failover)", []);
   readonly writableHosts = this.gauge('switchyard_writable_hosts', 'hosts with read_only=OFF (must be 1)', []);
   readonly checksumDiffChunks = this.gauge('switchyard_checksum_diff_chunks', 'chunks that differ from the writer in the last consistency check', ['host', 'table']);
   readonly checksumLastRun = this.gauge('switchyard_checksum_last_run_timestamp_seconds', 'end time of the last completed consistency check', []);

@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { currentActor } from './actor.js';
 import { linesBackward } from './tail.js';
 
 export type JournalPhase = 'decision' | 'before' | 'after' | 'refused' | 'note';
@@ -22,6 +23,14 @@ export interface JournalEntry {
   detail?: string;
   /** Several managers (ha): the leader term this manager held when it wrote the entry. */
   term?: number;
+  /** The API token (its configured name) whose request caused this entry; absent for the daemon's own decisions. */
+  by?: string;
+}
+
+/** Stamps the current request's actor (see actor.ts) unless the entry names one itself. */
+function stamped(entry: Omit<JournalEntry, 'at' | 'seq'>): Omit<JournalEntry, 'at' | 'seq'> {
+  const by = currentActor();
+  return by === undefined || entry.by !== undefined ? entry : { ...entry, by };
 }
 
 export interface JournalReadOptions {
@@ -87,7 +96,7 @@ export class FileJournal implements Journal {
   }
 
   append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
-    const full: JournalEntry = { at: Date.now(), seq: ++this.seq, ...entry };
+    const full: JournalEntry = { at: Date.now(), seq: ++this.seq, ...stamped(entry) };
     const line = `${JSON.stringify(full)}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.size > 0 && this.size + bytes > this.rotation.maxBytes) this.rotate();
@@ -170,7 +179,7 @@ export class FileJournal implements Journal {
 export class MemoryJournal implements Journal {
   readonly entries: JournalEntry[] = [];
   append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
-    const full: JournalEntry = { at: Date.now(), seq: this.entries.length + 1, ...entry };
+    const full: JournalEntry = { at: Date.now(), seq: this.entries.length + 1, ...stamped(entry) };
     this.entries.push(full);
     return full;
   }

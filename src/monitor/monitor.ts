@@ -28,6 +28,9 @@ export interface MonitorOptions {
   now?: () => number;
 }
 
+/** Above this, IO-thread-only evidence of a silently lost writer is slow. */
+const SLOW_NET_TIMEOUT_SECONDS = 10;
+
 const HEALTHY: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
 
 /** The configured host a replica's master address and port name, if any. */
@@ -54,6 +57,8 @@ export class Monitor {
   private readonly password: string;
   private readonly pinger: (ip: string) => Promise<boolean>;
   private readonly now: () => number;
+  /** Hosts already warned about a slow slave_net_timeout (once per host and value). */
+  private readonly timeoutWarned = new Map<string, number>();
   /** Last server_id seen per host, so heartbeat lag can be measured while the writer is briefly unreachable. */
   private readonly serverIds = new Map<string, number>();
 
@@ -106,6 +111,7 @@ export class Monitor {
       ),
     ]);
     for (const observation of observations) {
+      this.warnSlowTimeout(observation);
       if (observation.serverId !== undefined && !Number.isNaN(observation.serverId)) this.serverIds.set(observation.host, observation.serverId);
       for (const [check, outcome] of Object.entries(observation.checks)) metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
     }
@@ -136,6 +142,21 @@ export class Monitor {
       }
     }
     return { at, observations, state: next, networkOk: true, networkDetail: network.detail, transitions };
+  }
+
+  /**
+   * A replica without an agent is an observer only through its IO thread, which notices a silent
+   * loss of its master only after slave_net_timeout: say so once, with the fix.
+   */
+  private warnSlowTimeout(observation: HostObservation): void {
+    const timeout = observation.slaveNetTimeoutSeconds;
+    if (!observation.replication || timeout === undefined || timeout <= SLOW_NET_TIMEOUT_SECONDS) return;
+    if (this.options.config.hosts[observation.host]?.agent !== undefined || this.timeoutWarned.get(observation.host) === timeout) return;
+    this.timeoutWarned.set(observation.host, timeout);
+    this.options.log.warn(
+      { event: 'monitor.slow_replica_timeout', host: observation.host, slaveNetTimeoutSeconds: timeout },
+      `${observation.host} has no agent and slave_net_timeout=${timeout}s: a silently lost writer is confirmed by its IO thread only after that long; run an agent on it (hosts.${observation.host}.agent) or lower slave_net_timeout`,
+    );
   }
 
   async close(): Promise<void> {

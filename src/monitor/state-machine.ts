@@ -34,9 +34,14 @@ export function healthState(observation: HostObservation, context: StateContext)
   if (context.isActiveWriter) return { state: 'ONLINE', reason: 'active writer (its own replication is not held against it)' };
   const replication = observation.replication;
   if (!replication) return { state: 'ONLINE', reason: 'healthy (no replication configured)' };
-  if (context.master && !context.master.online) {
-    return { state: 'ONLINE', reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it` };
+  const health = replicationHealth(observation, replication, context);
+  if (health.state !== 'ONLINE' && context.master && !context.master.online) {
+    return { state: 'ONLINE', reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it (${health.reason})` };
   }
+  return health;
+}
+
+function replicationHealth(observation: HostObservation, replication: NonNullable<HostObservation['replication']>, context: StateContext): { state: HostState; reason: string } {
   // An IO thread that is connecting without an error was just (re)started, e.g. by a repoint.
   const starting = !replication.ioRunning && /^connecting$/i.test(replication.ioState) && replication.lastIoError === '';
   // Cannot receive (IO thread down) or cannot apply because of an error: broken.
@@ -80,14 +85,19 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
     }
   } else {
     next.failures = 0;
+    // Uptime has a resolution of one second, so a young server restarted quickly can show the same
+    // uptime as before; connection ids only grow while a server runs (the monitor opens a new
+    // connection every check) and start again from 1 after a restart.
     const restarted =
-      observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds;
+      (observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds) ||
+      (observation.connectionId !== undefined && record.lastConnectionId !== undefined && observation.connectionId < record.lastConnectionId);
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
+    if (observation.connectionId !== undefined) next.lastConnectionId = observation.connectionId;
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {
       to = 'AWAITING_RECOVERY';
-      reason = `restarted (uptime went from ${record.lastUptimeSeconds} s to ${observation.uptimeSeconds} s): waiting for set-online`;
+      reason = `restarted (uptime ${record.lastUptimeSeconds} s -> ${observation.uptimeSeconds} s, connection id ${record.lastConnectionId ?? '?'} -> ${observation.connectionId ?? '?'}): waiting for set-online`;
       next.held = 'restarted';
       restartedNow = true;
     } else if (record.state === 'HARD_OFFLINE') {

@@ -12,7 +12,7 @@ const RULES = `${root}alerts/switchyard.rules.yml`;
 const DESIGN_ALERTS = [
   'SwitchyardHostDown', 'SwitchyardWriterDown', 'SwitchyardNoWriter', 'SwitchyardSplitBrain', 'SwitchyardReplicationLagHigh', 'SwitchyardReplicationBroken',
   'SwitchyardHostAwaitingRecovery', 'SwitchyardChecksumMismatch', 'SwitchyardChecksumStale', 'SwitchyardManagerDown', 'Watchdog',
-  'SwitchyardNoLeader', 'SwitchyardManagersDisagree',
+  'SwitchyardVipMismatch', 'SwitchyardAgentDown', 'SwitchyardNoLeader', 'SwitchyardManagersDisagree',
 ];
 
 test('alert rules: promtool check rules and promtool test rules pass', async (t) => {

@@ -9,7 +9,10 @@ import { readConfigFile, type LoadedConfig } from '../../src/config/load.js';
 import { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { createClusterUsers, replicateFrom, waitForReplication } from '../../src/sandbox/replication.js';
+import { fetch as undiciFetch } from 'undici';
+import { TlsDispatcher } from '../../src/api/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
+import { makeNetnsPki, mysqlTlsSettings, replicationOverTls } from './netns-tls.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 export const MYSQL_PORT = 3306;
@@ -24,6 +27,12 @@ export interface NetnsClusterOptions {
   monitor?: Record<string, unknown>;
   actuator?: Record<string, unknown>;
   triggers?: Record<string, unknown>;
+  /** TLS everywhere: mysqld, replication, manager -> MySQL (verify_identity), manager -> agents and agent -> agent (mutual TLS). */
+  tls?: boolean;
+  /** false: the writer role has no `prefer` host (nothing pulls it back after a move). */
+  preferFirst?: boolean;
+  /** Receiver rules added to the standard three (e.g. a move_role for a node alert). */
+  extraRules?: Array<Record<string, unknown>>;
 }
 
 export interface NetnsCluster {
@@ -60,7 +69,9 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
   const agents: ChildProcess[] = [];
   const agentByHost = new Map<string, { child?: ChildProcess; command: string[]; log: string; health: string }>();
   const instances = new Map<string, MariaDbInstance>();
+  let closeHealth: (() => Promise<void>) | undefined;
   const destroy = async () => {
+    await closeHealth?.();
     for (const agent of agents) agent.kill('SIGTERM');
     await Promise.all([...instances.values()].map((instance) => instance.stop().catch(() => undefined)));
     await network.destroy();
@@ -82,9 +93,11 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       options.semiSync
         ? { rpl_semi_sync_master_enabled: master ? 'ON' : 'OFF', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
         : {};
+    const pki = options.tls ? await makeNetnsPki(dir, new Map(names.map((name) => [name, network.host(name).address]))) : undefined;
     names.forEach((name, index) => {
       const host = network.host(name);
-      instances.set(name, new MariaDbInstance({ name, dir: join(dir, name), port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync(index < masters) }));
+      const extraSettings = { ...semiSync(index < masters), ...(pki ? mysqlTlsSettings(pki, name) : {}) };
+      instances.set(name, new MariaDbInstance({ name, dir: join(dir, name), port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings }));
     });
     await Promise.all([...instances.values()].map(async (instance) => {
       await instance.initialize();
@@ -95,6 +108,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     const [first, second] = names;
     for (const name of names.slice(1)) await replicateFrom(instances.get(name) as MariaDbInstance, { host: address(first as string), port: MYSQL_PORT }, replication);
     if (masters === 2) await replicateFrom(instances.get(first as string) as MariaDbInstance, { host: address(second as string), port: MYSQL_PORT }, replication);
+    if (pki) await replicationOverTls(instances.values(), pki.ca.cert);
     await Promise.all(names.filter((name) => name !== first || masters === 2).map((name) => waitForReplication(instances.get(name) as MariaDbInstance)));
     const writer = instances.get(first as string) as MariaDbInstance;
     await writer.sql('SET GLOBAL read_only=OFF');
@@ -104,6 +118,11 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     await writer.sql("CREATE USER app@'%' IDENTIFIED BY 'app-pass'");
     await writer.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app@'%'");
 
+    const scheme = pki ? 'https' : 'http';
+    // Health checks through the agents' mutual TLS need the CA and a client certificate.
+    const healthTls = pki ? new TlsDispatcher({ ca_file: pki.ca.cert, cert_file: pki.manager.cert, key_file: pki.manager.key }) : undefined;
+    closeHealth = () => healthTls?.close() ?? Promise.resolve();
+    const health = (url: string, signal: AbortSignal) => (healthTls ? undiciFetch(url, { signal, dispatcher: healthTls.get() }) : fetch(url, { signal }));
     const writerVip = network.vip(100);
     const readerVips = names.map((_, index) => network.vip(101 + index));
     for (const name of names) {
@@ -117,40 +136,52 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
           vip: { interface: 'eth0', ips: [writerVip, ...readerVips] },
           // The lease's local fence: the agent reaches mysqld on its own host.
           mysql: { address: '127.0.0.1', port: MYSQL_PORT, user: manager.user, password_file: join(dir, 'mysql.pass') },
+          ...(pki ? { tls: { cert_file: pki.hosts.get(name)?.cert, key_file: pki.hosts.get(name)?.key, client_ca_file: pki.ca.cert } } : {}),
         }),
       );
       const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
-      const entry = { command, log: join(dir, `agent-${name}.log`), health: `http://${host.address}:${AGENT_PORT}/healthz` };
+      const entry = { command, log: join(dir, `agent-${name}.log`), health: `${scheme}://${host.address}:${AGENT_PORT}/healthz` };
       agentByHost.set(name, entry);
-      await startAgent(name, command, entry.log, entry.health, agents);
+      await startAgent(name, command, entry.log, entry.health, agents, health);
       Object.assign(entry, { child: agents.at(-1) });
     }
 
     const listenPort = await findFreePortRange(1);
     const hosts: Record<string, Record<string, unknown>> = {};
     names.forEach((name, index) => {
-      const entry: Record<string, unknown> = { address: address(name), port: MYSQL_PORT, agent: `http://${address(name)}:${AGENT_PORT}` };
+      const entry: Record<string, unknown> = { address: address(name), port: MYSQL_PORT, agent: `${scheme}://${address(name)}:${AGENT_PORT}` };
       if (index < masters && masters === 2) entry.peer = names[1 - index];
       if (index >= masters) entry.replica_of = 'writer';
       hosts[name] = entry;
     });
     const config = {
       cluster: 'netns',
-      mysql: { user: manager.user, password_file: 'mysql.pass', replication_user: replication.user, replication_password_file: 'repl.pass' },
+      mysql: {
+        user: manager.user,
+        password_file: 'mysql.pass',
+        replication_user: replication.user,
+        replication_password_file: 'repl.pass',
+        ...(pki ? { tls: { ca_file: pki.ca.cert, verify_identity: true, replication: true } } : {}),
+      },
       hosts,
       roles: {
-        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], prefer: first },
+        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], ...(options.preferFirst === false ? {} : { prefer: first }) },
         reader: { hosts: names, ips: readerVips },
       },
       monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
       listen: `127.0.0.1:${listenPort}`,
       auth: { token_file: 'token' },
       triggers: { alertmanager: true, monitor: true, ...options.triggers },
-      actuator: { vip: { interface: 'eth0', prefix: 24 }, ...options.actuator },
+      actuator: {
+        vip: { interface: 'eth0', prefix: 24 },
+        ...(pki ? { agent_ca_file: pki.ca.cert, agent_cert_file: pki.manager.cert, agent_key_file: pki.manager.key } : {}),
+        ...options.actuator,
+      },
       rules: [
         { alert: 'SwitchyardReplicationLagHigh', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardReplicationBroken', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
+        ...(options.extraRules ?? []),
       ],
       state_dir: 'state',
     };
@@ -181,7 +212,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       async startAgent(name) {
         const entry = agentByHost.get(name);
         if (!entry) throw new Error(`no agent for ${name}`);
-        await startAgent(name, entry.command, entry.log, entry.health, agents);
+        await startAgent(name, entry.command, entry.log, entry.health, agents, health);
         entry.child = agents.at(-1);
       },
       destroy,
@@ -196,7 +227,14 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
  * Starts one agent with its output in a log file, and waits for /healthz. A failure says whether
  * the agent exited and shows the end of its log: a bare "fetch failed" is not enough to act on.
  */
-async function startAgent(name: string, command: string[], logFile: string, healthUrl: string, agents: ChildProcess[]): Promise<void> {
+async function startAgent(
+  name: string,
+  command: string[],
+  logFile: string,
+  healthUrl: string,
+  agents: ChildProcess[],
+  health: (url: string, signal: AbortSignal) => Promise<{ ok: boolean }>,
+): Promise<void> {
   const log = openSync(logFile, 'a');
   const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', log, log] });
   closeSync(log);
@@ -210,7 +248,7 @@ async function startAgent(name: string, command: string[], logFile: string, heal
   let lastError = '';
   while (Date.now() < deadline && exit === undefined) {
     try {
-      if ((await fetch(healthUrl, { signal: AbortSignal.timeout(1000) })).ok) return;
+      if ((await health(healthUrl, AbortSignal.timeout(1000))).ok) return;
       lastError = 'healthz not ok';
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;

@@ -27,6 +27,8 @@ const status: StatusSnapshot = {
     db1: { ping: { ok: true, ageMs: 300 }, replication: { ok: true, ageMs: 300 } },
     db3: { ping: { ok: false, ageMs: 1200, detail: 'ECONNREFUSED' } },
   },
+  conditions: {},
+  managerPathBroken: false,
 };
 
 /** Lines that are horizontal rules inside the table (not its top or bottom edge). */
@@ -75,4 +77,19 @@ test('colour: only on a terminal, and never when NO_COLOR has any non-empty valu
   assert.equal(useColour({ isTTY: true }, { NO_COLOR: '1' }), false);
   assert.equal(useColour({ isTTY: true }, { NO_COLOR: 'false' }), false, 'any non-empty value, even "false"');
   assert.equal(useColour({ isTTY: true }, { NO_COLOR: '' }), true, 'an empty NO_COLOR does not count');
+});
+
+test('show marks a VIP the roles give a host that its agent does not hold, a stray VIP, and an agent that does not answer', () => {
+  const text = renderStatus({
+    ...status,
+    hosts: [
+      host('db1', 'ONLINE', { readOnly: false, roles: [{ role: 'writer', ip: '10.0.0.100' }], agent: { up: true, held: [] } }),
+      host('db2', 'ONLINE', { agent: { up: true, held: ['10.0.0.100'] } }),
+      host('db3', 'ONLINE', { roles: [{ role: 'reader', ip: '10.0.0.103' }], agent: { up: false, error: 'no answer within 1000 ms' } }),
+    ],
+  });
+  assert.match(text, /writer\(10\.0\.0\.100\) NOT HELD/);
+  assert.match(text, /db2: holds 10\.0\.0\.100 that its roles do not give it/);
+  assert.match(text, /reader\(10\.0\.0\.103\) \?/);
+  assert.match(text, /db3: agent not answering \(no answer within 1000 ms\): its VIPs are unknown/);
 });

@@ -146,3 +146,27 @@ test('a switchover target with transactions the writer lacks is not chosen', asy
   assert.equal(result.ok, false);
   assert.match(result.detail, /db2: has transactions the writer lacks \(0-2-7\)/);
 });
+
+test('roles moved by set-offline are saved: a restarted manager finds the VIPs where its state says', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  const result = await h.engine.setOffline('db3');
+  assert.equal(result.ok, true, result.detail);
+  assert.ok(!Object.values(h.store.saved?.roles.reader ?? {}).includes('db3'), JSON.stringify(h.store.saved?.roles));
+  assert.deepEqual(h.store.saved?.roles, h.engine.snapshot().roles);
+});
+
+test('a writer the manager lost while the other hosts reached it comes back ONLINE and keeps the role (no switchover for the manager\'s broken path)', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  h.sim.host('db1').reachable = false; // only the manager's path: the replicas' IO threads stay connected
+  h.sim.host('db1').failure = 'silent';
+  await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(h.engine.managerPathBroken(), true);
+  h.sim.host('db1').reachable = true;
+  await h.cycle({ db1: 'AWAITING_RECOVERY', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1');
+  assert.equal(h.engine.snapshot().hosts.db1?.state, 'ONLINE');
+  assert.ok(!h.sim.calls.some((call) => call.startsWith('fence')), h.sim.calls.join(' '));
+  assert.ok(h.journal.entries.some((entry) => entry.event === 'writer.readmitted'));
+});

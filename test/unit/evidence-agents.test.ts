@@ -71,7 +71,7 @@ test('nobody can be asked (every agent down, IO threads connected): no failover'
 
 test('lease gate: an answering old writer agent fences on request, nothing to wait for', async () => {
   const entries: string[] = [];
-  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => 'mysqld is not running', now: () => 10, journal: (entry) => entries.push(entry.event) });
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => 'mysqld is not running', answering: true, now: () => 10, journal: (entry) => entries.push(entry.event) });
   assert.equal(result.ok, true);
   assert.deepEqual(entries, ['failover.lease_released']);
 });
@@ -86,6 +86,8 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
     leaseMs: 3000,
     marginMs: 500,
     lastContact: () => lastContact,
+    confirmedAt: 8_500,
+    answering: true,
     release: async () => {
       throw new Error('no answer within 1000 ms');
     },
@@ -99,4 +101,10 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
   });
   assert.equal(result.ok, true);
   assert.ok(now >= 9_800 + 3000 + 500, `promoted at ${now}, before the lease certainly lapsed`);
+});
+
+test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: refused', async () => {
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => Promise.reject(new Error('no answer')), answering: false, now: () => 10_000, journal: () => undefined });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /never confirmed holding the writer lease/);
 });

@@ -65,7 +65,7 @@ test('HARD_OFFLINE only after failures_before_down consecutive failures, and a s
 test('a restart holds the host for the operator', () => {
   const { record: next } = nextHostRecord(record('ONLINE'), OUTCOMES.restarted as HostObservation, context());
   assert.equal(next.held, 'restarted');
-  assert.match(next.reason, /uptime went from 400 s to 3 s/);
+  assert.match(next.reason, /uptime 400 s -> 3 s/);
   // Even a long wait does not bring it back automatically.
   const later = nextHostRecord(next, observe({ uptimeSeconds: 100 }), context({ now: NOW + 3_600_000 }));
   assert.equal(later.record.state, 'AWAITING_RECOVERY');
@@ -188,4 +188,15 @@ test('ADMIN_OFFLINE is left only through set-online; set-offline reports its tra
   assert.equal(offline.record.state, 'ADMIN_OFFLINE');
   assert.deepEqual(offline.transition, { from: 'ONLINE', to: 'ADMIN_OFFLINE', reason: 'set offline by the operator' });
   assert.equal(setOffline(offline.record, NOW).transition, undefined, 'repeating is a no-op');
+});
+
+test('a young server restarted within seconds shows the same uptime, but its connection ids started again: restarted', () => {
+  let current = record('ONLINE', { lastUptimeSeconds: undefined });
+  current = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 40 }), context()).record;
+  assert.equal(current.state, 'ONLINE');
+  const next = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 6 }), context({ now: NOW + 3000 }));
+  assert.equal(next.record.state, 'AWAITING_RECOVERY');
+  assert.equal(next.record.held, 'restarted');
+  const steady = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 43 }), context({ now: NOW + 3000 }));
+  assert.equal(steady.record.state, 'ONLINE');
 });

@@ -18,6 +18,7 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
   const lines = [`cluster ${status.cluster}: mode ${status.mode}${status.modeReason ? ` (${status.modeReason})` : ''}; ${status.leader}`];
   if (!status.networkOk) lines.push(`NETWORK CHECK FAILED: ${status.networkDetail} (host states frozen)`);
   if (!status.alertingPipelineUp) lines.push('alerting pipeline: no webhook or watchdog recently (the monitor decides alone)');
+  if (status.managerPathBroken) lines.push(`MANAGER PATH BROKEN: the manager lost the writer but other hosts still reach it (${status.conditions['failover.withheld'] ?? 'no failover'})`);
   if (status.operation) lines.push(`in progress: ${status.operation.kind} of ${status.operation.role} ${status.operation.from ?? '?'} -> ${status.operation.to} (${status.operation.step})`);
   const table = createTable(['host', 'address', 'state', 'read_only', 'lag', 'replication', 'roles'], colour);
   for (const host of status.hosts) {
@@ -29,14 +30,35 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
       host.readOnly === undefined ? '?' : host.readOnly ? 'ON' : 'OFF',
       lag(host.lagSeconds),
       replication,
-      host.roles.map((entry) => `${entry.role}(${entry.ip})`).join(', ') || '-',
+      rolesCell(host, colour),
     ]);
   }
   lines.push(table.toString());
+  for (const host of status.hosts) {
+    const agent = host.agent;
+    if (!agent) continue;
+    if (!agent.up) lines.push(`  ${host.name}: agent not answering (${agent.error ?? 'no answer yet'}): its VIPs are unknown`);
+    const desired = new Set(host.roles.map((entry) => entry.ip));
+    const stray = (agent.held ?? []).filter((ip) => !desired.has(ip));
+    if (stray.length > 0) lines.push(`  ${host.name}: holds ${stray.join(', ')} that its roles do not give it (being removed)`);
+    if (agent.lease?.lapsed) lines.push(`  ${host.name}: writer lease LAPSED (reaches ${agent.lease.reached.join(', ') || 'no other agent'}): fenced itself`);
+  }
   for (const host of status.hosts.filter((entry) => entry.state !== 'ONLINE')) lines.push(`  ${host.name}: ${host.reason}`);
   const unassigned = Object.entries(status.roles).flatMap(([role, ips]) => Object.entries(ips).filter(([, holder]) => holder === null).map(([ip]) => `${role}(${ip})`));
   if (unassigned.length > 0) lines.push(`  unassigned: ${unassigned.join(', ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Roles with their IPs; an IP the roles give the host but its agent does not hold is marked. */
+function rolesCell(host: StatusSnapshot['hosts'][number], colour: boolean): string {
+  if (host.roles.length === 0) return '-';
+  return host.roles
+    .map((entry) => {
+      const missing = host.agent?.up === true && host.agent.held !== undefined && !host.agent.held.includes(entry.ip);
+      const unknown = host.agent !== undefined && host.agent.up === false;
+      return `${entry.role}(${entry.ip})${missing ? paint(colour, 'red', ' NOT HELD') : unknown ? ' ?' : ''}`;
+    })
+    .join(', ');
 }
 
 /** `switchyard checks`: one line per host and check. */
