@@ -48,3 +48,18 @@ test('fencing tokens: terms only grow and outrank clock-based and older-term seq
   assert.equal(old.next(undefined), undefined);
   assert.ok(Number.isSafeInteger(termFloor(Date.UTC(2200, 0, 1)) * TERM_SHIFT + TERM_SHIFT - 1), 'still exact in 2200');
 });
+
+test('ha secrets: the etcd password file and client key must be private like every other secret', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { parseConfigText } = await import('../../src/config/load.js');
+  const { managerSecretFiles, secretFileProblems } = await import('../../src/config/secret-files.js');
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-ha-secret-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'etcd.pass'), 'secret\n', { mode: 0o644 });
+  const { config } = parseConfigText(yaml.dump({ ...base, ha: { etcd: { endpoints: ['http://127.0.0.1:2379'], username: 'sw', password_file: 'etcd.pass' } } }), join(dir, 'switchyard.yml'));
+  assert.ok(config);
+  const problems = secretFileProblems(managerSecretFiles(config)).map((problem) => JSON.stringify(problem));
+  assert.ok(problems.some((line) => line.includes('ha.etcd.password_file')), problems.join('\n'));
+});
