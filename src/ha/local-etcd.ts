@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { join } from 'node:path';
 import { findFreePortRange } from '../sandbox/ports.js';
 
@@ -26,12 +27,20 @@ export interface LocalEtcdCluster {
  * plain `etcd` process (Debian's etcd-server) with its own data directory under `dir`, started
  * by hand (no systemd) and stopped by its pid.
  */
-export async function startLocalEtcd(dir: string, size = 3): Promise<LocalEtcdCluster> {
+export interface LocalEtcdTls {
+  /** Server certificate and key (for 127.0.0.1) and the CA that signed the clients' certificates. */
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export async function startLocalEtcd(dir: string, size = 3, tls?: LocalEtcdTls): Promise<LocalEtcdCluster> {
   const base = await findFreePortRange(2 * size);
+  const scheme = tls ? 'https' : 'http';
   const token = `switchyard-${process.pid}-${base}`;
   const specs = Array.from({ length: size }, (_, index) => ({
     name: `etcd${index + 1}`,
-    clientUrl: `http://127.0.0.1:${base + 2 * index}`,
+    clientUrl: `${scheme}://127.0.0.1:${base + 2 * index}`,
     peerUrl: `http://127.0.0.1:${base + 2 * index + 1}`,
     dataDir: join(dir, `etcd${index + 1}`),
   }));
@@ -56,6 +65,8 @@ export async function startLocalEtcd(dir: string, size = 3): Promise<LocalEtcdCl
           '--initial-cluster-state', 'new',
           '--heartbeat-interval', '100',
           '--election-timeout', '1000',
+          // Clients over TLS with certificates checked against the CA (peers stay on loopback http).
+          ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
         ],
         { stdio: ['ignore', log, log] },
       );
@@ -77,7 +88,7 @@ export async function startLocalEtcd(dir: string, size = 3): Promise<LocalEtcdCl
   await Promise.all(members.map((member) => member.start()));
   const endpoints = members.map((member) => member.clientUrl);
   try {
-    await waitHealthy(endpoints, 30_000);
+    await waitHealthy(endpoints, 30_000, tls);
   } catch (error) {
     await Promise.all(members.map((member) => member.kill()));
     throw error;
@@ -92,14 +103,16 @@ export async function startLocalEtcd(dir: string, size = 3): Promise<LocalEtcdCl
 }
 
 /** Waits until every endpoint answers /health with health true (a leader is elected). */
-async function waitHealthy(endpoints: string[], timeoutMs: number): Promise<void> {
+async function waitHealthy(endpoints: string[], timeoutMs: number, tls?: LocalEtcdTls): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // The server's own certificate is also a client certificate of the test CA (serverAuth+clientAuth).
+  const dispatcher = tls ? new Agent({ connect: { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } }) : undefined;
   let last = '';
   while (Date.now() < deadline) {
     const answers = await Promise.all(
       endpoints.map(async (url) => {
         try {
-          const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+          const response = dispatcher ? await undiciFetch(`${url}/health`, { signal: AbortSignal.timeout(1000), dispatcher }) : await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
           const body = (await response.json()) as { health?: string | boolean };
           return String(body.health) === 'true';
         } catch (error) {
@@ -108,8 +121,12 @@ async function waitHealthy(endpoints: string[], timeoutMs: number): Promise<void
         }
       }),
     );
-    if (answers.every(Boolean)) return;
+    if (answers.every(Boolean)) {
+      await dispatcher?.close();
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  await dispatcher?.close();
   throw new Error(`etcd did not become healthy within ${timeoutMs} ms (${last})`);
 }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEtcdClient } from '../../src/ha/etcd-client.js';
 import { EtcdLeadership } from '../../src/ha/etcd-leadership.js';
@@ -9,6 +12,7 @@ import { silentLogger } from '../../src/log.js';
 import { requireBinaries } from '../support/binaries.js';
 import { ETCD, startTestEtcd } from '../support/etcd.js';
 import { waitFor } from '../support/sandbox.js';
+import { OPENSSL, makeTestCa } from '../support/test-ca.js';
 
 const LEASE_MS = 2000;
 
@@ -75,4 +79,32 @@ test('etcd leadership: one leader per term, a deposed leader cannot write, an un
   await new Promise((resolve) => setTimeout(resolve, LEASE_MS));
   assert.equal(b.leadership.mayAct(), false, 'no manager acts once its lease cannot have been renewed for `lease`');
   console.log(`# b stopped acting at most ${Date.now() - cutAt} ms after etcd became unreachable (lease ${LEASE_MS} ms)`);
+});
+
+test('etcd over TLS with client certificates: a manager with ha.etcd.ca_file/cert_file/key_file leads; one without a client certificate cannot', { timeout: 120_000 }, async (t) => {
+  if (!requireBinaries(t, [...ETCD, ...OPENSSL])) return;
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-etcd-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await makeTestCa(dir, 'etcd');
+  const server = await ca.issue('etcd-server');
+  const client = await ca.issue('manager');
+  const etcd = await startTestEtcd(t, 1, { cert: server.cert, key: server.key, ca: ca.cert });
+  assert.match(etcd.endpoints[0] as string, /^https:/);
+  const make = (id: string, files: { ca_file: string; cert_file?: string; key_file?: string }) => {
+    const etcdClient = createEtcdClient({ endpoints: etcd.endpoints, prefix: '/switchyard-tls', timeout: 500, ...files });
+    const leadership = new EtcdLeadership({ client: etcdClient, prefix: '/switchyard-tls', cluster: 'c1', leaseMs: LEASE_MS, timeoutMs: 500, id, url: `http://${id}`, log: silentLogger });
+    t.after(async () => {
+      await leadership.stop();
+      etcdClient.close();
+    });
+    return leadership;
+  };
+  const anonymous = make('anonymous', { ca_file: ca.cert });
+  await anonymous.start();
+  const withCert = make('with-cert', { ca_file: ca.cert, cert_file: client.cert, key_file: client.key });
+  await withCert.start();
+  await waitFor('the manager with a client certificate to lead', async () => withCert.mayAct(), 10_000, 50);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(anonymous.mayAct(), false);
+  assert.match(anonymous.describe(), /etcd unreachable/, 'without a client certificate etcd refuses it');
 });
