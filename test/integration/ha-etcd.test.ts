@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -107,4 +108,46 @@ test('etcd over TLS with client certificates: a manager with ha.etcd.ca_file/cer
   await new Promise((resolve) => setTimeout(resolve, 1000));
   assert.equal(anonymous.mayAct(), false);
   assert.match(anonymous.describe(), /etcd unreachable/, 'without a client certificate etcd refuses it');
+});
+
+test('etcd with password authentication: ha.etcd.username + password_file lead within a prefix the user may write; a wrong password cannot', { timeout: 120_000 }, async (t) => {
+  if (!requireBinaries(t, [...ETCD, ['etcdctl', 'etcd-client']])) return;
+  const etcd = await startTestEtcd(t, 1);
+  const endpoint = etcd.endpoints[0] as string;
+  // Passwords go to etcdctl on stdin, never on its command line.
+  const etcdctl = (args: string[], input?: string) =>
+    new Promise<void>((resolve, reject) => {
+      const child = execFile('etcdctl', ['--endpoints', endpoint, ...args], (error, _stdout, stderr) => (error ? reject(new Error(`etcdctl ${args.join(' ')}: ${stderr}`)) : resolve()));
+      child.stdin?.end(input ?? '');
+    });
+  await etcdctl(['user', 'add', 'root', '--interactive=false'], 'root-secret\n');
+  await etcdctl(['user', 'grant-role', 'root', 'root']);
+  await etcdctl(['user', 'add', 'switchyard', '--interactive=false'], 'switchyard-secret\n');
+  await etcdctl(['role', 'add', 'switchyard']);
+  await etcdctl(['role', 'grant-permission', 'switchyard', 'readwrite', '--prefix=true', '/switchyard-auth/']);
+  await etcdctl(['user', 'grant-role', 'switchyard', 'switchyard']);
+  await etcdctl(['auth', 'enable']);
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-etcd-auth-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'good.pass'), 'switchyard-secret\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'bad.pass'), 'wrong\n', { mode: 0o600 });
+  const make = (id: string, passwordFile: string) => {
+    const etcdClient = createEtcdClient({ endpoints: etcd.endpoints, prefix: '/switchyard-auth', timeout: 500, username: 'switchyard', password_file: passwordFile });
+    const leadership = new EtcdLeadership({ client: etcdClient, prefix: '/switchyard-auth', cluster: 'c1', leaseMs: LEASE_MS, timeoutMs: 500, id, url: `http://${id}`, log: silentLogger });
+    const store = new EtcdStateStore({ client: etcdClient, cluster: 'c1', leadership, timeoutMs: 500, log: silentLogger });
+    t.after(async () => {
+      await leadership.stop();
+      etcdClient.close();
+    });
+    return { leadership, store };
+  };
+  const wrong = make('wrong', join(dir, 'bad.pass'));
+  await wrong.leadership.start();
+  const right = make('right', join(dir, 'good.pass'));
+  await right.leadership.start();
+  await waitFor('the manager with the right password to lead', async () => right.leadership.mayAct(), 10_000, 50);
+  await right.store.save(state('with a password'));
+  assert.equal((await right.store.load())?.modeReason, 'with a password');
+  assert.equal(wrong.leadership.mayAct(), false);
+  assert.match(wrong.leadership.describe(), /etcd unreachable/);
 });
