@@ -246,7 +246,7 @@ const haSchema = z
       }),
     /** etcd leases are whole seconds: the leader stops acting within this when it cannot renew. */
     lease: duration.pipe(z.number().min(2000, 'must be at least 2s (etcd\'s minimum lease)').refine((ms) => ms % 1000 === 0, { message: 'must be whole seconds (etcd leases are)' })).default(5000),
-    /** The URL other managers and the CLI use to reach this one; default http://LISTEN (127.0.0.1 for 0.0.0.0). */
+    /** The URL followers send clients to; default http(s)://LISTEN (the host name for 0.0.0.0). */
     advertise_url: httpUrl.optional(),
   });
 

@@ -370,11 +370,11 @@ export class Daemon {
   }
 }
 
-/** ha.advertise_url, else http://LISTEN with this machine's name for a wildcard listen address. */
+/** ha.advertise_url, else http(s)://LISTEN (https with `tls`), this machine's name for a wildcard listen address. */
 function advertisedUrl(config: LoadedConfig): string {
   if (config.ha?.advertise_url) return config.ha.advertise_url.replace(/\/$/, '');
   const index = config.listen.lastIndexOf(':');
   const host = config.listen.slice(0, index);
   const port = config.listen.slice(index + 1);
-  return `http://${host === '0.0.0.0' || host === '' || host === '[::]' ? hostname() : host}:${port}`;
+  return `${config.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '' || host === '[::]' ? hostname() : host}:${port}`;
 }
