@@ -151,3 +151,69 @@ test('etcd with password authentication: ha.etcd.username + password_file lead w
   assert.equal(wrong.leadership.mayAct(), false);
   assert.match(wrong.leadership.describe(), /etcd unreachable/);
 });
+
+test('a leader partitioned from etcd: another leads, and the old one\'s pending agent request (its sequence number taken while it led) is refused 409 stale by the real agent', { timeout: 120_000 }, async (t) => {
+  if (!requireBinaries(t, ETCD)) return;
+  const { validateAgentConfig } = await import('../../src/agent/config.js');
+  const { createAgentApp } = await import('../../src/agent/server.js');
+  const { listen } = await import('../../src/api/server.js');
+  const { VipActions } = await import('../../src/actuator/vip-actions.js');
+  const { StepRecorder } = await import('../../src/actuator/recorder.js');
+  const { AgentError } = await import('../../src/actuator/agent-client.js');
+  const { startCuttableProxy } = await import('../support/etcd.js');
+  const etcd = await startTestEtcd(t);
+
+  // A real agent (HTTP API, sequence guard), with an in-memory interface.
+  const token = 'fencing-test-token';
+  const held = new Set<string>();
+  const { config: agentConfig } = validateAgentConfig({ listen: '127.0.0.1:0', auth: { token_env: 'UNUSED' }, vip: { interface: 'eth0', ips: ['10.9.9.100', '10.9.9.101'] } }, '/tmp/agent.yml');
+  const app = createAgentApp({
+    config: agentConfig as NonNullable<typeof agentConfig>,
+    driver: {
+      list: async () => [...held].map((ip) => ({ ip, prefix: 24 })),
+      add: async (ip: string) => void held.add(ip),
+      remove: async (ip: string) => void held.delete(ip),
+      announce: async () => 'sent',
+    },
+    getToken: () => token,
+    logger: silentLogger,
+    probe: async (target) => ({ target: target.host, ok: true, refused: false, detail: 'greeting', startedAt: Date.now(), finishedAt: Date.now() }),
+    ping: async () => {
+      throw new Error('unreachable');
+    },
+  });
+  const server = await listen(app, '127.0.0.1:0');
+  t.after(() => {
+    app.runtime.stop();
+    server.close();
+    server.closeAllConnections();
+  });
+  const agentUrl = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+
+  // Manager a reaches etcd through proxies the test cuts; manager b directly.
+  const proxies = await Promise.all(etcd.endpoints.map((endpoint) => startCuttableProxy(t, endpoint)));
+  const managerFor = (id: string, endpoints: string[]) => {
+    const { leadership } = manager(t, endpoints, id);
+    const vips = new VipActions({ agents: { db1: agentUrl }, interface: 'eth0', prefix: 24, token: () => token, timeoutMs: 2000, retries: 0, recorder: new StepRecorder({ dryRun: false }), fencingToken: () => leadership.term() });
+    return { leadership, vips };
+  };
+  const a = managerFor('a', proxies.map((proxy) => proxy.url));
+  await a.leadership.start();
+  await waitFor('a to lead', async () => a.leadership.mayAct(), 10_000, 50);
+  const b = managerFor('b', etcd.endpoints);
+  await b.leadership.start();
+  const request = (seq: number, vips: string[]) => ({ seq, host: 'db1', prefix: 24, vips, interval_ms: 200 });
+  await a.vips.sync('db1', request(a.vips.nextSeq(), ['10.9.9.100']), 2000);
+  assert.deepEqual([...held], ['10.9.9.100']);
+  // a takes the number for its next change, then is cut off before sending it (a pause, a slow network).
+  const pending = a.vips.nextSeq();
+  for (const proxy of proxies) proxy.cut();
+  await waitFor('b to lead', async () => b.leadership.mayAct(), 20_000, 50);
+  assert.equal(a.leadership.mayAct(), false, 'a stopped acting before b could lead');
+  assert.throws(() => a.vips.nextSeq(), /not the leader/, 'a takes no new sequence numbers');
+  await b.vips.sync('db1', request(b.vips.nextSeq(), ['10.9.9.101']), 2000);
+  assert.deepEqual([...held], ['10.9.9.101']);
+  // a's pending request arrives now: refused, and nothing changes.
+  await assert.rejects(a.vips.sync('db1', request(pending, ['10.9.9.100']), 2000), (error: unknown) => error instanceof AgentError && error.status === 409 && error.code === 'stale');
+  assert.deepEqual([...held], ['10.9.9.101']);
+});
