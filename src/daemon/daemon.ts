@@ -97,6 +97,7 @@ export class Daemon {
     const { config, log } = options;
     this.log = log;
     this.metrics = new SwitchyardMetrics(config.cluster, { processMetrics: options.processMetrics });
+    this.metrics.leaderSource = () => this.leadership.mayAct();
     const fileJournal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
     let loaded: { state?: ClusterState; problem?: string } = {};
     if (config.ha) {

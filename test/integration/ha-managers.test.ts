@@ -118,7 +118,7 @@ test('three managers on etcd: one leads, followers refuse control with the leade
     const cutAt = Date.now();
     for (const proxy of proxies) proxy.cut();
     const stoppedAfter = await waitFor('m1 to stop leading', async () => ((await m1.leader()) === 0 ? Date.now() - cutAt : undefined), 30_000, 20);
-    console.log(`# m1 cut off from etcd: it stopped acting ${stoppedAfter} ms later (lease ${LEASE_MS} ms, metric updated once per cycle)`);
+    console.log(`# m1 cut off from etcd: it stopped acting ${stoppedAfter} ms later (lease ${LEASE_MS} ms; switchyard_leader is read at scrape time)`);
     const after = await waitFor('another manager to lead', () => leaderOf(managers.filter((manager) => manager !== m1)), 30_000, 50);
     assert.notEqual(after, m1);
     assert.equal(await m1.leader(), 0, 'the partitioned manager still follows');
