@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   iproute2 iputils-arping iputils-ping iptables  # namespace hosts, VIPs, fencing tests
   btrfs-progs                                    # snapshot tests on a loop device
   percona-toolkit                                # checksum benchmark baseline
+  etcd-server etcd-client                        # several managers (ha): leadership and state tests
   openssl                                        # the test CA of the TLS tests
 )
 

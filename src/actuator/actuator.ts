@@ -17,6 +17,8 @@ export interface ActuatorOptions {
   journal?: Journal;
   logger?: Logger;
   metrics?: SwitchyardMetrics;
+  /** Several managers: the leader's fencing token for agent requests (see VipActionsOptions). */
+  fencingToken?: () => number | undefined;
 }
 
 /**
@@ -102,6 +104,7 @@ export class SwitchyardActuator implements Actuator {
         retries: config.actuator.agent_retries,
         dispatcher: agentDispatcher(config),
         recorder: this.recorder,
+        fencingToken: options.fencingToken,
       });
       this.vips = actions;
       this.agents = actions;

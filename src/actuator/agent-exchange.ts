@@ -38,7 +38,7 @@ export class AgentExchange {
   private readonly heldSeries = new Map<string, string[]>();
   private readonly leaseConfirmed = new Map<string, number>();
   private readonly now: () => number;
-  readonly startedAt: number;
+  startedAt: number;
 
   constructor(private readonly options: AgentExchangeOptions) {
     this.now = options.now ?? Date.now;
@@ -101,6 +101,14 @@ export class AgentExchange {
       latest = Math.max(latest, report.answeredAt - age);
     }
     return latest;
+  }
+
+  /**
+   * Several managers: a manager that just became leader knew nothing of the agents before (a
+   * follower exchanges nothing), so "nothing is known before" moves to now, as at a start.
+   */
+  restartKnowledge(): void {
+    this.startedAt = this.now();
   }
 
   releaseLease(host: string, reason: string, timeoutMs: number): Promise<string> {

@@ -2,6 +2,7 @@ import type { StepRecorder } from './recorder.js';
 import { AgentClient, type AgentClientOptions } from './agent-client.js';
 import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import { ActionError, type AgentTransport, type VipActuator } from './types.js';
+import { TermSequence } from '../ha/fencing.js';
 
 export interface VipActionsOptions {
   /** Host name -> agent base URL (hosts.NAME.agent). */
@@ -16,6 +17,12 @@ export interface VipActionsOptions {
   dispatcher?: AgentClientOptions['dispatcher'];
   /** For tests: build clients differently (e.g. shorter retry delays). */
   clientFactory?: (options: AgentClientOptions) => AgentClient;
+  /**
+   * Several managers (ha): the leader's fencing token, undefined when this manager does not lead.
+   * Set, every sequence number is term-based (src/ha/fencing.ts) and a manager without a term
+   * sends nothing.
+   */
+  fencingToken?: () => number | undefined;
 }
 
 /** VIP moves go through each host's agent; the agent does `ip addr` and the gratuitous ARP. */
@@ -23,6 +30,7 @@ export class VipActions implements VipActuator, AgentTransport {
   private readonly clients = new Map<string, AgentClient>();
   /** Microseconds since the epoch at start, then +1 per change: a restarted manager still counts up. */
   private seq = Date.now() * 1000;
+  private readonly termSequence = new TermSequence();
 
   constructor(private readonly options: VipActionsOptions) {}
 
@@ -66,6 +74,11 @@ export class VipActions implements VipActuator, AgentTransport {
   }
 
   nextSeq(): number {
+    if (this.options.fencingToken) {
+      const seq = this.termSequence.next(this.options.fencingToken());
+      if (seq === undefined) throw new ActionError('not the leader (no fencing token): nothing is sent to agents');
+      return seq;
+    }
     this.seq += 1;
     return this.seq;
   }

@@ -11,7 +11,8 @@ export class Mutex {
 /**
  * Orders the manager's VIP changes: every mutating request carries the manager's sequence number;
  * one lower than the highest applied is stale (a desired set computed before a newer move) and is
- * refused, so a slow exchange can never undo a move made after it.
+ * refused, so a slow exchange can never undo a move made after it. With several managers the
+ * leader's term is the number's high part (src/ha/fencing.ts): a deposed leader is refused too.
  */
 export class SequenceGuard {
   private highest = 0;
@@ -21,6 +22,10 @@ export class SequenceGuard {
     if (seq < this.highest) return false;
     this.highest = seq;
     return true;
+  }
+  /** true when `seq` would be refused, without recording anything (checked before any side effect). */
+  stale(seq: number | undefined): boolean {
+    return seq !== undefined && seq < this.highest;
   }
   get current(): number {
     return this.highest;

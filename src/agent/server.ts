@@ -162,6 +162,8 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
 
   const refuse = (response: Response, status: number, code: string, detail: string): never => {
     response.locals.refusal = detail;
+    // A stale sequence number is how a deposed manager shows up (several managers): say so apart.
+    if (code === 'stale') log.warn({ event: 'sequence.stale_refused', detail, highest: sequence.current }, 'refused a request with a stale sequence number (fencing)');
     throw new HttpError(status, code, detail);
   };
   const vipConfig = (response: Response) => {
@@ -204,7 +206,7 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
         await driver.add(body.ip, prefix, vip.interface);
         const after = await held(vip.interface);
         if (!after.some((address) => address.ip === body.ip)) throw new HttpError(500, 'not_applied', `${body.ip} is not on ${vip.interface} after ip addr add`);
-        log.info({ event: 'vip.added', ip: body.ip, prefix, interface: vip.interface }, 'added VIP');
+        log.info({ event: 'vip.added', ip: body.ip, prefix, interface: vip.interface, seq: body.seq }, 'added VIP');
         return { changed: true };
       });
       // Also on a no-op add: a retried add may be the one whose first announcement was lost.
@@ -225,7 +227,7 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
         await driver.remove(body.ip, current.prefix, vip.interface);
         const after = await held(vip.interface);
         if (after.some((address) => address.ip === body.ip)) throw new HttpError(500, 'not_applied', `${body.ip} is still on ${vip.interface} after ip addr del`);
-        log.info({ event: 'vip.removed', ip: body.ip, prefix: current.prefix, interface: vip.interface }, 'removed VIP');
+        log.info({ event: 'vip.removed', ip: body.ip, prefix: current.prefix, interface: vip.interface, seq: body.seq }, 'removed VIP');
         return { changed: true, prefix: current.prefix };
       });
       response.json({ ip: body.ip, interface: vip.interface, ...(result.prefix === undefined ? {} : { prefix: result.prefix }), changed: result.changed });

@@ -78,6 +78,9 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       const foreign = [...body.vips, ...(body.lease?.writer_vips ?? [])].filter((ip) => !vipConfig.ips.includes(ip));
       if (foreign.length > 0) deps.refuse(response, 403, 'ip_not_allowed', `${foreign.join(', ')} not among this agent's VIPs (${vipConfig.ips.join(', ')})`);
 
+      // A stale request (a deposed leader's, or one overtaken by a newer change) must not count as
+      // the manager's contact nor reconfigure the lease and probe: refuse it before anything else.
+      if (deps.sequence.stale(body.seq)) deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change or a newer leader won`);
       deps.lease.managerContact();
       deps.lease.configure(
         body.lease

@@ -272,7 +272,7 @@ export interface ChecksumSchedule {
  * Runs runChecksum on checksum.schedule. A tick that arrives while a run is still going is
  * skipped, so a slow check never piles up on itself.
  */
-export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps & { writerLookup?: () => string | undefined } = {}): ChecksumSchedule | undefined {
+export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps & { writerLookup?: () => string | undefined; enabled?: () => boolean } = {}): ChecksumSchedule | undefined {
   const expression = config.checksum.schedule;
   if (!expression) return undefined;
   const log = deps.logger ?? silentLogger;
@@ -282,6 +282,8 @@ export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps &
       log.warn({ event: 'checksum.tick_skipped' }, 'previous consistency check still running; skipping this tick');
       return;
     }
+    // Several managers: only the leader runs the scheduled check.
+    if (deps.enabled && !deps.enabled()) return;
     running = true;
     try {
       const writer = deps.writerLookup ? deps.writerLookup() : deps.writer;

@@ -60,33 +60,42 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   }
   if (!token) throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
   const base = baseUrl.replace(/\/$/, '');
+  const send = async <T>(root: string, method: string, path: string, body?: unknown) => {
+    let response: { status: number; text(): Promise<string> };
+    try {
+      const init = {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(120_000),
+      };
+      response = tls ? await undiciFetch(`${root}${path}`, { ...init, dispatcher: tls.get() }) : await fetch(`${root}${path}`, init);
+    } catch (error) {
+      const cause = (error as { cause?: Error }).cause?.message;
+      throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${root}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`);
+    } finally {
+      // One request per command (journal -f makes one per second): no pooled TLS connection keeps the process alive.
+      await tls?.close();
+    }
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON; keep the text for the error message
+    }
+    return { status: response.status, body: parsed as T };
+  };
   return {
     baseUrl: base,
     async request<T>(method: string, path: string, body?: unknown) {
-      let response: { status: number; text(): Promise<string> };
-      try {
-        const init = {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(120_000),
-        };
-        response = tls ? await undiciFetch(`${base}${path}`, { ...init, dispatcher: tls.get() }) : await fetch(`${base}${path}`, init);
-      } catch (error) {
-        const cause = (error as { cause?: Error }).cause?.message;
-        throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${base}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`);
-      } finally {
-        // One request per command (journal -f makes one per second): no pooled TLS connection keeps the process alive.
-        await tls?.close();
+      const first = await send<T>(base, method, path, body);
+      // Several managers: a follower answers 409 not_leader with the leader's URL; follow it once.
+      const refusal = first.body as { error?: string; leader?: unknown } | undefined;
+      if (first.status === 409 && refusal?.error === 'not_leader' && typeof refusal.leader === 'string' && /^https?:\/\//.test(refusal.leader)) {
+        return send<T>(refusal.leader.replace(/\/$/, ''), method, path, body);
       }
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON; keep the text for the error message
-      }
-      return { status: response.status, body: parsed as T };
+      return first;
     },
   };
 }

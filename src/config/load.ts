@@ -62,6 +62,16 @@ export function parseConfigText(text: string, file: string): { config?: LoadedCo
     tls: config.tls && { cert_file: absolute(config.tls.cert_file) as string, key_file: absolute(config.tls.key_file) as string, client_ca_file: absolute(config.tls.client_ca_file) },
     actuator: { ...config.actuator, agent_ca_file: absolute(config.actuator.agent_ca_file), agent_cert_file: absolute(config.actuator.agent_cert_file), agent_key_file: absolute(config.actuator.agent_key_file) },
     auth: { ...config.auth, token_file: absolute(config.auth.token_file), tokens: config.auth.tokens?.map((token) => ({ ...token, file: absolute(token.file) })) },
+    ha: config.ha && {
+      ...config.ha,
+      etcd: {
+        ...config.ha.etcd,
+        ca_file: absolute(config.ha.etcd.ca_file),
+        cert_file: absolute(config.ha.etcd.cert_file),
+        key_file: absolute(config.ha.etcd.key_file),
+        password_file: absolute(config.ha.etcd.password_file),
+      },
+    },
   };
   return { config: loaded, problems: [] };
 }

@@ -210,6 +210,46 @@ const journalSchema = z.strictObject({
   keep: z.number().int().min(1, 'keep at least one rotated file: the journal is the audit trail').max(1000).default(5),
 });
 
+/**
+ * Several managers for one cluster (optional). Leadership is an etcd lease plus an election key
+ * per cluster; the cluster state lives in etcd behind revision checks; the leader's term is the
+ * fencing token every agent request carries. Without `ha`, one manager with file state.
+ */
+const etcdEndpoint = z.string().refine((text) => /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(text), { message: 'must be an http(s) URL such as http://10.0.0.5:2379' });
+const haSchema = z
+  .strictObject({
+    etcd: z
+      .strictObject({
+        endpoints: z.array(etcdEndpoint).min(1, 'at least one etcd endpoint is required'),
+        prefix: z.string().regex(/^\/[A-Za-z0-9_.\/-]*$/, 'must start with "/" and use letters, digits, "_", ".", "-", "/"').default('/switchyard'),
+        ca_file: z.string().min(1).optional(),
+        cert_file: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+        username: z.string().min(1).optional(),
+        password_file: secretFile,
+        /** Per-request deadline towards etcd. */
+        timeout: duration.default(1000),
+      })
+      .superRefine((value, ctx) => {
+        if ((value.cert_file === undefined) !== (value.key_file === undefined)) {
+          ctx.addIssue({ code: 'custom', path: [value.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'cert_file and key_file go together (client certificate)' });
+        }
+        if (value.cert_file !== undefined && value.ca_file === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'a client certificate needs ca_file (TLS to etcd)' });
+        }
+        if ((value.username === undefined) !== (value.password_file === undefined)) {
+          ctx.addIssue({ code: 'custom', path: [value.username === undefined ? 'username' : 'password_file'], message: 'username and password_file go together' });
+        }
+        const tls = value.endpoints.some((url) => url.startsWith('https:'));
+        if (tls && value.ca_file === undefined) ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'https endpoints need ca_file' });
+        if (!tls && value.ca_file !== undefined) ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'ca_file is set but the endpoints are http: use https:// URLs' });
+      }),
+    /** etcd leases are whole seconds: the leader stops acting within this when it cannot renew. */
+    lease: duration.pipe(z.number().min(2000, 'must be at least 2s (etcd\'s minimum lease)').refine((ms) => ms % 1000 === 0, { message: 'must be whole seconds (etcd leases are)' })).default(5000),
+    /** The URL followers send clients to; default http(s)://LISTEN (the host name for 0.0.0.0). */
+    advertise_url: httpUrl.optional(),
+  });
+
 export const MODES = ['active', 'passive', 'manual'] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -293,6 +333,7 @@ export const configSchema = z.strictObject({
   journal: journalSchema.default({ max_size: 64 * 1024 * 1024, keep: 5 }),
   checksum: checksumSchema.default({ chunk_time: 500, max_lag: 5000, schema: 'switchyard' }),
   backup: backupSchema.optional(),
+  ha: haSchema.optional(),
 });
 
 export type RawConfig = z.input<typeof configSchema>;
@@ -300,3 +341,4 @@ export type Config = z.output<typeof configSchema>;
 export type HostConfig = Config['hosts'][string];
 export type RoleConfig = Config['roles'][string];
 export type RuleConfig = Config['rules'][number];
+export type HaConfig = NonNullable<Config['ha']>;

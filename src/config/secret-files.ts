@@ -56,5 +56,7 @@ export function managerSecretFiles(config: LoadedConfig): Array<{ path: string; 
     { path: 'actuator.agent_key_file', file: at(config.actuator.agent_key_file) },
     { path: 'tls.key_file', file: at(config.tls?.key_file) },
     { path: 'mysql.tls.key_file', file: at(config.mysql.tls?.key_file) },
+    { path: 'ha.etcd.password_file', file: at(config.ha?.etcd.password_file) },
+    { path: 'ha.etcd.key_file', file: at(config.ha?.etcd.key_file) },
   ];
 }

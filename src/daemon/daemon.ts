@@ -1,4 +1,6 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
@@ -11,14 +13,20 @@ import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
 import { assertSecretFilesPrivate, managerSecretFiles } from '../config/secret-files.js';
-import type { ClusterState } from '../domain/cluster-state.js';
+import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import { Engine } from '../engine/engine.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
 import { holderOf } from '../engine/roles.js';
 import { SwitchyardMetrics } from '../exporter/metrics.js';
 import { updateMetrics } from '../exporter/update.js';
-import { FileJournal } from '../journal/journal.js';
+import { FileJournal, type Journal } from '../journal/journal.js';
 import { SilenceWatcher } from '../maintenance/silences.js';
+import { createEtcdClient } from '../ha/etcd-client.js';
+import { EtcdLeadership } from '../ha/etcd-leadership.js';
+import { EtcdStateStore } from '../ha/etcd-store.js';
+import { FencedActuator } from '../ha/fenced-actuator.js';
+import { followerGuard } from '../ha/follower-guard.js';
+import { TermJournal } from '../ha/term-journal.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
@@ -49,6 +57,8 @@ export interface DaemonOptions {
   config: LoadedConfig;
   log: Logger;
   leadership?: Leadership;
+  /** Node's process metrics (process_*, nodejs_*) in this daemon's registry; default true. Several clusters in one process export them once. */
+  processMetrics?: boolean;
   /** Extra routers under /api/v1 (the webhook receiver, the control API). */
   extraRouters?: (daemon: Daemon) => Router[];
 }
@@ -60,8 +70,8 @@ export interface DaemonOptions {
  */
 export class Daemon {
   readonly metrics: SwitchyardMetrics;
-  readonly journal: FileJournal;
-  readonly store: FileStateStore;
+  readonly journal: Journal;
+  readonly store: ClusterStateStore;
   readonly engine: Engine;
   readonly leadership: Leadership;
   readonly agents: AgentExchange;
@@ -80,18 +90,52 @@ export class Daemon {
   private readonly log: Logger;
   /** With triggers.alertmanager_url: Alertmanager silences as maintenance windows. */
   private readonly silences?: SilenceWatcher;
+  /** Several managers (config `ha`): etcd leadership and state; undefined for a single manager. */
+  private readonly ha?: { client: Etcd3; leadership: EtcdLeadership; store: EtcdStateStore };
+  /** The term whose cluster state the engine has taken over; the engine acts only in that term. */
+  private adoptedTerm?: number;
+  private leaderChangesSeen = 0;
 
   constructor(readonly options: DaemonOptions) {
     const { config, log } = options;
     this.log = log;
-    this.metrics = new SwitchyardMetrics(config.cluster);
-    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
-    this.store = new FileStateStore(config.state_dir, config.cluster);
-    this.leadership = options.leadership ?? new SingleProcessLeadership();
+    this.metrics = new SwitchyardMetrics(config.cluster, { processMetrics: options.processMetrics });
+    this.metrics.leaderSource = () => this.leadership.mayAct();
+    const fileJournal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
+    let loaded: { state?: ClusterState; problem?: string } = {};
+    if (config.ha) {
+      const client = createEtcdClient(config.ha.etcd);
+      const url = advertisedUrl(config);
+      const leadership = new EtcdLeadership({
+        client,
+        prefix: config.ha.etcd.prefix,
+        cluster: config.cluster,
+        leaseMs: config.ha.lease,
+        timeoutMs: config.ha.etcd.timeout,
+        id: `${hostname()}:${process.pid}`,
+        url,
+        log: log.child({ component: 'ha' }),
+      });
+      const store = new EtcdStateStore({ client, cluster: config.cluster, leadership, timeoutMs: config.ha.etcd.timeout, log: log.child({ component: 'ha' }) });
+      this.ha = { client, leadership, store };
+      this.store = store;
+      this.journal = new TermJournal(fileJournal, () => leadership.term());
+      // The engine acts only once it has taken over the cluster state of the term it leads.
+      this.leadership = {
+        mayAct: () => leadership.mayAct() && leadership.term() === this.adoptedTerm,
+        describe: () => leadership.describe(),
+        term: () => (leadership.term() === this.adoptedTerm ? leadership.term() : undefined),
+      };
+    } else {
+      const store = new FileStateStore(config.state_dir, config.cluster);
+      this.store = store;
+      this.journal = fileJournal;
+      this.leadership = options.leadership ?? new SingleProcessLeadership();
+      loaded = store.loadChecked();
+    }
     // mysql.tls for every connection to the cluster's hosts: monitor, heartbeat, actuator, positions.
     registerMysqlTls(Object.values(config.hosts), config.mysql.tls);
 
-    const loaded = this.store.loadChecked();
     let initial = loaded.state;
     if (loaded.problem) {
       // A state we cannot trust must not drive failovers: start passive and say why.
@@ -99,7 +143,8 @@ export class Daemon {
       this.journal.append({ phase: 'note', event: 'state.unusable', reason: loaded.problem });
       initial = { ...Engine.emptyState(config), mode: 'passive', modeReason: `started passive: ${loaded.problem}` };
     }
-    const live = this.actuator(false);
+    const switchyardLive = this.actuator(false);
+    const live = this.ha ? new FencedActuator(switchyardLive, this.ha.leadership, this.ha.client, config.ha?.etcd.timeout ?? 1000) : switchyardLive;
     const planner = this.actuator(true);
     this.agents = new AgentExchange({
       transport: live.agents,
@@ -154,7 +199,7 @@ export class Daemon {
   private actuator(dryRun: boolean): SwitchyardActuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
-    return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
+    return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }), fencingToken: this.ha && !dryRun ? () => this.leadership.term?.() : undefined });
   }
 
   get config(): LoadedConfig {
@@ -181,7 +226,11 @@ export class Daemon {
       metrics: this.metrics,
       getTokens: () => tokens,
       metricsAuth: this.config.metrics_auth,
-      apiRouters: [statusRouter(() => this.status()), ...(this.options.extraRouters?.(this) ?? [])],
+      apiRouters: [
+        statusRouter(() => this.status()),
+        ...(this.ha ? [followerGuard({ leads: () => this.leadership.mayAct(), leaderUrl: () => this.leaderUrl(), notePipelineAlive: () => this.engine.notePipelineAlive() })] : []),
+        ...(this.options.extraRouters?.(this) ?? []),
+      ],
       isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
       logger: this.log,
       bodyLimit: '256kb',
@@ -196,15 +245,24 @@ export class Daemon {
       this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
     }
     this.metrics.setMode(this.state.mode);
+    if (this.ha) {
+      // The first round (lease, maybe the election) runs now; etcd unreachable is not fatal: the
+      // manager follows (monitors, exports metrics) until it can reach etcd.
+      await this.ha.leadership.start();
+      await this.followLeader();
+    }
+    this.exportLeadership();
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
     for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
     this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
-    this.heartbeat.start(writerLookup);
+    // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
+    this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
     this.silences?.start();
-    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
+    const leads = () => this.leadership.mayAct();
+    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal, enabled: leads });
     if (checksum) this.schedules.push(checksum);
-    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal });
+    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal, enabled: leads });
     if (backups) this.schedules.push(backups);
     this.loopDone = this.loop();
     return url;
@@ -212,6 +270,7 @@ export class Daemon {
 
   /** One monitor cycle followed by the engine's decisions. */
   async cycleOnce(): Promise<void> {
+    if (this.ha) await this.syncLeadership();
     const cycle = await this.monitor.runCycle(this.state);
     let state = cycle.state;
     if (cycle.networkOk) {
@@ -224,6 +283,65 @@ export class Daemon {
     this.state = state;
     this.lastCycle = { ...cycle, state };
     updateMetrics(this.metrics, this.config, this.lastCycle);
+    this.exportLeadership();
+  }
+
+  /** The leader's URL as etcd names it (this manager's own when it leads). */
+  leaderUrl(): string | undefined {
+    if (!this.ha) return undefined;
+    return this.ha.leadership.leader()?.url || undefined;
+  }
+
+  /**
+   * Several managers, before each cycle. Just won a term: read the cluster state from etcd
+   * (which also sets the revision the next write is checked against) and hand it to the engine
+   * with recovery, so an operation the previous leader left in flight is finished or undone
+   * before anything else, as after a restart. Following: take the leader's state, for the read
+   * APIs and so that a later win starts from it.
+   */
+  private async syncLeadership(): Promise<void> {
+    const ha = this.ha as NonNullable<typeof this.ha>;
+    const term = ha.leadership.term();
+    if (term !== undefined && term !== this.adoptedTerm) {
+      const stored = await ha.store.load();
+      await this.engine.adopt(stored ?? { ...Engine.emptyState(this.config), hosts: this.state.hosts }, { recover: true });
+      this.state = this.engine.snapshot();
+      this.agents.restartKnowledge();
+      this.adoptedTerm = term;
+      const operation = this.state.operation ? `; in-flight ${this.state.operation.kind} of ${this.state.operation.role} to ${this.state.operation.to} (step ${this.state.operation.step}) is finished or undone first` : '';
+      this.journal.append({ phase: 'note', event: 'ha.leadership_gained', reason: `this manager leads term ${term}${stored ? '' : ' (no state in etcd yet)'}${operation}` });
+      this.log.warn({ event: 'ha.leadership_gained', term }, `leading term ${term}`);
+      return;
+    }
+    if (term === undefined) {
+      if (this.adoptedTerm !== undefined) {
+        this.journal.append({ phase: 'note', event: 'ha.leadership_lost', reason: `this manager no longer leads term ${this.adoptedTerm}: ${ha.leadership.describe()}` });
+        this.adoptedTerm = undefined;
+      }
+      await this.followLeader();
+    }
+  }
+
+  /** A follower takes the leader's state from etcd; unreachable etcd keeps the last copy. */
+  private async followLeader(): Promise<void> {
+    const ha = this.ha as NonNullable<typeof this.ha>;
+    try {
+      const stored = await ha.store.load();
+      if (!stored) return;
+      await this.engine.adopt(stored, { recover: false });
+      this.state = this.engine.snapshot();
+    } catch (error) {
+      this.log.debug({ event: 'ha.state_read_failed', err: (error as Error).message }, 'could not read the state from etcd');
+    }
+  }
+
+  private exportLeadership(): void {
+    this.metrics.leader.set(this.leadership.mayAct() ? 1 : 0);
+    if (!this.ha) return;
+    this.metrics.leaderTerm.set(this.ha.leadership.leader()?.term ?? 0);
+    const changes = this.ha.leadership.changes;
+    if (changes > this.leaderChangesSeen) this.metrics.leaderChangesTotal.inc(changes - this.leaderChangesSeen);
+    this.leaderChangesSeen = changes;
   }
 
   private async loop(): Promise<void> {
@@ -254,6 +372,10 @@ export class Daemon {
     await this.silences?.stop();
     await this.agents.settled();
     await this.monitor.close();
+    if (this.ha) {
+      await this.ha.leadership.stop();
+      this.ha.client.close();
+    }
     for (const server of [this.server, this.metricsServer]) {
       const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections?.();
@@ -266,4 +388,13 @@ export class Daemon {
     }
     this.log.info({ event: 'daemon.stopped' }, 'switchyard manager stopped');
   }
+}
+
+/** ha.advertise_url, else http(s)://LISTEN (https with `tls`), this machine's name for a wildcard listen address. */
+function advertisedUrl(config: LoadedConfig): string {
+  if (config.ha?.advertise_url) return config.ha.advertise_url.replace(/\/$/, '');
+  const index = config.listen.lastIndexOf(':');
+  const host = config.listen.slice(0, index);
+  const port = config.listen.slice(index + 1);
+  return `${config.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '' || host === '[::]' ? hostname() : host}:${port}`;
 }

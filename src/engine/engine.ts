@@ -123,6 +123,24 @@ export class Engine implements ControlPlane {
     return structuredClone(this.state);
   }
 
+  /**
+   * Several managers: replaces the engine's state with the cluster state read from etcd (under
+   * the engine's lock, so never in the middle of an operation). With `recover` (this manager just
+   * became leader), the next cycle runs the start-up reconciliation, which finishes or undoes an
+   * in-flight operation exactly as after a restart.
+   */
+  adopt(state: ClusterState, options: { recover: boolean }): Promise<void> {
+    return this.exclusive(async () => {
+      this.state = structuredClone(state);
+      this.dropped.clear();
+      for (const [host, roles] of Object.entries(this.state.dropped ?? {})) this.dropped.set(host, new Set(roles));
+      this.loadPinned();
+      this.vipRetries.clear();
+      if (options.recover) this.started = false;
+      this.options.metrics?.setMode(this.state.mode);
+    });
+  }
+
   /** Roles an alert or operator took from hosts, for status output. */
   droppedRoles(): Record<string, string[]> {
     return Object.fromEntries([...this.dropped].filter(([, roles]) => roles.size > 0).map(([host, roles]) => [host, [...roles]]));

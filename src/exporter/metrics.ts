@@ -38,6 +38,12 @@ export class SwitchyardMetrics {
   );
   readonly maintenance = this.gauge('switchyard_maintenance', '1 while an Alertmanager silence holds automation off the host', ['host']);
   readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
+  /** Read at scrape time (see leaderSource), so a cycle that takes long never shows a lead already lost. */
+  readonly leader: Gauge;
+  /** Several managers: whether this manager may act now; set by the daemon. */
+  leaderSource?: () => boolean;
+  readonly leaderChangesTotal = this.counter('switchyard_leader_changes_total', 'changes of the leader this manager saw (several managers, ha)', []);
+  readonly leaderTerm = this.gauge('switchyard_leader_term', 'term (fencing token) of the leader as this manager last read it from etcd; 0 when unknown (several managers, ha)', []);
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({
     name: 'switchyard_check_duration_seconds',
@@ -49,6 +55,15 @@ export class SwitchyardMetrics {
 
   constructor(readonly cluster: string, options: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ cluster });
+    const metrics = this;
+    this.leader = new Gauge({
+      name: 'switchyard_leader',
+      help: '1 on the manager that acts for the cluster (always 1 for a single manager)',
+      registers: [this.registry],
+      collect() {
+        if (metrics.leaderSource) this.set(metrics.leaderSource() ? 1 : 0);
+      },
+    });
     if (options.processMetrics !== false) {
       collectDefaultMetrics({ register: this.registry });
       // prom-client exports these as gauges with a `_total` suffix, which the exposition rules

@@ -21,6 +21,8 @@ export interface JournalEntry {
   inputs?: Record<string, unknown>;
   outcome?: 'ok' | 'failed' | 'skipped' | 'dry-run';
   detail?: string;
+  /** Several managers (ha): the leader term this manager held when it wrote the entry. */
+  term?: number;
   /** The API token (its configured name) whose request caused this entry; absent for the daemon's own decisions. */
   by?: string;
 }

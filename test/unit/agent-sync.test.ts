@@ -175,3 +175,28 @@ test('lease quorum: losing the manager alone or one other host alone keeps it; b
   assert.match(fenced[0] ?? '', /no majority of 4 voters reached for 3000 ms \(reached: db2\)/);
   keeper.stop();
 });
+
+test('fencing: after a newer leader term, every request of the older term is refused 409 stale and changes nothing', async (t) => {
+  const { driver, sync, url } = await agent(t);
+  const { TermSequence, nextTerm } = await import('../../src/ha/fencing.js');
+  const oldTerm = nextTerm(0);
+  const oldLeader = new TermSequence();
+  const newLeader = new TermSequence();
+  for (let i = 0; i < 5000; i++) oldLeader.next(oldTerm); // the old leader sent many requests
+  const first = await sync({ seq: newLeader.next(oldTerm + 1), vips: ['10.9.9.101'] });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  const calls = driver.calls.length;
+  // The old leader wakes up (SIGSTOP/GC pause) and sends its desired set and a lease: refused.
+  const lease = { duration_ms: 500, voters: [], managers: 1, writer_vips: ['10.9.9.100'] };
+  const stale = await sync({ seq: oldLeader.next(oldTerm), vips: ['10.9.9.100'], lease });
+  assert.equal(stale.status, 409);
+  assert.equal(stale.body.error, 'stale');
+  assert.equal(driver.calls.length, calls, 'nothing changed on the interface');
+  const add = await fetch(`${url}/api/v1/vips/add`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ ip: '10.9.9.100', interface: 'eth0', seq: oldLeader.next(oldTerm) }) });
+  assert.equal(add.status, 409);
+  assert.ok(!driver.held.some((address) => address.ip === '10.9.9.100'));
+  // The stale request did not configure a lease either: the newer leader's next answer has none.
+  const next = await sync({ seq: newLeader.next(oldTerm + 1), vips: ['10.9.9.101'] });
+  assert.equal(next.status, 200);
+  assert.equal(next.body.lease, undefined);
+});

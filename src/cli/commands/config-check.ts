@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
 import { tokenSpecs } from '../../api/scopes.js';
 import { readConfigFile } from '../../config/load.js';
+import { isDirectory, readConfigDir } from '../../config/conf-dir.js';
 import { formatProblem } from '../../config/problems.js';
 import { readSecret } from '../../config/secrets.js';
 import { managerSecretFiles, secretFileProblems } from '../../config/secret-files.js';
@@ -13,9 +14,23 @@ export function registerConfigCheck(program: Command): void {
   config
     .command('check')
     .description('validate a config file and print every problem with its key path')
-    .requiredOption('-c, --config <file>', 'config file')
+    .requiredOption('-c, --config <file>', 'config file, or a conf.d directory (one file per cluster)')
     .option('--json', 'print the result as JSON')
     .action((options: { config: string; json?: boolean }) => {
+      if (isDirectory(options.config)) {
+        // A conf.d directory: one cluster per file (switchyard run -c DIR).
+        const { configs, problems } = readConfigDir(options.config);
+        if (options.json) process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, clusters: configs.map((entry) => entry.cluster) }, null, 2)}\n`);
+        else if (problems.length > 0) {
+          process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
+          for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
+        } else {
+          process.stdout.write(`${options.config}: ok, ${configs.length} cluster(s)\n`);
+          for (const entry of configs) process.stdout.write(`  cluster ${entry.cluster}: ${Object.keys(entry.hosts).length} hosts, listen ${entry.listen}, state_dir ${entry.state_dir}${entry.ha ? ', ha' : ''}\n`);
+        }
+        process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;
+        return;
+      }
       const { config: loaded, problems } = readConfigFile(options.config);
       // A secret file others can read is a problem, not a warning: `run` refuses to start with it.
       if (loaded) problems.push(...secretFileProblems(managerSecretFiles(loaded)));

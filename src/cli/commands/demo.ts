@@ -10,6 +10,7 @@ import { readManifest, sandboxStatus, sandboxUp } from '../../sandbox/cluster.js
 import { startDemoStack } from '../../demo/prometheus-stack.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { untilSignal } from './run.js';
+import { runHaDemo } from './demo-ha.js';
 import { DEFAULT_SANDBOX_DIR } from './sandbox.js';
 
 export function registerDemo(program: Command): void {
@@ -18,10 +19,20 @@ export function registerDemo(program: Command): void {
     .description("the newcomer's first command: a sandbox cluster on loopback ports plus the Switchyard daemon")
     .option('--dir <dir>', 'sandbox directory', DEFAULT_SANDBOX_DIR)
     .option('--base-port <port>', 'port of the first MariaDB instance (a new sandbox only)', '13306')
-    .action(async (options: { dir: string; basePort: string }) => {
+    .option('--ha', 'three managers sharing the cluster through a local 3-member etcd (kill the leader and watch)')
+    .action(async (options: { dir: string; basePort: string; ha?: boolean }) => {
       const dir = resolve(options.dir);
       const basePort = Number(options.basePort);
       if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) throw new CliExit(EXIT_USAGE, `--base-port must be a port number, not "${options.basePort}"`);
+      if (options.ha) {
+        try {
+          await runHaDemo(dir, basePort);
+        } catch (error) {
+          if (error instanceof CliExit) throw error;
+          throw new CliExit(EXIT_FAILED, `demo --ha failed: ${(error as Error).message}`);
+        }
+        return;
+      }
       try {
         if (!existsSync(join(dir, 'sandbox.json'))) {
           await sandboxUp({ dir, masters: 2, replicas: 1, basePort, preferWriter: false, onProgress: (message) => process.stdout.write(`${message}\n`) });
