@@ -3,17 +3,25 @@
  * every 10 ms; reports the time to the first successful write on the new writer and the
  * acknowledged writes missing afterwards. Namespace hosts with real VIPs and agents; needs root.
  *
- *   npx tsx bench/failover.ts [--runs 5] [--semi-sync]
+ * With --tls every run is done twice, plaintext and with TLS everywhere (mysqld and replication,
+ * manager -> MySQL with verify_identity, mutual TLS to and between agents), alternating, and both
+ * medians are printed: the cost of TLS on failover time in one run of the benchmark.
+ *
+ *   npx tsx bench/failover.ts [--runs 5] [--semi-sync] [--tls]
  */
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { flag, median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
-const results: Array<{ run: number; recoveryMs: number; promotedMs: number; acked: number; missing: number }> = [];
+const modes = flag('--tls') ? [false, true] : [false];
+type Result = { run: number; tls: boolean; recoveryMs: number; promotedMs: number; acked: number; missing: number };
+const results: Result[] = [];
 
-for (let run = 1; run <= runs; run++) {
-  const cluster = await startNetnsCluster(undefined, { semiSync });
+for (let index = 0; index < runs * modes.length; index++) {
+  const run = Math.floor(index / modes.length) + 1;
+  const tls = modes[index % modes.length] as boolean;
+  const cluster = await startNetnsCluster(undefined, { semiSync, tls });
   try {
     const daemon = await startBenchDaemon(cluster.config);
     try {
@@ -30,8 +38,8 @@ for (let run = 1; run <= runs; run++) {
       const connection = await cluster.instance('db2').rootConnection();
       const missing = await probe.missingAcked(connection);
       connection.destroy();
-      results.push({ run, recoveryMs: firstWrite - killedAt, promotedMs: promotedAt - killedAt, acked: probe.acked().length, missing: missing.length });
-      console.log(`run ${run}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (role moved at ${promotedAt - killedAt} ms); ${probe.acked().length} acknowledged writes, ${missing.length} missing`);
+      results.push({ run, tls, recoveryMs: firstWrite - killedAt, promotedMs: promotedAt - killedAt, acked: probe.acked().length, missing: missing.length });
+      console.log(`run ${run}${modes.length > 1 ? (tls ? ' (TLS)' : ' (plaintext)') : ''}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (role moved at ${promotedAt - killedAt} ms); ${probe.acked().length} acknowledged writes, ${missing.length} missing`);
     } finally {
       await daemon.stop();
     }
@@ -42,6 +50,19 @@ for (let run = 1; run <= runs; run++) {
 
 console.log('');
 console.log(`failover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication, monitor interval 300 ms, failures_before_down 3, connect_timeout 500 ms)`);
-console.log(`  runs: ${results.length}`);
-console.log(`  time to first write on the new writer: median ${median(results.map((r) => r.recoveryMs))} ms, min ${Math.min(...results.map((r) => r.recoveryMs))}, max ${Math.max(...results.map((r) => r.recoveryMs))}`);
-console.log(`  acknowledged writes missing: ${results.map((r) => r.missing).join(', ')} (total ${results.reduce((sum, r) => sum + r.missing, 0)})`);
+for (const tls of modes) {
+  const mine = results.filter((r) => r.tls === tls);
+  if (modes.length > 1) console.log(tls ? 'TLS everywhere:' : 'plaintext:');
+  console.log(`  runs: ${mine.length}`);
+  console.log(`  time to first write on the new writer: median ${median(mine.map((r) => r.recoveryMs))} ms, min ${Math.min(...mine.map((r) => r.recoveryMs))}, max ${Math.max(...mine.map((r) => r.recoveryMs))}`);
+  console.log(`  acknowledged writes missing: ${mine.map((r) => r.missing).join(', ')} (total ${mine.reduce((sum, r) => sum + r.missing, 0)})`);
+  if (modes.length > 1) console.log(`  writer role moved: median ${median(mine.map((r) => r.promotedMs))} ms, min ${Math.min(...mine.map((r) => r.promotedMs))}, max ${Math.max(...mine.map((r) => r.promotedMs))}`);
+}
+if (modes.length > 1) {
+  const plain = median(results.filter((r) => !r.tls).map((r) => r.recoveryMs));
+  const secure = median(results.filter((r) => r.tls).map((r) => r.recoveryMs));
+  console.log(`TLS cost on the median first write: ${secure - plain} ms (${(((secure - plain) / plain) * 100).toFixed(1)} %; target within 10 %)`);
+  const plainMove = median(results.filter((r) => !r.tls).map((r) => r.promotedMs));
+  const secureMove = median(results.filter((r) => r.tls).map((r) => r.promotedMs));
+  console.log(`TLS cost on the median role move: ${secureMove - plainMove} ms (${(((secureMove - plainMove) / plainMove) * 100).toFixed(1)} %)`);
+}

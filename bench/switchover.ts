@@ -3,14 +3,20 @@
  * moves the role db1 -> db2 -> db1 ...; reports the write pause (longest gap between
  * acknowledged writes around each move) and acknowledged writes missing afterwards. Needs root.
  *
- *   npx tsx bench/switchover.ts [--runs 5] [--semi-sync]
+ * With --alert, each move is triggered the way a node alert would trigger it: one firing
+ * `NodeDiskFailing{host=<writer>}` webhook with a `move_role writer` rule, so the engine picks
+ * the target itself; the success rate is reported (a refused move is counted, not fatal).
+ *
+ *   npx tsx bench/switchover.ts [--runs 5] [--semi-sync] [--alert]
  */
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { flag, median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
-const cluster = await startNetnsCluster(undefined, { semiSync });
+const viaAlert = flag('--alert');
+const cluster = await startNetnsCluster(undefined, { semiSync, preferFirst: !viaAlert, extraRules: viaAlert ? [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] : [] });
+let refusedMoves = 0;
 const pauses: number[] = [];
 let missingTotal = 0;
 let ackedTotal = 0;
@@ -22,10 +28,23 @@ try {
     probe.start();
     for (let run = 1; run <= runs; run++) {
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      const target = run % 2 === 1 ? 'db2' : 'db1';
+      const holder = daemon.status().roles.writer?.[cluster.writerVip] as string;
+      const target = holder === 'db1' ? 'db2' : 'db1';
       const started = Date.now();
-      const result = await daemon.engine.moveRole('writer', target, { force: false });
-      if (!result.ok) throw new Error(`switchover to ${target} refused: ${result.detail}`);
+      if (viaAlert) {
+        const alert = { status: 'firing' as const, name: 'NodeDiskFailing', labels: { alertname: 'NodeDiskFailing', host: holder }, annotations: {}, startsAt: new Date(started).toISOString(), fingerprint: `disk-${run}` };
+        const [decision] = await daemon.engine.handleAlerts([alert]);
+        if (decision?.decision !== 'acted' || daemon.status().roles.writer?.[cluster.writerVip] === holder) {
+          refusedMoves += 1;
+          console.log(`run ${run}: REFUSED: ${decision?.reason}`);
+          continue;
+        }
+        // The alert resolves once the disk is replaced; the host may hold the writer again.
+        await daemon.engine.handleAlerts([{ ...alert, status: 'resolved', endsAt: new Date().toISOString() }]);
+      } else {
+        const result = await daemon.engine.moveRole('writer', target, { force: false });
+        if (!result.ok) throw new Error(`switchover to ${target} refused: ${result.detail}`);
+      }
       const finished = Date.now();
       await until('a write after the switchover', () => probe.firstAckAfter(finished), 30_000);
       const pause = probe.longestPause(started - 200).pauseMs;
@@ -46,6 +65,6 @@ try {
   await cluster.destroy();
 }
 console.log('');
-console.log(`switchover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication): ${pauses.length} moves`);
+console.log(`switchover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication${viaAlert ? ', triggered by a node alert' : ''}): ${pauses.length} of ${runs} moves succeeded${refusedMoves ? `, ${refusedMoves} refused` : ''}`);
 console.log(`  write pause: median ${median(pauses)} ms, max ${Math.max(...pauses)} ms`);
 console.log(`  acknowledged writes: ${ackedTotal}, missing afterwards: ${missingTotal}`);

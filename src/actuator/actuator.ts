@@ -1,4 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { TlsDispatcher } from '../api/tls.js';
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret, type SecretSource } from '../config/secrets.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
@@ -7,7 +9,7 @@ import type { Logger } from '../log.js';
 import { MysqlActions } from './mysql-actions.js';
 import { StepRecorder } from './recorder.js';
 import { BookkeepingVips } from './bookkeeping-vips.js';
-import type { Actuator, FenceResult, PlannedStep, VipActuator } from './types.js';
+import type { Actuator, AgentTransport, FenceResult, PlannedStep, VipActuator } from './types.js';
 import { VipActions } from './vip-actions.js';
 
 export interface ActuatorOptions {
@@ -15,6 +17,8 @@ export interface ActuatorOptions {
   journal?: Journal;
   logger?: Logger;
   metrics?: SwitchyardMetrics;
+  /** Several managers: the leader's fencing token for agent requests (see VipActionsOptions). */
+  fencingToken?: () => number | undefined;
 }
 
 /**
@@ -26,6 +30,20 @@ export function agentTokenSource(config: LoadedConfig): SecretSource {
   if (file !== undefined) return { file: resolveFrom(config, file) };
   if (env !== undefined) return { env };
   return { file: config.auth.token_file, env: config.auth.token_env };
+}
+
+/** HTTPS settings towards agents when actuator.agent_ca_file or a client certificate is configured; shared by every actuator of this config. */
+const dispatchers = new WeakMap<LoadedConfig, TlsDispatcher>();
+export function agentDispatcher(config: LoadedConfig): (() => Dispatcher) | undefined {
+  const { agent_ca_file: ca, agent_cert_file: cert, agent_key_file: key } = config.actuator;
+  if (ca === undefined && cert === undefined) return undefined;
+  let dispatcher = dispatchers.get(config);
+  if (!dispatcher) {
+    dispatcher = new TlsDispatcher({ ca_file: resolveFrom(config, ca), cert_file: resolveFrom(config, cert), key_file: resolveFrom(config, key) });
+    dispatchers.set(config, dispatcher);
+  }
+  const shared = dispatcher;
+  return () => shared.get();
 }
 
 function resolveFrom(config: LoadedConfig, file: string | undefined): string | undefined {
@@ -51,6 +69,8 @@ export class SwitchyardActuator implements Actuator {
   private readonly recorder: StepRecorder;
   readonly mysql: MysqlActions;
   readonly vips: VipActuator;
+  /** The per-cycle agent exchange goes through the same clients (and sequence) as VIP moves. */
+  readonly agents: AgentTransport;
 
   constructor(config: LoadedConfig, options: ActuatorOptions = {}) {
     this.dryRun = options.dryRun ?? false;
@@ -67,20 +87,27 @@ export class SwitchyardActuator implements Actuator {
       recorder: this.recorder,
       connectTimeoutMs: config.monitor.connect_timeout,
       fenceGraceMs: config.actuator.fence_grace,
+      replicationTls: config.mysql.tls?.replication ? { caFile: config.mysql.tls.ca_file, verifyServerCert: config.mysql.tls.verify_identity } : undefined,
     });
     if (config.actuator.vip === undefined) {
-      this.vips = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+      const bookkeeping = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
+      this.vips = bookkeeping;
+      this.agents = bookkeeping;
     } else {
       const tokenSource = agentTokenSource(config);
-      this.vips = new VipActions({
+      const actions = new VipActions({
         agents: Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, host.agent])),
         interface: config.actuator.vip.interface,
         prefix: config.actuator.vip.prefix,
         token: () => readSecret(tokenSource, 'agent token'),
         timeoutMs: config.actuator.agent_timeout,
         retries: config.actuator.agent_retries,
+        dispatcher: agentDispatcher(config),
         recorder: this.recorder,
+        fencingToken: options.fencingToken,
       });
+      this.vips = actions;
+      this.agents = actions;
     }
   }
 

@@ -1,3 +1,5 @@
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import type { SnapshotInfo } from '../snapshot/types.js';
 
 /** What the agent answers for GET /api/v1/vips. */
@@ -37,6 +39,8 @@ export interface AgentClientOptions {
   /** Extra attempts for idempotent requests after a network error, timeout or 5xx. */
   retries: number;
   retryDelayMs?: number;
+  /** HTTPS settings towards the agent (actuator.agent_ca_file, agent_cert_file, agent_key_file), asked per request so rotated files apply. */
+  dispatcher?: () => Dispatcher;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -57,12 +61,21 @@ export class AgentClient {
     return this.request<AgentVipList>('GET', '/api/v1/vips', undefined, true);
   }
 
-  addVip(ip: string, iface: string, prefix: number): Promise<AgentVipChange> {
-    return this.request<AgentVipChange>('POST', '/api/v1/vips/add', { ip, interface: iface, prefix }, true);
+  addVip(ip: string, iface: string, prefix: number, seq?: number): Promise<AgentVipChange> {
+    return this.request<AgentVipChange>('POST', '/api/v1/vips/add', { ip, interface: iface, prefix, seq }, true);
   }
 
-  removeVip(ip: string, iface: string): Promise<AgentVipChange> {
-    return this.request<AgentVipChange>('POST', '/api/v1/vips/remove', { ip, interface: iface }, true);
+  removeVip(ip: string, iface: string, seq?: number): Promise<AgentVipChange> {
+    return this.request<AgentVipChange>('POST', '/api/v1/vips/remove', { ip, interface: iface, seq }, true);
+  }
+
+  /** Not retried: the next cycle sends a fresh one. */
+  sync(body: SyncRequest, timeoutMs?: number): Promise<SyncAnswer> {
+    return this.request<SyncAnswer>('POST', '/api/v1/sync', body, false, timeoutMs);
+  }
+
+  releaseLease(seq: number, reason: string, timeoutMs?: number): Promise<{ fenced: boolean; detail: string }> {
+    return this.request('POST', '/api/v1/lease/release', { seq, reason }, false, timeoutMs);
   }
 
   listSnapshots(): Promise<{ method: string; snapshots: SnapshotInfo[] }> {
@@ -77,12 +90,12 @@ export class AgentClient {
     return this.request('DELETE', `/api/v1/snapshots/${encodeURIComponent(id)}`, undefined, true);
   }
 
-  private async request<T>(method: string, path: string, body: unknown, idempotent: boolean): Promise<T> {
+  private async request<T>(method: string, path: string, body: unknown, idempotent: boolean, timeoutMs?: number): Promise<T> {
     const attempts = idempotent ? this.options.retries + 1 : 1;
     let lastError: AgentError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        return await this.once<T>(method, path, body);
+        return await this.once<T>(method, path, body, timeoutMs ?? this.options.timeoutMs);
       } catch (error) {
         lastError = error as AgentError;
         // A 4xx is the agent refusing: repeating the same request cannot change its answer.
@@ -94,19 +107,23 @@ export class AgentClient {
     throw lastError ?? new AgentError(`${method} ${this.base}${path}: failed`);
   }
 
-  private async once<T>(method: string, path: string, body: unknown): Promise<T> {
+  private async once<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const url = `${this.base}${path}`;
-    let response: Response;
+    let response: { status: number; ok: boolean; text(): Promise<string> };
     try {
-      response = await fetch(url, {
+      const init = {
         method,
         headers: { authorization: `Bearer ${this.options.token()}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
+        signal: AbortSignal.timeout(timeoutMs),
+      };
+      // undici's own fetch with its dispatcher: node 20's built-in fetch is an older undici whose handler API differs.
+      response = this.options.dispatcher ? await undiciFetch(url, { ...init, dispatcher: this.options.dispatcher() }) : await fetch(url, init);
     } catch (error) {
-      const cause = (error as Error).name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
-      throw new AgentError(`${method} ${url}: ${cause}`);
+      const cause = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+      // A TLS 1.3 server refuses a client certificate after the handshake, by closing: say what that usually means.
+      const hint = url.startsWith('https:') && /other side closed|socket hang up|ECONNRESET/.test(cause) ? ' (the agent closed the TLS connection: does it require a client certificate from its client_ca_file? see actuator.agent_cert_file)' : '';
+      throw new AgentError(`${method} ${url}: ${cause}${hint}`);
     }
     const text = await response.text();
     let parsed: unknown;

@@ -1,13 +1,15 @@
 import type { Logger } from '../log.js';
 import type { StepRecorder } from './recorder.js';
-import type { VipActuator } from './types.js';
+import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { AgentTransport, VipActuator } from './types.js';
 
 /**
  * Without `actuator.vip` (the sandbox, or a cluster whose clients find the writer another way)
  * role IPs are bookkeeping: assigned, exported and shown, but no interface is touched. Each move
  * is still a step (shown in plans) and a log line, instead of failing for want of an agent.
  */
-export class BookkeepingVips implements VipActuator {
+export class BookkeepingVips implements VipActuator, AgentTransport {
+  private seq = 0;
   constructor(private readonly options: { recorder: StepRecorder; logger?: Logger | undefined }) {}
 
   async addVip(host: string, ip: string): Promise<void> {
@@ -22,5 +24,23 @@ export class BookkeepingVips implements VipActuator {
 
   async listVips(): Promise<string[]> {
     return [];
+  }
+
+  nextSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+
+  agentUrl(): string | undefined {
+    return undefined;
+  }
+
+  /** Nothing to touch: the host "holds" exactly its desired set. */
+  async sync(_host: string, request: SyncRequest): Promise<SyncAnswer> {
+    return { seq: request.seq, held: [...request.vips], added: [], removed: [], withheld: [], contacts: {} };
+  }
+
+  async releaseLease(): Promise<string> {
+    return 'no agent: bookkeeping only';
   }
 }

@@ -1,5 +1,6 @@
 import { withConnection, queryRows, sqlString, type Connection, type Endpoint } from '../mysql/connect.js';
 import { contains, describeMissing, formatGtid, formatPosition, GtidParseError, mergePositions, missingFrom, parsePosition } from '../mysql/gtid.js';
+import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
 import { ActionError, RefusedError, type FenceResult, type MysqlActuator, type PlannedStep } from './types.js';
 
@@ -29,20 +30,19 @@ export interface MysqlActionsOptions {
   replicationStartTimeoutMs?: number;
   /** Upper bound on waiting for table locks when setting read_only (which takes a global lock). */
   lockWaitTimeoutSeconds?: number;
+  /** mysql.tls with replication: true: repointed replicas connect with MASTER_SSL (CA path as on the replica host). */
+  replicationTls?: { caFile: string; verifyServerCert: boolean };
 }
 
 /** Connections that belong to replication or the server itself; fencing leaves them alone. */
-const PROTECTED_COMMANDS = new Set(['Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker']);
-const PROTECTED_USERS = new Set(['system user', 'event_scheduler', 'unauthenticated user']);
-const ER_NO_SUCH_THREAD = 1094;
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
+/**
+ * The master sends a heartbeat event this often when idle, so a replica whose slave_net_timeout
+ * was lowered does not mistake an idle master for a lost one. Failure detection itself does not
+ * depend on it: the agents' probes see a silent loss whatever slave_net_timeout is.
+ */
+const HEARTBEAT_PERIOD_SECONDS = 1;
 
-export interface KilledSession {
-  id: number;
-  user: string;
-  host: string;
-  command: string;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -152,6 +152,13 @@ export class MysqlActions implements MysqlActuator {
     );
   }
 
+  /** The CHANGE MASTER options for replication over TLS, empty without mysql.tls.replication. */
+  private masterSsl(): string {
+    const tls = this.options.replicationTls;
+    if (!tls) return '';
+    return `, MASTER_SSL=1, MASTER_SSL_CA=${sqlString(tls.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT=${tls.verifyServerCert ? 1 : 0}`;
+  }
+
   async repoint(replica: string, newMaster: string): Promise<void> {
     if (replica === newMaster) throw new RefusedError(`cannot point ${replica} at itself`);
     const master = this.target(newMaster);
@@ -162,7 +169,7 @@ export class MysqlActions implements MysqlActuator {
       host: replica,
       description:
         `check ${newMaster} has every transaction ${replica} has; STOP SLAVE; ` +
-        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos; START SLAVE`,
+        `CHANGE MASTER TO MASTER_HOST='${master.address}', MASTER_PORT=${master.port}, MASTER_USER='${replicationUser}', MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}${this.masterSsl()}; START SLAVE`,
     };
     if (this.recorder.dryRun) {
       await this.recorder.step(step, undefined, async () => undefined);
@@ -209,10 +216,17 @@ export class MysqlActions implements MysqlActuator {
           // not before (the new master has them, checked above), or they would be applied twice.
           const start = formatPosition(replicaHas);
           if (start !== formatPosition(parsePosition(replicaState.slavePos))) await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
-          await connection.query(
-            `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
-              `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password())}, MASTER_USE_GTID=slave_pos`,
-          );
+          const password = replication.password();
+          await connection
+            .query(
+              `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
+                `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos, ` +
+                `MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}${this.masterSsl()}`,
+            )
+            .catch((error: Error) => {
+              // A parse error quotes the statement "near ...", password included: never let that reach a log or the journal.
+              throw new Error(error.message.split(password).join('[redacted]'));
+            });
           await connection.query('START SLAVE');
           await waitForThreads(connection, replica, timeoutMs);
         }),
@@ -284,25 +298,3 @@ async function waitForThreads(connection: Connection, host: string, timeoutMs: n
   throw new ActionError(`${host}: replication is not running: ${last}`);
 }
 
-/** Kills every session that is neither ours, replication, nor the server's own; returns what it killed. */
-export async function killClientSessions(connection: Connection, protectedUsers: Set<string>): Promise<KilledSession[]> {
-  const [self] = await queryRows<{ id: string | number }>(connection, 'SELECT CONNECTION_ID() AS id');
-  const ownId = Number(self?.id);
-  const sessions = await queryRows<{ ID: string | number; USER: string; HOST: string; COMMAND: string }>(
-    connection,
-    'SELECT ID, USER, HOST, COMMAND FROM information_schema.PROCESSLIST',
-  );
-  const killed: KilledSession[] = [];
-  for (const session of sessions) {
-    const id = Number(session.ID);
-    if (id === ownId || protectedUsers.has(session.USER) || PROTECTED_USERS.has(session.USER) || PROTECTED_COMMANDS.has(session.COMMAND)) continue;
-    try {
-      await connection.query(`KILL CONNECTION ${id}`);
-      killed.push({ id, user: session.USER, host: session.HOST, command: session.COMMAND });
-    } catch (error) {
-      // The session ended between the listing and the kill: that is the outcome we wanted.
-      if ((error as { errno?: number }).errno !== ER_NO_SUCH_THREAD) throw error;
-    }
-  }
-  return killed;
-}

@@ -1,3 +1,5 @@
+import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+
 /**
  * The engine's view of Switchyard's hands. Every method checks its preconditions, is safe to
  * repeat (adding an IP twice or removing an absent one is a no-op), and throws an ActionError
@@ -55,4 +57,19 @@ export interface Actuator extends MysqlActuator, VipActuator {
   readonly dryRun: boolean;
   /** Steps planned or run so far in this actuator's life; passive mode prints these. */
   readonly steps: PlannedStep[];
+}
+
+/**
+ * The manager's per-cycle exchange with each host's agent: the whole desired VIP set, the writer
+ * to probe and, for the writer's agent, its lease. Bookkeeping-only VIPs (no actuator.vip) answer
+ * as if every host held exactly its set.
+ */
+export interface AgentTransport {
+  /** Orders every VIP change sent to agents; taken when a desired set is computed. */
+  nextSeq(): number;
+  /** The host's agent URL, undefined without one (or without real VIPs). */
+  agentUrl(host: string): string | undefined;
+  sync(host: string, request: SyncRequest, timeoutMs: number): Promise<SyncAnswer>;
+  /** Asks the old writer's agent to fence now and hold no lease; resolves with what it did. */
+  releaseLease(host: string, reason: string, timeoutMs: number): Promise<string>;
 }

@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AGENT_LIMITS } from '../api/limits.js';
 import { listen } from '../api/server.js';
 import { readSecret } from '../config/secrets.js';
+import { assertSecretFilesPrivate } from '../config/secret-files.js';
 import type { Logger } from '../log.js';
 import type { SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
@@ -19,6 +21,15 @@ export function agentTokenReader(config: AgentConfig): () => string {
   return () => readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'agent auth token');
 }
 
+/** The secret files an agent config names (its token; its TLS key when it serves HTTPS). */
+export function agentSecretFiles(config: AgentConfig): Array<{ path: string; file: string | undefined }> {
+  return [
+    { path: 'auth.token_file', file: config.auth.token_file },
+    { path: 'tls.key_file', file: config.tls?.key_file },
+    { path: 'mysql.password_file', file: config.mysql?.password_file },
+  ];
+}
+
 /**
  * Starts the agent: checks that the token is readable and the VIP interface exists before it
  * listens, so a broken host fails at start, not at the first failover.
@@ -26,6 +37,7 @@ export function agentTokenReader(config: AgentConfig): () => string {
 export async function startAgent(options: { config: AgentConfig; logger: Logger; driver?: VipDriver; snapshotMethod?: SnapshotMethod }): Promise<RunningAgent> {
   const { config, logger } = options;
   const driver = options.driver ?? new IpCommandDriver();
+  assertSecretFilesPrivate(agentSecretFiles(config));
   const getToken = agentTokenReader(config);
   getToken();
   if (config.vip) {
@@ -33,17 +45,19 @@ export async function startAgent(options: { config: AgentConfig; logger: Logger;
     const vips = held.filter((address) => config.vip?.ips.includes(address.ip));
     logger.info({ event: 'agent.vips_at_start', interface: config.vip.interface, held: vips.map((address) => address.ip) }, 'VIPs held at start');
   }
+  if (!config.mysql) logger.warn({ event: 'agent.no_local_mysql' }, 'no "mysql" section: if this host is the writer and gets cut off, its lease can only take the VIP down, not set read_only');
   const app = createAgentApp({ config, driver, snapshotMethod: options.snapshotMethod, getToken, logger });
-  const server = await listen(app, config.listen);
+  const server = await listen(app, config.listen, AGENT_LIMITS, config.tls && { files: config.tls, log: logger });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  logger.info({ event: 'agent.started', url, interface: config.vip?.interface, ips: config.vip?.ips, snapshot: config.snapshot?.method }, 'agent listening');
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  logger.info({ event: 'agent.started', url, tls: config.tls ? (config.tls.client_ca_file ? 'mutual' : 'server') : 'off', interface: config.vip?.interface, ips: config.vip?.ips, snapshot: config.snapshot?.method }, 'agent listening');
   return {
     server,
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        app.runtime.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -4,7 +4,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath, type Problem } from '../config/problems.js';
-import { agentMysqlSchema, serviceSchema } from './transfer-config.js';
+import { serverTlsSchema } from '../config/schema.js';
+import { replicationSchema, serviceSchema } from './transfer-config.js';
 
 /**
  * The agent's own file (one per database host). It names the only interface, IPs and data path
@@ -30,6 +31,12 @@ export const agentConfigSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
       }
     }),
+  /**
+   * HTTPS on `listen`; with client_ca_file only a manager (or peer agent) holding a certificate it
+   * signed gets through. The writer's lease pings other agents with this certificate as client
+   * certificate, checking theirs against peer_ca_file (default client_ca_file).
+   */
+  tls: serverTlsSchema.extend({ peer_ca_file: z.string().min(1).optional() }).optional(),
   vip: z
     .strictObject({
       interface: interfaceName,
@@ -37,6 +44,25 @@ export const agentConfigSchema = z.strictObject({
         .array(ipv4)
         .min(1, 'list the role IPs this host may hold')
         .refine((ips) => new Set(ips).size === ips.length, { message: 'an IP is listed twice' }),
+    })
+    .optional(),
+  /**
+   * How the agent reaches the MySQL server on this host, for the writer lease's local fence
+   * (read_only=ON and client sessions killed when the writer is cut off from the majority).
+   * Without it, an isolated writer's agent can only take its VIP down.
+   */
+  mysql: z
+    .strictObject({
+      socket: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
+      address: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(1).max(65535).default(3306),
+      user: z.string().min(1),
+      password_file: z.string().min(1).optional(),
+      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    })
+    .superRefine((value, ctx) => {
+      if (value.password_file === undefined && value.password_env === undefined) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'set password_file or password_env' });
+      else if (value.password_file !== undefined && value.password_env !== undefined) ctx.addIssue({ code: 'custom', path: ['password_env'], message: 'set only one of password_file and password_env' });
     })
     .optional(),
   snapshot: z
@@ -52,13 +78,13 @@ export const agentConfigSchema = z.strictObject({
       target_dir: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
       /** How this host's MariaDB is stopped and started when a copy is swapped in (argument arrays). */
       service: serviceSchema.optional(),
+      /** The account a copy swapped in here replicates from the writer with. */
+      replication: replicationSchema.optional(),
     })
     .superRefine((value, ctx) => {
       if (value.method === 'lvm' && value.volume === undefined) ctx.addIssue({ code: 'custom', path: ['volume'], message: 'lvm needs "volume" (VG/LV)' });
     })
     .optional(),
-  /** The local server, for clone/restore through the agent (src/agent/transfer-config.ts). */
-  mysql: agentMysqlSchema.optional(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema> & { source: string };
@@ -78,9 +104,14 @@ export function validateAgentConfig(raw: unknown, file: string): { config?: Agen
   }
   const source = resolve(file);
   const tokenFile = parsed.data.auth.token_file;
+  const relative = (file: string | undefined) => (file === undefined || isAbsolute(file) ? file : resolve(dirname(source), file));
+  const at = (file: string) => relative(file) as string;
+  const tls = parsed.data.tls;
   const config: AgentConfig = {
     ...parsed.data,
-    auth: { ...parsed.data.auth, token_file: tokenFile === undefined || isAbsolute(tokenFile) ? tokenFile : resolve(dirname(source), tokenFile) },
+    tls: tls && { cert_file: at(tls.cert_file), key_file: at(tls.key_file), client_ca_file: relative(tls.client_ca_file), peer_ca_file: relative(tls.peer_ca_file) },
+    auth: { ...parsed.data.auth, token_file: relative(tokenFile) },
+    ...(parsed.data.mysql ? { mysql: { ...parsed.data.mysql, password_file: relative(parsed.data.mysql.password_file) } } : {}),
     source,
   };
   return { config, problems: [] };

@@ -3,10 +3,19 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
+import { AGENT_LIMITS, inFlightLimit } from '../api/limits.js';
+import { TlsDispatcher } from '../api/tls.js';
+import { fetch as undiciFetch } from 'undici';
 import { silentLogger, type Logger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
+import { readSecret } from '../config/secrets.js';
+import { LeaseKeeper } from './lease.js';
+import { fenceLocalMysql, type LocalMysql } from './local-fence.js';
+import { Mutex, SequenceGuard } from './mutex.js';
+import { createSyncRouter } from './sync-routes.js';
 import type { HeldAddress, VipDriver } from './vip-driver.js';
+import { WriterProbe, type ProbeResult, type ProbeTarget } from './writer-probe.js';
 import { transferRouter } from './transfer-routes.js';
 
 export interface AgentAppOptions {
@@ -16,13 +25,26 @@ export interface AgentAppOptions {
   snapshotMethod?: SnapshotMethod;
   getToken: () => string;
   logger?: Logger;
+  /** Requests handled at once before 503 (default AGENT_LIMITS.maxInFlight). */
+  maxInFlight?: number;
   /** Called when a gratuitous ARP finished (tests wait on it instead of sleeping). */
   onAnnounced?: (ip: string, result: { ok: boolean; detail: string }) => void;
+  /** For tests: how the writer's port is probed. */
+  probe?: (target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
+  /** For tests: how another agent is reached for the lease. */
+  ping?: (url: string, from: string, timeoutMs: number) => Promise<void>;
+}
+
+/** Returned with the app so the agent process can stop its timers. */
+export interface AgentRuntime {
+  lease: LeaseKeeper;
+  probe: WriterProbe;
+  stop(): void;
 }
 
 const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
-const addBody = z.strictObject({ ip: ipv4, interface: z.string().min(1).optional(), prefix: z.number().int().min(8).max(32).optional() });
-const removeBody = z.strictObject({ ip: ipv4, interface: z.string().min(1).optional() });
+const addBody = z.strictObject({ ip: ipv4, interface: z.string().min(1).optional(), prefix: z.number().int().min(8).max(32).optional(), seq: z.number().int().nonnegative().optional() });
+const removeBody = z.strictObject({ ip: ipv4, interface: z.string().min(1).optional(), seq: z.number().int().nonnegative().optional() });
 const snapshotBody = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"'), path: z.string().optional() });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -39,15 +61,6 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
-/** One change at a time: a list-then-add must not interleave with another request's remove. */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(work, work);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
 
 type Handler = (request: Request, response: Response) => Promise<void>;
 const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => {
@@ -59,18 +72,62 @@ const route = (handler: Handler) => (request: Request, response: Response, next:
  * reason) any IP, interface or path that is not in its own file, and 400 for malformed bodies;
  * a refused request changes nothing. Every request is logged with its outcome.
  */
-export function createAgentApp(options: AgentAppOptions): express.Express {
+export function createAgentApp(options: AgentAppOptions): express.Express & { runtime: AgentRuntime } {
   const { config, driver } = options;
   const log = options.logger ?? silentLogger;
   const lock = new Mutex();
+  const sequence = new SequenceGuard();
+  const localMysql: LocalMysql | undefined = config.mysql
+    ? {
+        socketPath: config.mysql.socket,
+        address: config.mysql.address,
+        port: config.mysql.port,
+        user: config.mysql.user,
+        password: () => readSecret({ file: config.mysql?.password_file, env: config.mysql?.password_env }, 'agent mysql password'),
+      }
+    : undefined;
+  const removeVipsNow = async (ips: string[]): Promise<string[]> => {
+    if (!config.vip) return [];
+    const iface = config.vip.interface;
+    const removed: string[] = [];
+    for (const address of await driver.list(iface)) {
+      if (!ips.includes(address.ip) || !config.vip.ips.includes(address.ip)) continue;
+      await driver.remove(address.ip, address.prefix, iface);
+      removed.push(address.ip);
+    }
+    return removed;
+  };
+  // Lease pings to other agents over HTTPS: this agent's certificate as the client certificate
+  // (peers with client_ca_file require one), peers verified against peer_ca_file or client_ca_file.
+  const peerTls = config.tls ? new TlsDispatcher({ ca_file: config.tls.peer_ca_file ?? config.tls.client_ca_file, cert_file: config.tls.cert_file, key_file: config.tls.key_file }) : undefined;
+  const lease = new LeaseKeeper({
+    log,
+    ping: options.ping ?? ((url, from, timeoutMs) => pingAgent(url, from, options.getToken(), timeoutMs, peerTls)),
+    fence: (vips, reason) =>
+      lock.run(async () => {
+        // VIP first: it is local and cannot fail for a network reason; then the server.
+        const removed = await removeVipsNow(vips);
+        let mysql: string;
+        try {
+          mysql = await fenceLocalMysql(localMysql);
+        } catch (error) {
+          mysql = `local fence failed: ${(error as Error).message}`;
+          log.error({ event: 'lease.local_fence_failed', reason, err: (error as Error).message }, 'could not set read_only locally');
+        }
+        return `VIPs removed: ${removed.join(', ') || 'none held'}; ${mysql}`;
+      }),
+  });
+  const probe = new WriterProbe(options.probe);
   const app = express();
   app.disable('x-powered-by');
+  app.use(inFlightLimit(options.maxInFlight ?? AGENT_LIMITS.maxInFlight));
 
   app.use((request, response, next) => {
     const started = process.hrtime.bigint();
     response.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';
+      const routine = /\/api\/v1\/(sync|lease\/ping)$/.test(request.path);
+      const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : routine ? 'debug' : 'info';
       log[level](
         { event: 'agent.request', method: request.method, path: request.originalUrl.split('?')[0], status: response.statusCode, ms: Math.round(ms * 10) / 10, remote: request.socket.remoteAddress, ...(response.locals.refusal ? { reason: response.locals.refusal } : {}) },
         'request',
@@ -88,8 +145,26 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
   api.use(requireJson);
   api.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
 
-  const refuse = (response: Response, status: number, code: string, detail: string) => {
+  // The gratuitous ARP blocks about a second: it runs after the reply is on its way.
+  const announceAfter = (response: Response, ip: string, iface: string) => {
+    response.on('finish', () => {
+      driver.announce(ip, iface).then(
+        (detail) => {
+          log.info({ event: 'vip.announced', ip, interface: iface, detail }, 'gratuitous ARP sent');
+          options.onAnnounced?.(ip, { ok: true, detail });
+        },
+        (error: Error) => {
+          log.warn({ event: 'vip.announce_failed', ip, interface: iface, error: error.message }, 'gratuitous ARP failed');
+          options.onAnnounced?.(ip, { ok: false, detail: error.message });
+        },
+      );
+    });
+  };
+
+  const refuse = (response: Response, status: number, code: string, detail: string): never => {
     response.locals.refusal = detail;
+    // A stale sequence number is how a deposed manager shows up (several managers): say so apart.
+    if (code === 'stale') log.warn({ event: 'sequence.stale_refused', detail, highest: sequence.current }, 'refused a request with a stale sequence number (fencing)');
     throw new HttpError(status, code, detail);
   };
   const vipConfig = (response: Response) => {
@@ -126,28 +201,17 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
       const vip = checkTarget(response, body.ip, body.interface);
       const prefix = body.prefix ?? 24;
       const result = await lock.run(async () => {
+        if (!sequence.accept(body.seq)) refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${sequence.current}: a newer change won`);
         const before = await held(vip.interface);
         if (before.some((address) => address.ip === body.ip)) return { changed: false };
         await driver.add(body.ip, prefix, vip.interface);
         const after = await held(vip.interface);
         if (!after.some((address) => address.ip === body.ip)) throw new HttpError(500, 'not_applied', `${body.ip} is not on ${vip.interface} after ip addr add`);
-        log.info({ event: 'vip.added', ip: body.ip, prefix, interface: vip.interface }, 'added VIP');
+        log.info({ event: 'vip.added', ip: body.ip, prefix, interface: vip.interface, seq: body.seq }, 'added VIP');
         return { changed: true };
       });
-      // The gratuitous ARP blocks about a second; it runs after the reply is on its way, and also on a
-      // no-op add, because a retried add may be the one whose first announcement was lost.
-      response.on('finish', () => {
-        driver.announce(body.ip, vip.interface).then(
-          (detail) => {
-            log.info({ event: 'vip.announced', ip: body.ip, interface: vip.interface, detail }, 'gratuitous ARP sent');
-            options.onAnnounced?.(body.ip, { ok: true, detail });
-          },
-          (error: Error) => {
-            log.warn({ event: 'vip.announce_failed', ip: body.ip, interface: vip.interface, error: error.message }, 'gratuitous ARP failed');
-            options.onAnnounced?.(body.ip, { ok: false, detail: error.message });
-          },
-        );
-      });
+      // Also on a no-op add: a retried add may be the one whose first announcement was lost.
+      announceAfter(response, body.ip, vip.interface);
       response.json({ ip: body.ip, interface: vip.interface, prefix, changed: result.changed });
     }),
   );
@@ -158,12 +222,13 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
       const body = parseBody(removeBody, request.body);
       const vip = checkTarget(response, body.ip, body.interface);
       const result = await lock.run(async () => {
+        if (!sequence.accept(body.seq)) refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${sequence.current}: a newer change won`);
         const current = (await held(vip.interface)).find((address) => address.ip === body.ip);
         if (!current) return { changed: false, prefix: undefined };
         await driver.remove(body.ip, current.prefix, vip.interface);
         const after = await held(vip.interface);
         if (after.some((address) => address.ip === body.ip)) throw new HttpError(500, 'not_applied', `${body.ip} is still on ${vip.interface} after ip addr del`);
-        log.info({ event: 'vip.removed', ip: body.ip, prefix: current.prefix, interface: vip.interface }, 'removed VIP');
+        log.info({ event: 'vip.removed', ip: body.ip, prefix: current.prefix, interface: vip.interface, seq: body.seq }, 'removed VIP');
         return { changed: true, prefix: current.prefix };
       });
       response.json({ ip: body.ip, interface: vip.interface, ...(result.prefix === undefined ? {} : { prefix: result.prefix }), changed: result.changed });
@@ -217,10 +282,35 @@ export function createAgentApp(options: AgentAppOptions): express.Express {
     }),
   );
 
+  api.use(createSyncRouter({ config, driver, lock, sequence, probe, lease, log, parse: parseBody, refuse, announceAfter }));
+
   api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
   app.use(transferRouter(options));
   app.use('/api/v1', api);
   app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
   app.use(errorHandler);
-  return app;
+  const runtime: AgentRuntime = {
+    lease,
+    probe,
+    stop: () => {
+      lease.stop();
+      probe.stop();
+      void peerTls?.close();
+    },
+  };
+  return Object.assign(app, { runtime });
+}
+
+/** The lease's agent-to-agent contact: authenticated with the agent token every host shares. */
+async function pingAgent(url: string, from: string, token: string, timeoutMs: number, tls?: TlsDispatcher): Promise<void> {
+  const target = `${url.replace(/\/+$/, '')}/api/v1/lease/ping`;
+  const init = {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ from }),
+    signal: AbortSignal.timeout(timeoutMs),
+  };
+  const response = tls && target.startsWith('https:') ? await undiciFetch(target, { ...init, dispatcher: tls.get() }) : await fetch(target, init);
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
 }

@@ -1,10 +1,12 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { readSecret } from '../config/secrets.js';
 import type { LocalServer } from '../snapshot/command.js';
 
 /**
- * Agent-file keys for clone/restore through the agent (issue 14): how the agent reaches its own
- * server, which replication account a reseeded copy uses, and how the server is stopped and started.
+ * Agent-file keys for clone/restore through the agent (issue 14): how the server is stopped and
+ * started, and which replication account a copy swapped in uses. The agent reaches its own server
+ * through the `mysql` section (socket or address, user, password).
  */
 
 /** A program and its arguments, run without a shell. */
@@ -15,26 +17,22 @@ export const serviceSchema = z.strictObject({
   start: argv,
 });
 
-export const agentMysqlSchema = z
-  .strictObject({
-    /** Unix socket of the local server (preferred: the agent runs on the database host). */
-    socket: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
-    address: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-    user: z.string().min(1).default('root'),
-    password_file: z.string().min(1).optional(),
-    /** The account a reseeded copy replicates from the writer with. */
-    replication_user: z.string().min(1),
-    replication_password_file: z.string().min(1),
-  })
-  .superRefine((value, ctx) => {
-    if (value.socket === undefined && value.address === undefined) ctx.addIssue({ code: 'custom', path: ['socket'], message: 'set socket or address: how the agent reaches its own server' });
-    if (value.socket !== undefined && value.address !== undefined) ctx.addIssue({ code: 'custom', path: ['address'], message: 'set only one of socket and address' });
-  });
+export const replicationSchema = z.strictObject({
+  user: z.string().min(1),
+  password_file: z.string().min(1),
+});
 
-export type AgentMysql = z.output<typeof agentMysqlSchema>;
+/** The agent file's `mysql` section, as validated in config.ts (password_file already absolute). */
+export interface AgentMysql {
+  socket?: string;
+  address: string;
+  port: number;
+  user: string;
+  password_file?: string;
+  password_env?: string;
+}
 
-/** Password files are relative to the agent file, like auth.token_file. */
+/** Files named in the agent file are relative to it, like auth.token_file. */
 export function agentFilePath(source: string, file: string): string {
   return isAbsolute(file) ? file : resolve(dirname(source), file);
 }
@@ -46,5 +44,6 @@ export function localServerOf(mysql: AgentMysql, source: string): LocalServer {
     port: mysql.port,
     user: mysql.user,
     passwordFile: mysql.password_file === undefined ? undefined : agentFilePath(source, mysql.password_file),
+    password: mysql.password_env === undefined ? undefined : readSecret({ env: mysql.password_env }, 'agent mysql password'),
   };
 }

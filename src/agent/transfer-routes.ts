@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
@@ -47,7 +48,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   let target: TransferTarget | undefined;
   const settings = () => {
     const missing = [!config.snapshot && 'snapshot', !config.mysql && 'mysql'].filter(Boolean);
-    if (missing.length > 0) throw new HttpError(409, 'not_configured', `this agent's file has no ${missing.join(' and ')} section; clone and restore need snapshot.path (the datadir) and mysql (how to reach the local server)`);
+    if (missing.length > 0) throw new HttpError(409, 'not_configured', `this agent's file has no ${missing.join(' and ')} section; clone and restore need snapshot.path (the datadir) and mysql (how the agent reaches its own server)`);
     return { snapshot: config.snapshot as NonNullable<typeof config.snapshot>, mysql: config.mysql as NonNullable<typeof config.mysql> };
   };
   const sourceOf = () => {
@@ -58,13 +59,25 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const targetOf = () => {
     const { snapshot, mysql } = settings();
     if (!snapshot.service) throw new HttpError(409, 'not_configured', 'this agent has no snapshot.service {stop, start}: it cannot stop and start its server to swap in a copy');
-    const passwordFile = agentFilePath(config.source, mysql.replication_password_file);
+    if (!snapshot.replication) throw new HttpError(409, 'not_configured', 'this agent has no snapshot.replication {user, password_file}: a copy swapped in here could not replicate from the writer');
+    const passwordFile = agentFilePath(config.source, snapshot.replication.password_file);
+    const replicationUser = snapshot.replication.user;
     target ??= new TransferTarget({
       datadir: snapshot.path,
       server: localServerOf(mysql, config.source),
       service: snapshot.service,
-      replication: { user: mysql.replication_user, password: () => readPasswordFile(passwordFile) },
+      replication: { user: replicationUser, password: () => readPasswordFile(passwordFile) },
       log,
+      // Agent to agent over HTTPS like the lease pings: this agent's certificate, peers checked against peer_ca_file or client_ca_file.
+      ...(config.tls
+        ? {
+            tls: () => {
+              const tls = config.tls as NonNullable<typeof config.tls>;
+              const ca = tls.peer_ca_file ?? tls.client_ca_file;
+              return { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file), ...(ca ? { ca: readFileSync(ca) } : {}) };
+            },
+          }
+        : {}),
     });
     return target;
   };

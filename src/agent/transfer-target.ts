@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { chown, readdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { get, type IncomingMessage } from 'node:http';
+import { get as getTls } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Logger } from '../log.js';
@@ -55,6 +56,8 @@ export interface TargetSettings {
   /** Stand-ins for unit tests: read_only of the local server (undefined when it is down), and the repoint. */
   probe?: () => Promise<number | undefined>;
   repoint?: (writer: { host: string; port: number }, gtidPosition: string) => Promise<void>;
+  /** For an https source: this agent's certificate as client certificate, the source checked against `ca`. */
+  tls?: () => { cert: Buffer; key: Buffer; ca?: Buffer };
 }
 
 export class TransferRefused extends Error {
@@ -169,7 +172,7 @@ export class TransferTarget {
       rmSync(staging, { recursive: true, force: true });
       mkdirSync(staging, { recursive: true });
       // node:http rather than fetch: a plain Node stream of the body, without web-stream overhead per chunk.
-      const response = await openStream(`${request.sourceUrl.replace(/\/$/, '')}/api/v1/transfers/${encodeURIComponent(request.id)}/stream`, request.token);
+      const response = await openStream(`${request.sourceUrl.replace(/\/$/, '')}/api/v1/transfers/${encodeURIComponent(request.id)}/stream`, request.token, this.settings.tls);
       const format = response.headers['x-switchyard-format'];
       const sink = format === 'mbstream' ? { file: 'mbstream', args: ['-x', '-C', staging] } : { file: 'tar', args: ['-C', staging, '--ignore-zeros', '-xf', '-'] };
       const { child, done } = spawnProgram(sink.file, sink.args, 'pipe');
@@ -312,9 +315,10 @@ export function readPasswordFile(file: string): string {
 }
 
 /** GET of the source's stream; rejects with the source's answer when it is not 200. */
-function openStream(url: string, token: string): Promise<IncomingMessage> {
+function openStream(url: string, token: string, tls?: () => { cert: Buffer; key: Buffer; ca?: Buffer }): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const request = get(url, { headers: { 'x-switchyard-transfer-token': token } }, (response) => {
+    const headers = { 'x-switchyard-transfer-token': token };
+    const onResponse = (response: IncomingMessage) => {
       if (response.statusCode === 200) {
         resolve(response);
         return;
@@ -324,7 +328,8 @@ function openStream(url: string, token: string): Promise<IncomingMessage> {
       response.on('data', (chunk: string) => (text = (text + chunk).slice(0, 400)));
       response.on('end', () => reject(new Error(`the source agent refused the stream: ${response.statusCode} ${text}`)));
       response.on('error', reject);
-    });
+    };
+    const request = url.startsWith('https:') ? getTls(url, { headers, ...(tls?.() ?? {}) }, onResponse) : get(url, { headers }, onResponse);
     request.on('error', (error) => reject(new Error(`cannot reach the source agent: ${error.message}`)));
   });
 }

@@ -81,7 +81,7 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
       const writer = holderOf(state.roles, 'writer');
       if (!writer) return refuse('no host holds the writer role: there is nothing to rejoin');
       if (writer === host) return refuse(`${host} holds the writer role`);
-      const { errant } = await liveErrant(config, state, host, writer, connect());
+      const { errant } = await liveErrant(config, state, host, writer);
       if (errant.length === 0) {
         journal.append({ phase: 'before', event: 'host.rejoin', host, inputs: { writer }, reason: `${host} has nothing the writer ${writer} lacks: repoint and set online` });
         const position = await repointToWriter(config, host, writer, connect());
@@ -96,7 +96,7 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
       if (!body.data.discard_errant) {
         return refuse(`${host} has ${count} errant transaction(s) the writer ${writer} lacks (${errant.join(', ')}); nothing was changed. --discard-errant saves them to a file under backup.dir, then reseeds ${host} from a replica`);
       }
-      const from = body.data.from ?? (await mostAdvancedReplica(config, state, host, writer, connect()));
+      const from = body.data.from ?? (await mostAdvancedReplica(config, state, host, writer));
       // Every refusal that needs no agent comes before the errant events are read.
       deps.reseeder.check({ operation: 'rejoin', from, to: host, writer, states: Object.fromEntries(Object.entries(state.hosts).map(([name, record]) => [name, record.state])) });
       const saved = await saveErrantEvents(config, host, errant, connect());

@@ -1,14 +1,18 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import express, { type Router } from 'express';
+import { inFlightLimit, MANAGER_LIMITS, type ServerLimits } from './limits.js';
+import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from './tls.js';
 import type { Logger } from '../log.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
-import { requireBearerToken } from './auth.js';
+import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';
 import { errorHandler, requireJson, sendError } from './errors.js';
 
 export interface HttpAppOptions {
   metrics: SwitchyardMetrics;
-  getToken: () => string;
-  /** Require the token on /metrics too (config `metrics_auth`). */
+  /** The configured API tokens, read per request (rotation); a single token is `[{name: 'admin', scopes: ['admin']}]`. */
+  getTokens: () => TokenSpec[];
+  /** Require a read-scoped token on /metrics too (config `metrics_auth`). */
   metricsAuth?: boolean;
   /** Routers mounted under /api/v1, all behind the bearer token. */
   apiRouters: Router[];
@@ -18,13 +22,18 @@ export interface HttpAppOptions {
   bodyLimit?: string;
   /** Run before authentication on every request (e.g. counting webhook requests by final status). */
   beforeAll?: express.RequestHandler[];
+  /** Requests handled at once before 503 (default MANAGER_LIMITS.maxInFlight). */
+  maxInFlight?: number;
 }
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   for (const handler of options.beforeAll ?? []) app.use(handler);
-  const auth = requireBearerToken(options.getToken);
+  app.use(inFlightLimit(options.maxInFlight ?? MANAGER_LIMITS.maxInFlight));
+  // Routes under /api/v1 need the scope scopeFor() names; /metrics (when protected) needs read.
+  const auth = requireScopedToken(options.getTokens, (request) => scopeFor(request.method, request.path));
+  const metricsAuth = requireScopedToken(options.getTokens, () => 'read');
 
   app.get('/healthz', (_request, response) => {
     response.json({ ok: true });
@@ -33,7 +42,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const readiness = options.isReady?.() ?? { ready: true, detail: 'ready' };
     response.status(readiness.ready ? 200 : 503).json(readiness);
   });
-  const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [auth] : [];
+  const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [metricsAuth] : [];
   app.get('/metrics', ...metricsHandlers, async (_request, response, next) => {
     try {
       const { contentType, body } = await options.metrics.render();
@@ -47,21 +56,47 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   api.use(auth);
   api.use(requireJson);
   api.use(express.json({ limit: options.bodyLimit ?? '1mb', strict: true, type: 'application/json' }));
+  api.use(actAsPrincipal);
   for (const router of options.apiRouters) api.use(router);
   api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
-  app.use('/api/v1', api);
+  // The plain metrics listener has no API: a token must never be sent over it.
+  if (options.apiRouters.length > 0) app.use('/api/v1', api);
   app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
   app.use(errorHandler);
   return app;
 }
 
-export function listen(app: express.Express, address: string): Promise<Server> {
+/**
+ * Listens on HOST:PORT with the limits of limits.ts (timeouts for slow clients, a socket cap);
+ * HTTPS when `tls` is given (mutual TLS with its client_ca_file), its files re-read on change.
+ */
+export function listen(app: express.Express, address: string, limits: ServerLimits = MANAGER_LIMITS, tls?: { files: ServerTlsFiles; log?: Logger }): Promise<Server> {
   const index = address.lastIndexOf(':');
   const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
   const port = Number(address.slice(index + 1));
+  const serverOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs };
+  let server: Server;
+  if (tls) {
+    const secure = createHttpsServer({ ...serverOptions, ...serverTlsOptions(tls.files) }, app);
+    reloadOnChange(secure, tls.files, tls.log);
+    server = secure;
+  } else {
+    server = createServer(serverOptions, app);
+  }
+  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
+    server.listen(port, host);
   });
+}
+
+/** The URL a server answers on: https when it is a TLS server. */
+export function serverUrl(server: Server, listenAddress: string): string {
+  const address = server.address();
+  const scheme = server instanceof HttpsServer ? 'https' : 'http';
+  const configured = listenAddress.slice(0, listenAddress.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (typeof address !== 'object' || !address) return `${scheme}://${listenAddress}`;
+  const host = configured === '' || configured === '0.0.0.0' ? '127.0.0.1' : configured;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 }

@@ -1,6 +1,7 @@
 import express from 'express';
 import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
+import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
 import type { MonitorCycle } from '../monitor/monitor.js';
 
 export interface HostStatus {
@@ -21,6 +22,20 @@ export interface HostStatus {
   replicatingFrom?: string;
   gtid?: string;
   roles: Array<{ role: string; ip: string }>;
+  /** Present while an Alertmanager silence holds automation off this host. */
+  maintenance?: MaintenanceWindow;
+  /** The host's agent as of the last exchange; absent without an agent. */
+  agent?: AgentStatus;
+}
+
+export interface AgentStatus {
+  up: boolean;
+  /** VIPs the agent reports holding; undefined while it does not answer (unknown). */
+  held?: string[];
+  error?: string;
+  /** What this host's agent saw of the writer's MySQL port. */
+  probe?: { target: string; ok: boolean; detail: string; ageMs: number };
+  lease?: { holding: boolean; lapsed: boolean; fenced: boolean; reached: string[] };
 }
 
 export interface StatusSnapshot {
@@ -36,6 +51,12 @@ export interface StatusSnapshot {
   hosts: HostStatus[];
   roles: Record<string, Record<string, string | null>>;
   checks: Record<string, Record<string, { ok: boolean; detail?: string; ageMs: number }>>;
+  /** With triggers.alertmanager_url: where silences come from, whether they could be read, hosts in maintenance. */
+  maintenance?: MaintenanceStatus;
+  /** Lasting conditions the engine journaled (why no failover, no writer, ...), by key. */
+  conditions: Record<string, string>;
+  /** The manager lost the writer while other hosts still reach it: its own path is broken. */
+  managerPathBroken: boolean;
 }
 
 /** What `switchyard show` and GET /api/v1/status present: config order, state, live values, roles. */
@@ -43,7 +64,7 @@ export function buildStatus(
   config: LoadedConfig,
   cycle: MonitorCycle | undefined,
   state: ClusterState,
-  extras: { leader: string; alertingPipelineUp: boolean; now?: number },
+  extras: { leader: string; alertingPipelineUp: boolean; now?: number; agent?: (host: string) => AgentStatus | undefined; conditions?: Record<string, string>; managerPathBroken?: boolean; maintenance?: MaintenanceStatus },
 ): StatusSnapshot {
   const now = extras.now ?? Date.now();
   const observations = new Map(cycle?.observations.map((obs) => [obs.host, obs]) ?? []);
@@ -73,6 +94,8 @@ export function buildStatus(
       replicatingFrom: obs?.replication ? `${obs.replication.masterHost}:${obs.replication.masterPort}` : undefined,
       gtid: obs?.gtid?.currentPos,
       roles: held,
+      maintenance: extras.maintenance?.hosts[name],
+      agent: extras.agent?.(name),
     };
   });
   const checks: StatusSnapshot['checks'] = {};
@@ -92,6 +115,9 @@ export function buildStatus(
     hosts,
     roles,
     checks,
+    maintenance: extras.maintenance,
+    conditions: extras.conditions ?? {},
+    managerPathBroken: extras.managerPathBroken ?? false,
   };
 }
 

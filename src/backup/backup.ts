@@ -30,6 +30,12 @@ export interface BackupDeps {
   connect?: (host: string) => Promise<Connection>;
   writer?: string;
   now?: () => Date;
+  /**
+   * About once a second while mariabackup copies: bytes in the backup directory so far and, for a
+   * full backup, the size of the datadir as the estimate of the total (an upper bound: binary and
+   * relay logs are not copied); 0 when unknown (incremental).
+   */
+  onProgress?: (progress: { bytes: number; totalBytes: number }) => void;
 }
 
 export function backupRoot(config: LoadedConfig): string {
@@ -71,7 +77,12 @@ export async function takeBackup(config: LoadedConfig, host: string, options: { 
   mkdirSync(dirname(dir), { recursive: true });
   deps.journal?.append({ phase: 'before', event: 'backup.take', host, inputs: { dir, base: base?.path } });
   try {
-    await mariabackupBackup(managerServer(config, host), dir, { datadir: control.datadir, incrementalBasedir: base?.path });
+    const stopWatching = deps.onProgress ? await watchBackupSize(dir, base ? undefined : control.datadir, deps.onProgress) : undefined;
+    try {
+      await mariabackupBackup(managerServer(config, host), dir, { datadir: control.datadir, incrementalBasedir: base?.path });
+    } finally {
+      await stopWatching?.();
+    }
     const info: BackupInfo = {
       host,
       kind: base ? 'incremental' : 'full',
@@ -90,6 +101,20 @@ export async function takeBackup(config: LoadedConfig, host: string, options: { 
     deps.journal?.append({ phase: 'after', event: 'backup.take', host, outcome: 'failed', detail: (error as Error).message });
     throw error;
   }
+}
+
+/** Reports the growing size of `dir` every second until the returned function is called (which reports once more). */
+async function watchBackupSize(dir: string, datadir: string | undefined, report: NonNullable<BackupDeps['onProgress']>): Promise<() => Promise<void>> {
+  const totalBytes = datadir ? await directorySize(datadir).catch(() => 0) : 0;
+  const measure = async () => report({ bytes: await directorySize(dir).catch(() => 0), totalBytes });
+  let running: Promise<void> = measure();
+  const timer = setInterval(() => {
+    running = running.then(measure);
+  }, 1000);
+  return async () => {
+    clearInterval(timer);
+    await running.then(measure);
+  };
 }
 
 /** The chain full -> inc -> ... -> `dir`, read from each backup's metadata. */

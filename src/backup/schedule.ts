@@ -7,7 +7,7 @@ import { listBackups, takeBackup, type BackupDeps } from './backup.js';
  * Takes a backup of each of `hosts` on backup.schedule: incremental on top of the newest backup
  * when one exists, full otherwise (or always full with `alwaysFull`). Ticks never overlap.
  */
-export function startBackupSchedule(config: LoadedConfig, hosts: string[], deps: BackupDeps & { alwaysFull?: boolean } = {}): { stop(): void } | undefined {
+export function startBackupSchedule(config: LoadedConfig, hosts: string[], deps: BackupDeps & { alwaysFull?: boolean; enabled?: () => boolean } = {}): { stop(): void } | undefined {
   const expression = config.backup?.schedule;
   if (!expression) return undefined;
   const log = deps.logger ?? silentLogger;
@@ -17,6 +17,8 @@ export function startBackupSchedule(config: LoadedConfig, hosts: string[], deps:
       log.warn({ event: 'backup.tick_skipped' }, 'previous scheduled backup still running; skipping this tick');
       return;
     }
+    // Several managers: only the leader takes the scheduled backups.
+    if (deps.enabled && !deps.enabled()) return;
     running = true;
     try {
       for (const host of hosts) {

@@ -7,8 +7,9 @@ import { silentLogger, type Logger } from '../log.js';
 import { queryRows, type Connection } from '../mysql/connect.js';
 import { missingFrom } from '../mysql/gtid.js';
 import { connectManager, discoverWriter } from './hosts.js';
+import { HeartbeatLag } from './lag.js';
 import { checksumTableDdl, chunkChecksumSql, diffQuerySql, literal, masterResultSql, nextBoundarySql, nextChunkSize, qualified } from './sql.js';
-import { NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
+import { estimateRows, NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -27,6 +28,10 @@ export interface ChecksumDeps {
   /** Give up when replicas stay lagged beyond checksum.max_lag this long (default 10 min). */
   maxBackoffMs?: number;
   onProgress?: (event: { table: string; chunk: number; rows: number }) => void;
+  /** Once, before the first chunk: the tables to check with InnoDB's row estimates (for progress and ETA). */
+  onPlan?: (tables: Array<{ table: string; estimatedRows: number }>) => void;
+  /** After each table, checked, skipped or failed. */
+  onTableDone?: (outcome: TableOutcome) => void;
 }
 
 export interface TableOutcome {
@@ -78,13 +83,6 @@ async function prepareWriterSession(connection: Connection): Promise<void> {
   await connection.query('SET SESSION autocommit = 1');
 }
 
-async function replicaLagSeconds(connection: Connection): Promise<number | null> {
-  const rows = await queryRows<{ Seconds_Behind_Master: string | number | null }>(connection, 'SHOW SLAVE STATUS');
-  if (rows.length === 0) return null;
-  const value = rows[0]?.Seconds_Behind_Master;
-  return value === null || value === undefined ? null : Number(value);
-}
-
 export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {}): Promise<ChecksumReport> {
   const log = deps.logger ?? silentLogger;
   const settings = config.checksum;
@@ -102,6 +100,8 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
     const [readOnly] = await queryRows<{ ro: string | number }>(writerConnection, 'SELECT @@global.read_only AS ro');
     if (Number(readOnly?.ro) !== 0) throw new Error(`${writer} is read_only; the checksum must run on the writer`);
     for (const statement of checksumTableDdl(settings.schema)) await writerConnection.query(statement);
+    const heartbeat = new HeartbeatLag(writerConnection, config.heartbeat.schema);
+    await heartbeat.prepare();
 
     for (const host of Object.keys(config.hosts).filter((name) => name !== writer).sort()) {
       const replica: Replica = { host, outcome: { host, status: 'checked', diffs: {} } };
@@ -115,6 +115,10 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
     }
 
     const plans = await planTables(writerConnection, { excludeSchemas: [settings.schema, config.heartbeat.schema], filters: deps.tables ?? settings.tables });
+    if (deps.onPlan) {
+      const estimates = await estimateRows(writerConnection, plans);
+      deps.onPlan(plans.map((plan) => ({ table: `${plan.db}.${plan.table}`, estimatedRows: plan.key ? (estimates.get(`${plan.db}.${plan.table}`) ?? 0) : 0 })));
+    }
     const tables: TableOutcome[] = [];
     let lastLagCheck = 0;
     const waitForLag = async () => {
@@ -122,14 +126,15 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
       lastLagCheck = Date.now();
       const giveUpAt = Date.now() + (deps.maxBackoffMs ?? 600_000);
       for (;;) {
+        await heartbeat.stamp();
         const lagging: Array<{ host: string; lag: number }> = [];
         for (const replica of replicas) {
           if (!replica.connection) continue;
-          const lag = await replicaLagSeconds(replica.connection).catch(() => null);
+          const lag = await heartbeat.lagSeconds(replica.connection);
           if (lag !== null && lag * 1000 > settings.max_lag) lagging.push({ host: replica.host, lag });
         }
         if (lagging.length === 0) return;
-        if (Date.now() > giveUpAt) throw new Error(`replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag}s`).join(', ')}`);
+        if (Date.now() > giveUpAt) throw new Error(`replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag.toFixed(1)}s`).join(', ')}`);
         log.info({ event: 'checksum.backoff', lagging }, 'replicas lag beyond checksum.max_lag; pausing');
         await sleep(1000);
       }
@@ -140,14 +145,15 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
       if (!plan.key) {
         tables.push({ table: name, status: 'skipped', chunks: 0, rows: 0, reason: NO_KEY_REASON });
         log.warn({ event: 'checksum.table_skipped', table: name }, NO_KEY_REASON);
-        continue;
+      } else {
+        try {
+          tables.push(await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress));
+        } catch (error) {
+          tables.push({ table: name, status: 'failed', chunks: 0, rows: 0, reason: (error as Error).message });
+          log.error({ event: 'checksum.table_failed', table: name, error: (error as Error).message }, 'table checksum failed');
+        }
       }
-      try {
-        tables.push(await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress));
-      } catch (error) {
-        tables.push({ table: name, status: 'failed', chunks: 0, rows: 0, reason: (error as Error).message });
-        log.error({ event: 'checksum.table_failed', table: name, error: (error as Error).message }, 'table checksum failed');
-      }
+      deps.onTableDone?.(tables[tables.length - 1] as TableOutcome);
     }
 
     // Every checksum statement is in the writer's binlog up to here; a replica that has applied
@@ -161,6 +167,10 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
     const hosts = replicas.map((replica) => replica.outcome);
     const differences = hosts.reduce((sum, host) => sum + Object.values(host.diffs).reduce((a, b) => a + b, 0), 0);
     if (deps.metrics) {
+      // The series are exactly the (replica, table) pairs this run compared: a replica that was
+      // unreachable or failed, the writer, and tables not checked lose theirs rather than keep
+      // exporting an old figure as if it were current (docs/consistency.md, "Metrics").
+      deps.metrics.checksumDiffChunks.reset();
       for (const host of hosts) {
         for (const [table, chunks] of Object.entries(host.diffs)) deps.metrics.checksumDiffChunks.set({ host: host.host, table }, chunks);
       }
@@ -262,7 +272,7 @@ export interface ChecksumSchedule {
  * Runs runChecksum on checksum.schedule. A tick that arrives while a run is still going is
  * skipped, so a slow check never piles up on itself.
  */
-export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps & { writerLookup?: () => string | undefined } = {}): ChecksumSchedule | undefined {
+export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps & { writerLookup?: () => string | undefined; enabled?: () => boolean } = {}): ChecksumSchedule | undefined {
   const expression = config.checksum.schedule;
   if (!expression) return undefined;
   const log = deps.logger ?? silentLogger;
@@ -272,6 +282,8 @@ export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps &
       log.warn({ event: 'checksum.tick_skipped' }, 'previous consistency check still running; skipping this tick');
       return;
     }
+    // Several managers: only the leader runs the scheduled check.
+    if (deps.enabled && !deps.enabled()) return;
     running = true;
     try {
       const writer = deps.writerLookup ? deps.writerLookup() : deps.writer;

@@ -74,3 +74,15 @@ export async function planTables(connection: Connection, options: { excludeSchem
   }
   return plans;
 }
+
+/** InnoDB's row estimates ("db.table" -> rows) for progress and ETA only: never for correctness. */
+export async function estimateRows(connection: Connection, plans: TablePlan[]): Promise<Map<string, number>> {
+  const schemas = [...new Set(plans.map((plan) => plan.db))];
+  if (schemas.length === 0) return new Map();
+  const rows = await queryRows<{ db: string; tbl: string; n: string | number | null }>(
+    connection,
+    'SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?)',
+    [schemas],
+  );
+  return new Map(rows.map((row) => [`${row.db}.${row.tbl}`, Number(row.n ?? 0)]));
+}

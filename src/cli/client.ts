@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { fetch as undiciFetch } from 'undici';
+import { tokenSpecs } from '../api/scopes.js';
+import { TlsDispatcher } from '../api/tls.js';
 import { loadConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
@@ -7,6 +10,9 @@ export interface ClientOptions {
   url?: string;
   tokenFile?: string;
   config?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
 }
 
 /** Adds --url, --token-file and -c to a command that talks to a running daemon. */
@@ -14,7 +20,10 @@ export function withDaemonOptions(command: Command): Command {
   return command
     .option('--url <url>', 'daemon URL (default: from -c, else http://127.0.0.1:9105)')
     .option('--token-file <file>', 'file with the API token (default: SWITCHYARD_TOKEN, else from -c)')
-    .option('-c, --config <file>', 'config file to take the URL and token file from');
+    .option('-c, --config <file>', 'config file to take the URL and token file from')
+    .option('--ca-file <file>', 'CA certificate to verify the daemon\'s HTTPS certificate with (default: the system store)')
+    .option('--cert-file <file>', 'client certificate, when the daemon requires one (tls.client_ca_file)')
+    .option('--key-file <file>', 'key of --cert-file');
 }
 
 export interface DaemonClient {
@@ -22,11 +31,11 @@ export interface DaemonClient {
   baseUrl: string;
 }
 
-function localUrl(listen: string): string {
+function localUrl(listen: string, https: boolean): string {
   const index = listen.lastIndexOf(':');
   const host = listen.slice(0, index);
   const port = listen.slice(index + 1);
-  return `http://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${port}`;
+  return `${https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${port}`;
 }
 
 /**
@@ -37,34 +46,56 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   let baseUrl = options.url;
   let token: string | undefined;
   const config = options.config ? loadConfig(options.config) : undefined;
-  if (!baseUrl) baseUrl = config ? localUrl(config.listen) : 'http://127.0.0.1:9105';
+  if (!baseUrl) baseUrl = config ? localUrl(config.listen, config.tls !== undefined) : 'http://127.0.0.1:9105';
+  if ((options.certFile === undefined) !== (options.keyFile === undefined)) throw new CliExit(EXIT_USAGE, '--cert-file and --key-file go together');
+  const tls = options.caFile !== undefined || options.certFile !== undefined ? new TlsDispatcher({ ca_file: options.caFile, cert_file: options.certFile, key_file: options.keyFile }) : undefined;
   if (options.tokenFile) token = readSecret({ file: options.tokenFile }, 'API token');
   else if (process.env.SWITCHYARD_TOKEN) token = process.env.SWITCHYARD_TOKEN;
-  else if (config) token = readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'API token');
+  else if (config) {
+    // The config's most capable token: admin (token_file/env or a scoped one), else operate, else read.
+    const specs = tokenSpecs(config.auth);
+    const rank = (scopes: readonly string[]) => (scopes.includes('admin') ? 3 : scopes.includes('operate') ? 2 : scopes.includes('read') ? 1 : 0);
+    const best = [...specs].sort((a, b) => rank(b.scopes) - rank(a.scopes))[0];
+    if (best) token = readSecret(best.source, `API token "${best.name}"`);
+  }
   if (!token) throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
   const base = baseUrl.replace(/\/$/, '');
+  const send = async <T>(root: string, method: string, path: string, body?: unknown) => {
+    let response: { status: number; text(): Promise<string> };
+    try {
+      const init = {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(120_000),
+      };
+      response = tls ? await undiciFetch(`${root}${path}`, { ...init, dispatcher: tls.get() }) : await fetch(`${root}${path}`, init);
+    } catch (error) {
+      const cause = (error as { cause?: Error }).cause?.message;
+      throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${root}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`);
+    } finally {
+      // One request per command (journal -f makes one per second): no pooled TLS connection keeps the process alive.
+      await tls?.close();
+    }
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON; keep the text for the error message
+    }
+    return { status: response.status, body: parsed as T };
+  };
   return {
     baseUrl: base,
     async request<T>(method: string, path: string, body?: unknown) {
-      let response: Response;
-      try {
-        response = await fetch(`${base}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(120_000),
-        });
-      } catch (error) {
-        throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${base}: ${(error as Error).message}`);
+      const first = await send<T>(base, method, path, body);
+      // Several managers: a follower answers 409 not_leader with the leader's URL; follow it once.
+      const refusal = first.body as { error?: string; leader?: unknown } | undefined;
+      if (first.status === 409 && refusal?.error === 'not_leader' && typeof refusal.leader === 'string' && /^https?:\/\//.test(refusal.leader)) {
+        return send<T>(refusal.leader.replace(/\/$/, ''), method, path, body);
       }
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON; keep the text for the error message
-      }
-      return { status: response.status, body: parsed as T };
+      return first;
     },
   };
 }

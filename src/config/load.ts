@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as yaml from 'js-yaml';
 import type { z } from 'zod';
-import { checkReferences } from './references.js';
+import { registerMysqlTls } from '../mysql/tls.js';
+import { checkParsed, checkReferences } from './references.js';
 import { ConfigError, formatPath, type Problem } from './problems.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -29,6 +30,7 @@ export function validateConfig(raw: unknown): { config?: Config; problems: Probl
   const parsed = configSchema.safeParse(raw);
   const problems = parsed.success ? [] : parsed.error.issues.flatMap(describeIssue);
   problems.push(...checkReferences(raw));
+  if (parsed.success) problems.push(...checkParsed(parsed.data));
   const unique = new Map(problems.map((problem) => [`${problem.path}\u0000${problem.message}`, problem]));
   const sorted = [...unique.values()].sort((a, b) => a.path.localeCompare(b.path));
   return parsed.success && sorted.length === 0 ? { config: parsed.data, problems: [] } : { problems: sorted };
@@ -55,8 +57,21 @@ export function parseConfigText(text: string, file: string): { config?: LoadedCo
       ...config.mysql,
       password_file: absolute(config.mysql.password_file),
       replication_password_file: absolute(config.mysql.replication_password_file),
+      tls: config.mysql.tls && { ...config.mysql.tls, ca_file: absolute(config.mysql.tls.ca_file) as string, cert_file: absolute(config.mysql.tls.cert_file), key_file: absolute(config.mysql.tls.key_file) },
     },
-    auth: { ...config.auth, token_file: absolute(config.auth.token_file) },
+    tls: config.tls && { cert_file: absolute(config.tls.cert_file) as string, key_file: absolute(config.tls.key_file) as string, client_ca_file: absolute(config.tls.client_ca_file) },
+    actuator: { ...config.actuator, agent_ca_file: absolute(config.actuator.agent_ca_file), agent_cert_file: absolute(config.actuator.agent_cert_file), agent_key_file: absolute(config.actuator.agent_key_file) },
+    auth: { ...config.auth, token_file: absolute(config.auth.token_file), tokens: config.auth.tokens?.map((token) => ({ ...token, file: absolute(token.file) })) },
+    ha: config.ha && {
+      ...config.ha,
+      etcd: {
+        ...config.ha.etcd,
+        ca_file: absolute(config.ha.etcd.ca_file),
+        cert_file: absolute(config.ha.etcd.cert_file),
+        key_file: absolute(config.ha.etcd.key_file),
+        password_file: absolute(config.ha.etcd.password_file),
+      },
+    },
   };
   return { config: loaded, problems: [] };
 }
@@ -75,5 +90,7 @@ export function readConfigFile(file: string): { config?: LoadedConfig; problems:
 export function loadConfig(file: string): LoadedConfig {
   const { config, problems } = readConfigFile(file);
   if (!config) throw new ConfigError(file, problems);
+  // Every command that loads a config and then talks to its hosts does so over its mysql.tls.
+  registerMysqlTls(Object.values(config.hosts), config.mysql.tls);
   return config;
 }

@@ -1,4 +1,6 @@
+import { formatDuration } from './duration.js';
 import type { Problem } from './problems.js';
+import type { Config } from './schema.js';
 
 type Raw = Record<string, unknown>;
 const isObject = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -15,6 +17,13 @@ export function checkReferences(raw: unknown): Problem[] {
   const hostNames = new Set(Object.keys(hosts));
   const roles = isObject(raw.roles) ? raw.roles : {};
   const roleNames = new Set(Object.keys(roles));
+
+  // Agents need a token; without agent_token_* the manager presents auth.token_*, which scoped tokens alone do not give.
+  const agentAuth = isObject(raw.actuator) ? raw.actuator : {};
+  const auth = isObject(raw.auth) ? raw.auth : {};
+  if (isObject(agentAuth.vip) && agentAuth.agent_token_file === undefined && agentAuth.agent_token_env === undefined && auth.token_file === undefined && auth.token_env === undefined) {
+    problems.push({ path: 'actuator.agent_token_file', message: 'agents need a token: set agent_token_file or agent_token_env (auth.tokens are API tokens, never sent to agents)' });
+  }
 
   const endpoints = new Map<string, string>();
   for (const [hostName, host] of Object.entries(hosts)) {
@@ -118,5 +127,16 @@ export function checkReferences(raw: unknown): Problem[] {
       else alerts.set(rule.alert, index);
     }
   });
+  return problems;
+}
+
+/** Checks between parsed values (durations are numbers only after parsing). */
+export function checkParsed(config: Config): Problem[] {
+  const problems: Problem[] = [];
+  const interval = config.monitor.interval;
+  // The writer's agent renews its lease once per interval: two missed renewals must not fence it.
+  if (config.lease < 2 * interval) {
+    problems.push({ path: 'lease', message: `${formatDuration(config.lease)} is shorter than 2 x monitor.interval (${formatDuration(2 * interval)}): a healthy writer would fence itself` });
+  }
   return problems;
 }

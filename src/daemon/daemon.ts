@@ -1,23 +1,36 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import { SwitchyardActuator } from '../actuator/actuator.js';
-import type { Actuator } from '../actuator/types.js';
-import { createHttpApp, listen } from '../api/server.js';
-import { statusRouter, buildStatus } from '../api/status-routes.js';
+import { AgentExchange } from '../actuator/agent-exchange.js';
+import { MANAGER_LIMITS } from '../api/limits.js';
+import { createHttpApp, listen, serverUrl } from '../api/server.js';
+import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
+import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
 import { readSecret } from '../config/secrets.js';
-import type { ClusterState } from '../domain/cluster-state.js';
+import { assertSecretFilesPrivate, managerSecretFiles } from '../config/secret-files.js';
+import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import { Engine } from '../engine/engine.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
 import { holderOf } from '../engine/roles.js';
 import { SwitchyardMetrics } from '../exporter/metrics.js';
 import { updateMetrics } from '../exporter/update.js';
-import { FileJournal } from '../journal/journal.js';
+import { FileJournal, type Journal } from '../journal/journal.js';
+import { SilenceWatcher } from '../maintenance/silences.js';
+import { createEtcdClient } from '../ha/etcd-client.js';
+import { EtcdLeadership } from '../ha/etcd-leadership.js';
+import { EtcdStateStore } from '../ha/etcd-store.js';
+import { FencedActuator } from '../ha/fenced-actuator.js';
+import { followerGuard } from '../ha/follower-guard.js';
+import { TermJournal } from '../ha/term-journal.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
+import { registerMysqlTls } from '../mysql/tls.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
@@ -25,10 +38,27 @@ import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
 
+function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefined {
+  if (!agents.hasAgent(host)) return undefined;
+  const report = agents.report(host);
+  const answer = report?.answer;
+  const up = report !== undefined && report.error === undefined && answer !== undefined;
+  const now = Date.now();
+  return {
+    up,
+    held: up ? answer?.held : undefined,
+    error: report ? report.error : 'no exchange yet',
+    probe: answer?.probe && report?.answeredAt !== undefined ? { target: answer.probe.target, ok: answer.probe.ok, detail: answer.probe.detail, ageMs: now - (report.answeredAt - answer.probe.started_ago_ms) } : undefined,
+    lease: answer?.lease ? { holding: answer.lease.holding, lapsed: answer.lease.lapsed, fenced: answer.lease.fenced, reached: answer.lease.reached } : undefined,
+  };
+}
+
 export interface DaemonOptions {
   config: LoadedConfig;
   log: Logger;
   leadership?: Leadership;
+  /** Node's process metrics (process_*, nodejs_*) in this daemon's registry; default true. Several clusters in one process export them once. */
+  processMetrics?: boolean;
   /** Extra routers under /api/v1 (the webhook receiver, the control API). */
   extraRouters?: (daemon: Daemon) => Router[];
 }
@@ -40,30 +70,72 @@ export interface DaemonOptions {
  */
 export class Daemon {
   readonly metrics: SwitchyardMetrics;
-  readonly journal: FileJournal;
-  readonly store: FileStateStore;
+  readonly journal: Journal;
+  readonly store: ClusterStateStore;
   readonly engine: Engine;
   readonly leadership: Leadership;
+  readonly agents: AgentExchange;
   private readonly monitor: Monitor;
   private readonly heartbeat: HeartbeatWriter;
   private state: ClusterState;
   private lastCycle?: MonitorCycle;
   private server?: Server;
+  private metricsServer?: Server;
+  /** The plain /metrics listener's URL when metrics_listen is set. */
+  metricsUrl?: string;
   private stopping = false;
   private loopDone?: Promise<void>;
   private wake?: () => void;
   private schedules: Array<{ stop(): void }> = [];
   private readonly log: Logger;
+  /** With triggers.alertmanager_url: Alertmanager silences as maintenance windows. */
+  private readonly silences?: SilenceWatcher;
+  /** Several managers (config `ha`): etcd leadership and state; undefined for a single manager. */
+  private readonly ha?: { client: Etcd3; leadership: EtcdLeadership; store: EtcdStateStore };
+  /** The term whose cluster state the engine has taken over; the engine acts only in that term. */
+  private adoptedTerm?: number;
+  private leaderChangesSeen = 0;
 
   constructor(readonly options: DaemonOptions) {
     const { config, log } = options;
     this.log = log;
-    this.metrics = new SwitchyardMetrics(config.cluster);
-    this.journal = new FileJournal(join(config.state_dir, 'journal.jsonl'));
-    this.store = new FileStateStore(config.state_dir, config.cluster);
-    this.leadership = options.leadership ?? new SingleProcessLeadership();
+    this.metrics = new SwitchyardMetrics(config.cluster, { processMetrics: options.processMetrics });
+    this.metrics.leaderSource = () => this.leadership.mayAct();
+    const fileJournal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
+    let loaded: { state?: ClusterState; problem?: string } = {};
+    if (config.ha) {
+      const client = createEtcdClient(config.ha.etcd);
+      const url = advertisedUrl(config);
+      const leadership = new EtcdLeadership({
+        client,
+        prefix: config.ha.etcd.prefix,
+        cluster: config.cluster,
+        leaseMs: config.ha.lease,
+        timeoutMs: config.ha.etcd.timeout,
+        id: `${hostname()}:${process.pid}`,
+        url,
+        log: log.child({ component: 'ha' }),
+      });
+      const store = new EtcdStateStore({ client, cluster: config.cluster, leadership, timeoutMs: config.ha.etcd.timeout, log: log.child({ component: 'ha' }) });
+      this.ha = { client, leadership, store };
+      this.store = store;
+      this.journal = new TermJournal(fileJournal, () => leadership.term());
+      // The engine acts only once it has taken over the cluster state of the term it leads.
+      this.leadership = {
+        mayAct: () => leadership.mayAct() && leadership.term() === this.adoptedTerm,
+        describe: () => leadership.describe(),
+        term: () => (leadership.term() === this.adoptedTerm ? leadership.term() : undefined),
+      };
+    } else {
+      const store = new FileStateStore(config.state_dir, config.cluster);
+      this.store = store;
+      this.journal = fileJournal;
+      this.leadership = options.leadership ?? new SingleProcessLeadership();
+      loaded = store.loadChecked();
+    }
+    // mysql.tls for every connection to the cluster's hosts: monitor, heartbeat, actuator, positions.
+    registerMysqlTls(Object.values(config.hosts), config.mysql.tls);
 
-    const loaded = this.store.loadChecked();
     let initial = loaded.state;
     if (loaded.problem) {
       // A state we cannot trust must not drive failovers: start passive and say why.
@@ -71,8 +143,17 @@ export class Daemon {
       this.journal.append({ phase: 'note', event: 'state.unusable', reason: loaded.problem });
       initial = { ...Engine.emptyState(config), mode: 'passive', modeReason: `started passive: ${loaded.problem}` };
     }
-    const live = this.actuator(false);
+    const switchyardLive = this.actuator(false);
+    const live = this.ha ? new FencedActuator(switchyardLive, this.ha.leadership, this.ha.client, config.ha?.etcd.timeout ?? 1000) : switchyardLive;
     const planner = this.actuator(true);
+    this.agents = new AgentExchange({
+      transport: live.agents,
+      hosts: Object.keys(config.hosts),
+      timeoutMs: Math.min(config.actuator.agent_timeout, Math.max(config.monitor.interval, 500)),
+      journal: this.journal,
+      log: log.child({ component: 'agents' }),
+      metrics: this.metrics,
+    });
     const endpointFor = (host: string) => {
       const entry = config.hosts[host];
       if (!entry) throw new Error(`unknown host ${host}`);
@@ -94,18 +175,31 @@ export class Daemon {
         leadership: this.leadership,
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
+        agents: this.agents,
       },
       initial,
     );
     this.state = this.engine.snapshot();
     this.monitor = new Monitor({ config, log: log.child({ component: 'monitor' }), metrics: this.metrics });
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
+    if (config.triggers.alertmanager_url) {
+      this.silences = new SilenceWatcher({
+        url: config.triggers.alertmanager_url,
+        cluster: config.cluster,
+        hosts: Object.keys(config.hosts),
+        // Every five monitor cycles, at most once a second.
+        intervalMs: Math.max(1000, 5 * config.monitor.interval),
+        journal: this.journal,
+        log: log.child({ component: 'maintenance' }),
+        metrics: this.metrics,
+      });
+    }
   }
 
-  private actuator(dryRun: boolean): Actuator {
+  private actuator(dryRun: boolean): SwitchyardActuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
-    return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }) });
+    return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }), fencingToken: this.ha && !dryRun ? () => this.leadership.term?.() : undefined });
   }
 
   get config(): LoadedConfig {
@@ -116,35 +210,59 @@ export class Daemon {
     return buildStatus(this.config, this.lastCycle, this.engine.snapshot(), {
       leader: this.leadership.describe(),
       alertingPipelineUp: this.engine.pipelineUp(),
+      maintenance: this.silences?.status(),
+      agent: (host) => agentStatus(this.agents, host),
+      conditions: this.engine.currentConditions(),
+      managerPathBroken: this.engine.managerPathBroken(),
     });
   }
 
   /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
   async start(): Promise<string> {
-    const token = { file: this.config.auth.token_file, env: this.config.auth.token_env };
-    readSecret(token, 'auth token'); // fail at start, not at the first request
+    assertSecretFilesPrivate(managerSecretFiles(this.config));
+    const tokens = tokenSpecs(this.config.auth);
+    for (const token of tokens) readSecret(token.source, `auth token "${token.name}"`); // fail at start, not at the first request
     const app = createHttpApp({
       metrics: this.metrics,
-      getToken: () => readSecret(token, 'auth token'),
+      getTokens: () => tokens,
       metricsAuth: this.config.metrics_auth,
-      apiRouters: [statusRouter(() => this.status()), ...(this.options.extraRouters?.(this) ?? [])],
+      apiRouters: [
+        statusRouter(() => this.status()),
+        ...(this.ha ? [followerGuard({ leads: () => this.leadership.mayAct(), leaderUrl: () => this.leaderUrl(), notePipelineAlive: () => this.engine.notePipelineAlive() })] : []),
+        ...(this.options.extraRouters?.(this) ?? []),
+      ],
       isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
       logger: this.log,
       bodyLimit: '256kb',
       beforeAll: [countWebhookRequests(this.metrics)],
     });
-    this.server = await listen(app, this.config.listen);
-    const address = this.server.address();
-    const url = typeof address === 'object' && address ? `http://${this.config.listen.slice(0, this.config.listen.lastIndexOf(':'))}:${address.port}` : this.config.listen;
+    this.server = await listen(app, this.config.listen, MANAGER_LIMITS, this.config.tls && { files: this.config.tls, log: this.log });
+    const url = serverUrl(this.server, this.config.listen);
+    if (this.config.metrics_listen) {
+      // Plain HTTP for scrapers that do not speak TLS: /metrics (token-protected with metrics_auth) and /healthz only.
+      const plain = createHttpApp({ metrics: this.metrics, getTokens: () => tokens, metricsAuth: this.config.metrics_auth, apiRouters: [], logger: this.log });
+      this.metricsServer = await listen(plain, this.config.metrics_listen);
+      this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
+    }
     this.metrics.setMode(this.state.mode);
+    if (this.ha) {
+      // The first round (lease, maybe the election) runs now; etcd unreachable is not fatal: the
+      // manager follows (monitors, exports metrics) until it can reach etcd.
+      await this.ha.leadership.start();
+      await this.followLeader();
+    }
+    this.exportLeadership();
     this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
     for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
-    this.log.info({ event: 'daemon.started', listen: this.config.listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
+    this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
-    this.heartbeat.start(writerLookup);
-    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal });
+    // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
+    this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
+    this.silences?.start();
+    const leads = () => this.leadership.mayAct();
+    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal, enabled: leads });
     if (checksum) this.schedules.push(checksum);
-    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal });
+    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal, enabled: leads });
     if (backups) this.schedules.push(backups);
     this.loopDone = this.loop();
     return url;
@@ -152,9 +270,11 @@ export class Daemon {
 
   /** One monitor cycle followed by the engine's decisions. */
   async cycleOnce(): Promise<void> {
+    if (this.ha) await this.syncLeadership();
     const cycle = await this.monitor.runCycle(this.state);
     let state = cycle.state;
     if (cycle.networkOk) {
+      if (this.silences) this.engine.setMaintenance(this.silences.update());
       state = await this.engine.onCycle(cycle.observations, cycle.state);
     } else {
       // The manager's own network is in doubt: it changes nothing and sends nothing to agents.
@@ -163,6 +283,65 @@ export class Daemon {
     this.state = state;
     this.lastCycle = { ...cycle, state };
     updateMetrics(this.metrics, this.config, this.lastCycle);
+    this.exportLeadership();
+  }
+
+  /** The leader's URL as etcd names it (this manager's own when it leads). */
+  leaderUrl(): string | undefined {
+    if (!this.ha) return undefined;
+    return this.ha.leadership.leader()?.url || undefined;
+  }
+
+  /**
+   * Several managers, before each cycle. Just won a term: read the cluster state from etcd
+   * (which also sets the revision the next write is checked against) and hand it to the engine
+   * with recovery, so an operation the previous leader left in flight is finished or undone
+   * before anything else, as after a restart. Following: take the leader's state, for the read
+   * APIs and so that a later win starts from it.
+   */
+  private async syncLeadership(): Promise<void> {
+    const ha = this.ha as NonNullable<typeof this.ha>;
+    const term = ha.leadership.term();
+    if (term !== undefined && term !== this.adoptedTerm) {
+      const stored = await ha.store.load();
+      await this.engine.adopt(stored ?? { ...Engine.emptyState(this.config), hosts: this.state.hosts }, { recover: true });
+      this.state = this.engine.snapshot();
+      this.agents.restartKnowledge();
+      this.adoptedTerm = term;
+      const operation = this.state.operation ? `; in-flight ${this.state.operation.kind} of ${this.state.operation.role} to ${this.state.operation.to} (step ${this.state.operation.step}) is finished or undone first` : '';
+      this.journal.append({ phase: 'note', event: 'ha.leadership_gained', reason: `this manager leads term ${term}${stored ? '' : ' (no state in etcd yet)'}${operation}` });
+      this.log.warn({ event: 'ha.leadership_gained', term }, `leading term ${term}`);
+      return;
+    }
+    if (term === undefined) {
+      if (this.adoptedTerm !== undefined) {
+        this.journal.append({ phase: 'note', event: 'ha.leadership_lost', reason: `this manager no longer leads term ${this.adoptedTerm}: ${ha.leadership.describe()}` });
+        this.adoptedTerm = undefined;
+      }
+      await this.followLeader();
+    }
+  }
+
+  /** A follower takes the leader's state from etcd; unreachable etcd keeps the last copy. */
+  private async followLeader(): Promise<void> {
+    const ha = this.ha as NonNullable<typeof this.ha>;
+    try {
+      const stored = await ha.store.load();
+      if (!stored) return;
+      await this.engine.adopt(stored, { recover: false });
+      this.state = this.engine.snapshot();
+    } catch (error) {
+      this.log.debug({ event: 'ha.state_read_failed', err: (error as Error).message }, 'could not read the state from etcd');
+    }
+  }
+
+  private exportLeadership(): void {
+    this.metrics.leader.set(this.leadership.mayAct() ? 1 : 0);
+    if (!this.ha) return;
+    this.metrics.leaderTerm.set(this.ha.leadership.leader()?.term ?? 0);
+    const changes = this.ha.leadership.changes;
+    if (changes > this.leaderChangesSeen) this.metrics.leaderChangesTotal.inc(changes - this.leaderChangesSeen);
+    this.leaderChangesSeen = changes;
   }
 
   private async loop(): Promise<void> {
@@ -190,9 +369,18 @@ export class Daemon {
     this.wake?.();
     await this.loopDone;
     await this.heartbeat.stop();
+    await this.silences?.stop();
+    await this.agents.settled();
     await this.monitor.close();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
+    if (this.ha) {
+      await this.ha.leadership.stop();
+      this.ha.client.close();
+    }
+    for (const server of [this.server, this.metricsServer]) {
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server?.closeAllConnections?.();
+      await closed;
+    }
     try {
       this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
     } catch (error) {
@@ -200,4 +388,13 @@ export class Daemon {
     }
     this.log.info({ event: 'daemon.stopped' }, 'switchyard manager stopped');
   }
+}
+
+/** ha.advertise_url, else http(s)://LISTEN (https with `tls`), this machine's name for a wildcard listen address. */
+function advertisedUrl(config: LoadedConfig): string {
+  if (config.ha?.advertise_url) return config.ha.advertise_url.replace(/\/$/, '');
+  const index = config.listen.lastIndexOf(':');
+  const host = config.listen.slice(0, index);
+  const port = config.listen.slice(index + 1);
+  return `${config.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '' || host === '[::]' ? hostname() : host}:${port}`;
 }

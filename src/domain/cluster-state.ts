@@ -9,6 +9,8 @@ export interface HostRecord {
   since: number;
   /** Last uptime seen; a smaller value later means the server restarted. */
   lastUptimeSeconds?: number;
+  /** The monitor's last connection id on the host: smaller later means the server restarted. */
+  lastConnectionId?: number;
   /** Consecutive failed pings. */
   failures: number;
   /** Epoch ms of recent ONLINE -> not-ONLINE transitions, for flap detection. */

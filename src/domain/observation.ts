@@ -15,6 +15,12 @@ export interface GtidPositions {
   binlogPos: string;
   slavePos: string;
   currentPos: string;
+  /**
+   * @@gtid_binlog_state: the last GTID per domain AND server_id in the binlog. Unlike the
+   * positions (one GTID per domain), it tells whose transactions a host has, which is what
+   * errant-transaction detection needs. Empty when the server does not report it.
+   */
+  binlogState?: string;
 }
 
 export interface ReplicationStatus {
@@ -41,11 +47,15 @@ export interface HostObservation {
   error?: string;
   readOnly?: boolean;
   uptimeSeconds?: number;
+  /** CONNECTION_ID() of the check's own connection: grows while the server runs. */
+  connectionId?: number;
   serverId?: number;
   version?: string;
   gtid?: GtidPositions;
   /** Absent when replication is not configured on this host. */
   replication?: ReplicationStatus;
+  /** @@slave_net_timeout: how long its IO thread takes to notice a silently lost master. */
+  slaveNetTimeoutSeconds?: number;
   /** Heartbeat lag in seconds (sub-second precision); null when no heartbeat row is visible. */
   heartbeatLagSeconds?: number | null;
   checks: Partial<Record<CheckName, CheckOutcome>>;

@@ -33,7 +33,12 @@ export interface CandidateInput {
  * Ties go to the `prefer` host, then to the configured order. No such host: refuse, naming
  * what each candidate lacks.
  */
-export function chooseWriterCandidate(input: CandidateInput, exclude: string[]): CandidateChoice {
+export function chooseWriterCandidate(
+  input: CandidateInput,
+  exclude: string[],
+  /** A writer beats no writer: hosts held only for a restart or flapping count as eligible. */
+  options: { allowHeld?: boolean } = {},
+): CandidateChoice {
   const role = input.config.roles[input.writerRole];
   if (!role) return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
   const positions: HostPosition[] = [];
@@ -48,8 +53,8 @@ export function chooseWriterCandidate(input: CandidateInput, exclude: string[]):
     if (exclude.includes(host)) continue;
     const position = positions.find((item) => item.host === host);
     if (!position) rejected.push(`${host}: not reachable or no GTID position`);
-    else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host)) {
-      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by alert)' : ''}`);
+    else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host) && !(options.allowHeld && heldOnly(input, host))) {
+      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by an alert, or in maintenance)' : ''}`);
     } else candidates.push(position);
   }
   if (candidates.length === 0) {
@@ -77,6 +82,62 @@ export function chooseWriterCandidate(input: CandidateInput, exclude: string[]):
     waitFor: replicates ? chosen.received : undefined,
     reason: `${chosen.host} has every transaction of the reachable hosts (${chosen.known || 'empty'})${preferred ? ', preferred host' : ''}${lacking.length ? `; not chosen: ${lacking.join('; ')}` : ''}`,
     positions,
+  };
+}
+
+/**
+ * Held for the operator only because it restarted or flapped (not ADMIN_OFFLINE, not dropped by
+ * an alert, not lagging or broken): such a host may still become the writer when there is no other.
+ */
+export function heldOnly(input: Pick<CandidateInput, 'state' | 'dropped' | 'writerRole'>, host: string): boolean {
+  const record = input.state.hosts[host];
+  if (!record?.held || !/^(restarted|flapping)/.test(record.held)) return false;
+  if (input.dropped?.get(host)?.has(input.writerRole)) return false;
+  return record.state === 'AWAITING_RECOVERY' || record.state === 'ONLINE';
+}
+
+/**
+ * Target of a planned switchover away from a live, reachable writer (issue: under write load
+ * replicas are always a few transactions apart, and which one is ahead changes from moment to
+ * moment, so "has everything right now" is the wrong test). The switchover fences the writer,
+ * reads its final position and waits for the target to apply it: any eligible candidate that
+ * replicates from the writer and has nothing the writer lacks can do that. Among them: the
+ * `prefer` host, then the least lag, then the configured order.
+ */
+export function chooseSwitchoverTarget(
+  input: CandidateInput & { config: Pick<EngineConfig, 'roles' | 'hosts'> },
+  writer: string,
+  exclude: string[],
+  /** Transactions a host has that the writer lacks (errant): such a host cannot catch up cleanly. */
+  errantOf: (host: string) => string[],
+  replicatesFromWriter: (host: string) => boolean,
+): CandidateChoice {
+  const role = input.config.roles[input.writerRole];
+  if (!role) return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
+  const rejected: string[] = [];
+  const candidates: Array<{ host: string; lag: number }> = [];
+  for (const host of role.hosts) {
+    if (host === writer || exclude.includes(host)) continue;
+    const obs = input.observations.get(host);
+    if (!obs?.reachable) rejected.push(`${host}: not reachable`);
+    else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host)) {
+      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ` (held: ${input.state.hosts[host]?.held})` : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by alert)' : ''}`);
+    } else if (!replicatesFromWriter(host)) rejected.push(`${host}: does not replicate from the writer ${writer}, so it cannot catch up from it`);
+    else {
+      const errant = errantOf(host);
+      if (errant.length > 0) rejected.push(`${host}: has transactions the writer lacks (${errant.join(', ')})`);
+      else candidates.push({ host, lag: obs.heartbeatLagSeconds ?? obs.replication?.secondsBehindMaster ?? Number.POSITIVE_INFINITY });
+    }
+  }
+  if (candidates.length === 0) return { ok: false, reason: `no candidate can take ${input.writerRole} from ${writer}: ${rejected.join('; ') || 'none configured'}`, positions: [] };
+  candidates.sort((a, b) => (a.host === role.prefer ? -1 : b.host === role.prefer ? 1 : a.lag - b.lag || role.hosts.indexOf(a.host) - role.hosts.indexOf(b.host)));
+  const chosen = candidates[0] as { host: string; lag: number };
+  const lag = Number.isFinite(chosen.lag) ? `lag ${chosen.lag.toFixed(3)} s` : 'lag unknown';
+  return {
+    ok: true,
+    host: chosen.host,
+    reason: `${chosen.host} replicates from ${writer} and is eligible (${chosen.host === role.prefer ? 'preferred host, ' : ''}${lag}); it catches up after the fence${rejected.length ? `; not chosen: ${rejected.join('; ')}` : ''}`,
+    positions: [],
   };
 }
 

@@ -5,11 +5,12 @@ import type { HostObservation } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import type { GtidView } from './errant.js';
 import type { GtidOps } from './gtid-position.js';
 import type { StepRunner } from './steps.js';
 
 /** The parts of the configuration the engine decides with. */
-export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor' | 'actuator' | 'triggers' | 'rules' | 'mode'>;
+export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor' | 'actuator' | 'triggers' | 'rules' | 'mode' | 'failover' | 'lease'>;
 
 /**
  * Reads a host's GTID position live (`SELECT @@gtid_current_pos`). A switchover needs the old
@@ -17,6 +18,8 @@ export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor
  */
 export interface PositionReader {
   currentGtidPosition(host: string): Promise<string>;
+  /** The host's binlog state, known position and server_id, read live (errant checks). */
+  gtidView(host: string): Promise<GtidView>;
 }
 
 export type JournalDraft = Omit<JournalEntry, 'at' | 'seq'>;
@@ -40,6 +43,18 @@ export interface OpContext {
   dropped: ReadonlyMap<string, ReadonlySet<string>>;
   /** A role VIP could not be added to its new holder: the engine retries it every cycle. */
   vipNotAdded(role: string, ip: string, host: string): void;
+  /**
+   * Invariant 7: resolves once the old writer's lease has certainly lapsed (its agent released it,
+   * or the lease ran out since anyone last reached that agent); ok false when it cannot be known.
+   */
+  leaseLapsed(oldWriter: string): Promise<{ ok: boolean; detail: string; /** the old writer has an agent (it fenced, or its lease ran out) */ agent: boolean }>;
+  /**
+   * Grants `host`'s agent the writer lease and waits for it to confirm, before `host` becomes
+   * writable: a writer that holds no lease would not fence itself if it were cut off.
+   */
+  grantLease(host: string): Promise<{ ok: boolean; detail: string }>;
+  /** False while the host's agent fails the exchange: a VIP removal there would only wait for timeouts. */
+  agentAnswering(host: string): boolean;
   now(): number;
 }
 

@@ -1,3 +1,4 @@
+import type { AgentExchange } from '../actuator/agent-exchange.js';
 import type { Mode } from '../config/schema.js';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
@@ -6,20 +7,23 @@ import type { Journal } from '../journal/journal.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { silentLogger, type Logger } from '../log.js';
 import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
-import { chooseWriterCandidate } from './candidates.js';
+import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { Actuators, EngineConfig, JournalDraft, OpContext, PositionReader } from './context.js';
-import { writerDeathEvidence } from './evidence.js';
+import { writerDeathEvidence, type Evidence } from './evidence.js';
+import { AgentViews } from './agent-views.js';
 import { runFailover } from './failover.js';
 import { mariadbGtid, type GtidOps } from './gtid-position.js';
 import { planReadOnly } from './invariants.js';
-import { countTransactions, errantTransactions } from './errant.js';
+import { countTransactions, errantTransactions, gtidViewOf, type GtidView } from './errant.js';
+import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
 import { hasVip, note, refused, setHolder } from './operation.js';
 import { recoverOperation } from './recovery.js';
 import { NO_IP, assignRoles, holderOf, isEligible } from './roles.js';
 import { StepRunner } from './steps.js';
 import { checkStartup } from './startup.js';
 import { runSwitchover } from './switchover.js';
-import { replicatesFrom } from './topology.js';
+import { ioConnected, replicatesFrom } from './topology.js';
+import { droppedWithMaintenance } from '../maintenance/engine-input.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
 export interface EngineOptions {
@@ -36,6 +40,8 @@ export interface EngineOptions {
   gtid?: GtidOps;
   /** Name of the exclusive role whose holder is the writable host. Default "writer". */
   writerRole?: string;
+  /** The per-cycle exchange with the hosts' agents (VIP sets, writer probes, lease). */
+  agents?: AgentExchange;
   now?: () => number;
 }
 
@@ -82,8 +88,18 @@ export class Engine implements ControlPlane {
   private switchoverBackoffUntil = 0;
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
+  private pathBroken = false;
+  /** Writers the manager lost while other hosts still reached them (its own path was broken). */
+  private readonly seenByOthersWhileLost = new Set<string>();
+  /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
+  private lastSaved = '';
+  private readonly agents: AgentViews;
+  /** Manager clock: start of the first of a host's current run of failed checks. */
+  private readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
   private readonly vipRetries = new Map<string, { role: string; host: string }>();
+  /** Hosts an Alertmanager silence holds automation off (src/maintenance); not the host an operator command names. */
+  private maintenance: ReadonlySet<string> = new Set();
 
   constructor(private readonly options: EngineOptions, initial?: ClusterState) {
     this.config = options.config;
@@ -91,6 +107,7 @@ export class Engine implements ControlPlane {
     this.gtid = options.gtid ?? mariadbGtid;
     this.writerRole = options.writerRole ?? 'writer';
     this.now = options.now ?? Date.now;
+    this.agents = new AgentViews(options.agents, options.config, this.writerRole, this.now);
     this.state = initial ? structuredClone(initial) : Engine.emptyState(options.config, this.now());
     for (const [host, roles] of Object.entries(this.state.dropped ?? {})) this.dropped.set(host, new Set(roles));
     for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
@@ -106,9 +123,37 @@ export class Engine implements ControlPlane {
     return structuredClone(this.state);
   }
 
+  /**
+   * Several managers: replaces the engine's state with the cluster state read from etcd (under
+   * the engine's lock, so never in the middle of an operation). With `recover` (this manager just
+   * became leader), the next cycle runs the start-up reconciliation, which finishes or undoes an
+   * in-flight operation exactly as after a restart.
+   */
+  adopt(state: ClusterState, options: { recover: boolean }): Promise<void> {
+    return this.exclusive(async () => {
+      this.state = structuredClone(state);
+      this.dropped.clear();
+      for (const [host, roles] of Object.entries(this.state.dropped ?? {})) this.dropped.set(host, new Set(roles));
+      this.loadPinned();
+      this.vipRetries.clear();
+      if (options.recover) this.started = false;
+      this.options.metrics?.setMode(this.state.mode);
+    });
+  }
+
   /** Roles an alert or operator took from hosts, for status output. */
   droppedRoles(): Record<string, string[]> {
     return Object.fromEntries([...this.dropped].filter(([, roles]) => roles.size > 0).map(([host, roles]) => [host, [...roles]]));
+  }
+
+  /** Lasting conditions journaled once (why no failover, no writer, ...), for status. */
+  currentConditions(): Record<string, string> {
+    return Object.fromEntries(this.conditions);
+  }
+
+  /** The manager lost the writer while another host still reaches it (its own path is broken). */
+  managerPathBroken(): boolean {
+    return this.pathBroken;
   }
 
   pipelineUp(): boolean {
@@ -132,20 +177,36 @@ export class Engine implements ControlPlane {
     return this.exclusive(async () => {
       this.mergeIncoming(clusterState);
       this.observations = new Map(observations.map((obs) => [obs.host, obs]));
-      for (const obs of observations) if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
+      for (const obs of observations) {
+        if (obs.serverId !== undefined) this.serverIds.set(obs.host, obs.serverId);
+        if (obs.reachable) this.lostSince.delete(obs.host);
+        else if (!this.lostSince.has(obs.host)) this.lostSince.set(obs.host, obs.at);
+      }
       if (!this.started) await this.reconcileStartup();
-      const before = JSON.stringify({ ...this.state, updatedAt: 0 });
       this.conditionsThisCycle = new Set();
+      this.readmitWriterSeenByOthers();
       await this.cycle();
+      const writer = holderOf(this.state.roles, this.writerRole);
+      this.pathBroken = writer !== null && !this.observations.get(writer)?.reachable && /still see/.test(this.evidence(writer).reason);
+      if (this.pathBroken && writer) this.seenByOthersWhileLost.add(writer);
+      this.options.metrics?.managerPathBroken.set(this.pathBroken ? 1 : 0);
       for (const key of [...this.conditions.keys()]) if (!this.conditionsThisCycle.has(key)) this.conditions.delete(key);
       // The promotion point only describes the writer it promoted; once the writer moved on, its
       // old writer's later writes (made as a legitimate writer) must not look errant.
       if (this.state.lastPromotion && holderOf(this.state.roles, this.writerRole) !== this.state.lastPromotion.host) delete this.state.lastPromotion;
       this.reportErrant();
       this.exportMetrics();
-      if (JSON.stringify({ ...this.state, updatedAt: 0 }) !== before) await this.persist();
+      // Compared with what was last saved, not with the start of this cycle: an operator command
+      // between cycles may have moved roles after its own save.
+      if (this.signature() !== this.lastSaved) await this.persist();
+      this.exchangeWithAgents();
       return this.snapshot();
     });
+  }
+
+  /** Hosts in maintenance from now on: no automatic failover away from or onto them, no role changes for them. */
+  setMaintenance(hosts: ReadonlySet<string>): void {
+    this.maintenance = hosts;
   }
 
   notePipelineAlive(): void {
@@ -179,17 +240,19 @@ export class Engine implements ControlPlane {
       if (!obs?.reachable) return this.refuse('host.set_online', host, `${host} is not reachable (${record?.state ?? 'no observation yet'}): it cannot be set online`);
       const writer = holderOf(this.state.roles, this.writerRole);
       if (writer && writer !== host) {
-        const errant = this.errantOf(host, writer);
-        if (errant.length > 0) {
+        const live = await this.liveErrant(host, writer);
+        if (!live.ok) return this.refuse('host.set_online', host, live.reason);
+        if (live.errant.length > 0) {
           return this.refuse(
             'host.set_online',
             host,
-            `${host} has transactions the writer ${writer} lacks (${errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
+            `${host} has transactions the writer ${writer} lacks (${live.errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
           );
         }
       }
       note(this.ctxBase(), { phase: 'decision', event: 'host.set_online', host, reason: `operator: ${host} ${record?.state ?? 'unknown'}${record?.held ? ` (held: ${record.held})` : ''} -> ONLINE` });
-      this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ONLINE', reason: 'set online by the operator', since: this.now(), held: undefined, failures: 0, downSince: undefined };
+      // An operator's acknowledgement: the flap history goes with the hold (setOnline clears both).
+      this.state.hosts[host] = setOnlineRecord(record ?? { state: 'AWAITING_RECOVERY', reason: '', since: 0, failures: 0, flaps: [] }, this.now()).record;
       // The old writer passed the errant check: the promotion point has done its job.
       if (this.state.lastPromotion?.from === host) delete this.state.lastPromotion;
       await this.persist();
@@ -200,7 +263,8 @@ export class Engine implements ControlPlane {
       if (writer && writer !== host && writerObs?.replication && replicatesFrom(writerObs.replication, host, this.config) && !writerObs.replication.ioRunning && !writerObs.replication.sqlRunning) {
         await runner.attempt({ event: 'mysql.start_replication', host: writer, reason: `${host} is back and has nothing the writer lacks: ${writer} replicates from it again` }, (actuator) => actuator.startReplication(writer));
       }
-      const summary = await this.reconcileRoles(ctx, 'operator');
+      const summary = await this.reconcileRoles(ctx, 'operator', host);
+      await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ONLINE`, ...summary.actions].join('; ') };
     });
@@ -217,7 +281,7 @@ export class Engine implements ControlPlane {
       const ctx = this.context(runner);
       const steps: string[] = [];
       if (holderOf(this.state.roles, this.writerRole) === host) {
-        const choice = chooseWriterCandidate(ctx, [host]);
+        const choice = this.switchoverTarget(ctx, host);
         if (!choice.ok) return this.refuse('host.set_offline', host, `${host} holds ${this.writerRole} and ${choice.reason}: refusing to take the only writer candidate offline`);
         const moved = await runSwitchover(ctx, host, choice.host, { force: false, reason: `operator takes ${host} offline` });
         if (!moved.ok) return { ...moved, detail: `${host} stays online: moving ${this.writerRole} away failed: ${moved.detail}` };
@@ -226,7 +290,8 @@ export class Engine implements ControlPlane {
       note(ctx, { phase: 'decision', event: 'host.set_offline', host, reason: `operator: ${host} ${record?.state ?? 'unknown'} -> ADMIN_OFFLINE` });
       this.state.hosts[host] = { ...(record ?? { failures: 0, flaps: [] }), state: 'ADMIN_OFFLINE', reason: 'set offline by the operator', since: this.now() };
       await this.persist();
-      const summary = await this.reconcileRoles(ctx, 'operator');
+      const summary = await this.reconcileRoles(ctx, 'operator', host);
+      await this.persist();
       this.exportMetrics();
       return { ok: true, detail: [`${host} is ADMIN_OFFLINE`, ...steps, ...summary.actions].join('; ') };
     });
@@ -314,19 +379,36 @@ export class Engine implements ControlPlane {
       note(decide, { phase: 'decision', event: 'writer.adopted', host: plan.adopt.host, role: this.writerRole, reason: plan.adopt.reason });
       setHolder(decide, this.writerRole, plan.adopt.host);
     }
-    if (plan.makeWritable && allReadOnly) {
+    if (plan.makeWritable && allReadOnly && this.agents.leaseLapsedOn(plan.makeWritable.host)) {
+      const host = plan.makeWritable.host;
+      const reason = `${host} holds ${this.writerRole} but its agent reports its lease lapsed (it reaches no majority of the voters): not making it writable until it does`;
+      this.condition('writer.lease_lapsed', reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.lease_lapsed', host, role: this.writerRole, reason }));
+    } else if (plan.makeWritable && allReadOnly) {
       const target = plan.makeWritable.host;
+      const lease = await decide.grantLease(target);
+      if (!lease.ok) {
+        this.condition('writer.no_lease', lease.detail, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.no_lease', host: target, role: this.writerRole, reason: `not making ${target} writable: ${lease.detail}` }));
+        return;
+      }
       await decide.runner.attempt({ event: 'mysql.set_read_only', host: target, role: this.writerRole, reason: plan.makeWritable.reason, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false));
     }
   }
 
   /** Writer first (failover, switchover away from an ineligible holder, election, prefer), then the other roles' IPs. */
-  private async reconcileRoles(ctx: OpContext, trigger: Trigger): Promise<ReconcileSummary> {
+  private async reconcileRoles(ctx: OpContext, trigger: Trigger, operatorHost?: string): Promise<ReconcileSummary> {
     const summary: ReconcileSummary = { actions: [], refusals: [] };
-    if (this.config.roles[this.writerRole]) await this.reconcileWriter(ctx, trigger, summary);
-    const assignment = assignRoles({ roles: this.config.roles, hosts: this.state.hosts, current: this.state.roles, writerRole: this.writerRole, dropped: this.dropped, pinned: this.pinned });
+    // Maintenance: nothing automatic moves onto (eligibility) or away from (skipped) such a host;
+    // the host an operator command names is the operator's to change.
+    const frozen = new Set([...this.maintenance].filter((host) => host !== operatorHost));
+    ctx = { ...ctx, dropped: droppedWithMaintenance(this.dropped, frozen, this.state.roles, Object.keys(this.config.roles)) };
+    const writer = holderOf(this.state.roles, this.writerRole);
+    if (writer && frozen.has(writer) && !this.observations.get(writer)?.reachable) {
+      const reason = `${writer} holds ${this.writerRole} and is in maintenance (an Alertmanager silence): no automatic failover away from it`;
+      this.condition('failover.withheld', reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: writer, role: this.writerRole, reason, level: 'warn' }));
+    } else if (this.config.roles[this.writerRole] && !(writer && frozen.has(writer))) await this.reconcileWriter(ctx, trigger, summary);
+    const assignment = assignRoles({ roles: this.config.roles, hosts: this.state.hosts, current: this.state.roles, writerRole: this.writerRole, dropped: ctx.dropped, pinned: this.pinned });
     for (const move of assignment.moves) {
-      if (move.role === this.writerRole) continue;
+      if (move.role === this.writerRole || frozen.has(move.from ?? '') || frozen.has(move.to ?? '')) continue;
       const done = await this.applyMove(ctx, move.role, move.ip, move.from, move.to, move.reason);
       summary.actions.push(done);
     }
@@ -342,7 +424,7 @@ export class Engine implements ControlPlane {
     const roleConfig = this.config.roles[role];
     if (!roleConfig) return;
     const holder = holderOf(this.state.roles, role);
-    const eligibility = { hosts: this.state.hosts, writerRole: role, dropped: this.dropped };
+    const eligibility = { hosts: this.state.hosts, writerRole: role, dropped: ctx.dropped };
     if (this.pinned.has(role) && this.pinned.get(role) !== holder && !ctx.runner.dry) {
       // The operator's placement ended (failover, set-offline): prefer applies again.
       this.pinned.delete(role);
@@ -353,7 +435,7 @@ export class Engine implements ControlPlane {
       if (writable.length > 0) return; // adopted or refused by the invariant step
       // A host the manager cannot see might be a live writer: electing another would make two.
       const unseen = Object.keys(this.config.hosts).filter(
-        (host) => !this.observations.get(host)?.reachable && !writerDeathEvidence(host, { config: this.config, state: this.state, observations: this.observations }).dead,
+        (host) => !this.observations.get(host)?.reachable && !this.evidence(host).dead,
       );
       if (unseen.length > 0) {
         const reason = `not electing a writer while ${unseen.join(', ')} cannot be checked (unreachable and not dead by evidence): it might be taking writes`;
@@ -367,41 +449,34 @@ export class Engine implements ControlPlane {
         this.condition('writer.none', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'writer.none', role, reason: `no writer: ${choice.reason}`, inputs: { positions: choice.positions } }));
         return;
       }
-      const result = await runSwitchover(ctx, null, choice.host, { force: false, reason: `no host holds ${role}: electing ${choice.reason}` });
+      const result = await runSwitchover(ctx, null, choice.host, { force: false, reason: `no host holds ${role}: electing ${choice.reason}`, waitFor: choice.waitFor });
       (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
-    if (!isEligible(eligibility, role, holder)) {
-      const holderObs = this.observations.get(holder);
-      if (holderObs?.reachable && this.state.hosts[holder]?.state !== 'HARD_OFFLINE') {
-        const choice = chooseWriterCandidate(ctx, [holder]);
-        const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
-        if (!choice.ok) {
-          summary.refusals.push(choice.reason);
-          this.condition('writer.stuck', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'switchover.refused', host: holder, role, reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer` }));
-          return;
-        }
-        if (trigger !== 'operator' && this.now() < this.switchoverBackoffUntil) return;
-        const result = await runSwitchover(ctx, holder, choice.host, { force: false, reason: `${holder} may no longer hold ${role} (${why})` });
-        if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
-        (result.ok ? summary.actions : summary.refusals).push(result.detail);
-        return;
-      }
-      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
+    if (!this.observations.get(holder)?.reachable) {
+      const evidence = this.evidence(holder);
       if (!evidence.dead) {
         summary.refusals.push(evidence.reason);
         this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs, level: 'warn' }));
         return;
       }
-      const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write));
+      const outcome = await runFailover(ctx, holder, evidence, (reason, write) => this.condition('failover.refused', reason, write), this.divergedHosts());
       if (outcome.promoted && !ctx.runner.dry) this.state.lastPromotion = outcome.promoted;
       (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
       return;
     }
-    if (!this.observations.get(holder)?.reachable) {
-      // Eligible by its last state but not answering: say why nothing happens yet.
-      const evidence = writerDeathEvidence(holder, { config: this.config, state: this.state, observations: this.observations });
-      this.condition('failover.withheld', evidence.reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: holder, role, reason: evidence.reason, inputs: evidence.inputs }));
+    if (!isEligible(eligibility, role, holder)) {
+      const choice = this.switchoverTarget(ctx, holder);
+      const why = this.state.hosts[holder]?.held ?? (this.dropped.get(holder)?.has(role) ? 'dropped by an alert rule' : this.state.hosts[holder]?.state ?? 'unknown');
+      if (!choice.ok) {
+        summary.refusals.push(choice.reason);
+        this.condition('writer.stuck', choice.reason, () => note(this.ctxBase(), { phase: 'refused', event: 'switchover.refused', host: holder, role, reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer` }));
+        return;
+      }
+      if (trigger !== 'operator' && this.now() < this.switchoverBackoffUntil) return;
+      const result = await runSwitchover(ctx, holder, choice.host, { force: false, reason: `${holder} may no longer hold ${role} (${why})` });
+      if (!result.ok && !ctx.runner.dry) this.backOffSwitchovers();
+      (result.ok ? summary.actions : summary.refusals).push(result.detail);
       return;
     }
     const prefer = roleConfig.prefer;
@@ -438,7 +513,9 @@ export class Engine implements ControlPlane {
   private async applyMove(ctx: OpContext, role: string, ip: string, from: string | null, to: string | null, reason: string): Promise<string> {
     const runner = ctx.runner;
     note(ctx, { phase: 'decision', event: 'role.move', host: to ?? from ?? undefined, role, reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`, inputs: { ip, from, to } });
-    if (from && hasVip(ip)) {
+    if (from && hasVip(ip) && !this.agents.answering(from)) {
+      note(ctx, { phase: 'note', event: 'vip.remove_deferred', host: from, role, reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`, inputs: { ip } });
+    } else if (from && hasVip(ip)) {
       await runner.attempt({ event: 'vip.remove', host: from, role, reason: `${role} IP ${ip} leaves ${from}`, inputs: { ip } }, (actuator) => actuator.removeVip(from, ip));
     }
     let holder = to;
@@ -485,6 +562,7 @@ export class Engine implements ControlPlane {
     if (handledAt !== undefined) return { ...base, decision: 'ignored', reason: `duplicate: already handled at ${new Date(handledAt).toISOString()}` };
     const verdict = evaluateAlert(alert, { config: this.config, writerRole: this.writerRole, state: this.state, observations: this.observations, now: this.now() });
     if (verdict.kind === 'ignore') return this.alertDecision(alert, { ...base, host: verdict.host ?? base.host, role: verdict.role, decision: 'ignored', reason: verdict.reason });
+    if (verdict.kind === 'drop' && this.maintenance.has(verdict.host)) return this.alertDecision(alert, { ...base, host: verdict.host, role: verdict.roles.join(','), decision: 'ignored', reason: `${verdict.host} is in maintenance (an Alertmanager silence): ${verdict.reason}, not acted on` });
     const role = verdict.roles.join(',');
     if (!this.options.leadership.mayAct()) {
       return this.alertDecision(alert, { ...base, host: verdict.host, role, decision: 'ignored', reason: `not the leader (${this.options.leadership.describe()})` });
@@ -611,6 +689,9 @@ export class Engine implements ControlPlane {
       vipNotAdded: (role, ip, host) => {
         if (!runner.dry) this.vipRetries.set(ip, { role, host });
       },
+      leaseLapsed: (oldWriter) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned', agent: false }) : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry))),
+      agentAnswering: (host) => this.agents.answering(host),
+      grantLease: (host) => (runner.dry ? Promise.resolve({ ok: true, detail: 'planned' }) : this.agents.grantLease(host, this.state)),
       now: this.now,
       persist: async () => {
         if (!runner.dry) await this.persist();
@@ -621,6 +702,11 @@ export class Engine implements ControlPlane {
   private async persist(): Promise<void> {
     this.state.updatedAt = this.now();
     await this.options.store.save(structuredClone(this.state));
+    this.lastSaved = this.signature();
+  }
+
+  private signature(): string {
+    return JSON.stringify({ ...this.state, updatedAt: 0 });
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -663,16 +749,95 @@ export class Engine implements ControlPlane {
     this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
   }
 
-  /** Transactions `host` has that `writer` lacks, from the latest observations. */
-  private errantOf(host: string, writer: string): string[] {
-    return errantTransactions({
-      host,
+  /** Invariant 4 for `writer`, with what the agents saw of it. */
+  private evidence(writer: string): Evidence {
+    return writerDeathEvidence(writer, { config: this.config, state: this.state, observations: this.observations, agents: this.agents.observerViews(writer), lostSince: this.lostSince.get(writer) });
+  }
+
+  /**
+   * DESIGN.md invariant 6: every host's agent gets the whole set of VIPs its roles give it, every
+   * cycle. Nothing is sent when this manager may not act or only plans.
+   */
+  private exchangeWithAgents(): void {
+    if (!this.options.leadership.mayAct() || this.state.mode === 'passive') return;
+    this.agents.exchange(this.state);
+  }
+
+  /**
+   * The writer the manager lost while the other hosts reached it all along comes back from
+   * HARD_OFFLINE to AWAITING_RECOVERY like any host; but nothing happened to it, only to the
+   * manager's path. Holding it would move the writer away for nothing: it is ONLINE again, and the
+   * journal says why. A restart (held) or a failover in between (no longer the writer) is not this.
+   */
+  private readmitWriterSeenByOthers(): void {
+    const writer = holderOf(this.state.roles, this.writerRole);
+    for (const host of [...this.seenByOthersWhileLost]) {
+      const record = this.state.hosts[host];
+      const obs = this.observations.get(host);
+      if (host !== writer) {
+        this.seenByOthersWhileLost.delete(host);
+        continue;
+      }
+      if (!obs?.reachable || !record) continue;
+      this.seenByOthersWhileLost.delete(host);
+      if (record.state !== 'AWAITING_RECOVERY' || record.held) continue;
+      const reason = `the manager lost ${host} but the other hosts reached it throughout (the manager's path was broken): it stays the writer, ONLINE`;
+      this.state.hosts[host] = { ...setOnlineRecord(record, this.now()).record, reason };
+      note(this.ctxBase(), { phase: 'decision', event: 'writer.readmitted', host, role: this.writerRole, reason });
+    }
+  }
+
+  /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
+  private switchoverTarget(ctx: OpContext, writer: string): CandidateChoice {
+    return chooseSwitchoverTarget(
+      ctx,
       writer,
-      observations: this.observations,
-      gtid: this.gtid,
-      promotion: this.state.lastPromotion,
-      hostServerId: this.serverIds.get(host),
-    });
+      [],
+      (host) => this.errantOf(host, writer),
+      (host) => {
+        const replication = this.observations.get(host)?.replication;
+        return replication !== undefined && replicatesFrom(replication, writer, this.config) && ioConnected(replication);
+      },
+    );
+  }
+
+  /** Hosts whose transactions the writer lacked, confirmed in two cycles: never promoted. */
+  private divergedHosts(): string[] {
+    return [...this.errantConfirmed].filter(([, signature]) => signature !== '').map(([host]) => host);
+  }
+
+  /** Transactions `host` has that `writer` lacks, from the latest observations ([] when either is unknown). */
+  private errantOf(host: string, writer: string): string[] {
+    const hostView = gtidViewOf(this.observations.get(host), this.gtid.merge, this.serverIds.get(host));
+    const writerView = gtidViewOf(this.observations.get(writer), this.gtid.merge, this.serverIds.get(writer));
+    if (!hostView || !writerView) return [];
+    return errantTransactions({ host: hostView, writer: writerView, gtid: this.gtid, promotion: this.promotionFor(host, writer) });
+  }
+
+  /**
+   * Errant transactions from live reads, for decisions an operator waits on: the host is read
+   * first, then the writer, so whatever the host received from the writer is in the writer's
+   * later read. Unreadable: say so; never guess.
+   */
+  private async liveErrant(host: string, writer: string): Promise<{ ok: true; errant: string[] } | { ok: false; reason: string }> {
+    let hostView: GtidView;
+    try {
+      hostView = await this.options.positions.gtidView(host);
+    } catch (error) {
+      return { ok: false, reason: `cannot read ${host}'s GTID state live (${(error as Error).message}); it is needed to rule out errant transactions: try again` };
+    }
+    let writerView: GtidView;
+    try {
+      writerView = await this.options.positions.gtidView(writer);
+    } catch (error) {
+      return { ok: false, reason: `cannot read the writer ${writer}'s GTID state live (${(error as Error).message}); it is needed to rule out errant transactions on ${host}: try again` };
+    }
+    return { ok: true, errant: errantTransactions({ host: hostView, writer: writerView, gtid: this.gtid, promotion: this.promotionFor(host, writer) }) };
+  }
+
+  private promotionFor(host: string, writer: string): ClusterState['lastPromotion'] {
+    const promotion = this.state.lastPromotion;
+    return promotion && promotion.from === host && promotion.host === writer ? promotion : undefined;
   }
 
   /**

@@ -3,46 +3,97 @@ import type { HostObservation } from '../domain/observation.js';
 import type { GtidOps } from './gtid-position.js';
 import { knownPosition } from './topology.js';
 
+/** What errant detection needs of one host: read from one observation or one live query. */
+export interface GtidView {
+  /** @@gtid_binlog_state: last GTID per domain and server_id ("" when unknown). */
+  binlogState?: string;
+  /** Everything the host has received or applied, one GTID per domain. */
+  known: string;
+  serverId?: number;
+}
+
 export interface ErrantInput {
-  host: string;
-  writer: string;
-  observations: ReadonlyMap<string, HostObservation>;
+  host: GtidView;
+  writer: GtidView;
   gtid: GtidOps;
+  /**
+   * The last failover's promotion point, when `host` is the writer it replaced: it only narrows
+   * which of the host's transactions are named (those after the point); it never adds any.
+   */
   promotion?: ClusterState['lastPromotion'];
-  /** The host's server_id (remembered while it was unreachable). */
-  hostServerId?: number;
+}
+
+interface Pair {
+  domain: number;
+  server: number;
+  seq: bigint;
+}
+
+function parsePairs(text: string | undefined): Map<string, Pair> {
+  const pairs = new Map<string, Pair>();
+  for (const part of (text ?? '').split(',')) {
+    const match = /^(\d+)-(\d+)-(\d+)$/.exec(part.trim());
+    if (!match) continue;
+    const pair: Pair = { domain: Number(match[1]), server: Number(match[2]), seq: BigInt(match[3] as string) };
+    const key = `${pair.domain}-${pair.server}`;
+    const previous = pairs.get(key);
+    if (!previous || previous.seq < pair.seq) pairs.set(key, pair);
+  }
+  return pairs;
+}
+
+function domainSeq(position: string | undefined, domain: number): Pair | undefined {
+  return [...parsePairs(position).values()].find((pair) => pair.domain === domain);
 }
 
 /**
- * Transactions `host` has that the writer lacks, as ranges "domain-server-from..to". Empty when
- * either is unreachable (unknown is not errant). Two sources:
- * - a plain per-domain comparison (the host is ahead of the writer);
- * - the promotion point of the last failover: positions hold only the last GTID per domain, so
- *   once the new writer has written more than the old one lost, a comparison sees nothing; but
- *   whatever the old writer has beyond the promotion point under its own server_id never
- *   reached the new writer.
+ * Transactions `host` has that the writer lacks, as ranges "domain-server-from..to" (one GTID
+ * "domain-server-seq" when the lower bound is unknown: at least that one).
+ *
+ * Compared per domain AND server_id (@@gtid_binlog_state): a MariaDB position keeps one GTID per
+ * domain, so once the new writer wrote more than the old one lost, a per-domain comparison sees
+ * nothing, and while the writer takes writes a replica sampled a moment later looks "ahead". Per
+ * server it is exact: whatever the host has under some server_id beyond what the writer has
+ * under that server_id never reached the writer. The writer's own server_id is skipped: the
+ * writer has every transaction it wrote itself, so a host that shows more of them was simply
+ * read a moment later than the writer.
  */
 export function errantTransactions(input: ErrantInput): string[] {
-  const hostObs = input.observations.get(input.host);
-  const writerObs = input.observations.get(input.writer);
-  if (!hostObs?.reachable || !writerObs?.reachable || !hostObs.gtid || !writerObs.gtid) return [];
-  const hostKnown = knownPosition(hostObs, input.gtid.merge) as string;
-  const missing = input.gtid.missing(knownPosition(writerObs, input.gtid.merge) as string, hostKnown);
-  if (missing.length > 0) return missing;
-  const promotion = input.promotion;
-  if (!promotion || promotion.from !== input.host || promotion.host !== input.writer || input.hostServerId === undefined) return [];
+  const { host, writer } = input;
+  if (!host.binlogState || !writer.binlogState) return fallbackErrant(input);
+  const writerPairs = parsePairs(writer.binlogState);
   const result: string[] = [];
-  for (const part of hostKnown.split(',')) {
-    const [domain, server, seq] = part.trim().split('-');
-    if (domain === undefined || server === undefined || seq === undefined || Number(server) !== input.hostServerId) continue;
-    const promotedAt = promotion.position
-      .split(',')
-      .map((item) => item.trim().split('-'))
-      .find((item) => item[0] === domain);
-    const base = BigInt(promotedAt?.[2] ?? '0');
-    if (BigInt(seq) > base) result.push(BigInt(seq) === base + 1n ? `${domain}-${server}-${seq}` : `${domain}-${server}-${base + 1n}..${seq}`);
+  for (const pair of parsePairs(host.binlogState).values()) {
+    if (writer.serverId !== undefined && pair.server === writer.serverId) continue;
+    const writerSeq = writerPairs.get(`${pair.domain}-${pair.server}`)?.seq;
+    if (writerSeq !== undefined && writerSeq >= pair.seq) continue;
+    // A writer without log_slave_updates keeps others' transactions out of its binlog state;
+    // its applied position still shows the last one per domain.
+    const applied = domainSeq(writer.known, pair.domain);
+    if (applied && applied.server === pair.server && applied.seq >= pair.seq) continue;
+    const bounds: bigint[] = [];
+    if (writerSeq !== undefined) bounds.push(writerSeq + 1n);
+    const promoted = input.promotion ? domainSeq(input.promotion.position, pair.domain) : undefined;
+    if (promoted && promoted.seq < pair.seq) bounds.push(promoted.seq + 1n);
+    const from = bounds.length > 0 ? bounds.reduce((a, b) => (a > b ? a : b)) : pair.seq;
+    result.push(from === pair.seq ? `${pair.domain}-${pair.server}-${pair.seq}` : `${pair.domain}-${pair.server}-${from}..${pair.seq}`);
   }
   return result;
+}
+
+/** Without binlog states (an older observation): per domain, never counting the writer's own. */
+function fallbackErrant(input: ErrantInput): string[] {
+  const missing = input.gtid.missing(input.writer.known, input.host.known);
+  return missing.filter((range) => {
+    const server = Number(range.split('-')[1]);
+    return input.writer.serverId === undefined || server !== input.writer.serverId;
+  });
+}
+
+/** The errant-detection view of an observation; undefined when the host is not reachable. */
+export function gtidViewOf(obs: HostObservation | undefined, merge: GtidOps['merge'], rememberedServerId?: number): GtidView | undefined {
+  if (!obs?.reachable || !obs.gtid) return undefined;
+  return { binlogState: obs.gtid.binlogState, known: knownPosition(obs, merge) ?? '', serverId: obs.serverId ?? rememberedServerId };
 }
 
 /** How many transactions ranges like "0-1-101..103" or "0-1-100" name. */

@@ -1,7 +1,7 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { EngineConfig } from './context.js';
-import { ioConnected, replicasOf } from './topology.js';
+import { ioConnected, replicatesFrom } from './topology.js';
 
 export interface Evidence {
   dead: boolean;
@@ -9,51 +9,99 @@ export interface Evidence {
   inputs: Record<string, unknown>;
 }
 
+/** What another host's agent saw of the writer's MySQL port, in the manager's clock. */
+export interface ObserverView {
+  /** The host has an agent configured (it can be asked). */
+  hasAgent: boolean;
+  /** From the agent's last answer, when that answer is fresh and its probe aimed at the writer. */
+  probe?: { ok: boolean; refused: boolean; startedAt: number; detail: string };
+}
+
+export interface EvidenceInput {
+  config: Pick<EngineConfig, 'hosts' | 'monitor'>;
+  state: ClusterState;
+  observations: ReadonlyMap<string, HostObservation>;
+  /** Per host: its agent's view of the writer (absent: no agents in this cluster). */
+  agents?: ReadonlyMap<string, ObserverView>;
+  /** Manager clock: start of the first of the manager's consecutive failed checks of the writer. */
+  lostSince?: number;
+}
+
+type Verdict = { host: string; says: 'dead' | 'alive' | 'unknown'; why: string };
+
 /**
- * DESIGN.md invariant 4: the writer is dead only when the manager lost it for
- * failures_before_down checks (the monitor made it HARD_OFFLINE) AND every reachable replica of
- * it lost its connection too. One replica still connected means the manager's own path is
- * broken, not the writer: failing over then would make two writers.
+ * DESIGN.md invariant 4: the writer is dead only on evidence.
+ * 1. The manager lost it: `failures_before_down` failed checks (HARD_OFFLINE), or its port
+ *    refuses connections (mysqld is gone; no need to wait for more checks).
+ * 2. Every other host that can be asked agrees: its agent's probe of the writer's port fails, or
+ *    its replication IO thread lost the writer. A probe that reached the writer after the manager
+ *    lost it, or (for a host without an agent) a connected IO thread, says the writer lives: the
+ *    manager's own path is broken, and failing over would make two writers. A host whose agent
+ *    does not answer cannot be asked and never counts as agreeing, except through its IO thread.
+ * Agents make a silent loss (no TCP reset) visible in seconds: an IO thread notices one only
+ * after slave_net_timeout (60 s by default).
  */
-export function writerDeathEvidence(
-  writer: string,
-  input: { config: Pick<EngineConfig, 'hosts' | 'monitor'>; state: ClusterState; observations: ReadonlyMap<string, HostObservation> },
-): Evidence {
+export function writerDeathEvidence(writer: string, input: EvidenceInput): Evidence {
   const record = input.state.hosts[writer];
   const observation = input.observations.get(writer);
   const limit = input.config.monitor.failures_before_down;
-  if (observation?.reachable) {
-    return { dead: false, reason: `the manager reaches ${writer}`, inputs: { writer } };
-  }
-  if (!record || record.state !== 'HARD_OFFLINE') {
+  if (observation?.reachable) return { dead: false, reason: `the manager reaches ${writer}`, inputs: { writer } };
+  const refused = /ECONNREFUSED/.test(observation?.error ?? '');
+  const hardOffline = record?.state === 'HARD_OFFLINE';
+  if (!hardOffline && !refused) {
     return {
       dead: false,
       reason: `${writer} failed ${record?.failures ?? 0} of ${limit} checks and is ${record?.state ?? 'unknown'}, not HARD_OFFLINE yet`,
       inputs: { writer, state: record?.state, failures: record?.failures },
     };
   }
-  const replicas = replicasOf(writer, input.observations, input.config);
-  const replicaView = replicas.map((obs) => ({
-    host: obs.host,
-    ioRunning: obs.replication?.ioRunning,
-    ioState: obs.replication?.ioState,
-    lastIoError: obs.replication?.lastIoError,
-  }));
-  const stillConnected = replicas.filter((obs) => obs.replication && ioConnected(obs.replication)).map((obs) => obs.host);
-  if (stillConnected.length > 0) {
+  const managerView = hardOffline ? `HARD_OFFLINE after ${limit} failed checks` : `refusing connections (${observation?.error ?? 'ECONNREFUSED'})`;
+
+  const verdicts: Verdict[] = Object.keys(input.config.hosts)
+    .filter((host) => host !== writer)
+    .map((host) => observerVerdict(host, writer, input));
+  const alive = verdicts.filter((verdict) => verdict.says === 'alive');
+  const dead = verdicts.filter((verdict) => verdict.says === 'dead');
+  const inputs = { writer, manager: managerView, observers: verdicts };
+  if (alive.length > 0) {
     return {
       dead: false,
-      reason: `no failover: the manager cannot reach ${writer}, but ${stillConnected.join(', ')} still replicate${stillConnected.length === 1 ? 's' : ''} from it (IO thread connected); the manager's path is broken, not the writer`,
-      inputs: { writer, replicas: replicaView },
+      reason: `no failover: the manager lost ${writer} (${managerView}), but ${alive.map((verdict) => `${verdict.host} (${verdict.why})`).join(', ')} still see${alive.length === 1 ? 's' : ''} it: the manager's path is broken, not the writer`,
+      inputs,
     };
   }
-  const lost = replicas.map((obs) => `${obs.host} (${obs.replication?.lastIoError || obs.replication?.ioState || 'IO thread stopped'})`);
+  const askable = verdicts.some((verdict) => input.agents?.get(verdict.host)?.hasAgent) || verdicts.some((verdict) => verdict.says !== 'unknown');
+  if (dead.length === 0 && askable) {
+    return {
+      dead: false,
+      reason: `the manager lost ${writer} (${managerView}) but no other host could confirm it yet (${verdicts.map((verdict) => `${verdict.host}: ${verdict.why}`).join('; ')})`,
+      inputs,
+    };
+  }
   return {
     dead: true,
     reason:
-      replicas.length === 0
-        ? `${writer} is HARD_OFFLINE after ${limit} failed checks and no reachable host replicates from it`
-        : `${writer} is HARD_OFFLINE after ${limit} failed checks and its replicas lost it too: ${lost.join('; ')}`,
-    inputs: { writer, replicas: replicaView },
+      dead.length === 0
+        ? `${writer} is ${managerView} and no other host has a view of it (no agents, no replicas)`
+        : `${writer} is ${managerView} and the other hosts lost it too: ${dead.map((verdict) => `${verdict.host} (${verdict.why})`).join('; ')}${verdicts.length > dead.length ? `; not asked: ${verdicts.filter((verdict) => verdict.says === 'unknown').map((verdict) => `${verdict.host} (${verdict.why})`).join('; ')}` : ''}`,
+    inputs,
   };
+}
+
+function observerVerdict(host: string, writer: string, input: EvidenceInput): Verdict {
+  const agent = input.agents?.get(host);
+  const probe = agent?.probe;
+  const obs = input.observations.get(host);
+  const replication = obs?.reachable && obs.replication && replicatesFrom(obs.replication, writer, input.config) ? obs.replication : undefined;
+  const ioLost = replication !== undefined && !ioConnected(replication);
+  if (probe && !probe.ok) return { host, says: 'dead', why: `its agent's probe failed: ${probe.detail}` };
+  if (ioLost && replication) return { host, says: 'dead', why: `IO thread lost it: ${replication.lastIoError || replication.ioState || 'stopped'}` };
+  if (probe?.ok) {
+    // Only a probe that started after the manager lost the writer contradicts the manager.
+    if (input.lostSince === undefined || probe.startedAt >= input.lostSince) return { host, says: 'alive', why: `its agent reached ${writer}'s port` };
+    return { host, says: 'unknown', why: 'its agent\'s last probe predates the loss' };
+  }
+  if (replication && !agent?.hasAgent) return { host, says: 'alive', why: 'IO thread connected' };
+  if (agent?.hasAgent) return { host, says: 'unknown', why: replication ? 'its agent does not answer (IO thread still connected, which can lag slave_net_timeout)' : 'its agent does not answer' };
+  return { host, says: 'unknown', why: 'no agent and no replication from the writer' };
 }

@@ -1,6 +1,7 @@
 import type { OperationResult } from './types.js';
 import type { OpContext } from './context.js';
-import { chooseWriterCandidate, planCatchUp, type CandidateChoice } from './candidates.js';
+import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
+import { chooseWriterCandidate, heldOnly, planCatchUp, type CandidateChoice } from './candidates.js';
 import type { Evidence } from './evidence.js';
 import { clearOperation, failed, followersOf, note, recordStep, refused, setHolder, vipsOf, type Operation } from './operation.js';
 
@@ -22,6 +23,8 @@ export async function runFailover(
   evidence: Evidence,
   /** Lets the engine journal a refusal repeated every cycle only once. */
   journalRefusal: (reason: string, write: () => void) => void = (_reason, write) => write(),
+  /** Hosts with transactions the dead writer lacked: never promoted, held or not. */
+  diverged: string[] = [],
 ): Promise<FailoverOutcome> {
   const role = ctx.writerRole;
   let choice: CandidateChoice = chooseWriterCandidate(ctx, [oldWriter]);
@@ -29,6 +32,7 @@ export async function runFailover(
     const plan = planCatchUp(ctx, [oldWriter], choice.positions);
     if (plan) choice = await catchUp(ctx, oldWriter, plan, choice);
   }
+  if (!choice.ok && ctx.config.failover.promote_held) choice = promoteHeld(ctx, oldWriter, choice, diverged);
   if (!choice.ok) {
     journalRefusal(choice.reason, () => {
       note(ctx, { phase: 'refused', event: 'failover.refused', host: oldWriter, role, reason: `writer ${oldWriter} is dead (${evidence.reason}) but ${choice.reason}`, inputs: { evidence: evidence.inputs, positions: choice.positions } });
@@ -79,12 +83,30 @@ export async function runFailover(
   await runner.attempt({ event: 'mysql.stop_replication', host: target, role, reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}` }, (actuator) => actuator.stopReplication(target));
 
   await recordStep(ctx, operation, 'fencing');
-  for (const ip of vipsOf(ctx, role)) {
-    // The database is gone but the host (its agent) may still answer: take the VIP off it.
-    await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
+  // Invariant 7: not while the old writer may still hold its lease (and take writes on its side).
+  // Its agent, when it answers, fences on request (VIP off, read_only=ON); otherwise the lease is
+  // waited out, and the agent took the VIP down itself when it lapsed.
+  const lease = await ctx.leaseLapsed(oldWriter);
+  if (!lease.ok) {
+    await clearOperation(ctx);
+    const reason = `not promoting ${target}: ${lease.detail}`;
+    journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
+    return { result: refused(reason) };
+  }
+  if (!lease.agent) {
+    for (const ip of vipsOf(ctx, role)) {
+      await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
+    }
   }
 
   await recordStep(ctx, operation, 'promoting');
+  const granted = await ctx.grantLease(target);
+  if (!granted.ok) {
+    await clearOperation(ctx);
+    const reason = `not promoting ${target}: ${granted.detail}`;
+    journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
+    return { result: refused(reason) };
+  }
   try {
     await runner.run({ event: 'mysql.set_read_only', host: target, role, reason: `promote ${target}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false), undefined);
   } catch (error) {
@@ -115,6 +137,21 @@ export async function runFailover(
   const detail = `${target} is the writer (was ${oldWriter})${vipProblems.length ? `; VIP not added: ${vipProblems.join('; ')}` : ''}`;
   note(ctx, { phase: 'note', event: ctx.runner.dry ? 'failover.planned' : 'failover.done', host: target, role, reason: detail, level: 'warn' });
   return { result: { ok: true, detail }, promoted: { host: target, position: choice.positions.find((item) => item.host === target)?.known ?? '', from: oldWriter } };
+}
+
+/**
+ * A writer beats no writer: the strict choice found no eligible host, but a host held only for a
+ * restart or flapping has every transaction. It is promoted (its hold is released and the
+ * journal says why); a host that diverged is never a candidate.
+ */
+function promoteHeld(ctx: OpContext, oldWriter: string, strict: CandidateChoice, diverged: string[]): CandidateChoice {
+  const relaxed = chooseWriterCandidate(ctx, [oldWriter, ...diverged], { allowHeld: true });
+  if (!relaxed.ok || !heldOnly(ctx, relaxed.host)) return strict;
+  const record = ctx.state.hosts[relaxed.host];
+  const reason = `writer ${oldWriter} is dead and no eligible candidate has every transaction (${strict.ok ? '' : strict.reason}); ${relaxed.host} is held only for "${record?.held}" and has everything: a writer beats no writer (failover.promote_held)`;
+  note(ctx, { phase: 'decision', event: 'failover.promote_held', host: relaxed.host, role: ctx.writerRole, reason, level: 'warn' });
+  if (!ctx.runner.dry && record) ctx.state.hosts[relaxed.host] = { ...setOnlineRecord(record, ctx.now()).record, reason: `promoted while held (${record.held}): a writer beats no writer` };
+  return { ...relaxed, reason: `${relaxed.reason}; promoted although held (${record?.held})` };
 }
 
 /** Lets the candidate replicate what it lacks from the most advanced host, then promotes it. */

@@ -1,10 +1,11 @@
 import { openConnection, type Endpoint } from '../mysql/connect.js';
 import type { PositionReader } from './context.js';
+import type { GtidView } from './errant.js';
 
 /**
- * Reads a host's live GTID position for the switchover: everything the host has, its own
- * binlog merged with what it applied as a replica (the target's MASTER_GTID_WAIT accepts it).
- * One short connection per read; the switchover calls it once, right after the fence.
+ * Live GTID reads for decisions that cannot trust a monitor observation: the switchover needs
+ * the old writer's final position after the fence; set-online compares a host's binlog state
+ * with the writer's, read one after the other. One short connection per read.
  */
 export class MysqlPositionReader implements PositionReader {
   constructor(
@@ -13,11 +14,24 @@ export class MysqlPositionReader implements PositionReader {
   ) {}
 
   async currentGtidPosition(host: string): Promise<string> {
+    const row = await this.read(host);
+    return this.merge(row.binlog ?? '', row.slave ?? '');
+  }
+
+  async gtidView(host: string): Promise<GtidView> {
+    const row = await this.read(host);
+    return { binlogState: row.state ?? '', known: this.merge(row.binlog ?? '', row.slave ?? '', row.current ?? ''), serverId: Number(row.server_id) };
+  }
+
+  private async read(host: string): Promise<{ binlog: string | null; slave: string | null; current: string | null; state: string | null; server_id: number | string }> {
     const connection = await openConnection(this.endpointFor(host));
     try {
-      const [rows] = await connection.query('SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave');
-      const row = (rows as Array<{ binlog: string | null; slave: string | null }>)[0];
-      return this.merge(row?.binlog ?? '', row?.slave ?? '');
+      const [rows] = await connection.query(
+        'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave, @@global.gtid_current_pos AS current, @@global.gtid_binlog_state AS state, @@global.server_id AS server_id',
+      );
+      const row = (rows as Array<{ binlog: string | null; slave: string | null; current: string | null; state: string | null; server_id: number | string }>)[0];
+      if (!row) throw new Error(`${host}: no answer to the GTID query`);
+      return row;
     } finally {
       await connection.end().catch(() => undefined);
     }

@@ -15,7 +15,7 @@ export async function runSwitchover(
   from: string | null,
   to: string,
   /** kind "move-role": the operator's; recovery then keeps the role where the operator put it. */
-  options: { force: boolean; reason: string; kind?: 'move-role' | 'switchover' },
+  options: { force: boolean; reason: string; kind?: 'move-role' | 'switchover'; /** With no writer to fence: what the target must apply before promotion (its relay log). */ waitFor?: string },
 ): Promise<OperationResult> {
   const role = ctx.writerRole;
   const runner = ctx.runner;
@@ -72,7 +72,33 @@ export async function runSwitchover(
     }
   }
 
+  if (from === null && options.waitFor) {
+    await recordStep(ctx, operation, 'catching_up');
+    const timeout = ctx.config.actuator.catchup_timeout;
+    const waitFor = options.waitFor;
+    let applied = false;
+    try {
+      applied = await runner.run(
+        { event: 'mysql.wait_for_gtid', host: to, role, reason: `apply the relay log up to what ${to} received`, inputs: { position: waitFor, timeoutMs: timeout } },
+        (actuator) => actuator.waitForGtid(to, waitFor, timeout),
+        true,
+      );
+    } catch {
+      applied = false;
+    }
+    if (!applied) {
+      await clearOperation(ctx);
+      return finishRefused(ctx, to, `${to} did not apply its relay log (${waitFor}) within ${timeout} ms: not promoting a host that lacks received transactions`, 'refused');
+    }
+  }
+
   await recordStep(ctx, operation, 'promoting');
+  const lease = await ctx.grantLease(to);
+  if (!lease.ok) {
+    if (from !== null) await undoFence(ctx, from);
+    else await clearOperation(ctx);
+    return finishRefused(ctx, to, `not promoting ${to}: ${lease.detail}${from ? `; fence undone, ${from} stays the writer` : ''}`, 'failed');
+  }
   try {
     await runner.run({ event: 'mysql.set_read_only', host: to, role, reason: `promote ${to}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(to, false), undefined);
   } catch (error) {

@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { HOST_STATES } from '../domain/host-state.js';
 import { MODES } from '../config/schema.js';
 
+/** prom-client defaults dropped because they break the naming rules; see the constructor. */
+export const OFF_CONVENTION_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 /**
  * Every Switchyard metric, in one registry with `cluster` on every series. Names are the outside
  * contract of docs/design.md: dashboards and alert rules depend on them.
@@ -17,7 +20,11 @@ export class SwitchyardMetrics {
   readonly sqlRunning = this.gauge('switchyard_replication_sql_running', '1 if the replication SQL thread runs', ['host']);
   readonly lag = this.gauge('switchyard_replication_lag_seconds', 'replication lag measured with the heartbeat table, sub-second', ['host']);
   readonly secondsBehindMaster = this.gauge('switchyard_replication_seconds_behind_master', 'Seconds_Behind_Master as the server reports it', ['host']);
-  readonly roleIpAssigned = this.gauge('switchyard_role_ip_assigned', '1 where the role IP is held by the host', ['role', 'ip', 'host']);
+  readonly roleIpAssigned = this.gauge('switchyard_role_ip_assigned', '1 where the roles put the IP (desired; switchyard_vip_held is what the agents report)', ['role', 'ip', 'host']);
+  readonly vipHeld = this.gauge('switchyard_vip_held', "1 where the host's agent reports holding the IP (actual)", ['ip', 'host']);
+  readonly agentUp = this.gauge('switchyard_agent_up', "1 if the host's agent answered the last status exchange", ['host']);
+  readonly writerLease = this.gauge('switchyard_writer_lease_holding', "1 while the writer's agent reports holding its lease (reaches a majority of voters)", ['host']);
+  readonly managerPathBroken = this.gauge('switchyard_manager_path_broken', "1 while the manager cannot reach the writer but other hosts still do (the manager's own network path is broken; no failover)", []);
   readonly writableHosts = this.gauge('switchyard_writable_hosts', 'hosts with read_only=OFF (must be 1)', []);
   readonly checksumDiffChunks = this.gauge('switchyard_checksum_diff_chunks', 'chunks that differ from the writer in the last consistency check', ['host', 'table']);
   readonly checksumLastRun = this.gauge('switchyard_checksum_last_run_timestamp_seconds', 'end time of the last completed consistency check', []);
@@ -29,9 +36,16 @@ export class SwitchyardMetrics {
     'transactions a host has that the writer lacks (after a failover: the old writer\'s writes that never reached the new one); the journal names them',
     ['host'],
   );
+  readonly maintenance = this.gauge('switchyard_maintenance', '1 while an Alertmanager silence holds automation off the host', ['host']);
   readonly transferBytesTotal = this.counter('switchyard_transfer_bytes_total', 'compressed bytes of clone/rejoin/restore copies received by target agents (host = the target)', ['operation', 'host']);
   readonly transferInProgress = this.gauge('switchyard_transfer_in_progress', 'clone/rejoin/restore copies running now', []);
   readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
+  /** Read at scrape time (see leaderSource), so a cycle that takes long never shows a lead already lost. */
+  readonly leader: Gauge;
+  /** Several managers: whether this manager may act now; set by the daemon. */
+  leaderSource?: () => boolean;
+  readonly leaderChangesTotal = this.counter('switchyard_leader_changes_total', 'changes of the leader this manager saw (several managers, ha)', []);
+  readonly leaderTerm = this.gauge('switchyard_leader_term', 'term (fencing token) of the leader as this manager last read it from etcd; 0 when unknown (several managers, ha)', []);
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({
     name: 'switchyard_check_duration_seconds',
@@ -43,7 +57,22 @@ export class SwitchyardMetrics {
 
   constructor(readonly cluster: string, options: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ cluster });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    const metrics = this;
+    this.leader = new Gauge({
+      name: 'switchyard_leader',
+      help: '1 on the manager that acts for the cluster (always 1 for a single manager)',
+      registers: [this.registry],
+      collect() {
+        if (metrics.leaderSource) this.set(metrics.leaderSource() ? 1 : 0);
+      },
+    });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client exports these as gauges with a `_total` suffix, which the exposition rules
+      // reserve for counters (`promtool check metrics` rejects them). Each is the sum of a
+      // by-type gauge that stays: sum(nodejs_active_handles) and so on.
+      for (const name of OFF_CONVENTION_DEFAULTS) this.registry.removeSingleMetric(name);
+    }
   }
 
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {

@@ -48,7 +48,8 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
       queryRows<Record<string, string | number | null>>(
         connection,
         'SELECT @@global.read_only AS read_only, @@version AS version, @@global.server_id AS server_id, @@global.gtid_binlog_pos AS binlog_pos, ' +
-          '@@global.gtid_slave_pos AS slave_pos, @@global.gtid_current_pos AS current_pos',
+          '@@global.gtid_slave_pos AS slave_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_binlog_state AS binlog_state, ' +
+          '@@global.slave_net_timeout AS slave_net_timeout, CONNECTION_ID() AS connection_id',
       ),
     );
     const [uptime] = await bounded(queryRows<{ Value: string }>(connection, "SHOW GLOBAL STATUS LIKE 'Uptime'"));
@@ -56,7 +57,9 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     observation.version = String(variables?.version ?? '');
     observation.serverId = Number(variables?.server_id);
     observation.uptimeSeconds = Number(uptime?.Value);
-    observation.gtid = { binlogPos: String(variables?.binlog_pos ?? ''), slavePos: String(variables?.slave_pos ?? ''), currentPos: String(variables?.current_pos ?? '') };
+    observation.connectionId = Number(variables?.connection_id);
+    if (variables?.slave_net_timeout !== null && variables?.slave_net_timeout !== undefined) observation.slaveNetTimeoutSeconds = Number(variables.slave_net_timeout);
+    observation.gtid = { binlogPos: String(variables?.binlog_pos ?? ''), slavePos: String(variables?.slave_pos ?? ''), currentPos: String(variables?.current_pos ?? ''), binlogState: String(variables?.binlog_state ?? '') };
     record('mysql', started, true, `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}`);
 
     started = Date.now();

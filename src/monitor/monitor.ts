@@ -3,7 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostState } from '../domain/host-state.js';
-import type { HostObservation } from '../domain/observation.js';
+import type { HostObservation, ReplicationStatus } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
 import { observeHost } from './checks.js';
@@ -28,6 +28,20 @@ export interface MonitorOptions {
   now?: () => number;
 }
 
+/** Above this, IO-thread-only evidence of a silently lost writer is slow. */
+const SLOW_NET_TIMEOUT_SECONDS = 10;
+
+const HEALTHY: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
+
+/** The configured host a replica's master address and port name, if any. */
+export function masterOf(replication: ReplicationStatus, hosts: LoadedConfig['hosts']): string | undefined {
+  for (const [name, host] of Object.entries(hosts)) {
+    const sameHost = replication.masterHost === name || replication.masterHost === host.address;
+    if (sameHost && (replication.masterPort === host.port || replication.masterPort === 0)) return name;
+  }
+  return undefined;
+}
+
 function icmpPing(ip: string): Promise<boolean> {
   return new Promise((resolve) => {
     execFile('ping', ['-c', '1', '-W', '1', ip], { timeout: 3000 }, (error) => resolve(!error));
@@ -43,6 +57,8 @@ export class Monitor {
   private readonly password: string;
   private readonly pinger: (ip: string) => Promise<boolean>;
   private readonly now: () => number;
+  /** Hosts already warned about a slow slave_net_timeout (once per host and value). */
+  private readonly timeoutWarned = new Map<string, number>();
   /** Last server_id seen per host, so heartbeat lag can be measured while the writer is briefly unreachable. */
   private readonly serverIds = new Map<string, number>();
 
@@ -95,6 +111,7 @@ export class Monitor {
       ),
     ]);
     for (const observation of observations) {
+      this.warnSlowTimeout(observation);
       if (observation.serverId !== undefined && !Number.isNaN(observation.serverId)) this.serverIds.set(observation.host, observation.serverId);
       for (const [check, outcome] of Object.entries(observation.checks)) metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
     }
@@ -105,10 +122,16 @@ export class Monitor {
       return { at, observations, state: next, networkOk: false, networkDetail: network.detail, transitions };
     }
     const activeWriter = writer ?? this.writerOf(state, observations);
+    const byHost = new Map(observations.map((observation) => [observation.host, observation]));
     for (const observation of observations) {
       const record = next.hosts[observation.host] ?? initialHostRecord(at);
+      const masterName = observation.replication ? masterOf(observation.replication, config.hosts) : undefined;
+      const masterState = masterName ? state.hosts[masterName]?.state : undefined;
       const { record: updated, transition } = nextHostRecord(record, observation, {
         isActiveWriter: observation.host === activeWriter,
+        master: masterName
+          ? { name: masterName, online: byHost.get(masterName)?.reachable === true && masterState !== undefined && HEALTHY.has(masterState) }
+          : undefined,
         monitor: config.monitor,
         now: this.now(),
       });
@@ -119,6 +142,21 @@ export class Monitor {
       }
     }
     return { at, observations, state: next, networkOk: true, networkDetail: network.detail, transitions };
+  }
+
+  /**
+   * A replica without an agent is an observer only through its IO thread, which notices a silent
+   * loss of its master only after slave_net_timeout: say so once, with the fix.
+   */
+  private warnSlowTimeout(observation: HostObservation): void {
+    const timeout = observation.slaveNetTimeoutSeconds;
+    if (!observation.replication || timeout === undefined || timeout <= SLOW_NET_TIMEOUT_SECONDS) return;
+    if (this.options.config.hosts[observation.host]?.agent !== undefined || this.timeoutWarned.get(observation.host) === timeout) return;
+    this.timeoutWarned.set(observation.host, timeout);
+    this.options.log.warn(
+      { event: 'monitor.slow_replica_timeout', host: observation.host, slaveNetTimeoutSeconds: timeout },
+      `${observation.host} has no agent and slave_net_timeout=${timeout}s: a silently lost writer is confirmed by its IO thread only after that long; run an agent on it (hosts.${observation.host}.agent) or lower slave_net_timeout`,
+    );
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,13 @@ import { formatDuration } from '../config/duration.js';
 export interface StateContext {
   /** The host holds the writer role: its replication (from the passive master) is not held against it. */
   isActiveWriter: boolean;
+  /**
+   * Whether the host's replication master is ONLINE and answered this cycle (undefined: no
+   * master or unknown, taken as ONLINE). As in MMM, a host goes REPLICATION_FAIL or
+   * REPLICATION_DELAY only while its master is ONLINE: the replicas of a dead writer keep their
+   * reader roles, and a master's death is not counted against them.
+   */
+  master?: { name: string; online: boolean };
   monitor: Config['monitor'];
   now: number;
 }
@@ -27,8 +34,18 @@ export function healthState(observation: HostObservation, context: StateContext)
   if (context.isActiveWriter) return { state: 'ONLINE', reason: 'active writer (its own replication is not held against it)' };
   const replication = observation.replication;
   if (!replication) return { state: 'ONLINE', reason: 'healthy (no replication configured)' };
+  const health = replicationHealth(observation, replication, context);
+  if (health.state !== 'ONLINE' && context.master && !context.master.online) {
+    return { state: 'ONLINE', reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it (${health.reason})` };
+  }
+  return health;
+}
+
+function replicationHealth(observation: HostObservation, replication: NonNullable<HostObservation['replication']>, context: StateContext): { state: HostState; reason: string } {
+  // An IO thread that is connecting without an error was just (re)started, e.g. by a repoint.
+  const starting = !replication.ioRunning && /^connecting$/i.test(replication.ioState) && replication.lastIoError === '';
   // Cannot receive (IO thread down) or cannot apply because of an error: broken.
-  if (!replication.ioRunning || (!replication.sqlRunning && replication.lastSqlError !== '')) {
+  if ((!replication.ioRunning && !starting) || (!replication.sqlRunning && replication.lastSqlError !== '')) {
     const threads = `IO ${replication.ioRunning ? 'running' : replication.ioState || 'stopped'}, SQL ${replication.sqlRunning ? 'running' : 'stopped'}`;
     const error = replication.lastIoError || replication.lastSqlError;
     return { state: 'REPLICATION_FAIL', reason: `replication broken: ${threads}${error ? ` (${error})` : ''}` };
@@ -57,6 +74,7 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
   const next: HostRecord = { ...record, flaps: record.flaps.filter((at) => now - at < monitor.flap.window) };
   let to: HostState = record.state;
   let reason = record.reason;
+  let restartedNow = false;
 
   if (!observation.reachable) {
     next.failures = record.failures + 1;
@@ -67,15 +85,21 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
     }
   } else {
     next.failures = 0;
+    // Uptime has a resolution of one second, so a young server restarted quickly can show the same
+    // uptime as before; connection ids only grow while a server runs (the monitor opens a new
+    // connection every check) and start again from 1 after a restart.
     const restarted =
-      observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds;
+      (observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds) ||
+      (observation.connectionId !== undefined && record.lastConnectionId !== undefined && observation.connectionId < record.lastConnectionId);
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
+    if (observation.connectionId !== undefined) next.lastConnectionId = observation.connectionId;
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {
       to = 'AWAITING_RECOVERY';
-      reason = `restarted (uptime went from ${record.lastUptimeSeconds} s to ${observation.uptimeSeconds} s): waiting for set-online`;
+      reason = `restarted (uptime ${record.lastUptimeSeconds} s -> ${observation.uptimeSeconds} s, connection id ${record.lastConnectionId ?? '?'} -> ${observation.connectionId ?? '?'}): waiting for set-online`;
       next.held = 'restarted';
+      restartedNow = true;
     } else if (record.state === 'HARD_OFFLINE') {
       const outage = now - (record.downSince ?? now);
       to = 'AWAITING_RECOVERY';
@@ -103,7 +127,11 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
   if (to !== record.state || reason !== record.reason) next.reason = reason;
   if (to === record.state) return { record: next };
 
-  if (record.state === 'ONLINE') {
+  // Only the host's own failures count towards flapping: it became unreachable, restarted, or its
+  // replication broke while its master was ONLINE. Lag, a dead master and Switchyard's own
+  // repoints and role moves do not.
+  const ownFailure = to === 'HARD_OFFLINE' || to === 'REPLICATION_FAIL' || restartedNow;
+  if (record.state === 'ONLINE' && ownFailure) {
     next.flaps.push(now);
     if (next.flaps.length >= monitor.flap.count && !next.held) {
       next.held = `flapping: ${next.flaps.length} state losses within ${formatDuration(monitor.flap.window)}`;

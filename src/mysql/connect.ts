@@ -1,4 +1,6 @@
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import mysql from 'mysql2/promise';
+import { describeTlsError, mysqlTlsFor, sslOptions, type MysqlTls } from './tls.js';
 
 export type Connection = mysql.Connection;
 export type RowData = mysql.RowDataPacket;
@@ -11,11 +13,39 @@ export interface Endpoint {
   password?: string;
   connectTimeoutMs?: number;
   database?: string;
+  /** TLS for this connection; default: what registerMysqlTls() set for host:port. Never over a socket. */
+  tls?: MysqlTls;
 }
 
 /** One short-lived connection; the monitor opens its own per check so a hung session never blocks the next cycle. */
 export async function openConnection(endpoint: Endpoint): Promise<Connection> {
+  const tls = endpoint.socketPath ? undefined : (endpoint.tls ?? mysqlTlsFor(endpoint.host, endpoint.port));
+  try {
+    return await createConnection(endpoint, tls);
+  } catch (error) {
+    throw tls ? describeTlsError(error as Error, endpoint.host, endpoint.port) : error;
+  }
+}
+
+/**
+ * The TCP socket for a TLS connection to an IP address. mysql2 sends no server name for an IP,
+ * and node then checks the certificate against "localhost" (it takes the name from the socket's
+ * `_host`, which net sets only after a DNS lookup): with the address recorded there the check is
+ * against the address connected to. Should node stop reading `_host`, the check fails closed.
+ */
+function socketFor(host: string, port: number): Socket {
+  const socket = netConnect(port, host);
+  (socket as Socket & { _host?: string })._host = host;
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true);
+  return socket;
+}
+
+function createConnection(endpoint: Endpoint, tls: MysqlTls | undefined): Promise<Connection> {
+  const ip = endpoint.host !== undefined && isIP(endpoint.host) !== 0;
   return mysql.createConnection({
+    ...(tls ? { ssl: sslOptions(tls) } : {}),
+    ...(tls && ip ? { stream: () => socketFor(endpoint.host as string, endpoint.port ?? 3306) } : {}),
     host: endpoint.host,
     port: endpoint.port,
     socketPath: endpoint.socketPath,

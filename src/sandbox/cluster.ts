@@ -16,6 +16,11 @@ export interface SandboxOptions {
   basePort: number;
   /** Port for the daemon's HTTP listener in the generated config. */
   listenPort?: number;
+  /**
+   * Whether the generated config gives the writer role `prefer: db1` (default true). The demo
+   * turns it off, so that moving the writer back after a failover is the operator's step.
+   */
+  preferWriter?: boolean;
   /** Extra [mariadbd] settings applied to every instance. */
   extraSettings?: Record<string, string | number>;
   onProgress?: (message: string) => void;
@@ -62,7 +67,7 @@ function writeSecret(file: string, value: string): void {
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
 }
 
-function sandboxConfig(hosts: SandboxHost[], listenPort: number): string {
+function sandboxConfig(hosts: SandboxHost[], listenPort: number, preferWriter: boolean): string {
   const masters = hosts.filter((host) => host.role === 'master').map((host) => host.name);
   const hostEntries: Record<string, Record<string, unknown>> = {};
   for (const host of hosts) {
@@ -76,7 +81,7 @@ function sandboxConfig(hosts: SandboxHost[], listenPort: number): string {
     mysql: { user: 'switchyard', password_file: 'mysql.pass', replication_user: 'repl', replication_password_file: 'repl.pass' },
     hosts: hostEntries,
     roles: {
-      writer: { exclusive: true, hosts: masters, ips: ['127.0.1.100'], prefer: masters[0] },
+      writer: { exclusive: true, hosts: masters, ips: ['127.0.1.100'], ...(preferWriter ? { prefer: masters[0] } : {}) },
       reader: { hosts: hosts.map((host) => host.name), ips: hosts.map((_, index) => `127.0.1.${101 + index}`) },
     },
     monitor: { interval: '1s', connect_timeout: '1s', failures_before_down: 3, max_lag: '5s', auto_set_online: '60s', flap: { count: 3, window: '10m' } },
@@ -152,7 +157,7 @@ export async function sandboxUp(options: SandboxOptions): Promise<SandboxManifes
   if (second && options.masters === 2) await replicateFrom(first, { host: '127.0.0.1', port: second.port }, replication);
   await allSettledOrThrow(instances.filter((instance) => instance !== first || options.masters === 2).map((instance) => waitForReplication(instance)));
   await first.sql('SET GLOBAL read_only=OFF');
-  writeFileSync(manifest.configFile, sandboxConfig(hosts, listenPort));
+  writeFileSync(manifest.configFile, sandboxConfig(hosts, listenPort, options.preferWriter ?? true));
   return manifest;
 }
 
@@ -194,4 +199,30 @@ export async function sandboxDown(dirOption: string): Promise<void> {
   const manifest = readManifest(dir);
   await Promise.all(sandboxInstances(dir, manifest).map((instance) => instance.stop()));
   rmSync(dir, { recursive: true, force: true });
+}
+
+export type HostAction = 'stop' | 'start' | 'kill';
+
+/**
+ * Stops (clean shutdown), kills (SIGKILL, the crash a failover must survive) or starts one
+ * sandbox host with its own my.cnf, which has read_only=ON: a restarted host never comes back
+ * writable on its own. Refuses unknown hosts and actions that do not fit the host's state.
+ */
+export async function sandboxHost(dirOption: string, name: string, action: HostAction): Promise<{ pid?: number }> {
+  const dir = resolve(dirOption);
+  const manifest = readManifest(dir);
+  const instance = sandboxInstances(dir, manifest).find((candidate) => candidate.name === name);
+  if (!instance) throw new SandboxError(`no host "${name}" in the sandbox in ${dir} (hosts: ${manifest.hosts.map((host) => host.name).join(', ')})`);
+  const running = instance.isRunning();
+  if (action === 'start') {
+    if (running) throw new SandboxError(`${name} is already running (pid ${instance.pid()})`);
+    await instance.start();
+    return { pid: instance.pid() };
+  }
+  if (!running) throw new SandboxError(`${name} is not running`);
+  const pid = instance.pid();
+  if (action === 'kill') await instance.kill();
+  else await instance.stop();
+  if (instance.isRunning()) throw new SandboxError(`${name} (pid ${pid}) did not exit`);
+  return { pid };
 }

@@ -72,8 +72,8 @@ export class MariaDbInstance {
       innodb_buffer_pool_size: '32M',
       innodb_log_file_size: '16M',
       performance_schema: 'OFF',
-      // Replicas notice a vanished master within seconds, which the dead-writer evidence rule relies on.
-      slave_net_timeout: 4,
+      // slave_net_timeout stays at the server's default (60 s), as on a real user's hosts: a silent
+      // loss of the master is seen by the agents' probes, not by the IO threads.
       max_connections: 200,
       log_error: this.errorLog,
       ...this.spec.extraSettings,
@@ -159,10 +159,10 @@ export class MariaDbInstance {
     if (pid === undefined) return false;
     try {
       process.kill(pid, 0);
-      return true;
     } catch {
       return false;
     }
+    return isMariaDbProcess(pid);
   }
 
   /** SIGKILL: the crash a failover must survive. */
@@ -207,4 +207,23 @@ export class MariaDbInstance {
     }
     return false;
   }
+}
+
+/**
+ * After a kill -9 the pid file stays behind, and its pid may since belong to another process (or
+ * to a zombie not yet reaped). Where /proc exists, only a live mariadbd/mysqld counts.
+ */
+function isMariaDbProcess(pid: number): boolean {
+  let stat: string;
+  let commandLine: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !existsSync('/proc/self/stat');
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (state === 'Z' || state === 'X') return false;
+  const program = commandLine.split('\0')[0] ?? '';
+  return /(mariadbd|mysqld)$/.test(program);
 }

@@ -1,53 +1,41 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { connectManager } from '../checksum/hosts.js';
+import { connectManager, managerEndpoint } from '../checksum/hosts.js';
 import { pointAtWriter } from '../clone/clone.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
-import type { HostObservation } from '../domain/observation.js';
-import { countTransactions, errantTransactions } from '../engine/errant.js';
+import { countTransactions, errantTransactions, type GtidView } from '../engine/errant.js';
+import { MysqlPositionReader } from '../engine/position-reader.js';
 import { mariadbGtid } from '../engine/gtid-position.js';
-import { queryRows, type Connection } from '../mysql/connect.js';
+import { queryRows } from '../mysql/connect.js';
 import { clientArguments } from '../snapshot/command.js';
 import { readSecret } from '../config/secrets.js';
 import { ReseedRefused } from './reseed.js';
 
-/** What the manager reads live from a host to judge it: the positions it has applied and binlogged, its server_id. */
-export async function observePositions(connection: Connection, host: string): Promise<HostObservation> {
-  const [row] = await queryRows<{ binlog: string; slave: string; current: string; sid: string | number }>(
-    connection,
-    'SELECT @@global.gtid_binlog_pos AS `binlog`, @@global.gtid_slave_pos AS `slave`, @@global.gtid_current_pos AS `current`, @@global.server_id AS sid',
-  );
-  // No replication status on purpose: what a host's IO thread merely received (say, the new
-  // writer's transactions that its SQL thread then refused) is not what it has, and would hide
-  // its errant transactions behind a higher sequence number.
-  return {
-    host,
-    at: Date.now(),
-    reachable: true,
-    serverId: Number(row?.sid),
-    gtid: { binlogPos: row?.binlog ?? '', slavePos: row?.slave ?? '', currentPos: row?.current ?? '' },
-    checks: {},
-  };
+/** Live GTID reads with the manager's account, through the engine's own reader. */
+function positionReader(config: LoadedConfig): MysqlPositionReader {
+  const password = readSecret({ file: config.mysql.password_file, env: config.mysql.password_env }, 'mysql.password');
+  return new MysqlPositionReader((host) => managerEndpoint(config, host, password), mariadbGtid.merge);
 }
 
-/** Errant transactions of `host` against the writer, by the engine's own function, from live positions. */
-export async function liveErrant(config: LoadedConfig, state: ClusterState, host: string, writer: string, connect = connectManager(config)): Promise<{ errant: string[]; observations: Map<string, HostObservation> }> {
-  const observations = new Map<string, HostObservation>();
+/**
+ * Errant transactions of `host` against the writer, by the engine's errant function on live
+ * reads (the host first, then the writer, so what the host received from the writer is in the
+ * writer's later read), with the promotion point when the host is the writer it replaced.
+ */
+export async function liveErrant(config: LoadedConfig, state: ClusterState, host: string, writer: string): Promise<{ errant: string[] }> {
+  const reader = positionReader(config);
+  const views: GtidView[] = [];
   for (const name of [host, writer]) {
-    let connection: Connection | undefined;
     try {
-      connection = await connect(name);
-      observations.set(name, await observePositions(connection, name));
+      views.push(await reader.gtidView(name));
     } catch (error) {
-      throw new ReseedRefused(`cannot read the GTID position of ${name}: ${(error as Error).message}`);
-    } finally {
-      connection?.destroy();
+      throw new ReseedRefused(`cannot read the GTID state of ${name}: ${(error as Error).message}`);
     }
   }
-  const errant = errantTransactions({ host, writer, observations, gtid: mariadbGtid, promotion: state.lastPromotion, hostServerId: observations.get(host)?.serverId });
-  return { errant, observations };
+  const promotion = state.lastPromotion?.from === host && state.lastPromotion.host === writer ? state.lastPromotion : undefined;
+  return { errant: errantTransactions({ host: views[0] as GtidView, writer: views[1] as GtidView, gtid: mariadbGtid, promotion }) };
 }
 
 /** "0-1-101..103" -> start after 0-1-100, stop at 0-1-103 (mariadb-binlog's GTID start is exclusive, stop inclusive). */
@@ -121,21 +109,18 @@ export async function saveErrantEvents(config: LoadedConfig, host: string, erran
 }
 
 /** The most advanced ONLINE host that is neither the writer nor the host being reseeded. */
-export async function mostAdvancedReplica(config: LoadedConfig, state: ClusterState, host: string, writer: string, connect = connectManager(config)): Promise<string> {
+export async function mostAdvancedReplica(config: LoadedConfig, state: ClusterState, host: string, writer: string): Promise<string> {
   const candidates = Object.keys(config.hosts).filter((name) => name !== host && name !== writer && state.hosts[name]?.state === 'ONLINE' && config.hosts[name]?.agent);
+  const reader = positionReader(config);
   let best: { name: string; position: string } | undefined;
   for (const name of candidates) {
-    let connection: Connection | undefined;
+    let position: string;
     try {
-      connection = await connect(name);
-      const obs = await observePositions(connection, name);
-      const position = mariadbGtid.merge(obs.gtid?.currentPos ?? '', obs.gtid?.binlogPos ?? '');
-      if (!best || mariadbGtid.missingCount(best.position, position) > 0) best = { name, position };
+      position = await reader.currentGtidPosition(name);
     } catch {
-      // unreachable: not a source
-    } finally {
-      connection?.destroy();
+      continue; // unreachable: not a source
     }
+    if (!best || mariadbGtid.missingCount(best.position, position) > 0) best = { name, position };
   }
   if (!best) throw new ReseedRefused(`no ONLINE replica (other than the writer ${writer}) with an agent to reseed ${host} from; name one with --from (the writer only if you mean it)`);
   return best.name;

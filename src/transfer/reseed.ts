@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readSecret } from '../config/secrets.js';
 import type { LoadedConfig } from '../config/load.js';
-import { agentTokenSource } from '../actuator/actuator.js';
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import { agentDispatcher, agentTokenSource } from '../actuator/actuator.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -81,15 +82,18 @@ class AgentCallError extends Error {
   }
 }
 
-async function agentCall<T>(url: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
-  let response: Response;
+async function agentCall<T>(url: string, token: string, method: string, path: string, body?: unknown, dispatcher?: () => Dispatcher): Promise<T> {
+  let response: { ok: boolean; status: number; text(): Promise<string> };
   try {
-    response = await fetch(`${url.replace(/\/+$/, '')}${path}`, {
+    const init = {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
-    });
+    };
+    const target = `${url.replace(/\/+$/, '')}${path}`;
+    // HTTPS agents (actuator.agent_ca_file / agent_cert_file): the same client settings as the actuator's.
+    response = dispatcher ? await undiciFetch(target, { ...init, dispatcher: dispatcher() }) : await fetch(target, init);
   } catch (error) {
     throw new AgentCallError(`${method} ${url}${path}: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`);
   }
@@ -112,11 +116,14 @@ async function agentCall<T>(url: string, token: string, method: string, path: st
  */
 export class Reseeder {
   private readonly running = new Map<string, TransferProgress>();
+  private readonly dispatcher: (() => Dispatcher) | undefined;
 
   constructor(
     private readonly config: LoadedConfig,
     private readonly deps: ReseedDeps = {},
-  ) {}
+  ) {
+    this.dispatcher = agentDispatcher(config);
+  }
 
   inProgress(): TransferProgress[] {
     return [...this.running.values()];
@@ -155,14 +162,14 @@ export class Reseeder {
     try {
       let offer: { token: string; estimated_bytes: number; format: string };
       try {
-        offer = await agentCall(sourceUrl, token, 'POST', '/api/v1/transfers/offers', { id, ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}) });
+        offer = await agentCall(sourceUrl, token, 'POST', '/api/v1/transfers/offers', { id, ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}) }, this.dispatcher);
       } catch (error) {
         throw new ReseedRefused(`the source agent of ${from} did not offer a copy: ${(error as Error).message}`);
       }
       progress.estimatedBytes = offer.estimated_bytes;
       this.deps.journal?.append({ phase: 'before', event: `${operation}.transfer`, action: id, host: to, inputs: { ...inputs, estimated_bytes: offer.estimated_bytes, format: offer.format }, reason: `copy ${from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}` });
       try {
-        await agentCall(targetUrl, token, 'POST', '/api/v1/transfers/receive', { id, operation, source_url: sourceUrl, token: offer.token, estimated_bytes: offer.estimated_bytes, writer: { host: writerHost.address, port: writerHost.port } });
+        await agentCall(targetUrl, token, 'POST', '/api/v1/transfers/receive', { id, operation, source_url: sourceUrl, token: offer.token, estimated_bytes: offer.estimated_bytes, writer: { host: writerHost.address, port: writerHost.port } }, this.dispatcher);
       } catch (error) {
         const refused = (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
         const message = `${to}'s agent ${refused ? 'refused' : 'failed'} the copy: ${(error as Error).message}`;
@@ -194,7 +201,7 @@ export class Reseeder {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       let status: TransferStatus;
       try {
-        status = await agentCall<TransferStatus>(targetUrl, token, 'GET', `/api/v1/transfers/${id}`);
+        status = await agentCall<TransferStatus>(targetUrl, token, 'GET', `/api/v1/transfers/${id}`, undefined, this.dispatcher);
         lastContact = Date.now();
       } catch (error) {
         if (Date.now() - lastContact < lostAfter) continue;

@@ -21,12 +21,21 @@ test('backup full + incremental of a replica, list, restore after damage; the wr
 
   let clock = Date.parse('2026-01-01T00:00:00Z');
   const now = () => new Date((clock += 60_000));
-  const full = await takeBackup(config, 'db2', {}, { now });
+  const fullProgress: Array<{ bytes: number; totalBytes: number }> = [];
+  const full = await takeBackup(config, 'db2', {}, { now, onProgress: (progress) => fullProgress.push(progress) });
   assert.equal(full.kind, 'full');
+  // Progress: reported while copying and once after; the last figure is the backup's size, the
+  // estimate is the datadir's (larger: logs are not copied).
+  assert.ok(fullProgress.length >= 2, `progress reported (${fullProgress.length} times)`);
+  assert.equal(fullProgress.at(-1)?.bytes, full.sizeBytes);
+  assert.ok((fullProgress.at(-1)?.totalBytes ?? 0) > 0, 'a full backup has an estimated total');
   assert.equal(full.path, join(sandbox.dir, 'backups', 'db2', '2026-01-01T00-01-00-000Z-full'));
   await db1.sql('INSERT INTO app.t VALUES (3, 3)');
   await waitFor('db2 has 3 rows', async () => (await count()) === 3, 30_000);
-  const inc = await takeBackup(config, 'db2', { incremental: true }, { now });
+  const incProgress: Array<{ bytes: number; totalBytes: number }> = [];
+  const inc = await takeBackup(config, 'db2', { incremental: true }, { now, onProgress: (progress) => incProgress.push(progress) });
+  assert.equal(incProgress.at(-1)?.bytes, inc.sizeBytes);
+  assert.equal(incProgress.at(-1)?.totalBytes, 0, 'an incremental has no total to estimate');
   assert.equal(inc.kind, 'incremental');
   assert.equal(inc.base, full.path);
   assert.deepEqual(listBackups(config).map((backup) => [backup.host, backup.kind]), [

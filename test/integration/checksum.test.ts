@@ -72,6 +72,17 @@ test('replicated checksum: clean cluster, a changed row on db3 and a deleted row
   const cleanCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--json']);
   assert.equal(cleanCli.code, 0, cleanCli.stderr);
   assert.equal(JSON.parse(cleanCli.stdout).differences, 0);
+  // --json: progress as JSON lines on stderr, the report alone on stdout.
+  const progressLines = cleanCli.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.event === 'checksum.progress');
+  assert.ok(progressLines.length >= 2, `progress lines on stderr: ${cleanCli.stderr}`);
+  assert.deepEqual(
+    (({ tables_done, tables_total, rows, done, eta_seconds }) => ({ tables_done, tables_total, rows, done, eta_seconds }))(progressLines.at(-1) as Record<string, unknown>),
+    { tables_done: 3, tables_total: 3, rows: 20004, done: true, eta_seconds: 0 },
+  );
 
   // Drift behind replication's back: a changed row on db3, a deleted row on db2.
   const db3 = await sandbox.instance('db3').rootConnection();
@@ -107,4 +118,29 @@ test('replicated checksum: clean cluster, a changed row on db3 and a deleted row
   assert.match(driftCli.stdout, /db3 app\.items: 1 differing chunk/);
   assert.match(driftCli.stdout, /db2 app\.items: 1 differing chunk/);
   assert.doesNotMatch(driftCli.stdout, /app\.pairs/);
+  assert.doesNotMatch(driftCli.stderr, /progress/, 'no progress output without a terminal or --json');
+
+  // Back-off on heartbeat lag: db3's SQL thread stopped (Seconds_Behind_Master is NULL then, so
+  // a back-off on it would push on). The writer's heartbeat row, renewed as the daemon's writer
+  // would, ages on db3; beyond checksum.max_lag the run pauses, and gives up after maxBackoffMs.
+  const schema = sandbox.config.heartbeat.schema;
+  await sandbox.instance('db3').sql('STOP SLAVE SQL_THREAD');
+  await db1.sql(`REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const lagConfig = { ...sandbox.config, checksum: { ...sandbox.config.checksum, max_lag: 1000 } };
+  const backedOff = await runChecksum(lagConfig, { metrics, tables: ['app.pairs'], maxBackoffMs: 2500, replicaWaitTimeoutMs: 1500 });
+  t.diagnostic(`run with db3's SQL thread stopped: ${JSON.stringify(backedOff.tables)} ${JSON.stringify(backedOff.hosts)}`);
+  assert.equal(backedOff.tables[0]?.status, 'failed');
+  assert.match(backedOff.tables[0]?.reason ?? '', /replicas stayed lagged beyond 1000 ms: db3 \d+\.\ds/);
+  assert.doesNotMatch(backedOff.tables[0]?.reason ?? '', /db2/, 'db2 is not lagging');
+  await sandbox.instance('db3').sql('START SLAVE SQL_THREAD');
+
+  // No stale series: every series is a (replica, table) pair the last run compared. db3 killed:
+  // its earlier difference on app.items is not exported as if it were current.
+  await sandbox.instance('db3').kill();
+  const withoutDb3 = await runChecksum(sandbox.config, { metrics, tables: ['app.items'] });
+  assert.deepEqual(withoutDb3.hosts.map((host) => [host.host, host.status]), [['db2', 'checked'], ['db3', 'unreachable']]);
+  assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
+  assert.equal(await diffMetric(metrics, 'db3', 'app.items'), undefined, 'the unreachable replica exports no checksum series');
+  assert.equal(await diffMetric(metrics, 'db2', 'app.pairs'), undefined, 'a table this run did not check exports no series');
 });

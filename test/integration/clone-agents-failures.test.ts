@@ -60,7 +60,7 @@ test('clone through the agents: too little space is refused before anything move
       },
       30_000,
     );
-    cluster.killAgent('db2');
+    await cluster.killAgent('db2');
     assert.equal(await exited, 1, 'the command fails');
     assert.match(stderr, /cut/);
     assert.match(stderr, /nothing was changed: the server is still running on its old datadir/);

@@ -15,7 +15,10 @@ test('deploy/prometheus.yml passes promtool check config (rules included)', asyn
   if (!requireBinaries(t, [['promtool', 'prometheus']])) return;
   const { stdout } = await run('promtool', ['check', 'config', `${root}deploy/prometheus.yml`]);
   assert.match(stdout, /SUCCESS: 1 rule files found/);
-  assert.match(stdout, /SUCCESS: 11 rules found/);
+  // Every rule of alerts/switchyard.rules.yml, however many there are.
+  const rules = (readFileSync(`${root}alerts/switchyard.rules.yml`, 'utf8').match(/^\s+- alert: /gm) ?? []).length;
+  assert.ok(rules >= 11);
+  assert.match(stdout, new RegExp(`SUCCESS: ${rules} rules found`));
 });
 
 test('deploy/alertmanager.yml passes amtool check-config and sends resolved alerts with a bearer token file', async (t) => {

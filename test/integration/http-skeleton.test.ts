@@ -6,13 +6,14 @@ import { createHttpApp, listen } from '../../src/api/server.js';
 import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
 
 test('HTTP skeleton: auth, content type, size limit, malformed JSON, 404, metrics', async (t) => {
+  process.env.SWITCHYARD_SKELETON_TOKEN = 'tok';
   const metrics = new SwitchyardMetrics('test', { processMetrics: false });
   metrics.setMode('active');
   const router = express.Router();
   router.post('/echo', (request, response) => {
     response.json({ got: request.body });
   });
-  const server = await listen(createHttpApp({ metrics, getToken: () => 'tok', apiRouters: [router], bodyLimit: '1kb' }), '127.0.0.1:0');
+  const server = await listen(createHttpApp({ metrics, getTokens: () => [{ name: 'admin', source: { env: 'SWITCHYARD_SKELETON_TOKEN' }, scopes: ['admin'] }], apiRouters: [router], bodyLimit: '1kb' }), '127.0.0.1:0');
   t.after(() => server.close());
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const post = (body: string, headers: Record<string, string>) => fetch(`${base}/api/v1/echo`, { method: 'POST', body, headers });

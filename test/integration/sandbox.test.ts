@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { isPortFree } from '../../src/sandbox/ports.js';
@@ -65,4 +66,52 @@ test('sandbox up refuses an existing directory and a taken port, with reasons', 
   const notSandbox = await run(process.execPath, [CLI, 'sandbox', 'down', '--dir', '/tmp']).catch((error) => error);
   assert.equal(notSandbox.code, 1);
   assert.match(notSandbox.stderr, /not a sandbox/);
+});
+
+test('sandbox stop, kill and start one host: clean stop, SIGKILL, restart read_only=ON with its data; wrong requests refused', async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 1, replicas: 0 });
+  const db1 = sandbox.instance('db1');
+  const cli = (...args: string[]) => run(process.execPath, [CLI, 'sandbox', ...args, '--dir', sandbox.dir]).then((result) => ({ code: 0, ...result }), (error: { code: number; stdout: string; stderr: string }) => error);
+  const readOnly = async () => Number((await db1.sql('SELECT @@read_only AS v'))[0]?.v);
+  assert.equal(await readOnly(), 0, 'the sandbox made db1 writable');
+  await db1.sql('CREATE DATABASE survives');
+
+  const unknown = await cli('stop', 'db9');
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no host "db9" .*hosts: db1/);
+  const missing = await cli('kill');
+  assert.equal(missing.code, 2, 'a missing host name is a usage error');
+  const twice = await cli('start', 'db1');
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /db1 is already running/);
+
+  const firstPid = db1.pid();
+  const stopped = await cli('stop', 'db1');
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.ok(firstPid);
+  assert.throws(() => process.kill(firstPid, 0), 'mariadbd exited');
+  assert.match((await readFile(db1.errorLog, 'utf8')).split('\n').slice(-30).join('\n'), /Shutdown complete/, 'a clean shutdown, not a crash');
+  for (const action of ['stop', 'kill']) {
+    const notRunning = await cli(action, 'db1');
+    assert.equal(notRunning.code, 1, action);
+    assert.match(notRunning.stderr, /db1 is not running/);
+  }
+
+  const started = await cli('start', 'db1');
+  assert.equal(started.code, 0, started.stderr);
+  assert.match(started.stdout, /db1 running again/);
+  assert.equal(await readOnly(), 1, 'its my.cnf brings it back read-only');
+  assert.equal((await db1.sql("SHOW DATABASES LIKE 'survives'")).length, 1, 'same datadir');
+
+  const secondPid = db1.pid();
+  const killed = await cli('kill', 'db1');
+  assert.equal(killed.code, 0, killed.stderr);
+  assert.ok(secondPid);
+  assert.throws(() => process.kill(secondPid, 0), 'mariadbd killed');
+  assert.equal(db1.pid(), secondPid, 'kill -9 leaves the stale pid file behind');
+  const restarted = await cli('start', 'db1');
+  assert.equal(restarted.code, 0, restarted.stderr);
+  assert.notEqual(db1.pid(), secondPid);
+  assert.equal(await readOnly(), 1);
 });

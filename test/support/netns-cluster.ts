@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -10,7 +10,10 @@ import { readConfigFile, type LoadedConfig } from '../../src/config/load.js';
 import { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { createClusterUsers, replicateFrom, waitForReplication } from '../../src/sandbox/replication.js';
+import { fetch as undiciFetch } from 'undici';
+import { TlsDispatcher } from '../../src/api/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
+import { makeNetnsPki, mysqlTlsSettings, replicationOverTls } from './netns-tls.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 export const MYSQL_PORT = 3306;
@@ -25,9 +28,15 @@ export interface NetnsClusterOptions {
   monitor?: Record<string, unknown>;
   actuator?: Record<string, unknown>;
   triggers?: Record<string, unknown>;
+  /** TLS everywhere: mysqld, replication, manager -> MySQL (verify_identity), manager -> agents and agent -> agent (mutual TLS). */
+  tls?: boolean;
+  /** false: the writer role has no `prefer` host (nothing pulls it back after a move). */
+  preferFirst?: boolean;
+  /** Receiver rules added to the standard three (e.g. a move_role for a node alert). */
+  extraRules?: Array<Record<string, unknown>>;
   /**
-   * Agents that can send and receive copies (clone, rejoin): each agent file gets snapshot
-   * (mariabackup of the host's datadir, service stop/start) and mysql (socket, replication account).
+   * Agents that can send and receive copies (clone, rejoin): each agent file gets a snapshot
+   * section (mariabackup of the host's datadir, service stop/start, replication account).
    */
   transfers?: boolean;
   /** Top-level keys merged into the manager's config (e.g. backup). */
@@ -50,8 +59,10 @@ export interface NetnsCluster {
   appUser: { user: string; password: string };
   /** Where a host's MariaDB directory is (datadir = <dir>/data). */
   instanceDir(name: string): string;
-  /** SIGKILLs a host's agent (and whatever it started that still runs in its process group). */
-  killAgent(name: string): void;
+  /** SIGKILL of a host's agent (its VIPs stay on the interface). */
+  killAgent(name: string): Promise<void>;
+  /** Starts a host's agent again (after killAgent) and waits for /healthz. */
+  startAgent(name: string): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -68,10 +79,12 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-netns-'));
   const network = await createTestNetwork(t, names);
   const agents: ChildProcess[] = [];
-  const agentOf = new Map<string, ChildProcess>();
+  const agentByHost = new Map<string, { child?: ChildProcess; command: string[]; log: string; health: string }>();
   const instances = new Map<string, MariaDbInstance>();
+  let closeHealth: (() => Promise<void>) | undefined;
   const unmount: Array<() => Promise<unknown>> = [];
   const destroy = async () => {
+    await closeHealth?.();
     for (const agent of agents) agent.kill('SIGTERM');
     await Promise.all([...instances.values()].map((instance) => instance.stop().catch(() => undefined)));
     await network.destroy();
@@ -94,11 +107,13 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       options.semiSync
         ? { rpl_semi_sync_master_enabled: master ? 'ON' : 'OFF', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
         : {};
+    const pki = options.tls ? await makeNetnsPki(dir, new Map(names.map((name) => [name, network.host(name).address]))) : undefined;
     const instanceDirs = new Map(names.map((name) => [name, join(dir, name)]));
     if (options.smallDisk) instanceDirs.set(options.smallDisk.host, await smallFilesystem(join(dir, 'small-disk'), options.smallDisk.sizeMb, unmount));
     names.forEach((name, index) => {
       const host = network.host(name);
-      instances.set(name, new MariaDbInstance({ name, dir: instanceDirs.get(name) as string, port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings: semiSync(index < masters) }));
+      const extraSettings = { ...semiSync(index < masters), ...(pki ? mysqlTlsSettings(pki, name) : {}) };
+      instances.set(name, new MariaDbInstance({ name, dir: instanceDirs.get(name) as string, port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings }));
     });
     await Promise.all([...instances.values()].map(async (instance) => {
       await instance.initialize();
@@ -109,6 +124,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     const [first, second] = names;
     for (const name of names.slice(1)) await replicateFrom(instances.get(name) as MariaDbInstance, { host: address(first as string), port: MYSQL_PORT }, replication);
     if (masters === 2) await replicateFrom(instances.get(first as string) as MariaDbInstance, { host: address(second as string), port: MYSQL_PORT }, replication);
+    if (pki) await replicationOverTls(instances.values(), pki.ca.cert);
     await Promise.all(names.filter((name) => name !== first || masters === 2).map((name) => waitForReplication(instances.get(name) as MariaDbInstance)));
     const writer = instances.get(first as string) as MariaDbInstance;
     await writer.sql('SET GLOBAL read_only=OFF');
@@ -118,44 +134,71 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     await writer.sql("CREATE USER app@'%' IDENTIFIED BY 'app-pass'");
     await writer.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app@'%'");
 
+    const scheme = pki ? 'https' : 'http';
+    // Health checks through the agents' mutual TLS need the CA and a client certificate.
+    const healthTls = pki ? new TlsDispatcher({ ca_file: pki.ca.cert, cert_file: pki.manager.cert, key_file: pki.manager.key }) : undefined;
+    closeHealth = () => healthTls?.close() ?? Promise.resolve();
+    const health = (url: string, signal: AbortSignal) => (healthTls ? undiciFetch(url, { signal, dispatcher: healthTls.get() }) : fetch(url, { signal }));
     const writerVip = network.vip(100);
     const readerVips = names.map((_, index) => network.vip(101 + index));
     for (const name of names) {
       const host = network.host(name);
       const agentConfig = join(dir, `agent-${name}.yml`);
-      const agentFile: Record<string, unknown> = { listen: `${host.address}:${AGENT_PORT}`, auth: { token_file: join(dir, 'token') }, vip: { interface: 'eth0', ips: [writerVip, ...readerVips] } };
-      if (options.transfers) Object.assign(agentFile, transferSettings(instances.get(name) as MariaDbInstance, join(dir, 'repl.pass'), replication.user));
-      writeFileSync(agentConfig, yaml.dump(agentFile));
+      writeFileSync(
+        agentConfig,
+        yaml.dump({
+          listen: `${host.address}:${AGENT_PORT}`,
+          auth: { token_file: join(dir, 'token') },
+          vip: { interface: 'eth0', ips: [writerVip, ...readerVips] },
+          // The lease's local fence: the agent reaches mysqld on its own host.
+          mysql: { address: '127.0.0.1', port: MYSQL_PORT, user: manager.user, password_file: join(dir, 'mysql.pass') },
+          ...(pki ? { tls: { cert_file: pki.hosts.get(name)?.cert, key_file: pki.hosts.get(name)?.key, client_ca_file: pki.ca.cert } } : {}),
+          ...(options.transfers ? transferSettings(instances.get(name) as MariaDbInstance, join(dir, 'repl.pass'), replication.user) : {}),
+        }),
+      );
       const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
-      await startAgent(name, command, join(dir, `agent-${name}.log`), `http://${host.address}:${AGENT_PORT}/healthz`, agents);
-      agentOf.set(name, agents[agents.length - 1] as ChildProcess);
+      const entry = { command, log: join(dir, `agent-${name}.log`), health: `${scheme}://${host.address}:${AGENT_PORT}/healthz` };
+      agentByHost.set(name, entry);
+      await startAgent(name, command, entry.log, entry.health, agents, health);
+      Object.assign(entry, { child: agents.at(-1) });
     }
 
     const listenPort = await findFreePortRange(1);
     const hosts: Record<string, Record<string, unknown>> = {};
     names.forEach((name, index) => {
-      const entry: Record<string, unknown> = { address: address(name), port: MYSQL_PORT, agent: `http://${address(name)}:${AGENT_PORT}` };
+      const entry: Record<string, unknown> = { address: address(name), port: MYSQL_PORT, agent: `${scheme}://${address(name)}:${AGENT_PORT}` };
       if (index < masters && masters === 2) entry.peer = names[1 - index];
       if (index >= masters) entry.replica_of = 'writer';
       hosts[name] = entry;
     });
     const config = {
       cluster: 'netns',
-      mysql: { user: manager.user, password_file: 'mysql.pass', replication_user: replication.user, replication_password_file: 'repl.pass' },
+      mysql: {
+        user: manager.user,
+        password_file: 'mysql.pass',
+        replication_user: replication.user,
+        replication_password_file: 'repl.pass',
+        ...(pki ? { tls: { ca_file: pki.ca.cert, verify_identity: true, replication: true } } : {}),
+      },
       hosts,
       roles: {
-        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], prefer: first },
+        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], ...(options.preferFirst === false ? {} : { prefer: first }) },
         reader: { hosts: names, ips: readerVips },
       },
       monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
       listen: `127.0.0.1:${listenPort}`,
       auth: { token_file: 'token' },
       triggers: { alertmanager: true, monitor: true, ...options.triggers },
-      actuator: { vip: { interface: 'eth0', prefix: 24 }, ...options.actuator },
+      actuator: {
+        vip: { interface: 'eth0', prefix: 24 },
+        ...(pki ? { agent_ca_file: pki.ca.cert, agent_cert_file: pki.manager.cert, agent_key_file: pki.manager.key } : {}),
+        ...options.actuator,
+      },
       rules: [
         { alert: 'SwitchyardReplicationLagHigh', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardReplicationBroken', action: 'drop_roles', roles: ['reader'] },
         { alert: 'SwitchyardWriterDown', action: 'move_role', role: 'writer' },
+        ...(options.extraRules ?? []),
       ],
       state_dir: 'state',
       ...options.managerConfig,
@@ -177,10 +220,19 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       token,
       appUser,
       instanceDir: (name) => instanceDirs.get(name) as string,
-      killAgent: (name) => {
-        // `ip netns exec` runs the agent as its direct child: kill the agent itself, not only the wrapper.
-        const wrapper = agentOf.get(name);
-        if (wrapper?.pid) killTree(wrapper.pid);
+      async killAgent(name) {
+        const entry = agentByHost.get(name);
+        const child = entry?.child;
+        if (!child || child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      },
+      async startAgent(name) {
+        const entry = agentByHost.get(name);
+        if (!entry) throw new Error(`no agent for ${name}`);
+        await startAgent(name, entry.command, entry.log, entry.health, agents, health);
+        entry.child = agents.at(-1);
       },
       destroy,
     };
@@ -194,7 +246,14 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
  * Starts one agent with its output in a log file, and waits for /healthz. A failure says whether
  * the agent exited and shows the end of its log: a bare "fetch failed" is not enough to act on.
  */
-async function startAgent(name: string, command: string[], logFile: string, healthUrl: string, agents: ChildProcess[]): Promise<void> {
+async function startAgent(
+  name: string,
+  command: string[],
+  logFile: string,
+  healthUrl: string,
+  agents: ChildProcess[],
+  health: (url: string, signal: AbortSignal) => Promise<{ ok: boolean }>,
+): Promise<void> {
   const log = openSync(logFile, 'a');
   const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', log, log] });
   closeSync(log);
@@ -208,7 +267,7 @@ async function startAgent(name: string, command: string[], logFile: string, heal
   let lastError = '';
   while (Date.now() < deadline && exit === undefined) {
     try {
-      if ((await fetch(healthUrl, { signal: AbortSignal.timeout(1000) })).ok) return;
+      if ((await health(healthUrl, AbortSignal.timeout(1000))).ok) return;
       lastError = 'healthz not ok';
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;
@@ -222,7 +281,7 @@ async function startAgent(name: string, command: string[], logFile: string, heal
 
 const START_SCRIPT = new URL('./mariadbd-start.mjs', import.meta.url).pathname;
 
-/** The agent-file sections a host needs to send and receive copies. */
+/** The agent-file section a host needs to send and receive copies (it reaches mysqld through the `mysql` section). */
 function transferSettings(instance: MariaDbInstance, replicationPasswordFile: string, replicationUser: string): Record<string, unknown> {
   return {
     snapshot: {
@@ -232,8 +291,8 @@ function transferSettings(instance: MariaDbInstance, replicationPasswordFile: st
         stop: [instance.binaries.admin, `--socket=${instance.socket}`, '--user=root', 'shutdown'],
         start: [process.execPath, START_SCRIPT, instance.binaries.server, instance.configFile, join(instance.spec.dir, 'stdout.log')],
       },
+      replication: { user: replicationUser, password_file: replicationPasswordFile },
     },
-    mysql: { socket: instance.socket, user: 'root', replication_user: replicationUser, replication_password_file: replicationPasswordFile },
   };
 }
 
@@ -251,32 +310,4 @@ async function smallFilesystem(mountPoint: string, sizeMb: number, unmount: Arra
   const dir = join(mountPoint, 'host');
   mkdirSync(dir);
   return dir;
-}
-
-/** SIGKILL for a process and its descendants (found through /proc), children first. */
-function killTree(pid: number): void {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const order: number[] = [];
-  const visit = (node: number) => {
-    for (const child of children.get(node) ?? []) visit(child);
-    order.push(node);
-  };
-  visit(pid);
-  for (const node of order) {
-    try {
-      process.kill(node, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
 }

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -74,16 +74,14 @@ export async function startPrometheus(
   };
   writeFileSync(join(dir, 'prometheus.yml'), yaml.dump(JSON.parse(JSON.stringify(config))));
   const server = await startServer(t, 'prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--rules.alert.resend-delay=1s'], dir, port);
-  const url = server.url;
-  return {
-    ...server,
-    async query(promql) {
-      const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      const body = (await response.json()) as { status: string; error?: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
-      if (body.status !== 'success') throw new Error(`query ${promql} failed: ${body.error}`);
-      return body.data.resultType === 'vector' ? body.data.result : [];
-    },
-  };
+  return { ...server, query: (promql) => instantQuery(server.url, promql) };
+}
+
+async function instantQuery(url: string, promql: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+  const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await response.json()) as { status: string; error?: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  if (body.status !== 'success') throw new Error(`query ${promql} failed: ${body.error}`);
+  return body.data.resultType === 'vector' ? body.data.result : [];
 }
 
 /** A real Alertmanager (clustering off) delivering every alert to one webhook with a bearer token file. */
@@ -112,6 +110,51 @@ export async function startAlertmanager(
   return startServer(t, 'alertmanager', 'prometheus-alertmanager', [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, '--cluster.listen-address='], dir, port);
 }
 
+const REPO = new URL('../../', import.meta.url).pathname;
+
+/** Replaces each `from` exactly once in a shipped file: a shipped file that changed shape fails loudly instead of being run half-substituted. */
+function substituteExactly(file: string, text: string, replacements: Array<[from: string, to: string]>): string {
+  let result = text;
+  for (const [from, to] of replacements) {
+    const count = result.split(from).length - 1;
+    if (count !== 1) throw new Error(`${file}: expected "${from}" exactly once, found it ${count} times`);
+    result = result.replace(from, to);
+  }
+  return result;
+}
+
+/**
+ * Prometheus on deploy/prometheus.yml and alerts/ as shipped: only the scrape target, the
+ * Alertmanager address and the rule file path are substituted, and no command-line flag is
+ * added (Prometheus's defaults, e.g. a 1 m alert resend delay). What users deploy is what runs.
+ */
+export async function startShippedPrometheus(t: TestContext | undefined, options: { target: string; alertmanager: string }): Promise<RunningPrometheus> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-prometheus-'));
+  const port = await findFreePortRange(1);
+  const source = join(REPO, 'deploy/prometheus.yml');
+  const text = substituteExactly(source, readFileSync(source, 'utf8'), [
+    ['../alerts/switchyard.rules.yml', join(REPO, 'alerts/switchyard.rules.yml')],
+    ["'127.0.0.1:9093'", `'${options.alertmanager.replace(/^https?:\/\//, '')}'`],
+    ["'127.0.0.1:9105'", `'${options.target}'`],
+  ]);
+  writeFileSync(join(dir, 'prometheus.yml'), text);
+  const server = await startServer(t, 'prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`], dir, port);
+  return { ...server, query: (promql) => instantQuery(server.url, promql) };
+}
+
+/** Alertmanager on deploy/alertmanager.yml as shipped: only the webhook address and the token file are substituted. */
+export async function startShippedAlertmanager(t: TestContext | undefined, options: { webhookUrl: string; credentialsFile: string }): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-alertmanager-'));
+  const port = await findFreePortRange(1);
+  const source = join(REPO, 'deploy/alertmanager.yml');
+  const text = substituteExactly(source, readFileSync(source, 'utf8'), [
+    ['http://127.0.0.1:9105/api/v1/alerts', options.webhookUrl],
+    ['/etc/switchyard/token', options.credentialsFile],
+  ]);
+  writeFileSync(join(dir, 'alertmanager.yml'), text);
+  return startServer(t, 'alertmanager', 'prometheus-alertmanager', [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, '--cluster.listen-address='], dir, port);
+}
+
 /** The production rules with short `for:` and thresholds, for the fast alert path of tests and benchmarks. */
 export function fastRules(source: string, target: string, options: { lagThresholdSeconds: number }): string {
   const rules = yaml.load(source) as { groups: Array<{ rules: Array<Record<string, unknown>> }> };
@@ -123,4 +166,12 @@ export function fastRules(source: string, target: string, options: { lagThreshol
   }
   writeFileSync(target, yaml.dump(rules));
   return target;
+}
+
+/** `promtool check metrics` on an exposition text: exit code and everything it printed. */
+export function promtoolCheckMetrics(exposition: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }));
+    child.stdin?.end(exposition);
+  });
 }

@@ -86,6 +86,15 @@ export class WriteProbe {
     return best;
   }
 
+  /**
+   * First acknowledgement of a write sent after `since`: after a silent cut, a write already in
+   * flight may still be acknowledged by the old writer; one sent later can only reach the new one.
+   */
+  firstAckOfWriteSentAfter(since: number): number | undefined {
+    const acked = this.records.filter((record) => record.sentAt > since && record.ackedAt !== undefined).map((record) => record.ackedAt as number);
+    return acked.length ? Math.min(...acked) : undefined;
+  }
+
   /** First acknowledgement at or after `since`. */
   firstAckAfter(since: number): number | undefined {
     return this.acked().find((record) => (record.ackedAt as number) >= since)?.ackedAt;

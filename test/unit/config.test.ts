@@ -56,7 +56,19 @@ const mistakes: Array<[string, (config: Record<string, any>) => void, string]> =
   ['peer is a replica', (c) => (c.hosts.db2.peer = 'db3'), 'hosts.db2.peer: "db3" is a replica'],
   ['replica in the writer role', (c) => c.roles.writer.hosts.push('db3'), 'roles.writer.hosts[2]: "db3" is a replica'],
   ['two hosts on one endpoint', (c) => (c.hosts.db2.address = '10.0.0.11'), 'hosts.db2.address: same address and port as host "db1"'],
-  ['no auth token', (c) => (c.auth = {}), 'auth.token_file: set token_file or token_env'],
+  ['no auth token', (c) => (c.auth = {}), 'auth.token_file: set token_file, token_env or tokens'],
+  ['scoped token without a source', (c) => (c.auth.tokens = [{ name: 'am', scopes: ['alerts'] }]), 'auth.tokens[0].file: set file or env'],
+  ['scoped token with an unknown scope', (c) => (c.auth.tokens = [{ name: 'am', file: 'am.token', scopes: ['alerts', 'root'] }]), 'auth.tokens[0].scopes[1]: must be one of "read", "alerts", "operate", "admin"'],
+  ['scoped token with no scope', (c) => (c.auth.tokens = [{ name: 'am', file: 'am.token', scopes: [] }]), 'auth.tokens[0].scopes: list at least one scope'],
+  ['two tokens with one name', (c) => (c.auth.tokens = [{ name: 'x', env: 'A', scopes: ['read'] }, { name: 'x', env: 'B', scopes: ['read'] }]), 'auth.tokens[1].name: token name "x" is used twice'],
+  ['a scoped token named like the admin token', (c) => (c.auth.tokens = [{ name: 'admin', env: 'A', scopes: ['read'] }]), 'auth.tokens[0].name: "admin" is the name of auth.token_file'],
+  ['an inline token value', (c) => (c.auth.tokens = [{ name: 'am', token: 'abc', env: 'A', scopes: ['read'] }]), 'auth.tokens[0].token: unknown key'],
+  ['only scoped tokens and agents with no token', (c) => (c.auth = { tokens: [{ name: 'am', env: 'A', scopes: ['alerts'] }] }), 'actuator.agent_token_file: agents need a token'],
+  ['mysql.tls without a CA', (c) => (c.mysql.tls = { verify_identity: true }), 'mysql.tls.ca_file: is required'],
+  ['mysql.tls client certificate without its key', (c) => (c.mysql.tls = { ca_file: 'ca.crt', cert_file: 'client.crt' }), 'mysql.tls.key_file: cert_file and key_file go together'],
+  ['listener tls without a key', (c) => (c.tls = { cert_file: 'server.crt' }), 'tls.key_file: is required'],
+  ['agent client certificate without its key', (c) => (c.actuator.agent_cert_file = 'manager.crt'), 'actuator.agent_key_file: agent_cert_file and agent_key_file go together'],
+  ['bad metrics_listen', (c) => (c.metrics_listen = '9104'), 'metrics_listen: must be HOST:PORT'],
   ['unknown snapshot method', (c) => (c.actuator.snapshot.method = 'zfs'), 'actuator.snapshot.method: must be one of'],
 ];
 
@@ -69,6 +81,16 @@ for (const [kind, mutate, expected] of mistakes) {
     );
   });
 }
+
+test('scoped tokens alone are a valid auth section; relative token files resolve against the config folder', () => {
+  const raw = valid();
+  raw.auth = { tokens: [{ name: 'am', file: 'am.token', scopes: ['alerts'] }, { name: 'ops', env: 'OPS_TOKEN', scopes: ['operate', 'read'] }] };
+  raw.actuator.agent_token_file = 'agent.token';
+  const { config, problems } = parseConfigText(yaml.dump(raw), '/opt/cluster/switchyard.yml');
+  assert.deepEqual(problems, []);
+  assert.equal(config?.auth.tokens?.[0]?.file, '/opt/cluster/am.token');
+  assert.deepEqual(config?.auth.tokens?.[1]?.scopes, ['operate', 'read']);
+});
 
 test('every problem is reported at once, not only the first', () => {
   const problems = problemsOf((c) => {
@@ -89,4 +111,17 @@ test('invalid YAML names the line', () => {
 test('a YAML scalar or list is not a config', () => {
   assert.match(validateConfig('hello').problems[0]?.message ?? '', /mapping/);
   assert.match(validateConfig([1, 2]).problems[0]?.message ?? '', /mapping/);
+});
+
+test('config problems never echo a secret written where it does not belong', () => {
+  const secret = 'inline-secret-3f9d';
+  const problems = problemsOf((c) => {
+    c.mysql.password = secret;
+    c.auth.token = secret;
+    c.auth.token_env = `${secret} value`;
+    c.auth.tokens = [{ name: 'am', env: secret, scopes: [secret] }, { name: secret.repeat(9), file: 'x', scopes: ['read'] }];
+    c.actuator.agent_token_env = `=${secret}`;
+  });
+  assert.ok(problems.length >= 5, problems.join('\n'));
+  for (const problem of problems) assert.ok(!problem.includes(secret), problem);
 });

@@ -95,7 +95,7 @@ test('writer-down alert while replicas still see the writer: refused with the ev
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
   const [decision] = await h.engine.handleAlerts([alert('SwitchyardWriterDown', 'db1')]);
   assert.equal(decision?.decision, 'refused', decision?.reason);
-  assert.match(decision?.reason ?? '', /still replicate from it/);
+  assert.match(decision?.reason ?? '', /db2 \(IO thread connected\), db3 \(IO thread connected\) still see it/);
   assert.ok(!h.sim.calls.some((call) => call.startsWith('setReadOnly')));
   assert.equal(h.engine.snapshot().dropped, undefined, 'a refused move leaves no drop behind');
   // The manager's path comes back: no switchover is triggered by the refused alert.

@@ -108,13 +108,22 @@ test('no failover when the manager lost the writer but a replica still sees it',
   assert.ok(!h.sim.calls.some((call) => call.startsWith('setReadOnly') || call.startsWith('waitForGtid') || call.includes('127.0.1.100')), h.sim.calls.join(' '));
   const withheld = h.journal.entries.filter((entry) => entry.event === 'failover.withheld');
   assert.equal(withheld.length, 1, 'journaled once while the condition lasts');
-  assert.match(withheld[0]?.reason ?? '', /db2, db3 still replicate from it/);
+  assert.match(withheld[0]?.reason ?? '', /db2 \(IO thread connected\), db3 \(IO thread connected\) still see it/);
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1');
 });
 
-test('no failover before the monitor declares the writer HARD_OFFLINE', async () => {
+test("a port that refuses connections, with every replica's IO thread failing too, is evidence at once: no need to wait for HARD_OFFLINE", async () => {
   const h = harness();
   h.sim.killHost('db1');
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.deepEqual(h.sim.writable(), ['db2']);
+  assert.match(h.journal.entries.find((entry) => entry.event === 'failover.decided')?.reason ?? '', /refusing connections.*the other hosts lost it too/);
+});
+
+test('a silent writer (timeouts, no refusal) fails over only once HARD_OFFLINE', async () => {
+  const h = harness();
+  h.sim.killHost('db1');
+  h.sim.host('db1').failure = 'silent';
   await h.cycle({ db1: 'ONLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
   assert.deepEqual(h.sim.writable(), []);
   assert.ok(!h.sim.calls.some((call) => call.startsWith('setReadOnly')));
@@ -139,9 +148,12 @@ test('the old writer returns read-only in AWAITING_RECOVERY; its lost writes are
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
   // The new writer takes writes; the old one comes back after a restart, writable by its my.cnf.
   h.sim.host('db2').applied = '0-2-110';
+  h.sim.host('db2').binlogState = '0-1-100,0-2-110';
   h.sim.host('db3').applied = '0-2-110';
   h.sim.host('db3').received = '0-2-110';
+  h.sim.host('db3').binlogState = '0-1-100,0-2-110';
   const db1 = h.sim.host('db1');
+  db1.binlogState = '0-1-103';
   db1.reachable = true;
   db1.alive = true;
   db1.agentUp = true;

@@ -57,6 +57,10 @@ export interface SimHost {
   vips: Set<string>;
   /** The agent answers even when MySQL does not (false: VIP calls fail too). */
   agentUp: boolean;
+  /** What the manager's check gets when unreachable: refused (mysqld dead, host up) or a timeout (silent). */
+  failure?: 'refused' | 'silent';
+  /** @@gtid_binlog_state (per domain and server_id); absent: the engine falls back to positions. */
+  binlogState?: string;
 }
 
 export class SimCluster {
@@ -103,7 +107,7 @@ export class SimCluster {
 
   observe(at = Date.now()): HostObservation[] {
     return [...this.hosts].map(([name, host]) => {
-      if (!host.reachable) return { host: name, at, reachable: false, error: 'connect ECONNREFUSED', checks: {} };
+      if (!host.reachable) return { host: name, at, reachable: false, error: host.failure === 'silent' ? 'connect ETIMEDOUT' : 'connect ECONNREFUSED', checks: {} };
       const hostConfig = this.config.hosts[host.master ?? ''];
       return {
         host: name,
@@ -112,7 +116,7 @@ export class SimCluster {
         readOnly: host.readOnly,
         uptimeSeconds: 1000,
         serverId: Number(name.replace(/\D/g, '')),
-        gtid: { binlogPos: host.applied, slavePos: host.applied, currentPos: host.applied },
+        gtid: { binlogPos: host.applied, slavePos: host.applied, currentPos: host.applied, binlogState: host.binlogState },
         replication: host.master
           ? {
               masterHost: hostConfig?.address ?? host.master,
@@ -299,7 +303,14 @@ export function harness(options: { config?: EngineConfig; sim?: SimCluster; stat
       config,
       store,
       actuators: { live, planner },
-      positions: { currentGtidPosition: async (host) => options.positions?.[host] ?? sim.host(host).applied },
+      positions: {
+        currentGtidPosition: async (host) => options.positions?.[host] ?? sim.host(host).applied,
+        gtidView: async (host) => {
+          const item = sim.host(host);
+          if (!item.reachable) throw new Error(`${host}: connect ECONNREFUSED`);
+          return { binlogState: item.binlogState, known: mariadbGtid.merge(item.applied, item.received ?? ''), serverId: Number(host.replace(/\D/g, '')) };
+        },
+      },
       journal,
       leadership: { mayAct: () => leader.value, describe: () => (leader.value ? 'leader' : 'follower') },
       metrics,

@@ -65,7 +65,7 @@ test('HARD_OFFLINE only after failures_before_down consecutive failures, and a s
 test('a restart holds the host for the operator', () => {
   const { record: next } = nextHostRecord(record('ONLINE'), OUTCOMES.restarted as HostObservation, context());
   assert.equal(next.held, 'restarted');
-  assert.match(next.reason, /uptime went from 400 s to 3 s/);
+  assert.match(next.reason, /uptime 400 s -> 3 s/);
   // Even a long wait does not bring it back automatically.
   const later = nextHostRecord(next, observe({ uptimeSeconds: 100 }), context({ now: NOW + 3_600_000 }));
   assert.equal(later.record.state, 'AWAITING_RECOVERY');
@@ -105,9 +105,9 @@ test('flapping: flap.count state losses within flap.window hold the host', () =>
   let now = NOW;
   for (let loss = 1; loss <= 3; loss++) {
     now += 10_000;
-    current = nextHostRecord(current, OUTCOMES.lagging as HostObservation, context({ now })).record;
+    current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: true } })).record;
     if (loss < 3) {
-      assert.equal(current.state, 'REPLICATION_DELAY');
+      assert.equal(current.state, 'REPLICATION_FAIL');
       now += 10_000;
       current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
       assert.equal(current.state, 'ONLINE');
@@ -120,12 +120,62 @@ test('flapping: flap.count state losses within flap.window hold the host', () =>
   assert.equal(setOnline(current, now).record.held, undefined);
 });
 
+test('lag is not a flap: a host that lags and recovers again and again is never held', () => {
+  let current = record('ONLINE');
+  let now = NOW;
+  for (let loss = 0; loss < 6; loss++) {
+    now += 10_000;
+    current = nextHostRecord(current, OUTCOMES.lagging as HostObservation, context({ now })).record;
+    assert.equal(current.state, 'REPLICATION_DELAY');
+    now += 10_000;
+    current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
+  }
+  assert.equal(current.state, 'ONLINE');
+  assert.deepEqual(current.flaps, []);
+});
+
+test('a replica whose master is not ONLINE stays ONLINE (MMM) and no flap is counted', () => {
+  // Four writer deaths in a row within minutes: each breaks this replica's IO thread.
+  let current = record('ONLINE');
+  let now = NOW;
+  for (let round = 0; round < 4; round++) {
+    now += 30_000;
+    const lost = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: false } }));
+    assert.equal(lost.transition, undefined);
+    assert.match(lost.record.reason, /master db1 is not ONLINE/);
+    current = lost.record;
+    now += 1000;
+    current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now, master: { name: 'db2', online: true } })).record;
+  }
+  assert.equal(current.state, 'ONLINE');
+  assert.equal(current.held, undefined);
+  assert.deepEqual(current.flaps, []);
+});
+
+test('an IO thread connecting without an error (just repointed) is not a replication failure', () => {
+  const starting = observe({ replication: { ...healthyReplication, ioRunning: false, ioState: 'Connecting', lastIoError: '' } });
+  const next = nextHostRecord(record('ONLINE'), starting, context({ master: { name: 'db2', online: true } }));
+  assert.equal(next.record.state, 'ONLINE');
+  assert.deepEqual(next.record.flaps, []);
+});
+
+test('set-online clears the flap history: the next single blip does not hold the host again', () => {
+  let current = record('ONLINE', { flaps: [NOW - 3000, NOW - 2000] });
+  current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ master: { name: 'db1', online: true } })).record;
+  assert.match(current.held ?? '', /flapping: 3/);
+  current = setOnline(current, NOW + 1000).record;
+  assert.deepEqual(current.flaps, []);
+  current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now: NOW + 2000, master: { name: 'db1', online: true } })).record;
+  assert.equal(current.state, 'REPLICATION_FAIL');
+  assert.equal(current.held, undefined);
+});
+
 test('losses outside the flap window do not count', () => {
   let current = record('ONLINE');
   let now = NOW;
   for (let loss = 0; loss < 5; loss++) {
     now += 400_000;
-    current = nextHostRecord(current, OUTCOMES.lagging as HostObservation, context({ now })).record;
+    current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: true } })).record;
     now += 1000;
     current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
   }
@@ -138,4 +188,15 @@ test('ADMIN_OFFLINE is left only through set-online; set-offline reports its tra
   assert.equal(offline.record.state, 'ADMIN_OFFLINE');
   assert.deepEqual(offline.transition, { from: 'ONLINE', to: 'ADMIN_OFFLINE', reason: 'set offline by the operator' });
   assert.equal(setOffline(offline.record, NOW).transition, undefined, 'repeating is a no-op');
+});
+
+test('a young server restarted within seconds shows the same uptime, but its connection ids started again: restarted', () => {
+  let current = record('ONLINE', { lastUptimeSeconds: undefined });
+  current = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 40 }), context()).record;
+  assert.equal(current.state, 'ONLINE');
+  const next = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 6 }), context({ now: NOW + 3000 }));
+  assert.equal(next.record.state, 'AWAITING_RECOVERY');
+  assert.equal(next.record.held, 'restarted');
+  const steady = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 43 }), context({ now: NOW + 3000 }));
+  assert.equal(steady.record.state, 'ONLINE');
 });

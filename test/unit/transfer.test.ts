@@ -38,19 +38,24 @@ test('the throttle holds a stream to its rate', async () => {
 
 test('agent transfer keys are validated with their key paths', () => {
   const base = { listen: '127.0.0.1:9106', auth: { token_file: '/t' } };
-  const ok = validateAgentConfig({ ...base, snapshot: { method: 'mariabackup', path: '/var/lib/mysql', service: { stop: ['systemctl', 'stop', 'mariadb'], start: ['systemctl', 'start', 'mariadb'] } }, mysql: { socket: '/run/mysqld/mysqld.sock', replication_user: 'repl', replication_password_file: 'repl.pass' } }, '/etc/switchyard/agent.yml');
+  const ok = validateAgentConfig(
+    {
+      ...base,
+      snapshot: { method: 'mariabackup', path: '/var/lib/mysql', service: { stop: ['systemctl', 'stop', 'mariadb'], start: ['systemctl', 'start', 'mariadb'] }, replication: { user: 'repl', password_file: 'repl.pass' } },
+      mysql: { socket: '/run/mysqld/mysqld.sock', user: 'switchyard', password_file: 'mysql.pass' },
+    },
+    '/etc/switchyard/agent.yml',
+  );
   assert.deepEqual(ok.problems, []);
-  assert.equal(ok.config?.mysql?.user, 'root');
-  const bad = validateAgentConfig({ ...base, snapshot: { method: 'mariabackup', path: '/var/lib/mysql', service: { stop: 'systemctl stop mariadb', start: [] } }, mysql: { replication_user: 'repl' } }, '/etc/switchyard/agent.yml');
+  assert.deepEqual(ok.config?.snapshot?.replication, { user: 'repl', password_file: 'repl.pass' });
+  const bad = validateAgentConfig({ ...base, snapshot: { method: 'mariabackup', path: '/var/lib/mysql', service: { stop: 'systemctl stop mariadb', start: [] }, replication: { user: 'repl' } } }, '/etc/switchyard/agent.yml');
   const paths = bad.problems.map((problem) => problem.path);
-  for (const path of ['snapshot.service.stop', 'snapshot.service.start', 'mysql.replication_password_file']) assert.ok(paths.includes(path), `${path} in ${paths.join(', ')}`);
-  const nowhere = validateAgentConfig({ ...base, mysql: { replication_user: 'repl', replication_password_file: 'r' } }, '/etc/switchyard/agent.yml');
-  assert.deepEqual(nowhere.problems.map((problem) => problem.path), ['mysql.socket']);
+  for (const path of ['snapshot.service.stop', 'snapshot.service.start', 'snapshot.replication.password_file']) assert.ok(paths.includes(path), `${path} in ${paths.join(', ')}`);
 });
 
 test('the manager refuses the writer, a host in service, unknown hosts and hosts without an agent before anything moves', () => {
   const host = (agent?: string) => ({ address: '10.0.0.1', port: 3306, ...(agent ? { agent } : {}) });
-  const config = { hosts: { db1: host('http://a:1'), db2: host('http://b:1'), db3: host('http://c:1'), db4: host() } } as unknown as LoadedConfig;
+  const config = { hosts: { db1: host('http://a:1'), db2: host('http://b:1'), db3: host('http://c:1'), db4: host() }, actuator: {} } as unknown as LoadedConfig;
   const reseeder = new Reseeder(config);
   const states = { db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE', db4: 'ADMIN_OFFLINE' };
   const check = (from: string, to: string, extra: Record<string, string> = {}) => () => reseeder.check({ operation: 'clone', from, to, writer: 'db1', states: { ...states, ...extra } });

@@ -1,6 +1,9 @@
+import { createSecureContext } from 'node:tls';
 import type { Command } from 'commander';
 import { readAgentConfigFile } from '../../agent/config.js';
-import { agentTokenReader, startAgent } from '../../agent/agent.js';
+import { agentSecretFiles, agentTokenReader, startAgent } from '../../agent/agent.js';
+import { secretFileProblems } from '../../config/secret-files.js';
+import { serverTlsOptions } from '../../api/tls.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
 import { localServerOf } from '../../agent/transfer-config.js';
 import { formatProblem } from '../../config/problems.js';
@@ -22,12 +25,26 @@ export function registerAgent(program: Command): void {
         process.exitCode = EXIT_USAGE;
         return;
       }
+      const insecure = secretFileProblems(agentSecretFiles(config));
+      if (insecure.length > 0) {
+        process.stderr.write(`${options.config}: ${insecure.length} problem(s)\n`);
+        for (const problem of insecure) process.stderr.write(`  ${formatProblem(problem)}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
       if (options.check) {
         const warnings: string[] = [];
         try {
           agentTokenReader(config)();
         } catch (error) {
           warnings.push((error as Error).message);
+        }
+        if (config.tls) {
+          try {
+            createSecureContext(serverTlsOptions(config.tls)); // reads the files and checks the key matches the certificate
+          } catch (error) {
+            warnings.push(`tls: ${(error as Error).message}`);
+          }
         }
         if (config.vip) {
           try {

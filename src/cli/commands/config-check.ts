@@ -1,7 +1,11 @@
+import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
+import { tokenSpecs } from '../../api/scopes.js';
 import { readConfigFile } from '../../config/load.js';
+import { isDirectory, readConfigDir } from '../../config/conf-dir.js';
 import { formatProblem } from '../../config/problems.js';
 import { readSecret } from '../../config/secrets.js';
+import { managerSecretFiles, secretFileProblems } from '../../config/secret-files.js';
 import { configWarnings } from '../../config/warnings.js';
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
 
@@ -10,10 +14,26 @@ export function registerConfigCheck(program: Command): void {
   config
     .command('check')
     .description('validate a config file and print every problem with its key path')
-    .requiredOption('-c, --config <file>', 'config file')
+    .requiredOption('-c, --config <file>', 'config file, or a conf.d directory (one file per cluster)')
     .option('--json', 'print the result as JSON')
     .action((options: { config: string; json?: boolean }) => {
+      if (isDirectory(options.config)) {
+        // A conf.d directory: one cluster per file (switchyard run -c DIR).
+        const { configs, problems } = readConfigDir(options.config);
+        if (options.json) process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, clusters: configs.map((entry) => entry.cluster) }, null, 2)}\n`);
+        else if (problems.length > 0) {
+          process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
+          for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
+        } else {
+          process.stdout.write(`${options.config}: ok, ${configs.length} cluster(s)\n`);
+          for (const entry of configs) process.stdout.write(`  cluster ${entry.cluster}: ${Object.keys(entry.hosts).length} hosts, listen ${entry.listen}, state_dir ${entry.state_dir}${entry.ha ? ', ha' : ''}\n`);
+        }
+        process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;
+        return;
+      }
       const { config: loaded, problems } = readConfigFile(options.config);
+      // A secret file others can read is a problem, not a warning: `run` refuses to start with it.
+      if (loaded) problems.push(...secretFileProblems(managerSecretFiles(loaded)));
       const warnings: string[] = [];
       if (loaded) {
         warnings.push(...configWarnings(loaded));
@@ -21,8 +41,28 @@ export function registerConfigCheck(program: Command): void {
         const sources: Array<[string, { file?: string | undefined; env?: string | undefined }]> = [
           ['mysql.password', { file: loaded.mysql.password_file, env: loaded.mysql.password_env }],
           ['mysql.replication_password', { file: loaded.mysql.replication_password_file, env: loaded.mysql.replication_password_env }],
-          ['auth.token', { file: loaded.auth.token_file, env: loaded.auth.token_env }],
+          ...tokenSpecs(loaded.auth).map((token): [string, { file?: string; env?: string }] => [`auth token "${token.name}"`, token.source]),
         ];
+        // TLS files: unreadable ones are warnings for the same reason.
+        const tlsFiles: Array<[string, string | undefined]> = [
+          ['tls.cert_file', loaded.tls?.cert_file],
+          ['tls.key_file', loaded.tls?.key_file],
+          ['tls.client_ca_file', loaded.tls?.client_ca_file],
+          ['mysql.tls.ca_file', loaded.mysql.tls?.ca_file],
+          ['mysql.tls.cert_file', loaded.mysql.tls?.cert_file],
+          ['mysql.tls.key_file', loaded.mysql.tls?.key_file],
+          ['actuator.agent_ca_file', loaded.actuator.agent_ca_file],
+          ['actuator.agent_cert_file', loaded.actuator.agent_cert_file],
+          ['actuator.agent_key_file', loaded.actuator.agent_key_file],
+        ];
+        for (const [key, file] of tlsFiles) {
+          if (file === undefined) continue;
+          try {
+            accessSync(file, constants.R_OK);
+          } catch (error) {
+            warnings.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+          }
+        }
         for (const [what, source] of sources) {
           try {
             readSecret(source, what);

@@ -16,7 +16,8 @@ export function formatJournalEntry(entry: JournalEntry): string {
   const subject = [entry.host, entry.role].filter(Boolean).join('/') || '-';
   const outcome = entry.outcome ? ` [${entry.outcome}]` : '';
   const text = [entry.reason, entry.detail].filter(Boolean).join(' | ');
-  return `${new Date(entry.at).toISOString()}  ${entry.phase.padEnd(8)} ${entry.event.padEnd(24)} ${subject.padEnd(12)}${outcome} ${text}`;
+  const by = entry.by ? ` (by ${entry.by})` : '';
+  return `${new Date(entry.at).toISOString()}  ${entry.phase.padEnd(8)} ${entry.event.padEnd(24)} ${subject.padEnd(12)}${outcome} ${text}${by}`;
 }
 
 export function registerControl(program: Command): void {

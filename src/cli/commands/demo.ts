@@ -10,6 +10,7 @@ import { readManifest, sandboxStatus, sandboxUp } from '../../sandbox/cluster.js
 import { startDemoStack } from '../../demo/prometheus-stack.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { untilSignal } from './run.js';
+import { runHaDemo } from './demo-ha.js';
 import { DEFAULT_SANDBOX_DIR } from './sandbox.js';
 
 export function registerDemo(program: Command): void {
@@ -18,13 +19,23 @@ export function registerDemo(program: Command): void {
     .description("the newcomer's first command: a sandbox cluster on loopback ports plus the Switchyard daemon")
     .option('--dir <dir>', 'sandbox directory', DEFAULT_SANDBOX_DIR)
     .option('--base-port <port>', 'port of the first MariaDB instance (a new sandbox only)', '13306')
-    .action(async (options: { dir: string; basePort: string }) => {
+    .option('--ha', 'three managers sharing the cluster through a local 3-member etcd (kill the leader and watch)')
+    .action(async (options: { dir: string; basePort: string; ha?: boolean }) => {
       const dir = resolve(options.dir);
       const basePort = Number(options.basePort);
       if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) throw new CliExit(EXIT_USAGE, `--base-port must be a port number, not "${options.basePort}"`);
+      if (options.ha) {
+        try {
+          await runHaDemo(dir, basePort);
+        } catch (error) {
+          if (error instanceof CliExit) throw error;
+          throw new CliExit(EXIT_FAILED, `demo --ha failed: ${(error as Error).message}`);
+        }
+        return;
+      }
       try {
         if (!existsSync(join(dir, 'sandbox.json'))) {
-          await sandboxUp({ dir, masters: 2, replicas: 1, basePort, onProgress: (message) => process.stdout.write(`${message}\n`) });
+          await sandboxUp({ dir, masters: 2, replicas: 1, basePort, preferWriter: false, onProgress: (message) => process.stdout.write(`${message}\n`) });
         } else {
           process.stdout.write(`reusing the sandbox in ${dir}\n`);
           const stopped = (await sandboxStatus(dir)).filter((status) => !status.running);
@@ -47,8 +58,9 @@ export function registerDemo(program: Command): void {
       const daemonPort = Number(config.listen.slice(config.listen.lastIndexOf(':') + 1));
       const firstPort = readManifest(dir).hosts[0]?.port ?? basePort;
       const stack = await startDemoStack({ dir, daemonPort, tokenFile: config.auth.token_file as string, prometheusPort: firstPort + 200, alertmanagerPort: firstPort + 201 });
-      const shown = relative(process.cwd(), dir) || '.';
-      const cfg = join(shown, 'switchyard.yml');
+      const nearby = relative(process.cwd(), dir) || '.';
+      // A path that climbs out of the working directory is easier to paste as an absolute one.
+      const shown = nearby.startsWith('..') ? dir : nearby;
       process.stdout.write(
         [
           '',
@@ -57,12 +69,8 @@ export function registerDemo(program: Command): void {
           `  log:       ${join(shown, 'switchyard.log')}      journal: ${join(shown, 'state', 'journal.jsonl')}`,
           stack.prometheusUrl ? `  Prometheus: ${stack.prometheusUrl}/alerts      Alertmanager: ${stack.alertmanagerUrl}` : `  (${stack.skipped})`,
           '',
-          'Try, in another terminal:',
-          `  npx switchyard show -c ${cfg}                     # hosts, states, roles`,
-          `  kill -9 $(cat ${join(shown, 'db1', 'mariadbd.pid')})              # kill the writer: watch db2 take over`,
-          `  npx switchyard journal -c ${cfg}                  # why it did what it did`,
-          `  npx switchyard move-role writer db1 -c ${cfg}     # planned switchover (once db1 is back and set online)`,
-          `  npx switchyard set-online db1 -c ${cfg}`,
+          'Try the failover story, in another terminal (paste one line at a time):',
+          ...demoStory(join(shown, 'switchyard.yml'), shown),
           '',
           `Ctrl-C stops the daemon; the sandbox keeps running until: npx switchyard sandbox down --dir ${shown}`,
           '',
@@ -73,4 +81,24 @@ export function registerDemo(program: Command): void {
       await stack.stop();
       await daemon.stop();
     });
+}
+
+/**
+ * The newcomer's story as numbered, copy-pasteable commands: kill the writer, watch the failover,
+ * bring the old writer back, see it held, take it in, move the writer back, read the journal.
+ * The demo test runs exactly these lines.
+ */
+export function demoStory(configFile: string, dir: string): string[] {
+  const steps: Array<[string, string]> = [
+    [`show -c ${configFile}`, 'db1 is the writer, db2 and db3 read_only'],
+    [`sandbox kill db1 --dir ${dir}`, "kill -9 of the writer's mariadbd"],
+    [`show -c ${configFile}`, 'a few seconds later: db1 HARD_OFFLINE, db2 the writer'],
+    [`sandbox start db1 --dir ${dir}`, 'db1 comes back, read_only=ON from its my.cnf'],
+    [`show -c ${configFile}`, 'db1 is held in AWAITING_RECOVERY: it restarted'],
+    [`set-online db1 -c ${configFile}`, 'take db1 in: ONLINE, a reader again, db2 replicates from it'],
+    [`move-role writer db1 -c ${configFile}`, 'planned switchover back to db1 (roles.writer.prefer: db1 would do this by itself)'],
+    [`journal -c ${configFile}`, 'every decision and action, and why'],
+  ];
+  const width = Math.max(...steps.map(([command]) => command.length));
+  return steps.map(([command, note], index) => `  ${index + 1}. npx switchyard ${command.padEnd(width)}   # ${note}`);
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
-import { sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/cluster.js';
+import { sandboxDown, sandboxHost, sandboxStatus, sandboxUp, type HostAction } from '../../sandbox/cluster.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
+import { createTable, paint, useColour } from '../table.js';
 
 export const DEFAULT_SANDBOX_DIR = './switchyard-sandbox';
 
@@ -48,13 +48,35 @@ export function registerSandbox(program: Command): void {
         process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
         return;
       }
-      const table = new Table({ head: ['host', 'port', 'kind', 'running', 'pid', 'read_only', 'replication'] });
+      const colour = useColour();
+      const table = createTable(['host', 'port', 'kind', 'running', 'pid', 'read_only', 'replication'], colour);
       for (const status of statuses) {
-        table.push([status.name, status.port, status.role, status.running ? 'yes' : 'NO', status.pid ?? '-', status.readOnly === undefined ? '-' : status.readOnly ? 'ON' : 'OFF', status.replication ?? '-']);
+        table.push([status.name, status.port, status.role, status.running ? 'yes' : paint(colour, 'red', 'NO'), status.pid ?? '-', status.readOnly === undefined ? '-' : status.readOnly ? 'ON' : 'OFF', status.replication ?? '-']);
       }
       process.stdout.write(`${table.toString()}\n`);
       if (statuses.some((status) => !status.running)) process.exitCode = EXIT_FAILED;
     });
+  const hostActions: Array<[HostAction, string, (host: string, pid?: number) => string]> = [
+    ['stop', 'shut one host down cleanly (SIGTERM, then wait for it to exit)', (host, pid) => `${host} stopped (pid ${pid})`],
+    ['kill', 'kill -9 one host\'s mariadbd: the crash a failover must survive', (host, pid) => `${host} killed (SIGKILL to pid ${pid})`],
+    ['start', 'start one host again with its own my.cnf (read_only=ON) and wait until it answers', (host, pid) => `${host} running again (pid ${pid}), read_only=ON until Switchyard gives it a role`],
+  ];
+  for (const [action, description, done] of hostActions) {
+    sandbox
+      .command(action)
+      .description(description)
+      .argument('<host>', 'sandbox host name, e.g. db1')
+      .option('--dir <dir>', 'sandbox directory', DEFAULT_SANDBOX_DIR)
+      .action(async (host: string, options: { dir: string }) => {
+        let pid: number | undefined;
+        try {
+          ({ pid } = await sandboxHost(options.dir, host, action));
+        } catch (error) {
+          throw new CliExit(EXIT_FAILED, `sandbox ${action} ${host}: ${(error as Error).message}`);
+        }
+        process.stdout.write(`${done(host, pid)}\n`);
+      });
+  }
   sandbox
     .command('down')
     .description('stop every sandbox instance and remove the directory')

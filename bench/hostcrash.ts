@@ -1,0 +1,123 @@
+/**
+ * bench/hostcrash: the writer's host vanishes (its link goes down: no TCP reset, as in a power
+ * loss or kernel panic) under a write load through the writer VIP, with MariaDB's defaults
+ * (slave_net_timeout 60 s) and Switchyard's default monitor settings (1 s interval, 1 s connect
+ * timeout, 3 failures, 3 s lease). A client on the writer's own host keeps writing over the local
+ * socket. Reports the time to the first write through the VIP on the new writer, and the writes
+ * the isolated side accepted after the new writer's first one (must be 0). Then kill -9 of the
+ * writer's mariadbd on the same settings. A fresh cluster per link-down run: the isolated side's
+ * local writes are errant, so that host would need a reseed. Needs root.
+ *
+ *   npx tsx bench/hostcrash.ts [--runs 5] [--kill-runs 5] [--interval 1s]
+ */
+import { openConnection, type Connection } from '../src/mysql/connect.js';
+import { startNetnsCluster, type NetnsCluster } from '../test/support/netns-cluster.js';
+import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
+
+const runs = Number(option('--runs', '5'));
+const killRuns = Number(option('--kill-runs', '5'));
+const interval = option('--interval', '1s');
+const monitor = { interval, connect_timeout: '1s', failures_before_down: 3 };
+
+function localWrites(cluster: NetnsCluster, host: string): { stop(): Promise<number[]> } {
+  const acked: number[] = [];
+  let running = true;
+  let id = 1_000_000_000;
+  const loop = (async () => {
+    while (running) {
+      let connection: Connection | undefined;
+      try {
+        connection = await openConnection({ socketPath: cluster.instance(host).socket, user: cluster.appUser.user, password: cluster.appUser.password, connectTimeoutMs: 500 });
+        while (running) {
+          id += 1;
+          await connection.query({ sql: 'INSERT INTO app.writes (id, at) VALUES (?, ?)', timeout: 1000 }, [id, Date.now()]);
+          acked.push(Date.now());
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      } finally {
+        connection?.destroy();
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return acked;
+    },
+  };
+}
+
+const linkDown: number[] = [];
+const lateIsolated: number[] = [];
+for (let run = 1; run <= runs; run++) {
+  const cluster = await startNetnsCluster(undefined, { monitor });
+  try {
+    const daemon = await startBenchDaemon(cluster.config);
+    try {
+      const probe = await writerVipProbe(cluster, daemon);
+      probe.start();
+      await until('writes through the VIP', () => probe.acked().length > 50, 30_000, 50);
+      const local = localWrites(cluster, 'db1');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const cutAt = Date.now();
+      await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);
+      const first = await until('a write on the new writer', () => probe.firstAckOfWriteSentAfter(cutAt + 50), 120_000, 5);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const isolated = await local.stop();
+      await probe.stop();
+      const late = isolated.filter((at) => at >= first).length;
+      linkDown.push(first - cutAt);
+      lateIsolated.push(late);
+      console.log(`link-down run ${run}: first write on the new writer ${first - cutAt} ms after the cut; isolated side: last write ${isolated.length ? Math.max(...isolated) - cutAt : '-'} ms after the cut, ${late} accepted after the new writer's first`);
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+const kills: number[] = [];
+let lost = 0;
+if (killRuns > 0) {
+  const cluster = await startNetnsCluster(undefined, { monitor });
+  try {
+    const daemon = await startBenchDaemon(cluster.config);
+    try {
+      const probe = await writerVipProbe(cluster, daemon);
+      probe.start();
+      for (let run = 1; run <= killRuns; run++) {
+        const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
+        await until('writes through the VIP', () => probe.firstAckAfter(Date.now() - 500), 30_000, 20);
+        const killedAt = Date.now();
+        await cluster.instance(writer).kill();
+        const first = await until('a write on the new writer', () => probe.firstAckOfWriteSentAfter(killedAt + 50), 60_000, 5);
+        kills.push(first - killedAt);
+        console.log(`kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`);
+        await cluster.instance(writer).start();
+        await until(`${writer} back and held`, () => daemon.status().hosts.find((host) => host.name === writer)?.state === 'AWAITING_RECOVERY', 60_000, 100);
+        await until(`${writer} replicating`, async () => (await cluster.instance(writer).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000, 100);
+        const online = await daemon.engine.setOnline(writer);
+        if (!online.ok) throw new Error(`set-online ${writer} refused: ${online.detail}`);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+      }
+      await probe.stop();
+      const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
+      const connection = await cluster.instance(writer).rootConnection();
+      lost = (await probe.missingAcked(connection)).length;
+      connection.destroy();
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+console.log('');
+console.log(`monitor ${JSON.stringify(monitor)}, lease 3s, MariaDB defaults`);
+if (linkDown.length) console.log(`link down (silent), ${linkDown.length} runs: first write on the new writer median ${median(linkDown)} ms, worst ${Math.max(...linkDown)} ms; isolated-side writes after the new writer's first: ${lateIsolated.reduce((a, b) => a + b, 0)}`);
+if (kills.length) console.log(`kill -9, ${kills.length} runs: median ${median(kills)} ms, worst ${Math.max(...kills)} ms; acknowledged writes lost: ${lost}`);

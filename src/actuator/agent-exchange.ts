@@ -1,0 +1,180 @@
+import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import type { Journal } from '../journal/journal.js';
+import type { Logger } from '../log.js';
+import { AgentError } from './agent-client.js';
+import type { AgentTransport } from './types.js';
+
+export interface AgentReport {
+  host: string;
+  /** Manager clock: when the last good answer arrived. */
+  answeredAt?: number;
+  answer?: SyncAnswer;
+  /** The last failure, cleared by the next good answer. */
+  error?: string;
+  failedAt?: number;
+}
+
+export interface AgentExchangeOptions {
+  transport: AgentTransport;
+  hosts: string[];
+  timeoutMs: number;
+  journal?: Journal;
+  log: Logger;
+  metrics?: SwitchyardMetrics;
+  now?: () => number;
+}
+
+/**
+ * Sends every agent its part of the cluster's truth once per cycle, without ever making the cycle
+ * wait: at most one request per agent is in flight, a newer desired set replaces one still
+ * queued, and answers are kept as reports for the engine (probes, lease), metrics and `show`. A
+ * failing agent is journaled once, when it starts failing, and once when it answers again.
+ */
+export class AgentExchange {
+  private readonly reports = new Map<string, AgentReport>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly queued = new Map<string, SyncRequest>();
+  private readonly heldSeries = new Map<string, string[]>();
+  private readonly leaseConfirmed = new Map<string, number>();
+  private readonly now: () => number;
+  startedAt: number;
+
+  constructor(private readonly options: AgentExchangeOptions) {
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+  }
+
+  /** The sequence number is taken now, with the desired set: a later move outranks it at the agent. */
+  send(host: string, request: Omit<SyncRequest, 'seq'>): void {
+    const body: SyncRequest = { ...request, seq: this.options.transport.nextSeq() };
+    if (this.inFlight.has(host)) {
+      this.queued.set(host, body);
+      return;
+    }
+    this.dispatch(host, body);
+  }
+
+  /**
+   * One exchange now, awaited (a new writer's lease must be held before it becomes writable).
+   * Queued periodic sets carry older sequence numbers and lose to it at the agent.
+   */
+  async exchangeNow(host: string, request: Omit<SyncRequest, 'seq'>, timeoutMs: number): Promise<SyncAnswer> {
+    const answer = await this.options.transport.sync(host, { ...request, seq: this.options.transport.nextSeq() }, timeoutMs);
+    this.answered(host, answer);
+    return answer;
+  }
+
+  /** Manager clock: the last answer in which `host`'s agent said it holds the writer lease. */
+  leaseConfirmedAt(host: string): number | undefined {
+    return this.leaseConfirmed.get(host);
+  }
+
+  report(host: string): AgentReport | undefined {
+    return this.reports.get(host);
+  }
+
+  hasAgent(host: string): boolean {
+    return this.options.transport.agentUrl(host) !== undefined;
+  }
+
+  agentUrl(host: string): string | undefined {
+    return this.options.transport.agentUrl(host);
+  }
+
+  /** Answered within `withinMs`. */
+  fresh(host: string, withinMs: number): boolean {
+    const report = this.reports.get(host);
+    return report?.answeredAt !== undefined && this.now() - report.answeredAt <= withinMs && report.error === undefined;
+  }
+
+  /**
+   * The latest moment anyone is known to have reached `host`'s agent: this manager (its last
+   * answered exchange) or another agent (its report of the lease holder's last ping). Never
+   * earlier than this manager's start: before that, nothing is known.
+   */
+  lastContactWith(host: string): number {
+    let latest = Math.max(this.startedAt, this.reports.get(host)?.answeredAt ?? 0);
+    for (const report of this.reports.values()) {
+      const age = report.answer?.contacts[host];
+      if (report.host === host || age === undefined || report.answeredAt === undefined) continue;
+      latest = Math.max(latest, report.answeredAt - age);
+    }
+    return latest;
+  }
+
+  /**
+   * Several managers: a manager that just became leader knew nothing of the agents before (a
+   * follower exchanges nothing), so "nothing is known before" moves to now, as at a start.
+   */
+  restartKnowledge(): void {
+    this.startedAt = this.now();
+  }
+
+  releaseLease(host: string, reason: string, timeoutMs: number): Promise<string> {
+    return this.options.transport.releaseLease(host, reason, timeoutMs);
+  }
+
+  /** Resolves when nothing is in flight (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight.values()]);
+  }
+
+  private dispatch(host: string, body: SyncRequest): void {
+    const work = this.options.transport
+      .sync(host, body, this.options.timeoutMs)
+      .then(
+        (answer) => this.answered(host, answer),
+        (error: Error) => this.failed(host, error),
+      )
+      .catch((error: Error) => this.options.log.error({ event: 'agent.exchange_bookkeeping_failed', host, err: error.message }, 'could not record an agent answer'))
+      .finally(() => {
+        this.inFlight.delete(host);
+        const next = this.queued.get(host);
+        if (next) {
+          this.queued.delete(host);
+          this.dispatch(host, next);
+        }
+      });
+    this.inFlight.set(host, work);
+  }
+
+  private answered(host: string, answer: SyncAnswer): void {
+    const previous = this.reports.get(host);
+    if (previous?.error !== undefined) {
+      this.options.journal?.append({ phase: 'note', event: 'agent.exchange_recovered', host, reason: `${host}'s agent answers again (it failed since ${new Date(previous.failedAt ?? 0).toISOString()}: ${previous.error})` });
+      this.options.log.info({ event: 'agent.exchange_recovered', host }, `${host}'s agent answers again`);
+    }
+    if (answer.added.length > 0 || answer.removed.length > 0) {
+      this.options.journal?.append({ phase: 'note', event: 'vip.converged', host, reason: `${host}'s agent converged to its VIP set: added ${answer.added.join(', ') || 'none'}, removed ${answer.removed.join(', ') || 'none'}`, inputs: { added: answer.added, removed: answer.removed, held: answer.held } });
+    }
+    this.reports.set(host, { host, answeredAt: this.now(), answer });
+    if (answer.lease?.holding) this.leaseConfirmed.set(host, this.now());
+    this.exportHost(host, answer);
+  }
+
+  private failed(host: string, error: Error): void {
+    // Stale: a newer change reached the agent first; this desired set was already outdated.
+    if (error instanceof AgentError && error.status === 409 && error.code === 'stale') return;
+    const previous = this.reports.get(host);
+    const message = error.message;
+    if (previous?.error === undefined) {
+      this.options.journal?.append({ phase: 'note', event: 'agent.exchange_failed', host, reason: `${host}'s agent did not complete the exchange: ${message}; retried every cycle, its VIPs are unknown meanwhile` });
+      this.options.log.warn({ event: 'agent.exchange_failed', host, err: message }, `${host}'s agent exchange failed`);
+    }
+    this.reports.set(host, { host, answeredAt: previous?.answeredAt, answer: previous?.answer, error: message, failedAt: previous?.failedAt ?? this.now() });
+    this.exportHost(host, undefined);
+  }
+
+  private exportHost(host: string, answer: SyncAnswer | undefined): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    if (this.hasAgent(host)) metrics.agentUp.set({ host }, answer ? 1 : 0);
+    for (const ip of this.heldSeries.get(host) ?? []) metrics.vipHeld.remove({ ip, host });
+    const held = answer?.held ?? [];
+    for (const ip of held) metrics.vipHeld.set({ ip, host }, 1);
+    this.heldSeries.set(host, held);
+    if (answer?.lease) metrics.writerLease.set({ host }, answer.lease.holding ? 1 : 0);
+    else metrics.writerLease.remove({ host });
+  }
+}

@@ -1,0 +1,172 @@
+import { isIP } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { HttpError } from '../api/errors.js';
+import type { SyncAnswer } from '../domain/agent-exchange.js';
+import type { Logger } from '../log.js';
+import type { AgentConfig } from './config.js';
+import type { LeaseKeeper } from './lease.js';
+import type { Mutex, SequenceGuard } from './mutex.js';
+import type { VipDriver } from './vip-driver.js';
+import type { WriterProbe } from './writer-probe.js';
+
+const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
+const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/);
+
+export const syncBody = z.strictObject({
+  seq: z.number().int().nonnegative(),
+  host: hostName,
+  interface: z.string().min(1).optional(),
+  prefix: z.number().int().min(8).max(32).default(24),
+  /** The complete set of this host's VIPs: what is missing is added, what is not listed is removed. */
+  vips: z.array(ipv4),
+  interval_ms: z.number().int().min(50).max(60_000),
+  /** The writer's MySQL port, which this agent probes from its side (absent on the writer). */
+  writer: z.strictObject({ host: hostName, address: z.string().min(1), port: z.number().int().min(1).max(65535), timeout_ms: z.number().int().min(50).max(60_000) }).optional(),
+  /** Only for the writer's agent: its lease. */
+  lease: z
+    .strictObject({
+      duration_ms: z.number().int().min(500).max(600_000),
+      voters: z.array(z.strictObject({ host: hostName, url: z.string().url() })),
+      managers: z.number().int().min(1).max(9),
+      writer_vips: z.array(ipv4),
+    })
+    .optional(),
+});
+export type SyncBody = z.output<typeof syncBody>;
+
+
+export interface SyncDeps {
+  config: AgentConfig;
+  driver: VipDriver;
+  lock: Mutex;
+  sequence: SequenceGuard;
+  probe: WriterProbe;
+  lease: LeaseKeeper;
+  log: Logger;
+  parse<T>(schema: z.ZodType<T>, body: unknown): T;
+  refuse(response: Response, status: number, code: string, detail: string): never;
+  /** Announces an added VIP after the reply (gratuitous ARP takes about a second). */
+  announceAfter(response: Response, ip: string, iface: string): void;
+}
+
+type Handler = (request: Request, response: Response) => Promise<void>;
+const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => {
+  handler(request, response).catch(next);
+};
+
+/**
+ * The manager's per-cycle exchange with this agent (POST /api/v1/sync) and the lease's
+ * agent-to-agent endpoints. Declarative: the manager sends the whole set of VIPs this host must
+ * hold, and the agent converges (adds what is missing, removes any of its own VIPs not in the
+ * set) and answers with what it holds, what it sees of the writer, and the lease.
+ */
+export function createSyncRouter(deps: SyncDeps): express.Router {
+  const router = express.Router();
+  const contacts = new Map<string, number>();
+
+  router.post(
+    '/sync',
+    route(async (request, response) => {
+      const body = deps.parse(syncBody, request.body);
+      const vip = deps.config.vip;
+      if (!vip) deps.refuse(response, 409, 'not_configured', 'this agent has no "vip" section in its config, so it holds no VIPs');
+      const vipConfig = vip as NonNullable<AgentConfig['vip']>;
+      if (body.interface !== undefined && body.interface !== vipConfig.interface) {
+        deps.refuse(response, 403, 'interface_not_allowed', `interface "${body.interface}" is not this agent's VIP interface ("${vipConfig.interface}")`);
+      }
+      const foreign = [...body.vips, ...(body.lease?.writer_vips ?? [])].filter((ip) => !vipConfig.ips.includes(ip));
+      if (foreign.length > 0) deps.refuse(response, 403, 'ip_not_allowed', `${foreign.join(', ')} not among this agent's VIPs (${vipConfig.ips.join(', ')})`);
+
+      // A stale request (a deposed leader's, or one overtaken by a newer change) must not count as
+      // the manager's contact nor reconfigure the lease and probe: refuse it before anything else.
+      if (deps.sequence.stale(body.seq)) deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change or a newer leader won`);
+      deps.lease.managerContact();
+      deps.lease.configure(
+        body.lease
+          ? { self: body.host, durationMs: body.lease.duration_ms, intervalMs: body.interval_ms, voters: body.lease.voters, managers: body.lease.managers, writerVips: body.lease.writer_vips }
+          : undefined,
+      );
+      deps.probe.configure(body.writer ? { host: body.writer.host, address: body.writer.address, port: body.writer.port } : undefined, body.interval_ms, body.writer?.timeout_ms ?? 1000);
+
+      const lease = deps.lease.status();
+      const writerVips = new Set(body.lease?.writer_vips ?? []);
+      const withheld = lease.lapsed && body.lease ? body.vips.filter((ip) => writerVips.has(ip)) : [];
+      const desired = new Set(body.vips.filter((ip) => !withheld.includes(ip)));
+
+      const outcome = await deps.lock.run(async () => {
+        if (!deps.sequence.accept(body.seq)) {
+          deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change won`);
+        }
+        const held = (await deps.driver.list(vipConfig.interface)).filter((address) => vipConfig.ips.includes(address.ip));
+        const added: string[] = [];
+        const removed: string[] = [];
+        const errors: string[] = [];
+        for (const address of held) {
+          if (desired.has(address.ip)) continue;
+          try {
+            await deps.driver.remove(address.ip, address.prefix, vipConfig.interface);
+            removed.push(address.ip);
+          } catch (error) {
+            errors.push(`remove ${address.ip}: ${(error as Error).message}`);
+          }
+        }
+        for (const ip of desired) {
+          if (held.some((address) => address.ip === ip)) continue;
+          try {
+            await deps.driver.add(ip, body.prefix, vipConfig.interface);
+            added.push(ip);
+          } catch (error) {
+            errors.push(`add ${ip}: ${(error as Error).message}`);
+          }
+        }
+        const after = (await deps.driver.list(vipConfig.interface)).filter((address) => vipConfig.ips.includes(address.ip)).map((address) => address.ip);
+        return { added, removed, errors, after };
+      });
+      if (outcome.added.length > 0 || outcome.removed.length > 0) {
+        deps.log.info({ event: 'vip.converged', added: outcome.added, removed: outcome.removed, withheld, seq: body.seq }, 'VIPs converged to the manager\'s set');
+      }
+      if (outcome.errors.length > 0) throw new HttpError(500, 'not_applied', outcome.errors.join('; '));
+      for (const ip of outcome.added) deps.announceAfter(response, ip, vipConfig.interface);
+
+      const probe = deps.probe.latest();
+      const now = Date.now();
+      const answer: SyncAnswer = {
+        seq: body.seq,
+        held: outcome.after,
+        added: outcome.added,
+        removed: outcome.removed,
+        withheld,
+        probe: probe ? { target: probe.target, ok: probe.ok, refused: probe.refused, detail: probe.detail, started_ago_ms: now - probe.startedAt } : undefined,
+        contacts: Object.fromEntries([...contacts].map(([host, at]) => [host, now - at])),
+        lease: body.lease ? { holding: lease.holding, lapsed: lease.lapsed, fenced: lease.fenced, quorum_ago_ms: lease.quorumAgoMs, reached: lease.reached } : undefined,
+      };
+      response.json(answer);
+    }),
+  );
+
+  // The writer's agent renews its lease by reaching the other agents: each records the contact,
+  // and reports it to the manager, which then knows how long the old writer may still hold it.
+  router.post(
+    '/lease/ping',
+    route(async (request, response) => {
+      const body = deps.parse(z.strictObject({ from: hostName }), request.body);
+      contacts.set(body.from, Date.now());
+      response.json({ ok: true });
+    }),
+  );
+
+  router.post(
+    '/lease/release',
+    route(async (request, response) => {
+      const body = deps.parse(z.strictObject({ seq: z.number().int().nonnegative().optional(), reason: z.string().max(500).optional() }), request.body);
+      if (!deps.sequence.accept(body.seq)) deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}`);
+      // The fence takes the VIP lock itself.
+      const detail = await deps.lease.release(body.reason ?? 'the manager released the lease');
+      deps.log.warn({ event: 'lease.released', reason: body.reason, detail }, 'writer lease released on the manager\'s request: fenced');
+      response.json({ fenced: true, detail });
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,32 @@
+/**
+ * The wire format of the manager's per-cycle exchange with each host's agent (POST /api/v1/sync):
+ * shared by the manager (src/actuator) and the agent (src/agent).
+ */
+export interface SyncRequest {
+  /** The manager's sequence number: the agent refuses one older than a change it already applied. */
+  seq: number;
+  /** The agent's host name in the cluster. */
+  host: string;
+  interface?: string;
+  prefix: number;
+  /** Every VIP this host must hold; the agent removes any of its own VIPs not listed. */
+  vips: string[];
+  interval_ms: number;
+  /** The writer's MySQL port, probed from this host (absent on the writer itself). */
+  writer?: { host: string; address: string; port: number; timeout_ms: number };
+  /** Only for the writer's agent: its lease (invariant 7). */
+  lease?: { duration_ms: number; voters: Array<{ host: string; url: string }>; managers: number; writer_vips: string[] };
+}
+
+export interface SyncAnswer {
+  seq: number;
+  held: string[];
+  added: string[];
+  removed: string[];
+  /** Writer VIPs in the desired set that were not added because this host's lease lapsed. */
+  withheld: string[];
+  probe?: { target: string; ok: boolean; refused: boolean; detail: string; started_ago_ms: number };
+  /** host -> ms since that host's agent (as lease holder) last reached this one. */
+  contacts: Record<string, number>;
+  lease?: { holding: boolean; lapsed: boolean; fenced: boolean; quorum_ago_ms: number | null; reached: string[] };
+}

@@ -1,0 +1,111 @@
+import type { AgentExchange } from '../actuator/agent-exchange.js';
+import type { ClusterState } from '../domain/cluster-state.js';
+import type { SyncRequest } from '../domain/agent-exchange.js';
+import type { EngineConfig } from './context.js';
+import type { ObserverView } from './evidence.js';
+import { awaitLeaseLapse, type LeaseGateInput } from './lease-gate.js';
+import { hasVip } from './operation.js';
+import { holderOf } from './roles.js';
+
+/**
+ * What the engine reads from, and asks of, the hosts' agents: their views of the writer for the
+ * evidence rule, the desired VIP set and lease each one gets every cycle, the lease granted to a
+ * new writer before it becomes writable, and the wait for an old writer's lease. Without agents
+ * (unit tests) every question has the answer that leaves the engine as it was before agents.
+ */
+export class AgentViews {
+  constructor(
+    private readonly agents: AgentExchange | undefined,
+    private readonly config: EngineConfig,
+    private readonly writerRole: string,
+    private readonly now: () => number,
+  ) {}
+
+  /** Answered recently, or unknown (no agent, no exchange yet): worth a direct request. */
+  answering(host: string): boolean {
+    const agents = this.agents;
+    if (!agents?.hasAgent(host) || agents.report(host) === undefined) return true;
+    return agents.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout);
+  }
+
+  /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
+  leaseLapsedOn(host: string): boolean {
+    const agents = this.agents;
+    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout)) return false;
+    return agents.report(host)?.answer?.lease?.lapsed === true;
+  }
+
+  /** Each host's agent's view of `writer`'s port, from answers fresh enough to count. */
+  observerViews(writer: string): Map<string, ObserverView> | undefined {
+    const agents = this.agents;
+    if (!agents) return undefined;
+    const freshWithin = 2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
+    const views = new Map<string, ObserverView>();
+    for (const host of Object.keys(this.config.hosts)) {
+      const view: ObserverView = { hasAgent: agents.hasAgent(host) };
+      const report = agents.report(host);
+      const probe = report?.answer?.probe;
+      if (view.hasAgent && agents.fresh(host, freshWithin) && probe && probe.target === writer && report?.answeredAt !== undefined) {
+        view.probe = { ok: probe.ok, refused: probe.refused, detail: probe.detail, startedAt: report.answeredAt - probe.started_ago_ms };
+      }
+      views.set(host, view);
+    }
+    return views;
+  }
+
+  /** Sends every agent its part of `state`, without waiting (see AgentExchange). */
+  exchange(state: ClusterState): void {
+    if (!this.agents) return;
+    const writer = holderOf(state.roles, this.writerRole);
+    for (const host of Object.keys(this.config.hosts)) this.agents.send(host, this.requestFor(host, writer, state));
+  }
+
+  /** Grants `host`'s agent the writer lease and waits for it to confirm. */
+  async grantLease(host: string, state: ClusterState): Promise<{ ok: boolean; detail: string }> {
+    const agents = this.agents;
+    if (!agents?.hasAgent(host)) return { ok: true, detail: `${host} has no agent: no lease` };
+    try {
+      const answer = await agents.exchangeNow(host, this.requestFor(host, host, state), Math.min(this.config.actuator.agent_timeout, 2000));
+      if (answer.lease?.holding) return { ok: true, detail: `${host}'s agent holds the writer lease` };
+      return { ok: false, detail: `${host}'s agent did not take the writer lease (${JSON.stringify(answer.lease)})` };
+    } catch (error) {
+      return { ok: false, detail: `${host}'s agent could not be granted the writer lease: ${(error as Error).message}` };
+    }
+  }
+
+  /** Invariant 7 before a failover promotes: the old writer's lease has certainly lapsed. */
+  awaitLeaseLapse(oldWriter: string, journal: LeaseGateInput['journal']): ReturnType<typeof awaitLeaseLapse> {
+    const agents = this.agents;
+    if (!agents) return Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for', agent: false });
+    return awaitLeaseLapse({
+      writer: oldWriter,
+      hasAgent: agents.hasAgent(oldWriter),
+      leaseMs: this.config.lease,
+      marginMs: Math.max(500, this.config.monitor.interval),
+      lastContact: () => agents.lastContactWith(oldWriter),
+      confirmedAt: agents.leaseConfirmedAt(oldWriter),
+      answering: this.answering(oldWriter),
+      release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
+      now: this.now,
+      journal,
+    });
+  }
+
+  /** What `host`'s agent must hold and do, with `writer` holding the writer role. */
+  private requestFor(host: string, writer: string | null, state: ClusterState): Omit<SyncRequest, 'seq'> {
+    const agents = this.agents as AgentExchange;
+    const writerConfig = writer ? this.config.hosts[writer] : undefined;
+    const vips = Object.values(state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
+    const voters = Object.keys(this.config.hosts)
+      .filter((other) => other !== host && agents.hasAgent(other) && state.hosts[other]?.state !== 'ADMIN_OFFLINE')
+      .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
+    return {
+      host,
+      prefix: this.config.actuator.vip?.prefix ?? 24,
+      vips,
+      interval_ms: this.config.monitor.interval,
+      writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
+      lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: this.config.roles[this.writerRole]?.ips ?? [] } : undefined,
+    };
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Issue 13: planned switchovers that choose their own target, under a continuous write load. An
+ * alert rule `NodeDiskFailing -> move_role writer` fires for the live writer; then the operator
+ * takes the writer offline. Every move must succeed (the target is behind a replica at decision
+ * time half the time: it catches up after the fence), with no acknowledged write lost and never
+ * two writable hosts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openConnection } from '../../src/mysql/connect.js';
+import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { startDaemon } from '../support/daemon.js';
+import { MYSQL_PORT, startNetnsCluster } from '../support/netns-cluster.js';
+import { waitFor } from '../support/sandbox.js';
+import { WritableSampler } from '../support/writable-sampler.js';
+import { WriteProbe } from '../support/write-probe.js';
+
+const MOVES = 20;
+
+test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers in a row under write load all succeed`, async (t) => {
+  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])) return;
+  const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, preferFirst: false, extraRules: [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] });
+  const { daemon } = await startDaemon(t, cluster.config);
+  const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
+  await waitFor('db1 to be the writer', async () => writerOf() === 'db1', 20_000);
+  const writes = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10 });
+  const sampler = new WritableSampler(Object.fromEntries(['db1', 'db2', 'db3'].map((name) => [name, { socketPath: cluster.instance(name).socket, user: 'root' }])), 25);
+  sampler.start();
+  writes.start();
+  t.after(async () => {
+    await writes.stop();
+    await sampler.stop();
+  });
+  await waitFor('writes', async () => writes.acked().length > 20, 10_000);
+
+  for (let move = 1; move <= MOVES; move++) {
+    const holder = writerOf() as string;
+    const started = Date.now();
+    const alert = { status: 'firing' as const, name: 'NodeDiskFailing', labels: { alertname: 'NodeDiskFailing', host: holder }, annotations: {}, startsAt: new Date(started).toISOString(), fingerprint: `disk-${move}` };
+    const [decision] = await daemon.engine.handleAlerts([alert]);
+    assert.equal(decision?.decision, 'acted', `alert move ${move}: ${decision?.reason}`);
+    assert.notEqual(writerOf(), holder, `alert move ${move}: the writer moved`);
+    const [resolved] = await daemon.engine.handleAlerts([{ ...alert, status: 'resolved', endsAt: new Date().toISOString() }]);
+    assert.notEqual(resolved?.decision, 'failed');
+    await waitFor(`a write after alert move ${move}`, async () => writes.firstAckAfter(Date.now() - 1), 10_000, 20);
+  }
+  for (let move = 1; move <= MOVES; move++) {
+    const holder = writerOf() as string;
+    const offline = await daemon.engine.setOffline(holder);
+    assert.equal(offline.ok, true, `set-offline move ${move}: ${offline.detail}`);
+    assert.notEqual(writerOf(), holder);
+    const online = await daemon.engine.setOnline(holder);
+    assert.equal(online.ok, true, `set-online ${holder} after move ${move}: ${online.detail}`);
+    await waitFor(`a write after set-offline move ${move}`, async () => writes.firstAckAfter(Date.now() - 1), 10_000, 20);
+  }
+  t.diagnostic(`longest write pause over ${2 * MOVES} switchovers: ${writes.longestPause().pauseMs} ms`);
+
+  await writes.stop();
+  await sampler.stop();
+  const survivor = await openConnection({ socketPath: cluster.instance(writerOf() as string).socket, user: 'root' });
+  try {
+    assert.deepEqual(await writes.missingAcked(survivor), [], 'acknowledged writes lost');
+  } finally {
+    survivor.destroy();
+  }
+  assert.deepEqual(sampler.samples.filter((sample) => sample.writable.length > 1).slice(0, 3), [], 'two writable hosts');
+});

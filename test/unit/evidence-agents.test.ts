@@ -1,0 +1,110 @@
+/**
+ * Invariant 4 with agents as observers: a silent loss is seen in seconds from the other hosts'
+ * side; a manager-only cut, or one replica cut off, never makes a failover; a host whose agent is
+ * down cannot be asked and the remaining observers decide. Plus the lease gate's two paths.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { writerDeathEvidence, type ObserverView } from '../../src/engine/evidence.js';
+import { awaitLeaseLapse } from '../../src/engine/lease-gate.js';
+import { SimCluster, clusterState, testConfig } from './engine-fakes.js';
+
+const config = testConfig();
+const LOST = 1_000_000;
+
+function setup(options: { silent?: boolean } = {}) {
+  const sim = SimCluster.standard(config);
+  sim.host('db1').reachable = false;
+  sim.host('db1').failure = options.silent === false ? 'refused' : 'silent';
+  const observations = new Map(sim.observe(LOST).map((obs) => [obs.host, obs]));
+  const state = clusterState({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  return { sim, observations, state };
+}
+
+const probe = (ok: boolean, startedAt: number): ObserverView => ({ hasAgent: true, probe: { ok, refused: false, startedAt, detail: ok ? 'greeting' : 'no greeting within 1000 ms' } });
+
+test('silent loss, IO threads still connected (slave_net_timeout 60 s), every agent probe fails: dead', () => {
+  const { observations, state } = setup();
+  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(false, LOST + 500)], ['db3', probe(false, LOST + 600)]]);
+  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  assert.equal(evidence.dead, true, evidence.reason);
+  assert.match(evidence.reason, /db2 \(its agent's probe failed/);
+});
+
+test('manager-only cut: the agents still reach the writer after the manager lost it: no failover', () => {
+  const { observations, state } = setup();
+  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(true, LOST + 500)], ['db3', probe(true, LOST + 400)]]);
+  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  assert.equal(evidence.dead, false);
+  assert.match(evidence.reason, /db2 \(its agent reached db1's port\), db3 \(its agent reached db1's port\) still see it/);
+});
+
+test('a probe from before the loss neither agrees nor disagrees', () => {
+  const { observations, state } = setup();
+  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(true, LOST - 200)], ['db3', probe(false, LOST + 300)]]);
+  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  assert.equal(evidence.dead, true, evidence.reason);
+  assert.match(evidence.reason, /not asked: db2/);
+});
+
+test('one replica cut off from a writer the others still reach: no failover', () => {
+  const { observations, state } = setup();
+  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(true, LOST + 500)], ['db3', probe(false, LOST + 500)]]);
+  assert.equal(writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST }).dead, false);
+});
+
+test("a replica's agent is down while the writer dies silently: the remaining observers decide", () => {
+  const { observations, state } = setup();
+  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(false, LOST + 500)], ['db3', { hasAgent: true }]]);
+  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  assert.equal(evidence.dead, true, evidence.reason);
+  assert.match(evidence.reason, /not asked: db3 \(its agent does not answer/);
+});
+
+test('nobody can be asked (every agent down, IO threads connected): no failover', () => {
+  const { observations, state } = setup();
+  const agents = new Map([['db1', { hasAgent: true }], ['db2', { hasAgent: true }], ['db3', { hasAgent: true }]]);
+  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  assert.equal(evidence.dead, false);
+  assert.match(evidence.reason, /no other host could confirm it yet/);
+});
+
+test('lease gate: an answering old writer agent fences on request, nothing to wait for', async () => {
+  const entries: string[] = [];
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => 'mysqld is not running', answering: true, now: () => 10, journal: (entry) => entries.push(entry.event) });
+  assert.equal(result.ok, true);
+  assert.deepEqual(entries, ['failover.lease_released']);
+});
+
+test('lease gate: an unreachable old writer agent is waited out from its last contact, and a contact reported meanwhile moves the deadline', async () => {
+  let now = 10_000;
+  let lastContact = 9_000;
+  const slept: number[] = [];
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 500,
+    lastContact: () => lastContact,
+    confirmedAt: 8_500,
+    answering: true,
+    release: async () => {
+      throw new Error('no answer within 1000 ms');
+    },
+    now: () => now,
+    journal: () => undefined,
+    sleep: async (ms) => {
+      slept.push(ms);
+      now += ms;
+      if (now >= 11_000 && lastContact === 9_000) lastContact = 9_800; // db2 reports a later contact
+    },
+  });
+  assert.equal(result.ok, true);
+  assert.ok(now >= 9_800 + 3000 + 500, `promoted at ${now}, before the lease certainly lapsed`);
+});
+
+test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: refused', async () => {
+  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => Promise.reject(new Error('no answer')), answering: false, now: () => 10_000, journal: () => undefined });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /never confirmed holding the writer lease/);
+});
