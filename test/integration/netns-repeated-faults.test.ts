@@ -10,10 +10,9 @@ import { test } from 'node:test';
 import { openConnection } from '../../src/mysql/connect.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { MYSQL_PORT, startNetnsCluster } from '../support/netns-cluster.js';
+import { startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
-import { WritableSampler } from '../support/writable-sampler.js';
-import { WriteProbe } from '../support/write-probe.js';
+import { startLoad } from '../support/load.js';
 
 const ROUNDS = 10;
 
@@ -24,14 +23,7 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
   const stateOf = (host: string) => daemon.status().hosts.find((entry) => entry.name === host);
   await waitFor('db1 to be the writer', async () => writerOf() === 'db1', 20_000);
-  const writes = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10 });
-  const sampler = new WritableSampler(Object.fromEntries(['db1', 'db2', 'db3'].map((name) => [name, { socketPath: cluster.instance(name).socket, user: 'root' }])), 25);
-  sampler.start();
-  writes.start();
-  t.after(async () => {
-    await writes.stop();
-    await sampler.stop();
-  });
+  const { writes, sampler } = startLoad(t, cluster);
   await waitFor('writes', async () => writes.acked().length > 20, 10_000);
 
   const restart = async (host: string) => {
