@@ -1,6 +1,5 @@
 import { openConnection, type Endpoint } from '../mysql/connect.js';
-import type { PositionReader } from './context.js';
-import type { GtidView } from './errant.js';
+import type { GtidView, PositionReader } from './context.js';
 
 /**
  * Live GTID reads for decisions that cannot trust a monitor observation: the switchover needs
