@@ -10,45 +10,14 @@
  *
  *   npx tsx bench/hostcrash.ts [--runs 5] [--kill-runs 5] [--interval 1s]
  */
-import { openConnection, type Connection } from '../src/mysql/connect.js';
-import { startNetnsCluster, type NetnsCluster } from '../test/support/netns-cluster.js';
+import { startLocalWrites } from '../test/support/load.js';
+import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const killRuns = Number(option('--kill-runs', '5'));
 const interval = option('--interval', '1s');
 const monitor = { interval, connect_timeout: '1s', failures_before_down: 3 };
-
-function localWrites(cluster: NetnsCluster, host: string): { stop(): Promise<number[]> } {
-  const acked: number[] = [];
-  let running = true;
-  let id = 1_000_000_000;
-  const loop = (async () => {
-    while (running) {
-      let connection: Connection | undefined;
-      try {
-        connection = await openConnection({ socketPath: cluster.instance(host).socket, user: cluster.appUser.user, password: cluster.appUser.password, connectTimeoutMs: 500 });
-        while (running) {
-          id += 1;
-          await connection.query({ sql: 'INSERT INTO app.writes (id, at) VALUES (?, ?)', timeout: 1000 }, [id, Date.now()]);
-          acked.push(Date.now());
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      } finally {
-        connection?.destroy();
-      }
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return acked;
-    },
-  };
-}
 
 const linkDown: number[] = [];
 const lateIsolated: number[] = [];
@@ -60,7 +29,7 @@ for (let run = 1; run <= runs; run++) {
       const probe = await writerVipProbe(cluster, daemon);
       probe.start();
       await until('writes through the VIP', () => probe.acked().length > 50, 30_000, 50);
-      const local = localWrites(cluster, 'db1');
+      const local = startLocalWrites(cluster, 'db1');
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const cutAt = Date.now();
       await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);

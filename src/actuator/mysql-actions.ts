@@ -42,6 +42,8 @@ const ER_SPECIFIC_ACCESS_DENIED = 1227;
  * depend on it: the agents' probes see a silent loss whatever slave_net_timeout is.
  */
 const HEARTBEAT_PERIOD_SECONDS = 1;
+/** Longest an ordinary action (read_only, fence, STOP SLAVE) may take; waits get their own bound added. */
+const ACTION_DEADLINE_MS = 15_000;
 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,11 +71,23 @@ export class MysqlActions implements MysqlActuator {
     return { host: target.address, port: target.port, user: manager.user, password: manager.password(), connectTimeoutMs: this.options.connectTimeoutMs };
   }
 
-  private async withHost<T>(host: string, work: (connection: Connection) => Promise<T>): Promise<T> {
+  /**
+   * One connection for one action, bounded by `deadlineMs`: a host that goes silent mid-action (no
+   * TCP reset) would otherwise hold the action, and the engine's lock, until TCP gives up.
+   */
+  private async withHost<T>(host: string, work: (connection: Connection) => Promise<T>, deadlineMs = ACTION_DEADLINE_MS): Promise<T> {
     const target = this.target(host);
+    let timedOut = false;
     try {
-      return await withConnection(this.endpoint(host), work);
+      return await withConnection(this.endpoint(host), (connection) => {
+        const timer = setTimeout(() => {
+          timedOut = true;
+          connection.destroy();
+        }, deadlineMs);
+        return work(connection).finally(() => clearTimeout(timer));
+      });
     } catch (error) {
+      if (timedOut) throw new ActionError(`${host}: no answer within ${deadlineMs} ms (connection dropped): ${(error as Error).message}`);
       if (error instanceof ActionError) throw error;
       const hint =
         (error as { errno?: number }).errno === ER_SPECIFIC_ACCESS_DENIED
@@ -147,7 +161,7 @@ export class MysqlActions implements MysqlActuator {
           const [waited] = await queryRows<{ result: number | string | null }>(connection, 'SELECT MASTER_GTID_WAIT(?, ?) AS result', [canonical, timeoutMs / 1000]);
           if (waited?.result === null || waited?.result === undefined) throw new ActionError(`${host}: MASTER_GTID_WAIT returned NULL (invalid position?)`);
           return Number(waited.result) === 0;
-        }),
+        }, timeoutMs + ACTION_DEADLINE_MS),
       (reached) => (reached ? `reached ${canonical}` : `timed out after ${timeoutMs} ms before ${canonical}`),
     );
   }
@@ -229,7 +243,7 @@ export class MysqlActions implements MysqlActuator {
             });
           await connection.query('START SLAVE');
           await waitForThreads(connection, replica, timeoutMs);
-        }),
+        }, timeoutMs + ACTION_DEADLINE_MS),
       () => `replicating from ${newMaster} (${master.address}:${master.port})`,
     );
   }
@@ -255,7 +269,7 @@ export class MysqlActions implements MysqlActuator {
         if (!(await slaveStatus(connection))) throw new ActionError(`${host}: no replication is configured (SHOW SLAVE STATUS is empty)`);
         await connection.query('START SLAVE');
         await waitForThreads(connection, host, timeoutMs);
-      }),
+      }, timeoutMs + ACTION_DEADLINE_MS),
     );
   }
 }

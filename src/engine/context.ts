@@ -1,11 +1,9 @@
 import type { Config } from '../config/schema.js';
-import type { Actuator } from '../actuator/types.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
-import type { Journal, JournalEntry } from '../journal/journal.js';
+import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
-import type { GtidView } from './errant.js';
 import type { GtidOps } from './gtid-position.js';
 import type { StepRunner } from './steps.js';
 
@@ -22,7 +20,15 @@ export interface PositionReader {
   gtidView(host: string): Promise<GtidView>;
 }
 
-export type JournalDraft = Omit<JournalEntry, 'at' | 'seq'>;
+
+/** What errant detection needs of one host: read from one observation or one live query. */
+export interface GtidView {
+  /** @@gtid_binlog_state: last GTID per domain and server_id ("" when unknown). */
+  binlogState?: string;
+  /** Everything the host has received or applied, one GTID per domain. */
+  known: string;
+  serverId?: number;
+}
 
 /** What the procedures (failover, switchover, recovery) work with. */
 export interface OpContext {
@@ -58,4 +64,3 @@ export interface OpContext {
   now(): number;
 }
 
-export type Actuators = { live: Actuator; planner?: Actuator };

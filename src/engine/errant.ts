@@ -1,16 +1,11 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
+import type { GtidView } from './context.js';
 import type { GtidOps } from './gtid-position.js';
+
+export type { GtidView };
 import { knownPosition } from './topology.js';
 
-/** What errant detection needs of one host: read from one observation or one live query. */
-export interface GtidView {
-  /** @@gtid_binlog_state: last GTID per domain and server_id ("" when unknown). */
-  binlogState?: string;
-  /** Everything the host has received or applied, one GTID per domain. */
-  known: string;
-  serverId?: number;
-}
 
 export interface ErrantInput {
   host: GtidView;

@@ -1,6 +1,5 @@
 import { openConnection, type Endpoint } from '../mysql/connect.js';
-import type { PositionReader } from './context.js';
-import type { GtidView } from './errant.js';
+import type { GtidView, PositionReader } from './context.js';
 
 /**
  * Live GTID reads for decisions that cannot trust a monitor observation: the switchover needs
@@ -26,14 +25,16 @@ export class MysqlPositionReader implements PositionReader {
   private async read(host: string): Promise<{ binlog: string | null; slave: string | null; current: string | null; state: string | null; server_id: number | string }> {
     const connection = await openConnection(this.endpointFor(host));
     try {
-      const [rows] = await connection.query(
-        'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave, @@global.gtid_current_pos AS current, @@global.gtid_binlog_state AS state, @@global.server_id AS server_id',
-      );
+      const [rows] = await connection.query({
+        sql: 'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave, @@global.gtid_current_pos AS current, @@global.gtid_binlog_state AS state, @@global.server_id AS server_id',
+        // A host gone silent must not hold the switchover or the operator's set-online.
+        timeout: 5000,
+      });
       const row = (rows as Array<{ binlog: string | null; slave: string | null; current: string | null; state: string | null; server_id: number | string }>)[0];
       if (!row) throw new Error(`${host}: no answer to the GTID query`);
       return row;
     } finally {
-      await connection.end().catch(() => undefined);
+      connection.destroy();
     }
   }
 }

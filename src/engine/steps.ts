@@ -1,8 +1,10 @@
 import type { Actuator } from '../actuator/types.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
-import type { Journal } from '../journal/journal.js';
+import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { Logger } from '../log.js';
-import type { Actuators, JournalDraft } from './context.js';
+
+export type JournalDraft = Omit<JournalEntry, 'at' | 'seq'>;
+export type Actuators = { live: Actuator; planner?: Actuator };
 
 export interface StepSpec {
   /** Stable event name, e.g. "mysql.set_read_only", shared by journal and log. */

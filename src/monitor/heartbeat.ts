@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import type { Logger } from '../log.js';
-import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
+import { openConnection, type Connection } from '../mysql/connect.js';
 
 /**
  * pt-heartbeat's idea: the writer stamps a row with its own clock (microseconds) every
@@ -66,19 +66,26 @@ export class HeartbeatWriter {
       this.connectedTo = writer;
     }
     const connection = this.connection;
-    const [row] = await queryRows<{ ro: number | string }>(connection, 'SELECT @@global.read_only AS ro');
+    // Every query is bounded: a writer that went silent (no TCP reset) would otherwise hold this
+    // tick, and every later one, until TCP gives up many minutes later, and the new writer would
+    // get no heartbeat.
+    const timeout = Math.max(1000, 2 * config.monitor.connect_timeout);
+    const [rows] = await connection.query({ sql: 'SELECT @@global.read_only AS ro', timeout });
+    const row = (rows as Array<{ ro: number | string }>)[0];
     if (Number(row?.ro) !== 0) throw new Error(`${writer} is read-only: it is not (yet) the writer`);
     const schema = config.heartbeat.schema;
     if (!this.prepared.has(writer)) {
-      await connection.query(`CREATE DATABASE IF NOT EXISTS \`${schema}\``);
-      await connection.query(`CREATE TABLE IF NOT EXISTS \`${schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`);
+      await connection.query({ sql: `CREATE DATABASE IF NOT EXISTS \`${schema}\``, timeout });
+      await connection.query({ sql: `CREATE TABLE IF NOT EXISTS \`${schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`, timeout });
       this.prepared.add(writer);
     }
-    await connection.query({ sql: `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`, timeout: 2000 });
+    await connection.query({ sql: `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`, timeout });
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    // Destroyed first: a beat waiting on a silent writer ends now instead of at its timeout.
+    this.connection?.destroy();
     await this.running;
     this.connection?.destroy();
     this.connection = undefined;

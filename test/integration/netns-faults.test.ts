@@ -12,8 +12,7 @@ import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
 import { MYSQL_PORT, startNetnsCluster, type NetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
-import { WritableSampler } from '../support/writable-sampler.js';
-import { WriteProbe } from '../support/write-probe.js';
+import { startLoad, startLocalWrites } from '../support/load.js';
 
 async function heldVips(cluster: NetnsCluster, name: string): Promise<string[]> {
   const { stdout } = await cluster.nsHost(name).exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
@@ -39,13 +38,8 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
   for (const name of ['db1', 'db2', 'db3']) assert.deepEqual(await heldVips(cluster, name), [], `fresh deployment: no VIP on ${name}`);
   const { daemon } = await startDaemon(t, cluster.config);
   const roles = () => daemon.status().roles;
-  const writes = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 20 });
-  const sampler = new WritableSampler(Object.fromEntries(['db1', 'db2', 'db3'].map((name) => [name, { socketPath: cluster.instance(name).socket, user: 'root' }])), 25);
-  sampler.start();
-  t.after(async () => {
-    await writes.stop();
-    await sampler.stop();
-  });
+  const { writes, sampler } = startLoad(t, cluster, 20);
+  await writes.pause();
 
   await t.test('fresh start: the writer VIP is raised on the adopted writer and answers', async () => {
     await waitFor('the writer VIP on db1', async () => (await heldVips(cluster, 'db1')).includes(cluster.writerVip), 10_000);
@@ -54,7 +48,7 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
       assert.ok(holder, `reader ${ip} assigned`);
       await waitFor(`reader ${ip} on ${holder}`, async () => (await heldVips(cluster, holder as string)).includes(ip), 5000);
     }
-    writes.start();
+    writes.resume();
     await waitFor('writes through the writer VIP', async () => writes.acked().length > 20, 10_000);
   });
 
@@ -100,11 +94,12 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
     const cutAt = Date.now();
     await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);
     // Clients on the writer's own side of the partition keep writing over the local socket.
-    const isolated = startLocalWrites(cluster, 100_000_000);
+    const isolated = startLocalWrites(cluster, 'db1', 100_000_000, 20);
     await waitFor('db2 to be the writer', async () => roles().writer?.[cluster.writerVip] === 'db2', 30_000);
     const firstNew = await waitFor('a write on db2 through the VIP', async () => writes.firstAckOfWriteSentAfter(cutAt + 50), 30_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const lastIsolated = await isolated.stop();
+    const isolatedAcks = await isolated.stop();
+    const lastIsolated = isolatedAcks.length ? Math.max(...isolatedAcks) : undefined;
     for (const entry of daemon.journal.read().filter((item) => item.at >= cutAt - 4000 && !/^vip\.converged|^agent\./.test(item.event))) {
       t.diagnostic(`+${entry.at - cutAt} ms ${entry.phase} ${entry.event} ${entry.host ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 160)}`);
     }
@@ -141,35 +136,3 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
     assert.deepEqual(doubles.slice(0, 3), [], 'two writable hosts in a sample');
   });
 });
-
-/** An application on the writer's own host writing over the local socket, with its own ids. */
-function startLocalWrites(cluster: NetnsCluster, firstId: number): { stop(): Promise<number | undefined> } {
-  let id = firstId;
-  let lastAck: number | undefined;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      let connection: Connection | undefined;
-      try {
-        connection = await openConnection({ socketPath: cluster.instance('db1').socket, user: cluster.appUser.user, password: cluster.appUser.password, connectTimeoutMs: 500 });
-        while (running) {
-          id += 1;
-          await connection.query({ sql: 'INSERT INTO app.writes (id, at) VALUES (?, ?)', timeout: 1000 }, [id, Date.now()]);
-          lastAck = Date.now();
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      } finally {
-        connection?.destroy();
-      }
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return lastAck;
-    },
-  };
-}

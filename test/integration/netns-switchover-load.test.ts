@@ -10,10 +10,9 @@ import { test } from 'node:test';
 import { openConnection } from '../../src/mysql/connect.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { MYSQL_PORT, startNetnsCluster } from '../support/netns-cluster.js';
+import { startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
-import { WritableSampler } from '../support/writable-sampler.js';
-import { WriteProbe } from '../support/write-probe.js';
+import { startLoad } from '../support/load.js';
 
 const MOVES = 20;
 
@@ -23,14 +22,7 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
   const { daemon } = await startDaemon(t, cluster.config);
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
   await waitFor('db1 to be the writer', async () => writerOf() === 'db1', 20_000);
-  const writes = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10 });
-  const sampler = new WritableSampler(Object.fromEntries(['db1', 'db2', 'db3'].map((name) => [name, { socketPath: cluster.instance(name).socket, user: 'root' }])), 25);
-  sampler.start();
-  writes.start();
-  t.after(async () => {
-    await writes.stop();
-    await sampler.stop();
-  });
+  const { writes, sampler } = startLoad(t, cluster);
   await waitFor('writes', async () => writes.acked().length > 20, 10_000);
 
   for (let move = 1; move <= MOVES; move++) {

@@ -31,6 +31,7 @@ export class WriteProbe {
   private nextId = 1;
   private busy = false;
   private stopped = false;
+  private paused = false;
 
   constructor(private readonly options: WriteProbeOptions) {}
 
@@ -39,7 +40,7 @@ export class WriteProbe {
   }
 
   private async tick(): Promise<void> {
-    if (this.busy || this.stopped) return;
+    if (this.busy || this.stopped || this.paused) return;
     this.busy = true;
     const record: WriteRecord = { id: this.nextId++, sentAt: Date.now() };
     this.records.push(record);
@@ -62,6 +63,16 @@ export class WriteProbe {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Holds writes (the timer keeps running) until resume(); waits for the write in flight. */
+  async pause(): Promise<void> {
+    this.paused = true;
+    while (this.busy) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  resume(): void {
+    this.paused = false;
   }
 
   async stop(): Promise<void> {
