@@ -8,6 +8,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { daemonRouters } from '../../src/daemon/routers.js';
 import { createLogger } from '../../src/log.js';
 import type { TestSandbox } from './sandbox.js';
+import { stopBeforeTeardown } from './teardown.js';
 
 /** Fast settings for tests: a dead host is noticed within about a second. */
 export const FAST_MONITOR = { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', flap: { count: 3, window: '10m' } };
@@ -37,11 +38,14 @@ export async function startDaemon(t: TestContext, config: LoadedConfig, logName 
   const daemon = new Daemon({ config, log, extraRouters: daemonRouters });
   const url = await daemon.start();
   let stopped = false;
+  let forget: () => void = () => undefined;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    forget();
     await daemon.stop();
   };
+  forget = stopBeforeTeardown(stop);
   t.after(stop);
   return { daemon, url, logFile, stop };
 }

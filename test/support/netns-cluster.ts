@@ -13,6 +13,7 @@ import { createClusterUsers, replicateFrom, waitForReplication } from '../../src
 import { fetch as undiciFetch } from 'undici';
 import { TlsDispatcher } from '../../src/api/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
+import { runEarlyStops } from './teardown.js';
 import { makeNetnsPki, mysqlTlsSettings, replicationOverTls } from './netns-tls.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
@@ -84,6 +85,7 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
   let closeHealth: (() => Promise<void>) | undefined;
   const unmount: Array<() => Promise<unknown>> = [];
   const destroy = async () => {
+    await runEarlyStops();
     await closeHealth?.();
     for (const agent of agents) agent.kill('SIGTERM');
     await Promise.all([...instances.values()].map((instance) => instance.stop().catch(() => undefined)));
