@@ -396,7 +396,7 @@ export class Engine implements ControlPlane {
   }
 
   /** Writer first (failover, switchover away from an ineligible holder, election, prefer), then the other roles' IPs. */
-  private async reconcileRoles(ctx: OpContext, trigger: Trigger, operatorHost?: string): Promise<ReconcileSummary> {
+  private async reconcileRoles(ctx: OpContext, trigger: Trigger, operatorHost?: string, onlyRoles?: ReadonlySet<string>): Promise<ReconcileSummary> {
     const summary: ReconcileSummary = { actions: [], refusals: [] };
     // Maintenance: nothing automatic moves onto (eligibility) or away from (skipped) such a host;
     // the host an operator command names is the operator's to change.
@@ -406,10 +406,10 @@ export class Engine implements ControlPlane {
     if (writer && frozen.has(writer) && !this.observations.get(writer)?.reachable) {
       const reason = `${writer} holds ${this.writerRole} and is in maintenance (an Alertmanager silence): no automatic failover away from it`;
       this.condition('failover.withheld', reason, () => note(this.ctxBase(), { phase: 'decision', event: 'failover.withheld', host: writer, role: this.writerRole, reason, level: 'warn' }));
-    } else if (this.config.roles[this.writerRole] && !(writer && frozen.has(writer))) await this.reconcileWriter(ctx, trigger, summary);
+    } else if (this.config.roles[this.writerRole] && !(writer && frozen.has(writer)) && (!onlyRoles || onlyRoles.has(this.writerRole))) await this.reconcileWriter(ctx, trigger, summary);
     const assignment = assignRoles({ roles: this.config.roles, hosts: this.state.hosts, current: this.state.roles, writerRole: this.writerRole, dropped: ctx.dropped, pinned: this.pinned });
     for (const move of assignment.moves) {
-      if (move.role === this.writerRole || frozen.has(move.from ?? '') || frozen.has(move.to ?? '')) continue;
+      if (move.role === this.writerRole || frozen.has(move.from ?? '') || frozen.has(move.to ?? '') || (onlyRoles && !onlyRoles.has(move.role))) continue;
       const done = await this.applyMove(ctx, move.role, move.ip, move.from, move.to, move.reason);
       summary.actions.push(done);
     }
@@ -582,7 +582,9 @@ export class Engine implements ControlPlane {
     this.syncMaps();
     note(this.ctxBase(), { phase: 'decision', event: verdict.kind === 'drop' ? 'alert.drop_roles' : 'alert.restore_roles', host: verdict.host, role, reason: verdict.reason, inputs: { alert: alert.name, labels: alert.labels, startsAt: alert.startsAt } });
     const runner = this.runner(disposition.kind === 'plan');
-    const summary = await this.reconcileRoles(this.context(runner), 'alert');
+    // Only the roles the alert is about: a reader alert must not move the writer (the monitor
+    // cycle reconciles everything anyway).
+    const summary = await this.reconcileRoles(this.context(runner), 'alert', undefined, new Set(verdict.roles));
     if (runner.dry) this.flushPlanned(runner.planned);
     else await this.persist();
     const what = summary.actions.length > 0 ? summary.actions.join('; ') : 'no IP had to move';

@@ -170,3 +170,20 @@ test('a writer the manager lost while the other hosts reached it comes back ONLI
   assert.ok(!h.sim.calls.some((call) => call.startsWith('fence')), h.sim.calls.join(' '));
   assert.ok(h.journal.entries.some((entry) => entry.event === 'writer.readmitted'));
 });
+
+test('an acted reader alert reconciles only the reader role: it does not fail the writer over (the writer alert does)', async () => {
+  const h = harness({ config: testConfig({ triggers: { alertmanager: true, monitor: false } }) });
+  await h.cycle(healthy);
+  await h.engine.handleAlerts([]); // the alerting pipeline is alive: the monitor does not decide
+  h.sim.killHost('db1');
+  h.sim.host('db3').lag = 42;
+  await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1', 'the monitor does not decide while the pipeline is up');
+  const [lag] = await h.engine.handleAlerts([alert('SwitchyardReplicationLagHigh', 'db3')]);
+  assert.equal(lag?.decision, 'acted', lag?.reason);
+  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1', 'a reader alert moved the writer');
+  assert.ok(!Object.values(h.engine.snapshot().roles.reader ?? {}).includes('db3'));
+  const [down] = await h.engine.handleAlerts([alert('SwitchyardWriterDown', 'db1')]);
+  assert.equal(down?.decision, 'acted', down?.reason);
+  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
+});
