@@ -7,6 +7,9 @@ import { holderOf } from './roles.js';
 
 export const WATCHDOG_ALERTS = new Set(['Watchdog', 'SwitchyardWatchdog']);
 
+/** Alerts about a host's own replication: never held against the writer (it replicates from the passive master, or from nobody after a failover). */
+export const REPLICATION_ALERTS = new Set(['SwitchyardReplicationBroken', 'SwitchyardReplicationLagHigh']);
+
 export type AlertVerdict =
   | { kind: 'ignore'; reason: string; host?: string; role?: string }
   | { kind: 'drop'; host: string; roles: string[]; rule: RuleConfig; reason: string }
@@ -61,6 +64,9 @@ export function evaluateAlert(alert: IncomingAlert, input: AlertInput): AlertVer
 /** What the live observation says against the alert, or undefined when it confirms it. */
 function contradicts(name: string, host: string, obs: HostObservation, input: AlertInput): string | undefined {
   const maxLagSeconds = input.config.monitor.max_lag / 1000;
+  if (REPLICATION_ALERTS.has(name) && holderOf(input.state.roles, input.writerRole) === host) {
+    return `${host} is the writer: its own replication is not held against it`;
+  }
   switch (name) {
     case 'SwitchyardReplicationLagHigh': {
       if (!obs.reachable) return undefined;

@@ -6,7 +6,7 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Leadership } from '../leadership/leadership.js';
 import { silentLogger, type Logger } from '../log.js';
-import { HandledAlerts, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
+import { HandledAlerts, REPLICATION_ALERTS, WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
 import { chooseSwitchoverTarget, chooseWriterCandidate, type CandidateChoice } from './candidates.js';
 import type { EngineConfig, OpContext, PositionReader } from './context.js';
 import type { Actuators, JournalDraft } from './steps.js';
@@ -90,6 +90,8 @@ export class Engine implements ControlPlane {
   /** Last server_id seen per host (an unreachable host's is remembered). */
   private readonly serverIds = new Map<string, number>();
   private pathBroken = false;
+  /** host + role -> the alert that dropped it (in memory: after a restart, drops wait for their resolve). */
+  private readonly dropCauses = new Map<string, string>();
   /** Writers the manager lost while other hosts still reached them (its own path was broken). */
   private readonly seenByOthersWhileLost = new Set<string>();
   /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
@@ -186,6 +188,7 @@ export class Engine implements ControlPlane {
       if (!this.started) await this.reconcileStartup();
       this.conditionsThisCycle = new Set();
       this.readmitWriterSeenByOthers();
+      this.liftWriterReplicationDrops();
       await this.cycle();
       const writer = holderOf(this.state.roles, this.writerRole);
       this.pathBroken = writer !== null && !this.observations.get(writer)?.reachable && /still see/.test(this.evidence(writer).reason);
@@ -575,8 +578,13 @@ export class Engine implements ControlPlane {
     const roles = this.dropped.get(verdict.host) ?? new Set<string>();
     const before = new Set(roles);
     for (const item of verdict.roles) {
-      if (verdict.kind === 'drop') roles.add(item);
-      else roles.delete(item);
+      if (verdict.kind === 'drop') {
+        roles.add(item);
+        this.dropCauses.set(`${verdict.host}\u0000${item}`, alert.name);
+      } else {
+        roles.delete(item);
+        this.dropCauses.delete(`${verdict.host}\u0000${item}`);
+      }
     }
     this.dropped.set(verdict.host, roles);
     this.syncMaps();
@@ -788,6 +796,26 @@ export class Engine implements ControlPlane {
       this.state.hosts[host] = { ...setOnlineRecord(record, this.now()).record, reason };
       note(this.ctxBase(), { phase: 'decision', event: 'writer.readmitted', host, role: this.writerRole, reason });
     }
+  }
+
+  /**
+   * A host dropped from a role by a replication alert (its IO thread broke when its master died)
+   * and then made the writer keeps firing that alert (a new writer replicates from nobody): the
+   * drop would last until an unrelated alert resolves. The writer's own replication is not held
+   * against it, so such drops are lifted.
+   */
+  private liftWriterReplicationDrops(): void {
+    const writer = holderOf(this.state.roles, this.writerRole);
+    const roles = writer ? this.dropped.get(writer) : undefined;
+    if (!writer || !roles) return;
+    for (const role of [...roles]) {
+      const cause = this.dropCauses.get(`${writer}\u0000${role}`);
+      if (!cause || !REPLICATION_ALERTS.has(cause)) continue;
+      roles.delete(role);
+      this.dropCauses.delete(`${writer}\u0000${role}`);
+      note(this.ctxBase(), { phase: 'decision', event: 'alert.drop_lifted', host: writer, role, reason: `${writer} is the writer now: ${cause} about its own replication is not held against it; ${role} may return` });
+    }
+    this.syncMaps();
   }
 
   /** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */

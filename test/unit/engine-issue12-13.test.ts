@@ -99,8 +99,8 @@ test('promote_held off: the held candidate is not promoted and the refusal names
   assert.match(h.journal.entries.find((item) => item.event === 'failover.refused')?.reason ?? '', /db2: AWAITING_RECOVERY \(held\)/);
 });
 
-function alert(name: string, host: string): IncomingAlert {
-  return { status: 'firing', name, labels: { alertname: name, host }, annotations: {}, startsAt: '2026-01-01T00:00:00Z', fingerprint: `${name}-${host}` };
+function alert(name: string, host: string, extra: Partial<IncomingAlert> = {}): IncomingAlert {
+  return { status: 'firing', name, labels: { alertname: name, host }, annotations: {}, startsAt: '2026-01-01T00:00:00Z', fingerprint: `${name}-${host}`, ...extra };
 }
 
 /** Under write load the passive master is a few transactions behind the replica at decision time. */
@@ -186,4 +186,23 @@ test('an acted reader alert reconciles only the reader role: it does not fail th
   const [down] = await h.engine.handleAlerts([alert('SwitchyardWriterDown', 'db1')]);
   assert.equal(down?.decision, 'acted', down?.reason);
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
+});
+
+test("a new writer's reader role, dropped by its ReplicationBroken alert when its master died, comes back once it is the writer", async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  h.sim.killHost('db1');
+  h.sim.host('db1').failure = 'silent';
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' }); // not HARD_OFFLINE yet: no failover
+  const [broken] = await h.engine.handleAlerts([alert('SwitchyardReplicationBroken', 'db2')]);
+  assert.equal(broken?.decision, 'acted', broken?.reason);
+  assert.deepEqual(h.engine.snapshot().dropped?.db2, ['reader']);
+  await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
+  await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(h.engine.snapshot().dropped?.db2, undefined, h.events().join('\n'));
+  assert.ok(Object.values(h.engine.snapshot().roles.reader ?? {}).includes('db2'));
+  const [again] = await h.engine.handleAlerts([alert('SwitchyardReplicationBroken', 'db2', { fingerprint: 'again', startsAt: '2026-01-01T00:01:00Z' })]);
+  assert.equal(again?.decision, 'ignored');
+  assert.match(again?.reason ?? '', /db2 is the writer: its own replication is not held against it/);
 });
