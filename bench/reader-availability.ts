@@ -94,3 +94,5 @@ console.log('');
 console.log(`reader availability over ${runs} writer kills (monitor 300 ms, 3 failures)`);
 console.log(`  healthy replicas' reader VIPs: longest read gap median ${median(healthyGaps)} ms, worst ${Math.max(...healthyGaps)} ms; unassigned or moved: ${unassigned === 0 ? 'never' : `${unassigned} samples`}`);
 console.log(`  the dead writer's reader VIP (moves to a survivor): gap median ${median(deadHostGaps)} ms, worst ${Math.max(...deadHostGaps)} ms`);
+// Everything was stopped and removed above; do not wait for idle keep-alive sockets to time out.
+process.exit(0);
