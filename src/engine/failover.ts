@@ -52,6 +52,9 @@ export async function runFailover(
   });
   const operation: Operation = { kind: 'failover', role, from: oldWriter, to: target, startedAt: ctx.now(), step: 'deciding' };
   const runner = ctx.runner;
+  // Invariant 7 starts now, beside the catch-up: the old writer's agent is asked to fence (or its
+  // lease is waited out) while the candidate applies its relay log; promotion awaits it below.
+  const leaseLapse = ctx.leaseLapsed(oldWriter);
 
   if (choice.waitFor) {
     await recordStep(ctx, operation, 'catching_up');
@@ -86,7 +89,7 @@ export async function runFailover(
   // Invariant 7: not while the old writer may still hold its lease (and take writes on its side).
   // Its agent, when it answers, fences on request (VIP off, read_only=ON); otherwise the lease is
   // waited out, and the agent took the VIP down itself when it lapsed.
-  const lease = await ctx.leaseLapsed(oldWriter);
+  const lease = await leaseLapse;
   if (!lease.ok) {
     await clearOperation(ctx);
     const reason = `not promoting ${target}: ${lease.detail}`;
