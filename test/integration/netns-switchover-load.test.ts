@@ -34,7 +34,12 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
     assert.notEqual(writerOf(), holder, `alert move ${move}: the writer moved`);
     const [resolved] = await daemon.engine.handleAlerts([{ ...alert, status: 'resolved', endsAt: new Date().toISOString() }]);
     assert.notEqual(resolved?.decision, 'failed');
-    await waitFor(`a write after alert move ${move}`, async () => writes.firstAckAfter(Date.now() - 1), 10_000, 20);
+    const movedAt = Date.now();
+    await waitFor(`a write after alert move ${move}`, async () => writes.firstAckAfter(movedAt), 10_000, 20).catch((error: Error) => {
+      const tail = daemon.journal.read().slice(-25).map((entry) => `${entry.event} ${entry.host ?? ''} ${entry.outcome ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 140)}`);
+      const errors = writes.records.slice(-3).map((record) => record.error ?? 'ok');
+      throw new Error(`${error.message}\nlast write errors: ${errors.join(' | ')}\njournal:\n${tail.join('\n')}`);
+    });
   }
   for (let move = 1; move <= MOVES; move++) {
     const holder = writerOf() as string;
@@ -43,7 +48,8 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
     assert.notEqual(writerOf(), holder);
     const online = await daemon.engine.setOnline(holder);
     assert.equal(online.ok, true, `set-online ${holder} after move ${move}: ${online.detail}`);
-    await waitFor(`a write after set-offline move ${move}`, async () => writes.firstAckAfter(Date.now() - 1), 10_000, 20);
+    const movedAt = Date.now();
+    await waitFor(`a write after set-offline move ${move}`, async () => writes.firstAckAfter(movedAt), 10_000, 20);
   }
   t.diagnostic(`longest write pause over ${2 * MOVES} switchovers: ${writes.longestPause().pauseMs} ms`);
 
