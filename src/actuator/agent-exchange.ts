@@ -17,7 +17,6 @@ export interface AgentReport {
 
 export interface AgentExchangeOptions {
   transport: AgentTransport;
-  hosts: string[];
   timeoutMs: number;
   journal?: Journal;
   log: Logger;

@@ -148,7 +148,6 @@ export class Daemon {
     const planner = this.actuator(true);
     this.agents = new AgentExchange({
       transport: live.agents,
-      hosts: Object.keys(config.hosts),
       timeoutMs: Math.min(config.actuator.agent_timeout, Math.max(config.monitor.interval, 500)),
       journal: this.journal,
       log: log.child({ component: 'agents' }),

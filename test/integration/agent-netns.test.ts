@@ -12,6 +12,7 @@ import { openConnection } from '../../src/mysql/connect.js';
 import { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
 import { createTestNetwork, type NetnsHost } from '../support/netns.js';
+import { serverIdAt } from '../support/load.js';
 import { waitFor } from '../support/sandbox.js';
 
 const TOKEN = 'netns-agent-token';
@@ -48,20 +49,6 @@ async function startMariaDb(t: TestContext, host: NetnsHost, dir: string, server
   await instance.sql("CREATE USER app@'%' IDENTIFIED BY 'app-pass'");
   await instance.sql("GRANT SELECT, INSERT ON app.* TO app@'%'");
   return instance;
-}
-
-/** Which server answers through the VIP, or undefined when nothing does within the timeout. */
-async function serverIdThrough(ip: string, connectTimeoutMs: number): Promise<number | undefined> {
-  let connection;
-  try {
-    connection = await openConnection({ host: ip, port: MYSQL_PORT, user: 'app', password: 'app-pass', database: 'app', connectTimeoutMs });
-    const [rows] = await connection.query('SELECT @@server_id AS id');
-    return Number((rows as Array<{ id: number }>)[0]?.id);
-  } catch {
-    return undefined;
-  } finally {
-    connection?.destroy();
-  }
 }
 
 async function addresses(host: NetnsHost): Promise<string> {
@@ -131,7 +118,7 @@ test('VIP moves between namespace hosts through real agents; clients follow; ref
       'a connection through the VIP to reach B',
       async () => {
         attempts++;
-        return (await serverIdThrough(vip, 100)) === 2 ? performance.now() : undefined;
+        return (await serverIdAt(vip, { user: 'app', password: 'app-pass' }, 100)) === 2 ? performance.now() : undefined;
       },
       10_000,
       5,

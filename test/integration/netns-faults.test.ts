@@ -7,29 +7,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseIpAddrJson } from '../../src/agent/vip-driver.js';
-import { openConnection, type Connection } from '../../src/mysql/connect.js';
+import { openConnection } from '../../src/mysql/connect.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { MYSQL_PORT, startNetnsCluster, type NetnsCluster } from '../support/netns-cluster.js';
+import { startNetnsCluster, type NetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
-import { startLoad, startLocalWrites } from '../support/load.js';
+import { serverIdAt, startLoad, startLocalWrites } from '../support/load.js';
 
 async function heldVips(cluster: NetnsCluster, name: string): Promise<string[]> {
   const { stdout } = await cluster.nsHost(name).exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
   return parseIpAddrJson(stdout).map((address) => address.ip).filter((ip) => ip !== cluster.nsHost(name).address);
-}
-
-async function serverIdBehind(address: string, cluster: NetnsCluster): Promise<number | undefined> {
-  let connection: Connection | undefined;
-  try {
-    connection = await openConnection({ host: address, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, connectTimeoutMs: 500 });
-    const [rows] = await connection.query('SELECT @@server_id AS id');
-    return Number((rows as Array<{ id: number }>)[0]?.id);
-  } catch {
-    return undefined;
-  } finally {
-    connection?.destroy();
-  }
 }
 
 test('faults in sequence on namespace hosts with server defaults: VIP truth, readers stay up, set-online sticks, a silent writer loss fails over in seconds and the isolated writer fences itself', async (t) => {
@@ -43,7 +30,7 @@ test('faults in sequence on namespace hosts with server defaults: VIP truth, rea
 
   await t.test('fresh start: the writer VIP is raised on the adopted writer and answers', async () => {
     await waitFor('the writer VIP on db1', async () => (await heldVips(cluster, 'db1')).includes(cluster.writerVip), 10_000);
-    assert.equal(await waitFor('the writer VIP to reach db1', () => serverIdBehind(cluster.writerVip, cluster), 5000), 1);
+    assert.equal(await waitFor('the writer VIP to reach db1', () => serverIdAt(cluster.writerVip, cluster.appUser), 5000), 1);
     for (const [ip, holder] of Object.entries(roles().reader ?? {})) {
       assert.ok(holder, `reader ${ip} assigned`);
       await waitFor(`reader ${ip} on ${holder}`, async () => (await heldVips(cluster, holder as string)).includes(ip), 5000);

@@ -54,3 +54,17 @@ export function startLocalWrites(cluster: NetnsCluster, host: string, firstId = 
     },
   };
 }
+
+/** Which server answers at `address` (a VIP), or undefined when nothing does within the timeout. */
+export async function serverIdAt(address: string, credentials: { user: string; password: string }, connectTimeoutMs = 500): Promise<number | undefined> {
+  let connection: Connection | undefined;
+  try {
+    connection = await openConnection({ host: address, port: MYSQL_PORT, user: credentials.user, password: credentials.password, connectTimeoutMs });
+    const [rows] = await connection.query('SELECT @@server_id AS id');
+    return Number((rows as Array<{ id: number }>)[0]?.id);
+  } catch {
+    return undefined;
+  } finally {
+    connection?.destroy();
+  }
+}
