@@ -53,6 +53,8 @@ test('three managers on etcd: one leads, followers refuse control with the leade
   assert.equal(refused.status, 409);
   assert.equal(refused.body.error, 'not_leader');
   assert.equal(refused.body.leader, first.url);
+  // The second follower may still be starting (a slow start refused this connection once in CI).
+  await waitFor('the second follower to answer', async () => (await followers[1].api('GET', '/status')).status === 200, 10_000, 200);
   const webhook = await followers[1].api('POST', '/alerts', { version: '4', status: 'firing', alerts: [], groupKey: 'x', receiver: 'switchyard' });
   assert.equal(webhook.status, 409);
   assert.equal((await first.api('GET', '/status')).body.mode, 'active', 'the refused command changed nothing');
