@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     const pt = async () => {
       const before = await rowsRead();
       const started = performance.now();
-      let stdout = '';
+      let stdout: string;
       let code = 0;
       try {
         ({ stdout } = await run('pt-table-checksum', [
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
         const failure = error as { stdout?: string; code?: number; stderr?: string };
         stdout = failure.stdout ?? '';
         code = failure.code ?? -1;
-        if (!/bench\.items/.test(stdout)) throw new Error(`pt-table-checksum failed (${code}): ${failure.stderr}`);
+        if (!/bench\.items/.test(stdout)) throw new Error(`pt-table-checksum failed (${code}): ${failure.stderr}`, { cause: error });
       }
       const seconds = (performance.now() - started) / 1000;
       const line = stdout.split('\n').find((text) => text.trim().endsWith('bench.items')) ?? '';

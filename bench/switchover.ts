@@ -18,8 +18,8 @@ const viaAlert = flag('--alert');
 const cluster = await startNetnsCluster(undefined, { semiSync, preferFirst: !viaAlert, extraRules: viaAlert ? [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] : [] });
 let refusedMoves = 0;
 const pauses: number[] = [];
-let missingTotal = 0;
-let ackedTotal = 0;
+let missingTotal: number;
+let ackedTotal: number;
 try {
   const daemon = await startBenchDaemon(cluster.config);
   try {

@@ -299,7 +299,7 @@ async function slaveStatus(connection: Connection): Promise<SlaveStatusRow | und
 /** Both threads must run; an IO thread stuck in "Connecting" with an error is a failure, reported with the error. */
 async function waitForThreads(connection: Connection, host: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
+  let last: string;
   for (;;) {
     const status = await slaveStatus(connection);
     if (!status) throw new ActionError(`${host}: no replication configured after CHANGE MASTER`);

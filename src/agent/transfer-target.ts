@@ -186,7 +186,7 @@ export class TransferTarget {
         );
       } catch (error) {
         child.kill('SIGKILL');
-        throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}: ${(error as Error).message}`);
+        throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}: ${(error as Error).message}`, { cause: error });
       }
       if (!response.complete) throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}`);
       await done;

@@ -160,7 +160,7 @@ export async function restoreBackup(config: LoadedConfig, host: string, from: st
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     deps.journal?.append({ phase: 'after', event: 'backup.restore', host, outcome: 'failed', detail: (error as Error).message });
-    throw new Error(`preparing the backup failed before ${host} was touched: ${(error as Error).message}`);
+    throw new Error(`preparing the backup failed before ${host} was touched: ${(error as Error).message}`, { cause: error });
   }
   const gtidPosition = readBackupGtid(staging);
   const aside = `${control.datadir}.pre-restore-${stamp}`;
@@ -178,7 +178,7 @@ export async function restoreBackup(config: LoadedConfig, host: string, from: st
     const message = `restore of ${host} failed: ${(error as Error).message}. ${host} is left STOPPED; its previous datadir is kept at ${aside}`;
     deps.journal?.append({ phase: 'after', event: 'backup.restore', host, outcome: 'failed', detail: message });
     log.error({ event: 'backup.restore_failed', host, error: (error as Error).message, aside }, 'restore failed; host left stopped');
-    throw new Error(message);
+    throw new Error(message, { cause: error });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

@@ -218,7 +218,7 @@ async function checksumTable(
         break;
       } catch (error) {
         const code = (error as { code?: string }).code ?? '';
-        if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS) throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`);
+        if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS) throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, { cause: error });
         await sleep(250 * attempt);
       }
     }

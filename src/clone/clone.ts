@@ -111,7 +111,7 @@ export async function cloneHost(config: LoadedConfig, from: string, to: string, 
     const message = `clone of ${from} to ${to} failed: ${(error as Error).message}. ${to} is left STOPPED; its previous datadir is kept at ${aside}`;
     journal('after', 'failed', message);
     log.error({ event: 'clone.failed', from, to, error: (error as Error).message, aside }, 'clone failed; target left stopped');
-    throw new Error(message);
+    throw new Error(message, { cause: error });
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

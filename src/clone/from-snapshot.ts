@@ -51,6 +51,6 @@ export async function cloneFromSnapshot(config: LoadedConfig, from: string, snap
     if (startedTarget) await target.stop().catch(() => undefined);
     const message = `clone of ${to} from snapshot ${snapshot.id} failed: ${(error as Error).message}. ${to} is left STOPPED; its previous datadir is kept at ${aside}`;
     deps.journal?.append({ phase: 'after', event: 'clone.run', action, host: to, outcome: 'failed', detail: message });
-    throw new Error(message);
+    throw new Error(message, { cause: error });
   }
 }

@@ -221,7 +221,7 @@ const haSchema = z
     etcd: z
       .strictObject({
         endpoints: z.array(etcdEndpoint).min(1, 'at least one etcd endpoint is required'),
-        prefix: z.string().regex(/^\/[A-Za-z0-9_.\/-]*$/, 'must start with "/" and use letters, digits, "_", ".", "-", "/"').default('/switchyard'),
+        prefix: z.string().regex(/^\/[A-Za-z0-9_./-]*$/, 'must start with "/" and use letters, digits, "_", ".", "-", "/"').default('/switchyard'),
         ca_file: z.string().min(1).optional(),
         cert_file: z.string().min(1).optional(),
         key_file: z.string().min(1).optional(),

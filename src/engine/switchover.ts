@@ -76,7 +76,7 @@ export async function runSwitchover(
     await recordStep(ctx, operation, 'catching_up');
     const timeout = ctx.config.actuator.catchup_timeout;
     const waitFor = options.waitFor;
-    let applied = false;
+    let applied: boolean;
     try {
       applied = await runner.run(
         { event: 'mysql.wait_for_gtid', host: to, role, reason: `apply the relay log up to what ${to} received`, inputs: { position: waitFor, timeoutMs: timeout } },

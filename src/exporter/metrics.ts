@@ -57,13 +57,14 @@ export class SwitchyardMetrics {
 
   constructor(readonly cluster: string, options: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ cluster });
-    const metrics = this;
+    const isLeader = () => this.leaderSource?.();
     this.leader = new Gauge({
       name: 'switchyard_leader',
       help: '1 on the manager that acts for the cluster (always 1 for a single manager)',
       registers: [this.registry],
       collect() {
-        if (metrics.leaderSource) this.set(metrics.leaderSource() ? 1 : 0);
+        const leading = isLeader();
+        if (leading !== undefined) this.set(leading ? 1 : 0);
       },
     });
     if (options.processMetrics !== false) {

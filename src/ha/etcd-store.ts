@@ -47,7 +47,7 @@ export class EtcdStateStore implements ClusterStateStore {
     try {
       state = JSON.parse(kv.value.toString()) as Partial<ClusterState>;
     } catch (error) {
-      throw new Error(`the state in etcd (${this.options.leadership.stateKey}) is not valid JSON: ${(error as Error).message}`);
+      throw new Error(`the state in etcd (${this.options.leadership.stateKey}) is not valid JSON: ${(error as Error).message}`, { cause: error });
     }
     if (state.version !== 1 || typeof state.hosts !== 'object' || typeof state.roles !== 'object') throw new Error(`the state in etcd (${this.options.leadership.stateKey}) is not a Switchyard state (version 1 with hosts and roles)`);
     if (state.cluster !== this.options.cluster) throw new Error(`the state in etcd (${this.options.leadership.stateKey}) belongs to cluster "${String(state.cluster)}", not "${this.options.cluster}"`);
@@ -76,7 +76,7 @@ export class EtcdStateStore implements ClusterStateStore {
       // the next save rather than act on a guess; leadership still ends on its own when etcd
       // stays unreachable for the lease.
       await this.refreshRevision().catch(() => undefined);
-      throw new Error(`could not write the state to etcd: ${(error as Error).message}`);
+      throw new Error(`could not write the state to etcd: ${(error as Error).message}`, { cause: error });
     }
     if (!result.succeeded) {
       const reason = `state write for term ${term} refused by etcd (the term or the state changed since this manager's last read): another manager leads`;

@@ -99,6 +99,7 @@ export class MariaDbInstance {
       const errors = output.split('\n').filter((line) => /error|fail|abort/i.test(line)).slice(0, 4).join(' | ');
       throw new Error(
         `mariadb-install-db for ${this.name} failed (exit ${failure.code ?? '?'}${failure.signal ? `, signal ${failure.signal}` : ''}): ${errors || 'no error line'}; full output in ${join(this.spec.dir, 'install-db.log')}`,
+        { cause: error },
       );
     }
   }

@@ -28,7 +28,7 @@ test('switchyard agent --check validates an agent file: 0 when valid, 2 with key
   writeFileSync(good, 'listen: 127.0.0.1:9106\nauth: { token_file: token }\nvip: { interface: lo, ips: [127.0.1.100] }\nsnapshot: { method: mariabackup, path: /var/lib/mysql }\n');
   const ok = await cli(['agent', '--check', '-c', good]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /ok\n  listen 127\.0\.0\.1:9106, vip lo \[127\.0\.1\.100\], snapshot mariabackup/);
+  assert.match(ok.stdout, /ok\n {2}listen 127\.0\.0\.1:9106, vip lo \[127\.0\.1\.100\], snapshot mariabackup/);
   assert.doesNotMatch(ok.stdout, /warning/);
 
   const warned = join(dir, 'warned.yml');

@@ -92,8 +92,8 @@ test('engine: no failover away from a writer in maintenance; read_only is still 
   h.sim.killHost('db1');
   // A non-writer that turns writable is still made read-only.
   h.sim.host('db3').readOnly = false;
+  await h.cycle(writerDown);
   let state = await h.cycle(writerDown);
-  state = await h.cycle(writerDown);
   assert.equal(holderOf(state.roles, 'writer'), 'db1', 'the writer role stays on the host in maintenance');
   assert.deepEqual(h.sim.writable(), [], 'db3 was set read-only again');
   assert.ok(h.sim.calls.includes('setReadOnly:db3:true'));
