@@ -20,24 +20,44 @@ const monitorDefaults = flag('--monitor-defaults');
 const results: number[] = [];
 const lost: number[] = [];
 for (let run = 1; run <= runs; run++) {
-  const cluster = await startNetnsCluster(undefined, { triggers: { monitor: false, alertmanager: true }, ...(monitorDefaults ? { monitor: { interval: '1s', connect_timeout: '1s', failures_before_down: 3 } } : {}) });
+  const cluster = await startNetnsCluster(undefined, {
+    triggers: { monitor: false, alertmanager: true },
+    ...(monitorDefaults
+      ? { monitor: { interval: '1s', connect_timeout: '1s', failures_before_down: 3 } }
+      : {}),
+  });
   const cleanups: Array<() => Promise<void>> = [];
   try {
     const daemon = await startBenchDaemon(cluster.config);
     cleanups.push(() => daemon.stop());
-    const alertmanager = await startShippedAlertmanager(undefined, { webhookUrl: `http://127.0.0.1:${cluster.listenPort}/api/v1/alerts`, credentialsFile: join(cluster.dir, 'token') });
+    const alertmanager = await startShippedAlertmanager(undefined, {
+      webhookUrl: `http://127.0.0.1:${cluster.listenPort}/api/v1/alerts`,
+      credentialsFile: join(cluster.dir, 'token'),
+    });
     cleanups.push(() => alertmanager.stop());
-    const prometheus = await startShippedPrometheus(undefined, { target: `127.0.0.1:${cluster.listenPort}`, alertmanager: alertmanager.url });
+    const prometheus = await startShippedPrometheus(undefined, {
+      target: `127.0.0.1:${cluster.listenPort}`,
+      alertmanager: alertmanager.url,
+    });
     cleanups.push(() => prometheus.stop());
     const probe = await writerVipProbe(cluster, daemon);
     // A Watchdog fired before Prometheus discovered Alertmanager is resent only after the default
     // 1 m resend delay: allow for it (start-up only, not part of the measured path).
-    await until('the alerting pipeline (watchdog) to be up', () => daemon.engine.pipelineUp(), 120_000, 100);
+    await until(
+      'the alerting pipeline (watchdog) to be up',
+      () => daemon.engine.pipelineUp(),
+      120_000,
+      100,
+    );
     probe.start();
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const killedAt = Date.now();
     await cluster.instance('db1').kill();
-    const firstWrite = await until('a write through the VIP on the new writer', () => probe.firstAckAfter(killedAt), 90_000);
+    const firstWrite = await until(
+      'a write through the VIP on the new writer',
+      () => probe.firstAckAfter(killedAt),
+      90_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await probe.stop();
     const viaAlert = daemon.engine.pipelineUp();
@@ -49,16 +69,30 @@ for (let run = 1; run <= runs; run++) {
     // Which alerts reached the engine, and when: the evidence that the alert path acted.
     const alerts = daemon.journal
       .read()
-      .filter((entry) => entry.at >= killedAt && entry.event.startsWith('alert.') && entry.inputs?.alert !== 'Watchdog')
-      .map((entry) => `${entry.event} ${String(entry.inputs?.alert ?? '')} ${entry.host ?? ''} +${entry.at - killedAt} ms`);
+      .filter(
+        (entry) =>
+          entry.at >= killedAt &&
+          entry.event.startsWith('alert.') &&
+          entry.inputs?.alert !== 'Watchdog',
+      )
+      .map(
+        (entry) =>
+          `${entry.event} ${String(entry.inputs?.alert ?? '')} ${entry.host ?? ''} +${entry.at - killedAt} ms`,
+      );
     console.log(`run ${run}: alerts after the kill: ${alerts.join('; ') || 'none'}`);
-    console.log(`run ${run}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (pipeline up, monitor trigger off: ${viaAlert}); ${probe.acked().length} acknowledged writes, ${missing.length} missing`);
+    console.log(
+      `run ${run}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (pipeline up, monitor trigger off: ${viaAlert}); ${probe.acked().length} acknowledged writes, ${missing.length} missing`,
+    );
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     await cluster.destroy();
   }
 }
 console.log('');
-console.log(`alert-driven failover on the shipped deploy/prometheus.yml, deploy/alertmanager.yml and alerts/ (switchyard job scraped every 1 s, rule group switchyard-actions every 1 s, SwitchyardWriterDown for 0s, its Alertmanager route group_wait 0s and resent every 2 s), triggers.monitor false, monitor ${monitorDefaults ? '1 s x 3 failures, connect timeout 1 s (defaults)' : '300 ms x 3 failures, connect timeout 500 ms'}`);
-console.log(`  time to first write on the new writer: median ${median(results)} ms, min ${Math.min(...results)}, max ${Math.max(...results)} (${results.length} runs)`);
+console.log(
+  `alert-driven failover on the shipped deploy/prometheus.yml, deploy/alertmanager.yml and alerts/ (switchyard job scraped every 1 s, rule group switchyard-actions every 1 s, SwitchyardWriterDown for 0s, its Alertmanager route group_wait 0s and resent every 2 s), triggers.monitor false, monitor ${monitorDefaults ? '1 s x 3 failures, connect timeout 1 s (defaults)' : '300 ms x 3 failures, connect timeout 500 ms'}`,
+);
+console.log(
+  `  time to first write on the new writer: median ${median(results)} ms, min ${Math.min(...results)}, max ${Math.max(...results)} (${results.length} runs)`,
+);
 console.log(`  acknowledged writes missing: ${lost.join(', ')} (asynchronous replication)`);

@@ -22,7 +22,9 @@ async function main(): Promise<void> {
     const db2 = cluster.instance('db2');
     const datadir = join(cluster.instanceDir('db2'), 'data');
     // Bulk data only on the source (not replicated): rows of hex text (compresses about 2:1, like real data).
-    await db2.sql('SET STATEMENT sql_log_bin = 0 FOR CREATE TABLE app.bulk (id INT PRIMARY KEY, a CHAR(64), b CHAR(64), c CHAR(64), d CHAR(64)) ENGINE=InnoDB');
+    await db2.sql(
+      'SET STATEMENT sql_log_bin = 0 FOR CREATE TABLE app.bulk (id INT PRIMARY KEY, a CHAR(64), b CHAR(64), c CHAR(64), d CHAR(64)) ENGINE=InnoDB',
+    );
     const rowsPerBatch = 200_000;
     let next = 0;
     const loader = await db2.rootConnection();
@@ -49,7 +51,20 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const out = openSync(file, 'w');
       const wrap = cluster.nsHost('db2').wrap;
-      const backup = spawn(wrap[0] as string, [...wrap.slice(1), 'mariadb-backup', `--socket=${db2.socket}`, '--user=root', '--backup', '--stream=mbstream', `--datadir=${datadir}`, `--target-dir=${join(scratch, 'tmp')}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const backup = spawn(
+        wrap[0] as string,
+        [
+          ...wrap.slice(1),
+          'mariadb-backup',
+          `--socket=${db2.socket}`,
+          '--user=root',
+          '--backup',
+          '--stream=mbstream',
+          `--datadir=${datadir}`,
+          `--target-dir=${join(scratch, 'tmp')}`,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
       const gzip = spawn('gzip', ['-c'], { stdio: ['pipe', out, 'ignore'] });
       closeSync(out);
       backup.stdout.pipe(gzip.stdin!);
@@ -77,7 +92,13 @@ async function main(): Promise<void> {
       },
     });
     const startedA = Date.now();
-    const started = await reseeder.start({ operation: 'clone', from: 'db2', to: 'db3', writer: 'db1', states: { db3: 'ADMIN_OFFLINE' } });
+    const started = await reseeder.start({
+      operation: 'clone',
+      from: 'db2',
+      to: 'db3',
+      writer: 'db1',
+      states: { db3: 'ADMIN_OFFLINE' },
+    });
     const result = await started.done;
     const secondsA = (Date.now() - startedA) / 1000;
 

@@ -38,7 +38,10 @@ const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
 function unitNodeFlags(): string[] {
   const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))?.[1] ?? '';
   const words = execStart.split(/\s+/);
-  return words.slice(1, words.findIndex((word) => word.endsWith('switchyard.js')));
+  return words.slice(
+    1,
+    words.findIndex((word) => word.endsWith('switchyard.js')),
+  );
 }
 
 function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
@@ -52,7 +55,9 @@ const clusters = Number(option('--clusters', '1'));
 const scrapes = Number(option('--scrapes', '300'));
 const seconds = Number(option('--seconds', '30'));
 const tls = flag('--tls');
-const nodeFlags = flag('--node-flags') ? option('--node-flags', '').split(/\s+/).filter(Boolean) : unitNodeFlags();
+const nodeFlags = flag('--node-flags')
+  ? option('--node-flags', '').split(/\s+/).filter(Boolean)
+  : unitNodeFlags();
 const sandbox = await startSandbox(undefined, { masters: 2, replicas: 1 });
 if (clusters > 1) {
   try {
@@ -65,7 +70,8 @@ if (clusters > 1) {
 try {
   const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
   const closedBase = await findFreePortRange(47, 41_000, 60_000);
-  for (let index = 0; index < 47; index++) raw.hosts[`dead${index + 1}`] = { address: '127.0.0.1', port: closedBase + index };
+  for (let index = 0; index < 47; index++)
+    raw.hosts[`dead${index + 1}`] = { address: '127.0.0.1', port: closedBase + index };
   raw.monitor = { ...raw.monitor, interval: '1s' };
   raw.listen = `127.0.0.1:${sandbox.listenPort}`;
   let dispatcher: TlsDispatcher | undefined;
@@ -79,7 +85,9 @@ try {
   writeFileSync(file, yaml.dump(raw));
   const { problems } = readConfigFile(file);
   if (problems.length > 0) throw new Error(JSON.stringify(problems));
-  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', file], { stdio: 'ignore' });
+  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', file], {
+    stdio: 'ignore',
+  });
   try {
     await new Promise((resolve) => setTimeout(resolve, 6000));
     const pid = daemon.pid as number;
@@ -92,7 +100,9 @@ try {
     const interval = (seconds * 1000) / scrapes;
     for (let index = 0; index < scrapes; index++) {
       const started = performance.now();
-      const response = dispatcher ? await undiciFetch(url, { dispatcher: dispatcher.get() }) : await fetch(url);
+      const response = dispatcher
+        ? await undiciFetch(url, { dispatcher: dispatcher.get() })
+        : await fetch(url);
       bytes = (await response.text()).length;
       latencies.push(performance.now() - started);
       maxRss = Math.max(maxRss, procStats(pid).rssBytes);
@@ -101,9 +111,15 @@ try {
     }
     const after = procStats(pid);
     const wallSeconds = (performance.now() - wallStart) / 1000;
-    console.log(`exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}`);
-    console.log(`  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${bytes} bytes per scrape)`);
-    console.log(`  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`);
+    console.log(
+      `exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}`,
+    );
+    console.log(
+      `  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${bytes} bytes per scrape)`,
+    );
+    console.log(
+      `  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`,
+    );
   } finally {
     await dispatcher?.close();
     daemon.kill('SIGTERM');
@@ -133,16 +149,33 @@ async function manyClusters(): Promise<void> {
     raw.monitor = { ...raw.monitor, interval: '1s' };
     if (index > 0) {
       // Simulated hosts: nothing listens on these ports.
-      for (const [offset, name] of Object.keys(raw.hosts).entries()) raw.hosts[name] = { ...raw.hosts[name], address: '127.0.0.1', port: closedBase + 3 * index + offset };
+      for (const [offset, name] of Object.keys(raw.hosts).entries())
+        raw.hosts[name] = {
+          ...raw.hosts[name],
+          address: '127.0.0.1',
+          port: closedBase + 3 * index + offset,
+        };
     }
     writeFileSync(join(confd, `${raw.cluster}.yml`), yaml.dump(raw));
   }
-  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', confd], { stdio: 'ignore' });
+  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', confd], {
+    stdio: 'ignore',
+  });
   try {
-    const urls = Array.from({ length: clusters }, (_, index) => `http://127.0.0.1:${listenBase + index}/metrics`);
+    const urls = Array.from(
+      { length: clusters },
+      (_, index) => `http://127.0.0.1:${listenBase + index}/metrics`,
+    );
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      const up = await Promise.all(urls.map((url) => fetch(url).then((response) => response.ok, () => false)));
+      const up = await Promise.all(
+        urls.map((url) =>
+          fetch(url).then(
+            (response) => response.ok,
+            () => false,
+          ),
+        ),
+      );
       if (up.every(Boolean)) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
@@ -158,7 +191,8 @@ async function manyClusters(): Promise<void> {
       await Promise.all(
         urls.map(async (url, index) => {
           // --spread: scrapes spread over the second, as Prometheus offsets its targets.
-          if (spread) await new Promise((resolve) => setTimeout(resolve, (index * 1000) / urls.length));
+          if (spread)
+            await new Promise((resolve) => setTimeout(resolve, (index * 1000) / urls.length));
           const begun = performance.now();
           const response = await fetch(url);
           bytes += (await response.text()).length;
@@ -171,9 +205,15 @@ async function manyClusters(): Promise<void> {
     }
     const after = procStats(pid);
     const wallSeconds = (performance.now() - wallStart) / 1000;
-    console.log(`exporter: ${clusters} clusters x 3 hosts in one process (cluster 1 the real sandbox, the others simulated hosts on closed loopback ports), monitor interval 1 s, ${rounds} rounds of ${clusters} ${spread ? 'scrapes spread over each second' : 'concurrent scrapes'} over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}`);
-    console.log(`  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${Math.round(bytes / latencies.length)} bytes per scrape)`);
-    console.log(`  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`);
+    console.log(
+      `exporter: ${clusters} clusters x 3 hosts in one process (cluster 1 the real sandbox, the others simulated hosts on closed loopback ports), monitor interval 1 s, ${rounds} rounds of ${clusters} ${spread ? 'scrapes spread over each second' : 'concurrent scrapes'} over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}`,
+    );
+    console.log(
+      `  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${Math.round(bytes / latencies.length)} bytes per scrape)`,
+    );
+    console.log(
+      `  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`,
+    );
   } finally {
     daemon.kill('SIGTERM');
     await new Promise((resolve) => daemon.once('exit', resolve));

@@ -15,7 +15,14 @@ import { flag, median, option, startBenchDaemon, until, writerVipProbe } from '.
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
 const modes = flag('--tls') ? [false, true] : [false];
-type Result = { run: number; tls: boolean; recoveryMs: number; promotedMs: number; acked: number; missing: number };
+type Result = {
+  run: number;
+  tls: boolean;
+  recoveryMs: number;
+  promotedMs: number;
+  acked: number;
+  missing: number;
+};
 const results: Result[] = [];
 
 for (let index = 0; index < runs * modes.length; index++) {
@@ -31,15 +38,33 @@ for (let index = 0; index < runs * modes.length; index++) {
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const killedAt = Date.now();
       await cluster.instance('db1').kill();
-      const promotedAt = await until('the writer role to move', () => (daemon.status().roles.writer?.[cluster.writerVip] === 'db2' ? Date.now() : undefined), 60_000);
-      const firstWrite = await until('a write through the VIP on the new writer', () => probe.firstAckAfter(killedAt), 60_000);
+      const promotedAt = await until(
+        'the writer role to move',
+        () =>
+          daemon.status().roles.writer?.[cluster.writerVip] === 'db2' ? Date.now() : undefined,
+        60_000,
+      );
+      const firstWrite = await until(
+        'a write through the VIP on the new writer',
+        () => probe.firstAckAfter(killedAt),
+        60_000,
+      );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await probe.stop();
       const connection = await cluster.instance('db2').rootConnection();
       const missing = await probe.missingAcked(connection);
       connection.destroy();
-      results.push({ run, tls, recoveryMs: firstWrite - killedAt, promotedMs: promotedAt - killedAt, acked: probe.acked().length, missing: missing.length });
-      console.log(`run ${run}${modes.length > 1 ? (tls ? ' (TLS)' : ' (plaintext)') : ''}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (role moved at ${promotedAt - killedAt} ms); ${probe.acked().length} acknowledged writes, ${missing.length} missing`);
+      results.push({
+        run,
+        tls,
+        recoveryMs: firstWrite - killedAt,
+        promotedMs: promotedAt - killedAt,
+        acked: probe.acked().length,
+        missing: missing.length,
+      });
+      console.log(
+        `run ${run}${modes.length > 1 ? (tls ? ' (TLS)' : ' (plaintext)') : ''}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (role moved at ${promotedAt - killedAt} ms); ${probe.acked().length} acknowledged writes, ${missing.length} missing`,
+      );
     } finally {
       await daemon.stop();
     }
@@ -49,20 +74,33 @@ for (let index = 0; index < runs * modes.length; index++) {
 }
 
 console.log('');
-console.log(`failover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication, monitor interval 300 ms, failures_before_down 3, connect_timeout 500 ms)`);
+console.log(
+  `failover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication, monitor interval 300 ms, failures_before_down 3, connect_timeout 500 ms)`,
+);
 for (const tls of modes) {
   const mine = results.filter((r) => r.tls === tls);
   if (modes.length > 1) console.log(tls ? 'TLS everywhere:' : 'plaintext:');
   console.log(`  runs: ${mine.length}`);
-  console.log(`  time to first write on the new writer: median ${median(mine.map((r) => r.recoveryMs))} ms, min ${Math.min(...mine.map((r) => r.recoveryMs))}, max ${Math.max(...mine.map((r) => r.recoveryMs))}`);
-  console.log(`  acknowledged writes missing: ${mine.map((r) => r.missing).join(', ')} (total ${mine.reduce((sum, r) => sum + r.missing, 0)})`);
-  if (modes.length > 1) console.log(`  writer role moved: median ${median(mine.map((r) => r.promotedMs))} ms, min ${Math.min(...mine.map((r) => r.promotedMs))}, max ${Math.max(...mine.map((r) => r.promotedMs))}`);
+  console.log(
+    `  time to first write on the new writer: median ${median(mine.map((r) => r.recoveryMs))} ms, min ${Math.min(...mine.map((r) => r.recoveryMs))}, max ${Math.max(...mine.map((r) => r.recoveryMs))}`,
+  );
+  console.log(
+    `  acknowledged writes missing: ${mine.map((r) => r.missing).join(', ')} (total ${mine.reduce((sum, r) => sum + r.missing, 0)})`,
+  );
+  if (modes.length > 1)
+    console.log(
+      `  writer role moved: median ${median(mine.map((r) => r.promotedMs))} ms, min ${Math.min(...mine.map((r) => r.promotedMs))}, max ${Math.max(...mine.map((r) => r.promotedMs))}`,
+    );
 }
 if (modes.length > 1) {
   const plain = median(results.filter((r) => !r.tls).map((r) => r.recoveryMs));
   const secure = median(results.filter((r) => r.tls).map((r) => r.recoveryMs));
-  console.log(`TLS cost on the median first write: ${secure - plain} ms (${(((secure - plain) / plain) * 100).toFixed(1)} %; target within 10 %)`);
+  console.log(
+    `TLS cost on the median first write: ${secure - plain} ms (${(((secure - plain) / plain) * 100).toFixed(1)} %; target within 10 %)`,
+  );
   const plainMove = median(results.filter((r) => !r.tls).map((r) => r.promotedMs));
   const secureMove = median(results.filter((r) => r.tls).map((r) => r.promotedMs));
-  console.log(`TLS cost on the median role move: ${secureMove - plainMove} ms (${(((secureMove - plainMove) / plainMove) * 100).toFixed(1)} %)`);
+  console.log(
+    `TLS cost on the median role move: ${secureMove - plainMove} ms (${(((secureMove - plainMove) / plainMove) * 100).toFixed(1)} %)`,
+  );
 }

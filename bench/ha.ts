@@ -25,7 +25,8 @@ const cleanups: Array<() => unknown> = [];
 const context = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
 
 async function leaderOf(managers: ManagerProcess[]): Promise<ManagerProcess | undefined> {
-  for (const manager of managers) if (manager.alive() && (await manager.leader()) === 1) return manager;
+  for (const manager of managers)
+    if (manager.alive() && (await manager.leader()) === 1) return manager;
   return undefined;
 }
 
@@ -50,7 +51,12 @@ async function main(): Promise<void> {
   const gained: number[] = [];
   const acted: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const leader = (await until('a leader', () => leaderOf(managers), 60_000, 50)) as ManagerProcess;
+    const leader = (await until(
+      'a leader',
+      () => leaderOf(managers),
+      60_000,
+      50,
+    )) as ManagerProcess;
     const mode = run % 2 === 0 ? 'manual' : 'active';
     const killedAt = Date.now();
     await leader.kill('SIGKILL');
@@ -67,14 +73,20 @@ async function main(): Promise<void> {
       60_000,
       20,
     );
-    const entry = accepted.manager.journal().find((item) => item.event === 'ha.leadership_gained' && item.at >= killedAt);
+    const entry = accepted.manager
+      .journal()
+      .find((item) => item.event === 'ha.leadership_gained' && item.at >= killedAt);
     gained.push((entry?.at ?? accepted.at) - killedAt);
     acted.push(accepted.at - killedAt);
-    console.log(`run ${run + 1}: killed ${leader.name}; ${accepted.manager.name} leads after ${gained.at(-1)} ms, first command accepted after ${acted.at(-1)} ms`);
+    console.log(
+      `run ${run + 1}: killed ${leader.name}; ${accepted.manager.name} leads after ${gained.at(-1)} ms, first command accepted after ${acted.at(-1)} ms`,
+    );
     leader.start();
     await new Promise((resolve) => setTimeout(resolve, 1500));
   }
-  console.log(`lease ${lease}, ${runs} runs: leadership gained median ${median(gained)} ms (${Math.min(...gained)}-${Math.max(...gained)}); first action median ${median(acted)} ms (${Math.min(...acted)}-${Math.max(...acted)})`);
+  console.log(
+    `lease ${lease}, ${runs} runs: leadership gained median ${median(gained)} ms (${Math.min(...gained)}-${Math.max(...gained)}); first action median ${median(acted)} ms (${Math.min(...acted)}-${Math.max(...acted)})`,
+  );
 }
 
 try {

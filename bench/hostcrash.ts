@@ -33,14 +33,21 @@ for (let run = 1; run <= runs; run++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const cutAt = Date.now();
       await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);
-      const first = await until('a write on the new writer', () => probe.firstAckOfWriteSentAfter(cutAt + 50), 120_000, 5);
+      const first = await until(
+        'a write on the new writer',
+        () => probe.firstAckOfWriteSentAfter(cutAt + 50),
+        120_000,
+        5,
+      );
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const isolated = await local.stop();
       await probe.stop();
       const late = isolated.filter((at) => at >= first).length;
       linkDown.push(first - cutAt);
       lateIsolated.push(late);
-      console.log(`link-down run ${run}: first write on the new writer ${first - cutAt} ms after the cut; isolated side: last write ${isolated.length ? Math.max(...isolated) - cutAt : '-'} ms after the cut, ${late} accepted after the new writer's first`);
+      console.log(
+        `link-down run ${run}: first write on the new writer ${first - cutAt} ms after the cut; isolated side: last write ${isolated.length ? Math.max(...isolated) - cutAt : '-'} ms after the cut, ${late} accepted after the new writer's first`,
+      );
     } finally {
       await daemon.stop();
     }
@@ -60,15 +67,41 @@ if (killRuns > 0) {
       probe.start();
       for (let run = 1; run <= killRuns; run++) {
         const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
-        await until('writes through the VIP', () => probe.firstAckAfter(Date.now() - 500), 30_000, 20);
+        await until(
+          'writes through the VIP',
+          () => probe.firstAckAfter(Date.now() - 500),
+          30_000,
+          20,
+        );
         const killedAt = Date.now();
         await cluster.instance(writer).kill();
-        const first = await until('a write on the new writer', () => probe.firstAckOfWriteSentAfter(killedAt + 50), 60_000, 5);
+        const first = await until(
+          'a write on the new writer',
+          () => probe.firstAckOfWriteSentAfter(killedAt + 50),
+          60_000,
+          5,
+        );
         kills.push(first - killedAt);
-        console.log(`kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`);
+        console.log(
+          `kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`,
+        );
         await cluster.instance(writer).start();
-        await until(`${writer} back and held`, () => daemon.status().hosts.find((host) => host.name === writer)?.state === 'AWAITING_RECOVERY', 60_000, 100);
-        await until(`${writer} replicating`, async () => (await cluster.instance(writer).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000, 100);
+        await until(
+          `${writer} back and held`,
+          () =>
+            daemon.status().hosts.find((host) => host.name === writer)?.state ===
+            'AWAITING_RECOVERY',
+          60_000,
+          100,
+        );
+        await until(
+          `${writer} replicating`,
+          async () =>
+            (await cluster.instance(writer).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running ===
+            'Yes',
+          30_000,
+          100,
+        );
         const online = await daemon.engine.setOnline(writer);
         if (!online.ok) throw new Error(`set-online ${writer} refused: ${online.detail}`);
         await new Promise((resolve) => setTimeout(resolve, 3000));
@@ -88,7 +121,13 @@ if (killRuns > 0) {
 
 console.log('');
 console.log(`monitor ${JSON.stringify(monitor)}, lease 3s, MariaDB defaults`);
-if (linkDown.length) console.log(`link down (silent), ${linkDown.length} runs: first write on the new writer median ${median(linkDown)} ms, worst ${Math.max(...linkDown)} ms; isolated-side writes after the new writer's first: ${lateIsolated.reduce((a, b) => a + b, 0)}`);
-if (kills.length) console.log(`kill -9, ${kills.length} runs: median ${median(kills)} ms, worst ${Math.max(...kills)} ms; acknowledged writes lost: ${lost}`);
+if (linkDown.length)
+  console.log(
+    `link down (silent), ${linkDown.length} runs: first write on the new writer median ${median(linkDown)} ms, worst ${Math.max(...linkDown)} ms; isolated-side writes after the new writer's first: ${lateIsolated.reduce((a, b) => a + b, 0)}`,
+  );
+if (kills.length)
+  console.log(
+    `kill -9, ${kills.length} runs: median ${median(kills)} ms, worst ${Math.max(...kills)} ms; acknowledged writes lost: ${lost}`,
+  );
 // Everything was stopped and removed above; do not wait for idle keep-alive sockets to time out.
 process.exit(0);

@@ -58,9 +58,12 @@ async function writeJournal(file: string, count: number): Promise<void> {
       reason: `reader IP 10.0.0.${100 + (index % 3)}: rebalancing: db${(index % 3) + 1} held 2, db${((index + 1) % 3) + 1} held 0`,
       ...(phase === 'after' ? { outcome: 'ok' as const } : {}),
     };
-    if (!stream.write(`${JSON.stringify(entry)}\n`)) await new Promise<void>((resolve) => stream.once('drain', () => resolve()));
+    if (!stream.write(`${JSON.stringify(entry)}\n`))
+      await new Promise<void>((resolve) => stream.once('drain', () => resolve()));
   }
-  await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
 }
 
 const sandbox = await startSandbox(undefined, { masters: 1, replicas: 0 });
@@ -81,11 +84,19 @@ try {
   const large = configFor('large');
   await writeJournal(small.journal, 100);
   const [, writeMs] = await timedAsync(() => writeJournal(large.journal, entries));
-  console.log(`journal written: ${entries} entries, ${(statSync(large.journal).size / 1024 ** 2).toFixed(0)} MiB in ${(writeMs / 1000).toFixed(1)} s (bulk write, no fsync)`);
+  console.log(
+    `journal written: ${entries} entries, ${(statSync(large.journal).size / 1024 ** 2).toFixed(0)} MiB in ${(writeMs / 1000).toFixed(1)} s (bulk write, no fsync)`,
+  );
 
   const rows: string[][] = [];
-  for (const [name, setup] of [['100 entries', small], [`${entries} entries`, large]] as const) {
-    const opens = Array.from({ length: 20 }, () => timed(() => new FileJournal(setup.journal, { maxBytes: 4 * 1024 ** 3, keep: 1 }))[1]);
+  for (const [name, setup] of [
+    ['100 entries', small],
+    [`${entries} entries`, large],
+  ] as const) {
+    const opens = Array.from(
+      { length: 20 },
+      () => timed(() => new FileJournal(setup.journal, { maxBytes: 4 * 1024 ** 3, keep: 1 }))[1],
+    );
     const journal = new FileJournal(setup.journal, { maxBytes: 4 * 1024 ** 3, keep: 1 });
     const reads = Array.from({ length: 50 }, () => timed(() => journal.read({ limit: 50 }))[1]);
 
@@ -100,14 +111,28 @@ try {
       const daemon = spawn(process.execPath, [CLI, 'run', '-c', setup.file], { stdio: 'ignore' });
       try {
         const base = `http://127.0.0.1:${sandbox.listenPort}`;
-        await until('/healthz', async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok, 30_000, 2);
+        await until(
+          '/healthz',
+          async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok,
+          30_000,
+          2,
+        );
         startups.push(performance.now() - start);
-        await until('/readyz', async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, 30_000, 2);
+        await until(
+          '/readyz',
+          async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok,
+          30_000,
+          2,
+        );
         readies.push(performance.now() - start);
         if (round > 0) continue;
         const token = readFileSync(join(sandbox.dir, 'token'), 'utf8').trim();
         const get = async (query: string) => {
-          const [response, elapsed] = await timedAsync(() => fetch(`${base}/api/v1/journal?${query}`, { headers: { authorization: `Bearer ${token}` } }));
+          const [response, elapsed] = await timedAsync(() =>
+            fetch(`${base}/api/v1/journal?${query}`, {
+              headers: { authorization: `Bearer ${token}` },
+            }),
+          );
           const body = (await response.json()) as { entries: JournalEntry[] };
           return { elapsed, count: body.entries.length };
         };
@@ -120,7 +145,14 @@ try {
           sinceCount = result.count;
         }
         cliRuns = [];
-        for (let index = 0; index < 10; index++) cliRuns.push((await timedAsync(() => run(process.execPath, [CLI, 'journal', '--limit', '50', '-c', setup.file])))[1]);
+        for (let index = 0; index < 10; index++)
+          cliRuns.push(
+            (
+              await timedAsync(() =>
+                run(process.execPath, [CLI, 'journal', '--limit', '50', '-c', setup.file]),
+              )
+            )[1],
+          );
       } finally {
         daemon.kill('SIGTERM');
         await new Promise((resolve) => daemon.once('exit', resolve));
@@ -135,12 +167,25 @@ try {
     ]);
   }
   const versions: number[] = [];
-  for (let index = 0; index < 10; index++) versions.push((await timedAsync(() => run(process.execPath, [CLI, '--version'])))[1]);
-  const [, fullParseMs] = timed(() => readFileSync(large.journal, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as JournalEntry).slice(-50));
-  console.log('\njournal | FileJournal in process (median) | manager start-up (median of 3) | GET /api/v1/journal (median) | `switchyard journal --limit 50` process');
+  for (let index = 0; index < 10; index++)
+    versions.push((await timedAsync(() => run(process.execPath, [CLI, '--version'])))[1]);
+  const [, fullParseMs] = timed(() =>
+    readFileSync(large.journal, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as JournalEntry)
+      .slice(-50),
+  );
+  console.log(
+    '\njournal | FileJournal in process (median) | manager start-up (median of 3) | GET /api/v1/journal (median) | `switchyard journal --limit 50` process',
+  );
   for (const row of rows) console.log(row.join(' | '));
-  console.log(`\nfloor: \`switchyard --version\` as a process: ${ms(median(versions))} (node start and module loading)`);
-  console.log(`before this change, reading the newest 50 parsed the whole file: ${ms(fullParseMs)} for ${entries} entries`);
+  console.log(
+    `\nfloor: \`switchyard --version\` as a process: ${ms(median(versions))} (node start and module loading)`,
+  );
+  console.log(
+    `before this change, reading the newest 50 parsed the whole file: ${ms(fullParseMs)} for ${entries} entries`,
+  );
 } finally {
   await sandbox.down();
 }

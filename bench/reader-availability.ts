@@ -17,12 +17,22 @@ class Reader {
   readonly okAt: number[] = [];
   private running = true;
   private readonly loop: Promise<void>;
-  constructor(readonly ip: string, user: string, password: string) {
+  constructor(
+    readonly ip: string,
+    user: string,
+    password: string,
+  ) {
     this.loop = (async () => {
       let connection: Connection | undefined;
       while (this.running) {
         try {
-          connection ??= await openConnection({ host: ip, port: MYSQL_PORT, user, password, connectTimeoutMs: 300 });
+          connection ??= await openConnection({
+            host: ip,
+            port: MYSQL_PORT,
+            user,
+            password,
+            connectTimeoutMs: 300,
+          });
           await connection.query({ sql: 'SELECT 1', timeout: 300 });
           this.okAt.push(Date.now());
         } catch {
@@ -37,7 +47,8 @@ class Reader {
   longestGap(from: number, to: number): number {
     const points = [from, ...this.okAt.filter((at) => at > from && at < to), to];
     let gap = 0;
-    for (let index = 1; index < points.length; index++) gap = Math.max(gap, (points[index] as number) - (points[index - 1] as number));
+    for (let index = 1; index < points.length; index++)
+      gap = Math.max(gap, (points[index] as number) - (points[index - 1] as number));
     return gap;
   }
   async stop(): Promise<void> {
@@ -53,14 +64,23 @@ let unassigned = 0;
 try {
   const daemon = await startBenchDaemon(cluster.config);
   try {
-    await until('roles', () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 30_000, 50);
+    await until(
+      'roles',
+      () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1',
+      30_000,
+      50,
+    );
     const readerIps = cluster.config.roles.reader?.ips ?? [];
-    const readers = readerIps.map((ip) => new Reader(ip, cluster.appUser.user, cluster.appUser.password));
+    const readers = readerIps.map(
+      (ip) => new Reader(ip, cluster.appUser.user, cluster.appUser.password),
+    );
     await new Promise((resolve) => setTimeout(resolve, 2000));
     for (let run = 1; run <= runs; run++) {
       const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
       const before = { ...(daemon.status().roles.reader ?? {}) };
-      const healthy = Object.entries(before).filter(([, holder]) => holder !== writer).map(([ip]) => ip);
+      const healthy = Object.entries(before)
+        .filter(([, holder]) => holder !== writer)
+        .map(([ip]) => ip);
       let moved = 0;
       const watch = setInterval(() => {
         const now = daemon.status().roles.reader ?? {};
@@ -68,17 +88,40 @@ try {
       }, 10);
       const killedAt = Date.now();
       await cluster.instance(writer).kill();
-      await until('a new writer', () => daemon.status().roles.writer?.[cluster.writerVip] !== writer, 60_000, 10);
+      await until(
+        'a new writer',
+        () => daemon.status().roles.writer?.[cluster.writerVip] !== writer,
+        60_000,
+        10,
+      );
       await new Promise((resolve) => setTimeout(resolve, 3000));
       clearInterval(watch);
       const end = Date.now();
-      const gaps = readers.map((reader) => ({ ip: reader.ip, gap: reader.longestGap(killedAt, end), healthy: healthy.includes(reader.ip) }));
+      const gaps = readers.map((reader) => ({
+        ip: reader.ip,
+        gap: reader.longestGap(killedAt, end),
+        healthy: healthy.includes(reader.ip),
+      }));
       for (const gap of gaps) (gap.healthy ? healthyGaps : deadHostGaps).push(gap.gap);
       unassigned += moved;
-      console.log(`run ${run}: killed ${writer}; longest read gap per reader VIP: ${gaps.map((gap) => `${gap.ip}${gap.healthy ? '' : ' (dead host\'s)'} ${gap.gap} ms`).join(', ')}; healthy replicas' VIPs unassigned or moved: ${moved ? `${moved} samples` : 'never'}`);
+      console.log(
+        `run ${run}: killed ${writer}; longest read gap per reader VIP: ${gaps.map((gap) => `${gap.ip}${gap.healthy ? '' : " (dead host's)"} ${gap.gap} ms`).join(', ')}; healthy replicas' VIPs unassigned or moved: ${moved ? `${moved} samples` : 'never'}`,
+      );
       await cluster.instance(writer).start();
-      await until(`${writer} held`, () => daemon.status().hosts.find((host) => host.name === writer)?.state === 'AWAITING_RECOVERY', 60_000, 100);
-      await until(`${writer} replicating`, async () => (await cluster.instance(writer).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000, 100);
+      await until(
+        `${writer} held`,
+        () =>
+          daemon.status().hosts.find((host) => host.name === writer)?.state === 'AWAITING_RECOVERY',
+        60_000,
+        100,
+      );
+      await until(
+        `${writer} replicating`,
+        async () =>
+          (await cluster.instance(writer).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes',
+        30_000,
+        100,
+      );
       const online = await daemon.engine.setOnline(writer);
       if (!online.ok) throw new Error(`set-online refused: ${online.detail}`);
       await new Promise((resolve) => setTimeout(resolve, 4000));
@@ -92,7 +135,11 @@ try {
 }
 console.log('');
 console.log(`reader availability over ${runs} writer kills (monitor 300 ms, 3 failures)`);
-console.log(`  healthy replicas' reader VIPs: longest read gap median ${median(healthyGaps)} ms, worst ${Math.max(...healthyGaps)} ms; unassigned or moved: ${unassigned === 0 ? 'never' : `${unassigned} samples`}`);
-console.log(`  the dead writer's reader VIP (moves to a survivor): gap median ${median(deadHostGaps)} ms, worst ${Math.max(...deadHostGaps)} ms`);
+console.log(
+  `  healthy replicas' reader VIPs: longest read gap median ${median(healthyGaps)} ms, worst ${Math.max(...healthyGaps)} ms; unassigned or moved: ${unassigned === 0 ? 'never' : `${unassigned} samples`}`,
+);
+console.log(
+  `  the dead writer's reader VIP (moves to a survivor): gap median ${median(deadHostGaps)} ms, worst ${Math.max(...deadHostGaps)} ms`,
+);
 // Everything was stopped and removed above; do not wait for idle keep-alive sockets to time out.
 process.exit(0);

@@ -9,7 +9,9 @@ import { WriteProbe } from '../test/support/write-probe.js';
 
 export function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
-  return index >= 0 && process.argv[index + 1] !== undefined ? (process.argv[index + 1] as string) : fallback;
+  return index >= 0 && process.argv[index + 1] !== undefined
+    ? (process.argv[index + 1] as string)
+    : fallback;
 }
 
 export function flag(name: string): boolean {
@@ -19,7 +21,9 @@ export function flag(name: string): boolean {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 export function percentile(values: number[], p: number): number {
@@ -28,13 +32,24 @@ export function percentile(values: number[], p: number): number {
 }
 
 export async function startBenchDaemon(config: LoadedConfig): Promise<Daemon> {
-  const log = createLogger('switchyard', { destination: pino.destination({ dest: join(config.state_dir, '..', 'daemon.log'), sync: false, mkdir: true }) });
+  const log = createLogger('switchyard', {
+    destination: pino.destination({
+      dest: join(config.state_dir, '..', 'daemon.log'),
+      sync: false,
+      mkdir: true,
+    }),
+  });
   const daemon = new Daemon({ config, log, extraRouters: daemonRouters });
   await daemon.start();
   return daemon;
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, intervalMs = 5): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  intervalMs = 5,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -49,6 +64,19 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
  * that VIP every 10 ms (started, one write at a time, as the application user).
  */
 export async function writerVipProbe(cluster: NetnsCluster, daemon: Daemon): Promise<WriteProbe> {
-  await until('db1 to hold the writer VIP', () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1', 30_000, 50);
-  return new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs: 10, connectTimeoutMs: 300 });
+  await until(
+    'db1 to hold the writer VIP',
+    () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1',
+    30_000,
+    50,
+  );
+  return new WriteProbe({
+    host: cluster.writerVip,
+    port: MYSQL_PORT,
+    user: cluster.appUser.user,
+    password: cluster.appUser.password,
+    table: 'app.writes',
+    intervalMs: 10,
+    connectTimeoutMs: 300,
+  });
 }

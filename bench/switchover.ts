@@ -15,7 +15,11 @@ import { flag, median, option, startBenchDaemon, until, writerVipProbe } from '.
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
 const viaAlert = flag('--alert');
-const cluster = await startNetnsCluster(undefined, { semiSync, preferFirst: !viaAlert, extraRules: viaAlert ? [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] : [] });
+const cluster = await startNetnsCluster(undefined, {
+  semiSync,
+  preferFirst: !viaAlert,
+  extraRules: viaAlert ? [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] : [],
+});
 let refusedMoves = 0;
 const pauses: number[] = [];
 let missingTotal: number;
@@ -32,15 +36,27 @@ try {
       const target = holder === 'db1' ? 'db2' : 'db1';
       const started = Date.now();
       if (viaAlert) {
-        const alert = { status: 'firing' as const, name: 'NodeDiskFailing', labels: { alertname: 'NodeDiskFailing', host: holder }, annotations: {}, startsAt: new Date(started).toISOString(), fingerprint: `disk-${run}` };
+        const alert = {
+          status: 'firing' as const,
+          name: 'NodeDiskFailing',
+          labels: { alertname: 'NodeDiskFailing', host: holder },
+          annotations: {},
+          startsAt: new Date(started).toISOString(),
+          fingerprint: `disk-${run}`,
+        };
         const [decision] = await daemon.engine.handleAlerts([alert]);
-        if (decision?.decision !== 'acted' || daemon.status().roles.writer?.[cluster.writerVip] === holder) {
+        if (
+          decision?.decision !== 'acted' ||
+          daemon.status().roles.writer?.[cluster.writerVip] === holder
+        ) {
           refusedMoves += 1;
           console.log(`run ${run}: REFUSED: ${decision?.reason}`);
           continue;
         }
         // The alert resolves once the disk is replaced; the host may hold the writer again.
-        await daemon.engine.handleAlerts([{ ...alert, status: 'resolved', endsAt: new Date().toISOString() }]);
+        await daemon.engine.handleAlerts([
+          { ...alert, status: 'resolved', endsAt: new Date().toISOString() },
+        ]);
       } else {
         const result = await daemon.engine.moveRole('writer', target, { force: false });
         if (!result.ok) throw new Error(`switchover to ${target} refused: ${result.detail}`);
@@ -49,7 +65,9 @@ try {
       await until('a write after the switchover', () => probe.firstAckAfter(finished), 30_000);
       const pause = probe.longestPause(started - 200).pauseMs;
       pauses.push(pause);
-      console.log(`run ${run}: writer -> ${target} in ${finished - started} ms; longest write pause ${pause} ms`);
+      console.log(
+        `run ${run}: writer -> ${target} in ${finished - started} ms; longest write pause ${pause} ms`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await probe.stop();
@@ -65,6 +83,8 @@ try {
   await cluster.destroy();
 }
 console.log('');
-console.log(`switchover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication${viaAlert ? ', triggered by a node alert' : ''}): ${pauses.length} of ${runs} moves succeeded${refusedMoves ? `, ${refusedMoves} refused` : ''}`);
+console.log(
+  `switchover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication${viaAlert ? ', triggered by a node alert' : ''}): ${pauses.length} of ${runs} moves succeeded${refusedMoves ? `, ${refusedMoves} refused` : ''}`,
+);
 console.log(`  write pause: median ${median(pauses)} ms, max ${Math.max(...pauses)} ms`);
 console.log(`  acknowledged writes: ${ackedTotal}, missing afterwards: ${missingTotal}`);

@@ -7,13 +7,27 @@ export type { Logger };
  * operators can alert and grep on events without parsing messages. Secrets are redacted by
  * key name as a second line of defence; the first is never passing them to a logger.
  */
-export function createLogger(component: string, options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+export function createLogger(
+  component: string,
+  options: { level?: string; destination?: pino.DestinationStream } = {},
+): Logger {
   const level = options.level ?? process.env.SWITCHYARD_LOG_LEVEL ?? 'info';
   const settings: pino.LoggerOptions = {
     level,
     base: { component },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['password', '*.password', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'password',
+        '*.password',
+        'token',
+        '*.token',
+        'authorization',
+        '*.authorization',
+        'headers.authorization',
+      ],
+      censor: '[redacted]',
+    },
   };
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }

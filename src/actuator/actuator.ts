@@ -39,7 +39,11 @@ export function agentDispatcher(config: LoadedConfig): (() => Dispatcher) | unde
   if (ca === undefined && cert === undefined) return undefined;
   let dispatcher = dispatchers.get(config);
   if (!dispatcher) {
-    dispatcher = new TlsDispatcher({ ca_file: resolveFrom(config, ca), cert_file: resolveFrom(config, cert), key_file: resolveFrom(config, key) });
+    dispatcher = new TlsDispatcher({
+      ca_file: resolveFrom(config, ca),
+      cert_file: resolveFrom(config, cert),
+      key_file: resolveFrom(config, key),
+    });
     dispatchers.set(config, dispatcher);
   }
   const shared = dispatcher;
@@ -51,13 +55,23 @@ function resolveFrom(config: LoadedConfig, file: string | undefined): string | u
 }
 
 /** mysql.admin_user when configured (it needs READ_ONLY ADMIN to set read_only), else mysql.user. */
-export function actuatorCredentials(config: LoadedConfig): { user: string; password: () => string } {
+export function actuatorCredentials(config: LoadedConfig): {
+  user: string;
+  password: () => string;
+} {
   const mysql = config.mysql;
   if (mysql.admin_user !== undefined) {
-    const source = { file: resolveFrom(config, mysql.admin_password_file), env: mysql.admin_password_env };
+    const source = {
+      file: resolveFrom(config, mysql.admin_password_file),
+      env: mysql.admin_password_env,
+    };
     return { user: mysql.admin_user, password: () => readSecret(source, 'mysql.admin_password') };
   }
-  return { user: mysql.user, password: () => readSecret({ file: mysql.password_file, env: mysql.password_env }, 'mysql.password') };
+  return {
+    user: mysql.user,
+    password: () =>
+      readSecret({ file: mysql.password_file, env: mysql.password_env }, 'mysql.password'),
+  };
 }
 
 /**
@@ -74,20 +88,39 @@ export class SwitchyardActuator implements Actuator {
 
   constructor(config: LoadedConfig, options: ActuatorOptions = {}) {
     this.dryRun = options.dryRun ?? false;
-    this.recorder = new StepRecorder({ dryRun: this.dryRun, journal: options.journal, logger: options.logger, metrics: options.metrics });
-    const hosts = Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, { address: host.address, port: host.port }]));
+    this.recorder = new StepRecorder({
+      dryRun: this.dryRun,
+      journal: options.journal,
+      logger: options.logger,
+      metrics: options.metrics,
+    });
+    const hosts = Object.fromEntries(
+      Object.entries(config.hosts).map(([name, host]) => [
+        name,
+        { address: host.address, port: host.port },
+      ]),
+    );
     this.mysql = new MysqlActions({
       hosts,
       manager: actuatorCredentials(config),
       protectedUsers: [config.mysql.user],
       replication: {
         user: config.mysql.replication_user,
-        password: () => readSecret({ file: config.mysql.replication_password_file, env: config.mysql.replication_password_env }, 'mysql.replication_password'),
+        password: () =>
+          readSecret(
+            {
+              file: config.mysql.replication_password_file,
+              env: config.mysql.replication_password_env,
+            },
+            'mysql.replication_password',
+          ),
       },
       recorder: this.recorder,
       connectTimeoutMs: config.monitor.connect_timeout,
       fenceGraceMs: config.actuator.fence_grace,
-      replicationTls: config.mysql.tls?.replication ? { caFile: config.mysql.tls.ca_file, verifyServerCert: config.mysql.tls.verify_identity } : undefined,
+      replicationTls: config.mysql.tls?.replication
+        ? { caFile: config.mysql.tls.ca_file, verifyServerCert: config.mysql.tls.verify_identity }
+        : undefined,
     });
     if (config.actuator.vip === undefined) {
       const bookkeeping = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
@@ -96,7 +129,9 @@ export class SwitchyardActuator implements Actuator {
     } else {
       const tokenSource = agentTokenSource(config);
       const actions = new VipActions({
-        agents: Object.fromEntries(Object.entries(config.hosts).map(([name, host]) => [name, host.agent])),
+        agents: Object.fromEntries(
+          Object.entries(config.hosts).map(([name, host]) => [name, host.agent]),
+        ),
         interface: config.actuator.vip.interface,
         prefix: config.actuator.vip.prefix,
         token: () => readSecret(tokenSource, 'agent token'),

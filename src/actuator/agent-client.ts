@@ -62,11 +62,21 @@ export class AgentClient {
   }
 
   addVip(ip: string, iface: string, prefix: number, seq?: number): Promise<AgentVipChange> {
-    return this.request<AgentVipChange>('POST', '/api/v1/vips/add', { ip, interface: iface, prefix, seq }, true);
+    return this.request<AgentVipChange>(
+      'POST',
+      '/api/v1/vips/add',
+      { ip, interface: iface, prefix, seq },
+      true,
+    );
   }
 
   removeVip(ip: string, iface: string, seq?: number): Promise<AgentVipChange> {
-    return this.request<AgentVipChange>('POST', '/api/v1/vips/remove', { ip, interface: iface, seq }, true);
+    return this.request<AgentVipChange>(
+      'POST',
+      '/api/v1/vips/remove',
+      { ip, interface: iface, seq },
+      true,
+    );
   }
 
   /** Not retried: the next cycle sends a fresh one. */
@@ -74,7 +84,11 @@ export class AgentClient {
     return this.request<SyncAnswer>('POST', '/api/v1/sync', body, false, timeoutMs);
   }
 
-  releaseLease(seq: number, reason: string, timeoutMs?: number): Promise<{ fenced: boolean; detail: string }> {
+  releaseLease(
+    seq: number,
+    reason: string,
+    timeoutMs?: number,
+  ): Promise<{ fenced: boolean; detail: string }> {
     return this.request('POST', '/api/v1/lease/release', { seq, reason }, false, timeoutMs);
   }
 
@@ -90,7 +104,13 @@ export class AgentClient {
     return this.request('DELETE', `/api/v1/snapshots/${encodeURIComponent(id)}`, undefined, true);
   }
 
-  private async request<T>(method: string, path: string, body: unknown, idempotent: boolean, timeoutMs?: number): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    idempotent: boolean,
+    timeoutMs?: number,
+  ): Promise<T> {
     const attempts = idempotent ? this.options.retries + 1 : 1;
     let lastError: AgentError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -107,22 +127,38 @@ export class AgentClient {
     throw lastError ?? new AgentError(`${method} ${this.base}${path}: failed`);
   }
 
-  private async once<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  private async once<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    timeoutMs: number,
+  ): Promise<T> {
     const url = `${this.base}${path}`;
     let response: { status: number; ok: boolean; text(): Promise<string> };
     try {
       const init = {
         method,
-        headers: { authorization: `Bearer ${this.options.token()}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.options.token()}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       };
       // undici's own fetch with its dispatcher: node 20's built-in fetch is an older undici whose handler API differs.
-      response = this.options.dispatcher ? await undiciFetch(url, { ...init, dispatcher: this.options.dispatcher() }) : await fetch(url, init);
+      response = this.options.dispatcher
+        ? await undiciFetch(url, { ...init, dispatcher: this.options.dispatcher() })
+        : await fetch(url, init);
     } catch (error) {
-      const cause = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+      const cause =
+        (error as Error).name === 'TimeoutError'
+          ? `no answer within ${timeoutMs} ms`
+          : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
       // A TLS 1.3 server refuses a client certificate after the handshake, by closing: say what that usually means.
-      const hint = url.startsWith('https:') && /other side closed|socket hang up|ECONNRESET/.test(cause) ? ' (the agent closed the TLS connection: does it require a client certificate from its client_ca_file? see actuator.agent_cert_file)' : '';
+      const hint =
+        url.startsWith('https:') && /other side closed|socket hang up|ECONNRESET/.test(cause)
+          ? ' (the agent closed the TLS connection: does it require a client certificate from its client_ca_file? see actuator.agent_cert_file)'
+          : '';
       throw new AgentError(`${method} ${url}: ${cause}${hint}`);
     }
     const text = await response.text();
@@ -130,11 +166,18 @@ export class AgentClient {
     try {
       parsed = text === '' ? {} : JSON.parse(text);
     } catch {
-      throw new AgentError(`${method} ${url}: answer is not JSON (HTTP ${response.status})`, response.status >= 500 ? response.status : undefined);
+      throw new AgentError(
+        `${method} ${url}: answer is not JSON (HTTP ${response.status})`,
+        response.status >= 500 ? response.status : undefined,
+      );
     }
     if (!response.ok) {
       const { error, detail } = parsed as { error?: string; detail?: string };
-      throw new AgentError(`${method} ${url}: HTTP ${response.status} ${error ?? ''}: ${detail ?? text}`, response.status, error);
+      throw new AgentError(
+        `${method} ${url}: HTTP ${response.status} ${error ?? ''}: ${detail ?? text}`,
+        response.status,
+        error,
+      );
     }
     return parsed as T;
   }

@@ -58,8 +58,16 @@ export class AgentExchange {
    * One exchange now, awaited (a new writer's lease must be held before it becomes writable).
    * Queued periodic sets carry older sequence numbers and lose to it at the agent.
    */
-  async exchangeNow(host: string, request: Omit<SyncRequest, 'seq'>, timeoutMs: number): Promise<SyncAnswer> {
-    const answer = await this.options.transport.sync(host, { ...request, seq: this.options.transport.nextSeq() }, timeoutMs);
+  async exchangeNow(
+    host: string,
+    request: Omit<SyncRequest, 'seq'>,
+    timeoutMs: number,
+  ): Promise<SyncAnswer> {
+    const answer = await this.options.transport.sync(
+      host,
+      { ...request, seq: this.options.transport.nextSeq() },
+      timeoutMs,
+    );
     this.answered(host, answer);
     return answer;
   }
@@ -84,7 +92,11 @@ export class AgentExchange {
   /** Answered within `withinMs`. */
   fresh(host: string, withinMs: number): boolean {
     const report = this.reports.get(host);
-    return report?.answeredAt !== undefined && this.now() - report.answeredAt <= withinMs && report.error === undefined;
+    return (
+      report?.answeredAt !== undefined &&
+      this.now() - report.answeredAt <= withinMs &&
+      report.error === undefined
+    );
   }
 
   /**
@@ -126,7 +138,12 @@ export class AgentExchange {
         (answer) => this.answered(host, answer),
         (error: Error) => this.failed(host, error),
       )
-      .catch((error: Error) => this.options.log.error({ event: 'agent.exchange_bookkeeping_failed', host, err: error.message }, 'could not record an agent answer'))
+      .catch((error: Error) =>
+        this.options.log.error(
+          { event: 'agent.exchange_bookkeeping_failed', host, err: error.message },
+          'could not record an agent answer',
+        ),
+      )
       .finally(() => {
         this.inFlight.delete(host);
         const next = this.queued.get(host);
@@ -141,11 +158,25 @@ export class AgentExchange {
   private answered(host: string, answer: SyncAnswer): void {
     const previous = this.reports.get(host);
     if (previous?.error !== undefined) {
-      this.options.journal?.append({ phase: 'note', event: 'agent.exchange_recovered', host, reason: `${host}'s agent answers again (it failed since ${new Date(previous.failedAt ?? 0).toISOString()}: ${previous.error})` });
-      this.options.log.info({ event: 'agent.exchange_recovered', host }, `${host}'s agent answers again`);
+      this.options.journal?.append({
+        phase: 'note',
+        event: 'agent.exchange_recovered',
+        host,
+        reason: `${host}'s agent answers again (it failed since ${new Date(previous.failedAt ?? 0).toISOString()}: ${previous.error})`,
+      });
+      this.options.log.info(
+        { event: 'agent.exchange_recovered', host },
+        `${host}'s agent answers again`,
+      );
     }
     if (answer.added.length > 0 || answer.removed.length > 0) {
-      this.options.journal?.append({ phase: 'note', event: 'vip.converged', host, reason: `${host}'s agent converged to its VIP set: added ${answer.added.join(', ') || 'none'}, removed ${answer.removed.join(', ') || 'none'}`, inputs: { added: answer.added, removed: answer.removed, held: answer.held } });
+      this.options.journal?.append({
+        phase: 'note',
+        event: 'vip.converged',
+        host,
+        reason: `${host}'s agent converged to its VIP set: added ${answer.added.join(', ') || 'none'}, removed ${answer.removed.join(', ') || 'none'}`,
+        inputs: { added: answer.added, removed: answer.removed, held: answer.held },
+      });
     }
     this.reports.set(host, { host, answeredAt: this.now(), answer });
     if (answer.lease?.holding) this.leaseConfirmed.set(host, this.now());
@@ -158,10 +189,24 @@ export class AgentExchange {
     const previous = this.reports.get(host);
     const message = error.message;
     if (previous?.error === undefined) {
-      this.options.journal?.append({ phase: 'note', event: 'agent.exchange_failed', host, reason: `${host}'s agent did not complete the exchange: ${message}; retried every cycle, its VIPs are unknown meanwhile` });
-      this.options.log.warn({ event: 'agent.exchange_failed', host, err: message }, `${host}'s agent exchange failed`);
+      this.options.journal?.append({
+        phase: 'note',
+        event: 'agent.exchange_failed',
+        host,
+        reason: `${host}'s agent did not complete the exchange: ${message}; retried every cycle, its VIPs are unknown meanwhile`,
+      });
+      this.options.log.warn(
+        { event: 'agent.exchange_failed', host, err: message },
+        `${host}'s agent exchange failed`,
+      );
     }
-    this.reports.set(host, { host, answeredAt: previous?.answeredAt, answer: previous?.answer, error: message, failedAt: previous?.failedAt ?? this.now() });
+    this.reports.set(host, {
+      host,
+      answeredAt: previous?.answeredAt,
+      answer: previous?.answer,
+      error: message,
+      failedAt: previous?.failedAt ?? this.now(),
+    });
     this.exportHost(host, undefined);
   }
 

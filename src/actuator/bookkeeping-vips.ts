@@ -13,13 +13,27 @@ export class BookkeepingVips implements VipActuator, AgentTransport {
   constructor(private readonly options: { recorder: StepRecorder; logger?: Logger | undefined }) {}
 
   async addVip(host: string, ip: string): Promise<void> {
-    this.options.recorder.steps.push({ action: 'vip.add', host, description: `${ip} assigned to ${host} (bookkeeping only: actuator.vip is not configured)` });
-    this.options.logger?.info({ event: 'vip.bookkeeping', host, ip, change: 'add' }, 'role IP assigned (no interface change)');
+    this.options.recorder.steps.push({
+      action: 'vip.add',
+      host,
+      description: `${ip} assigned to ${host} (bookkeeping only: actuator.vip is not configured)`,
+    });
+    this.options.logger?.info(
+      { event: 'vip.bookkeeping', host, ip, change: 'add' },
+      'role IP assigned (no interface change)',
+    );
   }
 
   async removeVip(host: string, ip: string): Promise<void> {
-    this.options.recorder.steps.push({ action: 'vip.remove', host, description: `${ip} unassigned from ${host} (bookkeeping only)` });
-    this.options.logger?.info({ event: 'vip.bookkeeping', host, ip, change: 'remove' }, 'role IP unassigned (no interface change)');
+    this.options.recorder.steps.push({
+      action: 'vip.remove',
+      host,
+      description: `${ip} unassigned from ${host} (bookkeeping only)`,
+    });
+    this.options.logger?.info(
+      { event: 'vip.bookkeeping', host, ip, change: 'remove' },
+      'role IP unassigned (no interface change)',
+    );
   }
 
   async listVips(): Promise<string[]> {
@@ -37,7 +51,14 @@ export class BookkeepingVips implements VipActuator, AgentTransport {
 
   /** Nothing to touch: the host "holds" exactly its desired set. */
   async sync(_host: string, request: SyncRequest): Promise<SyncAnswer> {
-    return { seq: request.seq, held: [...request.vips], added: [], removed: [], withheld: [], contacts: {} };
+    return {
+      seq: request.seq,
+      held: [...request.vips],
+      added: [],
+      removed: [],
+      withheld: [],
+      contacts: {},
+    };
   }
 
   async releaseLease(): Promise<string> {

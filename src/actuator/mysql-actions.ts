@@ -1,8 +1,29 @@
-import { withConnection, queryRows, sqlString, type Connection, type Endpoint } from '../mysql/connect.js';
-import { contains, describeMissing, formatGtid, formatPosition, GtidParseError, mergePositions, missingFrom, parsePosition } from '../mysql/gtid.js';
+import {
+  withConnection,
+  queryRows,
+  sqlString,
+  type Connection,
+  type Endpoint,
+} from '../mysql/connect.js';
+import {
+  contains,
+  describeMissing,
+  formatGtid,
+  formatPosition,
+  GtidParseError,
+  mergePositions,
+  missingFrom,
+  parsePosition,
+} from '../mysql/gtid.js';
 import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
-import { ActionError, RefusedError, type FenceResult, type MysqlActuator, type PlannedStep } from './types.js';
+import {
+  ActionError,
+  RefusedError,
+  type FenceResult,
+  type MysqlActuator,
+  type PlannedStep,
+} from './types.js';
 
 export interface MysqlHostAddress {
   address: string;
@@ -45,7 +66,6 @@ const HEARTBEAT_PERIOD_SECONDS = 1;
 /** Longest an ordinary action (read_only, fence, STOP SLAVE) may take; waits get their own bound added. */
 const ACTION_DEADLINE_MS = 15_000;
 
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -68,14 +88,24 @@ export class MysqlActions implements MysqlActuator {
   private endpoint(host: string): Endpoint {
     const target = this.target(host);
     const manager = this.options.manager;
-    return { host: target.address, port: target.port, user: manager.user, password: manager.password(), connectTimeoutMs: this.options.connectTimeoutMs };
+    return {
+      host: target.address,
+      port: target.port,
+      user: manager.user,
+      password: manager.password(),
+      connectTimeoutMs: this.options.connectTimeoutMs,
+    };
   }
 
   /**
    * One connection for one action, bounded by `deadlineMs`: a host that goes silent mid-action (no
    * TCP reset) would otherwise hold the action, and the engine's lock, until TCP gives up.
    */
-  private async withHost<T>(host: string, work: (connection: Connection) => Promise<T>, deadlineMs = ACTION_DEADLINE_MS): Promise<T> {
+  private async withHost<T>(
+    host: string,
+    work: (connection: Connection) => Promise<T>,
+    deadlineMs = ACTION_DEADLINE_MS,
+  ): Promise<T> {
     const target = this.target(host);
     let timedOut = false;
     try {
@@ -87,27 +117,47 @@ export class MysqlActions implements MysqlActuator {
         return work(connection).finally(() => clearTimeout(timer));
       });
     } catch (error) {
-      if (timedOut) throw new ActionError(`${host}: no answer within ${deadlineMs} ms (connection dropped): ${(error as Error).message}`);
+      if (timedOut)
+        throw new ActionError(
+          `${host}: no answer within ${deadlineMs} ms (connection dropped): ${(error as Error).message}`,
+        );
       if (error instanceof ActionError) throw error;
       const hint =
         (error as { errno?: number }).errno === ER_SPECIFIC_ACCESS_DENIED
           ? ` (the actuator connects as "${this.options.manager.user}"; grant it READ_ONLY ADMIN and CONNECTION ADMIN, or set mysql.admin_user to an account that has them)`
           : '';
-      throw new ActionError(`${host} (${target.address}:${target.port}): ${(error as Error).message}${hint}`);
+      throw new ActionError(
+        `${host} (${target.address}:${target.port}): ${(error as Error).message}${hint}`,
+      );
     }
   }
 
   async setReadOnly(host: string, on: boolean): Promise<void> {
     this.target(host);
     const value = on ? 'ON' : 'OFF';
-    await this.recorder.step({ action: on ? 'mysql.read_only_on' : 'mysql.read_only_off', host, description: `SET GLOBAL read_only=${value}` }, undefined, () =>
-      this.withHost(host, async (connection) => {
-        await connection.query(`SET SESSION lock_wait_timeout=${Number(this.options.lockWaitTimeoutSeconds ?? 10)}`);
-        await connection.query(`SET GLOBAL read_only=${value}`);
-        const [row] = await queryRows<{ read_only: string | number }>(connection, 'SELECT @@global.read_only AS read_only');
-        const actual = Number(row?.read_only) === 1;
-        if (actual !== on) throw new ActionError(`${host}: read_only reads back as ${actual ? 'ON' : 'OFF'} after setting it ${value}`);
-      }),
+    await this.recorder.step(
+      {
+        action: on ? 'mysql.read_only_on' : 'mysql.read_only_off',
+        host,
+        description: `SET GLOBAL read_only=${value}`,
+      },
+      undefined,
+      () =>
+        this.withHost(host, async (connection) => {
+          await connection.query(
+            `SET SESSION lock_wait_timeout=${Number(this.options.lockWaitTimeoutSeconds ?? 10)}`,
+          );
+          await connection.query(`SET GLOBAL read_only=${value}`);
+          const [row] = await queryRows<{ read_only: string | number }>(
+            connection,
+            'SELECT @@global.read_only AS read_only',
+          );
+          const actual = Number(row?.read_only) === 1;
+          if (actual !== on)
+            throw new ActionError(
+              `${host}: read_only reads back as ${actual ? 'ON' : 'OFF'} after setting it ${value}`,
+            );
+        }),
     );
   }
 
@@ -115,8 +165,15 @@ export class MysqlActions implements MysqlActuator {
     const completed: PlannedStep[] = [];
     await this.setReadOnly(host, true);
     completed.push({ action: 'mysql.read_only_on', host, description: 'SET GLOBAL read_only=ON' });
-    if (!this.recorder.dryRun && this.options.fenceGraceMs > 0) await sleep(this.options.fenceGraceMs);
-    const spared = [...new Set([this.options.manager.user, this.options.replication.user, ...(this.options.protectedUsers ?? [])])];
+    if (!this.recorder.dryRun && this.options.fenceGraceMs > 0)
+      await sleep(this.options.fenceGraceMs);
+    const spared = [
+      ...new Set([
+        this.options.manager.user,
+        this.options.replication.user,
+        ...(this.options.protectedUsers ?? []),
+      ]),
+    ];
     const step: PlannedStep = {
       action: 'mysql.kill_clients',
       host,
@@ -127,11 +184,15 @@ export class MysqlActions implements MysqlActuator {
         step,
         [] as KilledSession[],
         () => this.withHost(host, (connection) => killClientSessions(connection, new Set(spared))),
-        (sessions) => `killed ${sessions.length}: ${sessions.map((session) => `${session.id} ${session.user}@${session.host}`).join(', ') || 'none'}`,
+        (sessions) =>
+          `killed ${sessions.length}: ${sessions.map((session) => `${session.id} ${session.user}@${session.host}`).join(', ') || 'none'}`,
       );
       return { readOnly: true, killedConnections: killed.length };
     } catch (error) {
-      throw new ActionError(`fence ${host}: read_only is ON but killing client sessions failed: ${(error as Error).message}`, completed);
+      throw new ActionError(
+        `fence ${host}: read_only is ON but killing client sessions failed: ${(error as Error).message}`,
+        completed,
+      );
     }
   }
 
@@ -145,24 +206,41 @@ export class MysqlActions implements MysqlActuator {
     const canonical = formatPosition(target);
     this.target(host);
     return this.recorder.step(
-      { action: 'mysql.gtid_wait', host, description: `SELECT MASTER_GTID_WAIT('${canonical}', ${timeoutMs / 1000})` },
+      {
+        action: 'mysql.gtid_wait',
+        host,
+        description: `SELECT MASTER_GTID_WAIT('${canonical}', ${timeoutMs / 1000})`,
+      },
       true,
       () =>
-        this.withHost(host, async (connection) => {
-          // A position already in this host's own binlog counts too (MASTER_GTID_WAIT only looks at the replication position).
-          const [row] = await queryRows<{ binlog: string; slave: string }>(connection, 'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave');
-          let has;
-          try {
-            has = mergePositions(row?.binlog ?? '', row?.slave ?? '');
-          } catch (error) {
-            throw new ActionError(`${host}: ${(error as Error).message}`);
-          }
-          if (contains(has, target)) return true;
-          const [waited] = await queryRows<{ result: number | string | null }>(connection, 'SELECT MASTER_GTID_WAIT(?, ?) AS result', [canonical, timeoutMs / 1000]);
-          if (waited?.result === null || waited?.result === undefined) throw new ActionError(`${host}: MASTER_GTID_WAIT returned NULL (invalid position?)`);
-          return Number(waited.result) === 0;
-        }, timeoutMs + ACTION_DEADLINE_MS),
-      (reached) => (reached ? `reached ${canonical}` : `timed out after ${timeoutMs} ms before ${canonical}`),
+        this.withHost(
+          host,
+          async (connection) => {
+            // A position already in this host's own binlog counts too (MASTER_GTID_WAIT only looks at the replication position).
+            const [row] = await queryRows<{ binlog: string; slave: string }>(
+              connection,
+              'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
+            );
+            let has;
+            try {
+              has = mergePositions(row?.binlog ?? '', row?.slave ?? '');
+            } catch (error) {
+              throw new ActionError(`${host}: ${(error as Error).message}`);
+            }
+            if (contains(has, target)) return true;
+            const [waited] = await queryRows<{ result: number | string | null }>(
+              connection,
+              'SELECT MASTER_GTID_WAIT(?, ?) AS result',
+              [canonical, timeoutMs / 1000],
+            );
+            if (waited?.result === null || waited?.result === undefined)
+              throw new ActionError(`${host}: MASTER_GTID_WAIT returned NULL (invalid position?)`);
+            return Number(waited.result) === 0;
+          },
+          timeoutMs + ACTION_DEADLINE_MS,
+        ),
+      (reached) =>
+        reached ? `reached ${canonical}` : `timed out after ${timeoutMs} ms before ${canonical}`,
     );
   }
 
@@ -224,52 +302,72 @@ export class MysqlActions implements MysqlActuator {
       step,
       undefined,
       () =>
-        this.withHost(replica, async (connection) => {
-          await connection.query('STOP SLAVE');
-          // A former master's own writes are in its binlog but not in gtid_slave_pos; start after them,
-          // not before (the new master has them, checked above), or they would be applied twice.
-          const start = formatPosition(replicaHas);
-          if (start !== formatPosition(parsePosition(replicaState.slavePos))) await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
-          const password = replication.password();
-          await connection
-            .query(
-              `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
-                `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos, ` +
-                `MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}${this.masterSsl()}`,
-            )
-            .catch((error: Error) => {
-              // A parse error quotes the statement "near ...", password included: never let that reach a log or the journal.
-              throw new Error(error.message.split(password).join('[redacted]'));
-            });
-          await connection.query('START SLAVE');
-          await waitForThreads(connection, replica, timeoutMs);
-        }, timeoutMs + ACTION_DEADLINE_MS),
+        this.withHost(
+          replica,
+          async (connection) => {
+            await connection.query('STOP SLAVE');
+            // A former master's own writes are in its binlog but not in gtid_slave_pos; start after them,
+            // not before (the new master has them, checked above), or they would be applied twice.
+            const start = formatPosition(replicaHas);
+            if (start !== formatPosition(parsePosition(replicaState.slavePos)))
+              await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
+            const password = replication.password();
+            await connection
+              .query(
+                `CHANGE MASTER TO MASTER_HOST=${sqlString(master.address)}, MASTER_PORT=${Number(master.port)}, ` +
+                  `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(password)}, MASTER_USE_GTID=slave_pos, ` +
+                  `MASTER_HEARTBEAT_PERIOD=${HEARTBEAT_PERIOD_SECONDS}${this.masterSsl()}`,
+              )
+              .catch((error: Error) => {
+                // A parse error quotes the statement "near ...", password included: never let that reach a log or the journal.
+                throw new Error(error.message.split(password).join('[redacted]'));
+              });
+            await connection.query('START SLAVE');
+            await waitForThreads(connection, replica, timeoutMs);
+          },
+          timeoutMs + ACTION_DEADLINE_MS,
+        ),
       () => `replicating from ${newMaster} (${master.address}:${master.port})`,
     );
   }
 
   async stopReplication(host: string): Promise<void> {
     this.target(host);
-    await this.recorder.step({ action: 'mysql.stop_slave', host, description: 'STOP SLAVE' }, undefined, () =>
-      this.withHost(host, async (connection) => {
-        await connection.query('STOP SLAVE');
-        const status = await slaveStatus(connection);
-        if (status && (status.Slave_IO_Running === 'Yes' || status.Slave_SQL_Running === 'Yes')) {
-          throw new ActionError(`${host}: replication threads still running after STOP SLAVE (IO ${status.Slave_IO_Running}, SQL ${status.Slave_SQL_Running})`);
-        }
-      }),
+    await this.recorder.step(
+      { action: 'mysql.stop_slave', host, description: 'STOP SLAVE' },
+      undefined,
+      () =>
+        this.withHost(host, async (connection) => {
+          await connection.query('STOP SLAVE');
+          const status = await slaveStatus(connection);
+          if (status && (status.Slave_IO_Running === 'Yes' || status.Slave_SQL_Running === 'Yes')) {
+            throw new ActionError(
+              `${host}: replication threads still running after STOP SLAVE (IO ${status.Slave_IO_Running}, SQL ${status.Slave_SQL_Running})`,
+            );
+          }
+        }),
     );
   }
 
   async startReplication(host: string): Promise<void> {
     this.target(host);
     const timeoutMs = this.options.replicationStartTimeoutMs ?? 15_000;
-    await this.recorder.step({ action: 'mysql.start_slave', host, description: 'START SLAVE' }, undefined, () =>
-      this.withHost(host, async (connection) => {
-        if (!(await slaveStatus(connection))) throw new ActionError(`${host}: no replication is configured (SHOW SLAVE STATUS is empty)`);
-        await connection.query('START SLAVE');
-        await waitForThreads(connection, host, timeoutMs);
-      }, timeoutMs + ACTION_DEADLINE_MS),
+    await this.recorder.step(
+      { action: 'mysql.start_slave', host, description: 'START SLAVE' },
+      undefined,
+      () =>
+        this.withHost(
+          host,
+          async (connection) => {
+            if (!(await slaveStatus(connection)))
+              throw new ActionError(
+                `${host}: no replication is configured (SHOW SLAVE STATUS is empty)`,
+              );
+            await connection.query('START SLAVE');
+            await waitForThreads(connection, host, timeoutMs);
+          },
+          timeoutMs + ACTION_DEADLINE_MS,
+        ),
     );
   }
 }
@@ -282,11 +380,21 @@ interface GtidState {
 }
 
 async function readGtidState(connection: Connection): Promise<GtidState> {
-  const [row] = await queryRows<{ server_id: string | number; log_bin: string | number; binlog: string; slave: string }>(
+  const [row] = await queryRows<{
+    server_id: string | number;
+    log_bin: string | number;
+    binlog: string;
+    slave: string;
+  }>(
     connection,
     'SELECT @@global.server_id AS server_id, @@global.log_bin AS log_bin, @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
   );
-  return { serverId: Number(row?.server_id), logBin: Number(row?.log_bin) === 1, binlogPos: row?.binlog ?? '', slavePos: row?.slave ?? '' };
+  return {
+    serverId: Number(row?.server_id),
+    logBin: Number(row?.log_bin) === 1,
+    binlogPos: row?.binlog ?? '',
+    slavePos: row?.slave ?? '',
+  };
 }
 
 type SlaveStatusRow = Record<string, string | number | null>;
@@ -297,7 +405,11 @@ async function slaveStatus(connection: Connection): Promise<SlaveStatusRow | und
 }
 
 /** Both threads must run; an IO thread stuck in "Connecting" with an error is a failure, reported with the error. */
-async function waitForThreads(connection: Connection, host: string, timeoutMs: number): Promise<void> {
+async function waitForThreads(
+  connection: Connection,
+  host: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: string;
   for (;;) {
@@ -311,4 +423,3 @@ async function waitForThreads(connection: Connection, host: string, timeoutMs: n
   }
   throw new ActionError(`${host}: replication is not running: ${last}`);
 }
-

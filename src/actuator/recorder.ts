@@ -30,13 +30,36 @@ export class StepRecorder {
    * Runs `work` as one journaled step, or only records it in dry-run mode and returns
    * `planned`. Errors are journaled and rethrown unchanged.
    */
-  async step<T>(step: PlannedStep, planned: T, work: () => Promise<T>, describeResult?: (result: T) => string): Promise<T> {
+  async step<T>(
+    step: PlannedStep,
+    planned: T,
+    work: () => Promise<T>,
+    describeResult?: (result: T) => string,
+  ): Promise<T> {
     this.steps.push(step);
     const action = randomBytes(4).toString('hex');
-    const base = { event: step.action, action, host: step.host, inputs: { description: step.description } };
+    const base = {
+      event: step.action,
+      action,
+      host: step.host,
+      inputs: { description: step.description },
+    };
     if (this.dryRun) {
-      this.options.journal?.append({ ...base, phase: 'note', outcome: 'dry-run', detail: `would run: ${step.description}` });
-      this.logger.info({ event: 'actuator.planned', action: step.action, host: step.host, description: step.description }, 'dry-run: planned, not run');
+      this.options.journal?.append({
+        ...base,
+        phase: 'note',
+        outcome: 'dry-run',
+        detail: `would run: ${step.description}`,
+      });
+      this.logger.info(
+        {
+          event: 'actuator.planned',
+          action: step.action,
+          host: step.host,
+          description: step.description,
+        },
+        'dry-run: planned, not run',
+      );
       this.options.metrics?.actionsTotal.inc({ action: step.action, result: 'dry_run' });
       return planned;
     }
@@ -45,23 +68,57 @@ export class StepRecorder {
     try {
       const result = await work();
       const detail = describeResult?.(result);
-      this.options.journal?.append({ ...base, phase: 'after', outcome: 'ok', ...(detail ? { detail } : {}) });
-      this.logger.info({ event: step.action, host: step.host, description: step.description, ms: Date.now() - started, ...(detail ? { detail } : {}) }, 'action done');
+      this.options.journal?.append({
+        ...base,
+        phase: 'after',
+        outcome: 'ok',
+        ...(detail ? { detail } : {}),
+      });
+      this.logger.info(
+        {
+          event: step.action,
+          host: step.host,
+          description: step.description,
+          ms: Date.now() - started,
+          ...(detail ? { detail } : {}),
+        },
+        'action done',
+      );
       this.options.metrics?.actionsTotal.inc({ action: step.action, result: 'ok' });
       return result;
     } catch (error) {
       const message = (error as Error).message;
       this.options.journal?.append({ ...base, phase: 'after', outcome: 'failed', detail: message });
-      this.logger.warn({ event: `${step.action}.failed`, host: step.host, description: step.description, error: message }, 'action failed');
-      this.options.metrics?.actionsTotal.inc({ action: step.action, result: (error as Error).name === 'RefusedError' ? 'refused' : 'failed' });
+      this.logger.warn(
+        {
+          event: `${step.action}.failed`,
+          host: step.host,
+          description: step.description,
+          error: message,
+        },
+        'action failed',
+      );
+      this.options.metrics?.actionsTotal.inc({
+        action: step.action,
+        result: (error as Error).name === 'RefusedError' ? 'refused' : 'failed',
+      });
       throw error;
     }
   }
 
   /** A refusal is a decision, not an action: journaled as such so the operator sees why nothing ran. */
   refused(step: PlannedStep, reason: string): void {
-    this.options.journal?.append({ event: step.action, host: step.host, phase: 'refused', reason, inputs: { description: step.description } });
-    this.logger.warn({ event: `${step.action}.refused`, host: step.host, reason }, 'action refused');
+    this.options.journal?.append({
+      event: step.action,
+      host: step.host,
+      phase: 'refused',
+      reason,
+      inputs: { description: step.description },
+    });
+    this.logger.warn(
+      { event: `${step.action}.refused`, host: step.host, reason },
+      'action refused',
+    );
     this.options.metrics?.actionsTotal.inc({ action: step.action, result: 'refused' });
   }
 }
@@ -69,5 +126,7 @@ export class StepRecorder {
 /** Human-readable plan, one numbered line per step: what passive mode prints instead of acting. */
 export function formatPlan(steps: PlannedStep[]): string {
   if (steps.length === 0) return '(nothing to do)';
-  return steps.map((step, index) => `${index + 1}. ${step.host}: ${step.action}: ${step.description}`).join('\n');
+  return steps
+    .map((step, index) => `${index + 1}. ${step.host}: ${step.action}: ${step.description}`)
+    .join('\n');
 }

@@ -39,15 +39,27 @@ export class VipActions implements VipActuator, AgentTransport {
     if (existing) return existing;
     if (!(host in this.options.agents)) throw new ActionError(`unknown host "${host}"`);
     const url = this.options.agents[host];
-    if (url === undefined) throw new ActionError(`host "${host}" has no agent configured (hosts.${host}.agent), so its VIPs cannot be changed`);
-    const clientOptions: AgentClientOptions = { url, token: this.options.token, timeoutMs: this.options.timeoutMs, retries: this.options.retries, dispatcher: this.options.dispatcher };
-    const client = this.options.clientFactory ? this.options.clientFactory(clientOptions) : new AgentClient(clientOptions);
+    if (url === undefined)
+      throw new ActionError(
+        `host "${host}" has no agent configured (hosts.${host}.agent), so its VIPs cannot be changed`,
+      );
+    const clientOptions: AgentClientOptions = {
+      url,
+      token: this.options.token,
+      timeoutMs: this.options.timeoutMs,
+      retries: this.options.retries,
+      dispatcher: this.options.dispatcher,
+    };
+    const client = this.options.clientFactory
+      ? this.options.clientFactory(clientOptions)
+      : new AgentClient(clientOptions);
     this.clients.set(host, client);
     return client;
   }
 
   private iface(): string {
-    if (this.options.interface === undefined) throw new ActionError('actuator.vip.interface is not configured');
+    if (this.options.interface === undefined)
+      throw new ActionError('actuator.vip.interface is not configured');
     return this.options.interface;
   }
 
@@ -55,7 +67,11 @@ export class VipActions implements VipActuator, AgentTransport {
     const client = this.client(host);
     const iface = this.iface();
     await this.options.recorder.step(
-      { action: 'vip.add', host, description: `ip addr add ${ip}/${this.options.prefix} dev ${iface}; arping -U -c 1 -I ${iface} ${ip} (agent ${this.options.agents[host]})` },
+      {
+        action: 'vip.add',
+        host,
+        description: `ip addr add ${ip}/${this.options.prefix} dev ${iface}; arping -U -c 1 -I ${iface} ${ip} (agent ${this.options.agents[host]})`,
+      },
       undefined,
       async () => wrap(host, () => client.addVip(ip, iface, this.options.prefix, this.nextSeq())),
       (result) => (result?.changed === false ? 'already held (no-op)' : 'added and announced'),
@@ -66,7 +82,11 @@ export class VipActions implements VipActuator, AgentTransport {
     const client = this.client(host);
     const iface = this.iface();
     await this.options.recorder.step(
-      { action: 'vip.remove', host, description: `ip addr del ${ip}/${this.options.prefix} dev ${iface} (agent ${this.options.agents[host]})` },
+      {
+        action: 'vip.remove',
+        host,
+        description: `ip addr del ${ip}/${this.options.prefix} dev ${iface} (agent ${this.options.agents[host]})`,
+      },
       undefined,
       async () => wrap(host, () => client.removeVip(ip, iface, this.nextSeq())),
       (result) => (result?.changed === false ? 'was not held (no-op)' : 'removed'),
@@ -76,7 +96,8 @@ export class VipActions implements VipActuator, AgentTransport {
   nextSeq(): number {
     if (this.options.fencingToken) {
       const seq = this.termSequence.next(this.options.fencingToken());
-      if (seq === undefined) throw new ActionError('not the leader (no fencing token): nothing is sent to agents');
+      if (seq === undefined)
+        throw new ActionError('not the leader (no fencing token): nothing is sent to agents');
       return seq;
     }
     this.seq += 1;
@@ -88,7 +109,10 @@ export class VipActions implements VipActuator, AgentTransport {
   }
 
   sync(host: string, request: SyncRequest, timeoutMs: number): Promise<SyncAnswer> {
-    return this.client(host).sync({ ...request, interface: this.iface(), prefix: this.options.prefix }, timeoutMs);
+    return this.client(host).sync(
+      { ...request, interface: this.iface(), prefix: this.options.prefix },
+      timeoutMs,
+    );
   }
 
   async releaseLease(host: string, reason: string, timeoutMs: number): Promise<string> {

@@ -18,11 +18,14 @@ export interface RunningAgent {
 
 /** Resolves where the agent's token comes from; read per request so a rotated file applies at once. */
 export function agentTokenReader(config: AgentConfig): () => string {
-  return () => readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'agent auth token');
+  return () =>
+    readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'agent auth token');
 }
 
 /** The secret files an agent config names (its token; its TLS key when it serves HTTPS). */
-export function agentSecretFiles(config: AgentConfig): Array<{ path: string; file: string | undefined }> {
+export function agentSecretFiles(
+  config: AgentConfig,
+): Array<{ path: string; file: string | undefined }> {
   return [
     { path: 'auth.token_file', file: config.auth.token_file },
     { path: 'tls.key_file', file: config.tls?.key_file },
@@ -34,7 +37,12 @@ export function agentSecretFiles(config: AgentConfig): Array<{ path: string; fil
  * Starts the agent: checks that the token is readable and the VIP interface exists before it
  * listens, so a broken host fails at start, not at the first failover.
  */
-export async function startAgent(options: { config: AgentConfig; logger: Logger; driver?: VipDriver; snapshotMethod?: SnapshotMethod }): Promise<RunningAgent> {
+export async function startAgent(options: {
+  config: AgentConfig;
+  logger: Logger;
+  driver?: VipDriver;
+  snapshotMethod?: SnapshotMethod;
+}): Promise<RunningAgent> {
   const { config, logger } = options;
   const driver = options.driver ?? new IpCommandDriver();
   assertSecretFilesPrivate(agentSecretFiles(config));
@@ -43,15 +51,47 @@ export async function startAgent(options: { config: AgentConfig; logger: Logger;
   if (config.vip) {
     const held = await driver.list(config.vip.interface);
     const vips = held.filter((address) => config.vip?.ips.includes(address.ip));
-    logger.info({ event: 'agent.vips_at_start', interface: config.vip.interface, held: vips.map((address) => address.ip) }, 'VIPs held at start');
+    logger.info(
+      {
+        event: 'agent.vips_at_start',
+        interface: config.vip.interface,
+        held: vips.map((address) => address.ip),
+      },
+      'VIPs held at start',
+    );
   }
-  if (!config.mysql) logger.warn({ event: 'agent.no_local_mysql' }, 'no "mysql" section: if this host is the writer and gets cut off, its lease can only take the VIP down, not set read_only');
-  const app = createAgentApp({ config, driver, snapshotMethod: options.snapshotMethod, getToken, logger });
-  const server = await listen(app, config.listen, AGENT_LIMITS, config.tls && { files: config.tls, log: logger });
+  if (!config.mysql)
+    logger.warn(
+      { event: 'agent.no_local_mysql' },
+      'no "mysql" section: if this host is the writer and gets cut off, its lease can only take the VIP down, not set read_only',
+    );
+  const app = createAgentApp({
+    config,
+    driver,
+    snapshotMethod: options.snapshotMethod,
+    getToken,
+    logger,
+  });
+  const server = await listen(
+    app,
+    config.listen,
+    AGENT_LIMITS,
+    config.tls && { files: config.tls, log: logger },
+  );
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
-  logger.info({ event: 'agent.started', url, tls: config.tls ? (config.tls.client_ca_file ? 'mutual' : 'server') : 'off', interface: config.vip?.interface, ips: config.vip?.ips, snapshot: config.snapshot?.method }, 'agent listening');
+  logger.info(
+    {
+      event: 'agent.started',
+      url,
+      tls: config.tls ? (config.tls.client_ca_file ? 'mutual' : 'server') : 'off',
+      interface: config.vip?.interface,
+      ips: config.vip?.ips,
+      snapshot: config.snapshot?.method,
+    },
+    'agent listening',
+  );
   return {
     server,
     url,

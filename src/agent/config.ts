@@ -11,10 +11,17 @@ import { replicationSchema, serviceSchema } from './transfer-config.js';
  * The agent's own file (one per database host). It names the only interface, IPs and data path
  * this agent will ever touch: whatever the manager asks, nothing outside this file is changed.
  */
-const listenAddress = z.string().refine((text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/.test(text) && Number(text.split(':').pop()) <= 65535, {
-  message: 'must be HOST:PORT, such as 10.0.0.11:9106',
-});
-const interfaceName = z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name');
+const listenAddress = z
+  .string()
+  .refine(
+    (text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/.test(text) && Number(text.split(':').pop()) <= 65535,
+    {
+      message: 'must be HOST:PORT, such as 10.0.0.11:9106',
+    },
+  );
+const interfaceName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name');
 const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
 
 export const agentConfigSchema = z.strictObject({
@@ -22,13 +29,24 @@ export const agentConfigSchema = z.strictObject({
   auth: z
     .strictObject({
       token_file: z.string().min(1).optional(),
-      token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+      token_env: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+        .optional(),
     })
     .superRefine((value, ctx) => {
       if (value.token_file === undefined && value.token_env === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file or token_env: the agent always requires a token' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['token_file'],
+          message: 'set token_file or token_env: the agent always requires a token',
+        });
       } else if (value.token_file !== undefined && value.token_env !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['token_env'],
+          message: 'set only one of token_file and token_env',
+        });
       }
     }),
   /**
@@ -53,16 +71,32 @@ export const agentConfigSchema = z.strictObject({
    */
   mysql: z
     .strictObject({
-      socket: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
+      socket: z
+        .string()
+        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
+        .optional(),
       address: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(1).max(65535).default(3306),
       user: z.string().min(1),
       password_file: z.string().min(1).optional(),
-      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+      password_env: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+        .optional(),
     })
     .superRefine((value, ctx) => {
-      if (value.password_file === undefined && value.password_env === undefined) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'set password_file or password_env' });
-      else if (value.password_file !== undefined && value.password_env !== undefined) ctx.addIssue({ code: 'custom', path: ['password_env'], message: 'set only one of password_file and password_env' });
+      if (value.password_file === undefined && value.password_env === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['password_file'],
+          message: 'set password_file or password_env',
+        });
+      else if (value.password_file !== undefined && value.password_env !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['password_env'],
+          message: 'set only one of password_file and password_env',
+        });
     })
     .optional(),
   snapshot: z
@@ -71,47 +105,79 @@ export const agentConfigSchema = z.strictObject({
       /** The datadir (or subvolume) the snapshot copies; the only path the agent accepts. */
       path: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }),
       /** lvm: the logical volume, e.g. vg0/mysql. */
-      volume: z.string().regex(/^[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+$/, 'must be VG/LV').optional(),
+      volume: z
+        .string()
+        .regex(/^[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+$/, 'must be VG/LV')
+        .optional(),
       /** lvm: snapshot size, e.g. 5G. */
-      size: z.string().regex(/^\d+[KMGT]?$/i, 'must be a size such as 5G').optional(),
+      size: z
+        .string()
+        .regex(/^\d+[KMGT]?$/i, 'must be a size such as 5G')
+        .optional(),
       /** Where snapshots or backups are kept (btrfs subvolumes, mariabackup directories). */
-      target_dir: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }).optional(),
+      target_dir: z
+        .string()
+        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
+        .optional(),
       /** How this host's MariaDB is stopped and started when a copy is swapped in (argument arrays). */
       service: serviceSchema.optional(),
       /** The account a copy swapped in here replicates from the writer with. */
       replication: replicationSchema.optional(),
     })
     .superRefine((value, ctx) => {
-      if (value.method === 'lvm' && value.volume === undefined) ctx.addIssue({ code: 'custom', path: ['volume'], message: 'lvm needs "volume" (VG/LV)' });
+      if (value.method === 'lvm' && value.volume === undefined)
+        ctx.addIssue({ code: 'custom', path: ['volume'], message: 'lvm needs "volume" (VG/LV)' });
     })
     .optional(),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema> & { source: string };
 
-export function validateAgentConfig(raw: unknown, file: string): { config?: AgentConfig; problems: Problem[] } {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { problems: [{ path: '(top level)', message: 'the agent config must be a YAML mapping' }] };
+export function validateAgentConfig(
+  raw: unknown,
+  file: string,
+): { config?: AgentConfig; problems: Problem[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return {
+      problems: [{ path: '(top level)', message: 'the agent config must be a YAML mapping' }],
+    };
   const parsed = agentConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue): Problem[] => {
-      if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+      if (issue.code === 'unrecognized_keys')
+        return issue.keys.map((key) => ({
+          path: formatPath([...issue.path, key]),
+          message: 'unknown key',
+        }));
       let message = issue.message;
-      if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
-      else if (issue.code === 'invalid_value' && 'values' in issue) message = `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+      if (issue.code === 'invalid_type' && /received undefined/.test(message))
+        message = 'is required';
+      else if (issue.code === 'invalid_value' && 'values' in issue)
+        message = `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
       return [{ path: formatPath(issue.path), message }];
     });
     return { problems: problems.sort((a, b) => a.path.localeCompare(b.path)) };
   }
   const source = resolve(file);
   const tokenFile = parsed.data.auth.token_file;
-  const relative = (file: string | undefined) => (file === undefined || isAbsolute(file) ? file : resolve(dirname(source), file));
+  const relative = (file: string | undefined) =>
+    file === undefined || isAbsolute(file) ? file : resolve(dirname(source), file);
   const at = (file: string) => relative(file) as string;
   const tls = parsed.data.tls;
   const config: AgentConfig = {
     ...parsed.data,
-    tls: tls && { cert_file: at(tls.cert_file), key_file: at(tls.key_file), client_ca_file: relative(tls.client_ca_file), peer_ca_file: relative(tls.peer_ca_file) },
+    tls: tls && {
+      cert_file: at(tls.cert_file),
+      key_file: at(tls.key_file),
+      client_ca_file: relative(tls.client_ca_file),
+      peer_ca_file: relative(tls.peer_ca_file),
+    },
     auth: { ...parsed.data.auth, token_file: relative(tokenFile) },
-    ...(parsed.data.mysql ? { mysql: { ...parsed.data.mysql, password_file: relative(parsed.data.mysql.password_file) } } : {}),
+    ...(parsed.data.mysql
+      ? {
+          mysql: { ...parsed.data.mysql, password_file: relative(parsed.data.mysql.password_file) },
+        }
+      : {}),
     source,
   };
   return { config, problems: [] };
@@ -122,14 +188,28 @@ export function readAgentConfigFile(file: string): { config?: AgentConfig; probl
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    return { problems: [{ path: '(file)', message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }] };
+    return {
+      problems: [
+        {
+          path: '(file)',
+          message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        },
+      ],
+    };
   }
   let raw: unknown;
   try {
     raw = yaml.load(text, { filename: file });
   } catch (error) {
     const mark = (error as { mark?: { line: number; column: number } }).mark;
-    return { problems: [{ path: mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : '(yaml)', message: `not valid YAML: ${(error as { reason?: string }).reason ?? (error as Error).message}` }] };
+    return {
+      problems: [
+        {
+          path: mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : '(yaml)',
+          message: `not valid YAML: ${(error as { reason?: string }).reason ?? (error as Error).message}`,
+        },
+      ],
+    };
   }
   return validateAgentConfig(raw, file);
 }

@@ -59,7 +59,8 @@ export class LeaseKeeper {
   /** From each exchange: settings when this host holds the writer role, undefined otherwise. */
   configure(settings: LeaseSettings | undefined): void {
     if (!settings) {
-      if (this.settings) this.deps.log.info({ event: 'lease.dropped' }, 'no longer the writer: lease dropped');
+      if (this.settings)
+        this.deps.log.info({ event: 'lease.dropped' }, 'no longer the writer: lease dropped');
       this.settings = undefined;
       this.fenced = false;
       this.stop();
@@ -69,7 +70,15 @@ export class LeaseKeeper {
       // Granted by the manager just now: that contact starts the lease.
       this.configuredAt = this.now();
       this.fenced = false;
-      this.deps.log.info({ event: 'lease.granted', voters: settings.voters.map((voter) => voter.host), managers: settings.managers, durationMs: settings.durationMs }, 'writer lease granted');
+      this.deps.log.info(
+        {
+          event: 'lease.granted',
+          voters: settings.voters.map((voter) => voter.host),
+          managers: settings.managers,
+          durationMs: settings.durationMs,
+        },
+        'writer lease granted',
+      );
     }
     this.settings = settings;
     if (!this.timer) this.schedule(0);
@@ -85,12 +94,21 @@ export class LeaseKeeper {
 
   status(): LeaseStatus {
     const settings = this.settings;
-    if (!settings) return { holding: false, lapsed: false, fenced: false, quorumAgoMs: null, reached: [] };
+    if (!settings)
+      return { holding: false, lapsed: false, fenced: false, quorumAgoMs: null, reached: [] };
     const now = this.now();
     const quorum = this.quorumAt(settings, now);
     const lapsed = quorum === undefined || now - quorum > settings.durationMs;
-    const reached = settings.voters.filter((voter) => now - (this.lastReached.get(voter.host) ?? 0) <= settings.durationMs).map((voter) => voter.host);
-    return { holding: !lapsed, lapsed, fenced: this.fenced, quorumAgoMs: quorum === undefined ? null : now - quorum, reached };
+    const reached = settings.voters
+      .filter((voter) => now - (this.lastReached.get(voter.host) ?? 0) <= settings.durationMs)
+      .map((voter) => voter.host);
+    return {
+      holding: !lapsed,
+      lapsed,
+      fenced: this.fenced,
+      quorumAgoMs: quorum === undefined ? null : now - quorum,
+      reached,
+    };
   }
 
   /** The manager asks (a failover away from this host): fence now and hold no lease. */
@@ -116,7 +134,11 @@ export class LeaseKeeper {
   private quorumAt(settings: LeaseSettings, now: number): number | undefined {
     const total = settings.managers + 1 + settings.voters.length;
     const needed = Math.floor(total / 2) + 1;
-    const contacts = [now, ...Array.from({ length: settings.managers }, () => this.lastManager), ...settings.voters.map((voter) => this.lastReached.get(voter.host) ?? 0)]
+    const contacts = [
+      now,
+      ...Array.from({ length: settings.managers }, () => this.lastManager),
+      ...settings.voters.map((voter) => this.lastReached.get(voter.host) ?? 0),
+    ]
       .filter((at) => at > 0)
       .sort((a, b) => b - a);
     const majorityAt = contacts[needed - 1];
@@ -134,15 +156,26 @@ export class LeaseKeeper {
         .fence(settings.writerVips, reason)
         .then((detail) => {
           this.fenced = true;
-          this.deps.log.warn({ event: 'lease.lapsed_fenced', reason, detail }, 'writer lease lapsed: fenced this host');
+          this.deps.log.warn(
+            { event: 'lease.lapsed_fenced', reason, detail },
+            'writer lease lapsed: fenced this host',
+          );
         })
-        .catch((error: Error) => this.deps.log.error({ event: 'lease.fence_failed', reason, err: error.message }, 'writer lease lapsed but the local fence failed; retrying'))
+        .catch((error: Error) =>
+          this.deps.log.error(
+            { event: 'lease.fence_failed', reason, err: error.message },
+            'writer lease lapsed but the local fence failed; retrying',
+          ),
+        )
         .finally(() => {
           this.fencing = undefined;
         });
     } else if (status.holding && this.fenced) {
       this.fenced = false;
-      this.deps.log.info({ event: 'lease.regained' }, 'writer lease regained: a majority is reachable again');
+      this.deps.log.info(
+        { event: 'lease.regained' },
+        'writer lease regained: a majority is reachable again',
+      );
     }
   }
 

@@ -19,7 +19,14 @@ export async function fenceLocalMysql(mysql: LocalMysql | undefined): Promise<st
   if (!mysql) return 'no local mysql configured: read_only not changed';
   let connection;
   try {
-    connection = await openConnection({ socketPath: mysql.socketPath, host: mysql.address, port: mysql.port, user: mysql.user, password: mysql.password(), connectTimeoutMs: 1000 });
+    connection = await openConnection({
+      socketPath: mysql.socketPath,
+      host: mysql.address,
+      port: mysql.port,
+      user: mysql.user,
+      password: mysql.password(),
+      connectTimeoutMs: 1000,
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ECONNREFUSED' || code === 'ENOENT') return 'mysqld is not running';

@@ -43,9 +43,23 @@ export interface AgentRuntime {
 }
 
 const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
-const addBody = z.strictObject({ ip: ipv4, interface: z.string().min(1).optional(), prefix: z.number().int().min(8).max(32).optional(), seq: z.number().int().nonnegative().optional() });
-const removeBody = z.strictObject({ ip: ipv4, interface: z.string().min(1).optional(), seq: z.number().int().nonnegative().optional() });
-const snapshotBody = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"'), path: z.string().optional() });
+const addBody = z.strictObject({
+  ip: ipv4,
+  interface: z.string().min(1).optional(),
+  prefix: z.number().int().min(8).max(32).optional(),
+  seq: z.number().int().nonnegative().optional(),
+});
+const removeBody = z.strictObject({
+  ip: ipv4,
+  interface: z.string().min(1).optional(),
+  seq: z.number().int().nonnegative().optional(),
+});
+const snapshotBody = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"'),
+  path: z.string().optional(),
+});
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
@@ -53,14 +67,15 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
     const detail = parsed.error.issues
       .map((issue) => {
         const path = issue.path.join('.') || 'body';
-        return issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : `${path}: ${issue.message}`;
+        return issue.code === 'unrecognized_keys'
+          ? `unknown key(s) ${issue.keys.join(', ')}`
+          : `${path}: ${issue.message}`;
       })
       .join('; ');
     throw new HttpError(400, 'malformed', detail);
   }
   return parsed.data;
 }
-
 
 type Handler = (request: Request, response: Response) => Promise<void>;
 const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => {
@@ -72,7 +87,9 @@ const route = (handler: Handler) => (request: Request, response: Response, next:
  * reason) any IP, interface or path that is not in its own file, and 400 for malformed bodies;
  * a refused request changes nothing. Every request is logged with its outcome.
  */
-export function createAgentApp(options: AgentAppOptions): express.Express & { runtime: AgentRuntime } {
+export function createAgentApp(
+  options: AgentAppOptions,
+): express.Express & { runtime: AgentRuntime } {
   const { config, driver } = options;
   const log = options.logger ?? silentLogger;
   const lock = new Mutex();
@@ -83,7 +100,11 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
         address: config.mysql.address,
         port: config.mysql.port,
         user: config.mysql.user,
-        password: () => readSecret({ file: config.mysql?.password_file, env: config.mysql?.password_env }, 'agent mysql password'),
+        password: () =>
+          readSecret(
+            { file: config.mysql?.password_file, env: config.mysql?.password_env },
+            'agent mysql password',
+          ),
       }
     : undefined;
   const removeVipsNow = async (ips: string[]): Promise<string[]> => {
@@ -99,10 +120,18 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
   };
   // Lease pings to other agents over HTTPS: this agent's certificate as the client certificate
   // (peers with client_ca_file require one), peers verified against peer_ca_file or client_ca_file.
-  const peerTls = config.tls ? new TlsDispatcher({ ca_file: config.tls.peer_ca_file ?? config.tls.client_ca_file, cert_file: config.tls.cert_file, key_file: config.tls.key_file }) : undefined;
+  const peerTls = config.tls
+    ? new TlsDispatcher({
+        ca_file: config.tls.peer_ca_file ?? config.tls.client_ca_file,
+        cert_file: config.tls.cert_file,
+        key_file: config.tls.key_file,
+      })
+    : undefined;
   const lease = new LeaseKeeper({
     log,
-    ping: options.ping ?? ((url, from, timeoutMs) => pingAgent(url, from, options.getToken(), timeoutMs, peerTls)),
+    ping:
+      options.ping ??
+      ((url, from, timeoutMs) => pingAgent(url, from, options.getToken(), timeoutMs, peerTls)),
     fence: (vips, reason) =>
       lock.run(async () => {
         // VIP first: it is local and cannot fail for a network reason; then the server.
@@ -112,7 +141,10 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
           mysql = await fenceLocalMysql(localMysql);
         } catch (error) {
           mysql = `local fence failed: ${(error as Error).message}`;
-          log.error({ event: 'lease.local_fence_failed', reason, err: (error as Error).message }, 'could not set read_only locally');
+          log.error(
+            { event: 'lease.local_fence_failed', reason, err: (error as Error).message },
+            'could not set read_only locally',
+          );
         }
         return `VIPs removed: ${removed.join(', ') || 'none held'}; ${mysql}`;
       }),
@@ -127,9 +159,24 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
     response.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const routine = /\/api\/v1\/(sync|lease\/ping)$/.test(request.path);
-      const level = response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : routine ? 'debug' : 'info';
+      const level =
+        response.statusCode >= 500
+          ? 'error'
+          : response.statusCode >= 400
+            ? 'warn'
+            : routine
+              ? 'debug'
+              : 'info';
       log[level](
-        { event: 'agent.request', method: request.method, path: request.originalUrl.split('?')[0], status: response.statusCode, ms: Math.round(ms * 10) / 10, remote: request.socket.remoteAddress, ...(response.locals.refusal ? { reason: response.locals.refusal } : {}) },
+        {
+          event: 'agent.request',
+          method: request.method,
+          path: request.originalUrl.split('?')[0],
+          status: response.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          remote: request.socket.remoteAddress,
+          ...(response.locals.refusal ? { reason: response.locals.refusal } : {}),
+        },
         'request',
       );
     });
@@ -154,7 +201,10 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
           options.onAnnounced?.(ip, { ok: true, detail });
         },
         (error: Error) => {
-          log.warn({ event: 'vip.announce_failed', ip, interface: iface, error: error.message }, 'gratuitous ARP failed');
+          log.warn(
+            { event: 'vip.announce_failed', ip, interface: iface, error: error.message },
+            'gratuitous ARP failed',
+          );
           options.onAnnounced?.(ip, { ok: false, detail: error.message });
         },
       );
@@ -164,17 +214,39 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
   const refuse = (response: Response, status: number, code: string, detail: string): never => {
     response.locals.refusal = detail;
     // A stale sequence number is how a deposed manager shows up (several managers): say so apart.
-    if (code === 'stale') log.warn({ event: 'sequence.stale_refused', detail, highest: sequence.current }, 'refused a request with a stale sequence number (fencing)');
+    if (code === 'stale')
+      log.warn(
+        { event: 'sequence.stale_refused', detail, highest: sequence.current },
+        'refused a request with a stale sequence number (fencing)',
+      );
     throw new HttpError(status, code, detail);
   };
   const vipConfig = (response: Response) => {
-    if (!config.vip) refuse(response, 409, 'not_configured', 'this agent has no "vip" section in its config, so it holds no VIPs');
+    if (!config.vip)
+      refuse(
+        response,
+        409,
+        'not_configured',
+        'this agent has no "vip" section in its config, so it holds no VIPs',
+      );
     return config.vip as NonNullable<AgentConfig['vip']>;
   };
   const checkTarget = (response: Response, ip: string, iface: string | undefined) => {
     const vip = vipConfig(response);
-    if (iface !== undefined && iface !== vip.interface) refuse(response, 403, 'interface_not_allowed', `interface "${iface}" is not this agent's VIP interface ("${vip.interface}")`);
-    if (!vip.ips.includes(ip)) refuse(response, 403, 'ip_not_allowed', `${ip} is not one of this agent's VIPs (${vip.ips.join(', ')})`);
+    if (iface !== undefined && iface !== vip.interface)
+      refuse(
+        response,
+        403,
+        'interface_not_allowed',
+        `interface "${iface}" is not this agent's VIP interface ("${vip.interface}")`,
+      );
+    if (!vip.ips.includes(ip))
+      refuse(
+        response,
+        403,
+        'ip_not_allowed',
+        `${ip} is not one of this agent's VIPs (${vip.ips.join(', ')})`,
+      );
     return vip;
   };
   const held = async (iface: string): Promise<HeldAddress[]> => {
@@ -190,7 +262,11 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
     route(async (_request, response) => {
       const vip = vipConfig(response);
       const addresses = await held(vip.interface);
-      response.json({ interface: vip.interface, allowed: vip.ips, held: addresses.filter((address) => vip.ips.includes(address.ip)) });
+      response.json({
+        interface: vip.interface,
+        allowed: vip.ips,
+        held: addresses.filter((address) => vip.ips.includes(address.ip)),
+      });
     }),
   );
 
@@ -201,13 +277,27 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
       const vip = checkTarget(response, body.ip, body.interface);
       const prefix = body.prefix ?? 24;
       const result = await lock.run(async () => {
-        if (!sequence.accept(body.seq)) refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${sequence.current}: a newer change won`);
+        if (!sequence.accept(body.seq))
+          refuse(
+            response,
+            409,
+            'stale',
+            `sequence ${body.seq} is older than ${sequence.current}: a newer change won`,
+          );
         const before = await held(vip.interface);
         if (before.some((address) => address.ip === body.ip)) return { changed: false };
         await driver.add(body.ip, prefix, vip.interface);
         const after = await held(vip.interface);
-        if (!after.some((address) => address.ip === body.ip)) throw new HttpError(500, 'not_applied', `${body.ip} is not on ${vip.interface} after ip addr add`);
-        log.info({ event: 'vip.added', ip: body.ip, prefix, interface: vip.interface, seq: body.seq }, 'added VIP');
+        if (!after.some((address) => address.ip === body.ip))
+          throw new HttpError(
+            500,
+            'not_applied',
+            `${body.ip} is not on ${vip.interface} after ip addr add`,
+          );
+        log.info(
+          { event: 'vip.added', ip: body.ip, prefix, interface: vip.interface, seq: body.seq },
+          'added VIP',
+        );
         return { changed: true };
       });
       // Also on a no-op add: a retried add may be the one whose first announcement was lost.
@@ -222,23 +312,58 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
       const body = parseBody(removeBody, request.body);
       const vip = checkTarget(response, body.ip, body.interface);
       const result = await lock.run(async () => {
-        if (!sequence.accept(body.seq)) refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${sequence.current}: a newer change won`);
+        if (!sequence.accept(body.seq))
+          refuse(
+            response,
+            409,
+            'stale',
+            `sequence ${body.seq} is older than ${sequence.current}: a newer change won`,
+          );
         const current = (await held(vip.interface)).find((address) => address.ip === body.ip);
         if (!current) return { changed: false, prefix: undefined };
         await driver.remove(body.ip, current.prefix, vip.interface);
         const after = await held(vip.interface);
-        if (after.some((address) => address.ip === body.ip)) throw new HttpError(500, 'not_applied', `${body.ip} is still on ${vip.interface} after ip addr del`);
-        log.info({ event: 'vip.removed', ip: body.ip, prefix: current.prefix, interface: vip.interface, seq: body.seq }, 'removed VIP');
+        if (after.some((address) => address.ip === body.ip))
+          throw new HttpError(
+            500,
+            'not_applied',
+            `${body.ip} is still on ${vip.interface} after ip addr del`,
+          );
+        log.info(
+          {
+            event: 'vip.removed',
+            ip: body.ip,
+            prefix: current.prefix,
+            interface: vip.interface,
+            seq: body.seq,
+          },
+          'removed VIP',
+        );
         return { changed: true, prefix: current.prefix };
       });
-      response.json({ ip: body.ip, interface: vip.interface, ...(result.prefix === undefined ? {} : { prefix: result.prefix }), changed: result.changed });
+      response.json({
+        ip: body.ip,
+        interface: vip.interface,
+        ...(result.prefix === undefined ? {} : { prefix: result.prefix }),
+        changed: result.changed,
+      });
     }),
   );
 
   const snapshots = (response: Response) => {
-    if (!config.snapshot) refuse(response, 409, 'not_configured', 'this agent has no "snapshot" section in its config');
-    if (!options.snapshotMethod) refuse(response, 501, 'not_implemented', `snapshot method "${config.snapshot?.method}" is not available in this agent`);
-    return { method: options.snapshotMethod as SnapshotMethod, settings: config.snapshot as NonNullable<AgentConfig['snapshot']> };
+    if (!config.snapshot)
+      refuse(response, 409, 'not_configured', 'this agent has no "snapshot" section in its config');
+    if (!options.snapshotMethod)
+      refuse(
+        response,
+        501,
+        'not_implemented',
+        `snapshot method "${config.snapshot?.method}" is not available in this agent`,
+      );
+    return {
+      method: options.snapshotMethod as SnapshotMethod,
+      settings: config.snapshot as NonNullable<AgentConfig['snapshot']>,
+    };
   };
   const snapshotLock = new Mutex();
 
@@ -255,13 +380,26 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
     route(async (request, response) => {
       const body = parseBody(snapshotBody, request.body);
       const { method, settings } = snapshots(response);
-      if (body.path !== undefined && body.path !== settings.path) refuse(response, 403, 'path_not_allowed', `path "${body.path}" is not this agent's snapshot path ("${settings.path}")`);
+      if (body.path !== undefined && body.path !== settings.path)
+        refuse(
+          response,
+          403,
+          'path_not_allowed',
+          `path "${body.path}" is not this agent's snapshot path ("${settings.path}")`,
+        );
       const info = await snapshotLock.run(async () => {
-        if ((await method.list()).some((snapshot) => snapshot.id === body.id)) refuse(response, 409, 'exists', `snapshot "${body.id}" already exists`);
-        log.info({ event: 'snapshot.take', id: body.id, method: method.name, path: settings.path }, 'taking snapshot');
+        if ((await method.list()).some((snapshot) => snapshot.id === body.id))
+          refuse(response, 409, 'exists', `snapshot "${body.id}" already exists`);
+        log.info(
+          { event: 'snapshot.take', id: body.id, method: method.name, path: settings.path },
+          'taking snapshot',
+        );
         return method.take({ id: body.id });
       });
-      log.info({ event: 'snapshot.taken', id: info.id, method: info.method, gtid: info.gtidPosition }, 'snapshot taken');
+      log.info(
+        { event: 'snapshot.taken', id: info.id, method: info.method, gtid: info.gtidPosition },
+        'snapshot taken',
+      );
       response.status(201).json(info);
     }),
   );
@@ -272,7 +410,9 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
       const id = parseBody(snapshotBody, { id: request.params.id }).id;
       const { method } = snapshots(response);
       const removed = await snapshotLock.run(async () => {
-        const found: SnapshotInfo | undefined = (await method.list()).find((snapshot) => snapshot.id === id);
+        const found: SnapshotInfo | undefined = (await method.list()).find(
+          (snapshot) => snapshot.id === id,
+        );
         if (!found) return false;
         await method.remove(found);
         log.info({ event: 'snapshot.removed', id }, 'snapshot removed');
@@ -282,12 +422,34 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
     }),
   );
 
-  api.use(createSyncRouter({ config, driver, lock, sequence, probe, lease, log, parse: parseBody, refuse, announceAfter }));
+  api.use(
+    createSyncRouter({
+      config,
+      driver,
+      lock,
+      sequence,
+      probe,
+      lease,
+      log,
+      parse: parseBody,
+      refuse,
+      announceAfter,
+    }),
+  );
 
-  api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
+  api.use((request, response) =>
+    sendError(
+      response,
+      404,
+      'not_found',
+      `no route ${request.method} ${request.baseUrl}${request.path}`,
+    ),
+  );
   app.use(transferRouter(options));
   app.use('/api/v1', api);
-  app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
+  app.use((request, response) =>
+    sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`),
+  );
   app.use(errorHandler);
   const runtime: AgentRuntime = {
     lease,
@@ -302,7 +464,13 @@ export function createAgentApp(options: AgentAppOptions): express.Express & { ru
 }
 
 /** The lease's agent-to-agent contact: authenticated with the agent token every host shares. */
-async function pingAgent(url: string, from: string, token: string, timeoutMs: number, tls?: TlsDispatcher): Promise<void> {
+async function pingAgent(
+  url: string,
+  from: string,
+  token: string,
+  timeoutMs: number,
+  tls?: TlsDispatcher,
+): Promise<void> {
   const target = `${url.replace(/\/+$/, '')}/api/v1/lease/ping`;
   const init = {
     method: 'POST',
@@ -310,7 +478,10 @@ async function pingAgent(url: string, from: string, token: string, timeoutMs: nu
     body: JSON.stringify({ from }),
     signal: AbortSignal.timeout(timeoutMs),
   };
-  const response = tls && target.startsWith('https:') ? await undiciFetch(target, { ...init, dispatcher: tls.get() }) : await fetch(target, init);
+  const response =
+    tls && target.startsWith('https:')
+      ? await undiciFetch(target, { ...init, dispatcher: tls.get() })
+      : await fetch(target, init);
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
 }

@@ -22,7 +22,14 @@ export const syncBody = z.strictObject({
   vips: z.array(ipv4),
   interval_ms: z.number().int().min(50).max(60_000),
   /** The writer's MySQL port, which this agent probes from its side (absent on the writer). */
-  writer: z.strictObject({ host: hostName, address: z.string().min(1), port: z.number().int().min(1).max(65535), timeout_ms: z.number().int().min(50).max(60_000) }).optional(),
+  writer: z
+    .strictObject({
+      host: hostName,
+      address: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      timeout_ms: z.number().int().min(50).max(60_000),
+    })
+    .optional(),
   /** Only for the writer's agent: its lease. */
   lease: z
     .strictObject({
@@ -34,7 +41,6 @@ export const syncBody = z.strictObject({
     .optional(),
 });
 export type SyncBody = z.output<typeof syncBody>;
-
 
 export interface SyncDeps {
   config: AgentConfig;
@@ -70,35 +76,81 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
     route(async (request, response) => {
       const body = deps.parse(syncBody, request.body);
       const vip = deps.config.vip;
-      if (!vip) deps.refuse(response, 409, 'not_configured', 'this agent has no "vip" section in its config, so it holds no VIPs');
+      if (!vip)
+        deps.refuse(
+          response,
+          409,
+          'not_configured',
+          'this agent has no "vip" section in its config, so it holds no VIPs',
+        );
       const vipConfig = vip as NonNullable<AgentConfig['vip']>;
       if (body.interface !== undefined && body.interface !== vipConfig.interface) {
-        deps.refuse(response, 403, 'interface_not_allowed', `interface "${body.interface}" is not this agent's VIP interface ("${vipConfig.interface}")`);
+        deps.refuse(
+          response,
+          403,
+          'interface_not_allowed',
+          `interface "${body.interface}" is not this agent's VIP interface ("${vipConfig.interface}")`,
+        );
       }
-      const foreign = [...body.vips, ...(body.lease?.writer_vips ?? [])].filter((ip) => !vipConfig.ips.includes(ip));
-      if (foreign.length > 0) deps.refuse(response, 403, 'ip_not_allowed', `${foreign.join(', ')} not among this agent's VIPs (${vipConfig.ips.join(', ')})`);
+      const foreign = [...body.vips, ...(body.lease?.writer_vips ?? [])].filter(
+        (ip) => !vipConfig.ips.includes(ip),
+      );
+      if (foreign.length > 0)
+        deps.refuse(
+          response,
+          403,
+          'ip_not_allowed',
+          `${foreign.join(', ')} not among this agent's VIPs (${vipConfig.ips.join(', ')})`,
+        );
 
       // A stale request (a deposed leader's, or one overtaken by a newer change) must not count as
       // the manager's contact nor reconfigure the lease and probe: refuse it before anything else.
-      if (deps.sequence.stale(body.seq)) deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change or a newer leader won`);
+      if (deps.sequence.stale(body.seq))
+        deps.refuse(
+          response,
+          409,
+          'stale',
+          `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change or a newer leader won`,
+        );
       deps.lease.managerContact();
       deps.lease.configure(
         body.lease
-          ? { self: body.host, durationMs: body.lease.duration_ms, intervalMs: body.interval_ms, voters: body.lease.voters, managers: body.lease.managers, writerVips: body.lease.writer_vips }
+          ? {
+              self: body.host,
+              durationMs: body.lease.duration_ms,
+              intervalMs: body.interval_ms,
+              voters: body.lease.voters,
+              managers: body.lease.managers,
+              writerVips: body.lease.writer_vips,
+            }
           : undefined,
       );
-      deps.probe.configure(body.writer ? { host: body.writer.host, address: body.writer.address, port: body.writer.port } : undefined, body.interval_ms, body.writer?.timeout_ms ?? 1000);
+      deps.probe.configure(
+        body.writer
+          ? { host: body.writer.host, address: body.writer.address, port: body.writer.port }
+          : undefined,
+        body.interval_ms,
+        body.writer?.timeout_ms ?? 1000,
+      );
 
       const lease = deps.lease.status();
       const writerVips = new Set(body.lease?.writer_vips ?? []);
-      const withheld = lease.lapsed && body.lease ? body.vips.filter((ip) => writerVips.has(ip)) : [];
+      const withheld =
+        lease.lapsed && body.lease ? body.vips.filter((ip) => writerVips.has(ip)) : [];
       const desired = new Set(body.vips.filter((ip) => !withheld.includes(ip)));
 
       const outcome = await deps.lock.run(async () => {
         if (!deps.sequence.accept(body.seq)) {
-          deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change won`);
+          deps.refuse(
+            response,
+            409,
+            'stale',
+            `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change won`,
+          );
         }
-        const held = (await deps.driver.list(vipConfig.interface)).filter((address) => vipConfig.ips.includes(address.ip));
+        const held = (await deps.driver.list(vipConfig.interface)).filter((address) =>
+          vipConfig.ips.includes(address.ip),
+        );
         const added: string[] = [];
         const removed: string[] = [];
         const errors: string[] = [];
@@ -120,13 +172,25 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
             errors.push(`add ${ip}: ${(error as Error).message}`);
           }
         }
-        const after = (await deps.driver.list(vipConfig.interface)).filter((address) => vipConfig.ips.includes(address.ip)).map((address) => address.ip);
+        const after = (await deps.driver.list(vipConfig.interface))
+          .filter((address) => vipConfig.ips.includes(address.ip))
+          .map((address) => address.ip);
         return { added, removed, errors, after };
       });
       if (outcome.added.length > 0 || outcome.removed.length > 0) {
-        deps.log.info({ event: 'vip.converged', added: outcome.added, removed: outcome.removed, withheld, seq: body.seq }, 'VIPs converged to the manager\'s set');
+        deps.log.info(
+          {
+            event: 'vip.converged',
+            added: outcome.added,
+            removed: outcome.removed,
+            withheld,
+            seq: body.seq,
+          },
+          "VIPs converged to the manager's set",
+        );
       }
-      if (outcome.errors.length > 0) throw new HttpError(500, 'not_applied', outcome.errors.join('; '));
+      if (outcome.errors.length > 0)
+        throw new HttpError(500, 'not_applied', outcome.errors.join('; '));
       for (const ip of outcome.added) deps.announceAfter(response, ip, vipConfig.interface);
 
       const probe = deps.probe.latest();
@@ -137,9 +201,25 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
         added: outcome.added,
         removed: outcome.removed,
         withheld,
-        probe: probe ? { target: probe.target, ok: probe.ok, refused: probe.refused, detail: probe.detail, started_ago_ms: now - probe.startedAt } : undefined,
+        probe: probe
+          ? {
+              target: probe.target,
+              ok: probe.ok,
+              refused: probe.refused,
+              detail: probe.detail,
+              started_ago_ms: now - probe.startedAt,
+            }
+          : undefined,
         contacts: Object.fromEntries([...contacts].map(([host, at]) => [host, now - at])),
-        lease: body.lease ? { holding: lease.holding, lapsed: lease.lapsed, fenced: lease.fenced, quorum_ago_ms: lease.quorumAgoMs, reached: lease.reached } : undefined,
+        lease: body.lease
+          ? {
+              holding: lease.holding,
+              lapsed: lease.lapsed,
+              fenced: lease.fenced,
+              quorum_ago_ms: lease.quorumAgoMs,
+              reached: lease.reached,
+            }
+          : undefined,
       };
       response.json(answer);
     }),
@@ -159,11 +239,26 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
   router.post(
     '/lease/release',
     route(async (request, response) => {
-      const body = deps.parse(z.strictObject({ seq: z.number().int().nonnegative().optional(), reason: z.string().max(500).optional() }), request.body);
-      if (!deps.sequence.accept(body.seq)) deps.refuse(response, 409, 'stale', `sequence ${body.seq} is older than ${deps.sequence.current}`);
+      const body = deps.parse(
+        z.strictObject({
+          seq: z.number().int().nonnegative().optional(),
+          reason: z.string().max(500).optional(),
+        }),
+        request.body,
+      );
+      if (!deps.sequence.accept(body.seq))
+        deps.refuse(
+          response,
+          409,
+          'stale',
+          `sequence ${body.seq} is older than ${deps.sequence.current}`,
+        );
       // The fence takes the VIP lock itself.
       const detail = await deps.lease.release(body.reason ?? 'the manager released the lease');
-      deps.log.warn({ event: 'lease.released', reason: body.reason, detail }, 'writer lease released on the manager\'s request: fenced');
+      deps.log.warn(
+        { event: 'lease.released', reason: body.reason, detail },
+        "writer lease released on the manager's request: fenced",
+      );
       response.json({ fenced: true, detail });
     }),
   );

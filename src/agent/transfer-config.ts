@@ -10,7 +10,9 @@ import type { LocalServer } from '../snapshot/command.js';
  */
 
 /** A program and its arguments, run without a shell. */
-const argv = z.array(z.string().min(1, 'an argument must not be empty')).min(1, 'give the program and its arguments as a list, e.g. [systemctl, stop, mariadb]');
+const argv = z
+  .array(z.string().min(1, 'an argument must not be empty'))
+  .min(1, 'give the program and its arguments as a list, e.g. [systemctl, stop, mariadb]');
 
 export const serviceSchema = z.strictObject({
   stop: argv,
@@ -43,7 +45,11 @@ export function localServerOf(mysql: AgentMysql, source: string): LocalServer {
     host: mysql.address,
     port: mysql.port,
     user: mysql.user,
-    passwordFile: mysql.password_file === undefined ? undefined : agentFilePath(source, mysql.password_file),
-    password: mysql.password_env === undefined ? undefined : readSecret({ env: mysql.password_env }, 'agent mysql password'),
+    passwordFile:
+      mysql.password_file === undefined ? undefined : agentFilePath(source, mysql.password_file),
+    password:
+      mysql.password_env === undefined
+        ? undefined
+        : readSecret({ env: mysql.password_env }, 'agent mysql password'),
   };
 }

@@ -10,8 +10,13 @@ import { agentFilePath, localServerOf } from './transfer-config.js';
 import { TransferSource } from './transfer-source.js';
 import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
 
-const transferId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
-const offerBody = z.strictObject({ id: transferId.optional(), rate_limit: z.number().int().min(1024).optional() });
+const transferId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
+const offerBody = z.strictObject({
+  id: transferId.optional(),
+  rate_limit: z.number().int().min(1024).optional(),
+});
 const receiveBody = z.strictObject({
   id: transferId,
   operation: z.enum(['clone', 'rejoin', 'restore']).default('clone'),
@@ -24,14 +29,26 @@ const receiveBody = z.strictObject({
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
   if (!parsed.success) {
-    throw new HttpError(400, 'malformed', parsed.error.issues.map((issue) => (issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : `${issue.path.join('.') || 'body'}: ${issue.message}`)).join('; '));
+    throw new HttpError(
+      400,
+      'malformed',
+      parsed.error.issues
+        .map((issue) =>
+          issue.code === 'unrecognized_keys'
+            ? `unknown key(s) ${issue.keys.join(', ')}`
+            : `${issue.path.join('.') || 'body'}: ${issue.message}`,
+        )
+        .join('; '),
+    );
   }
   return parsed.data;
 }
 
-const route = (handler: (request: Request, response: Response) => Promise<void>) => (request: Request, response: Response, next: NextFunction) => {
-  handler(request, response).catch(next);
-};
+const route =
+  (handler: (request: Request, response: Response) => Promise<void>) =>
+  (request: Request, response: Response, next: NextFunction) => {
+    handler(request, response).catch(next);
+  };
 
 /**
  * Clone/restore endpoints of the agent (issue 14), mounted before the agent's other /api/v1 routes:
@@ -48,18 +65,42 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   let target: TransferTarget | undefined;
   const settings = () => {
     const missing = [!config.snapshot && 'snapshot', !config.mysql && 'mysql'].filter(Boolean);
-    if (missing.length > 0) throw new HttpError(409, 'not_configured', `this agent's file has no ${missing.join(' and ')} section; clone and restore need snapshot.path (the datadir) and mysql (how the agent reaches its own server)`);
-    return { snapshot: config.snapshot as NonNullable<typeof config.snapshot>, mysql: config.mysql as NonNullable<typeof config.mysql> };
+    if (missing.length > 0)
+      throw new HttpError(
+        409,
+        'not_configured',
+        `this agent's file has no ${missing.join(' and ')} section; clone and restore need snapshot.path (the datadir) and mysql (how the agent reaches its own server)`,
+      );
+    return {
+      snapshot: config.snapshot as NonNullable<typeof config.snapshot>,
+      mysql: config.mysql as NonNullable<typeof config.mysql>,
+    };
   };
   const sourceOf = () => {
     const { snapshot, mysql } = settings();
-    source ??= new TransferSource({ datadir: snapshot.path, method: snapshot.method, server: localServerOf(mysql, config.source), snapshotMethod: options.snapshotMethod, log });
+    source ??= new TransferSource({
+      datadir: snapshot.path,
+      method: snapshot.method,
+      server: localServerOf(mysql, config.source),
+      snapshotMethod: options.snapshotMethod,
+      log,
+    });
     return source;
   };
   const targetOf = () => {
     const { snapshot, mysql } = settings();
-    if (!snapshot.service) throw new HttpError(409, 'not_configured', 'this agent has no snapshot.service {stop, start}: it cannot stop and start its server to swap in a copy');
-    if (!snapshot.replication) throw new HttpError(409, 'not_configured', 'this agent has no snapshot.replication {user, password_file}: a copy swapped in here could not replicate from the writer');
+    if (!snapshot.service)
+      throw new HttpError(
+        409,
+        'not_configured',
+        'this agent has no snapshot.service {stop, start}: it cannot stop and start its server to swap in a copy',
+      );
+    if (!snapshot.replication)
+      throw new HttpError(
+        409,
+        'not_configured',
+        'this agent has no snapshot.replication {user, password_file}: a copy swapped in here could not replicate from the writer',
+      );
     const passwordFile = agentFilePath(config.source, snapshot.replication.password_file);
     const replicationUser = snapshot.replication.user;
     target ??= new TransferTarget({
@@ -74,7 +115,11 @@ export function transferRouter(options: AgentAppOptions): express.Router {
             tls: () => {
               const tls = config.tls as NonNullable<typeof config.tls>;
               const ca = tls.peer_ca_file ?? tls.client_ca_file;
-              return { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file), ...(ca ? { ca: readFileSync(ca) } : {}) };
+              return {
+                cert: readFileSync(tls.cert_file),
+                key: readFileSync(tls.key_file),
+                ...(ca ? { ca: readFileSync(ca) } : {}),
+              };
             },
           }
         : {}),
@@ -87,8 +132,22 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     route(async (request, response) => {
       const id = parse(transferId, request.params.id);
       const offer = sourceOf().claim(id, request.get('x-switchyard-transfer-token') ?? '');
-      if (!offer) throw new HttpError(401, 'unauthorized', `no open offer ${id} for this token (offers are used once and expire after 2 minutes)`);
-      log.info({ event: 'transfer.send', id, format: offer.format, rateLimit: offer.rateLimit, remote: request.socket.remoteAddress }, 'sending copy');
+      if (!offer)
+        throw new HttpError(
+          401,
+          'unauthorized',
+          `no open offer ${id} for this token (offers are used once and expire after 2 minutes)`,
+        );
+      log.info(
+        {
+          event: 'transfer.send',
+          id,
+          format: offer.format,
+          rateLimit: offer.rateLimit,
+          remote: request.socket.remoteAddress,
+        },
+        'sending copy',
+      );
       await sourceOf().stream(offer, response);
     }),
   );
@@ -102,8 +161,22 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     route(async (request, response) => {
       const body = parse(offerBody, request.body);
       const offer = await sourceOf().offer(body.id ?? randomUUID(), body.rate_limit);
-      log.info({ event: 'transfer.offered', id: offer.id, format: offer.format, estimatedBytes: offer.estimatedBytes }, 'copy offered');
-      response.status(201).json({ id: offer.id, token: offer.token, format: offer.format, estimated_bytes: offer.estimatedBytes, expires_at: offer.expiresAt });
+      log.info(
+        {
+          event: 'transfer.offered',
+          id: offer.id,
+          format: offer.format,
+          estimatedBytes: offer.estimatedBytes,
+        },
+        'copy offered',
+      );
+      response.status(201).json({
+        id: offer.id,
+        token: offer.token,
+        format: offer.format,
+        estimated_bytes: offer.estimatedBytes,
+        expires_at: offer.expiresAt,
+      });
     }),
   );
   api.post(
@@ -111,7 +184,14 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     route(async (request, response) => {
       const body = parse(receiveBody, request.body);
       try {
-        const status = await targetOf().receive({ id: body.id, operation: body.operation, sourceUrl: body.source_url, token: body.token, estimatedBytes: body.estimated_bytes, writer: body.writer });
+        const status = await targetOf().receive({
+          id: body.id,
+          operation: body.operation,
+          sourceUrl: body.source_url,
+          token: body.token,
+          estimatedBytes: body.estimated_bytes,
+          writer: body.writer,
+        });
         response.status(202).json(status);
       } catch (error) {
         if (error instanceof TransferRefused) {

@@ -45,9 +45,17 @@ export class TransferSource {
   constructor(private readonly settings: SourceSettings) {}
 
   async offer(id: string, rateLimit: number | undefined): Promise<Offer> {
-    for (const [key, offer] of this.offers) if (offer.expiresAt < Date.now()) this.offers.delete(key);
+    for (const [key, offer] of this.offers)
+      if (offer.expiresAt < Date.now()) this.offers.delete(key);
     const format: StreamFormat = this.settings.method === 'mariabackup' ? 'mbstream' : 'tar';
-    const offer: Offer = { id, token: randomBytes(24).toString('hex'), expiresAt: Date.now() + OFFER_TTL_MS, rateLimit, format, estimatedBytes: await directorySize(this.settings.datadir) };
+    const offer: Offer = {
+      id,
+      token: randomBytes(24).toString('hex'),
+      expiresAt: Date.now() + OFFER_TTL_MS,
+      rateLimit,
+      format,
+      estimatedBytes: await directorySize(this.settings.datadir),
+    };
     this.offers.set(id, offer);
     return offer;
   }
@@ -72,13 +80,27 @@ export class TransferSource {
     let cleanupClient = () => undefined as void;
     try {
       let program: { file: string; args: string[] };
-      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'x-switchyard-format': offer.format, 'x-switchyard-estimated-bytes': String(offer.estimatedBytes) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/octet-stream',
+        'x-switchyard-format': offer.format,
+        'x-switchyard-estimated-bytes': String(offer.estimatedBytes),
+      };
       if (offer.format === 'mbstream') {
         const client = clientArguments(this.settings.server);
         cleanupClient = client.cleanup;
-        program = { file: 'mariadb-backup', args: [...client.args, '--backup', '--stream=mbstream', `--datadir=${this.settings.datadir}`, `--target-dir=${scratch}`] };
+        program = {
+          file: 'mariadb-backup',
+          args: [
+            ...client.args,
+            '--backup',
+            '--stream=mbstream',
+            `--datadir=${this.settings.datadir}`,
+            `--target-dir=${scratch}`,
+          ],
+        };
       } else {
-        if (!this.settings.snapshotMethod) throw new Error(`snapshot method ${this.settings.method} is not available in this agent`);
+        if (!this.settings.snapshotMethod)
+          throw new Error(`snapshot method ${this.settings.method} is not available in this agent`);
         snapshot = await this.settings.snapshotMethod.take({ id: `transfer-${offer.id}` });
         if (!snapshot.gtidPosition) throw new Error(`snapshot ${snapshot.id} has no GTID position`);
         headers['x-switchyard-gtid'] = snapshot.gtidPosition;
@@ -97,14 +119,20 @@ export class TransferSource {
         await done;
         await finished(tail as NodeJS.ReadableStream & NodeJS.EventEmitter);
       } catch (error) {
-        log.error({ event: 'transfer.send_failed', id: offer.id, error: (error as Error).message }, 'sending the copy failed; cutting the stream');
+        log.error(
+          { event: 'transfer.send_failed', id: offer.id, error: (error as Error).message },
+          'sending the copy failed; cutting the stream',
+        );
         response.destroy(error as Error);
         return;
       } finally {
         response.off('close', abort);
       }
       response.end();
-      log.info({ event: 'transfer.sent', id: offer.id, format: offer.format, wireBytes: counter.bytes }, 'copy sent');
+      log.info(
+        { event: 'transfer.sent', id: offer.id, format: offer.format, wireBytes: counter.bytes },
+        'copy sent',
+      );
     } finally {
       cleanupClient();
       rmSync(scratch, { recursive: true, force: true });

@@ -1,5 +1,13 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { chown, readdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { get, type IncomingMessage } from 'node:http';
@@ -15,10 +23,20 @@ import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.
 /** Copies need this much more free space than their estimated size (redo applied by prepare, growth meanwhile). */
 export const SPACE_MARGIN = 1.1;
 
-export type TransferPhase = 'receiving' | 'preparing' | 'stopping' | 'swapping' | 'starting' | 'replicating' | 'rolling-back' | 'done' | 'failed';
+export type TransferPhase =
+  | 'receiving'
+  | 'preparing'
+  | 'stopping'
+  | 'swapping'
+  | 'starting'
+  | 'replicating'
+  | 'rolling-back'
+  | 'done'
+  | 'failed';
 
 /** What the target's server and datadir look like after the transfer ended; said in every failure. */
-export type ServerOutcome = 'untouched-running' | 'untouched-stopped' | 'restarted-old' | 'stopped-old' | 'running-new';
+export type ServerOutcome =
+  'untouched-running' | 'untouched-stopped' | 'restarted-old' | 'stopped-old' | 'running-new';
 
 export interface TransferStatus {
   id: string;
@@ -69,13 +87,19 @@ export class TransferRefused extends Error {
   }
 }
 
-const FOREIGN_REPLICATION_STATE = /^(master\.info|relay-log\.info|multi-master\.info|.*relay-bin\..*|.*relay-bin-.*)$/;
+const FOREIGN_REPLICATION_STATE =
+  /^(master\.info|relay-log\.info|multi-master\.info|.*relay-bin\..*|.*relay-bin-.*)$/;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function runService(argv: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(argv[0] as string, argv.slice(1), { timeout: timeoutMs }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`${argv.join(' ')} failed: ${String(stderr).trim().split('\n').slice(-3).join(' | ') || error.message}`));
+      if (error)
+        reject(
+          new Error(
+            `${argv.join(' ')} failed: ${String(stderr).trim().split('\n').slice(-3).join(' | ') || error.message}`,
+          ),
+        );
       else resolve();
     });
   });
@@ -110,8 +134,20 @@ export class TransferTarget {
 
   /** Refusals happen here, before anything is touched; the work itself runs in the background. */
   async receive(request: ReceiveRequest): Promise<TransferStatus> {
-    if (this.current) throw new TransferRefused('busy', `a transfer (${this.current.operation} ${this.current.id}) is already running into this host, phase ${this.current.phase}`);
-    const placeholder: TransferStatus = { id: request.id, operation: request.operation, phase: 'receiving', wireBytes: 0, rawBytes: 0, estimatedBytes: request.estimatedBytes, startedAt: Date.now() };
+    if (this.current)
+      throw new TransferRefused(
+        'busy',
+        `a transfer (${this.current.operation} ${this.current.id}) is already running into this host, phase ${this.current.phase}`,
+      );
+    const placeholder: TransferStatus = {
+      id: request.id,
+      operation: request.operation,
+      phase: 'receiving',
+      wireBytes: 0,
+      rawBytes: 0,
+      estimatedBytes: request.estimatedBytes,
+      startedAt: Date.now(),
+    };
     this.current = placeholder;
     try {
       const parent = dirname(this.settings.datadir);
@@ -119,10 +155,17 @@ export class TransferTarget {
       const free = fs.bavail * fs.bsize;
       const needed = Math.ceil(request.estimatedBytes * SPACE_MARGIN);
       if (free < needed) {
-        throw new TransferRefused('insufficient_space', `not enough free space on ${parent}: the copy is estimated at ${humanBytes(request.estimatedBytes)} (${request.estimatedBytes} bytes; ${humanBytes(needed)} with margin) and ${humanBytes(free)} (${free} bytes) are free`);
+        throw new TransferRefused(
+          'insufficient_space',
+          `not enough free space on ${parent}: the copy is estimated at ${humanBytes(request.estimatedBytes)} (${request.estimatedBytes} bytes; ${humanBytes(needed)} with margin) and ${humanBytes(free)} (${free} bytes) are free`,
+        );
       }
       const running = await this.readOnly();
-      if (running === 0) throw new TransferRefused('writable', 'the local server is writable (read_only=OFF); refusing to replace the datadir of a host that may take writes');
+      if (running === 0)
+        throw new TransferRefused(
+          'writable',
+          'the local server is writable (read_only=OFF); refusing to replace the datadir of a host that may take writes',
+        );
     } catch (error) {
       this.current = undefined;
       throw error;
@@ -138,7 +181,10 @@ export class TransferTarget {
     try {
       const connection = await connectLocal(this.settings.server);
       try {
-        const [row] = await queryRows<{ ro: string | number }>(connection, 'SELECT @@global.read_only AS ro');
+        const [row] = await queryRows<{ ro: string | number }>(
+          connection,
+          'SELECT @@global.read_only AS ro',
+        );
         return Number(row?.ro);
       } finally {
         connection.destroy();
@@ -154,10 +200,16 @@ export class TransferTarget {
       if (((await this.readOnly()) !== undefined) === running) return;
       await sleep(250);
     }
-    throw new Error(`the server did not ${running ? 'answer after start' : 'stop'} within ${(this.settings.serviceTimeoutMs ?? 120_000) / 1000} s`);
+    throw new Error(
+      `the server did not ${running ? 'answer after start' : 'stop'} within ${(this.settings.serviceTimeoutMs ?? 120_000) / 1000} s`,
+    );
   }
 
-  private async run(request: ReceiveRequest, status: TransferStatus, wasRunning: boolean): Promise<void> {
+  private async run(
+    request: ReceiveRequest,
+    status: TransferStatus,
+    wasRunning: boolean,
+  ): Promise<void> {
     const { datadir, log } = this.settings;
     const timeout = this.settings.serviceTimeoutMs ?? 120_000;
     const staging = `${datadir}.incoming-${request.id}`;
@@ -172,9 +224,16 @@ export class TransferTarget {
       rmSync(staging, { recursive: true, force: true });
       mkdirSync(staging, { recursive: true });
       // node:http rather than fetch: a plain Node stream of the body, without web-stream overhead per chunk.
-      const response = await openStream(`${request.sourceUrl.replace(/\/$/, '')}/api/v1/transfers/${encodeURIComponent(request.id)}/stream`, request.token, this.settings.tls);
+      const response = await openStream(
+        `${request.sourceUrl.replace(/\/$/, '')}/api/v1/transfers/${encodeURIComponent(request.id)}/stream`,
+        request.token,
+        this.settings.tls,
+      );
       const format = response.headers['x-switchyard-format'];
-      const sink = format === 'mbstream' ? { file: 'mbstream', args: ['-x', '-C', staging] } : { file: 'tar', args: ['-C', staging, '--ignore-zeros', '-xf', '-'] };
+      const sink =
+        format === 'mbstream'
+          ? { file: 'mbstream', args: ['-x', '-C', staging] }
+          : { file: 'tar', args: ['-C', staging, '--ignore-zeros', '-xf', '-'] };
       const { child, done } = spawnProgram(sink.file, sink.args, 'pipe');
       try {
         await pipeline(
@@ -186,9 +245,13 @@ export class TransferTarget {
         );
       } catch (error) {
         child.kill('SIGKILL');
-        throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}: ${(error as Error).message}`, { cause: error });
+        throw new Error(
+          `the stream from the source was cut after ${humanBytes(status.wireBytes)}: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
-      if (!response.complete) throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}`);
+      if (!response.complete)
+        throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}`);
       await done;
       let gtidPosition: string;
       if (format === 'mbstream') {
@@ -197,13 +260,16 @@ export class TransferTarget {
         gtidPosition = readBackupGtid(staging);
       } else {
         gtidPosition = String(response.headers['x-switchyard-gtid'] ?? '');
-        for (const name of readdirSync(staging)) if (FOREIGN_REPLICATION_STATE.test(name)) rmSync(join(staging, name), { force: true });
+        for (const name of readdirSync(staging))
+          if (FOREIGN_REPLICATION_STATE.test(name)) rmSync(join(staging, name), { force: true });
       }
-      if (!/^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$/.test(gtidPosition)) throw new Error(`the copy has no usable GTID position ("${gtidPosition}")`);
+      if (!/^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$/.test(gtidPosition))
+        throw new Error(`the copy has no usable GTID position ("${gtidPosition}")`);
       status.gtidPosition = gtidPosition;
       if (existsSync(datadir)) {
         const owner = statSync(datadir);
-        if (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.()) await chownTree(staging, owner.uid, owner.gid);
+        if (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())
+          await chownTree(staging, owner.uid, owner.gid);
       }
 
       set('stopping');
@@ -221,20 +287,50 @@ export class TransferTarget {
       await runService(this.settings.service.start, timeout);
       await this.waitFor(true);
       set('replicating');
-      await (this.settings.repoint ?? ((writer, position) => this.pointAtWriter(writer, position)))(request.writer, gtidPosition);
+      await (this.settings.repoint ?? ((writer, position) => this.pointAtWriter(writer, position)))(
+        request.writer,
+        gtidPosition,
+      );
       rmSync(previous, { recursive: true, force: true });
       status.phase = 'done';
       status.outcome = 'running-new';
       status.detail = `running read-only on the new copy, replicating from ${request.writer.host}:${request.writer.port} from GTID ${gtidPosition}`;
-      log.info({ event: 'transfer.done', id: request.id, gtidPosition, wireBytes: status.wireBytes, rawBytes: status.rawBytes }, 'transfer finished');
+      log.info(
+        {
+          event: 'transfer.done',
+          id: request.id,
+          gtidPosition,
+          wireBytes: status.wireBytes,
+          rawBytes: status.rawBytes,
+        },
+        'transfer finished',
+      );
     } catch (error) {
       const failedIn = status.phase;
       status.error = `${failedIn}: ${(error as Error).message}`;
       // 'failed' only once the rollback is over, so whoever polls sees the final outcome with it.
       status.phase = 'rolling-back';
-      await this.rollBack({ datadir, staging, previous, stopped, swapped, wasRunning, status, timeout });
+      await this.rollBack({
+        datadir,
+        staging,
+        previous,
+        stopped,
+        swapped,
+        wasRunning,
+        status,
+        timeout,
+      });
       status.phase = 'failed';
-      log.error({ event: 'transfer.failed', id: request.id, phase: failedIn, error: (error as Error).message, outcome: status.outcome }, status.detail ?? 'transfer failed');
+      log.error(
+        {
+          event: 'transfer.failed',
+          id: request.id,
+          phase: failedIn,
+          error: (error as Error).message,
+          outcome: status.outcome,
+        },
+        status.detail ?? 'transfer failed',
+      );
     } finally {
       status.finishedAt = Date.now();
       this.finished.unshift({ ...status });
@@ -243,7 +339,16 @@ export class TransferTarget {
     }
   }
 
-  private async rollBack(context: { datadir: string; staging: string; previous: string; stopped: boolean; swapped: boolean; wasRunning: boolean; status: TransferStatus; timeout: number }): Promise<void> {
+  private async rollBack(context: {
+    datadir: string;
+    staging: string;
+    previous: string;
+    stopped: boolean;
+    swapped: boolean;
+    wasRunning: boolean;
+    status: TransferStatus;
+    timeout: number;
+  }): Promise<void> {
     const { datadir, staging, previous, status, timeout } = context;
     rmSync(staging, { recursive: true, force: true });
     if (!context.stopped) {
@@ -283,10 +388,16 @@ export class TransferTarget {
     }
   }
 
-  private async pointAtWriter(writer: { host: string; port: number }, gtidPosition: string): Promise<void> {
+  private async pointAtWriter(
+    writer: { host: string; port: number },
+    gtidPosition: string,
+  ): Promise<void> {
     const connection = await connectLocal(this.settings.server);
     try {
-      const [row] = await queryRows<{ ro: string | number }>(connection, 'SELECT @@global.read_only AS ro');
+      const [row] = await queryRows<{ ro: string | number }>(
+        connection,
+        'SELECT @@global.read_only AS ro',
+      );
       // The host's my.cnf should say read_only=ON; a copy must never come up taking writes, so it is forced.
       if (Number(row?.ro) !== 1) await connection.query('SET GLOBAL read_only = ON');
       await connection.query('STOP SLAVE').catch(() => undefined);
@@ -315,7 +426,11 @@ export function readPasswordFile(file: string): string {
 }
 
 /** GET of the source's stream; rejects with the source's answer when it is not 200. */
-function openStream(url: string, token: string, tls?: () => { cert: Buffer; key: Buffer; ca?: Buffer }): Promise<IncomingMessage> {
+function openStream(
+  url: string,
+  token: string,
+  tls?: () => { cert: Buffer; key: Buffer; ca?: Buffer },
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const headers = { 'x-switchyard-transfer-token': token };
     const onResponse = (response: IncomingMessage) => {
@@ -326,10 +441,16 @@ function openStream(url: string, token: string, tls?: () => { cert: Buffer; key:
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text = (text + chunk).slice(0, 400)));
-      response.on('end', () => reject(new Error(`the source agent refused the stream: ${response.statusCode} ${text}`)));
+      response.on('end', () =>
+        reject(new Error(`the source agent refused the stream: ${response.statusCode} ${text}`)),
+      );
       response.on('error', reject);
     };
-    const request = url.startsWith('https:') ? getTls(url, { headers, ...(tls?.() ?? {}) }, onResponse) : get(url, { headers }, onResponse);
-    request.on('error', (error) => reject(new Error(`cannot reach the source agent: ${error.message}`)));
+    const request = url.startsWith('https:')
+      ? getTls(url, { headers, ...(tls?.() ?? {}) }, onResponse)
+      : get(url, { headers }, onResponse);
+    request.on('error', (error) =>
+      reject(new Error(`cannot reach the source agent: ${error.message}`)),
+    );
   });
 }

@@ -25,7 +25,9 @@ function commandError(command: string, args: string[], error: unknown): Error {
 
 /** iproute2 and iputils-arping through execFile with argument arrays (never a shell). */
 export class IpCommandDriver implements VipDriver {
-  constructor(private readonly options: { ip?: string; arping?: string; timeoutMs?: number } = {}) {}
+  constructor(
+    private readonly options: { ip?: string; arping?: string; timeoutMs?: number } = {},
+  ) {}
 
   private async exec(command: string, args: string[]): Promise<string> {
     try {
@@ -37,7 +39,14 @@ export class IpCommandDriver implements VipDriver {
   }
 
   async list(iface: string): Promise<HeldAddress[]> {
-    const stdout = await this.exec(this.options.ip ?? 'ip', ['-j', '-4', 'addr', 'show', 'dev', iface]);
+    const stdout = await this.exec(this.options.ip ?? 'ip', [
+      '-j',
+      '-4',
+      'addr',
+      'show',
+      'dev',
+      iface,
+    ]);
     return parseIpAddrJson(stdout);
   }
 
@@ -51,18 +60,36 @@ export class IpCommandDriver implements VipDriver {
 
   async announce(ip: string, iface: string): Promise<string> {
     // iputils arping: -U unsolicited (gratuitous) ARP, one packet, from this interface.
-    const stdout = await this.exec(this.options.arping ?? 'arping', ['-U', '-c', '1', '-I', iface, ip]);
-    return stdout.trim().split('\n').map((line) => line.trim()).filter(Boolean).join(' | ');
+    const stdout = await this.exec(this.options.arping ?? 'arping', [
+      '-U',
+      '-c',
+      '1',
+      '-I',
+      iface,
+      ip,
+    ]);
+    return stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .join(' | ');
   }
 }
 
 /** Parses `ip -j addr show dev IFACE` (iproute2 JSON). */
 export function parseIpAddrJson(stdout: string): HeldAddress[] {
-  const parsed = JSON.parse(stdout === '' ? '[]' : stdout) as Array<{ addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }> }>;
+  const parsed = JSON.parse(stdout === '' ? '[]' : stdout) as Array<{
+    addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }>;
+  }>;
   const held: HeldAddress[] = [];
   for (const link of parsed) {
     for (const address of link.addr_info ?? []) {
-      if (address.family === 'inet' && typeof address.local === 'string' && typeof address.prefixlen === 'number') {
+      if (
+        address.family === 'inet' &&
+        typeof address.local === 'string' &&
+        typeof address.prefixlen === 'number'
+      ) {
         held.push({ ip: address.local, prefix: address.prefixlen });
       }
     }

@@ -38,9 +38,14 @@ export function probeMysqlPort(target: ProbeTarget, timeoutMs: number): Promise<
     socket.once('data', (chunk: Buffer) => {
       // A MySQL packet: 3-byte length, sequence id, then 0x0a (handshake) or 0xff (error, e.g.
       // too many connections): either way a server is running there.
-      finish(chunk.length >= 5, chunk.length >= 5 ? `greeting from ${target.address}:${target.port}` : 'short answer');
+      finish(
+        chunk.length >= 5,
+        chunk.length >= 5 ? `greeting from ${target.address}:${target.port}` : 'short answer',
+      );
     });
-    socket.once('error', (error: NodeJS.ErrnoException) => finish(false, `${error.code ?? error.message}`, error.code === 'ECONNREFUSED'));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      finish(false, `${error.code ?? error.message}`, error.code === 'ECONNREFUSED'),
+    );
     socket.once('close', () => finish(false, 'closed before the greeting'));
     socket.connect(target.port, target.address);
   });
@@ -59,7 +64,12 @@ export class WriterProbe {
   private running = false;
   private result?: ProbeResult;
 
-  constructor(private readonly probe: (target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult> = probeMysqlPort) {}
+  constructor(
+    private readonly probe: (
+      target: ProbeTarget,
+      timeoutMs: number,
+    ) => Promise<ProbeResult> = probeMysqlPort,
+  ) {}
 
   configure(target: ProbeTarget | undefined, intervalMs: number, timeoutMs: number): void {
     const changed = !sameTarget(target, this.target);

@@ -18,7 +18,12 @@ export function requireBearerToken(getToken: () => string) {
     const header = request.get('authorization');
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) {
-      sendError(response, 401, 'unauthorized', 'an Authorization: Bearer <token> header is required');
+      sendError(
+        response,
+        401,
+        'unauthorized',
+        'an Authorization: Bearer <token> header is required',
+      );
       return;
     }
     let expected: string;

@@ -15,16 +15,27 @@ function send(response: express.Response, result: OperationResult): void {
     response.json({ ok: true, detail: result.detail, steps: result.steps ?? [] });
     return;
   }
-  const status = { refused: 409, not_found: 404, bad_request: 400, failed: 500 }[result.code ?? 'failed'];
-  response.status(status).json({ error: result.code ?? 'failed', detail: result.detail, steps: result.steps ?? [] });
+  const status = { refused: 409, not_found: 404, bad_request: 400, failed: 500 }[
+    result.code ?? 'failed'
+  ];
+  response
+    .status(status)
+    .json({ error: result.code ?? 'failed', detail: result.detail, steps: result.steps ?? [] });
 }
 
 function badBody(response: express.Response, error: z.ZodError): void {
-  response.status(400).json({ error: 'malformed', detail: error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ') });
+  response.status(400).json({
+    error: 'malformed',
+    detail: error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; '),
+  });
 }
 
 /** Operator actions of docs/design.md "HTTP endpoints", all journaled by the engine. */
-export function controlRouter(deps: { config: LoadedConfig; engine: ControlPlane; journal: Journal }): express.Router {
+export function controlRouter(deps: {
+  config: LoadedConfig;
+  engine: ControlPlane;
+  journal: Journal;
+}): express.Router {
   const { config, engine, journal } = deps;
   const router = express.Router();
   const knownHost = (host: string, response: express.Response) => {
@@ -32,39 +43,69 @@ export function controlRouter(deps: { config: LoadedConfig; engine: ControlPlane
     response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
     return false;
   };
-  const wrap = (handler: (request: express.Request, response: express.Response) => Promise<void>): express.RequestHandler => (request, response, next) => {
-    handler(request, response).catch(next);
-  };
+  const wrap =
+    (
+      handler: (request: express.Request, response: express.Response) => Promise<void>,
+    ): express.RequestHandler =>
+    (request, response, next) => {
+      handler(request, response).catch(next);
+    };
 
-  router.post('/hosts/:host/online', wrap(async (request, response) => {
-    const host = String(request.params.host);
-    if (knownHost(host, response)) send(response, await engine.setOnline(host));
-  }));
-  router.post('/hosts/:host/offline', wrap(async (request, response) => {
-    const host = String(request.params.host);
-    if (knownHost(host, response)) send(response, await engine.setOffline(host));
-  }));
-  router.post('/roles/:role/move', wrap(async (request, response) => {
-    const role = String(request.params.role);
-    if (!config.roles[role]) {
-      response.status(404).json({ error: 'not_found', detail: `unknown role "${role}"` });
-      return;
-    }
-    const body = moveBody.safeParse(request.body ?? {});
-    if (!body.success) return badBody(response, body.error);
-    if (!knownHost(body.data.host, response)) return;
-    send(response, await engine.moveRole(role, body.data.host, { force: body.data.force }));
-  }));
-  router.put('/mode', wrap(async (request, response) => {
-    const body = modeBody.safeParse(request.body ?? {});
-    if (!body.success) return badBody(response, body.error);
-    send(response, await engine.setMode(body.data.mode, body.data.reason ?? 'set by the operator through the API'));
-  }));
+  router.post(
+    '/hosts/:host/online',
+    wrap(async (request, response) => {
+      const host = String(request.params.host);
+      if (knownHost(host, response)) send(response, await engine.setOnline(host));
+    }),
+  );
+  router.post(
+    '/hosts/:host/offline',
+    wrap(async (request, response) => {
+      const host = String(request.params.host);
+      if (knownHost(host, response)) send(response, await engine.setOffline(host));
+    }),
+  );
+  router.post(
+    '/roles/:role/move',
+    wrap(async (request, response) => {
+      const role = String(request.params.role);
+      if (!config.roles[role]) {
+        response.status(404).json({ error: 'not_found', detail: `unknown role "${role}"` });
+        return;
+      }
+      const body = moveBody.safeParse(request.body ?? {});
+      if (!body.success) return badBody(response, body.error);
+      if (!knownHost(body.data.host, response)) return;
+      send(response, await engine.moveRole(role, body.data.host, { force: body.data.force }));
+    }),
+  );
+  router.put(
+    '/mode',
+    wrap(async (request, response) => {
+      const body = modeBody.safeParse(request.body ?? {});
+      if (!body.success) return badBody(response, body.error);
+      send(
+        response,
+        await engine.setMode(
+          body.data.mode,
+          body.data.reason ?? 'set by the operator through the API',
+        ),
+      );
+    }),
+  );
   router.get('/journal', (request, response) => {
     const since = request.query.since === undefined ? undefined : Number(request.query.since);
     const limit = request.query.limit === undefined ? 200 : Number(request.query.limit);
-    if ((since !== undefined && !Number.isFinite(since)) || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      response.status(400).json({ error: 'malformed', detail: 'since must be epoch milliseconds and limit a whole number from 1 to 10000' });
+    if (
+      (since !== undefined && !Number.isFinite(since)) ||
+      !Number.isInteger(limit) ||
+      limit < 1 ||
+      limit > 10_000
+    ) {
+      response.status(400).json({
+        error: 'malformed',
+        detail: 'since must be epoch milliseconds and limit a whole number from 1 to 10000',
+      });
       return;
     }
     response.json({ entries: journal.read({ since, limit }) });

@@ -17,7 +17,11 @@ export class HttpError extends Error {
 
 /** Requires a JSON body on methods that carry one: 415 otherwise. */
 export function requireJson(request: Request, response: Response, next: NextFunction): void {
-  if (['POST', 'PUT', 'PATCH'].includes(request.method) && request.headers['content-length'] !== '0' && !request.is('application/json')) {
+  if (
+    ['POST', 'PUT', 'PATCH'].includes(request.method) &&
+    request.headers['content-length'] !== '0' &&
+    !request.is('application/json')
+  ) {
     sendError(response, 415, 'unsupported_media_type', 'send the body as application/json');
     return;
   }
@@ -25,7 +29,12 @@ export function requireJson(request: Request, response: Response, next: NextFunc
 }
 
 /** Final handler: body-parser errors become 400/413, HttpErrors keep their status, the rest is 500. */
-export function errorHandler(error: unknown, _request: Request, response: Response, _next: NextFunction): void {
+export function errorHandler(
+  error: unknown,
+  _request: Request,
+  response: Response,
+  _next: NextFunction,
+): void {
   if (error instanceof HttpError) {
     sendError(response, error.status, error.code, error.message);
     return;

@@ -19,8 +19,19 @@ export interface ServerLimits {
   checkIntervalMs: number;
 }
 
-export const MANAGER_LIMITS: ServerLimits = { maxInFlight: 64, maxConnections: 512, headersTimeoutMs: 10_000, requestTimeoutMs: 20_000, keepAliveTimeoutMs: 5000, checkIntervalMs: 1000 };
-export const AGENT_LIMITS: ServerLimits = { ...MANAGER_LIMITS, maxInFlight: 16, maxConnections: 128 };
+export const MANAGER_LIMITS: ServerLimits = {
+  maxInFlight: 64,
+  maxConnections: 512,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 20_000,
+  keepAliveTimeoutMs: 5000,
+  checkIntervalMs: 1000,
+};
+export const AGENT_LIMITS: ServerLimits = {
+  ...MANAGER_LIMITS,
+  maxInFlight: 16,
+  maxConnections: 128,
+};
 
 /** Answers 503 {error: "busy"} with Retry-After when `max` requests are already being handled. */
 export function inFlightLimit(max: number): RequestHandler {

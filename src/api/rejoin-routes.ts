@@ -6,11 +6,20 @@ import { holderOf } from '../engine/roles.js';
 import type { ControlPlane, OperationResult } from '../engine/types.js';
 import type { Journal } from '../journal/journal.js';
 import { queryRows } from '../mysql/connect.js';
-import { countTransactions, liveErrant, mostAdvancedReplica, repointToWriter, saveErrantEvents } from '../transfer/rejoin.js';
+import {
+  countTransactions,
+  liveErrant,
+  mostAdvancedReplica,
+  repointToWriter,
+  saveErrantEvents,
+} from '../transfer/rejoin.js';
 import { ReseedRefused } from '../transfer/reseed.js';
 import { jobView, startJob, type TransferRouteDeps } from './transfer-routes.js';
 
-const rejoinBody = z.strictObject({ discard_errant: z.boolean().default(false), from: z.string().min(1).optional() });
+const rejoinBody = z.strictObject({
+  discard_errant: z.boolean().default(false),
+  from: z.string().min(1).optional(),
+});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface RejoinRouteDeps extends TransferRouteDeps {
@@ -46,9 +55,16 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
     while (Date.now() < deadline) {
       const connection = await connect()(host);
       try {
-        const [status] = await queryRows<{ Slave_IO_Running: string; Slave_SQL_Running: string; Last_Error: string; Last_IO_Error: string }>(connection, 'SHOW SLAVE STATUS');
+        const [status] = await queryRows<{
+          Slave_IO_Running: string;
+          Slave_SQL_Running: string;
+          Last_Error: string;
+          Last_IO_Error: string;
+        }>(connection, 'SHOW SLAVE STATUS');
         if (status?.Slave_IO_Running === 'Yes' && status.Slave_SQL_Running === 'Yes') return;
-        last = status ? `IO ${status.Slave_IO_Running}, SQL ${status.Slave_SQL_Running} ${status.Last_IO_Error || status.Last_Error || ''}` : 'no replication configured';
+        last = status
+          ? `IO ${status.Slave_IO_Running}, SQL ${status.Slave_SQL_Running} ${status.Last_IO_Error || status.Last_Error || ''}`
+          : 'no replication configured';
       } finally {
         connection.destroy();
       }
@@ -61,7 +77,12 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
     const host = String(request.params.host);
     const body = rejoinBody.safeParse(request.body ?? {});
     if (!body.success) {
-      response.status(400).json({ error: 'malformed', detail: body.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ') });
+      response.status(400).json({
+        error: 'malformed',
+        detail: body.error.issues
+          .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
+          .join('; '),
+      });
       return;
     }
     for (const name of [host, ...(body.data.from ? [body.data.from] : [])]) {
@@ -77,35 +98,71 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
     (async () => {
       const state = deps.state();
       const current = state.hosts[host]?.state;
-      if (current !== 'AWAITING_RECOVERY') return refuse(`${host} is ${current ?? 'unknown'}; rejoin is for a host in AWAITING_RECOVERY`);
+      if (current !== 'AWAITING_RECOVERY')
+        return refuse(
+          `${host} is ${current ?? 'unknown'}; rejoin is for a host in AWAITING_RECOVERY`,
+        );
       const writer = holderOf(state.roles, 'writer');
       if (!writer) return refuse('no host holds the writer role: there is nothing to rejoin');
       if (writer === host) return refuse(`${host} holds the writer role`);
       const { errant } = await liveErrant(config, state, host, writer);
       if (errant.length === 0) {
-        journal.append({ phase: 'before', event: 'host.rejoin', host, inputs: { writer }, reason: `${host} has nothing the writer ${writer} lacks: repoint and set online` });
+        journal.append({
+          phase: 'before',
+          event: 'host.rejoin',
+          host,
+          inputs: { writer },
+          reason: `${host} has nothing the writer ${writer} lacks: repoint and set online`,
+        });
         const position = await repointToWriter(config, host, writer, connect());
         await replicationRunning(host);
         const result = await setOnlineSoon(host);
         const detail = `${host} replicates from ${writer} from GTID ${position}; ${result.ok ? result.detail : `set-online refused: ${result.detail}`}`;
-        journal.append({ phase: 'after', event: 'host.rejoin', host, outcome: result.ok ? 'ok' : 'failed', detail });
-        response.status(result.ok ? 200 : 409).json(result.ok ? { ok: true, detail, errant: [] } : { error: 'refused', detail });
+        journal.append({
+          phase: 'after',
+          event: 'host.rejoin',
+          host,
+          outcome: result.ok ? 'ok' : 'failed',
+          detail,
+        });
+        response
+          .status(result.ok ? 200 : 409)
+          .json(result.ok ? { ok: true, detail, errant: [] } : { error: 'refused', detail });
         return;
       }
       const count = countTransactions(errant);
       if (!body.data.discard_errant) {
-        return refuse(`${host} has ${count} errant transaction(s) the writer ${writer} lacks (${errant.join(', ')}); nothing was changed. --discard-errant saves them to a file under backup.dir, then reseeds ${host} from a replica`);
+        return refuse(
+          `${host} has ${count} errant transaction(s) the writer ${writer} lacks (${errant.join(', ')}); nothing was changed. --discard-errant saves them to a file under backup.dir, then reseeds ${host} from a replica`,
+        );
       }
       const from = body.data.from ?? (await mostAdvancedReplica(config, state, host, writer));
       // Every refusal that needs no agent comes before the errant events are read.
-      deps.reseeder.check({ operation: 'rejoin', from, to: host, writer, states: Object.fromEntries(Object.entries(state.hosts).map(([name, record]) => [name, record.state])) });
+      deps.reseeder.check({
+        operation: 'rejoin',
+        from,
+        to: host,
+        writer,
+        states: Object.fromEntries(
+          Object.entries(state.hosts).map(([name, record]) => [name, record.state]),
+        ),
+      });
       const saved = await saveErrantEvents(config, host, errant, connect());
-      journal.append({ phase: 'note', event: 'rejoin.errant_saved', host, inputs: { errant, file: saved.file }, reason: `${count} errant transaction(s) of ${host} (${errant.join(', ')}) saved to ${saved.file} before reseeding it from ${from}` });
+      journal.append({
+        phase: 'note',
+        event: 'rejoin.errant_saved',
+        host,
+        inputs: { errant, file: saved.file },
+        reason: `${count} errant transaction(s) of ${host} (${errant.join(', ')}) saved to ${saved.file} before reseeding it from ${from}`,
+      });
       const job = await startJob(deps, 'rejoin', from, host, undefined, async (_result, job) => {
         job.notes.push(`errant transactions ${errant.join(', ')} were saved to ${saved.file}`);
         await replicationRunning(host);
         const result = await setOnlineSoon(host);
-        if (!result.ok) throw new Error(`${host} was reseeded and replicates from ${writer}, but set-online was refused: ${result.detail}`);
+        if (!result.ok)
+          throw new Error(
+            `${host} was reseeded and replicates from ${writer}, but set-online was refused: ${result.detail}`,
+          );
         job.notes.push(`${host} is ONLINE again as a replica of ${writer}`);
       });
       response.status(202).json({ ...jobView(job), errant, errant_file: saved.file });

@@ -21,8 +21,18 @@ export interface Principal {
 /** auth.token_file/token_env is one admin token named "admin"; auth.tokens adds named, scoped ones. */
 export function tokenSpecs(auth: Config['auth']): TokenSpec[] {
   const specs: TokenSpec[] = [];
-  if (auth.token_file !== undefined || auth.token_env !== undefined) specs.push({ name: 'admin', source: { file: auth.token_file, env: auth.token_env }, scopes: ['admin'] });
-  for (const token of auth.tokens ?? []) specs.push({ name: token.name, source: { file: token.file, env: token.env }, scopes: token.scopes });
+  if (auth.token_file !== undefined || auth.token_env !== undefined)
+    specs.push({
+      name: 'admin',
+      source: { file: auth.token_file, env: auth.token_env },
+      scopes: ['admin'],
+    });
+  for (const token of auth.tokens ?? [])
+    specs.push({
+      name: token.name,
+      source: { file: token.file, env: token.env },
+      scopes: token.scopes,
+    });
   return specs;
 }
 
@@ -40,7 +50,12 @@ export function scopeFor(method: string, path: string): Scope {
   const route = `${method.toUpperCase()} ${path.replace(/\/+$/, '')}`;
   if (route === 'POST /alerts') return 'alerts';
   if (/^GET \/(status|checks|journal)$/.test(route)) return 'read';
-  if (/^POST \/hosts\/[^/]+\/(online|offline)$/.test(route) || /^POST \/roles\/[^/]+\/move$/.test(route) || route === 'PUT /mode') return 'operate';
+  if (
+    /^POST \/hosts\/[^/]+\/(online|offline)$/.test(route) ||
+    /^POST \/roles\/[^/]+\/move$/.test(route) ||
+    route === 'PUT /mode'
+  )
+    return 'operate';
   return 'admin';
 }
 
@@ -48,7 +63,10 @@ export function scopeFor(method: string, path: string): Scope {
  * Finds the token presented. Every configured token is compared (in constant time each), with
  * no early exit, so the answer time does not tell which token came close.
  */
-export function authenticate(presented: string, specs: readonly TokenSpec[]): { principal?: Principal; unreadable: string[] } {
+export function authenticate(
+  presented: string,
+  specs: readonly TokenSpec[],
+): { principal?: Principal; unreadable: string[] } {
   let principal: Principal | undefined;
   const unreadable: string[] = [];
   for (const spec of specs) {
@@ -59,7 +77,8 @@ export function authenticate(presented: string, specs: readonly TokenSpec[]): { 
       unreadable.push(spec.name);
       continue;
     }
-    if (tokenMatches(presented, expected) && principal === undefined) principal = { name: spec.name, scopes: spec.scopes };
+    if (tokenMatches(presented, expected) && principal === undefined)
+      principal = { name: spec.name, scopes: spec.scopes };
   }
   return { principal, unreadable };
 }
@@ -69,24 +88,38 @@ export function authenticate(presented: string, specs: readonly TokenSpec[]): { 
  * file applies at once), then the route's scope: 401 without a valid token, 403 with the scope
  * it needs. The principal is kept in response.locals.principal.
  */
-export function requireScopedToken(getSpecs: () => TokenSpec[], needed: (request: Request) => Scope) {
+export function requireScopedToken(
+  getSpecs: () => TokenSpec[],
+  needed: (request: Request) => Scope,
+) {
   return (request: Request, response: Response, next: NextFunction): void => {
     const header = request.get('authorization');
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) {
-      sendError(response, 401, 'unauthorized', 'an Authorization: Bearer <token> header is required');
+      sendError(
+        response,
+        401,
+        'unauthorized',
+        'an Authorization: Bearer <token> header is required',
+      );
       return;
     }
     const specs = getSpecs();
     const { principal, unreadable } = authenticate(match[1] as string, specs);
     if (!principal) {
-      if (unreadable.length === specs.length) sendError(response, 500, 'internal', 'the server cannot read its own tokens');
+      if (unreadable.length === specs.length)
+        sendError(response, 500, 'internal', 'the server cannot read its own tokens');
       else sendError(response, 401, 'unauthorized', 'the bearer token is not valid');
       return;
     }
     const scope = needed(request);
     if (!grants(principal.scopes, scope)) {
-      sendError(response, 403, 'forbidden', `needs scope ${scope} (token "${principal.name}" has ${principal.scopes.join(', ')})`);
+      sendError(
+        response,
+        403,
+        'forbidden',
+        `needs scope ${scope} (token "${principal.name}" has ${principal.scopes.join(', ')})`,
+      );
       return;
     }
     response.locals.principal = principal;

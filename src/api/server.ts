@@ -32,7 +32,9 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   for (const handler of options.beforeAll ?? []) app.use(handler);
   app.use(inFlightLimit(options.maxInFlight ?? MANAGER_LIMITS.maxInFlight));
   // Routes under /api/v1 need the scope scopeFor() names; /metrics (when protected) needs read.
-  const auth = requireScopedToken(options.getTokens, (request) => scopeFor(request.method, request.path));
+  const auth = requireScopedToken(options.getTokens, (request) =>
+    scopeFor(request.method, request.path),
+  );
   const metricsAuth = requireScopedToken(options.getTokens, () => 'read');
 
   app.get('/healthz', (_request, response) => {
@@ -55,13 +57,24 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   const api = express.Router();
   api.use(auth);
   api.use(requireJson);
-  api.use(express.json({ limit: options.bodyLimit ?? '1mb', strict: true, type: 'application/json' }));
+  api.use(
+    express.json({ limit: options.bodyLimit ?? '1mb', strict: true, type: 'application/json' }),
+  );
   api.use(actAsPrincipal);
   for (const router of options.apiRouters) api.use(router);
-  api.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.baseUrl}${request.path}`));
+  api.use((request, response) =>
+    sendError(
+      response,
+      404,
+      'not_found',
+      `no route ${request.method} ${request.baseUrl}${request.path}`,
+    ),
+  );
   // The plain metrics listener has no API: a token must never be sent over it.
   if (options.apiRouters.length > 0) app.use('/api/v1', api);
-  app.use((request, response) => sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`));
+  app.use((request, response) =>
+    sendError(response, 404, 'not_found', `no route ${request.method} ${request.path}`),
+  );
   app.use(errorHandler);
   return app;
 }
@@ -70,11 +83,21 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
  * Listens on HOST:PORT with the limits of limits.ts (timeouts for slow clients, a socket cap);
  * HTTPS when `tls` is given (mutual TLS with its client_ca_file), its files re-read on change.
  */
-export function listen(app: express.Express, address: string, limits: ServerLimits = MANAGER_LIMITS, tls?: { files: ServerTlsFiles; log?: Logger }): Promise<Server> {
+export function listen(
+  app: express.Express,
+  address: string,
+  limits: ServerLimits = MANAGER_LIMITS,
+  tls?: { files: ServerTlsFiles; log?: Logger },
+): Promise<Server> {
   const index = address.lastIndexOf(':');
   const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
   const port = Number(address.slice(index + 1));
-  const serverOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs };
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  };
   let server: Server;
   if (tls) {
     const secure = createHttpsServer({ ...serverOptions, ...serverTlsOptions(tls.files) }, app);

@@ -64,18 +64,32 @@ export function buildStatus(
   config: LoadedConfig,
   cycle: MonitorCycle | undefined,
   state: ClusterState,
-  extras: { leader: string; alertingPipelineUp: boolean; now?: number; agent?: (host: string) => AgentStatus | undefined; conditions?: Record<string, string>; managerPathBroken?: boolean; maintenance?: MaintenanceStatus },
+  extras: {
+    leader: string;
+    alertingPipelineUp: boolean;
+    now?: number;
+    agent?: (host: string) => AgentStatus | undefined;
+    conditions?: Record<string, string>;
+    managerPathBroken?: boolean;
+    maintenance?: MaintenanceStatus;
+  },
 ): StatusSnapshot {
   const now = extras.now ?? Date.now();
   const observations = new Map(cycle?.observations.map((obs) => [obs.host, obs]) ?? []);
   const roles: StatusSnapshot['roles'] = {};
   for (const [role, roleConfig] of Object.entries(config.roles)) {
-    roles[role] = Object.fromEntries(roleConfig.ips.map((ip) => [ip, state.roles[role]?.[ip] ?? null]));
+    roles[role] = Object.fromEntries(
+      roleConfig.ips.map((ip) => [ip, state.roles[role]?.[ip] ?? null]),
+    );
   }
   const hosts = Object.entries(config.hosts).map(([name, host]): HostStatus => {
     const record = state.hosts[name];
     const obs = observations.get(name);
-    const held = Object.entries(roles).flatMap(([role, ips]) => Object.entries(ips).filter(([, holder]) => holder === name).map(([ip]) => ({ role, ip })));
+    const held = Object.entries(roles).flatMap(([role, ips]) =>
+      Object.entries(ips)
+        .filter(([, holder]) => holder === name)
+        .map(([ip]) => ({ role, ip })),
+    );
     return {
       name,
       address: host.address,
@@ -91,7 +105,9 @@ export function buildStatus(
       secondsBehindMaster: obs?.replication?.secondsBehindMaster,
       ioRunning: obs?.replication?.ioRunning,
       sqlRunning: obs?.replication?.sqlRunning,
-      replicatingFrom: obs?.replication ? `${obs.replication.masterHost}:${obs.replication.masterPort}` : undefined,
+      replicatingFrom: obs?.replication
+        ? `${obs.replication.masterHost}:${obs.replication.masterPort}`
+        : undefined,
       gtid: obs?.gtid?.currentPos,
       roles: held,
       maintenance: extras.maintenance?.hosts[name],
@@ -100,7 +116,12 @@ export function buildStatus(
   });
   const checks: StatusSnapshot['checks'] = {};
   for (const obs of cycle?.observations ?? []) {
-    checks[obs.host] = Object.fromEntries(Object.entries(obs.checks).map(([name, outcome]) => [name, { ok: outcome.ok, detail: outcome.detail, ageMs: now - outcome.at }]));
+    checks[obs.host] = Object.fromEntries(
+      Object.entries(obs.checks).map(([name, outcome]) => [
+        name,
+        { ok: outcome.ok, detail: outcome.detail, ageMs: now - outcome.at },
+      ]),
+    );
   }
   return {
     cluster: config.cluster,
@@ -134,7 +155,10 @@ export function statusRouter(getStatus: () => StatusSnapshot): express.Router {
       response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
       return;
     }
-    response.json({ checks: host ? { [host]: status.checks[host] ?? {} } : status.checks, lastCycleAt: status.lastCycleAt });
+    response.json({
+      checks: host ? { [host]: status.checks[host] ?? {} } : status.checks,
+      lastCycleAt: status.lastCycleAt,
+    });
   });
   return router;
 }

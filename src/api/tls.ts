@@ -33,7 +33,9 @@ function signature(files: Array<string | undefined>): string {
     .join('|');
 }
 
-export function serverTlsOptions(files: ServerTlsFiles): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+export function serverTlsOptions(
+  files: ServerTlsFiles,
+): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   return {
     cert: readFileSync(files.cert_file),
     key: readFileSync(files.key_file),
@@ -61,9 +63,16 @@ export function reloadOnChange(server: HttpsServer, files: ServerTlsFiles, log?:
     try {
       server.setSecureContext(serverTlsOptions(files));
       loaded = now;
-      log?.info({ event: 'tls.reloaded', cert_file: files.cert_file }, 'TLS certificate files changed: reloaded');
+      log?.info(
+        { event: 'tls.reloaded', cert_file: files.cert_file },
+        'TLS certificate files changed: reloaded',
+      );
     } catch (error) {
-      if (now !== lastFailure) log?.warn({ event: 'tls.reload_failed', cert_file: files.cert_file, err: (error as Error).message }, 'TLS files changed but do not load; keeping the previous certificate');
+      if (now !== lastFailure)
+        log?.warn(
+          { event: 'tls.reload_failed', cert_file: files.cert_file, err: (error as Error).message },
+          'TLS files changed but do not load; keeping the previous certificate',
+        );
       lastFailure = now;
     }
   });

@@ -4,9 +4,19 @@ import type { LoadedConfig } from '../config/load.js';
 import { formatPath } from '../config/problems.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { holderOf } from '../engine/roles.js';
-import { ReseedRefused, type ReseedResult, type Reseeder, type TransferOperation, type TransferProgress } from '../transfer/reseed.js';
+import {
+  ReseedRefused,
+  type ReseedResult,
+  type Reseeder,
+  type TransferOperation,
+  type TransferProgress,
+} from '../transfer/reseed.js';
 
-const cloneBody = z.strictObject({ from: z.string().min(1), to: z.string().min(1), rate_limit: z.number().int().min(1024).optional() });
+const cloneBody = z.strictObject({
+  from: z.string().min(1),
+  to: z.string().min(1),
+  rate_limit: z.number().int().min(1024).optional(),
+});
 
 export interface TransferJob {
   id: string;
@@ -28,16 +38,41 @@ export interface TransferRouteDeps {
 }
 
 function statesOf(state: ClusterState): Record<string, string> {
-  return Object.fromEntries(Object.entries(state.hosts).map(([host, record]) => [host, record.state]));
+  return Object.fromEntries(
+    Object.entries(state.hosts).map(([host, record]) => [host, record.state]),
+  );
 }
 
 /** Starts a reseed and records it as a job the CLI can follow with GET /transfers/:id. */
-export async function startJob(deps: TransferRouteDeps, operation: TransferOperation, from: string, to: string, rateLimit: number | undefined, after?: (result: ReseedResult, job: TransferJob) => Promise<void>): Promise<TransferJob> {
+export async function startJob(
+  deps: TransferRouteDeps,
+  operation: TransferOperation,
+  from: string,
+  to: string,
+  rateLimit: number | undefined,
+  after?: (result: ReseedResult, job: TransferJob) => Promise<void>,
+): Promise<TransferJob> {
   const state = deps.state();
   const writer = holderOf(state.roles, 'writer');
-  if (!writer) throw new ReseedRefused('no host holds the writer role: a copy would have nothing to replicate from');
-  const started = await deps.reseeder.start({ operation, from, to, writer, states: statesOf(state), rateLimit });
-  const job: TransferJob = { id: started.id, operation, progress: deps.reseeder.inProgress().find((item) => item.id === started.id) as TransferProgress, done: false, notes: [] };
+  if (!writer)
+    throw new ReseedRefused(
+      'no host holds the writer role: a copy would have nothing to replicate from',
+    );
+  const started = await deps.reseeder.start({
+    operation,
+    from,
+    to,
+    writer,
+    states: statesOf(state),
+    rateLimit,
+  });
+  const job: TransferJob = {
+    id: started.id,
+    operation,
+    progress: deps.reseeder.inProgress().find((item) => item.id === started.id) as TransferProgress,
+    done: false,
+    notes: [],
+  };
   deps.jobs.set(job.id, job);
   started.done.then(
     async (result) => {
@@ -61,7 +96,16 @@ export async function startJob(deps: TransferRouteDeps, operation: TransferOpera
 }
 
 export function jobView(job: TransferJob): Record<string, unknown> {
-  return { id: job.id, operation: job.operation, done: job.done, ok: job.ok ?? null, progress: job.progress, result: job.result ?? null, error: job.error ?? null, notes: job.notes };
+  return {
+    id: job.id,
+    operation: job.operation,
+    done: job.done,
+    ok: job.ok ?? null,
+    progress: job.progress,
+    result: job.result ?? null,
+    error: job.error ?? null,
+    notes: job.notes,
+  };
 }
 
 /**
@@ -73,7 +117,12 @@ export function transferRouter(deps: TransferRouteDeps): express.Router {
   router.post('/transfers', (request, response, next) => {
     const body = cloneBody.safeParse(request.body ?? {});
     if (!body.success) {
-      response.status(400).json({ error: 'malformed', detail: body.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ') });
+      response.status(400).json({
+        error: 'malformed',
+        detail: body.error.issues
+          .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
+          .join('; '),
+      });
       return;
     }
     for (const host of [body.data.from, body.data.to]) {
@@ -85,7 +134,8 @@ export function transferRouter(deps: TransferRouteDeps): express.Router {
     startJob(deps, 'clone', body.data.from, body.data.to, body.data.rate_limit).then(
       (job) => response.status(202).json(jobView(job)),
       (error: Error) => {
-        if (error instanceof ReseedRefused) response.status(409).json({ error: 'refused', detail: error.message });
+        if (error instanceof ReseedRefused)
+          response.status(409).json({ error: 'refused', detail: error.message });
         else next(error);
       },
     );
@@ -96,7 +146,9 @@ export function transferRouter(deps: TransferRouteDeps): express.Router {
   router.get('/transfers/:id', (request, response) => {
     const job = deps.jobs.get(String(request.params.id));
     if (!job) {
-      response.status(404).json({ error: 'not_found', detail: `no transfer ${String(request.params.id)}` });
+      response
+        .status(404)
+        .json({ error: 'not_found', detail: `no transfer ${String(request.params.id)}` });
       return;
     }
     response.json(jobView(job));

@@ -1,4 +1,13 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { connectManager, discoverWriter } from '../checksum/hosts.js';
 import { localHostControl, type LocalHostControl } from '../clone/local-host.js';
@@ -45,41 +54,76 @@ export function backupRoot(config: LoadedConfig): string {
 
 function managerServer(config: LoadedConfig, host: string): LocalServer {
   const entry = config.hosts[host] as NonNullable<LoadedConfig['hosts'][string]>;
-  return { host: entry.address, port: entry.port, user: config.mysql.user, passwordFile: config.mysql.password_file, password: config.mysql.password_file ? undefined : process.env[config.mysql.password_env ?? ''] };
+  return {
+    host: entry.address,
+    port: entry.port,
+    user: config.mysql.user,
+    passwordFile: config.mysql.password_file,
+    password: config.mysql.password_file ? undefined : process.env[config.mysql.password_env ?? ''],
+  };
 }
 
 export function listBackups(config: LoadedConfig, host?: string): BackupInfo[] {
   const root = backupRoot(config);
   if (!existsSync(root)) return [];
-  const hosts = host ? [host] : readdirSync(root, { withFileTypes: true }).filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => entry.name);
+  const hosts = host
+    ? [host]
+    : readdirSync(root, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+        .map((entry) => entry.name);
   const found: BackupInfo[] = [];
   for (const name of hosts) {
     const dir = join(root, name);
     if (!existsSync(dir)) continue;
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const meta = join(dir, entry.name, BACKUP_META);
-      if (entry.isDirectory() && existsSync(meta)) found.push(JSON.parse(readFileSync(meta, 'utf8')) as BackupInfo);
+      if (entry.isDirectory() && existsSync(meta))
+        found.push(JSON.parse(readFileSync(meta, 'utf8')) as BackupInfo);
     }
   }
-  return found.sort((a, b) => a.host.localeCompare(b.host) || a.createdAt.localeCompare(b.createdAt));
+  return found.sort(
+    (a, b) => a.host.localeCompare(b.host) || a.createdAt.localeCompare(b.createdAt),
+  );
 }
 
 /** Full or incremental (on top of the host's newest backup) mariabackup into backup.dir/<host>/<timestamp>-full|inc. */
-export async function takeBackup(config: LoadedConfig, host: string, options: { incremental?: boolean } = {}, deps: BackupDeps = {}): Promise<BackupInfo> {
+export async function takeBackup(
+  config: LoadedConfig,
+  host: string,
+  options: { incremental?: boolean } = {},
+  deps: BackupDeps = {},
+): Promise<BackupInfo> {
   const log = deps.logger ?? silentLogger;
   const control = (deps.hostControl ?? ((name: string) => localHostControl(config, name)))(host);
   const root = backupRoot(config);
   const now = (deps.now ?? (() => new Date()))();
   const base = options.incremental ? listBackups(config, host).at(-1) : undefined;
-  if (options.incremental && !base) throw new Error(`${host} has no backup yet to build an incremental on; take a full backup first`);
-  const dir = join(root, host, `${now.toISOString().replace(/[:.]/g, '-')}-${options.incremental ? 'inc' : 'full'}`);
+  if (options.incremental && !base)
+    throw new Error(
+      `${host} has no backup yet to build an incremental on; take a full backup first`,
+    );
+  const dir = join(
+    root,
+    host,
+    `${now.toISOString().replace(/[:.]/g, '-')}-${options.incremental ? 'inc' : 'full'}`,
+  );
   if (existsSync(dir)) throw new Error(`${dir} already exists`);
   mkdirSync(dirname(dir), { recursive: true });
-  deps.journal?.append({ phase: 'before', event: 'backup.take', host, inputs: { dir, base: base?.path } });
+  deps.journal?.append({
+    phase: 'before',
+    event: 'backup.take',
+    host,
+    inputs: { dir, base: base?.path },
+  });
   try {
-    const stopWatching = deps.onProgress ? await watchBackupSize(dir, base ? undefined : control.datadir, deps.onProgress) : undefined;
+    const stopWatching = deps.onProgress
+      ? await watchBackupSize(dir, base ? undefined : control.datadir, deps.onProgress)
+      : undefined;
     try {
-      await mariabackupBackup(managerServer(config, host), dir, { datadir: control.datadir, incrementalBasedir: base?.path });
+      await mariabackupBackup(managerServer(config, host), dir, {
+        datadir: control.datadir,
+        incrementalBasedir: base?.path,
+      });
     } finally {
       await stopWatching?.();
     }
@@ -93,20 +137,40 @@ export async function takeBackup(config: LoadedConfig, host: string, options: { 
       sizeBytes: await directorySize(dir),
     };
     writeFileSync(join(dir, BACKUP_META), `${JSON.stringify(info, null, 2)}\n`);
-    deps.journal?.append({ phase: 'after', event: 'backup.take', host, outcome: 'ok', detail: dir });
-    log.info({ event: 'backup.taken', host, dir, kind: info.kind, gtid: info.gtidPosition }, 'backup taken');
+    deps.journal?.append({
+      phase: 'after',
+      event: 'backup.take',
+      host,
+      outcome: 'ok',
+      detail: dir,
+    });
+    log.info(
+      { event: 'backup.taken', host, dir, kind: info.kind, gtid: info.gtidPosition },
+      'backup taken',
+    );
     return info;
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
-    deps.journal?.append({ phase: 'after', event: 'backup.take', host, outcome: 'failed', detail: (error as Error).message });
+    deps.journal?.append({
+      phase: 'after',
+      event: 'backup.take',
+      host,
+      outcome: 'failed',
+      detail: (error as Error).message,
+    });
     throw error;
   }
 }
 
 /** Reports the growing size of `dir` every second until the returned function is called (which reports once more). */
-async function watchBackupSize(dir: string, datadir: string | undefined, report: NonNullable<BackupDeps['onProgress']>): Promise<() => Promise<void>> {
+async function watchBackupSize(
+  dir: string,
+  datadir: string | undefined,
+  report: NonNullable<BackupDeps['onProgress']>,
+): Promise<() => Promise<void>> {
   const totalBytes = datadir ? await directorySize(datadir).catch(() => 0) : 0;
-  const measure = async () => report({ bytes: await directorySize(dir).catch(() => 0), totalBytes });
+  const measure = async () =>
+    report({ bytes: await directorySize(dir).catch(() => 0), totalBytes });
   let running: Promise<void> = measure();
   const timer = setInterval(() => {
     running = running.then(measure);
@@ -123,7 +187,8 @@ export function backupChain(dir: string): BackupInfo[] {
   let current: string | undefined = resolve(dir);
   while (current) {
     const meta = join(current, BACKUP_META);
-    if (!existsSync(meta)) throw new Error(`${current} is not a Switchyard backup (no ${BACKUP_META})`);
+    if (!existsSync(meta))
+      throw new Error(`${current} is not a Switchyard backup (no ${BACKUP_META})`);
     const info = JSON.parse(readFileSync(meta, 'utf8')) as BackupInfo;
     chain.unshift(info);
     if (chain.length > 1000) throw new Error(`backup chain of ${dir} loops`);
@@ -141,26 +206,49 @@ export class RestoreRefused extends Error {
  * a staging copy first, so the host is stopped only for the move-back. A failure after the stop
  * leaves the host stopped with its old datadir kept aside, and the error says so.
  */
-export async function restoreBackup(config: LoadedConfig, host: string, from: string, deps: BackupDeps = {}): Promise<{ host: string; gtidPosition: string; aside: string; replicatingFrom: string }> {
+export async function restoreBackup(
+  config: LoadedConfig,
+  host: string,
+  from: string,
+  deps: BackupDeps = {},
+): Promise<{ host: string; gtidPosition: string; aside: string; replicatingFrom: string }> {
   const log = deps.logger ?? silentLogger;
   if (!config.hosts[host]) throw new RestoreRefused(`unknown host "${host}"`);
   const connect = deps.connect ?? connectManager(config);
   const writer = deps.writer ?? (await discoverWriter(config, connect));
-  if (host === writer) throw new RestoreRefused(`${host} is the writer; restoring over it would throw away the cluster's newest data`);
+  if (host === writer)
+    throw new RestoreRefused(
+      `${host} is the writer; restoring over it would throw away the cluster's newest data`,
+    );
   const chain = backupChain(from);
   const control = (deps.hostControl ?? ((name: string) => localHostControl(config, name)))(host);
   const root = backupRoot(config);
   const stamp = (deps.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-');
   const staging = join(root, `.restore-${host}-${stamp}`);
-  deps.journal?.append({ phase: 'before', event: 'backup.restore', host, inputs: { from: resolve(from), chain: chain.map((entry) => entry.path) } });
+  deps.journal?.append({
+    phase: 'before',
+    event: 'backup.restore',
+    host,
+    inputs: { from: resolve(from), chain: chain.map((entry) => entry.path) },
+  });
   try {
     cpSync((chain[0] as BackupInfo).path, staging, { recursive: true });
     await mariabackupPrepare(staging);
-    for (const incremental of chain.slice(1)) await mariabackupPrepare(staging, { incrementalDir: incremental.path });
+    for (const incremental of chain.slice(1))
+      await mariabackupPrepare(staging, { incrementalDir: incremental.path });
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
-    deps.journal?.append({ phase: 'after', event: 'backup.restore', host, outcome: 'failed', detail: (error as Error).message });
-    throw new Error(`preparing the backup failed before ${host} was touched: ${(error as Error).message}`, { cause: error });
+    deps.journal?.append({
+      phase: 'after',
+      event: 'backup.restore',
+      host,
+      outcome: 'failed',
+      detail: (error as Error).message,
+    });
+    throw new Error(
+      `preparing the backup failed before ${host} was touched: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   const gtidPosition = readBackupGtid(staging);
   const aside = `${control.datadir}.pre-restore-${stamp}`;
@@ -169,21 +257,39 @@ export async function restoreBackup(config: LoadedConfig, host: string, from: st
     await control.stop();
     if (existsSync(control.datadir)) renameSync(control.datadir, aside);
     mkdirSync(control.datadir, { recursive: true });
-    await execCommand('mariadb-backup', ['--move-back', `--target-dir=${staging}`, `--datadir=${control.datadir}`]);
+    await execCommand('mariadb-backup', [
+      '--move-back',
+      `--target-dir=${staging}`,
+      `--datadir=${control.datadir}`,
+    ]);
     await control.start();
     started = true;
     await pointAtWriter(config, connect, host, writer, gtidPosition);
   } catch (error) {
     if (started) await control.stop().catch(() => undefined);
     const message = `restore of ${host} failed: ${(error as Error).message}. ${host} is left STOPPED; its previous datadir is kept at ${aside}`;
-    deps.journal?.append({ phase: 'after', event: 'backup.restore', host, outcome: 'failed', detail: message });
-    log.error({ event: 'backup.restore_failed', host, error: (error as Error).message, aside }, 'restore failed; host left stopped');
+    deps.journal?.append({
+      phase: 'after',
+      event: 'backup.restore',
+      host,
+      outcome: 'failed',
+      detail: message,
+    });
+    log.error(
+      { event: 'backup.restore_failed', host, error: (error as Error).message, aside },
+      'restore failed; host left stopped',
+    );
     throw new Error(message, { cause: error });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  deps.journal?.append({ phase: 'after', event: 'backup.restore', host, outcome: 'ok', detail: `at ${gtidPosition}, replicating from ${writer}` });
+  deps.journal?.append({
+    phase: 'after',
+    event: 'backup.restore',
+    host,
+    outcome: 'ok',
+    detail: `at ${gtidPosition}, replicating from ${writer}`,
+  });
   log.info({ event: 'backup.restored', host, gtid: gtidPosition, aside }, 'restore finished');
   return { host, gtidPosition, aside, replicatingFrom: writer };
 }
-

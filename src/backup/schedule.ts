@@ -7,14 +7,21 @@ import { listBackups, takeBackup, type BackupDeps } from './backup.js';
  * Takes a backup of each of `hosts` on backup.schedule: incremental on top of the newest backup
  * when one exists, full otherwise (or always full with `alwaysFull`). Ticks never overlap.
  */
-export function startBackupSchedule(config: LoadedConfig, hosts: string[], deps: BackupDeps & { alwaysFull?: boolean; enabled?: () => boolean } = {}): { stop(): void } | undefined {
+export function startBackupSchedule(
+  config: LoadedConfig,
+  hosts: string[],
+  deps: BackupDeps & { alwaysFull?: boolean; enabled?: () => boolean } = {},
+): { stop(): void } | undefined {
   const expression = config.backup?.schedule;
   if (!expression) return undefined;
   const log = deps.logger ?? silentLogger;
   let running = false;
   const task = cron.schedule(expression, async () => {
     if (running) {
-      log.warn({ event: 'backup.tick_skipped' }, 'previous scheduled backup still running; skipping this tick');
+      log.warn(
+        { event: 'backup.tick_skipped' },
+        'previous scheduled backup still running; skipping this tick',
+      );
       return;
     }
     // Several managers: only the leader takes the scheduled backups.
@@ -26,7 +33,10 @@ export function startBackupSchedule(config: LoadedConfig, hosts: string[], deps:
           const incremental = !deps.alwaysFull && listBackups(config, host).length > 0;
           await takeBackup(config, host, { incremental }, deps);
         } catch (error) {
-          log.error({ event: 'backup.failed', host, error: (error as Error).message }, 'scheduled backup failed');
+          log.error(
+            { event: 'backup.failed', host, error: (error as Error).message },
+            'scheduled backup failed',
+          );
         }
       }
     } finally {

@@ -28,10 +28,15 @@ export class HeartbeatLag {
 
   /** Creates the heartbeat table if needed (as the heartbeat writer does) and learns the writer's server_id. */
   async prepare(): Promise<void> {
-    const [row] = await queryRows<{ id: string | number }>(this.writer, 'SELECT @@global.server_id AS id');
+    const [row] = await queryRows<{ id: string | number }>(
+      this.writer,
+      'SELECT @@global.server_id AS id',
+    );
     this.serverId = Number(row?.id);
     await this.writer.query(`CREATE DATABASE IF NOT EXISTS \`${this.schema}\``);
-    await this.writer.query(`CREATE TABLE IF NOT EXISTS \`${this.schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`);
+    await this.writer.query(
+      `CREATE TABLE IF NOT EXISTS \`${this.schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`,
+    );
     // The row as found (the daemon's heartbeat writer renews it every heartbeat.interval) is
     // the first stamp: its age, by the writer's own clock, is known now, so a replica that
     // stopped applying before the run started is seen as behind from the first measurement.
@@ -40,7 +45,8 @@ export class HeartbeatLag {
       `SELECT DATE_FORMAT(ts, ${TS_FORMAT}) AS ts, TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1000 AS age FROM \`${this.schema}\`.heartbeat WHERE server_id = ?`,
       [this.serverId],
     );
-    if (found?.ts && found.age !== null) this.stamps.push({ ts: found.ts, at: Date.now() - Math.max(0, Number(found.age)) });
+    if (found?.ts && found.age !== null)
+      this.stamps.push({ ts: found.ts, at: Date.now() - Math.max(0, Number(found.age)) });
   }
 
   /**
@@ -50,9 +56,15 @@ export class HeartbeatLag {
   async stamp(): Promise<void> {
     if (this.serverId === undefined) throw new Error('HeartbeatLag.prepare() was not called');
     const at = Date.now();
-    const [now] = await queryRows<{ ts: string }>(this.writer, `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), ${TS_FORMAT}) AS ts`);
+    const [now] = await queryRows<{ ts: string }>(
+      this.writer,
+      `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), ${TS_FORMAT}) AS ts`,
+    );
     if (!now?.ts) throw new Error('the writer returned no UTC_TIMESTAMP');
-    await this.writer.query(`REPLACE INTO \`${this.schema}\`.heartbeat (server_id, ts) VALUES (?, ?)`, [this.serverId, now.ts]);
+    await this.writer.query(
+      `REPLACE INTO \`${this.schema}\`.heartbeat (server_id, ts) VALUES (?, ?)`,
+      [this.serverId, now.ts],
+    );
     this.stamps.push({ ts: now.ts, at });
     if (this.stamps.length > MAX_STAMPS) this.stamps.shift();
   }
@@ -64,7 +76,11 @@ export class HeartbeatLag {
   async lagSeconds(replica: Connection): Promise<number | null> {
     let applied: string | null;
     try {
-      const [row] = await queryRows<{ ts: string | null }>(replica, `SELECT DATE_FORMAT(MAX(ts), ${TS_FORMAT}) AS ts FROM \`${this.schema}\`.heartbeat WHERE server_id = ?`, [this.serverId]);
+      const [row] = await queryRows<{ ts: string | null }>(
+        replica,
+        `SELECT DATE_FORMAT(MAX(ts), ${TS_FORMAT}) AS ts FROM \`${this.schema}\`.heartbeat WHERE server_id = ?`,
+        [this.serverId],
+      );
       applied = row?.ts ?? null;
     } catch (error) {
       // No heartbeat table yet: the replica has not applied even the run's CREATE TABLE.

@@ -8,7 +8,16 @@ import { queryRows, type Connection } from '../mysql/connect.js';
 import { missingFrom } from '../mysql/gtid.js';
 import { connectManager, discoverWriter } from './hosts.js';
 import { HeartbeatLag } from './lag.js';
-import { checksumTableDdl, chunkChecksumSql, diffQuerySql, literal, masterResultSql, nextBoundarySql, nextChunkSize, qualified } from './sql.js';
+import {
+  checksumTableDdl,
+  chunkChecksumSql,
+  diffQuerySql,
+  literal,
+  masterResultSql,
+  nextBoundarySql,
+  nextChunkSize,
+  qualified,
+} from './sql.js';
 import { estimateRows, NO_KEY_REASON, planTables, type TablePlan } from './tables.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,41 +92,73 @@ async function prepareWriterSession(connection: Connection): Promise<void> {
   await connection.query('SET SESSION autocommit = 1');
 }
 
-export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {}): Promise<ChecksumReport> {
+export async function runChecksum(
+  config: LoadedConfig,
+  deps: ChecksumDeps = {},
+): Promise<ChecksumReport> {
   const log = deps.logger ?? silentLogger;
   const settings = config.checksum;
   const connect = deps.connect ?? connectManager(config);
   const startedAt = new Date();
   const writer = deps.writer ?? (await discoverWriter(config, connect));
   const action = randomUUID();
-  deps.journal?.append({ phase: 'before', event: 'checksum.run', action, host: writer, inputs: { tables: deps.tables ?? settings.tables ?? 'all' } });
+  deps.journal?.append({
+    phase: 'before',
+    event: 'checksum.run',
+    action,
+    host: writer,
+    inputs: { tables: deps.tables ?? settings.tables ?? 'all' },
+  });
   log.info({ event: 'checksum.started', writer }, 'consistency check started');
 
   const writerConnection = await connect(writer);
   const replicas: Replica[] = [];
   try {
     await prepareWriterSession(writerConnection);
-    const [readOnly] = await queryRows<{ ro: string | number }>(writerConnection, 'SELECT @@global.read_only AS ro');
-    if (Number(readOnly?.ro) !== 0) throw new Error(`${writer} is read_only; the checksum must run on the writer`);
-    for (const statement of checksumTableDdl(settings.schema)) await writerConnection.query(statement);
+    const [readOnly] = await queryRows<{ ro: string | number }>(
+      writerConnection,
+      'SELECT @@global.read_only AS ro',
+    );
+    if (Number(readOnly?.ro) !== 0)
+      throw new Error(`${writer} is read_only; the checksum must run on the writer`);
+    for (const statement of checksumTableDdl(settings.schema))
+      await writerConnection.query(statement);
     const heartbeat = new HeartbeatLag(writerConnection, config.heartbeat.schema);
     await heartbeat.prepare();
 
-    for (const host of Object.keys(config.hosts).filter((name) => name !== writer).sort()) {
+    for (const host of Object.keys(config.hosts)
+      .filter((name) => name !== writer)
+      .sort()) {
       const replica: Replica = { host, outcome: { host, status: 'checked', diffs: {} } };
       try {
         replica.connection = await connect(host);
       } catch (error) {
-        replica.outcome = { host, status: 'unreachable', reason: (error as Error).message, diffs: {} };
-        log.warn({ event: 'checksum.replica_unreachable', host, error: (error as Error).message }, 'replica unreachable; it will not be compared');
+        replica.outcome = {
+          host,
+          status: 'unreachable',
+          reason: (error as Error).message,
+          diffs: {},
+        };
+        log.warn(
+          { event: 'checksum.replica_unreachable', host, error: (error as Error).message },
+          'replica unreachable; it will not be compared',
+        );
       }
       replicas.push(replica);
     }
 
-    const plans = await planTables(writerConnection, { excludeSchemas: [settings.schema, config.heartbeat.schema], filters: deps.tables ?? settings.tables });
+    const plans = await planTables(writerConnection, {
+      excludeSchemas: [settings.schema, config.heartbeat.schema],
+      filters: deps.tables ?? settings.tables,
+    });
     if (deps.onPlan) {
       const estimates = await estimateRows(writerConnection, plans);
-      deps.onPlan(plans.map((plan) => ({ table: `${plan.db}.${plan.table}`, estimatedRows: plan.key ? (estimates.get(`${plan.db}.${plan.table}`) ?? 0) : 0 })));
+      deps.onPlan(
+        plans.map((plan) => ({
+          table: `${plan.db}.${plan.table}`,
+          estimatedRows: plan.key ? (estimates.get(`${plan.db}.${plan.table}`) ?? 0) : 0,
+        })),
+      );
     }
     const tables: TableOutcome[] = [];
     let lastLagCheck = 0;
@@ -131,11 +172,18 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
         for (const replica of replicas) {
           if (!replica.connection) continue;
           const lag = await heartbeat.lagSeconds(replica.connection);
-          if (lag !== null && lag * 1000 > settings.max_lag) lagging.push({ host: replica.host, lag });
+          if (lag !== null && lag * 1000 > settings.max_lag)
+            lagging.push({ host: replica.host, lag });
         }
         if (lagging.length === 0) return;
-        if (Date.now() > giveUpAt) throw new Error(`replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag.toFixed(1)}s`).join(', ')}`);
-        log.info({ event: 'checksum.backoff', lagging }, 'replicas lag beyond checksum.max_lag; pausing');
+        if (Date.now() > giveUpAt)
+          throw new Error(
+            `replicas stayed lagged beyond ${settings.max_lag} ms: ${lagging.map((entry) => `${entry.host} ${entry.lag.toFixed(1)}s`).join(', ')}`,
+          );
+        log.info(
+          { event: 'checksum.backoff', lagging },
+          'replicas lag beyond checksum.max_lag; pausing',
+        );
         await sleep(1000);
       }
     };
@@ -147,10 +195,21 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
         log.warn({ event: 'checksum.table_skipped', table: name }, NO_KEY_REASON);
       } else {
         try {
-          tables.push(await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress));
+          tables.push(
+            await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress),
+          );
         } catch (error) {
-          tables.push({ table: name, status: 'failed', chunks: 0, rows: 0, reason: (error as Error).message });
-          log.error({ event: 'checksum.table_failed', table: name, error: (error as Error).message }, 'table checksum failed');
+          tables.push({
+            table: name,
+            status: 'failed',
+            chunks: 0,
+            rows: 0,
+            reason: (error as Error).message,
+          });
+          log.error(
+            { event: 'checksum.table_failed', table: name, error: (error as Error).message },
+            'table checksum failed',
+          );
         }
       }
       deps.onTableDone?.(tables[tables.length - 1] as TableOutcome);
@@ -158,31 +217,84 @@ export async function runChecksum(config: LoadedConfig, deps: ChecksumDeps = {})
 
     // Every checksum statement is in the writer's binlog up to here; a replica that has applied
     // this position has computed all chunks over its own data.
-    const [position] = await queryRows<{ pos: string }>(writerConnection, 'SELECT @@global.gtid_binlog_pos AS pos');
+    const [position] = await queryRows<{ pos: string }>(
+      writerConnection,
+      'SELECT @@global.gtid_binlog_pos AS pos',
+    );
     const writerPosition = position?.pos ?? '';
-    const checked = tables.filter((table) => table.status === 'checked').map((table) => table.table);
-    await Promise.all(replicas.map((replica) => compareReplica(replica, writerPosition, checked, settings.schema, deps.replicaWaitTimeoutMs ?? 120_000)));
+    const checked = tables
+      .filter((table) => table.status === 'checked')
+      .map((table) => table.table);
+    await Promise.all(
+      replicas.map((replica) =>
+        compareReplica(
+          replica,
+          writerPosition,
+          checked,
+          settings.schema,
+          deps.replicaWaitTimeoutMs ?? 120_000,
+        ),
+      ),
+    );
 
     const finishedAt = new Date();
     const hosts = replicas.map((replica) => replica.outcome);
-    const differences = hosts.reduce((sum, host) => sum + Object.values(host.diffs).reduce((a, b) => a + b, 0), 0);
+    const differences = hosts.reduce(
+      (sum, host) => sum + Object.values(host.diffs).reduce((a, b) => a + b, 0),
+      0,
+    );
     if (deps.metrics) {
       // The series are exactly the (replica, table) pairs this run compared: a replica that was
       // unreachable or failed, the writer, and tables not checked lose theirs rather than keep
       // exporting an old figure as if it were current (docs/consistency.md, "Metrics").
       deps.metrics.checksumDiffChunks.reset();
       for (const host of hosts) {
-        for (const [table, chunks] of Object.entries(host.diffs)) deps.metrics.checksumDiffChunks.set({ host: host.host, table }, chunks);
+        for (const [table, chunks] of Object.entries(host.diffs))
+          deps.metrics.checksumDiffChunks.set({ host: host.host, table }, chunks);
       }
       deps.metrics.checksumLastRun.set(finishedAt.getTime() / 1000);
     }
-    const complete = tables.every((table) => table.status === 'checked') && hosts.every((host) => host.status === 'checked');
-    const report: ChecksumReport = { writer, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), tables, hosts, differences, complete };
-    deps.journal?.append({ phase: 'after', event: 'checksum.run', action, host: writer, outcome: 'ok', detail: `${differences} differing chunks`, inputs: { complete } });
-    log.info({ event: 'checksum.finished', writer, differences, complete, seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000 }, 'consistency check finished');
+    const complete =
+      tables.every((table) => table.status === 'checked') &&
+      hosts.every((host) => host.status === 'checked');
+    const report: ChecksumReport = {
+      writer,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      tables,
+      hosts,
+      differences,
+      complete,
+    };
+    deps.journal?.append({
+      phase: 'after',
+      event: 'checksum.run',
+      action,
+      host: writer,
+      outcome: 'ok',
+      detail: `${differences} differing chunks`,
+      inputs: { complete },
+    });
+    log.info(
+      {
+        event: 'checksum.finished',
+        writer,
+        differences,
+        complete,
+        seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+      },
+      'consistency check finished',
+    );
     return report;
   } catch (error) {
-    deps.journal?.append({ phase: 'after', event: 'checksum.run', action, host: writer, outcome: 'failed', detail: (error as Error).message });
+    deps.journal?.append({
+      phase: 'after',
+      event: 'checksum.run',
+      action,
+      host: writer,
+      outcome: 'failed',
+      detail: (error as Error).message,
+    });
     throw error;
   } finally {
     writerConnection.destroy();
@@ -200,17 +312,32 @@ async function checksumTable(
   const key = plan.key as NonNullable<TablePlan['key']>;
   const name = `${plan.db}.${plan.table}`;
   // Results of an earlier run (possibly with more chunks) must not count again.
-  await connection.query(`DELETE FROM ${qualified(settings.schema, 'checksums')} WHERE db = ${literal(plan.db)} AND tbl = ${literal(plan.table)}`);
+  await connection.query(
+    `DELETE FROM ${qualified(settings.schema, 'checksums')} WHERE db = ${literal(plan.db)} AND tbl = ${literal(plan.table)}`,
+  );
   let size = INITIAL_CHUNK_ROWS;
   let lower: unknown[] | undefined;
   let chunk = 0;
   let rows = 0;
   for (;;) {
     await waitForLag();
-    const [boundaryRow] = (await connection.query({ sql: nextBoundarySql(plan.db, plan.table, key, lower, size), rowsAsArray: true }))[0] as unknown[][];
+    const [boundaryRow] = (
+      await connection.query({
+        sql: nextBoundarySql(plan.db, plan.table, key, lower, size),
+        rowsAsArray: true,
+      })
+    )[0] as unknown[][];
     const upper = boundaryRow;
     chunk += 1;
-    const statement = chunkChecksumSql(settings.schema, { db: plan.db, table: plan.table, chunk, key, columns: plan.columns, lower, upper });
+    const statement = chunkChecksumSql(settings.schema, {
+      db: plan.db,
+      table: plan.table,
+      chunk,
+      key,
+      columns: plan.columns,
+      lower,
+      upper,
+    });
     const started = process.hrtime.bigint();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -218,7 +345,10 @@ async function checksumTable(
         break;
       } catch (error) {
         const code = (error as { code?: string }).code ?? '';
-        if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS) throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, { cause: error });
+        if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS)
+          throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, {
+            cause: error,
+          });
         await sleep(250 * attempt);
       }
     }
@@ -228,9 +358,14 @@ async function checksumTable(
       `SELECT this_crc AS crc, this_cnt AS cnt FROM ${qualified(settings.schema, 'checksums')} WHERE db = ? AND tbl = ? AND chunk = ?`,
       [plan.db, plan.table, chunk],
     );
-    if (!result) throw new Error(`chunk ${chunk} of ${name}: result row missing from ${settings.schema}.checksums`);
+    if (!result)
+      throw new Error(
+        `chunk ${chunk} of ${name}: result row missing from ${settings.schema}.checksums`,
+      );
     const count = Number(result.cnt);
-    await connection.query(masterResultSql(settings.schema, plan.db, plan.table, chunk, result.crc, count, seconds));
+    await connection.query(
+      masterResultSql(settings.schema, plan.db, plan.table, chunk, result.crc, count, seconds),
+    );
     rows += count;
     onProgress?.({ table: name, chunk, rows });
     if (upper === undefined) break;
@@ -240,7 +375,13 @@ async function checksumTable(
   return { table: name, status: 'checked', chunks: chunk, rows };
 }
 
-async function compareReplica(replica: Replica, writerPosition: string, tables: string[], schema: string, timeoutMs: number): Promise<void> {
+async function compareReplica(
+  replica: Replica,
+  writerPosition: string,
+  tables: string[],
+  schema: string,
+  timeoutMs: number,
+): Promise<void> {
   const connection = replica.connection;
   if (!connection) return;
   try {
@@ -248,19 +389,33 @@ async function compareReplica(replica: Replica, writerPosition: string, tables: 
     // writer whose own domain is in the writer's position still counts as caught up.
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [row] = await queryRows<{ pos: string }>(connection, 'SELECT @@global.gtid_current_pos AS pos');
+      const [row] = await queryRows<{ pos: string }>(
+        connection,
+        'SELECT @@global.gtid_current_pos AS pos',
+      );
       if (missingFrom(writerPosition, row?.pos ?? '').length === 0) break;
-      if (Date.now() > deadline) throw new Error(`did not apply the writer's position ${writerPosition} within ${timeoutMs} ms (at ${row?.pos ?? 'nothing'}); is replication running?`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `did not apply the writer's position ${writerPosition} within ${timeoutMs} ms (at ${row?.pos ?? 'nothing'}); is replication running?`,
+        );
       await sleep(200);
     }
     const diffs: Record<string, number> = Object.fromEntries(tables.map((table) => [table, 0]));
-    for (const row of await queryRows<{ db: string; tbl: string; chunks: string | number }>(connection, diffQuerySql(schema))) {
+    for (const row of await queryRows<{ db: string; tbl: string; chunks: string | number }>(
+      connection,
+      diffQuerySql(schema),
+    )) {
       const table = `${row.db}.${row.tbl}`;
       if (table in diffs) diffs[table] = Number(row.chunks);
     }
     replica.outcome = { host: replica.host, status: 'checked', diffs };
   } catch (error) {
-    replica.outcome = { host: replica.host, status: 'failed', reason: (error as Error).message, diffs: {} };
+    replica.outcome = {
+      host: replica.host,
+      status: 'failed',
+      reason: (error as Error).message,
+      diffs: {},
+    };
   }
 }
 
@@ -272,14 +427,20 @@ export interface ChecksumSchedule {
  * Runs runChecksum on checksum.schedule. A tick that arrives while a run is still going is
  * skipped, so a slow check never piles up on itself.
  */
-export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps & { writerLookup?: () => string | undefined; enabled?: () => boolean } = {}): ChecksumSchedule | undefined {
+export function startChecksumSchedule(
+  config: LoadedConfig,
+  deps: ChecksumDeps & { writerLookup?: () => string | undefined; enabled?: () => boolean } = {},
+): ChecksumSchedule | undefined {
   const expression = config.checksum.schedule;
   if (!expression) return undefined;
   const log = deps.logger ?? silentLogger;
   let running = false;
   const task = cron.schedule(expression, async () => {
     if (running) {
-      log.warn({ event: 'checksum.tick_skipped' }, 'previous consistency check still running; skipping this tick');
+      log.warn(
+        { event: 'checksum.tick_skipped' },
+        'previous consistency check still running; skipping this tick',
+      );
       return;
     }
     // Several managers: only the leader runs the scheduled check.
@@ -289,7 +450,10 @@ export function startChecksumSchedule(config: LoadedConfig, deps: ChecksumDeps &
       const writer = deps.writerLookup ? deps.writerLookup() : deps.writer;
       await runChecksum(config, { ...deps, writer });
     } catch (error) {
-      log.error({ event: 'checksum.failed', error: (error as Error).message }, 'scheduled consistency check failed');
+      log.error(
+        { event: 'checksum.failed', error: (error as Error).message },
+        'scheduled consistency check failed',
+      );
     } finally {
       running = false;
     }

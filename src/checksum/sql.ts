@@ -38,10 +38,13 @@ export function afterBoundary(columns: string[], boundary: unknown[], inclusive 
   const branches: string[] = [];
   for (let depth = 0; depth < columns.length; depth++) {
     const parts: string[] = [];
-    for (let index = 0; index < depth; index++) parts.push(`${quoteIdentifier(columns[index] as string)} = ${literal(boundary[index])}`);
+    for (let index = 0; index < depth; index++)
+      parts.push(`${quoteIdentifier(columns[index] as string)} = ${literal(boundary[index])}`);
     const last = depth === columns.length - 1;
     const operator = last && inclusive ? '>=' : '>';
-    parts.push(`${quoteIdentifier(columns[depth] as string)} ${operator} ${literal(boundary[depth])}`);
+    parts.push(
+      `${quoteIdentifier(columns[depth] as string)} ${operator} ${literal(boundary[depth])}`,
+    );
     branches.push(parts.length === 1 ? (parts[0] as string) : `(${parts.join(' AND ')})`);
   }
   return branches.length === 1 ? (branches[0] as string) : `(${branches.join(' OR ')})`;
@@ -52,9 +55,12 @@ export function upToBoundary(columns: string[], boundary: unknown[]): string {
   const branches: string[] = [];
   for (let depth = 0; depth < columns.length; depth++) {
     const parts: string[] = [];
-    for (let index = 0; index < depth; index++) parts.push(`${quoteIdentifier(columns[index] as string)} = ${literal(boundary[index])}`);
+    for (let index = 0; index < depth; index++)
+      parts.push(`${quoteIdentifier(columns[index] as string)} = ${literal(boundary[index])}`);
     const last = depth === columns.length - 1;
-    parts.push(`${quoteIdentifier(columns[depth] as string)} ${last ? '<=' : '<'} ${literal(boundary[depth])}`);
+    parts.push(
+      `${quoteIdentifier(columns[depth] as string)} ${last ? '<=' : '<'} ${literal(boundary[depth])}`,
+    );
     branches.push(parts.length === 1 ? (parts[0] as string) : `(${parts.join(' AND ')})`);
   }
   return branches.length === 1 ? (branches[0] as string) : `(${branches.join(' OR ')})`;
@@ -65,7 +71,11 @@ export function upToBoundary(columns: string[], boundary: unknown[]): string {
  * and up to this chunk's upper boundary (none for the last chunk). The open ends matter: rows a
  * replica has below the writer's first key or above its last still land in a chunk and differ.
  */
-export function chunkWhere(columns: string[], lower: unknown[] | undefined, upper: unknown[] | undefined): string {
+export function chunkWhere(
+  columns: string[],
+  lower: unknown[] | undefined,
+  upper: unknown[] | undefined,
+): string {
   const parts: string[] = [];
   if (lower) parts.push(afterBoundary(columns, lower));
   if (upper) parts.push(upToBoundary(columns, upper));
@@ -79,7 +89,9 @@ export function orderBy(columns: string[]): string {
 /** Row checksum expression as pt-table-checksum builds it: NULL and '' must not collide, hence the ISNULL flags. */
 export function rowCrcExpression(columns: ColumnInfo[]): string {
   const values = columns.map((column) => quoteIdentifier(column.name));
-  const nullFlags = columns.filter((column) => column.nullable).map((column) => `ISNULL(${quoteIdentifier(column.name)})`);
+  const nullFlags = columns
+    .filter((column) => column.nullable)
+    .map((column) => `ISNULL(${quoteIdentifier(column.name)})`);
   const parts = nullFlags.length > 0 ? [...values, `CONCAT(${nullFlags.join(', ')})`] : values;
   return `CRC32(CONCAT_WS('#', ${parts.join(', ')}))`;
 }
@@ -116,7 +128,11 @@ export interface ChunkSpec {
 }
 
 export function describeBoundary(boundary: unknown[] | undefined): string | null {
-  return boundary === undefined ? null : boundary.map((value) => (Buffer.isBuffer(value) ? value.toString('hex') : String(value))).join(',');
+  return boundary === undefined
+    ? null
+    : boundary
+        .map((value) => (Buffer.isBuffer(value) ? value.toString('hex') : String(value)))
+        .join(',');
 }
 
 /** The statement every replica re-executes over its own data. */
@@ -132,7 +148,15 @@ export function chunkChecksumSql(schema: string, spec: ChunkSpec): string {
 }
 
 /** Copies the writer's result into master_crc/master_cnt on every host, as literals. */
-export function masterResultSql(schema: string, db: string, table: string, chunk: number, crc: string, count: number, seconds: number): string {
+export function masterResultSql(
+  schema: string,
+  db: string,
+  table: string,
+  chunk: number,
+  crc: string,
+  count: number,
+  seconds: number,
+): string {
   return (
     `UPDATE ${qualified(schema, 'checksums')} SET chunk_time = ${Number(seconds.toFixed(6))}, master_crc = ${literal(crc)}, master_cnt = ${Math.trunc(count)} ` +
     `WHERE db = ${literal(db)} AND tbl = ${literal(table)} AND chunk = ${chunk}`
@@ -147,7 +171,13 @@ export function diffQuerySql(schema: string): string {
 }
 
 /** Next boundary: the last row of a chunk of `size` rows after `lower`. */
-export function nextBoundarySql(db: string, table: string, key: TableKey, lower: unknown[] | undefined, size: number): string {
+export function nextBoundarySql(
+  db: string,
+  table: string,
+  key: TableKey,
+  lower: unknown[] | undefined,
+  size: number,
+): string {
   const index = key.index === 'PRIMARY' ? 'PRIMARY' : quoteIdentifier(key.index);
   const where = lower ? ` WHERE ${afterBoundary(key.columns, lower)}` : '';
   const order = key.columns.map((column) => quoteIdentifier(column)).join(', ');
@@ -158,7 +188,13 @@ export function nextBoundarySql(db: string, table: string, key: TableKey, lower:
  * Adaptive chunk size: rows per second of the last chunk scaled to the target time, smoothed so
  * one slow chunk (a cold page, a lock) does not collapse the size, and bounded both ways.
  */
-export function nextChunkSize(current: number, rows: number, seconds: number, targetSeconds: number, bounds = { min: 10, max: 100_000 }): number {
+export function nextChunkSize(
+  current: number,
+  rows: number,
+  seconds: number,
+  targetSeconds: number,
+  bounds = { min: 10, max: 100_000 },
+): number {
   if (rows <= 0 || seconds <= 0) return Math.min(bounds.max, Math.max(bounds.min, current * 2));
   const ideal = (rows / seconds) * targetSeconds;
   const smoothed = current * 0.25 + ideal * 0.75;

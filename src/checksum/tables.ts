@@ -23,8 +23,19 @@ export function matchesFilter(db: string, table: string, filters: string[] | und
 }
 
 /** Picks PRIMARY, else the first unique index whose columns are all NOT NULL (NULLs are not ordered uniquely). */
-export function chooseKey(indexRows: Array<{ index: string; nonUnique: boolean; seq: number; column: string; nullable: boolean }>): TableKey | undefined {
-  const indexes = new Map<string, { nonUnique: boolean; columns: Array<{ seq: number; column: string; nullable: boolean }> }>();
+export function chooseKey(
+  indexRows: Array<{
+    index: string;
+    nonUnique: boolean;
+    seq: number;
+    column: string;
+    nullable: boolean;
+  }>,
+): TableKey | undefined {
+  const indexes = new Map<
+    string,
+    { nonUnique: boolean; columns: Array<{ seq: number; column: string; nullable: boolean }> }
+  >();
   for (const row of indexRows) {
     const entry = indexes.get(row.index) ?? { nonUnique: row.nonUnique, columns: [] };
     entry.columns.push({ seq: row.seq, column: row.column, nullable: row.nullable });
@@ -32,8 +43,12 @@ export function chooseKey(indexRows: Array<{ index: string; nonUnique: boolean; 
   }
   const usable = (name: string) => {
     const entry = indexes.get(name);
-    if (!entry || entry.nonUnique || entry.columns.some((column) => column.nullable)) return undefined;
-    return { index: name, columns: entry.columns.sort((a, b) => a.seq - b.seq).map((column) => column.column) };
+    if (!entry || entry.nonUnique || entry.columns.some((column) => column.nullable))
+      return undefined;
+    return {
+      index: name,
+      columns: entry.columns.sort((a, b) => a.seq - b.seq).map((column) => column.column),
+    };
   };
   if (indexes.has('PRIMARY')) return usable('PRIMARY');
   for (const name of [...indexes.keys()].sort()) {
@@ -44,7 +59,10 @@ export function chooseKey(indexRows: Array<{ index: string; nonUnique: boolean; 
 }
 
 /** Base tables outside the system schemas and Switchyard's own schemas, with their columns and chosen key. */
-export async function planTables(connection: Connection, options: { excludeSchemas: string[]; filters?: string[] }): Promise<TablePlan[]> {
+export async function planTables(
+  connection: Connection,
+  options: { excludeSchemas: string[]; filters?: string[] },
+): Promise<TablePlan[]> {
   const excluded = [...new Set([...SYSTEM_SCHEMAS, ...options.excludeSchemas])];
   const tables = await queryRows<{ db: string; tbl: string }>(
     connection,
@@ -61,22 +79,45 @@ export async function planTables(connection: Connection, options: { excludeSchem
         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [db, tbl],
     );
-    const indexRows = await queryRows<{ idx: string; non_unique: string | number; seq: string | number; col: string; nullable: string }>(
+    const indexRows = await queryRows<{
+      idx: string;
+      non_unique: string | number;
+      seq: string | number;
+      col: string;
+      nullable: string;
+    }>(
       connection,
       `SELECT INDEX_NAME AS idx, NON_UNIQUE AS non_unique, SEQ_IN_INDEX AS seq, COLUMN_NAME AS col, NULLABLE AS nullable
          FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
       [db, tbl],
     );
     const key = chooseKey(
-      indexRows.map((row) => ({ index: row.idx, nonUnique: Number(row.non_unique) !== 0, seq: Number(row.seq), column: row.col, nullable: row.nullable === 'YES' })),
+      indexRows.map((row) => ({
+        index: row.idx,
+        nonUnique: Number(row.non_unique) !== 0,
+        seq: Number(row.seq),
+        column: row.col,
+        nullable: row.nullable === 'YES',
+      })),
     );
-    plans.push({ db, table: tbl, columns: columns.map((column) => ({ name: column.name, nullable: column.nullable === 'YES' })), key });
+    plans.push({
+      db,
+      table: tbl,
+      columns: columns.map((column) => ({
+        name: column.name,
+        nullable: column.nullable === 'YES',
+      })),
+      key,
+    });
   }
   return plans;
 }
 
 /** InnoDB's row estimates ("db.table" -> rows) for progress and ETA only: never for correctness. */
-export async function estimateRows(connection: Connection, plans: TablePlan[]): Promise<Map<string, number>> {
+export async function estimateRows(
+  connection: Connection,
+  plans: TablePlan[],
+): Promise<Map<string, number>> {
   const schemas = [...new Set(plans.map((plan) => plan.db))];
   if (schemas.length === 0) return new Map();
   const rows = await queryRows<{ db: string; tbl: string; n: string | number | null }>(

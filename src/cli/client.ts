@@ -19,10 +19,19 @@ export interface ClientOptions {
 export function withDaemonOptions(command: Command): Command {
   return command
     .option('--url <url>', 'daemon URL (default: from -c, else http://127.0.0.1:9105)')
-    .option('--token-file <file>', 'file with the API token (default: SWITCHYARD_TOKEN, else from -c)')
+    .option(
+      '--token-file <file>',
+      'file with the API token (default: SWITCHYARD_TOKEN, else from -c)',
+    )
     .option('-c, --config <file>', 'config file to take the URL and token file from')
-    .option('--ca-file <file>', 'CA certificate to verify the daemon\'s HTTPS certificate with (default: the system store)')
-    .option('--cert-file <file>', 'client certificate, when the daemon requires one (tls.client_ca_file)')
+    .option(
+      '--ca-file <file>',
+      "CA certificate to verify the daemon's HTTPS certificate with (default: the system store)",
+    )
+    .option(
+      '--cert-file <file>',
+      'client certificate, when the daemon requires one (tls.client_ca_file)',
+    )
     .option('--key-file <file>', 'key of --cert-file');
 }
 
@@ -46,33 +55,58 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   let baseUrl = options.url;
   let token: string | undefined;
   const config = options.config ? loadConfig(options.config) : undefined;
-  if (!baseUrl) baseUrl = config ? localUrl(config.listen, config.tls !== undefined) : 'http://127.0.0.1:9105';
-  if ((options.certFile === undefined) !== (options.keyFile === undefined)) throw new CliExit(EXIT_USAGE, '--cert-file and --key-file go together');
-  const tls = options.caFile !== undefined || options.certFile !== undefined ? new TlsDispatcher({ ca_file: options.caFile, cert_file: options.certFile, key_file: options.keyFile }) : undefined;
+  if (!baseUrl)
+    baseUrl = config ? localUrl(config.listen, config.tls !== undefined) : 'http://127.0.0.1:9105';
+  if ((options.certFile === undefined) !== (options.keyFile === undefined))
+    throw new CliExit(EXIT_USAGE, '--cert-file and --key-file go together');
+  const tls =
+    options.caFile !== undefined || options.certFile !== undefined
+      ? new TlsDispatcher({
+          ca_file: options.caFile,
+          cert_file: options.certFile,
+          key_file: options.keyFile,
+        })
+      : undefined;
   if (options.tokenFile) token = readSecret({ file: options.tokenFile }, 'API token');
   else if (process.env.SWITCHYARD_TOKEN) token = process.env.SWITCHYARD_TOKEN;
   else if (config) {
     // The config's most capable token: admin (token_file/env or a scoped one), else operate, else read.
     const specs = tokenSpecs(config.auth);
-    const rank = (scopes: readonly string[]) => (scopes.includes('admin') ? 3 : scopes.includes('operate') ? 2 : scopes.includes('read') ? 1 : 0);
+    const rank = (scopes: readonly string[]) =>
+      scopes.includes('admin')
+        ? 3
+        : scopes.includes('operate')
+          ? 2
+          : scopes.includes('read')
+            ? 1
+            : 0;
     const best = [...specs].sort((a, b) => rank(b.scopes) - rank(a.scopes))[0];
     if (best) token = readSecret(best.source, `API token "${best.name}"`);
   }
-  if (!token) throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
+  if (!token)
+    throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
   const base = baseUrl.replace(/\/$/, '');
   const send = async <T>(root: string, method: string, path: string, body?: unknown) => {
     let response: { status: number; text(): Promise<string> };
     try {
       const init = {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(120_000),
       };
-      response = tls ? await undiciFetch(`${root}${path}`, { ...init, dispatcher: tls.get() }) : await fetch(`${root}${path}`, init);
+      response = tls
+        ? await undiciFetch(`${root}${path}`, { ...init, dispatcher: tls.get() })
+        : await fetch(`${root}${path}`, init);
     } catch (error) {
       const cause = (error as { cause?: Error }).cause?.message;
-      throw new CliExit(EXIT_FAILED, `cannot reach the daemon at ${root}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`);
+      throw new CliExit(
+        EXIT_FAILED,
+        `cannot reach the daemon at ${root}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`,
+      );
     } finally {
       // One request per command (journal -f makes one per second): no pooled TLS connection keeps the process alive.
       await tls?.close();
@@ -92,7 +126,12 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
       const first = await send<T>(base, method, path, body);
       // Several managers: a follower answers 409 not_leader with the leader's URL; follow it once.
       const refusal = first.body as { error?: string; leader?: unknown } | undefined;
-      if (first.status === 409 && refusal?.error === 'not_leader' && typeof refusal.leader === 'string' && /^https?:\/\//.test(refusal.leader)) {
+      if (
+        first.status === 409 &&
+        refusal?.error === 'not_leader' &&
+        typeof refusal.leader === 'string' &&
+        /^https?:\/\//.test(refusal.leader)
+      ) {
         return send<T>(refusal.leader.replace(/\/$/, ''), method, path, body);
       }
       return first;
@@ -104,7 +143,10 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
 export function failOnError(result: { status: number; body: unknown }): void {
   if (result.status >= 200 && result.status < 300) return;
   const body = result.body as { error?: string; detail?: string };
-  const message = typeof body === 'object' && body ? `${body.error ?? 'error'}: ${body.detail ?? ''}` : String(result.body);
+  const message =
+    typeof body === 'object' && body
+      ? `${body.error ?? 'error'}: ${body.detail ?? ''}`
+      : String(result.body);
   const code = result.status === 400 || result.status === 404 ? EXIT_USAGE : EXIT_FAILED;
   throw new CliExit(code, `${result.status} ${message}`);
 }

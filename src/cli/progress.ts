@@ -30,9 +30,13 @@ export interface ProgressOptions {
 export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
   if (!options.enabled) return { update: () => undefined, stop: () => undefined };
-  if (options.json) return jsonProgress(options.kind, options.unit, stream, options.jsonIntervalMs ?? 1000);
+  if (options.json)
+    return jsonProgress(options.kind, options.unit, stream, options.jsonIntervalMs ?? 1000);
   if (!stream.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new cliProgress.SingleBar({ format: options.format, stream, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: options.format, stream, hideCursor: true, etaBuffer: 50 },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   return {
     update(value, total, fields) {
@@ -53,7 +57,12 @@ export function createProgress(options: ProgressOptions): Progress {
 }
 
 /** One JSON object a line, at most one per interval (the last state is always written at stop). */
-function jsonProgress(kind: string, unit: string, stream: NodeJS.WritableStream, intervalMs: number): Progress {
+function jsonProgress(
+  kind: string,
+  unit: string,
+  stream: NodeJS.WritableStream,
+  intervalMs: number,
+): Progress {
   const started = Date.now();
   let last: { value: number; total: number; fields: Record<string, string | number> } | undefined;
   let writtenAt = 0;
@@ -62,8 +71,15 @@ function jsonProgress(kind: string, unit: string, stream: NodeJS.WritableStream,
     const elapsed = (Date.now() - started) / 1000;
     const { value, total, fields } = last;
     // A linear estimate, as cli-progress does; null while nothing is known to extrapolate from.
-    const eta = total > 0 && value > 0 && value < total ? Math.round(((total - value) * elapsed) / value) : done || (total > 0 && value >= total) ? 0 : null;
-    stream.write(`${JSON.stringify({ event: `${kind}.progress`, ...fields, [unit]: value, [`${unit}_total`]: total, elapsed_seconds: Math.round(elapsed * 10) / 10, eta_seconds: eta, done })}\n`);
+    const eta =
+      total > 0 && value > 0 && value < total
+        ? Math.round(((total - value) * elapsed) / value)
+        : done || (total > 0 && value >= total)
+          ? 0
+          : null;
+    stream.write(
+      `${JSON.stringify({ event: `${kind}.progress`, ...fields, [unit]: value, [`${unit}_total`]: total, elapsed_seconds: Math.round(elapsed * 10) / 10, eta_seconds: eta, done })}\n`,
+    );
     writtenAt = Date.now();
   };
   return {

@@ -4,7 +4,10 @@ import Table from 'cli-table3';
  * Colour only for a person at a terminal: never in a pipe or a file, and never when NO_COLOR is
  * set to anything non-empty (https://no-color.org).
  */
-export function useColour(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+export function useColour(
+  stream: { isTTY?: boolean } = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   return stream.isTTY === true;
 }
@@ -25,5 +28,8 @@ export function paint(colour: boolean, style: Colour, text: string): string {
  * coloured.
  */
 export function createTable(head: string[], colour: boolean): Table.Table {
-  return new Table({ head: head.map((title) => paint(colour, 'bold', title)), style: { head: [], border: [], compact: true } });
+  return new Table({
+    head: head.map((title) => paint(colour, 'bold', title)),
+    style: { head: [], border: [], compact: true },
+  });
 }

@@ -10,7 +10,16 @@ export interface JobView {
   done: boolean;
   ok: boolean | null;
   progress: TransferProgress;
-  result: { to: string; from: string; writer: string; gtidPosition: string; rawBytes: number; wireBytes: number; seconds: number; detail: string } | null;
+  result: {
+    to: string;
+    from: string;
+    writer: string;
+    gtidPosition: string;
+    rawBytes: number;
+    wireBytes: number;
+    seconds: number;
+    detail: string;
+  } | null;
   error: string | null;
   notes: string[];
 }
@@ -22,7 +31,10 @@ function eta(seconds: number | undefined): string {
 }
 
 /** --json: JSON lines; --no-progress: nothing until the end; otherwise a bar on a terminal, JSON lines when stderr is not one. */
-export function progressMode(options: { json?: boolean; progress: boolean }): 'bar' | 'lines' | 'none' {
+export function progressMode(options: {
+  json?: boolean;
+  progress: boolean;
+}): 'bar' | 'lines' | 'none' {
   if (options.json) return 'lines';
   if (!options.progress) return 'none';
   return process.stderr.isTTY === true ? 'bar' : 'lines';
@@ -32,11 +44,31 @@ export function progressMode(options: { json?: boolean; progress: boolean }): 'b
  * Follows a transfer job of the daemon until it ends, showing bytes, rate and ETA as a progress
  * bar or as one JSON line per change.
  */
-export async function followTransfer(client: DaemonClient, first: JobView, options: { mode: 'bar' | 'lines' | 'none'; pollMs?: number }): Promise<JobView> {
-  const bar = options.mode === 'bar'
-    ? new cliProgress.SingleBar({ format: `${first.operation} {from} -> {to} [{bar}] {percentage}% | {copied} of {size} | {speed}/s | ETA {left} | {phase}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
-    : undefined;
-  const payload = (progress: TransferProgress) => ({ from: progress.from, to: progress.to, copied: humanBytes(progress.rawBytes), size: humanBytes(progress.estimatedBytes), speed: humanBytes(progress.rate), left: eta(progress.etaSeconds), phase: progress.phase });
+export async function followTransfer(
+  client: DaemonClient,
+  first: JobView,
+  options: { mode: 'bar' | 'lines' | 'none'; pollMs?: number },
+): Promise<JobView> {
+  const bar =
+    options.mode === 'bar'
+      ? new cliProgress.SingleBar(
+          {
+            format: `${first.operation} {from} -> {to} [{bar}] {percentage}% | {copied} of {size} | {speed}/s | ETA {left} | {phase}`,
+            stream: process.stderr,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  const payload = (progress: TransferProgress) => ({
+    from: progress.from,
+    to: progress.to,
+    copied: humanBytes(progress.rawBytes),
+    size: humanBytes(progress.estimatedBytes),
+    speed: humanBytes(progress.rate),
+    left: eta(progress.etaSeconds),
+    phase: progress.phase,
+  });
   bar?.start(Math.max(1, first.progress.estimatedBytes), 0, payload(first.progress));
   let job = first;
   let lastLine = '';
@@ -46,14 +78,28 @@ export async function followTransfer(client: DaemonClient, first: JobView, optio
         bar.setTotal(Math.max(1, job.progress.estimatedBytes, job.progress.rawBytes));
         bar.update(job.progress.rawBytes, payload(job.progress));
       } else if (options.mode === 'lines') {
-        const line = JSON.stringify({ id: job.id, operation: job.operation, phase: job.progress.phase, raw_bytes: job.progress.rawBytes, wire_bytes: job.progress.wireBytes, estimated_bytes: job.progress.estimatedBytes, rate: Math.round(job.progress.rate), eta_seconds: job.progress.etaSeconds === undefined ? null : Math.round(job.progress.etaSeconds) });
+        const line = JSON.stringify({
+          id: job.id,
+          operation: job.operation,
+          phase: job.progress.phase,
+          raw_bytes: job.progress.rawBytes,
+          wire_bytes: job.progress.wireBytes,
+          estimated_bytes: job.progress.estimatedBytes,
+          rate: Math.round(job.progress.rate),
+          eta_seconds:
+            job.progress.etaSeconds === undefined ? null : Math.round(job.progress.etaSeconds),
+        });
         if (line !== lastLine) process.stdout.write(`${line}\n`);
         lastLine = line;
       }
       if (job.done) return job;
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
       const answer = await client.request<JobView>('GET', `/api/v1/transfers/${job.id}`);
-      if (answer.status !== 200) throw new CliExit(EXIT_FAILED, `lost the transfer ${job.id}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+      if (answer.status !== 200)
+        throw new CliExit(
+          EXIT_FAILED,
+          `lost the transfer ${job.id}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`,
+        );
       job = answer.body;
     }
   } finally {
@@ -63,7 +109,10 @@ export async function followTransfer(client: DaemonClient, first: JobView, optio
 
 /** Final report of a followed job; throws CliExit(1) when it failed. */
 export function reportTransfer(job: JobView, json: boolean): void {
-  if (json) process.stdout.write(`${JSON.stringify({ id: job.id, operation: job.operation, ok: job.ok, result: job.result, error: job.error, notes: job.notes })}\n`);
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ id: job.id, operation: job.operation, ok: job.ok, result: job.result, error: job.error, notes: job.notes })}\n`,
+    );
   if (!job.ok) throw new CliExit(EXIT_FAILED, job.error ?? 'the transfer failed');
   if (json || !job.result) return;
   const result = job.result;

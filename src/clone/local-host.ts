@@ -24,12 +24,17 @@ export class NotLocalError extends Error {
 
 /** Finds hosts of a sandbox (`switchyard sandbox up`): its config sits next to sandbox.json. */
 export function localHostControl(config: LoadedConfig, host: string): LocalHostControl {
-  if (!config.hosts[host]) throw new Error(`unknown host "${host}" (configured: ${Object.keys(config.hosts).join(', ')})`);
+  if (!config.hosts[host])
+    throw new Error(`unknown host "${host}" (configured: ${Object.keys(config.hosts).join(', ')})`);
   const dir = dirname(config.source);
   if (!existsSync(join(dir, MANIFEST))) {
-    throw new NotLocalError(`${host}: only hosts of a local sandbox can be handled directly for now; remote hosts need the agent (planned)`);
+    throw new NotLocalError(
+      `${host}: only hosts of a local sandbox can be handled directly for now; remote hosts need the agent (planned)`,
+    );
   }
-  const instance = sandboxInstances(dir, readManifest(dir)).find((candidate) => candidate.name === host);
+  const instance = sandboxInstances(dir, readManifest(dir)).find(
+    (candidate) => candidate.name === host,
+  );
   if (!instance) throw new NotLocalError(`${host} is not an instance of the sandbox in ${dir}`);
   return {
     name: host,

@@ -30,7 +30,11 @@ function collectStderr(child: ReturnType<typeof spawn>): () => string {
   return () => text.trim().split('\n').slice(-4).join(' | ');
 }
 
-function exitOf(child: ReturnType<typeof spawn>, what: string, stderr: () => string): Promise<void> {
+function exitOf(
+  child: ReturnType<typeof spawn>,
+  what: string,
+  stderr: () => string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     child.on('error', (error) => reject(new Error(`${what}: ${error.message}`)));
     child.on('close', (code, signal) => {
@@ -63,8 +67,18 @@ export async function streamCompressed(
     progress.compressedBytes = wire.bytes;
     report();
   });
-  const exits = Promise.all([exitOf(producer, source.file, producerErr), exitOf(consumer, sink.file, consumerErr)]);
-  const piped = pipeline(producer.stdout, raw, createGzip({ level: 1 }), wire, createGunzip(), consumer.stdin).then(
+  const exits = Promise.all([
+    exitOf(producer, source.file, producerErr),
+    exitOf(consumer, sink.file, consumerErr),
+  ]);
+  const piped = pipeline(
+    producer.stdout,
+    raw,
+    createGzip({ level: 1 }),
+    wire,
+    createGunzip(),
+    consumer.stdin,
+  ).then(
     () => undefined,
     (error: Error & { code?: string }) => error,
   );
@@ -78,7 +92,10 @@ export async function streamCompressed(
       consumer.kill('SIGKILL');
     }
     // Prefer the program's own complaint over a generic stream error.
-    const exitError = await exits.then(() => undefined, (failure: Error) => failure);
+    const exitError = await exits.then(
+      () => undefined,
+      (failure: Error) => failure,
+    );
     if (exitError) throw exitError;
     if (!benign) throw pipeError;
   } else {

@@ -17,20 +17,42 @@ export function readConfigDir(dir: string): { configs: LoadedConfig[]; problems:
       .filter((name) => /\.ya?ml$/.test(name))
       .sort();
   } catch (error) {
-    return { configs: [], problems: [{ path: '(directory)', message: `cannot read ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }] };
+    return {
+      configs: [],
+      problems: [
+        {
+          path: '(directory)',
+          message: `cannot read ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        },
+      ],
+    };
   }
-  if (files.length === 0) return { configs: [], problems: [{ path: '(directory)', message: `no *.yml files in ${dir}` }] };
+  if (files.length === 0)
+    return {
+      configs: [],
+      problems: [{ path: '(directory)', message: `no *.yml files in ${dir}` }],
+    };
   const configs: LoadedConfig[] = [];
   const problems: Problem[] = [];
-  const seen = { cluster: new Map<string, string>(), listen: new Map<string, string>(), state_dir: new Map<string, string>() };
+  const seen = {
+    cluster: new Map<string, string>(),
+    listen: new Map<string, string>(),
+    state_dir: new Map<string, string>(),
+  };
   for (const name of files) {
     const { config, problems: own } = readConfigFile(join(dir, name));
-    problems.push(...own.map((problem) => ({ path: `${name}: ${problem.path}`, message: problem.message })));
+    problems.push(
+      ...own.map((problem) => ({ path: `${name}: ${problem.path}`, message: problem.message })),
+    );
     if (!config) continue;
     for (const key of ['cluster', 'listen', 'state_dir'] as const) {
       const value = config[key];
       const earlier = seen[key].get(value);
-      if (earlier !== undefined) problems.push({ path: `${name}: ${key}`, message: `"${value}" is already used by ${earlier}: every cluster needs its own` });
+      if (earlier !== undefined)
+        problems.push({
+          path: `${name}: ${key}`,
+          message: `"${value}" is already used by ${earlier}: every cluster needs its own`,
+        });
       else seen[key].set(value, name);
     }
     configs.push(config);

@@ -14,11 +14,15 @@ export interface LoadedConfig extends Config {
 
 function describeIssue(issue: z.core.$ZodIssue): Problem[] {
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown key' }));
+    return issue.keys.map((key) => ({
+      path: formatPath([...issue.path, key]),
+      message: 'unknown key',
+    }));
   }
   let message = issue.message;
   if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = 'is required';
-  else if (issue.code === 'invalid_value' && 'values' in issue) message = `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+  else if (issue.code === 'invalid_value' && 'values' in issue)
+    message = `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
   return [{ path: formatPath(issue.path), message }];
 }
 
@@ -31,24 +35,39 @@ export function validateConfig(raw: unknown): { config?: Config; problems: Probl
   const problems = parsed.success ? [] : parsed.error.issues.flatMap(describeIssue);
   problems.push(...checkReferences(raw));
   if (parsed.success) problems.push(...checkParsed(parsed.data));
-  const unique = new Map(problems.map((problem) => [`${problem.path}\u0000${problem.message}`, problem]));
+  const unique = new Map(
+    problems.map((problem) => [`${problem.path}\u0000${problem.message}`, problem]),
+  );
   const sorted = [...unique.values()].sort((a, b) => a.path.localeCompare(b.path));
-  return parsed.success && sorted.length === 0 ? { config: parsed.data, problems: [] } : { problems: sorted };
+  return parsed.success && sorted.length === 0
+    ? { config: parsed.data, problems: [] }
+    : { problems: sorted };
 }
 
-export function parseConfigText(text: string, file: string): { config?: LoadedConfig; problems: Problem[] } {
+export function parseConfigText(
+  text: string,
+  file: string,
+): { config?: LoadedConfig; problems: Problem[] } {
   let raw: unknown;
   try {
     raw = yaml.load(text, { filename: file });
   } catch (error) {
     const mark = (error as { mark?: { line: number; column: number } }).mark;
     const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : '(yaml)';
-    return { problems: [{ path: where, message: `not valid YAML: ${(error as { reason?: string }).reason ?? (error as Error).message}` }] };
+    return {
+      problems: [
+        {
+          path: where,
+          message: `not valid YAML: ${(error as { reason?: string }).reason ?? (error as Error).message}`,
+        },
+      ],
+    };
   }
   const { config, problems } = validateConfig(raw);
   if (!config) return { problems };
   const base = dirname(resolve(file));
-  const absolute = (path: string | undefined) => (path === undefined || isAbsolute(path) ? path : resolve(base, path));
+  const absolute = (path: string | undefined) =>
+    path === undefined || isAbsolute(path) ? path : resolve(base, path);
   const loaded: LoadedConfig = {
     ...config,
     source: resolve(file),
@@ -57,11 +76,29 @@ export function parseConfigText(text: string, file: string): { config?: LoadedCo
       ...config.mysql,
       password_file: absolute(config.mysql.password_file),
       replication_password_file: absolute(config.mysql.replication_password_file),
-      tls: config.mysql.tls && { ...config.mysql.tls, ca_file: absolute(config.mysql.tls.ca_file) as string, cert_file: absolute(config.mysql.tls.cert_file), key_file: absolute(config.mysql.tls.key_file) },
+      tls: config.mysql.tls && {
+        ...config.mysql.tls,
+        ca_file: absolute(config.mysql.tls.ca_file) as string,
+        cert_file: absolute(config.mysql.tls.cert_file),
+        key_file: absolute(config.mysql.tls.key_file),
+      },
     },
-    tls: config.tls && { cert_file: absolute(config.tls.cert_file) as string, key_file: absolute(config.tls.key_file) as string, client_ca_file: absolute(config.tls.client_ca_file) },
-    actuator: { ...config.actuator, agent_ca_file: absolute(config.actuator.agent_ca_file), agent_cert_file: absolute(config.actuator.agent_cert_file), agent_key_file: absolute(config.actuator.agent_key_file) },
-    auth: { ...config.auth, token_file: absolute(config.auth.token_file), tokens: config.auth.tokens?.map((token) => ({ ...token, file: absolute(token.file) })) },
+    tls: config.tls && {
+      cert_file: absolute(config.tls.cert_file) as string,
+      key_file: absolute(config.tls.key_file) as string,
+      client_ca_file: absolute(config.tls.client_ca_file),
+    },
+    actuator: {
+      ...config.actuator,
+      agent_ca_file: absolute(config.actuator.agent_ca_file),
+      agent_cert_file: absolute(config.actuator.agent_cert_file),
+      agent_key_file: absolute(config.actuator.agent_key_file),
+    },
+    auth: {
+      ...config.auth,
+      token_file: absolute(config.auth.token_file),
+      tokens: config.auth.tokens?.map((token) => ({ ...token, file: absolute(token.file) })),
+    },
     ha: config.ha && {
       ...config.ha,
       etcd: {
@@ -81,7 +118,14 @@ export function readConfigFile(file: string): { config?: LoadedConfig; problems:
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    return { problems: [{ path: '(file)', message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }] };
+    return {
+      problems: [
+        {
+          path: '(file)',
+          message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        },
+      ],
+    };
   }
   return parseConfigText(text, file);
 }

@@ -22,7 +22,9 @@ export class ConfigError extends Error {
     readonly file: string,
     readonly problems: Problem[],
   ) {
-    super(`${file}: ${problems.length} problem(s)\n${problems.map((problem) => `  ${formatProblem(problem)}`).join('\n')}`);
+    super(
+      `${file}: ${problems.length} problem(s)\n${problems.map((problem) => `  ${formatProblem(problem)}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }

@@ -5,39 +5,53 @@ import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 
 /** A duration string converted to milliseconds at parse time, so nothing downstream re-parses. */
-const duration = z.string({ error: 'must be a duration string such as "500ms", "1s", "2m"' }).transform((text, ctx) => {
-  try {
-    return parseDuration(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+const duration = z
+  .string({ error: 'must be a duration string such as "500ms", "1s", "2m"' })
+  .transform((text, ctx) => {
+    try {
+      return parseDuration(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
 
 /** A size string ("64MiB", "100MB") converted to bytes at parse time. */
-const size = z.string({ error: 'must be a size string such as "64MiB" or "100MB"' }).transform((text, ctx) => {
-  try {
-    return parseSize(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+const size = z
+  .string({ error: 'must be a size string such as "64MiB" or "100MB"' })
+  .transform((text, ctx) => {
+    try {
+      return parseSize(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be letters, digits, "_", "." or "-" (max 63)');
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be letters, digits, "_", "." or "-" (max 63)');
 const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
 const hostAddress = z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or a DNS name');
 const port = z.number().int().min(1).max(65535);
 const httpUrl = z.string().refine((text) => /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(text), {
   message: 'must be an http(s) URL such as http://10.0.0.11:9106',
 });
-const listenAddress = z.string().refine((text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/.test(text) && Number(text.split(':').pop()) <= 65535, {
-  message: 'must be HOST:PORT, such as 0.0.0.0:9105',
-});
+const listenAddress = z
+  .string()
+  .refine(
+    (text) => /^[A-Za-z0-9.:[\]-]*:\d{1,5}$/.test(text) && Number(text.split(':').pop()) <= 65535,
+    {
+      message: 'must be HOST:PORT, such as 0.0.0.0:9105',
+    },
+  );
 
 /** Secrets come only from a file or the environment; never inline, so they never land in a repo or `ps`. */
 const secretFile = z.string().min(1).optional();
-const secretEnv = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional();
+const secretEnv = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+  .optional();
 
 /** HTTPS for a listener: its certificate and key; with client_ca_file, clients must present a certificate it signed. */
 export const serverTlsSchema = z.strictObject({
@@ -73,28 +87,59 @@ const mysqlSchema = z
       })
       .superRefine((value, ctx) => {
         if ((value.cert_file === undefined) !== (value.key_file === undefined)) {
-          ctx.addIssue({ code: 'custom', path: [value.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'cert_file and key_file go together (a client certificate)' });
+          ctx.addIssue({
+            code: 'custom',
+            path: [value.cert_file === undefined ? 'cert_file' : 'key_file'],
+            message: 'cert_file and key_file go together (a client certificate)',
+          });
         }
       })
       .optional(),
   })
   .superRefine((value, ctx) => {
-    if (value.admin_user !== undefined && value.admin_password_file === undefined && value.admin_password_env === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['admin_password_file'], message: 'admin_user needs admin_password_file or admin_password_env' });
+    if (
+      value.admin_user !== undefined &&
+      value.admin_password_file === undefined &&
+      value.admin_password_env === undefined
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin_password_file'],
+        message: 'admin_user needs admin_password_file or admin_password_env',
+      });
     }
     if (value.admin_password_file !== undefined && value.admin_password_env !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['admin_password_env'], message: 'set only one of admin_password_file and admin_password_env' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin_password_env'],
+        message: 'set only one of admin_password_file and admin_password_env',
+      });
     }
-    if (value.admin_user === undefined && (value.admin_password_file !== undefined || value.admin_password_env !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['admin_user'], message: 'an admin password is set but admin_user is not' });
+    if (
+      value.admin_user === undefined &&
+      (value.admin_password_file !== undefined || value.admin_password_env !== undefined)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin_user'],
+        message: 'an admin password is set but admin_user is not',
+      });
     }
     for (const prefix of ['password', 'replication_password']) {
       const file = (value as Record<string, unknown>)[`${prefix}_file`];
       const env = (value as Record<string, unknown>)[`${prefix}_env`];
       if (file === undefined && env === undefined) {
-        ctx.addIssue({ code: 'custom', path: [`${prefix}_file`], message: `set ${prefix}_file or ${prefix}_env (secrets are never written inline)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [`${prefix}_file`],
+          message: `set ${prefix}_file or ${prefix}_env (secrets are never written inline)`,
+        });
       } else if (file !== undefined && env !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [`${prefix}_env`], message: `set only one of ${prefix}_file and ${prefix}_env` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [`${prefix}_env`],
+          message: `set only one of ${prefix}_file and ${prefix}_env`,
+        });
       }
     }
   });
@@ -121,7 +166,9 @@ const monitorSchema = z.strictObject({
   failures_before_down: z.number().int().min(1).max(100).default(3),
   max_lag: duration.default(10_000),
   auto_set_online: duration.default(60_000),
-  flap: z.strictObject({ count: z.number().int().min(2).default(3), window: duration.default(600_000) }).default({ count: 3, window: 600_000 }),
+  flap: z
+    .strictObject({ count: z.number().int().min(2).default(3), window: duration.default(600_000) })
+    .default({ count: 3, window: 600_000 }),
   ping_ips: z.array(ipv4).default([]),
 });
 
@@ -134,7 +181,11 @@ const ruleSchema = z
   })
   .superRefine((rule, ctx) => {
     if (rule.action === 'drop_roles' && (!rule.roles || rule.roles.length === 0)) {
-      ctx.addIssue({ code: 'custom', path: ['roles'], message: 'drop_roles needs a non-empty "roles" list' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['roles'],
+        message: 'drop_roles needs a non-empty "roles" list',
+      });
     }
     if (rule.action === 'move_role' && !rule.role) {
       ctx.addIssue({ code: 'custom', path: ['role'], message: 'move_role needs "role"' });
@@ -143,9 +194,13 @@ const ruleSchema = z
 
 const snapshotMethod = z.enum(['lvm', 'btrfs', 'mariabackup']);
 
-const cronExpression = z.string().refine((text) => cron.validate(text), { message: 'must be a cron expression such as "0 3 * * *"' });
+const cronExpression = z.string().refine((text) => cron.validate(text), {
+  message: 'must be a cron expression such as "0 3 * * *"',
+});
 const schemaName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain schema name');
-const tableName = z.string().regex(/^[A-Za-z0-9_$]+(\.([A-Za-z0-9_$]+|\*))?$/, 'must be "db.table", "db.*" or "db"');
+const tableName = z
+  .string()
+  .regex(/^[A-Za-z0-9_$]+(\.([A-Za-z0-9_$]+|\*))?$/, 'must be "db.table", "db.*" or "db"');
 
 const checksumSchema = z.strictObject({
   schedule: cronExpression.optional(),
@@ -170,11 +225,19 @@ const scopedToken = z
     name,
     file: secretFile,
     env: secretEnv,
-    scopes: z.array(z.enum(SCOPES)).min(1, 'list at least one scope: read, alerts, operate or admin'),
+    scopes: z
+      .array(z.enum(SCOPES))
+      .min(1, 'list at least one scope: read, alerts, operate or admin'),
   })
   .superRefine((value, ctx) => {
-    if (value.file === undefined && value.env === undefined) ctx.addIssue({ code: 'custom', path: ['file'], message: 'set file or env (tokens are never written inline)' });
-    else if (value.file !== undefined && value.env !== undefined) ctx.addIssue({ code: 'custom', path: ['env'], message: 'set only one of file and env' });
+    if (value.file === undefined && value.env === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['file'],
+        message: 'set file or env (tokens are never written inline)',
+      });
+    else if (value.file !== undefined && value.env !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['env'], message: 'set only one of file and env' });
   });
 
 /**
@@ -183,21 +246,44 @@ const scopedToken = z
  * cannot move the writer and a dashboard's token cannot change anything.
  */
 const authSchema = z
-  .strictObject({ token_file: secretFile, token_env: secretEnv, tokens: z.array(scopedToken).optional() })
+  .strictObject({
+    token_file: secretFile,
+    token_env: secretEnv,
+    tokens: z.array(scopedToken).optional(),
+  })
   .superRefine((value, ctx) => {
-    if (value.token_file === undefined && value.token_env === undefined && (value.tokens ?? []).length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'set token_file, token_env or tokens: the webhook and control API always require a token' });
+    if (
+      value.token_file === undefined &&
+      value.token_env === undefined &&
+      (value.tokens ?? []).length === 0
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token_file'],
+        message:
+          'set token_file, token_env or tokens: the webhook and control API always require a token',
+      });
     }
     if (value.token_file !== undefined && value.token_env !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set only one of token_file and token_env' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token_env'],
+        message: 'set only one of token_file and token_env',
+      });
     }
-    const seen = new Set<string>(value.token_file !== undefined || value.token_env !== undefined ? ['admin'] : []);
+    const seen = new Set<string>(
+      value.token_file !== undefined || value.token_env !== undefined ? ['admin'] : [],
+    );
     (value.tokens ?? []).forEach((token, index) => {
       if (seen.has(token.name)) {
         ctx.addIssue({
           code: 'custom',
           path: ['tokens', index, 'name'],
-          message: token.name === 'admin' && !value.tokens?.slice(0, index).some((other) => other.name === 'admin') ? '"admin" is the name of auth.token_file/token_env; choose another name' : `token name "${token.name}" is used twice`,
+          message:
+            token.name === 'admin' &&
+            !value.tokens?.slice(0, index).some((other) => other.name === 'admin')
+              ? '"admin" is the name of auth.token_file/token_env; choose another name'
+              : `token name "${token.name}" is used twice`,
         });
       }
       seen.add(token.name);
@@ -206,8 +292,15 @@ const authSchema = z
 
 /** The audit journal in state_dir: rotated by size so it does not grow forever. */
 const journalSchema = z.strictObject({
-  max_size: size.pipe(z.number().min(64 * 1024, 'must be at least 64KiB')).default(64 * 1024 * 1024),
-  keep: z.number().int().min(1, 'keep at least one rotated file: the journal is the audit trail').max(1000).default(5),
+  max_size: size
+    .pipe(z.number().min(64 * 1024, 'must be at least 64KiB'))
+    .default(64 * 1024 * 1024),
+  keep: z
+    .number()
+    .int()
+    .min(1, 'keep at least one rotated file: the journal is the audit trail')
+    .max(1000)
+    .default(5),
 });
 
 /**
@@ -215,40 +308,76 @@ const journalSchema = z.strictObject({
  * per cluster; the cluster state lives in etcd behind revision checks; the leader's term is the
  * fencing token every agent request carries. Without `ha`, one manager with file state.
  */
-const etcdEndpoint = z.string().refine((text) => /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(text), { message: 'must be an http(s) URL such as http://10.0.0.5:2379' });
-const haSchema = z
-  .strictObject({
-    etcd: z
-      .strictObject({
-        endpoints: z.array(etcdEndpoint).min(1, 'at least one etcd endpoint is required'),
-        prefix: z.string().regex(/^\/[A-Za-z0-9_./-]*$/, 'must start with "/" and use letters, digits, "_", ".", "-", "/"').default('/switchyard'),
-        ca_file: z.string().min(1).optional(),
-        cert_file: z.string().min(1).optional(),
-        key_file: z.string().min(1).optional(),
-        username: z.string().min(1).optional(),
-        password_file: secretFile,
-        /** Per-request deadline towards etcd. */
-        timeout: duration.default(1000),
-      })
-      .superRefine((value, ctx) => {
-        if ((value.cert_file === undefined) !== (value.key_file === undefined)) {
-          ctx.addIssue({ code: 'custom', path: [value.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'cert_file and key_file go together (client certificate)' });
-        }
-        if (value.cert_file !== undefined && value.ca_file === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'a client certificate needs ca_file (TLS to etcd)' });
-        }
-        if ((value.username === undefined) !== (value.password_file === undefined)) {
-          ctx.addIssue({ code: 'custom', path: [value.username === undefined ? 'username' : 'password_file'], message: 'username and password_file go together' });
-        }
-        const tls = value.endpoints.some((url) => url.startsWith('https:'));
-        if (tls && value.ca_file === undefined) ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'https endpoints need ca_file' });
-        if (!tls && value.ca_file !== undefined) ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'ca_file is set but the endpoints are http: use https:// URLs' });
-      }),
-    /** etcd leases are whole seconds: the leader stops acting within this when it cannot renew. */
-    lease: duration.pipe(z.number().min(2000, 'must be at least 2s (etcd\'s minimum lease)').refine((ms) => ms % 1000 === 0, { message: 'must be whole seconds (etcd leases are)' })).default(5000),
-    /** The URL followers send clients to; default http(s)://LISTEN (the host name for 0.0.0.0). */
-    advertise_url: httpUrl.optional(),
-  });
+const etcdEndpoint = z.string().refine((text) => /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(text), {
+  message: 'must be an http(s) URL such as http://10.0.0.5:2379',
+});
+const haSchema = z.strictObject({
+  etcd: z
+    .strictObject({
+      endpoints: z.array(etcdEndpoint).min(1, 'at least one etcd endpoint is required'),
+      prefix: z
+        .string()
+        .regex(
+          /^\/[A-Za-z0-9_./-]*$/,
+          'must start with "/" and use letters, digits, "_", ".", "-", "/"',
+        )
+        .default('/switchyard'),
+      ca_file: z.string().min(1).optional(),
+      cert_file: z.string().min(1).optional(),
+      key_file: z.string().min(1).optional(),
+      username: z.string().min(1).optional(),
+      password_file: secretFile,
+      /** Per-request deadline towards etcd. */
+      timeout: duration.default(1000),
+    })
+    .superRefine((value, ctx) => {
+      if ((value.cert_file === undefined) !== (value.key_file === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [value.cert_file === undefined ? 'cert_file' : 'key_file'],
+          message: 'cert_file and key_file go together (client certificate)',
+        });
+      }
+      if (value.cert_file !== undefined && value.ca_file === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ca_file'],
+          message: 'a client certificate needs ca_file (TLS to etcd)',
+        });
+      }
+      if ((value.username === undefined) !== (value.password_file === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [value.username === undefined ? 'username' : 'password_file'],
+          message: 'username and password_file go together',
+        });
+      }
+      const tls = value.endpoints.some((url) => url.startsWith('https:'));
+      if (tls && value.ca_file === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ca_file'],
+          message: 'https endpoints need ca_file',
+        });
+      if (!tls && value.ca_file !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints'],
+          message: 'ca_file is set but the endpoints are http: use https:// URLs',
+        });
+    }),
+  /** etcd leases are whole seconds: the leader stops acting within this when it cannot renew. */
+  lease: duration
+    .pipe(
+      z
+        .number()
+        .min(2000, "must be at least 2s (etcd's minimum lease)")
+        .refine((ms) => ms % 1000 === 0, { message: 'must be whole seconds (etcd leases are)' }),
+    )
+    .default(5000),
+  /** The URL followers send clients to; default http(s)://LISTEN (the host name for 0.0.0.0). */
+  advertise_url: httpUrl.optional(),
+});
 
 export const MODES = ['active', 'passive', 'manual'] as const;
 export type Mode = (typeof MODES)[number];
@@ -256,12 +385,17 @@ export type Mode = (typeof MODES)[number];
 export const configSchema = z.strictObject({
   cluster: name,
   mysql: mysqlSchema,
-  hosts: z.record(name, hostSchema).refine((hosts) => Object.keys(hosts).length > 0, { message: 'at least one host is required' }),
+  hosts: z
+    .record(name, hostSchema)
+    .refine((hosts) => Object.keys(hosts).length > 0, { message: 'at least one host is required' }),
   roles: z.record(name, roleSchema).default({}),
   monitor: monitorSchema.default(monitorSchema.parse({})),
   heartbeat: z
     .strictObject({
-      schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain schema name').default('switchyard'),
+      schema: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain schema name')
+        .default('switchyard'),
       interval: duration.default(500),
     })
     .default({ schema: 'switchyard', interval: 500 }),
@@ -289,7 +423,14 @@ export const configSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
   actuator: z
     .strictObject({
-      vip: z.strictObject({ interface: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name'), prefix: z.number().int().min(8).max(32).default(24) }).optional(),
+      vip: z
+        .strictObject({
+          interface: z
+            .string()
+            .regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name'),
+          prefix: z.number().int().min(8).max(32).default(24),
+        })
+        .optional(),
       snapshot: z.strictObject({ method: snapshotMethod }).optional(),
       fence_grace: duration.default(0),
       catchup_timeout: duration.default(30_000),
@@ -306,10 +447,19 @@ export const configSchema = z.strictObject({
     })
     .superRefine((value, ctx) => {
       if (value.agent_token_file !== undefined && value.agent_token_env !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['agent_token_env'], message: 'set only one of agent_token_file and agent_token_env' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agent_token_env'],
+          message: 'set only one of agent_token_file and agent_token_env',
+        });
       }
       if ((value.agent_cert_file === undefined) !== (value.agent_key_file === undefined)) {
-        ctx.addIssue({ code: 'custom', path: [value.agent_cert_file === undefined ? 'agent_cert_file' : 'agent_key_file'], message: 'agent_cert_file and agent_key_file go together (the manager\'s client certificate for agents)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [value.agent_cert_file === undefined ? 'agent_cert_file' : 'agent_key_file'],
+          message:
+            "agent_cert_file and agent_key_file go together (the manager's client certificate for agents)",
+        });
       }
     })
     .default({ fence_grace: 0, catchup_timeout: 30_000, agent_timeout: 3000, agent_retries: 2 }),

@@ -16,7 +16,9 @@ export function readSecret(source: SecretSource, what: string): string {
     try {
       text = readFileSync(source.file, 'utf8');
     } catch (error) {
-      throw new SecretError(`${what}: cannot read ${source.file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new SecretError(
+        `${what}: cannot read ${source.file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
     const value = text.replace(/\r?\n$/, '');
     if (value === '') throw new SecretError(`${what}: ${source.file} is empty`);
@@ -24,7 +26,8 @@ export function readSecret(source: SecretSource, what: string): string {
   }
   if (source.env !== undefined) {
     const value = process.env[source.env];
-    if (value === undefined || value === '') throw new SecretError(`${what}: environment variable ${source.env} is not set`);
+    if (value === undefined || value === '')
+      throw new SecretError(`${what}: environment variable ${source.env} is not set`);
     return value;
   }
   throw new SecretError(`${what}: no source configured`);

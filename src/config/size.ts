@@ -14,6 +14,9 @@ const UNIT_BYTES: Record<string, number> = {
  */
 export function parseSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)\s*$/.exec(text);
-  if (!match) throw new Error(`"${text}" is not a size (use a number with a unit: 512KiB, 64MiB, 1GiB, 100MB)`);
+  if (!match)
+    throw new Error(
+      `"${text}" is not a size (use a number with a unit: 512KiB, 64MiB, 1GiB, 100MB)`,
+    );
   return Math.round(Number(match[1]) * (UNIT_BYTES[match[2] as string] as number));
 }

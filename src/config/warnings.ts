@@ -13,9 +13,13 @@ export function configWarnings(config: Config): string[] {
         : 'rules: none while triggers.monitor is off: no alert can move a role, so roles move only when no webhook has arrived for triggers.pipeline_timeout',
     );
   }
-  const agentTls = config.actuator.agent_ca_file !== undefined || config.actuator.agent_cert_file !== undefined;
+  const agentTls =
+    config.actuator.agent_ca_file !== undefined || config.actuator.agent_cert_file !== undefined;
   for (const [name, host] of Object.entries(config.hosts)) {
-    if (agentTls && host.agent?.startsWith('http:')) warnings.push(`hosts.${name}.agent: ${host.agent} is plain HTTP although actuator.agent_ca_file/agent_cert_file are set: the agent token travels unencrypted (use https://)`);
+    if (agentTls && host.agent?.startsWith('http:'))
+      warnings.push(
+        `hosts.${name}.agent: ${host.agent} is plain HTTP although actuator.agent_ca_file/agent_cert_file are set: the agent token travels unencrypted (use https://)`,
+      );
   }
   return warnings;
 }

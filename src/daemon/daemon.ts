@@ -48,8 +48,23 @@ function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefin
     up,
     held: up ? answer?.held : undefined,
     error: report ? report.error : 'no exchange yet',
-    probe: answer?.probe && report?.answeredAt !== undefined ? { target: answer.probe.target, ok: answer.probe.ok, detail: answer.probe.detail, ageMs: now - (report.answeredAt - answer.probe.started_ago_ms) } : undefined,
-    lease: answer?.lease ? { holding: answer.lease.holding, lapsed: answer.lease.lapsed, fenced: answer.lease.fenced, reached: answer.lease.reached } : undefined,
+    probe:
+      answer?.probe && report?.answeredAt !== undefined
+        ? {
+            target: answer.probe.target,
+            ok: answer.probe.ok,
+            detail: answer.probe.detail,
+            ageMs: now - (report.answeredAt - answer.probe.started_ago_ms),
+          }
+        : undefined,
+    lease: answer?.lease
+      ? {
+          holding: answer.lease.holding,
+          lapsed: answer.lease.lapsed,
+          fenced: answer.lease.fenced,
+          reached: answer.lease.reached,
+        }
+      : undefined,
   };
 }
 
@@ -99,9 +114,14 @@ export class Daemon {
   constructor(readonly options: DaemonOptions) {
     const { config, log } = options;
     this.log = log;
-    this.metrics = new SwitchyardMetrics(config.cluster, { processMetrics: options.processMetrics });
+    this.metrics = new SwitchyardMetrics(config.cluster, {
+      processMetrics: options.processMetrics,
+    });
     this.metrics.leaderSource = () => this.leadership.mayAct();
-    const fileJournal = new FileJournal(join(config.state_dir, 'journal.jsonl'), { maxBytes: config.journal.max_size, keep: config.journal.keep });
+    const fileJournal = new FileJournal(join(config.state_dir, 'journal.jsonl'), {
+      maxBytes: config.journal.max_size,
+      keep: config.journal.keep,
+    });
     let loaded: { state?: ClusterState; problem?: string } = {};
     if (config.ha) {
       const client = createEtcdClient(config.ha.etcd);
@@ -116,7 +136,13 @@ export class Daemon {
         url,
         log: log.child({ component: 'ha' }),
       });
-      const store = new EtcdStateStore({ client, cluster: config.cluster, leadership, timeoutMs: config.ha.etcd.timeout, log: log.child({ component: 'ha' }) });
+      const store = new EtcdStateStore({
+        client,
+        cluster: config.cluster,
+        leadership,
+        timeoutMs: config.ha.etcd.timeout,
+        log: log.child({ component: 'ha' }),
+      });
       this.ha = { client, leadership, store };
       this.store = store;
       this.journal = new TermJournal(fileJournal, () => leadership.term());
@@ -139,12 +165,26 @@ export class Daemon {
     let initial = loaded.state;
     if (loaded.problem) {
       // A state we cannot trust must not drive failovers: start passive and say why.
-      log.error({ event: 'state.unusable', problem: loaded.problem }, 'stored state unusable; starting passive');
+      log.error(
+        { event: 'state.unusable', problem: loaded.problem },
+        'stored state unusable; starting passive',
+      );
       this.journal.append({ phase: 'note', event: 'state.unusable', reason: loaded.problem });
-      initial = { ...Engine.emptyState(config), mode: 'passive', modeReason: `started passive: ${loaded.problem}` };
+      initial = {
+        ...Engine.emptyState(config),
+        mode: 'passive',
+        modeReason: `started passive: ${loaded.problem}`,
+      };
     }
     const switchyardLive = this.actuator(false);
-    const live = this.ha ? new FencedActuator(switchyardLive, this.ha.leadership, this.ha.client, config.ha?.etcd.timeout ?? 1000) : switchyardLive;
+    const live = this.ha
+      ? new FencedActuator(
+          switchyardLive,
+          this.ha.leadership,
+          this.ha.client,
+          config.ha?.etcd.timeout ?? 1000,
+        )
+      : switchyardLive;
     const planner = this.actuator(true);
     this.agents = new AgentExchange({
       transport: live.agents,
@@ -160,7 +200,10 @@ export class Daemon {
         host: entry.address,
         port: entry.port,
         user: config.mysql.user,
-        password: readSecret({ file: config.mysql.password_file, env: config.mysql.password_env }, 'mysql.password'),
+        password: readSecret(
+          { file: config.mysql.password_file, env: config.mysql.password_env },
+          'mysql.password',
+        ),
         connectTimeoutMs: config.monitor.connect_timeout,
       };
     };
@@ -169,7 +212,9 @@ export class Daemon {
         config,
         store: this.store,
         actuators: { live, planner },
-        positions: new MysqlPositionReader(endpointFor, (...positions) => formatPosition(mergePositions(...positions))),
+        positions: new MysqlPositionReader(endpointFor, (...positions) =>
+          formatPosition(mergePositions(...positions)),
+        ),
         journal: this.journal,
         leadership: this.leadership,
         metrics: this.metrics,
@@ -179,7 +224,11 @@ export class Daemon {
       initial,
     );
     this.state = this.engine.snapshot();
-    this.monitor = new Monitor({ config, log: log.child({ component: 'monitor' }), metrics: this.metrics });
+    this.monitor = new Monitor({
+      config,
+      log: log.child({ component: 'monitor' }),
+      metrics: this.metrics,
+    });
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
     if (config.triggers.alertmanager_url) {
       this.silences = new SilenceWatcher({
@@ -198,7 +247,11 @@ export class Daemon {
   private actuator(dryRun: boolean): SwitchyardActuator {
     const { config, log } = this.options;
     // Decisions are journaled by the engine (before/after, with reasons); the actuator logs its steps.
-    return new SwitchyardActuator(config, { dryRun, logger: log.child({ component: 'actuator' }), fencingToken: this.ha && !dryRun ? () => this.leadership.term?.() : undefined });
+    return new SwitchyardActuator(config, {
+      dryRun,
+      logger: log.child({ component: 'actuator' }),
+      fencingToken: this.ha && !dryRun ? () => this.leadership.term?.() : undefined,
+    });
   }
 
   get config(): LoadedConfig {
@@ -227,19 +280,41 @@ export class Daemon {
       metricsAuth: this.config.metrics_auth,
       apiRouters: [
         statusRouter(() => this.status()),
-        ...(this.ha ? [followerGuard({ leads: () => this.leadership.mayAct(), leaderUrl: () => this.leaderUrl(), notePipelineAlive: () => this.engine.notePipelineAlive() })] : []),
+        ...(this.ha
+          ? [
+              followerGuard({
+                leads: () => this.leadership.mayAct(),
+                leaderUrl: () => this.leaderUrl(),
+                notePipelineAlive: () => this.engine.notePipelineAlive(),
+              }),
+            ]
+          : []),
         ...(this.options.extraRouters?.(this) ?? []),
       ],
-      isReady: () => (this.lastCycle ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` } : { ready: false, detail: 'no monitor cycle finished yet' }),
+      isReady: () =>
+        this.lastCycle
+          ? { ready: true, detail: `last cycle ${new Date(this.lastCycle.at).toISOString()}` }
+          : { ready: false, detail: 'no monitor cycle finished yet' },
       logger: this.log,
       bodyLimit: '256kb',
       beforeAll: [countWebhookRequests(this.metrics)],
     });
-    this.server = await listen(app, this.config.listen, MANAGER_LIMITS, this.config.tls && { files: this.config.tls, log: this.log });
+    this.server = await listen(
+      app,
+      this.config.listen,
+      MANAGER_LIMITS,
+      this.config.tls && { files: this.config.tls, log: this.log },
+    );
     const url = serverUrl(this.server, this.config.listen);
     if (this.config.metrics_listen) {
       // Plain HTTP for scrapers that do not speak TLS: /metrics (token-protected with metrics_auth) and /healthz only.
-      const plain = createHttpApp({ metrics: this.metrics, getTokens: () => tokens, metricsAuth: this.config.metrics_auth, apiRouters: [], logger: this.log });
+      const plain = createHttpApp({
+        metrics: this.metrics,
+        getTokens: () => tokens,
+        metricsAuth: this.config.metrics_auth,
+        apiRouters: [],
+        logger: this.log,
+      });
       this.metricsServer = await listen(plain, this.config.metrics_listen);
       this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
     }
@@ -251,17 +326,42 @@ export class Daemon {
       await this.followLeader();
     }
     this.exportLeadership();
-    this.journal.append({ phase: 'note', event: 'daemon.started', reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}` });
-    for (const warning of configWarnings(this.config)) this.log.warn({ event: 'config.warning', warning }, warning);
-    this.log.info({ event: 'daemon.started', listen: this.config.listen, tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off', metrics_listen: this.config.metrics_listen, mode: this.state.mode, state: this.store.describe() }, 'switchyard manager started');
+    this.journal.append({
+      phase: 'note',
+      event: 'daemon.started',
+      reason: `listening on ${this.config.listen}, mode ${this.state.mode}, ${this.leadership.describe()}`,
+    });
+    for (const warning of configWarnings(this.config))
+      this.log.warn({ event: 'config.warning', warning }, warning);
+    this.log.info(
+      {
+        event: 'daemon.started',
+        listen: this.config.listen,
+        tls: this.config.tls ? (this.config.tls.client_ca_file ? 'mutual' : 'server') : 'off',
+        metrics_listen: this.config.metrics_listen,
+        mode: this.state.mode,
+        state: this.store.describe(),
+      },
+      'switchyard manager started',
+    );
     const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
     // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
     this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
     this.silences?.start();
     const leads = () => this.leadership.mayAct();
-    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, { writerLookup, metrics: this.metrics, logger: this.log.child({ component: 'checksum' }), journal: this.journal, enabled: leads });
+    const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, {
+      writerLookup,
+      metrics: this.metrics,
+      logger: this.log.child({ component: 'checksum' }),
+      journal: this.journal,
+      enabled: leads,
+    });
     if (checksum) this.schedules.push(checksum);
-    const backups = startBackupSchedule(this.config, Object.keys(this.config.hosts).filter((host) => host !== writerLookup()), { logger: this.log.child({ component: 'backup' }), journal: this.journal, enabled: leads });
+    const backups = startBackupSchedule(
+      this.config,
+      Object.keys(this.config.hosts).filter((host) => host !== writerLookup()),
+      { logger: this.log.child({ component: 'backup' }), journal: this.journal, enabled: leads },
+    );
     if (backups) this.schedules.push(backups);
     this.loopDone = this.loop();
     return url;
@@ -277,7 +377,10 @@ export class Daemon {
       state = await this.engine.onCycle(cycle.observations, cycle.state);
     } else {
       // The manager's own network is in doubt: it changes nothing and sends nothing to agents.
-      this.log.warn({ event: 'daemon.network_freeze', detail: cycle.networkDetail }, 'network self-check failed: no decisions this cycle');
+      this.log.warn(
+        { event: 'daemon.network_freeze', detail: cycle.networkDetail },
+        'network self-check failed: no decisions this cycle',
+      );
     }
     this.state = state;
     this.lastCycle = { ...cycle, state };
@@ -303,18 +406,31 @@ export class Daemon {
     const term = ha.leadership.term();
     if (term !== undefined && term !== this.adoptedTerm) {
       const stored = await ha.store.load();
-      await this.engine.adopt(stored ?? { ...Engine.emptyState(this.config), hosts: this.state.hosts }, { recover: true });
+      await this.engine.adopt(
+        stored ?? { ...Engine.emptyState(this.config), hosts: this.state.hosts },
+        { recover: true },
+      );
       this.state = this.engine.snapshot();
       this.agents.restartKnowledge();
       this.adoptedTerm = term;
-      const operation = this.state.operation ? `; in-flight ${this.state.operation.kind} of ${this.state.operation.role} to ${this.state.operation.to} (step ${this.state.operation.step}) is finished or undone first` : '';
-      this.journal.append({ phase: 'note', event: 'ha.leadership_gained', reason: `this manager leads term ${term}${stored ? '' : ' (no state in etcd yet)'}${operation}` });
+      const operation = this.state.operation
+        ? `; in-flight ${this.state.operation.kind} of ${this.state.operation.role} to ${this.state.operation.to} (step ${this.state.operation.step}) is finished or undone first`
+        : '';
+      this.journal.append({
+        phase: 'note',
+        event: 'ha.leadership_gained',
+        reason: `this manager leads term ${term}${stored ? '' : ' (no state in etcd yet)'}${operation}`,
+      });
       this.log.warn({ event: 'ha.leadership_gained', term }, `leading term ${term}`);
       return;
     }
     if (term === undefined) {
       if (this.adoptedTerm !== undefined) {
-        this.journal.append({ phase: 'note', event: 'ha.leadership_lost', reason: `this manager no longer leads term ${this.adoptedTerm}: ${ha.leadership.describe()}` });
+        this.journal.append({
+          phase: 'note',
+          event: 'ha.leadership_lost',
+          reason: `this manager no longer leads term ${this.adoptedTerm}: ${ha.leadership.describe()}`,
+        });
         this.adoptedTerm = undefined;
       }
       await this.followLeader();
@@ -330,7 +446,10 @@ export class Daemon {
       await this.engine.adopt(stored, { recover: false });
       this.state = this.engine.snapshot();
     } catch (error) {
-      this.log.debug({ event: 'ha.state_read_failed', err: (error as Error).message }, 'could not read the state from etcd');
+      this.log.debug(
+        { event: 'ha.state_read_failed', err: (error as Error).message },
+        'could not read the state from etcd',
+      );
     }
   }
 
@@ -339,7 +458,8 @@ export class Daemon {
     if (!this.ha) return;
     this.metrics.leaderTerm.set(this.ha.leadership.leader()?.term ?? 0);
     const changes = this.ha.leadership.changes;
-    if (changes > this.leaderChangesSeen) this.metrics.leaderChangesTotal.inc(changes - this.leaderChangesSeen);
+    if (changes > this.leaderChangesSeen)
+      this.metrics.leaderChangesTotal.inc(changes - this.leaderChangesSeen);
     this.leaderChangesSeen = changes;
   }
 
@@ -349,7 +469,10 @@ export class Daemon {
       try {
         await this.cycleOnce();
       } catch (error) {
-        this.log.error({ event: 'daemon.cycle_failed', err: (error as Error).message }, 'monitor cycle failed');
+        this.log.error(
+          { event: 'daemon.cycle_failed', err: (error as Error).message },
+          'monitor cycle failed',
+        );
       }
       const wait = Math.max(0, this.config.monitor.interval - (Date.now() - started));
       await new Promise<void>((resolve) => {
@@ -376,14 +499,19 @@ export class Daemon {
       this.ha.client.close();
     }
     for (const server of [this.server, this.metricsServer]) {
-      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      const closed = new Promise<void>((resolve) =>
+        server ? server.close(() => resolve()) : resolve(),
+      );
       server?.closeAllConnections?.();
       await closed;
     }
     try {
       this.journal.append({ phase: 'note', event: 'daemon.stopped', reason: 'shutdown requested' });
     } catch (error) {
-      this.log.warn({ event: 'journal.write_failed', err: (error as Error).message }, 'could not journal the shutdown');
+      this.log.warn(
+        { event: 'journal.write_failed', err: (error as Error).message },
+        'could not journal the shutdown',
+      );
     }
     this.log.info({ event: 'daemon.stopped' }, 'switchyard manager stopped');
   }

@@ -15,7 +15,12 @@ export interface SyncRequest {
   /** The writer's MySQL port, probed from this host (absent on the writer itself). */
   writer?: { host: string; address: string; port: number; timeout_ms: number };
   /** Only for the writer's agent: its lease (invariant 7). */
-  lease?: { duration_ms: number; voters: Array<{ host: string; url: string }>; managers: number; writer_vips: string[] };
+  lease?: {
+    duration_ms: number;
+    voters: Array<{ host: string; url: string }>;
+    managers: number;
+    writer_vips: string[];
+  };
 }
 
 export interface SyncAnswer {
@@ -28,5 +33,11 @@ export interface SyncAnswer {
   probe?: { target: string; ok: boolean; refused: boolean; detail: string; started_ago_ms: number };
   /** host -> ms since that host's agent (as lease holder) last reached this one. */
   contacts: Record<string, number>;
-  lease?: { holding: boolean; lapsed: boolean; fenced: boolean; quorum_ago_ms: number | null; reached: string[] };
+  lease?: {
+    holding: boolean;
+    lapsed: boolean;
+    fenced: boolean;
+    quorum_ago_ms: number | null;
+    reached: string[];
+  };
 }

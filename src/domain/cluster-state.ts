@@ -36,7 +36,14 @@ export interface ClusterState {
   /** role -> ip -> host holding it (null: unassigned). */
   roles: Record<string, Record<string, string | null>>;
   /** An operation in flight (switchover/failover), so a restart can finish or undo it. */
-  operation?: { kind: string; role: string; from?: string; to: string; startedAt: number; step: string };
+  operation?: {
+    kind: string;
+    role: string;
+    from?: string;
+    to: string;
+    startedAt: number;
+    step: string;
+  };
   /** Engine: exclusive roles the operator placed with move-role (role -> host); `prefer` does not pull them back. */
   pinned?: Record<string, string>;
   /** Engine: roles taken from hosts by firing alert rules (host -> roles), given back when the alert resolves. */

@@ -25,13 +25,17 @@ export class AgentViews {
   answering(host: string): boolean {
     const agents = this.agents;
     if (!agents?.hasAgent(host) || agents.report(host) === undefined) return true;
-    return agents.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout);
+    return agents.fresh(
+      host,
+      2 * this.config.monitor.interval + this.config.actuator.agent_timeout,
+    );
   }
 
   /** The writer's agent says, in a fresh answer, that its lease lapsed (it fenced itself). */
   leaseLapsedOn(host: string): boolean {
     const agents = this.agents;
-    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout)) return false;
+    if (!agents?.fresh(host, 2 * this.config.monitor.interval + this.config.actuator.agent_timeout))
+      return false;
     return agents.report(host)?.answer?.lease?.lapsed === true;
   }
 
@@ -39,14 +43,26 @@ export class AgentViews {
   observerViews(writer: string): Map<string, ObserverView> | undefined {
     const agents = this.agents;
     if (!agents) return undefined;
-    const freshWithin = 2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
+    const freshWithin =
+      2 * this.config.monitor.interval + this.config.monitor.connect_timeout + 1000;
     const views = new Map<string, ObserverView>();
     for (const host of Object.keys(this.config.hosts)) {
       const view: ObserverView = { hasAgent: agents.hasAgent(host) };
       const report = agents.report(host);
       const probe = report?.answer?.probe;
-      if (view.hasAgent && agents.fresh(host, freshWithin) && probe && probe.target === writer && report?.answeredAt !== undefined) {
-        view.probe = { ok: probe.ok, refused: probe.refused, detail: probe.detail, startedAt: report.answeredAt - probe.started_ago_ms };
+      if (
+        view.hasAgent &&
+        agents.fresh(host, freshWithin) &&
+        probe &&
+        probe.target === writer &&
+        report?.answeredAt !== undefined
+      ) {
+        view.probe = {
+          ok: probe.ok,
+          refused: probe.refused,
+          detail: probe.detail,
+          startedAt: report.answeredAt - probe.started_ago_ms,
+        };
       }
       views.set(host, view);
     }
@@ -57,7 +73,8 @@ export class AgentViews {
   exchange(state: ClusterState): void {
     if (!this.agents) return;
     const writer = holderOf(state.roles, this.writerRole);
-    for (const host of Object.keys(this.config.hosts)) this.agents.send(host, this.requestFor(host, writer, state));
+    for (const host of Object.keys(this.config.hosts))
+      this.agents.send(host, this.requestFor(host, writer, state));
   }
 
   /** Grants `host`'s agent the writer lease and waits for it to confirm. */
@@ -65,18 +82,33 @@ export class AgentViews {
     const agents = this.agents;
     if (!agents?.hasAgent(host)) return { ok: true, detail: `${host} has no agent: no lease` };
     try {
-      const answer = await agents.exchangeNow(host, this.requestFor(host, host, state), Math.min(this.config.actuator.agent_timeout, 2000));
-      if (answer.lease?.holding) return { ok: true, detail: `${host}'s agent holds the writer lease` };
-      return { ok: false, detail: `${host}'s agent did not take the writer lease (${JSON.stringify(answer.lease)})` };
+      const answer = await agents.exchangeNow(
+        host,
+        this.requestFor(host, host, state),
+        Math.min(this.config.actuator.agent_timeout, 2000),
+      );
+      if (answer.lease?.holding)
+        return { ok: true, detail: `${host}'s agent holds the writer lease` };
+      return {
+        ok: false,
+        detail: `${host}'s agent did not take the writer lease (${JSON.stringify(answer.lease)})`,
+      };
     } catch (error) {
-      return { ok: false, detail: `${host}'s agent could not be granted the writer lease: ${(error as Error).message}` };
+      return {
+        ok: false,
+        detail: `${host}'s agent could not be granted the writer lease: ${(error as Error).message}`,
+      };
     }
   }
 
   /** Invariant 7 before a failover promotes: the old writer's lease has certainly lapsed. */
-  awaitLeaseLapse(oldWriter: string, journal: LeaseGateInput['journal']): ReturnType<typeof awaitLeaseLapse> {
+  awaitLeaseLapse(
+    oldWriter: string,
+    journal: LeaseGateInput['journal'],
+  ): ReturnType<typeof awaitLeaseLapse> {
     const agents = this.agents;
-    if (!agents) return Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for', agent: false });
+    if (!agents)
+      return Promise.resolve({ ok: true, detail: 'no agents: no lease to wait for', agent: false });
     return awaitLeaseLapse({
       writer: oldWriter,
       hasAgent: agents.hasAgent(oldWriter),
@@ -85,27 +117,59 @@ export class AgentViews {
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),
       answering: this.answering(oldWriter),
-      release: () => agents.releaseLease(oldWriter, `failover away from ${oldWriter}`, Math.min(this.config.actuator.agent_timeout, 1000)),
+      release: () =>
+        agents.releaseLease(
+          oldWriter,
+          `failover away from ${oldWriter}`,
+          Math.min(this.config.actuator.agent_timeout, 1000),
+        ),
       now: this.now,
       journal,
     });
   }
 
   /** What `host`'s agent must hold and do, with `writer` holding the writer role. */
-  private requestFor(host: string, writer: string | null, state: ClusterState): Omit<SyncRequest, 'seq'> {
+  private requestFor(
+    host: string,
+    writer: string | null,
+    state: ClusterState,
+  ): Omit<SyncRequest, 'seq'> {
     const agents = this.agents as AgentExchange;
     const writerConfig = writer ? this.config.hosts[writer] : undefined;
-    const vips = Object.values(state.roles).flatMap((ips) => Object.entries(ips).filter(([ip, holder]) => holder === host && hasVip(ip)).map(([ip]) => ip));
+    const vips = Object.values(state.roles).flatMap((ips) =>
+      Object.entries(ips)
+        .filter(([ip, holder]) => holder === host && hasVip(ip))
+        .map(([ip]) => ip),
+    );
     const voters = Object.keys(this.config.hosts)
-      .filter((other) => other !== host && agents.hasAgent(other) && state.hosts[other]?.state !== 'ADMIN_OFFLINE')
+      .filter(
+        (other) =>
+          other !== host && agents.hasAgent(other) && state.hosts[other]?.state !== 'ADMIN_OFFLINE',
+      )
       .map((other) => ({ host: other, url: agents.agentUrl(other) as string }));
     return {
       host,
       prefix: this.config.actuator.vip?.prefix ?? 24,
       vips,
       interval_ms: this.config.monitor.interval,
-      writer: writer && writer !== host && writerConfig ? { host: writer, address: writerConfig.address, port: writerConfig.port, timeout_ms: this.config.monitor.connect_timeout } : undefined,
-      lease: writer === host && agents.hasAgent(host) ? { duration_ms: this.config.lease, voters, managers: 1, writer_vips: this.config.roles[this.writerRole]?.ips ?? [] } : undefined,
+      writer:
+        writer && writer !== host && writerConfig
+          ? {
+              host: writer,
+              address: writerConfig.address,
+              port: writerConfig.port,
+              timeout_ms: this.config.monitor.connect_timeout,
+            }
+          : undefined,
+      lease:
+        writer === host && agents.hasAgent(host)
+          ? {
+              duration_ms: this.config.lease,
+              voters,
+              managers: 1,
+              writer_vips: this.config.roles[this.writerRole]?.ips ?? [],
+            }
+          : undefined,
     };
   }
 }

@@ -8,7 +8,10 @@ import { holderOf } from './roles.js';
 export const WATCHDOG_ALERTS = new Set(['Watchdog', 'SwitchyardWatchdog']);
 
 /** Alerts about a host's own replication: never held against the writer (it replicates from the passive master, or from nobody after a failover). */
-export const REPLICATION_ALERTS = new Set(['SwitchyardReplicationBroken', 'SwitchyardReplicationLagHigh']);
+export const REPLICATION_ALERTS = new Set([
+  'SwitchyardReplicationBroken',
+  'SwitchyardReplicationLagHigh',
+]);
 
 export type AlertVerdict =
   | { kind: 'ignore'; reason: string; host?: string; role?: string }
@@ -34,35 +37,83 @@ export function evaluateAlert(alert: IncomingAlert, input: AlertInput): AlertVer
   if (!rule) return { kind: 'ignore', reason: `no rule for alert ${alert.name}` };
   const host = alert.labels.host ?? alert.labels.instance_host;
   if (!host) return { kind: 'ignore', reason: `alert ${alert.name} has no "host" label` };
-  if (!input.config.hosts[host]) return { kind: 'ignore', host, reason: `alert ${alert.name} names unknown host "${host}"` };
+  if (!input.config.hosts[host])
+    return { kind: 'ignore', host, reason: `alert ${alert.name} names unknown host "${host}"` };
   const roles = rule.action === 'drop_roles' ? (rule.roles ?? []) : rule.role ? [rule.role] : [];
   const unknownRole = roles.find((role) => !input.config.roles[role]);
-  if (unknownRole) return { kind: 'ignore', host, reason: `rule for ${alert.name} names unknown role "${unknownRole}"` };
+  if (unknownRole)
+    return {
+      kind: 'ignore',
+      host,
+      reason: `rule for ${alert.name} names unknown role "${unknownRole}"`,
+    };
 
   if (alert.status === 'resolved') {
-    return { kind: 'restore', host, roles, rule, reason: `${alert.name} resolved for ${host}: ${roles.join(', ')} may return once ${host} is healthy` };
+    return {
+      kind: 'restore',
+      host,
+      roles,
+      rule,
+      reason: `${alert.name} resolved for ${host}: ${roles.join(', ')} may return once ${host} is healthy`,
+    };
   }
   if (alert.endsAt) {
     const ends = Date.parse(alert.endsAt);
     // Alertmanager sets endsAt in the future for firing alerts; a past one is a stale resend.
-    if (Number.isFinite(ends) && ends > 0 && ends < input.now && !alert.endsAt.startsWith('0001-')) {
-      return { kind: 'ignore', host, reason: `stale: ${alert.name} for ${host} ended at ${alert.endsAt}` };
+    if (
+      Number.isFinite(ends) &&
+      ends > 0 &&
+      ends < input.now &&
+      !alert.endsAt.startsWith('0001-')
+    ) {
+      return {
+        kind: 'ignore',
+        host,
+        reason: `stale: ${alert.name} for ${host} ended at ${alert.endsAt}`,
+      };
     }
   }
   const obs = input.observations.get(host);
-  if (!obs) return { kind: 'ignore', host, reason: `no live observation of ${host} yet: cannot re-check ${alert.name}` };
+  if (!obs)
+    return {
+      kind: 'ignore',
+      host,
+      reason: `no live observation of ${host} yet: cannot re-check ${alert.name}`,
+    };
   const contradiction = contradicts(alert.name, host, obs, input);
-  if (contradiction) return { kind: 'ignore', host, reason: `ignored: contradicted by live state: ${contradiction}` };
+  if (contradiction)
+    return {
+      kind: 'ignore',
+      host,
+      reason: `ignored: contradicted by live state: ${contradiction}`,
+    };
   if (rule.action === 'move_role') {
     const role = rule.role as string;
     const holds = Object.values(input.state.roles[role] ?? {}).includes(host);
-    if (!holds) return { kind: 'ignore', host, role, reason: `stale: ${host} does not hold ${role} (holder: ${holderOf(input.state.roles, role) ?? 'none'})` };
+    if (!holds)
+      return {
+        kind: 'ignore',
+        host,
+        role,
+        reason: `stale: ${host} does not hold ${role} (holder: ${holderOf(input.state.roles, role) ?? 'none'})`,
+      };
   }
-  return { kind: 'drop', host, roles, rule, reason: `${alert.name} firing for ${host}: ${rule.action} ${roles.join(', ')}` };
+  return {
+    kind: 'drop',
+    host,
+    roles,
+    rule,
+    reason: `${alert.name} firing for ${host}: ${rule.action} ${roles.join(', ')}`,
+  };
 }
 
 /** What the live observation says against the alert, or undefined when it confirms it. */
-function contradicts(name: string, host: string, obs: HostObservation, input: AlertInput): string | undefined {
+function contradicts(
+  name: string,
+  host: string,
+  obs: HostObservation,
+  input: AlertInput,
+): string | undefined {
   const maxLagSeconds = input.config.monitor.max_lag / 1000;
   if (REPLICATION_ALERTS.has(name) && holderOf(input.state.roles, input.writerRole) === host) {
     return `${host} is the writer: its own replication is not held against it`;
@@ -71,17 +122,20 @@ function contradicts(name: string, host: string, obs: HostObservation, input: Al
     case 'SwitchyardReplicationLagHigh': {
       if (!obs.reachable) return undefined;
       const lag = obs.heartbeatLagSeconds ?? obs.replication?.secondsBehindMaster ?? null;
-      if (lag !== null && lag < maxLagSeconds) return `${host}'s current lag is ${lag}s, below max_lag ${maxLagSeconds}s`;
+      if (lag !== null && lag < maxLagSeconds)
+        return `${host}'s current lag is ${lag}s, below max_lag ${maxLagSeconds}s`;
       return undefined;
     }
     case 'SwitchyardReplicationBroken':
-      if (obs.reachable && obs.replication?.ioRunning && obs.replication.sqlRunning) return `${host}'s replication threads are both running`;
+      if (obs.reachable && obs.replication?.ioRunning && obs.replication.sqlRunning)
+        return `${host}'s replication threads are both running`;
       return undefined;
     case 'SwitchyardHostDown':
       return obs.reachable ? `the manager reaches ${host}` : undefined;
     case 'SwitchyardWriterDown':
       if (obs.reachable) return `the manager reaches ${host}`;
-      if (holderOf(input.state.roles, input.writerRole) !== host) return `${host} is not the writer`;
+      if (holderOf(input.state.roles, input.writerRole) !== host)
+        return `${host} is not the writer`;
       return undefined;
     default:
       return undefined;
@@ -106,7 +160,9 @@ export class HandledAlerts {
   ) {}
 
   static key(alert: IncomingAlert): string {
-    const identity = alert.fingerprint ?? `${alert.name}${JSON.stringify(Object.entries(alert.labels).sort(([a], [b]) => a.localeCompare(b)))}`;
+    const identity =
+      alert.fingerprint ??
+      `${alert.name}${JSON.stringify(Object.entries(alert.labels).sort(([a], [b]) => a.localeCompare(b)))}`;
     return `${identity}|${alert.startsAt}|${alert.status}`;
   }
 

@@ -40,12 +40,18 @@ export function chooseWriterCandidate(
   options: { allowHeld?: boolean } = {},
 ): CandidateChoice {
   const role = input.config.roles[input.writerRole];
-  if (!role) return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
+  if (!role)
+    return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
   const positions: HostPosition[] = [];
   for (const obs of input.observations.values()) {
     if (exclude.includes(obs.host) || !obs.reachable || !obs.gtid) continue;
     const known = knownPosition(obs, input.gtid.merge) as string;
-    positions.push({ host: obs.host, received: obs.replication?.gtidIoPos || obs.gtid.currentPos, applied: obs.gtid.currentPos, known });
+    positions.push({
+      host: obs.host,
+      received: obs.replication?.gtidIoPos || obs.gtid.currentPos,
+      applied: obs.gtid.currentPos,
+      known,
+    });
   }
   const rejected: string[] = [];
   const candidates: HostPosition[] = [];
@@ -53,25 +59,48 @@ export function chooseWriterCandidate(
     if (exclude.includes(host)) continue;
     const position = positions.find((item) => item.host === host);
     if (!position) rejected.push(`${host}: not reachable or no GTID position`);
-    else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host) && !(options.allowHeld && heldOnly(input, host))) {
-      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by an alert, or in maintenance)' : ''}`);
+    else if (
+      !isEligible(
+        { hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped },
+        input.writerRole,
+        host,
+      ) &&
+      !(options.allowHeld && heldOnly(input, host))
+    ) {
+      rejected.push(
+        `${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ' (held)' : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by an alert, or in maintenance)' : ''}`,
+      );
     } else candidates.push(position);
   }
   if (candidates.length === 0) {
-    return { ok: false, reason: `no eligible candidate for ${input.writerRole}: ${rejected.join('; ') || 'none configured'}`, positions };
+    return {
+      ok: false,
+      reason: `no eligible candidate for ${input.writerRole}: ${rejected.join('; ') || 'none configured'}`,
+      positions,
+    };
   }
   const complete: HostPosition[] = [];
   const lacking: string[] = [];
   for (const candidate of candidates) {
     const gaps = positions
       .filter((other) => other.host !== candidate.host)
-      .map((other) => ({ other: other.host, missing: input.gtid.missing(candidate.known, other.known) }))
+      .map((other) => ({
+        other: other.host,
+        missing: input.gtid.missing(candidate.known, other.known),
+      }))
       .filter((gap) => gap.missing.length > 0);
     if (gaps.length === 0) complete.push(candidate);
-    else lacking.push(`${candidate.host} lacks ${gaps.map((gap) => `${gap.missing.join(',')} that ${gap.other} has`).join(' and ')}`);
+    else
+      lacking.push(
+        `${candidate.host} lacks ${gaps.map((gap) => `${gap.missing.join(',')} that ${gap.other} has`).join(' and ')}`,
+      );
   }
   if (complete.length === 0) {
-    return { ok: false, reason: `no candidate has every transaction a reachable host has: ${lacking.join('; ')}`, positions };
+    return {
+      ok: false,
+      reason: `no candidate has every transaction a reachable host has: ${lacking.join('; ')}`,
+      positions,
+    };
   }
   const preferred = role.prefer ? complete.find((item) => item.host === role.prefer) : undefined;
   const chosen = preferred ?? (complete[0] as HostPosition);
@@ -89,7 +118,10 @@ export function chooseWriterCandidate(
  * Held for the operator only because it restarted or flapped (not ADMIN_OFFLINE, not dropped by
  * an alert, not lagging or broken): such a host may still become the writer when there is no other.
  */
-export function heldOnly(input: Pick<CandidateInput, 'state' | 'dropped' | 'writerRole'>, host: string): boolean {
+export function heldOnly(
+  input: Pick<CandidateInput, 'state' | 'dropped' | 'writerRole'>,
+  host: string,
+): boolean {
   const record = input.state.hosts[host];
   if (!record?.held || !/^(restarted|flapping)/.test(record.held)) return false;
   if (input.dropped?.get(host)?.has(input.writerRole)) return false;
@@ -113,24 +145,55 @@ export function chooseSwitchoverTarget(
   replicatesFromWriter: (host: string) => boolean,
 ): CandidateChoice {
   const role = input.config.roles[input.writerRole];
-  if (!role) return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
+  if (!role)
+    return { ok: false, reason: `no role "${input.writerRole}" configured`, positions: [] };
   const rejected: string[] = [];
   const candidates: Array<{ host: string; lag: number }> = [];
   for (const host of role.hosts) {
     if (host === writer || exclude.includes(host)) continue;
     const obs = input.observations.get(host);
     if (!obs?.reachable) rejected.push(`${host}: not reachable`);
-    else if (!isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host)) {
-      rejected.push(`${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ` (held: ${input.state.hosts[host]?.held})` : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by alert)' : ''}`);
-    } else if (!replicatesFromWriter(host)) rejected.push(`${host}: does not replicate from the writer ${writer}, so it cannot catch up from it`);
+    else if (
+      !isEligible(
+        { hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped },
+        input.writerRole,
+        host,
+      )
+    ) {
+      rejected.push(
+        `${host}: ${input.state.hosts[host]?.state ?? 'unknown'}${input.state.hosts[host]?.held ? ` (held: ${input.state.hosts[host]?.held})` : ''}${input.dropped?.get(host)?.has(input.writerRole) ? ' (dropped by alert)' : ''}`,
+      );
+    } else if (!replicatesFromWriter(host))
+      rejected.push(
+        `${host}: does not replicate from the writer ${writer}, so it cannot catch up from it`,
+      );
     else {
       const errant = errantOf(host);
-      if (errant.length > 0) rejected.push(`${host}: has transactions the writer lacks (${errant.join(', ')})`);
-      else candidates.push({ host, lag: obs.heartbeatLagSeconds ?? obs.replication?.secondsBehindMaster ?? Number.POSITIVE_INFINITY });
+      if (errant.length > 0)
+        rejected.push(`${host}: has transactions the writer lacks (${errant.join(', ')})`);
+      else
+        candidates.push({
+          host,
+          lag:
+            obs.heartbeatLagSeconds ??
+            obs.replication?.secondsBehindMaster ??
+            Number.POSITIVE_INFINITY,
+        });
     }
   }
-  if (candidates.length === 0) return { ok: false, reason: `no candidate can take ${input.writerRole} from ${writer}: ${rejected.join('; ') || 'none configured'}`, positions: [] };
-  candidates.sort((a, b) => (a.host === role.prefer ? -1 : b.host === role.prefer ? 1 : a.lag - b.lag || role.hosts.indexOf(a.host) - role.hosts.indexOf(b.host)));
+  if (candidates.length === 0)
+    return {
+      ok: false,
+      reason: `no candidate can take ${input.writerRole} from ${writer}: ${rejected.join('; ') || 'none configured'}`,
+      positions: [],
+    };
+  candidates.sort((a, b) =>
+    a.host === role.prefer
+      ? -1
+      : b.host === role.prefer
+        ? 1
+        : a.lag - b.lag || role.hosts.indexOf(a.host) - role.hosts.indexOf(b.host),
+  );
   const chosen = candidates[0] as { host: string; lag: number };
   const lag = Number.isFinite(chosen.lag) ? `lag ${chosen.lag.toFixed(3)} s` : 'lag unknown';
   return {
@@ -158,16 +221,38 @@ export interface CatchUpPlan {
  * promoted with nothing lost. Only when that donor has everything the candidate has (no errant
  * transactions on the candidate) and the candidate is eligible.
  */
-export function planCatchUp(input: CandidateInput, exclude: string[], positions: HostPosition[]): CatchUpPlan | undefined {
+export function planCatchUp(
+  input: CandidateInput,
+  exclude: string[],
+  positions: HostPosition[],
+): CatchUpPlan | undefined {
   const role = input.config.roles[input.writerRole];
   if (!role) return undefined;
   const reachable = positions.filter((position) => !exclude.includes(position.host));
-  const donor = reachable.find((position) => reachable.every((other) => other.host === position.host || input.gtid.missing(position.known, other.known).length === 0));
+  const donor = reachable.find((position) =>
+    reachable.every(
+      (other) =>
+        other.host === position.host ||
+        input.gtid.missing(position.known, other.known).length === 0,
+    ),
+  );
   if (!donor) return undefined;
   const eligible = role.hosts
     .filter((host) => !exclude.includes(host) && host !== donor.host)
-    .filter((host) => isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, host))
-    .sort((a, b) => (a === role.prefer ? -1 : b === role.prefer ? 1 : role.hosts.indexOf(a) - role.hosts.indexOf(b)));
+    .filter((host) =>
+      isEligible(
+        { hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped },
+        input.writerRole,
+        host,
+      ),
+    )
+    .sort((a, b) =>
+      a === role.prefer
+        ? -1
+        : b === role.prefer
+          ? 1
+          : role.hosts.indexOf(a) - role.hosts.indexOf(b),
+    );
   for (const host of eligible) {
     const candidate = reachable.find((position) => position.host === host);
     if (!candidate) continue;

@@ -8,7 +8,19 @@ import type { GtidOps } from './gtid-position.js';
 import type { StepRunner } from './steps.js';
 
 /** The parts of the configuration the engine decides with. */
-export type EngineConfig = Pick<Config, 'cluster' | 'hosts' | 'roles' | 'monitor' | 'actuator' | 'triggers' | 'rules' | 'mode' | 'failover' | 'lease'>;
+export type EngineConfig = Pick<
+  Config,
+  | 'cluster'
+  | 'hosts'
+  | 'roles'
+  | 'monitor'
+  | 'actuator'
+  | 'triggers'
+  | 'rules'
+  | 'mode'
+  | 'failover'
+  | 'lease'
+>;
 
 /**
  * Reads a host's GTID position live (`SELECT @@gtid_current_pos`). A switchover needs the old
@@ -19,7 +31,6 @@ export interface PositionReader {
   /** The host's binlog state, known position and server_id, read live (errant checks). */
   gtidView(host: string): Promise<GtidView>;
 }
-
 
 /** What errant detection needs of one host: read from one observation or one live query. */
 export interface GtidView {
@@ -53,7 +64,11 @@ export interface OpContext {
    * Invariant 7: resolves once the old writer's lease has certainly lapsed (its agent released it,
    * or the lease ran out since anyone last reached that agent); ok false when it cannot be known.
    */
-  leaseLapsed(oldWriter: string): Promise<{ ok: boolean; detail: string; /** the old writer has an agent (it fenced, or its lease ran out) */ agent: boolean }>;
+  leaseLapsed(oldWriter: string): Promise<{
+    ok: boolean;
+    detail: string;
+    /** the old writer has an agent (it fenced, or its lease ran out) */ agent: boolean;
+  }>;
   /**
    * Grants `host`'s agent the writer lease and waits for it to confirm, before `host` becomes
    * writable: a writer that holds no lease would not fence itself if it were cut off.
@@ -63,4 +78,3 @@ export interface OpContext {
   agentAnswering(host: string): boolean;
   now(): number;
 }
-

@@ -6,7 +6,6 @@ import type { GtidOps } from './gtid-position.js';
 export type { GtidView };
 import { knownPosition } from './topology.js';
 
-
 export interface ErrantInput {
   host: GtidView;
   writer: GtidView;
@@ -29,7 +28,11 @@ function parsePairs(text: string | undefined): Map<string, Pair> {
   for (const part of (text ?? '').split(',')) {
     const match = /^(\d+)-(\d+)-(\d+)$/.exec(part.trim());
     if (!match) continue;
-    const pair: Pair = { domain: Number(match[1]), server: Number(match[2]), seq: BigInt(match[3] as string) };
+    const pair: Pair = {
+      domain: Number(match[1]),
+      server: Number(match[2]),
+      seq: BigInt(match[3] as string),
+    };
     const key = `${pair.domain}-${pair.server}`;
     const previous = pairs.get(key);
     if (!previous || previous.seq < pair.seq) pairs.set(key, pair);
@@ -71,7 +74,11 @@ export function errantTransactions(input: ErrantInput): string[] {
     const promoted = input.promotion ? domainSeq(input.promotion.position, pair.domain) : undefined;
     if (promoted && promoted.seq < pair.seq) bounds.push(promoted.seq + 1n);
     const from = bounds.length > 0 ? bounds.reduce((a, b) => (a > b ? a : b)) : pair.seq;
-    result.push(from === pair.seq ? `${pair.domain}-${pair.server}-${pair.seq}` : `${pair.domain}-${pair.server}-${from}..${pair.seq}`);
+    result.push(
+      from === pair.seq
+        ? `${pair.domain}-${pair.server}-${pair.seq}`
+        : `${pair.domain}-${pair.server}-${from}..${pair.seq}`,
+    );
   }
   return result;
 }
@@ -86,9 +93,17 @@ function fallbackErrant(input: ErrantInput): string[] {
 }
 
 /** The errant-detection view of an observation; undefined when the host is not reachable. */
-export function gtidViewOf(obs: HostObservation | undefined, merge: GtidOps['merge'], rememberedServerId?: number): GtidView | undefined {
+export function gtidViewOf(
+  obs: HostObservation | undefined,
+  merge: GtidOps['merge'],
+  rememberedServerId?: number,
+): GtidView | undefined {
   if (!obs?.reachable || !obs.gtid) return undefined;
-  return { binlogState: obs.gtid.binlogState, known: knownPosition(obs, merge) ?? '', serverId: obs.serverId ?? rememberedServerId };
+  return {
+    binlogState: obs.gtid.binlogState,
+    known: knownPosition(obs, merge) ?? '',
+    serverId: obs.serverId ?? rememberedServerId,
+  };
 }
 
 /** How many transactions ranges like "0-1-101..103" or "0-1-100" name. */

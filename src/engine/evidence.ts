@@ -45,7 +45,8 @@ export function writerDeathEvidence(writer: string, input: EvidenceInput): Evide
   const record = input.state.hosts[writer];
   const observation = input.observations.get(writer);
   const limit = input.config.monitor.failures_before_down;
-  if (observation?.reachable) return { dead: false, reason: `the manager reaches ${writer}`, inputs: { writer } };
+  if (observation?.reachable)
+    return { dead: false, reason: `the manager reaches ${writer}`, inputs: { writer } };
   const refused = /ECONNREFUSED/.test(observation?.error ?? '');
   const hardOffline = record?.state === 'HARD_OFFLINE';
   if (!hardOffline && !refused) {
@@ -55,7 +56,9 @@ export function writerDeathEvidence(writer: string, input: EvidenceInput): Evide
       inputs: { writer, state: record?.state, failures: record?.failures },
     };
   }
-  const managerView = hardOffline ? `HARD_OFFLINE after ${limit} failed checks` : `refusing connections (${observation?.error ?? 'ECONNREFUSED'})`;
+  const managerView = hardOffline
+    ? `HARD_OFFLINE after ${limit} failed checks`
+    : `refusing connections (${observation?.error ?? 'ECONNREFUSED'})`;
 
   const verdicts: Verdict[] = Object.keys(input.config.hosts)
     .filter((host) => host !== writer)
@@ -70,7 +73,9 @@ export function writerDeathEvidence(writer: string, input: EvidenceInput): Evide
       inputs,
     };
   }
-  const askable = verdicts.some((verdict) => input.agents?.get(verdict.host)?.hasAgent) || verdicts.some((verdict) => verdict.says !== 'unknown');
+  const askable =
+    verdicts.some((verdict) => input.agents?.get(verdict.host)?.hasAgent) ||
+    verdicts.some((verdict) => verdict.says !== 'unknown');
   if (dead.length === 0 && askable) {
     return {
       dead: false,
@@ -83,7 +88,14 @@ export function writerDeathEvidence(writer: string, input: EvidenceInput): Evide
     reason:
       dead.length === 0
         ? `${writer} is ${managerView} and no other host has a view of it (no agents, no replicas)`
-        : `${writer} is ${managerView} and the other hosts lost it too: ${dead.map((verdict) => `${verdict.host} (${verdict.why})`).join('; ')}${verdicts.length > dead.length ? `; not asked: ${verdicts.filter((verdict) => verdict.says === 'unknown').map((verdict) => `${verdict.host} (${verdict.why})`).join('; ')}` : ''}`,
+        : `${writer} is ${managerView} and the other hosts lost it too: ${dead.map((verdict) => `${verdict.host} (${verdict.why})`).join('; ')}${
+            verdicts.length > dead.length
+              ? `; not asked: ${verdicts
+                  .filter((verdict) => verdict.says === 'unknown')
+                  .map((verdict) => `${verdict.host} (${verdict.why})`)
+                  .join('; ')}`
+              : ''
+          }`,
     inputs,
   };
 }
@@ -92,16 +104,33 @@ function observerVerdict(host: string, writer: string, input: EvidenceInput): Ve
   const agent = input.agents?.get(host);
   const probe = agent?.probe;
   const obs = input.observations.get(host);
-  const replication = obs?.reachable && obs.replication && replicatesFrom(obs.replication, writer, input.config) ? obs.replication : undefined;
+  const replication =
+    obs?.reachable && obs.replication && replicatesFrom(obs.replication, writer, input.config)
+      ? obs.replication
+      : undefined;
   const ioLost = replication !== undefined && !ioConnected(replication);
-  if (probe && !probe.ok) return { host, says: 'dead', why: `its agent's probe failed: ${probe.detail}` };
-  if (ioLost && replication) return { host, says: 'dead', why: `IO thread lost it: ${replication.lastIoError || replication.ioState || 'stopped'}` };
+  if (probe && !probe.ok)
+    return { host, says: 'dead', why: `its agent's probe failed: ${probe.detail}` };
+  if (ioLost && replication)
+    return {
+      host,
+      says: 'dead',
+      why: `IO thread lost it: ${replication.lastIoError || replication.ioState || 'stopped'}`,
+    };
   if (probe?.ok) {
     // Only a probe that started after the manager lost the writer contradicts the manager.
-    if (input.lostSince === undefined || probe.startedAt >= input.lostSince) return { host, says: 'alive', why: `its agent reached ${writer}'s port` };
-    return { host, says: 'unknown', why: 'its agent\'s last probe predates the loss' };
+    if (input.lostSince === undefined || probe.startedAt >= input.lostSince)
+      return { host, says: 'alive', why: `its agent reached ${writer}'s port` };
+    return { host, says: 'unknown', why: "its agent's last probe predates the loss" };
   }
   if (replication && !agent?.hasAgent) return { host, says: 'alive', why: 'IO thread connected' };
-  if (agent?.hasAgent) return { host, says: 'unknown', why: replication ? 'its agent does not answer (IO thread still connected, which can lag slave_net_timeout)' : 'its agent does not answer' };
+  if (agent?.hasAgent)
+    return {
+      host,
+      says: 'unknown',
+      why: replication
+        ? 'its agent does not answer (IO thread still connected, which can lag slave_net_timeout)'
+        : 'its agent does not answer',
+    };
   return { host, says: 'unknown', why: 'no agent and no replication from the writer' };
 }

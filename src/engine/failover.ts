@@ -1,9 +1,24 @@
 import type { OperationResult } from './types.js';
 import type { OpContext } from './context.js';
 import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
-import { chooseWriterCandidate, heldOnly, planCatchUp, type CandidateChoice } from './candidates.js';
+import {
+  chooseWriterCandidate,
+  heldOnly,
+  planCatchUp,
+  type CandidateChoice,
+} from './candidates.js';
 import type { Evidence } from './evidence.js';
-import { clearOperation, failed, followersOf, note, recordStep, refused, setHolder, vipsOf, type Operation } from './operation.js';
+import {
+  clearOperation,
+  failed,
+  followersOf,
+  note,
+  recordStep,
+  refused,
+  setHolder,
+  vipsOf,
+  type Operation,
+} from './operation.js';
 
 export interface FailoverOutcome {
   result: OperationResult;
@@ -32,10 +47,18 @@ export async function runFailover(
     const plan = planCatchUp(ctx, [oldWriter], choice.positions);
     if (plan) choice = await catchUp(ctx, oldWriter, plan, choice);
   }
-  if (!choice.ok && ctx.config.failover.promote_held) choice = promoteHeld(ctx, oldWriter, choice, diverged);
+  if (!choice.ok && ctx.config.failover.promote_held)
+    choice = promoteHeld(ctx, oldWriter, choice, diverged);
   if (!choice.ok) {
     journalRefusal(choice.reason, () => {
-      note(ctx, { phase: 'refused', event: 'failover.refused', host: oldWriter, role, reason: `writer ${oldWriter} is dead (${evidence.reason}) but ${choice.reason}`, inputs: { evidence: evidence.inputs, positions: choice.positions } });
+      note(ctx, {
+        phase: 'refused',
+        event: 'failover.refused',
+        host: oldWriter,
+        role,
+        reason: `writer ${oldWriter} is dead (${evidence.reason}) but ${choice.reason}`,
+        inputs: { evidence: evidence.inputs, positions: choice.positions },
+      });
       if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'refused' });
     });
     return { result: refused(choice.reason) };
@@ -50,7 +73,14 @@ export async function runFailover(
     inputs: { evidence: evidence.inputs, positions: choice.positions, dryRun: ctx.runner.dry },
     level: 'warn',
   });
-  const operation: Operation = { kind: 'failover', role, from: oldWriter, to: target, startedAt: ctx.now(), step: 'deciding' };
+  const operation: Operation = {
+    kind: 'failover',
+    role,
+    from: oldWriter,
+    to: target,
+    startedAt: ctx.now(),
+    step: 'deciding',
+  };
   const runner = ctx.runner;
   // Invariant 7 starts now, beside the catch-up: the old writer's agent is asked to fence (or its
   // lease is waited out) while the candidate applies its relay log; promotion awaits it below.
@@ -62,13 +92,25 @@ export async function runFailover(
     let applied: boolean;
     try {
       applied = await runner.run(
-        { event: 'mysql.wait_for_gtid', host: target, role, reason: `apply the relay log up to what ${target} received from ${oldWriter}`, inputs: { position: choice.waitFor, timeoutMs: timeout } },
+        {
+          event: 'mysql.wait_for_gtid',
+          host: target,
+          role,
+          reason: `apply the relay log up to what ${target} received from ${oldWriter}`,
+          inputs: { position: choice.waitFor, timeoutMs: timeout },
+        },
         (actuator) => actuator.waitForGtid(target, choice.waitFor as string, timeout),
         true,
       );
     } catch (error) {
       applied = false;
-      note(ctx, { phase: 'note', event: 'failover.catchup_error', host: target, role, reason: (error as Error).message });
+      note(ctx, {
+        phase: 'note',
+        event: 'failover.catchup_error',
+        host: target,
+        role,
+        reason: (error as Error).message,
+      });
     }
     if (!applied) {
       await clearOperation(ctx);
@@ -83,7 +125,15 @@ export async function runFailover(
 
   await recordStep(ctx, operation, 'repointing');
   // The new writer must not pull in whatever the old writer wrote last if it comes back.
-  await runner.attempt({ event: 'mysql.stop_replication', host: target, role, reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}` }, (actuator) => actuator.stopReplication(target));
+  await runner.attempt(
+    {
+      event: 'mysql.stop_replication',
+      host: target,
+      role,
+      reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}`,
+    },
+    (actuator) => actuator.stopReplication(target),
+  );
 
   await recordStep(ctx, operation, 'fencing');
   // Invariant 7: not while the old writer may still hold its lease (and take writes on its side).
@@ -93,12 +143,23 @@ export async function runFailover(
   if (!lease.ok) {
     await clearOperation(ctx);
     const reason = `not promoting ${target}: ${lease.detail}`;
-    journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
+    journalRefusal(reason, () =>
+      note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }),
+    );
     return { result: refused(reason) };
   }
   if (!lease.agent) {
     for (const ip of vipsOf(ctx, role)) {
-      await runner.attempt({ event: 'vip.remove', host: oldWriter, role, reason: `fence the dead writer's VIP ${ip}`, inputs: { ip } }, (actuator) => actuator.removeVip(oldWriter, ip));
+      await runner.attempt(
+        {
+          event: 'vip.remove',
+          host: oldWriter,
+          role,
+          reason: `fence the dead writer's VIP ${ip}`,
+          inputs: { ip },
+        },
+        (actuator) => actuator.removeVip(oldWriter, ip),
+      );
     }
   }
 
@@ -107,11 +168,23 @@ export async function runFailover(
   if (!granted.ok) {
     await clearOperation(ctx);
     const reason = `not promoting ${target}: ${granted.detail}`;
-    journalRefusal(reason, () => note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }));
+    journalRefusal(reason, () =>
+      note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }),
+    );
     return { result: refused(reason) };
   }
   try {
-    await runner.run({ event: 'mysql.set_read_only', host: target, role, reason: `promote ${target}: read_only=OFF`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(target, false), undefined);
+    await runner.run(
+      {
+        event: 'mysql.set_read_only',
+        host: target,
+        role,
+        reason: `promote ${target}: read_only=OFF`,
+        inputs: { on: false },
+      },
+      (actuator) => actuator.setReadOnly(target, false),
+      undefined,
+    );
   } catch (error) {
     await clearOperation(ctx);
     ctx.metrics?.failoversTotal.inc({ role, result: 'failed' });
@@ -123,7 +196,16 @@ export async function runFailover(
   await ctx.persist();
   const vipProblems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
-    const outcome = await runner.attempt({ event: 'vip.add', host: target, role, reason: `writer VIP ${ip} follows the new writer`, inputs: { ip } }, (actuator) => actuator.addVip(target, ip));
+    const outcome = await runner.attempt(
+      {
+        event: 'vip.add',
+        host: target,
+        role,
+        reason: `writer VIP ${ip} follows the new writer`,
+        inputs: { ip },
+      },
+      (actuator) => actuator.addVip(target, ip),
+    );
     if (!outcome.ok) {
       vipProblems.push(`${ip}: ${outcome.error}`);
       ctx.vipNotAdded(role, ip, target);
@@ -133,13 +215,36 @@ export async function runFailover(
   // every transaction they have (the candidate rule), and they cannot receive from the dead writer.
   await recordStep(ctx, operation, 'repointing');
   for (const replica of followersOf(ctx, oldWriter, [target])) {
-    await runner.attempt({ event: 'mysql.repoint', host: replica, role, reason: `${replica} follows the new writer ${target}`, inputs: { newMaster: target } }, (actuator) => actuator.repoint(replica, target));
+    await runner.attempt(
+      {
+        event: 'mysql.repoint',
+        host: replica,
+        role,
+        reason: `${replica} follows the new writer ${target}`,
+        inputs: { newMaster: target },
+      },
+      (actuator) => actuator.repoint(replica, target),
+    );
   }
   await clearOperation(ctx);
   if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });
   const detail = `${target} is the writer (was ${oldWriter})${vipProblems.length ? `; VIP not added: ${vipProblems.join('; ')}` : ''}`;
-  note(ctx, { phase: 'note', event: ctx.runner.dry ? 'failover.planned' : 'failover.done', host: target, role, reason: detail, level: 'warn' });
-  return { result: { ok: true, detail }, promoted: { host: target, position: choice.positions.find((item) => item.host === target)?.known ?? '', from: oldWriter } };
+  note(ctx, {
+    phase: 'note',
+    event: ctx.runner.dry ? 'failover.planned' : 'failover.done',
+    host: target,
+    role,
+    reason: detail,
+    level: 'warn',
+  });
+  return {
+    result: { ok: true, detail },
+    promoted: {
+      host: target,
+      position: choice.positions.find((item) => item.host === target)?.known ?? '',
+      from: oldWriter,
+    },
+  };
 }
 
 /**
@@ -147,37 +252,95 @@ export async function runFailover(
  * restart or flapping has every transaction. It is promoted (its hold is released and the
  * journal says why); a host that diverged is never a candidate.
  */
-function promoteHeld(ctx: OpContext, oldWriter: string, strict: CandidateChoice, diverged: string[]): CandidateChoice {
+function promoteHeld(
+  ctx: OpContext,
+  oldWriter: string,
+  strict: CandidateChoice,
+  diverged: string[],
+): CandidateChoice {
   const relaxed = chooseWriterCandidate(ctx, [oldWriter, ...diverged], { allowHeld: true });
   if (!relaxed.ok || !heldOnly(ctx, relaxed.host)) return strict;
   const record = ctx.state.hosts[relaxed.host];
   const reason = `writer ${oldWriter} is dead and no eligible candidate has every transaction (${strict.ok ? '' : strict.reason}); ${relaxed.host} is held only for "${record?.held}" and has everything: a writer beats no writer (failover.promote_held)`;
-  note(ctx, { phase: 'decision', event: 'failover.promote_held', host: relaxed.host, role: ctx.writerRole, reason, level: 'warn' });
-  if (!ctx.runner.dry && record) ctx.state.hosts[relaxed.host] = { ...setOnlineRecord(record, ctx.now()).record, reason: `promoted while held (${record.held}): a writer beats no writer` };
+  note(ctx, {
+    phase: 'decision',
+    event: 'failover.promote_held',
+    host: relaxed.host,
+    role: ctx.writerRole,
+    reason,
+    level: 'warn',
+  });
+  if (!ctx.runner.dry && record)
+    ctx.state.hosts[relaxed.host] = {
+      ...setOnlineRecord(record, ctx.now()).record,
+      reason: `promoted while held (${record.held}): a writer beats no writer`,
+    };
   return { ...relaxed, reason: `${relaxed.reason}; promoted although held (${record?.held})` };
 }
 
 /** Lets the candidate replicate what it lacks from the most advanced host, then promotes it. */
-async function catchUp(ctx: OpContext, oldWriter: string, plan: NonNullable<ReturnType<typeof planCatchUp>>, failedChoice: CandidateChoice): Promise<CandidateChoice> {
+async function catchUp(
+  ctx: OpContext,
+  oldWriter: string,
+  plan: NonNullable<ReturnType<typeof planCatchUp>>,
+  failedChoice: CandidateChoice,
+): Promise<CandidateChoice> {
   const role = ctx.writerRole;
   const timeout = ctx.config.actuator.catchup_timeout;
-  note(ctx, { phase: 'decision', event: 'failover.catch_up', host: plan.candidate, role, reason: `writer ${oldWriter} is dead; ${plan.reason}`, inputs: { donor: plan.donor, position: plan.position } });
+  note(ctx, {
+    phase: 'decision',
+    event: 'failover.catch_up',
+    host: plan.candidate,
+    role,
+    reason: `writer ${oldWriter} is dead; ${plan.reason}`,
+    inputs: { donor: plan.donor, position: plan.position },
+  });
   try {
     await ctx.runner.run(
-      { event: 'mysql.repoint', host: plan.candidate, role, reason: `${plan.candidate} catches up from ${plan.donor}`, inputs: { newMaster: plan.donor } },
+      {
+        event: 'mysql.repoint',
+        host: plan.candidate,
+        role,
+        reason: `${plan.candidate} catches up from ${plan.donor}`,
+        inputs: { newMaster: plan.donor },
+      },
       (actuator) => actuator.repoint(plan.candidate, plan.donor),
       undefined,
     );
     const reached = await ctx.runner.run(
-      { event: 'mysql.wait_for_gtid', host: plan.candidate, role, reason: `${plan.candidate} applies everything ${plan.donor} has`, inputs: { position: plan.position, timeoutMs: timeout } },
+      {
+        event: 'mysql.wait_for_gtid',
+        host: plan.candidate,
+        role,
+        reason: `${plan.candidate} applies everything ${plan.donor} has`,
+        inputs: { position: plan.position, timeoutMs: timeout },
+      },
       (actuator) => actuator.waitForGtid(plan.candidate, plan.position, timeout),
       true,
     );
-    if (!reached) return { ok: false, reason: `${plan.candidate} did not reach ${plan.position} from ${plan.donor} within ${timeout} ms`, positions: failedChoice.positions };
+    if (!reached)
+      return {
+        ok: false,
+        reason: `${plan.candidate} did not reach ${plan.position} from ${plan.donor} within ${timeout} ms`,
+        positions: failedChoice.positions,
+      };
   } catch (error) {
-    return { ok: false, reason: `catching ${plan.candidate} up from ${plan.donor} failed: ${(error as Error).message}`, positions: failedChoice.positions };
+    return {
+      ok: false,
+      reason: `catching ${plan.candidate} up from ${plan.donor} failed: ${(error as Error).message}`,
+      positions: failedChoice.positions,
+    };
   }
   // The promotion point (for naming the old writer's lost writes later) is what it has now.
-  const positions = failedChoice.positions.map((position) => (position.host === plan.candidate ? { ...position, known: plan.position, applied: plan.position } : position));
-  return { ok: true, host: plan.candidate, reason: `${plan.candidate} caught up from ${plan.donor} to ${plan.position}`, positions };
+  const positions = failedChoice.positions.map((position) =>
+    position.host === plan.candidate
+      ? { ...position, known: plan.position, applied: plan.position }
+      : position,
+  );
+  return {
+    ok: true,
+    host: plan.candidate,
+    reason: `${plan.candidate} caught up from ${plan.donor} to ${plan.position}`,
+    positions,
+  };
 }

@@ -34,7 +34,11 @@ export function parseGtidPosition(text: string): GtidPosition {
     if (item === '') continue;
     const match = /^(\d+)-(\d+)-(\d+)$/.exec(item);
     if (!match) throw new Error(`not a MariaDB GTID: "${item}" (expected domain-server-seq)`);
-    const entry: GtidEntry = { domain: Number(match[1]), server: Number(match[2]), seq: BigInt(match[3] as string) };
+    const entry: GtidEntry = {
+      domain: Number(match[1]),
+      server: Number(match[2]),
+      seq: BigInt(match[3] as string),
+    };
     const previous = position.get(entry.domain);
     if (!previous || previous.seq < entry.seq) position.set(entry.domain, entry);
   }
@@ -60,9 +64,21 @@ function gaps(have: GtidPosition, other: GtidPosition): Gap[] {
   for (const theirs of other.values()) {
     const mine = have.get(theirs.domain);
     const mineSeq = mine?.seq ?? 0n;
-    if (theirs.seq > mineSeq) result.push({ domain: theirs.domain, server: theirs.server, from: mineSeq + 1n, to: theirs.seq });
+    if (theirs.seq > mineSeq)
+      result.push({
+        domain: theirs.domain,
+        server: theirs.server,
+        from: mineSeq + 1n,
+        to: theirs.seq,
+      });
     // Same sequence number written by two servers: the histories diverged at the tip.
-    else if (mine && theirs.seq === mineSeq && theirs.server !== mine.server) result.push({ domain: theirs.domain, server: theirs.server, from: theirs.seq, to: theirs.seq });
+    else if (mine && theirs.seq === mineSeq && theirs.server !== mine.server)
+      result.push({
+        domain: theirs.domain,
+        server: theirs.server,
+        from: theirs.seq,
+        to: theirs.seq,
+      });
   }
   return result;
 }
@@ -73,11 +89,18 @@ export const mariadbGtid: GtidOps = {
   },
   missing(have, other) {
     return gaps(parseGtidPosition(have), parseGtidPosition(other)).map((gap) =>
-      gap.from === gap.to ? `${gap.domain}-${gap.server}-${gap.to}` : `${gap.domain}-${gap.server}-${gap.from}..${gap.to}`,
+      gap.from === gap.to
+        ? `${gap.domain}-${gap.server}-${gap.to}`
+        : `${gap.domain}-${gap.server}-${gap.from}..${gap.to}`,
     );
   },
   missingCount(have, other) {
-    return Number(gaps(parseGtidPosition(have), parseGtidPosition(other)).reduce((sum, gap) => sum + (gap.to - gap.from + 1n), 0n));
+    return Number(
+      gaps(parseGtidPosition(have), parseGtidPosition(other)).reduce(
+        (sum, gap) => sum + (gap.to - gap.from + 1n),
+        0n,
+      ),
+    );
   },
   merge(...positions) {
     const merged: GtidPosition = new Map();

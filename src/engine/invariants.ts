@@ -29,7 +29,9 @@ export interface InvariantInput {
  */
 export function planReadOnly(input: InvariantInput, writer: string | null): ReadOnlyPlan {
   const plan: ReadOnlyPlan = { setReadOnly: [] };
-  const writable = [...input.observations.values()].filter((obs) => obs.reachable && obs.readOnly === false).map((obs) => obs.host);
+  const writable = [...input.observations.values()]
+    .filter((obs) => obs.reachable && obs.readOnly === false)
+    .map((obs) => obs.host);
   if (writer === null) {
     if (writable.length > 1) {
       plan.refusal = `${writable.join(' and ')} are writable and no host holds the ${input.writerRole} role: refusing to guess, all set read-only`;
@@ -39,19 +41,40 @@ export function planReadOnly(input: InvariantInput, writer: string | null): Read
     const only = writable[0];
     if (only !== undefined) {
       const inRole = input.config.roles[input.writerRole]?.hosts.includes(only) ?? false;
-      if (inRole && isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, only)) {
-        plan.adopt = { host: only, reason: `${only} is the only writable host and may hold ${input.writerRole}` };
+      if (
+        inRole &&
+        isEligible(
+          { hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped },
+          input.writerRole,
+          only,
+        )
+      ) {
+        plan.adopt = {
+          host: only,
+          reason: `${only} is the only writable host and may hold ${input.writerRole}`,
+        };
       } else {
-        plan.setReadOnly.push({ host: only, reason: `${only} is writable but may not hold ${input.writerRole} (${input.state.hosts[only]?.state ?? 'unknown'})` });
+        plan.setReadOnly.push({
+          host: only,
+          reason: `${only} is writable but may not hold ${input.writerRole} (${input.state.hosts[only]?.state ?? 'unknown'})`,
+        });
       }
     }
     return plan;
   }
   for (const host of writable) {
-    if (host !== writer) plan.setReadOnly.push({ host, reason: `read_only=OFF but ${writer} holds ${input.writerRole}` });
+    if (host !== writer)
+      plan.setReadOnly.push({
+        host,
+        reason: `read_only=OFF but ${writer} holds ${input.writerRole}`,
+      });
   }
   const writerObs = input.observations.get(writer);
-  const eligible = isEligible({ hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped }, input.writerRole, writer);
+  const eligible = isEligible(
+    { hosts: input.state.hosts, writerRole: input.writerRole, dropped: input.dropped },
+    input.writerRole,
+    writer,
+  );
   if (writerObs?.reachable && writerObs.readOnly === true && eligible) {
     // Only when every other host is known not to take writes: read-only now (or about to be),
     // or lost by the monitor (HARD_OFFLINE). An unreachable host in another state might be a live writer.
@@ -61,7 +84,11 @@ export function planReadOnly(input: InvariantInput, writer: string | null): Read
       if (obs?.reachable) return false;
       return input.state.hosts[host]?.state !== 'HARD_OFFLINE';
     });
-    if (unknown.length === 0) plan.makeWritable = { host: writer, reason: `${writer} holds ${input.writerRole} but is read-only` };
+    if (unknown.length === 0)
+      plan.makeWritable = {
+        host: writer,
+        reason: `${writer} holds ${input.writerRole} but is read-only`,
+      };
   }
   return plan;
 }

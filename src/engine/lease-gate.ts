@@ -13,7 +13,14 @@ export interface LeaseGateInput {
   /** The old writer's agent answered the last exchanges: worth asking (else waiting starts at once). */
   answering: boolean;
   now(): number;
-  journal(entry: { phase: 'decision' | 'note' | 'refused'; event: string; host: string; reason: string; inputs?: Record<string, unknown>; level?: 'info' | 'warn' }): void;
+  journal(entry: {
+    phase: 'decision' | 'note' | 'refused';
+    event: string;
+    host: string;
+    reason: string;
+    inputs?: Record<string, unknown>;
+    level?: 'info' | 'warn';
+  }): void;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -26,19 +33,35 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * nothing to wait for; otherwise wait until the last moment anyone reached that agent, plus the
  * lease, plus a margin. A contact reported during the wait moves the deadline; bounded.
  */
-export async function awaitLeaseLapse(input: LeaseGateInput): Promise<{ ok: boolean; detail: string; agent: boolean }> {
-  if (!input.hasAgent) return { ok: true, detail: `${input.writer} has no agent, so no lease`, agent: false };
+export async function awaitLeaseLapse(
+  input: LeaseGateInput,
+): Promise<{ ok: boolean; detail: string; agent: boolean }> {
+  if (!input.hasAgent)
+    return { ok: true, detail: `${input.writer} has no agent, so no lease`, agent: false };
   const sleep = input.sleep ?? defaultSleep;
   try {
     if (!input.answering) throw new Error('its agent does not answer the per-cycle exchange');
     const detail = await input.release();
-    input.journal({ phase: 'note', event: 'failover.lease_released', host: input.writer, reason: `${input.writer}'s agent fenced on request: ${detail}` });
-    return { ok: true, detail: `lease released by ${input.writer}'s agent (${detail})`, agent: true };
+    input.journal({
+      phase: 'note',
+      event: 'failover.lease_released',
+      host: input.writer,
+      reason: `${input.writer}'s agent fenced on request: ${detail}`,
+    });
+    return {
+      ok: true,
+      detail: `lease released by ${input.writer}'s agent (${detail})`,
+      agent: true,
+    };
   } catch (error) {
     if (input.confirmedAt === undefined) {
       // Nothing says it ever held a lease, so nothing says it will fence itself: it may stay
       // writable on its side of a partition for good.
-      return { ok: false, detail: `${input.writer}'s agent cannot be asked to fence (${(error as Error).message}) and never confirmed holding the writer lease since this manager started: promoting could make two writers`, agent: true };
+      return {
+        ok: false,
+        detail: `${input.writer}'s agent cannot be asked to fence (${(error as Error).message}) and never confirmed holding the writer lease since this manager started: promoting could make two writers`,
+        agent: true,
+      };
     }
     const started = input.now();
     const bound = started + 2 * (input.leaseMs + input.marginMs);
@@ -48,15 +71,28 @@ export async function awaitLeaseLapse(input: LeaseGateInput): Promise<{ ok: bool
       event: 'failover.lease_wait',
       host: input.writer,
       reason: `${input.writer}'s agent cannot be asked to fence (${(error as Error).message}); waiting until its lease has certainly lapsed: last contact ${new Date(input.lastContact()).toISOString()} + lease ${input.leaseMs} ms + margin ${input.marginMs} ms (${Math.max(0, deadline - started)} ms from now)`,
-      inputs: { lastContact: input.lastContact(), leaseMs: input.leaseMs, marginMs: input.marginMs, deadline },
+      inputs: {
+        lastContact: input.lastContact(),
+        leaseMs: input.leaseMs,
+        marginMs: input.marginMs,
+        deadline,
+      },
     });
     while (input.now() < deadline) {
       if (input.now() > bound) {
-        return { ok: false, detail: `${input.writer}'s agent kept being reached by other hosts for ${input.now() - started} ms: its lease may still hold`, agent: true };
+        return {
+          ok: false,
+          detail: `${input.writer}'s agent kept being reached by other hosts for ${input.now() - started} ms: its lease may still hold`,
+          agent: true,
+        };
       }
       await sleep(Math.min(100, Math.max(1, deadline - input.now())));
       deadline = input.lastContact() + input.leaseMs + input.marginMs;
     }
-    return { ok: true, detail: `${input.writer}'s lease lapsed (waited ${input.now() - started} ms)`, agent: true };
+    return {
+      ok: true,
+      detail: `${input.writer}'s lease lapsed (waited ${input.now() - started} ms)`,
+      agent: true,
+    };
   }
 }

@@ -7,10 +7,22 @@ import { replicatesFrom } from './topology.js';
 export type Operation = NonNullable<ClusterState['operation']>;
 
 /** Steps of a writer move, in order; recovery after a restart looks at how far it got. */
-export const OPERATION_STEPS = ['deciding', 'fencing', 'catching_up', 'repointing', 'promoting', 'moving_vip', 'done'] as const;
+export const OPERATION_STEPS = [
+  'deciding',
+  'fencing',
+  'catching_up',
+  'repointing',
+  'promoting',
+  'moving_vip',
+  'done',
+] as const;
 
 /** Records the step before it runs, so a manager killed here knows what was in flight. */
-export async function recordStep(ctx: OpContext, operation: Operation, step: string): Promise<void> {
+export async function recordStep(
+  ctx: OpContext,
+  operation: Operation,
+  step: string,
+): Promise<void> {
   if (ctx.runner.dry) return;
   operation.step = step;
   ctx.state.operation = { ...operation };
@@ -46,7 +58,13 @@ export function hasVip(ip: string): boolean {
 /** Reachable hosts that replicate from `master` and should follow the new writer instead. */
 export function followersOf(ctx: OpContext, master: string, except: string[]): string[] {
   return [...ctx.observations.values()]
-    .filter((obs) => obs.reachable && !except.includes(obs.host) && obs.host !== master && replicatesFrom(obs.replication, master, ctx.config))
+    .filter(
+      (obs) =>
+        obs.reachable &&
+        !except.includes(obs.host) &&
+        obs.host !== master &&
+        replicatesFrom(obs.replication, master, ctx.config),
+    )
     .map((obs) => obs.host);
 }
 
@@ -61,14 +79,37 @@ export function failed(detail: string, steps?: string[]): OperationResult {
 /** Journals a decision, a refusal or a note, and logs it with the same event name. */
 export function note(
   ctx: Pick<OpContext, 'journal' | 'log'> & { runner?: OpContext['runner'] },
-  entry: { phase: 'decision' | 'refused' | 'note'; event: string; host?: string; role?: string; reason: string; inputs?: Record<string, unknown>; level?: 'info' | 'warn' },
+  entry: {
+    phase: 'decision' | 'refused' | 'note';
+    event: string;
+    host?: string;
+    role?: string;
+    reason: string;
+    inputs?: Record<string, unknown>;
+    level?: 'info' | 'warn';
+  },
 ): void {
   if (ctx.runner?.dry) {
     // Planning: kept with the plan, journaled by the engine only when the plan changes.
-    ctx.runner.planned.push({ phase: entry.phase, event: entry.event, host: entry.host, role: entry.role, reason: entry.reason, inputs: entry.inputs, outcome: 'dry-run' });
+    ctx.runner.planned.push({
+      phase: entry.phase,
+      event: entry.event,
+      host: entry.host,
+      role: entry.role,
+      reason: entry.reason,
+      inputs: entry.inputs,
+      outcome: 'dry-run',
+    });
     return;
   }
-  ctx.journal.append({ phase: entry.phase, event: entry.event, host: entry.host, role: entry.role, reason: entry.reason, inputs: entry.inputs });
+  ctx.journal.append({
+    phase: entry.phase,
+    event: entry.event,
+    host: entry.host,
+    role: entry.role,
+    reason: entry.reason,
+    inputs: entry.inputs,
+  });
   const level = entry.level ?? (entry.phase === 'refused' ? 'warn' : 'info');
   ctx.log[level]({ event: entry.event, host: entry.host, role: entry.role }, entry.reason);
 }

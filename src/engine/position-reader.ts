@@ -19,10 +19,20 @@ export class MysqlPositionReader implements PositionReader {
 
   async gtidView(host: string): Promise<GtidView> {
     const row = await this.read(host);
-    return { binlogState: row.state ?? '', known: this.merge(row.binlog ?? '', row.slave ?? '', row.current ?? ''), serverId: Number(row.server_id) };
+    return {
+      binlogState: row.state ?? '',
+      known: this.merge(row.binlog ?? '', row.slave ?? '', row.current ?? ''),
+      serverId: Number(row.server_id),
+    };
   }
 
-  private async read(host: string): Promise<{ binlog: string | null; slave: string | null; current: string | null; state: string | null; server_id: number | string }> {
+  private async read(host: string): Promise<{
+    binlog: string | null;
+    slave: string | null;
+    current: string | null;
+    state: string | null;
+    server_id: number | string;
+  }> {
     const connection = await openConnection(this.endpointFor(host));
     try {
       const [rows] = await connection.query({
@@ -30,7 +40,15 @@ export class MysqlPositionReader implements PositionReader {
         // A host gone silent must not hold the switchover or the operator's set-online.
         timeout: 5000,
       });
-      const row = (rows as Array<{ binlog: string | null; slave: string | null; current: string | null; state: string | null; server_id: number | string }>)[0];
+      const row = (
+        rows as Array<{
+          binlog: string | null;
+          slave: string | null;
+          current: string | null;
+          state: string | null;
+          server_id: number | string;
+        }>
+      )[0];
       if (!row) throw new Error(`${host}: no answer to the GTID query`);
       return row;
     } finally {

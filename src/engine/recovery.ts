@@ -19,31 +19,82 @@ export async function recoverOperation(ctx: OpContext): Promise<string | undefin
   const runner = ctx.runner;
   const target = ctx.observations.get(to);
   const old = from ? ctx.observations.get(from) : undefined;
-  note(ctx, { phase: 'decision', event: 'operation.recovering', host: to, role, reason: `found an unfinished ${operation.kind} ${from ?? '-'} -> ${to} at step ${operation.step}`, inputs: { operation, targetReadOnly: target?.readOnly, oldReadOnly: old?.readOnly }, level: 'warn' });
+  note(ctx, {
+    phase: 'decision',
+    event: 'operation.recovering',
+    host: to,
+    role,
+    reason: `found an unfinished ${operation.kind} ${from ?? '-'} -> ${to} at step ${operation.step}`,
+    inputs: { operation, targetReadOnly: target?.readOnly, oldReadOnly: old?.readOnly },
+    level: 'warn',
+  });
 
   if (target?.reachable && target.readOnly === false) {
     if (from && old?.reachable && old.readOnly === false) {
-      await runner.attempt({ event: 'mysql.fence', host: from, role, reason: `finish the ${operation.kind}: ${to} is already writable, fence ${from}` }, (actuator) => actuator.fence(from));
+      await runner.attempt(
+        {
+          event: 'mysql.fence',
+          host: from,
+          role,
+          reason: `finish the ${operation.kind}: ${to} is already writable, fence ${from}`,
+        },
+        (actuator) => actuator.fence(from),
+      );
     }
     if (from) {
       for (const ip of vipsOf(ctx, role)) {
-        await runner.attempt({ event: 'vip.remove', host: from, role, reason: `finish the ${operation.kind}: VIP ${ip} off ${from}`, inputs: { ip } }, (actuator) => actuator.removeVip(from, ip));
+        await runner.attempt(
+          {
+            event: 'vip.remove',
+            host: from,
+            role,
+            reason: `finish the ${operation.kind}: VIP ${ip} off ${from}`,
+            inputs: { ip },
+          },
+          (actuator) => actuator.removeVip(from, ip),
+        );
       }
     }
     setHolder(ctx, role, to);
-    if (operation.kind === 'move-role' && !runner.dry) ctx.state.pinned = { ...(ctx.state.pinned ?? {}), [role]: to };
+    if (operation.kind === 'move-role' && !runner.dry)
+      ctx.state.pinned = { ...(ctx.state.pinned ?? {}), [role]: to };
     for (const ip of vipsOf(ctx, role)) {
-      const added = await runner.attempt({ event: 'vip.add', host: to, role, reason: `finish the ${operation.kind}: VIP ${ip} on ${to}`, inputs: { ip } }, (actuator) => actuator.addVip(to, ip));
+      const added = await runner.attempt(
+        {
+          event: 'vip.add',
+          host: to,
+          role,
+          reason: `finish the ${operation.kind}: VIP ${ip} on ${to}`,
+          inputs: { ip },
+        },
+        (actuator) => actuator.addVip(to, ip),
+      );
       if (!added.ok) ctx.vipNotAdded(role, ip, to);
     }
     if (from) {
       for (const replica of followersOf(ctx, from, [to])) {
-        await runner.attempt({ event: 'mysql.repoint', host: replica, role, reason: `finish the ${operation.kind}: ${replica} follows ${to}`, inputs: { newMaster: to } }, (actuator) => actuator.repoint(replica, to));
+        await runner.attempt(
+          {
+            event: 'mysql.repoint',
+            host: replica,
+            role,
+            reason: `finish the ${operation.kind}: ${replica} follows ${to}`,
+            inputs: { newMaster: to },
+          },
+          (actuator) => actuator.repoint(replica, to),
+        );
       }
     }
     await clearOperation(ctx);
     const outcome = `finished the interrupted ${operation.kind}: ${to} is the writer`;
-    note(ctx, { phase: 'note', event: 'operation.finished', host: to, role, reason: outcome, level: 'warn' });
+    note(ctx, {
+      phase: 'note',
+      event: 'operation.finished',
+      host: to,
+      role,
+      reason: outcome,
+      level: 'warn',
+    });
     return outcome;
   }
 
@@ -51,25 +102,64 @@ export async function recoverOperation(ctx: OpContext): Promise<string | undefin
     if (old?.reachable) {
       // The target never became writable: give the old writer its writes back.
       for (const ip of vipsOf(ctx, role)) {
-        await runner.attempt({ event: 'vip.add', host: from, role, reason: `undo the interrupted switchover: VIP ${ip} back on ${from}`, inputs: { ip } }, (actuator) => actuator.addVip(from, ip));
+        await runner.attempt(
+          {
+            event: 'vip.add',
+            host: from,
+            role,
+            reason: `undo the interrupted switchover: VIP ${ip} back on ${from}`,
+            inputs: { ip },
+          },
+          (actuator) => actuator.addVip(from, ip),
+        );
       }
       if (old.readOnly !== false) {
-        await runner.attempt({ event: 'mysql.set_read_only', host: from, role, reason: `undo the interrupted switchover: ${from} stays the writer`, inputs: { on: false } }, (actuator) => actuator.setReadOnly(from, false));
+        await runner.attempt(
+          {
+            event: 'mysql.set_read_only',
+            host: from,
+            role,
+            reason: `undo the interrupted switchover: ${from} stays the writer`,
+            inputs: { on: false },
+          },
+          (actuator) => actuator.setReadOnly(from, false),
+        );
       }
       setHolder(ctx, role, from);
       await clearOperation(ctx);
       const outcome = `undid the interrupted switchover: ${from} stays the writer`;
-      note(ctx, { phase: 'note', event: 'operation.undone', host: from, role, reason: outcome, level: 'warn' });
+      note(ctx, {
+        phase: 'note',
+        event: 'operation.undone',
+        host: from,
+        role,
+        reason: outcome,
+        level: 'warn',
+      });
       return outcome;
     }
     await clearOperation(ctx);
     const outcome = `interrupted switchover abandoned: ${to} is read-only and ${from} is unreachable; the writer is re-decided from evidence`;
-    note(ctx, { phase: 'note', event: 'operation.abandoned', host: from, role, reason: outcome, level: 'warn' });
+    note(ctx, {
+      phase: 'note',
+      event: 'operation.abandoned',
+      host: from,
+      role,
+      reason: outcome,
+      level: 'warn',
+    });
     return outcome;
   }
 
   await clearOperation(ctx);
   const outcome = `interrupted ${operation.kind} abandoned before ${to} became writable; re-deciding from fresh evidence`;
-  note(ctx, { phase: 'note', event: 'operation.abandoned', host: to, role, reason: outcome, level: 'warn' });
+  note(ctx, {
+    phase: 'note',
+    event: 'operation.abandoned',
+    host: to,
+    role,
+    reason: outcome,
+    level: 'warn',
+  });
   return outcome;
 }

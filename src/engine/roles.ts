@@ -47,7 +47,11 @@ export interface AssignmentInput {
 }
 
 /** Whether `host` may hold `role` now: host state rules of DESIGN.md plus alert-driven drops. */
-export function isEligible(input: Pick<AssignmentInput, 'hosts' | 'writerRole' | 'dropped'>, role: string, host: string): boolean {
+export function isEligible(
+  input: Pick<AssignmentInput, 'hosts' | 'writerRole' | 'dropped'>,
+  role: string,
+  host: string,
+): boolean {
   const record = input.hosts[host];
   if (!record || record.held) return false;
   if (input.dropped?.get(host)?.has(role)) return false;
@@ -58,7 +62,8 @@ function ineligibleReason(input: AssignmentInput, role: string, host: string): s
   const record = input.hosts[host];
   if (!record) return `${host} is not a known host`;
   if (record.held) return `${host} is held (${record.held})`;
-  if (input.dropped?.get(host)?.has(role)) return `${role} was dropped from ${host} by an alert rule`;
+  if (input.dropped?.get(host)?.has(role))
+    return `${role} was dropped from ${host} by an alert rule`;
   return `${host} is ${record.state}`;
 }
 
@@ -75,12 +80,21 @@ export function assignRoles(input: AssignmentInput): RoleAssignment {
   for (const [role, config] of Object.entries(input.roles)) {
     const current = input.current[role] ?? {};
     const eligible = config.hosts.filter((host) => isEligible(input, role, host));
-    const next = config.exclusive ? assignExclusive(input, role, config, current, eligible) : assignBalanced(input, role, config, current, eligible);
+    const next = config.exclusive
+      ? assignExclusive(input, role, config, current, eligible)
+      : assignBalanced(input, role, config, current, eligible);
     roles[role] = next.assignment;
     moves.push(...next.moves);
     for (const ip of roleSlots(config)) {
       if (next.assignment[ip] === null) {
-        unassigned.push({ role, ip, reason: eligible.length === 0 ? `no eligible host for role ${role} (${config.hosts.map((host) => ineligibleReason(input, role, host)).join('; ')})` : 'unassigned' });
+        unassigned.push({
+          role,
+          ip,
+          reason:
+            eligible.length === 0
+              ? `no eligible host for role ${role} (${config.hosts.map((host) => ineligibleReason(input, role, host)).join('; ')})`
+              : 'unassigned',
+        });
       }
     }
   }
@@ -92,13 +106,26 @@ interface RoleResult {
   moves: RoleMove[];
 }
 
-function assignExclusive(input: AssignmentInput, role: string, config: RoleConfig, current: Record<string, string | null>, eligible: string[]): RoleResult {
+function assignExclusive(
+  input: AssignmentInput,
+  role: string,
+  config: RoleConfig,
+  current: Record<string, string | null>,
+  eligible: string[],
+): RoleResult {
   const slots = roleSlots(config);
   const holder = slots.map((ip) => current[ip] ?? null).find((host) => host !== null) ?? null;
   let target: string | null;
   let reason: string;
   const pinned = holder !== null && input.pinned?.get(role) === holder && eligible.includes(holder);
-  if (!pinned && config.prefer && eligible.includes(config.prefer) && input.hosts[config.prefer]?.state === 'ONLINE' && (input.hosts[config.prefer]?.failures ?? 0) === 0 && holder !== config.prefer) {
+  if (
+    !pinned &&
+    config.prefer &&
+    eligible.includes(config.prefer) &&
+    input.hosts[config.prefer]?.state === 'ONLINE' &&
+    (input.hosts[config.prefer]?.failures ?? 0) === 0 &&
+    holder !== config.prefer
+  ) {
     target = config.prefer;
     reason = `${config.prefer} is the preferred host and ONLINE`;
   } else if (holder !== null && eligible.includes(holder)) {
@@ -106,7 +133,10 @@ function assignExclusive(input: AssignmentInput, role: string, config: RoleConfi
     reason = 'holder still eligible';
   } else {
     target = eligible[0] ?? null;
-    reason = holder === null ? 'role was unassigned' : `holder lost eligibility: ${ineligibleReason(input, role, holder)}`;
+    reason =
+      holder === null
+        ? 'role was unassigned'
+        : `holder lost eligibility: ${ineligibleReason(input, role, holder)}`;
     if (target === null) reason += '; no eligible host';
   }
   const assignment: Record<string, string | null> = {};
@@ -119,7 +149,13 @@ function assignExclusive(input: AssignmentInput, role: string, config: RoleConfi
   return { assignment, moves };
 }
 
-function assignBalanced(input: AssignmentInput, role: string, config: RoleConfig, current: Record<string, string | null>, eligible: string[]): RoleResult {
+function assignBalanced(
+  input: AssignmentInput,
+  role: string,
+  config: RoleConfig,
+  current: Record<string, string | null>,
+  eligible: string[],
+): RoleResult {
   const assignment: Record<string, string | null> = {};
   const reasons = new Map<string, string>();
   const held = new Map<string, string[]>(eligible.map((host) => [host, []]));
@@ -132,7 +168,12 @@ function assignBalanced(input: AssignmentInput, role: string, config: RoleConfig
       assignment[ip] = holder;
     } else {
       free.push(ip);
-      reasons.set(ip, holder === null ? 'IP was unassigned' : `holder lost eligibility: ${ineligibleReason(input, role, holder)}`);
+      reasons.set(
+        ip,
+        holder === null
+          ? 'IP was unassigned'
+          : `holder lost eligibility: ${ineligibleReason(input, role, holder)}`,
+      );
     }
   }
   // A host that failed its last check keeps what it holds but receives nothing new: it may be
@@ -140,12 +181,16 @@ function assignBalanced(input: AssignmentInput, role: string, config: RoleConfig
   const receivers = eligible.filter((host) => (input.hosts[host]?.failures ?? 0) === 0);
   const fewest = (): string | undefined => {
     let best: string | undefined;
-    for (const host of receivers) if (best === undefined || (held.get(host)?.length ?? 0) < (held.get(best)?.length ?? 0)) best = host;
+    for (const host of receivers)
+      if (best === undefined || (held.get(host)?.length ?? 0) < (held.get(best)?.length ?? 0))
+        best = host;
     return best;
   };
   const most = (): string | undefined => {
     let best: string | undefined;
-    for (const host of eligible) if (best === undefined || (held.get(host)?.length ?? 0) > (held.get(best)?.length ?? 0)) best = host;
+    for (const host of eligible)
+      if (best === undefined || (held.get(host)?.length ?? 0) > (held.get(best)?.length ?? 0))
+        best = host;
     return best;
   };
   for (const ip of free) {
@@ -164,7 +209,10 @@ function assignBalanced(input: AssignmentInput, role: string, config: RoleConfig
     const ip = highIps.pop() as string;
     lowIps.push(ip);
     assignment[ip] = low;
-    reasons.set(ip, `rebalancing: ${high} held ${highIps.length + 1}, ${low} held ${lowIps.length - 1}`);
+    reasons.set(
+      ip,
+      `rebalancing: ${high} held ${highIps.length + 1}, ${low} held ${lowIps.length - 1}`,
+    );
   }
   const moves: RoleMove[] = [];
   for (const ip of config.ips) {

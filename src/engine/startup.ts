@@ -25,14 +25,21 @@ export async function checkStartup(input: {
 }): Promise<StartupCheck> {
   const problems: string[] = [];
   const makeReadOnly: StartupCheck['makeReadOnly'] = [];
-  const writable = [...input.observations.values()].filter((obs) => obs.reachable && obs.readOnly === false).map((obs) => obs.host);
+  const writable = [...input.observations.values()]
+    .filter((obs) => obs.reachable && obs.readOnly === false)
+    .map((obs) => obs.host);
   const writer = holderOf(input.state.roles, input.writerRole);
   if (writable.length > 1) {
-    problems.push(`${writable.join(' and ')} are writable${writer ? ` (the stored state names ${writer})` : ' and the stored state names no writer'}`);
+    problems.push(
+      `${writable.join(' and ')} are writable${writer ? ` (the stored state names ${writer})` : ' and the stored state names no writer'}`,
+    );
     for (const host of writable.filter((item) => item !== writer)) {
       makeReadOnly.push({
         host,
-        reason: writer && writable.includes(writer) ? `start-up: ${host} is writable but the stored state names ${writer}` : 'start-up: several writable hosts and none named by the stored state: refusing to guess',
+        reason:
+          writer && writable.includes(writer)
+            ? `start-up: ${host} is writable but the stored state names ${writer}`
+            : 'start-up: several writable hosts and none named by the stored state: refusing to guess',
       });
     }
   }
@@ -47,7 +54,10 @@ export async function checkStartup(input: {
       for (const [role, roleConfig] of Object.entries(input.config.roles)) {
         for (const ip of roleConfig.ips) {
           const stored = input.state.roles[role]?.[ip] ?? null;
-          if (vips.includes(ip) && stored !== host) problems.push(`VIP ${ip} (${role}) is on ${host} but the stored state puts it on ${stored ?? 'no host'}`);
+          if (vips.includes(ip) && stored !== host)
+            problems.push(
+              `VIP ${ip} (${role}) is on ${host} but the stored state puts it on ${stored ?? 'no host'}`,
+            );
         }
       }
     }

@@ -32,12 +32,21 @@ export class StepRunner {
   readonly planned: JournalDraft[] = [];
 
   constructor(
-    private readonly deps: { journal: Journal; log: Logger; metrics?: SwitchyardMetrics; actuators: Actuators },
+    private readonly deps: {
+      journal: Journal;
+      log: Logger;
+      metrics?: SwitchyardMetrics;
+      actuators: Actuators;
+    },
     /** true: plan only. */
     readonly dry: boolean,
   ) {}
 
-  async run<T>(spec: StepSpec, call: (actuator: Actuator) => Promise<T>, plannedResult: T): Promise<T> {
+  async run<T>(
+    spec: StepSpec,
+    call: (actuator: Actuator) => Promise<T>,
+    plannedResult: T,
+  ): Promise<T> {
     if (this.dry) {
       let detail = `${spec.event} on ${spec.host}`;
       const planner = this.deps.actuators.planner;
@@ -51,29 +60,68 @@ export class StepRunner {
           detail += ` (planner: ${(error as Error).message})`;
         }
       }
-      this.planned.push({ phase: 'decision', event: spec.event, host: spec.host, role: spec.role, reason: spec.reason, inputs: spec.inputs, outcome: 'dry-run', detail });
+      this.planned.push({
+        phase: 'decision',
+        event: spec.event,
+        host: spec.host,
+        role: spec.role,
+        reason: spec.reason,
+        inputs: spec.inputs,
+        outcome: 'dry-run',
+        detail,
+      });
       return plannedResult;
     }
     const action = newActionId();
     const { journal, log, metrics } = this.deps;
-    journal.append({ phase: 'before', event: spec.event, action, host: spec.host, role: spec.role, reason: spec.reason, inputs: spec.inputs });
+    journal.append({
+      phase: 'before',
+      event: spec.event,
+      action,
+      host: spec.host,
+      role: spec.role,
+      reason: spec.reason,
+      inputs: spec.inputs,
+    });
     try {
       const result = await call(this.deps.actuators.live);
-      journal.append({ phase: 'after', event: spec.event, action, host: spec.host, role: spec.role, outcome: 'ok', detail: describeResult(result) });
+      journal.append({
+        phase: 'after',
+        event: spec.event,
+        action,
+        host: spec.host,
+        role: spec.role,
+        outcome: 'ok',
+        detail: describeResult(result),
+      });
       metrics?.actionsTotal.inc({ action: spec.event, result: 'ok' });
       log.info({ event: spec.event, host: spec.host, role: spec.role, action }, spec.reason);
       return result;
     } catch (error) {
       const message = (error as Error).message;
-      journal.append({ phase: 'after', event: spec.event, action, host: spec.host, role: spec.role, outcome: 'failed', detail: message });
+      journal.append({
+        phase: 'after',
+        event: spec.event,
+        action,
+        host: spec.host,
+        role: spec.role,
+        outcome: 'failed',
+        detail: message,
+      });
       metrics?.actionsTotal.inc({ action: spec.event, result: 'failed' });
-      log.warn({ event: spec.event, host: spec.host, role: spec.role, action, err: message }, `${spec.event} failed`);
+      log.warn(
+        { event: spec.event, host: spec.host, role: spec.role, action, err: message },
+        `${spec.event} failed`,
+      );
       throw error;
     }
   }
 
   /** Best-effort step: failure is journaled (by run) and reported, not thrown. */
-  async attempt(spec: StepSpec, call: (actuator: Actuator) => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  async attempt(
+    spec: StepSpec,
+    call: (actuator: Actuator) => Promise<unknown>,
+  ): Promise<{ ok: boolean; error?: string }> {
     try {
       await this.run(spec, call, undefined);
       return { ok: true };

@@ -2,7 +2,11 @@ import type { HostObservation, ReplicationStatus } from '../domain/observation.j
 import type { EngineConfig } from './context.js';
 
 /** Whether a replica's configured master is `host` (by name or configured address, and port). */
-export function replicatesFrom(replication: ReplicationStatus | undefined, host: string, config: Pick<EngineConfig, 'hosts'>): boolean {
+export function replicatesFrom(
+  replication: ReplicationStatus | undefined,
+  host: string,
+  config: Pick<EngineConfig, 'hosts'>,
+): boolean {
   if (!replication) return false;
   const target = config.hosts[host];
   if (!target) return false;
@@ -15,16 +19,29 @@ export function replicatesFrom(replication: ReplicationStatus | undefined, host:
  * "Reconnecting" or a Last_IO_Error means it lost the master: evidence for a failover.
  */
 export function ioConnected(replication: ReplicationStatus): boolean {
-  return replication.ioRunning && replication.lastIoError === '' && !/connecting/i.test(replication.ioState);
+  return (
+    replication.ioRunning &&
+    replication.lastIoError === '' &&
+    !/connecting/i.test(replication.ioState)
+  );
 }
 
 /** Reachable hosts (other than `host`) whose replication points at `host`. */
-export function replicasOf(host: string, observations: ReadonlyMap<string, HostObservation>, config: Pick<EngineConfig, 'hosts'>): HostObservation[] {
-  return [...observations.values()].filter((obs) => obs.host !== host && obs.reachable && replicatesFrom(obs.replication, host, config));
+export function replicasOf(
+  host: string,
+  observations: ReadonlyMap<string, HostObservation>,
+  config: Pick<EngineConfig, 'hosts'>,
+): HostObservation[] {
+  return [...observations.values()].filter(
+    (obs) => obs.host !== host && obs.reachable && replicatesFrom(obs.replication, host, config),
+  );
 }
 
 /** Everything a host has received or applied: what it would have once its relay log is applied. */
-export function knownPosition(obs: HostObservation, merge: (...positions: string[]) => string): string | undefined {
+export function knownPosition(
+  obs: HostObservation,
+  merge: (...positions: string[]) => string,
+): string | undefined {
   if (!obs.gtid) return undefined;
   try {
     return merge(obs.gtid.currentPos, obs.gtid.binlogPos, obs.replication?.gtidIoPos ?? '');

@@ -3,7 +3,11 @@ import { HOST_STATES } from '../domain/host-state.js';
 import { MODES } from '../config/schema.js';
 
 /** prom-client defaults dropped because they break the naming rules; see the constructor. */
-export const OFF_CONVENTION_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+export const OFF_CONVENTION_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
 
 /**
  * Every Switchyard metric, in one registry with `cluster` on every series. Names are the outside
@@ -12,40 +16,133 @@ export const OFF_CONVENTION_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_a
 export class SwitchyardMetrics {
   readonly registry = new Registry();
 
-  readonly hostUp = this.gauge('switchyard_host_up', "1 if the manager's last check could connect and query", ['host']);
-  readonly hostState = this.gauge('switchyard_host_state', "1 for the host's current state, 0 for the others", ['host', 'state']);
-  readonly readOnly = this.gauge('switchyard_mysql_read_only', 'value of read_only (1 = ON)', ['host']);
-  readonly uptime = this.gauge('switchyard_mysql_uptime_seconds', 'server uptime', ['host']);
-  readonly ioRunning = this.gauge('switchyard_replication_io_running', '1 if the replication IO thread runs', ['host']);
-  readonly sqlRunning = this.gauge('switchyard_replication_sql_running', '1 if the replication SQL thread runs', ['host']);
-  readonly lag = this.gauge('switchyard_replication_lag_seconds', 'replication lag measured with the heartbeat table, sub-second', ['host']);
-  readonly secondsBehindMaster = this.gauge('switchyard_replication_seconds_behind_master', 'Seconds_Behind_Master as the server reports it', ['host']);
-  readonly roleIpAssigned = this.gauge('switchyard_role_ip_assigned', '1 where the roles put the IP (desired; switchyard_vip_held is what the agents report)', ['role', 'ip', 'host']);
-  readonly vipHeld = this.gauge('switchyard_vip_held', "1 where the host's agent reports holding the IP (actual)", ['ip', 'host']);
-  readonly agentUp = this.gauge('switchyard_agent_up', "1 if the host's agent answered the last status exchange", ['host']);
-  readonly writerLease = this.gauge('switchyard_writer_lease_holding', "1 while the writer's agent reports holding its lease (reaches a majority of voters)", ['host']);
-  readonly managerPathBroken = this.gauge('switchyard_manager_path_broken', "1 while the manager cannot reach the writer but other hosts still do (the manager's own network path is broken; no failover)", []);
-  readonly writableHosts = this.gauge('switchyard_writable_hosts', 'hosts with read_only=OFF (must be 1)', []);
-  readonly checksumDiffChunks = this.gauge('switchyard_checksum_diff_chunks', 'chunks that differ from the writer in the last consistency check', ['host', 'table']);
-  readonly checksumLastRun = this.gauge('switchyard_checksum_last_run_timestamp_seconds', 'end time of the last completed consistency check', []);
-  readonly actionsTotal = this.counter('switchyard_actions_total', 'actions taken by Switchyard', ['action', 'result']);
-  readonly failoversTotal = this.counter('switchyard_failovers_total', 'writer moves and their outcome', ['role', 'result']);
-  readonly webhookRequestsTotal = this.counter('switchyard_webhook_requests_total', 'Alertmanager webhook requests by HTTP status', ['code']);
-  readonly errantTransactions = this.gauge(
-    'switchyard_errant_transactions',
-    'transactions a host has that the writer lacks (after a failover: the old writer\'s writes that never reached the new one); the journal names them',
+  readonly hostUp = this.gauge(
+    'switchyard_host_up',
+    "1 if the manager's last check could connect and query",
     ['host'],
   );
-  readonly maintenance = this.gauge('switchyard_maintenance', '1 while an Alertmanager silence holds automation off the host', ['host']);
-  readonly transferBytesTotal = this.counter('switchyard_transfer_bytes_total', 'compressed bytes of clone/rejoin/restore copies received by target agents (host = the target)', ['operation', 'host']);
-  readonly transferInProgress = this.gauge('switchyard_transfer_in_progress', 'clone/rejoin/restore copies running now', []);
-  readonly alertingPipelineUp = this.gauge('switchyard_alerting_pipeline_up', '1 while webhooks or the watchdog arrive', []);
+  readonly hostState = this.gauge(
+    'switchyard_host_state',
+    "1 for the host's current state, 0 for the others",
+    ['host', 'state'],
+  );
+  readonly readOnly = this.gauge('switchyard_mysql_read_only', 'value of read_only (1 = ON)', [
+    'host',
+  ]);
+  readonly uptime = this.gauge('switchyard_mysql_uptime_seconds', 'server uptime', ['host']);
+  readonly ioRunning = this.gauge(
+    'switchyard_replication_io_running',
+    '1 if the replication IO thread runs',
+    ['host'],
+  );
+  readonly sqlRunning = this.gauge(
+    'switchyard_replication_sql_running',
+    '1 if the replication SQL thread runs',
+    ['host'],
+  );
+  readonly lag = this.gauge(
+    'switchyard_replication_lag_seconds',
+    'replication lag measured with the heartbeat table, sub-second',
+    ['host'],
+  );
+  readonly secondsBehindMaster = this.gauge(
+    'switchyard_replication_seconds_behind_master',
+    'Seconds_Behind_Master as the server reports it',
+    ['host'],
+  );
+  readonly roleIpAssigned = this.gauge(
+    'switchyard_role_ip_assigned',
+    '1 where the roles put the IP (desired; switchyard_vip_held is what the agents report)',
+    ['role', 'ip', 'host'],
+  );
+  readonly vipHeld = this.gauge(
+    'switchyard_vip_held',
+    "1 where the host's agent reports holding the IP (actual)",
+    ['ip', 'host'],
+  );
+  readonly agentUp = this.gauge(
+    'switchyard_agent_up',
+    "1 if the host's agent answered the last status exchange",
+    ['host'],
+  );
+  readonly writerLease = this.gauge(
+    'switchyard_writer_lease_holding',
+    "1 while the writer's agent reports holding its lease (reaches a majority of voters)",
+    ['host'],
+  );
+  readonly managerPathBroken = this.gauge(
+    'switchyard_manager_path_broken',
+    "1 while the manager cannot reach the writer but other hosts still do (the manager's own network path is broken; no failover)",
+    [],
+  );
+  readonly writableHosts = this.gauge(
+    'switchyard_writable_hosts',
+    'hosts with read_only=OFF (must be 1)',
+    [],
+  );
+  readonly checksumDiffChunks = this.gauge(
+    'switchyard_checksum_diff_chunks',
+    'chunks that differ from the writer in the last consistency check',
+    ['host', 'table'],
+  );
+  readonly checksumLastRun = this.gauge(
+    'switchyard_checksum_last_run_timestamp_seconds',
+    'end time of the last completed consistency check',
+    [],
+  );
+  readonly actionsTotal = this.counter('switchyard_actions_total', 'actions taken by Switchyard', [
+    'action',
+    'result',
+  ]);
+  readonly failoversTotal = this.counter(
+    'switchyard_failovers_total',
+    'writer moves and their outcome',
+    ['role', 'result'],
+  );
+  readonly webhookRequestsTotal = this.counter(
+    'switchyard_webhook_requests_total',
+    'Alertmanager webhook requests by HTTP status',
+    ['code'],
+  );
+  readonly errantTransactions = this.gauge(
+    'switchyard_errant_transactions',
+    "transactions a host has that the writer lacks (after a failover: the old writer's writes that never reached the new one); the journal names them",
+    ['host'],
+  );
+  readonly maintenance = this.gauge(
+    'switchyard_maintenance',
+    '1 while an Alertmanager silence holds automation off the host',
+    ['host'],
+  );
+  readonly transferBytesTotal = this.counter(
+    'switchyard_transfer_bytes_total',
+    'compressed bytes of clone/rejoin/restore copies received by target agents (host = the target)',
+    ['operation', 'host'],
+  );
+  readonly transferInProgress = this.gauge(
+    'switchyard_transfer_in_progress',
+    'clone/rejoin/restore copies running now',
+    [],
+  );
+  readonly alertingPipelineUp = this.gauge(
+    'switchyard_alerting_pipeline_up',
+    '1 while webhooks or the watchdog arrive',
+    [],
+  );
   /** Read at scrape time (see leaderSource), so a cycle that takes long never shows a lead already lost. */
   readonly leader: Gauge;
   /** Several managers: whether this manager may act now; set by the daemon. */
   leaderSource?: () => boolean;
-  readonly leaderChangesTotal = this.counter('switchyard_leader_changes_total', 'changes of the leader this manager saw (several managers, ha)', []);
-  readonly leaderTerm = this.gauge('switchyard_leader_term', 'term (fencing token) of the leader as this manager last read it from etcd; 0 when unknown (several managers, ha)', []);
+  readonly leaderChangesTotal = this.counter(
+    'switchyard_leader_changes_total',
+    'changes of the leader this manager saw (several managers, ha)',
+    [],
+  );
+  readonly leaderTerm = this.gauge(
+    'switchyard_leader_term',
+    'term (fencing token) of the leader as this manager last read it from etcd; 0 when unknown (several managers, ha)',
+    [],
+  );
   readonly mode = this.gauge('switchyard_mode', '1 for the current mode', ['mode']);
   readonly checkDuration = new Histogram({
     name: 'switchyard_check_duration_seconds',
@@ -55,7 +152,10 @@ export class SwitchyardMetrics {
     registers: [this.registry],
   });
 
-  constructor(readonly cluster: string, options: { processMetrics?: boolean } = {}) {
+  constructor(
+    readonly cluster: string,
+    options: { processMetrics?: boolean } = {},
+  ) {
     this.registry.setDefaultLabels({ cluster });
     const isLeader = () => this.leaderSource?.();
     this.leader = new Gauge({
@@ -86,11 +186,13 @@ export class SwitchyardMetrics {
 
   /** One series per state, so `switchyard_host_state{state="ONLINE"} == 1` works in PromQL. */
   setHostState(host: string, state: string): void {
-    for (const candidate of HOST_STATES) this.hostState.set({ host, state: candidate }, candidate === state ? 1 : 0);
+    for (const candidate of HOST_STATES)
+      this.hostState.set({ host, state: candidate }, candidate === state ? 1 : 0);
   }
 
   setMode(current: string): void {
-    for (const candidate of MODES) this.mode.set({ mode: candidate }, candidate === current ? 1 : 0);
+    for (const candidate of MODES)
+      this.mode.set({ mode: candidate }, candidate === current ? 1 : 0);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -12,22 +12,31 @@ export function createEtcdClient(etcd: HaConfig['etcd']): Etcd3 {
   const options: IOptions = {
     hosts: etcd.endpoints,
     dialTimeout: etcd.timeout,
-    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + etcd.timeout }),
+    defaultCallOptions: (context) =>
+      context.isStream ? {} : { deadline: Date.now() + etcd.timeout },
   };
   if (etcd.ca_file !== undefined) {
     options.credentials = {
       rootCertificate: readFileSync(etcd.ca_file),
-      ...(etcd.cert_file !== undefined && etcd.key_file !== undefined ? { certChain: readFileSync(etcd.cert_file), privateKey: readFileSync(etcd.key_file) } : {}),
+      ...(etcd.cert_file !== undefined && etcd.key_file !== undefined
+        ? { certChain: readFileSync(etcd.cert_file), privateKey: readFileSync(etcd.key_file) }
+        : {}),
     };
   }
   if (etcd.username !== undefined) {
-    options.auth = { username: etcd.username, password: readSecret({ file: etcd.password_file }, 'ha.etcd.password') };
+    options.auth = {
+      username: etcd.username,
+      password: readSecret({ file: etcd.password_file }, 'ha.etcd.password'),
+    };
   }
   return new Etcd3(options);
 }
 
 /** Keys of one cluster under ha.etcd.prefix. */
-export function clusterKeys(prefix: string, cluster: string): { leader: string; term: string; state: string } {
+export function clusterKeys(
+  prefix: string,
+  cluster: string,
+): { leader: string; term: string; state: string } {
   const base = `${prefix.replace(/\/+$/, '')}/${cluster}`;
   return { leader: `${base}/leader`, term: `${base}/term`, state: `${base}/state` };
 }

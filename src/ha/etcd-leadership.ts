@@ -95,9 +95,12 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
   }
 
   describe(): string {
-    if (this.mayAct()) return `leader of term ${this.leading?.term} (${this.options.id}, etcd lease ${this.options.leaseMs / 1000}s)`;
+    if (this.mayAct())
+      return `leader of term ${this.leading?.term} (${this.options.id}, etcd lease ${this.options.leaseMs / 1000}s)`;
     if (this.etcdError) return `follower: etcd unreachable (${this.etcdError})`;
-    return this.known ? `follower of ${this.known.id} (${this.known.url}, term ${this.known.term})` : 'follower: no leader elected yet';
+    return this.known
+      ? `follower of ${this.known.id} (${this.known.url}, term ${this.known.term})`
+      : 'follower: no leader elected yet';
   }
 
   /** Starts the renew/campaign loop; the first round runs before this resolves. */
@@ -113,7 +116,10 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
     await this.running;
     const lease = this.lease;
     this.lose('manager stopping', false);
-    if (lease) await withTimeout(lease.revoke(), this.options.timeoutMs * 2, 'revoke lease').catch(() => undefined);
+    if (lease)
+      await withTimeout(lease.revoke(), this.options.timeoutMs * 2, 'revoke lease').catch(
+        () => undefined,
+      );
   }
 
   /**
@@ -137,12 +143,18 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
       await this.renew(timeout);
       const current = await this.readLeader(timeout);
       if (this.leading && (current?.id !== this.options.id || current.term !== this.leading.term)) {
-        this.lose(current ? `the election key names ${current.id} (term ${current.term})` : 'the election key is gone');
+        this.lose(
+          current
+            ? `the election key names ${current.id} (term ${current.term})`
+            : 'the election key is gone',
+        );
       }
       if (!this.leading && current?.id === this.options.id) {
         // Our own key without our knowing we won: a campaign whose answer was lost (timeout).
         // Never act on it; free it (revoking the lease deletes the key) and campaign again.
-        this.lose('the election key names this manager from a campaign whose outcome was not seen: released');
+        this.lose(
+          'the election key names this manager from a campaign whose outcome was not seen: released',
+        );
       } else if (!this.leading && !current && !this.stopped) await this.campaign(timeout);
       else this.noteLeader(current);
       if (this.etcdError) {
@@ -151,10 +163,17 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
       }
     } catch (error) {
       const message = (error as Error).message;
-      if (this.etcdError === undefined) this.options.log.warn({ event: 'ha.etcd_unreachable', err: message }, 'etcd unreachable: leadership cannot be renewed');
+      if (this.etcdError === undefined)
+        this.options.log.warn(
+          { event: 'ha.etcd_unreachable', err: message },
+          'etcd unreachable: leadership cannot be renewed',
+        );
       this.etcdError = message;
     }
-    if (this.leading && this.now() >= this.leaseValidUntil) this.lose(`lease not renewed for ${this.options.leaseMs - this.marginMs} ms (${this.etcdError ?? 'renewal late'})`);
+    if (this.leading && this.now() >= this.leaseValidUntil)
+      this.lose(
+        `lease not renewed for ${this.options.leaseMs - this.marginMs} ms (${this.etcdError ?? 'renewal late'})`,
+      );
   }
 
   /** Keeps the lease alive (a new one when there is none or etcd forgot it). */
@@ -180,7 +199,11 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
   }
 
   private async readLeader(timeout: number): Promise<LeaderInfo | undefined> {
-    const text = await withTimeout(this.options.client.get(this.keys.leader).string(), timeout, 'read election key');
+    const text = await withTimeout(
+      this.options.client.get(this.keys.leader).string(),
+      timeout,
+      'read election key',
+    );
     if (text === null) return undefined;
     try {
       return JSON.parse(text) as LeaderInfo;
@@ -206,7 +229,10 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
       client
         .if(this.keys.leader, 'Create', '==', 0)
         .and(this.keys.term, 'Mod', '==', modRevision)
-        .then(client.put(this.keys.leader).value(JSON.stringify(info)).lease(leaseId), client.put(this.keys.term).value(String(term)))
+        .then(
+          client.put(this.keys.leader).value(JSON.stringify(info)).lease(leaseId),
+          client.put(this.keys.term).value(String(term)),
+        )
         .commit(),
       timeout,
       'campaign',
@@ -214,12 +240,20 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
     if (!result.succeeded) return; // another manager won this round; the next round reads who
     this.leading = { term, since };
     this.noteLeader(info);
-    this.options.log.warn({ event: 'ha.leader_elected', term, id: this.options.id }, `this manager leads term ${term}`);
-    this.emit('change', { leading: true, term, reason: `won the election for term ${term}` } satisfies LeadershipChange);
+    this.options.log.warn(
+      { event: 'ha.leader_elected', term, id: this.options.id },
+      `this manager leads term ${term}`,
+    );
+    this.emit('change', {
+      leading: true,
+      term,
+      reason: `won the election for term ${term}`,
+    } satisfies LeadershipChange);
   }
 
   private noteLeader(current: LeaderInfo | undefined): void {
-    if (current && (this.known?.id !== current.id || this.known.term !== current.term)) this.changes += 1;
+    if (current && (this.known?.id !== current.id || this.known.term !== current.term))
+      this.changes += 1;
     this.known = current;
   }
 
@@ -235,7 +269,10 @@ export class EtcdLeadership extends EventEmitter implements Leadership {
     if (!this.leading) return;
     const term = this.leading.term;
     this.leading = undefined;
-    this.options.log.warn({ event: 'ha.leadership_lost', term, reason }, `this manager no longer leads (term ${term}): ${reason}`);
+    this.options.log.warn(
+      { event: 'ha.leadership_lost', term, reason },
+      `this manager no longer leads (term ${term}): ${reason}`,
+    );
     this.emit('change', { leading: false, term, reason } satisfies LeadershipChange);
   }
 }

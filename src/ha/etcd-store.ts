@@ -39,7 +39,11 @@ export class EtcdStateStore implements ClusterStateStore {
   }
 
   async load(): Promise<ClusterState | undefined> {
-    const answer = await withTimeout(this.options.client.get(this.options.leadership.stateKey).exec(), this.options.timeoutMs * 2, 'read state');
+    const answer = await withTimeout(
+      this.options.client.get(this.options.leadership.stateKey).exec(),
+      this.options.timeoutMs * 2,
+      'read state',
+    );
     const kv = answer.kvs[0];
     this.revision = kv ? kv.mod_revision : '0';
     if (!kv) return undefined;
@@ -47,10 +51,19 @@ export class EtcdStateStore implements ClusterStateStore {
     try {
       state = JSON.parse(kv.value.toString()) as Partial<ClusterState>;
     } catch (error) {
-      throw new Error(`the state in etcd (${this.options.leadership.stateKey}) is not valid JSON: ${(error as Error).message}`, { cause: error });
+      throw new Error(
+        `the state in etcd (${this.options.leadership.stateKey}) is not valid JSON: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
-    if (state.version !== 1 || typeof state.hosts !== 'object' || typeof state.roles !== 'object') throw new Error(`the state in etcd (${this.options.leadership.stateKey}) is not a Switchyard state (version 1 with hosts and roles)`);
-    if (state.cluster !== this.options.cluster) throw new Error(`the state in etcd (${this.options.leadership.stateKey}) belongs to cluster "${String(state.cluster)}", not "${this.options.cluster}"`);
+    if (state.version !== 1 || typeof state.hosts !== 'object' || typeof state.roles !== 'object')
+      throw new Error(
+        `the state in etcd (${this.options.leadership.stateKey}) is not a Switchyard state (version 1 with hosts and roles)`,
+      );
+    if (state.cluster !== this.options.cluster)
+      throw new Error(
+        `the state in etcd (${this.options.leadership.stateKey}) belongs to cluster "${String(state.cluster)}", not "${this.options.cluster}"`,
+      );
     return state as ClusterState;
   }
 
@@ -76,7 +89,9 @@ export class EtcdStateStore implements ClusterStateStore {
       // the next save rather than act on a guess; leadership still ends on its own when etcd
       // stays unreachable for the lease.
       await this.refreshRevision().catch(() => undefined);
-      throw new Error(`could not write the state to etcd: ${(error as Error).message}`, { cause: error });
+      throw new Error(`could not write the state to etcd: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     if (!result.succeeded) {
       const reason = `state write for term ${term} refused by etcd (the term or the state changed since this manager's last read): another manager leads`;
@@ -88,7 +103,11 @@ export class EtcdStateStore implements ClusterStateStore {
   }
 
   private async refreshRevision(): Promise<void> {
-    const answer = await withTimeout(this.options.client.get(this.options.leadership.stateKey).exec(), this.options.timeoutMs * 2, 'read state revision');
+    const answer = await withTimeout(
+      this.options.client.get(this.options.leadership.stateKey).exec(),
+      this.options.timeoutMs * 2,
+      'read state revision',
+    );
     this.revision = answer.kvs[0]?.mod_revision ?? '0';
   }
 }

@@ -1,5 +1,11 @@
 import type { Etcd3 } from 'etcd3';
-import { ActionError, type Actuator, type AgentTransport, type FenceResult, type PlannedStep } from '../actuator/types.js';
+import {
+  ActionError,
+  type Actuator,
+  type AgentTransport,
+  type FenceResult,
+  type PlannedStep,
+} from '../actuator/types.js';
 import { withTimeout } from './etcd-client.js';
 import type { EtcdLeadership } from './etcd-leadership.js';
 
@@ -30,12 +36,21 @@ export class FencedActuator implements Actuator {
 
   async check(what: string): Promise<void> {
     const term = this.leadership.term();
-    if (term === undefined) throw new ActionError(`${what} not run: this manager no longer leads (its lease is not known valid)`);
+    if (term === undefined)
+      throw new ActionError(
+        `${what} not run: this manager no longer leads (its lease is not known valid)`,
+      );
     let current: string | null;
     try {
-      current = await withTimeout(this.client.get(this.leadership.termKey).string(), this.timeoutMs * 2, 'read term');
+      current = await withTimeout(
+        this.client.get(this.leadership.termKey).string(),
+        this.timeoutMs * 2,
+        'read term',
+      );
     } catch (error) {
-      throw new ActionError(`${what} not run: cannot confirm the leader term ${term} in etcd (${(error as Error).message})`);
+      throw new ActionError(
+        `${what} not run: cannot confirm the leader term ${term} in etcd (${(error as Error).message})`,
+      );
     }
     if (current !== String(term)) {
       const reason = `the cluster's term is ${current ?? 'unset'} in etcd, not this manager's ${term}`;
@@ -50,7 +65,9 @@ export class FencedActuator implements Actuator {
   }
 
   setReadOnly(host: string, on: boolean): Promise<void> {
-    return this.fenced(`read_only=${on ? 'ON' : 'OFF'} on ${host}`, () => this.inner.setReadOnly(host, on));
+    return this.fenced(`read_only=${on ? 'ON' : 'OFF'} on ${host}`, () =>
+      this.inner.setReadOnly(host, on),
+    );
   }
   fence(host: string): Promise<FenceResult> {
     return this.fenced(`fencing ${host}`, () => this.inner.fence(host));

@@ -35,7 +35,8 @@ export class TermSequence {
       this.counter = 0;
     }
     this.counter += 1;
-    if (this.counter >= TERM_SHIFT) throw new Error(`term ${term} used up its ${TERM_SHIFT} sequence numbers`);
+    if (this.counter >= TERM_SHIFT)
+      throw new Error(`term ${term} used up its ${TERM_SHIFT} sequence numbers`);
     return term * TERM_SHIFT + this.counter;
   }
 }

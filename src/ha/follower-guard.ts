@@ -28,7 +28,9 @@ export function followerGuard(options: FollowerGuardOptions): express.Router {
     const leader = options.leaderUrl();
     response.status(409).json({
       error: 'not_leader',
-      detail: leader ? `this manager is a follower; the leader is ${leader}` : 'this manager is a follower and no leader is elected right now: try again shortly',
+      detail: leader
+        ? `this manager is a follower; the leader is ${leader}`
+        : 'this manager is a follower and no leader is elected right now: try again shortly',
       ...(leader ? { leader } : {}),
     });
   });

@@ -34,7 +34,11 @@ export interface LocalEtcdTls {
   ca: string;
 }
 
-export async function startLocalEtcd(dir: string, size = 3, tls?: LocalEtcdTls): Promise<LocalEtcdCluster> {
+export async function startLocalEtcd(
+  dir: string,
+  size = 3,
+  tls?: LocalEtcdTls,
+): Promise<LocalEtcdCluster> {
   const base = await findFreePortRange(2 * size);
   const scheme = tls ? 'https' : 'http';
   const token = `switchyard-${process.pid}-${base}`;
@@ -54,19 +58,40 @@ export async function startLocalEtcd(dir: string, size = 3, tls?: LocalEtcdTls):
       child = spawn(
         'etcd',
         [
-          '--name', spec.name,
-          '--data-dir', spec.dataDir,
-          '--listen-client-urls', spec.clientUrl,
-          '--advertise-client-urls', spec.clientUrl,
-          '--listen-peer-urls', spec.peerUrl,
-          '--initial-advertise-peer-urls', spec.peerUrl,
-          '--initial-cluster', initialCluster,
-          '--initial-cluster-token', token,
-          '--initial-cluster-state', 'new',
-          '--heartbeat-interval', '100',
-          '--election-timeout', '1000',
+          '--name',
+          spec.name,
+          '--data-dir',
+          spec.dataDir,
+          '--listen-client-urls',
+          spec.clientUrl,
+          '--advertise-client-urls',
+          spec.clientUrl,
+          '--listen-peer-urls',
+          spec.peerUrl,
+          '--initial-advertise-peer-urls',
+          spec.peerUrl,
+          '--initial-cluster',
+          initialCluster,
+          '--initial-cluster-token',
+          token,
+          '--initial-cluster-state',
+          'new',
+          '--heartbeat-interval',
+          '100',
+          '--election-timeout',
+          '1000',
           // Clients over TLS with certificates checked against the CA (peers stay on loopback http).
-          ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
+          ...(tls
+            ? [
+                '--cert-file',
+                tls.cert,
+                '--key-file',
+                tls.key,
+                '--trusted-ca-file',
+                tls.ca,
+                '--client-cert-auth',
+              ]
+            : []),
         ],
         { stdio: ['ignore', log, log] },
       );
@@ -103,16 +128,30 @@ export async function startLocalEtcd(dir: string, size = 3, tls?: LocalEtcdTls):
 }
 
 /** Waits until every endpoint answers /health with health true (a leader is elected). */
-async function waitHealthy(endpoints: string[], timeoutMs: number, tls?: LocalEtcdTls): Promise<void> {
+async function waitHealthy(
+  endpoints: string[],
+  timeoutMs: number,
+  tls?: LocalEtcdTls,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   // The server's own certificate is also a client certificate of the test CA (serverAuth+clientAuth).
-  const dispatcher = tls ? new Agent({ connect: { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } }) : undefined;
+  const dispatcher = tls
+    ? new Agent({
+        connect: {
+          ca: readFileSync(tls.ca),
+          cert: readFileSync(tls.cert),
+          key: readFileSync(tls.key),
+        },
+      })
+    : undefined;
   let last = '';
   while (Date.now() < deadline) {
     const answers = await Promise.all(
       endpoints.map(async (url) => {
         try {
-          const response = dispatcher ? await undiciFetch(`${url}/health`, { signal: AbortSignal.timeout(1000), dispatcher }) : await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+          const response = dispatcher
+            ? await undiciFetch(`${url}/health`, { signal: AbortSignal.timeout(1000), dispatcher })
+            : await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
           const body = (await response.json()) as { health?: string | boolean };
           return String(body.health) === 'true';
         } catch (error) {

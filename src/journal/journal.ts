@@ -1,4 +1,15 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { currentActor } from './actor.js';
 import { linesBackward } from './tail.js';
@@ -57,7 +68,9 @@ export const DEFAULT_ROTATION: RotationOptions = { maxBytes: 64 * 1024 * 1024, k
 function parseEntry(line: string): JournalEntry | undefined {
   try {
     const entry = JSON.parse(line) as JournalEntry;
-    return typeof entry === 'object' && entry !== null && typeof entry.seq === 'number' ? entry : undefined;
+    return typeof entry === 'object' && entry !== null && typeof entry.seq === 'number'
+      ? entry
+      : undefined;
   } catch {
     return undefined; // blank, or a torn final line after a crash; the rest is intact
   }
@@ -81,7 +94,12 @@ export class FileJournal implements Journal {
     rotation: Partial<RotationOptions> = {},
   ) {
     this.rotation = { ...DEFAULT_ROTATION, ...rotation };
-    if (this.rotation.maxBytes < 1 || !Number.isInteger(this.rotation.keep) || this.rotation.keep < 1) throw new Error('journal rotation needs maxBytes > 0 and keep >= 1');
+    if (
+      this.rotation.maxBytes < 1 ||
+      !Number.isInteger(this.rotation.keep) ||
+      this.rotation.keep < 1
+    )
+      throw new Error('journal rotation needs maxBytes > 0 and keep >= 1');
     mkdirSync(dirname(file), { recursive: true });
     if (existsSync(file)) {
       this.size = statSync(file).size;
@@ -92,7 +110,10 @@ export class FileJournal implements Journal {
 
   /** FILE, FILE.1, ..., FILE.keep: newest first. */
   files(): string[] {
-    return [this.file, ...Array.from({ length: this.rotation.keep }, (_, index) => `${this.file}.${index + 1}`)];
+    return [
+      this.file,
+      ...Array.from({ length: this.rotation.keep }, (_, index) => `${this.file}.${index + 1}`),
+    ];
   }
 
   append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
@@ -184,7 +205,9 @@ export class MemoryJournal implements Journal {
     return full;
   }
   read(options: JournalReadOptions = {}): JournalEntry[] {
-    const filtered = this.entries.filter((entry) => options.since === undefined || entry.at >= options.since);
+    const filtered = this.entries.filter(
+      (entry) => options.since === undefined || entry.at >= options.since,
+    );
     return options.limit === undefined ? filtered : filtered.slice(-options.limit);
   }
 }

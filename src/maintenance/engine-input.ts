@@ -15,8 +15,15 @@ export function droppedWithMaintenance(
   if (maintenance.size === 0) return dropped;
   const result = new Map(dropped);
   for (const host of maintenance) {
-    const held = new Set(Object.entries(roles).filter(([, ips]) => Object.values(ips).includes(host)).map(([role]) => role));
-    result.set(host, new Set([...(dropped.get(host) ?? []), ...roleNames.filter((role) => !held.has(role))]));
+    const held = new Set(
+      Object.entries(roles)
+        .filter(([, ips]) => Object.values(ips).includes(host))
+        .map(([role]) => role),
+    );
+    result.set(
+      host,
+      new Set([...(dropped.get(host) ?? []), ...roleNames.filter((role) => !held.has(role))]),
+    );
   }
   return result;
 }

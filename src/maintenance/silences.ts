@@ -54,7 +54,12 @@ export function matcherMatches(matcher: SilenceMatcher, labels: Record<string, s
  * does not count. Time decides, not the state Alertmanager reported: a silence read earlier
  * ends at its endsAt even while Alertmanager cannot be asked.
  */
-export function hostsInMaintenance(silences: readonly Silence[], cluster: string, hosts: readonly string[], now: number): Map<string, MaintenanceWindow> {
+export function hostsInMaintenance(
+  silences: readonly Silence[],
+  cluster: string,
+  hosts: readonly string[],
+  now: number,
+): Map<string, MaintenanceWindow> {
   const result = new Map<string, MaintenanceWindow>();
   for (const silence of silences) {
     if (silence.status?.state === 'expired') continue;
@@ -63,10 +68,17 @@ export function hostsInMaintenance(silences: readonly Silence[], cluster: string
     if (!(starts <= now && now < ends)) continue;
     if (silence.matchers.length === 0) continue;
     for (const host of hosts) {
-      if (!silence.matchers.every((matcher) => matcherMatches(matcher, { cluster, host }))) continue;
+      if (!silence.matchers.every((matcher) => matcherMatches(matcher, { cluster, host })))
+        continue;
       const known = result.get(host);
       // The window that lasts longest is the one that matters to an operator.
-      if (!known || Date.parse(known.endsAt) < ends) result.set(host, { silence: silence.id, endsAt: silence.endsAt, createdBy: silence.createdBy, comment: silence.comment });
+      if (!known || Date.parse(known.endsAt) < ends)
+        result.set(host, {
+          silence: silence.id,
+          endsAt: silence.endsAt,
+          createdBy: silence.createdBy,
+          comment: silence.comment,
+        });
     }
   }
   return result;
@@ -144,15 +156,25 @@ export class SilenceWatcher {
   private async read(): Promise<void> {
     const url = `${this.options.url.replace(/\/+$/, '')}/api/v2/silences`;
     try {
-      const response = await (this.options.fetch ?? fetch)(url, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 2000), headers: { accept: 'application/json' } });
+      const response = await (this.options.fetch ?? fetch)(url, {
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 2000),
+        headers: { accept: 'application/json' },
+      });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body = (await response.json()) as unknown;
       if (!Array.isArray(body)) throw new Error('the answer is not a list of silences');
       this.silences = body.filter(isSilence);
       this.lastReadAt = this.now();
       if (!this.readable) {
-        this.options.journal?.append({ phase: 'note', event: 'maintenance.silences_readable', reason: `silences read from ${url} again` });
-        this.log.info({ event: 'maintenance.silences_readable', url }, 'Alertmanager silences readable again');
+        this.options.journal?.append({
+          phase: 'note',
+          event: 'maintenance.silences_readable',
+          reason: `silences read from ${url} again`,
+        });
+        this.log.info(
+          { event: 'maintenance.silences_readable', url },
+          'Alertmanager silences readable again',
+        );
       }
       this.readable = true;
       this.problem = undefined;
@@ -161,8 +183,15 @@ export class SilenceWatcher {
       if (this.readable) {
         const known = this.silences.length;
         const reason = `silences could not be read (${problem}); the ${known} known before apply until their endsAt, automation is not held off by any other`;
-        this.options.journal?.append({ phase: 'note', event: 'maintenance.silences_unreadable', reason });
-        this.log.warn({ event: 'maintenance.silences_unreadable', url, err: (error as Error).message }, reason);
+        this.options.journal?.append({
+          phase: 'note',
+          event: 'maintenance.silences_unreadable',
+          reason,
+        });
+        this.log.warn(
+          { event: 'maintenance.silences_unreadable', url, err: (error as Error).message },
+          reason,
+        );
       }
       this.readable = false;
       this.problem = problem;
@@ -174,19 +203,42 @@ export class SilenceWatcher {
    * switchyard_maintenance. Call once per monitor cycle.
    */
   update(): ReadonlySet<string> {
-    const next = hostsInMaintenance(this.silences, this.options.cluster, this.options.hosts, this.now());
+    const next = hostsInMaintenance(
+      this.silences,
+      this.options.cluster,
+      this.options.hosts,
+      this.now(),
+    );
     for (const [host, window] of next) {
       if (this.current.get(host)?.silence === window.silence) continue;
       const reason = `${host} in maintenance: silence ${window.silence}${window.createdBy ? ` by ${window.createdBy}` : ''} until ${window.endsAt}${window.comment ? ` (${window.comment})` : ''}; no automatic failover away from or onto it, no role changes for it; read_only is still enforced`;
-      this.options.journal?.append({ phase: 'note', event: 'maintenance.start', host, reason, inputs: { ...window } });
-      this.log.info({ event: 'maintenance.start', host, silence: window.silence, endsAt: window.endsAt }, reason);
+      this.options.journal?.append({
+        phase: 'note',
+        event: 'maintenance.start',
+        host,
+        reason,
+        inputs: { ...window },
+      });
+      this.log.info(
+        { event: 'maintenance.start', host, silence: window.silence, endsAt: window.endsAt },
+        reason,
+      );
       this.options.metrics?.maintenance.set({ host }, 1);
     }
     for (const [host, window] of this.current) {
       if (next.has(host)) continue;
-      const why = Date.parse(window.endsAt) <= this.now() ? `its silence ${window.silence} ended at ${window.endsAt}` : `silence ${window.silence} is gone (expired or deleted)`;
+      const why =
+        Date.parse(window.endsAt) <= this.now()
+          ? `its silence ${window.silence} ended at ${window.endsAt}`
+          : `silence ${window.silence} is gone (expired or deleted)`;
       const reason = `${host} out of maintenance: ${why}; automation applies again`;
-      this.options.journal?.append({ phase: 'note', event: 'maintenance.end', host, reason, inputs: { silence: window.silence } });
+      this.options.journal?.append({
+        phase: 'note',
+        event: 'maintenance.end',
+        host,
+        reason,
+        inputs: { silence: window.silence },
+      });
       this.log.info({ event: 'maintenance.end', host, silence: window.silence }, reason);
       this.options.metrics?.maintenance.set({ host }, 0);
     }
@@ -195,7 +247,13 @@ export class SilenceWatcher {
   }
 
   status(): MaintenanceStatus {
-    return { source: this.options.url, readable: this.readable, lastReadAt: this.lastReadAt, problem: this.problem, hosts: Object.fromEntries(this.current) };
+    return {
+      source: this.options.url,
+      readable: this.readable,
+      lastReadAt: this.lastReadAt,
+      problem: this.problem,
+      hosts: Object.fromEntries(this.current),
+    };
   }
 }
 
@@ -208,6 +266,8 @@ function isSilence(value: unknown): value is Silence {
     typeof silence.startsAt === 'string' &&
     typeof silence.endsAt === 'string' &&
     Array.isArray(silence.matchers) &&
-    silence.matchers.every((matcher) => typeof matcher?.name === 'string' && typeof matcher.value === 'string')
+    silence.matchers.every(
+      (matcher) => typeof matcher?.name === 'string' && typeof matcher.value === 'string',
+    )
   );
 }

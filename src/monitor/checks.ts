@@ -26,7 +26,10 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
   let connection: Connection | undefined;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CheckTimeout(`no answer within ${target.checkTimeoutMs} ms`)), target.checkTimeoutMs);
+    timer = setTimeout(
+      () => reject(new CheckTimeout(`no answer within ${target.checkTimeoutMs} ms`)),
+      target.checkTimeoutMs,
+    );
   });
   const record = (name: CheckName, started: number, ok: boolean, detail?: string) => {
     const outcome: CheckOutcome = { ok, at: Date.now(), durationMs: Date.now() - started, detail };
@@ -37,7 +40,13 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
   let started = Date.now();
   try {
     connection = await bounded(
-      openConnection({ host: target.host.address, port: target.host.port, user: target.user, password: target.password, connectTimeoutMs: target.connectTimeoutMs }),
+      openConnection({
+        host: target.host.address,
+        port: target.host.port,
+        user: target.user,
+        password: target.password,
+        connectTimeoutMs: target.connectTimeoutMs,
+      }),
     );
     await bounded(connection.query('SELECT 1'));
     observation.reachable = true;
@@ -52,18 +61,36 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
           '@@global.slave_net_timeout AS slave_net_timeout, CONNECTION_ID() AS connection_id',
       ),
     );
-    const [uptime] = await bounded(queryRows<{ Value: string }>(connection, "SHOW GLOBAL STATUS LIKE 'Uptime'"));
+    const [uptime] = await bounded(
+      queryRows<{ Value: string }>(connection, "SHOW GLOBAL STATUS LIKE 'Uptime'"),
+    );
     observation.readOnly = Number(variables?.read_only) === 1;
     observation.version = String(variables?.version ?? '');
     observation.serverId = Number(variables?.server_id);
     observation.uptimeSeconds = Number(uptime?.Value);
     observation.connectionId = Number(variables?.connection_id);
-    if (variables?.slave_net_timeout !== null && variables?.slave_net_timeout !== undefined) observation.slaveNetTimeoutSeconds = Number(variables.slave_net_timeout);
-    observation.gtid = { binlogPos: String(variables?.binlog_pos ?? ''), slavePos: String(variables?.slave_pos ?? ''), currentPos: String(variables?.current_pos ?? ''), binlogState: String(variables?.binlog_state ?? '') };
-    record('mysql', started, true, `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}`);
+    if (variables?.slave_net_timeout !== null && variables?.slave_net_timeout !== undefined)
+      observation.slaveNetTimeoutSeconds = Number(variables.slave_net_timeout);
+    observation.gtid = {
+      binlogPos: String(variables?.binlog_pos ?? ''),
+      slavePos: String(variables?.slave_pos ?? ''),
+      currentPos: String(variables?.current_pos ?? ''),
+      binlogState: String(variables?.binlog_state ?? ''),
+    };
+    record(
+      'mysql',
+      started,
+      true,
+      `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}`,
+    );
 
     started = Date.now();
-    const [statusRow] = await bounded(queryRows<Record<string, unknown>>(connection, replicationStatusQuery(flavorOf(observation.version))));
+    const [statusRow] = await bounded(
+      queryRows<Record<string, unknown>>(
+        connection,
+        replicationStatusQuery(flavorOf(observation.version)),
+      ),
+    );
     observation.replication = parseReplicationStatus(statusRow);
     const replication = observation.replication;
     if (!replication) {
@@ -72,8 +99,18 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     } else {
       const threadsOk = replication.ioRunning && replication.sqlRunning;
       const error = replication.lastIoError || replication.lastSqlError;
-      record('rep_threads', started, threadsOk, `IO ${replication.ioRunning ? 'Yes' : replication.ioState || 'No'}, SQL ${replication.sqlRunning ? 'Yes' : 'No'}${error ? `: ${error}` : ''}`);
-      record('rep_backlog', started, !replication.relayBacklog || replication.sqlRunning, replication.relayBacklog ? 'relay log not fully applied' : 'relay log applied');
+      record(
+        'rep_threads',
+        started,
+        threadsOk,
+        `IO ${replication.ioRunning ? 'Yes' : replication.ioState || 'No'}, SQL ${replication.sqlRunning ? 'Yes' : 'No'}${error ? `: ${error}` : ''}`,
+      );
+      record(
+        'rep_backlog',
+        started,
+        !replication.relayBacklog || replication.sqlRunning,
+        replication.relayBacklog ? 'relay log not fully applied' : 'relay log applied',
+      );
     }
 
     started = Date.now();
@@ -92,8 +129,16 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
             [target.heartbeat.writerServerId],
           ),
         );
-        observation.heartbeatLagSeconds = row?.lag === null || row?.lag === undefined ? null : Math.max(0, Number(row.lag));
-        record('lag', started, observation.heartbeatLagSeconds !== null, observation.heartbeatLagSeconds === null ? 'no heartbeat row from the writer yet' : `${observation.heartbeatLagSeconds.toFixed(3)} s`);
+        observation.heartbeatLagSeconds =
+          row?.lag === null || row?.lag === undefined ? null : Math.max(0, Number(row.lag));
+        record(
+          'lag',
+          started,
+          observation.heartbeatLagSeconds !== null,
+          observation.heartbeatLagSeconds === null
+            ? 'no heartbeat row from the writer yet'
+            : `${observation.heartbeatLagSeconds.toFixed(3)} s`,
+        );
       } catch (error) {
         if (error instanceof CheckTimeout) throw error;
         observation.heartbeatLagSeconds = null;

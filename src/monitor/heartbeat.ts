@@ -43,7 +43,8 @@ export class HeartbeatWriter {
   }
 
   private problem(message: string): void {
-    if (message !== this.lastProblem) this.options.log.warn({ event: 'heartbeat.skipped', reason: message }, message);
+    if (message !== this.lastProblem)
+      this.options.log.warn({ event: 'heartbeat.skipped', reason: message }, message);
     this.lastProblem = message;
   }
 
@@ -60,7 +61,10 @@ export class HeartbeatWriter {
         host: host.address,
         port: host.port,
         user: config.mysql.user,
-        password: readSecret({ file: config.mysql.password_file, env: config.mysql.password_env }, 'mysql.password'),
+        password: readSecret(
+          { file: config.mysql.password_file, env: config.mysql.password_env },
+          'mysql.password',
+        ),
         connectTimeoutMs: config.monitor.connect_timeout,
       });
       this.connectedTo = writer;
@@ -72,14 +76,21 @@ export class HeartbeatWriter {
     const timeout = Math.max(1000, 2 * config.monitor.connect_timeout);
     const [rows] = await connection.query({ sql: 'SELECT @@global.read_only AS ro', timeout });
     const row = (rows as Array<{ ro: number | string }>)[0];
-    if (Number(row?.ro) !== 0) throw new Error(`${writer} is read-only: it is not (yet) the writer`);
+    if (Number(row?.ro) !== 0)
+      throw new Error(`${writer} is read-only: it is not (yet) the writer`);
     const schema = config.heartbeat.schema;
     if (!this.prepared.has(writer)) {
       await connection.query({ sql: `CREATE DATABASE IF NOT EXISTS \`${schema}\``, timeout });
-      await connection.query({ sql: `CREATE TABLE IF NOT EXISTS \`${schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`, timeout });
+      await connection.query({
+        sql: `CREATE TABLE IF NOT EXISTS \`${schema}\`.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`,
+        timeout,
+      });
       this.prepared.add(writer);
     }
-    await connection.query({ sql: `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`, timeout });
+    await connection.query({
+      sql: `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`,
+      timeout,
+    });
   }
 
   async stop(): Promise<void> {

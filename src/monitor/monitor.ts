@@ -31,13 +31,21 @@ export interface MonitorOptions {
 /** Above this, IO-thread-only evidence of a silently lost writer is slow. */
 const SLOW_NET_TIMEOUT_SECONDS = 10;
 
-const HEALTHY: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
+const HEALTHY: ReadonlySet<HostState> = new Set([
+  'ONLINE',
+  'REPLICATION_DELAY',
+  'REPLICATION_FAIL',
+]);
 
 /** The configured host a replica's master address and port name, if any. */
-export function masterOf(replication: ReplicationStatus, hosts: LoadedConfig['hosts']): string | undefined {
+export function masterOf(
+  replication: ReplicationStatus,
+  hosts: LoadedConfig['hosts'],
+): string | undefined {
   for (const [name, host] of Object.entries(hosts)) {
     const sameHost = replication.masterHost === name || replication.masterHost === host.address;
-    if (sameHost && (replication.masterPort === host.port || replication.masterPort === 0)) return name;
+    if (sameHost && (replication.masterPort === host.port || replication.masterPort === 0))
+      return name;
   }
   return undefined;
 }
@@ -65,7 +73,10 @@ export class Monitor {
   constructor(private readonly options: MonitorOptions) {
     const { mysql } = options.config;
     this.user = mysql.user;
-    this.password = readSecret({ file: mysql.password_file, env: mysql.password_env }, 'mysql.password');
+    this.password = readSecret(
+      { file: mysql.password_file, env: mysql.password_env },
+      'mysql.password',
+    );
     this.pinger = options.pinger ?? icmpPing;
     this.now = options.now ?? Date.now;
   }
@@ -83,7 +94,12 @@ export class Monitor {
     if (ips.length === 0) return { ok: true, detail: 'no ping_ips configured' };
     const answers = await Promise.all(ips.map(async (ip) => [ip, await this.pinger(ip)] as const));
     const answered = answers.filter(([, ok]) => ok).map(([ip]) => ip);
-    return answered.length > 0 ? { ok: true, detail: `answered: ${answered.join(', ')}` } : { ok: false, detail: `none of ping_ips answered (${ips.join(', ')}): the manager's own network is in doubt` };
+    return answered.length > 0
+      ? { ok: true, detail: `answered: ${answered.join(', ')}` }
+      : {
+          ok: false,
+          detail: `none of ping_ips answered (${ips.join(', ')}): the manager's own network is in doubt`,
+        };
   }
 
   async runCycle(state: ClusterState): Promise<MonitorCycle> {
@@ -102,7 +118,8 @@ export class Monitor {
               user: this.user,
               password: this.password,
               connectTimeoutMs: config.monitor.connect_timeout,
-              checkTimeoutMs: config.monitor.check_timeout ?? Math.max(config.monitor.connect_timeout * 2, 1000),
+              checkTimeoutMs:
+                config.monitor.check_timeout ?? Math.max(config.monitor.connect_timeout * 2, 1000),
               heartbeat: { schema: config.heartbeat.schema, writerServerId },
             },
             at,
@@ -112,25 +129,45 @@ export class Monitor {
     ]);
     for (const observation of observations) {
       this.warnSlowTimeout(observation);
-      if (observation.serverId !== undefined && !Number.isNaN(observation.serverId)) this.serverIds.set(observation.host, observation.serverId);
-      for (const [check, outcome] of Object.entries(observation.checks)) metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
+      if (observation.serverId !== undefined && !Number.isNaN(observation.serverId))
+        this.serverIds.set(observation.host, observation.serverId);
+      for (const [check, outcome] of Object.entries(observation.checks))
+        metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
     }
     const next: ClusterState = { ...state, hosts: { ...state.hosts } };
     const transitions: MonitorCycle['transitions'] = [];
     if (!network.ok) {
-      log.warn({ event: 'monitor.network_down', detail: network.detail }, 'network self-check failed: host states frozen');
-      return { at, observations, state: next, networkOk: false, networkDetail: network.detail, transitions };
+      log.warn(
+        { event: 'monitor.network_down', detail: network.detail },
+        'network self-check failed: host states frozen',
+      );
+      return {
+        at,
+        observations,
+        state: next,
+        networkOk: false,
+        networkDetail: network.detail,
+        transitions,
+      };
     }
     const activeWriter = writer ?? this.writerOf(state, observations);
     const byHost = new Map(observations.map((observation) => [observation.host, observation]));
     for (const observation of observations) {
       const record = next.hosts[observation.host] ?? initialHostRecord(at);
-      const masterName = observation.replication ? masterOf(observation.replication, config.hosts) : undefined;
+      const masterName = observation.replication
+        ? masterOf(observation.replication, config.hosts)
+        : undefined;
       const masterState = masterName ? state.hosts[masterName]?.state : undefined;
       const { record: updated, transition } = nextHostRecord(record, observation, {
         isActiveWriter: observation.host === activeWriter,
         master: masterName
-          ? { name: masterName, online: byHost.get(masterName)?.reachable === true && masterState !== undefined && HEALTHY.has(masterState) }
+          ? {
+              name: masterName,
+              online:
+                byHost.get(masterName)?.reachable === true &&
+                masterState !== undefined &&
+                HEALTHY.has(masterState),
+            }
           : undefined,
         monitor: config.monitor,
         now: this.now(),
@@ -138,10 +175,26 @@ export class Monitor {
       next.hosts[observation.host] = updated;
       if (transition) {
         transitions.push({ host: observation.host, ...transition });
-        log.info({ event: 'host.state_changed', host: observation.host, from: transition.from, to: transition.to, reason: transition.reason }, `${observation.host}: ${transition.from} -> ${transition.to}`);
+        log.info(
+          {
+            event: 'host.state_changed',
+            host: observation.host,
+            from: transition.from,
+            to: transition.to,
+            reason: transition.reason,
+          },
+          `${observation.host}: ${transition.from} -> ${transition.to}`,
+        );
       }
     }
-    return { at, observations, state: next, networkOk: true, networkDetail: network.detail, transitions };
+    return {
+      at,
+      observations,
+      state: next,
+      networkOk: true,
+      networkDetail: network.detail,
+      transitions,
+    };
   }
 
   /**
@@ -150,11 +203,20 @@ export class Monitor {
    */
   private warnSlowTimeout(observation: HostObservation): void {
     const timeout = observation.slaveNetTimeoutSeconds;
-    if (!observation.replication || timeout === undefined || timeout <= SLOW_NET_TIMEOUT_SECONDS) return;
-    if (this.options.config.hosts[observation.host]?.agent !== undefined || this.timeoutWarned.get(observation.host) === timeout) return;
+    if (!observation.replication || timeout === undefined || timeout <= SLOW_NET_TIMEOUT_SECONDS)
+      return;
+    if (
+      this.options.config.hosts[observation.host]?.agent !== undefined ||
+      this.timeoutWarned.get(observation.host) === timeout
+    )
+      return;
     this.timeoutWarned.set(observation.host, timeout);
     this.options.log.warn(
-      { event: 'monitor.slow_replica_timeout', host: observation.host, slaveNetTimeoutSeconds: timeout },
+      {
+        event: 'monitor.slow_replica_timeout',
+        host: observation.host,
+        slaveNetTimeoutSeconds: timeout,
+      },
       `${observation.host} has no agent and slave_net_timeout=${timeout}s: a silently lost writer is confirmed by its IO thread only after that long; run an agent on it (hosts.${observation.host}.agent) or lower slave_net_timeout`,
     );
   }

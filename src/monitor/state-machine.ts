@@ -26,29 +26,59 @@ export interface Transition {
 
 /** A host never seen before: no outage to recover from, so its first healthy check makes it ONLINE. */
 export function initialHostRecord(now: number): HostRecord {
-  return { state: 'AWAITING_RECOVERY', reason: 'no history yet', since: now, failures: 0, flaps: [], fresh: true };
+  return {
+    state: 'AWAITING_RECOVERY',
+    reason: 'no history yet',
+    since: now,
+    failures: 0,
+    flaps: [],
+    fresh: true,
+  };
 }
 
 /** ONLINE, REPLICATION_DELAY or REPLICATION_FAIL from a reachable host's replication. */
-export function healthState(observation: HostObservation, context: StateContext): { state: HostState; reason: string } {
-  if (context.isActiveWriter) return { state: 'ONLINE', reason: 'active writer (its own replication is not held against it)' };
+export function healthState(
+  observation: HostObservation,
+  context: StateContext,
+): { state: HostState; reason: string } {
+  if (context.isActiveWriter)
+    return {
+      state: 'ONLINE',
+      reason: 'active writer (its own replication is not held against it)',
+    };
   const replication = observation.replication;
   if (!replication) return { state: 'ONLINE', reason: 'healthy (no replication configured)' };
   const health = replicationHealth(observation, replication, context);
   if (health.state !== 'ONLINE' && context.master && !context.master.online) {
-    return { state: 'ONLINE', reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it (${health.reason})` };
+    return {
+      state: 'ONLINE',
+      reason: `its master ${context.master.name} is not ONLINE: its replication is not held against it (${health.reason})`,
+    };
   }
   return health;
 }
 
-function replicationHealth(observation: HostObservation, replication: NonNullable<HostObservation['replication']>, context: StateContext): { state: HostState; reason: string } {
+function replicationHealth(
+  observation: HostObservation,
+  replication: NonNullable<HostObservation['replication']>,
+  context: StateContext,
+): { state: HostState; reason: string } {
   // An IO thread that is connecting without an error was just (re)started, e.g. by a repoint.
-  const starting = !replication.ioRunning && /^connecting$/i.test(replication.ioState) && replication.lastIoError === '';
+  const starting =
+    !replication.ioRunning &&
+    /^connecting$/i.test(replication.ioState) &&
+    replication.lastIoError === '';
   // Cannot receive (IO thread down) or cannot apply because of an error: broken.
-  if ((!replication.ioRunning && !starting) || (!replication.sqlRunning && replication.lastSqlError !== '')) {
+  if (
+    (!replication.ioRunning && !starting) ||
+    (!replication.sqlRunning && replication.lastSqlError !== '')
+  ) {
     const threads = `IO ${replication.ioRunning ? 'running' : replication.ioState || 'stopped'}, SQL ${replication.sqlRunning ? 'running' : 'stopped'}`;
     const error = replication.lastIoError || replication.lastSqlError;
-    return { state: 'REPLICATION_FAIL', reason: `replication broken: ${threads}${error ? ` (${error})` : ''}` };
+    return {
+      state: 'REPLICATION_FAIL',
+      reason: `replication broken: ${threads}${error ? ` (${error})` : ''}`,
+    };
   }
   // A cleanly stopped SQL thread still receives everything and catches up when restarted: it is
   // a delay, judged by the measured lag (unknown lag counts as too much).
@@ -57,28 +87,49 @@ function replicationHealth(observation: HostObservation, replication: NonNullabl
     return { state: 'REPLICATION_DELAY', reason: 'SQL thread stopped (no error) and lag unknown' };
   }
   if (lag !== null && lag !== undefined && lag * 1000 > context.monitor.max_lag) {
-    return { state: 'REPLICATION_DELAY', reason: `lag ${lag.toFixed(3)} s above max_lag ${formatDuration(context.monitor.max_lag)}${replication.sqlRunning ? '' : ' (SQL thread stopped)'}` };
+    return {
+      state: 'REPLICATION_DELAY',
+      reason: `lag ${lag.toFixed(3)} s above max_lag ${formatDuration(context.monitor.max_lag)}${replication.sqlRunning ? '' : ' (SQL thread stopped)'}`,
+    };
   }
-  return { state: 'ONLINE', reason: lag === null || lag === undefined ? 'healthy' : `healthy (lag ${lag.toFixed(3)} s)` };
+  return {
+    state: 'ONLINE',
+    reason: lag === null || lag === undefined ? 'healthy' : `healthy (lag ${lag.toFixed(3)} s)`,
+  };
 }
 
-const HEALTH_STATES: ReadonlySet<HostState> = new Set(['ONLINE', 'REPLICATION_DELAY', 'REPLICATION_FAIL']);
+const HEALTH_STATES: ReadonlySet<HostState> = new Set([
+  'ONLINE',
+  'REPLICATION_DELAY',
+  'REPLICATION_FAIL',
+]);
 
 /**
  * One host, one observation: the MMM rules of docs/design.md "Host states". Pure: the caller
  * logs and persists. Only the operator leaves ADMIN_OFFLINE; a host that restarted, came back
  * from HARD_OFFLINE or flapped waits in AWAITING_RECOVERY (held when it restarted or flapped).
  */
-export function nextHostRecord(record: HostRecord, observation: HostObservation, context: StateContext): { record: HostRecord; transition?: Transition } {
+export function nextHostRecord(
+  record: HostRecord,
+  observation: HostObservation,
+  context: StateContext,
+): { record: HostRecord; transition?: Transition } {
   const { monitor, now } = context;
-  const next: HostRecord = { ...record, flaps: record.flaps.filter((at) => now - at < monitor.flap.window) };
+  const next: HostRecord = {
+    ...record,
+    flaps: record.flaps.filter((at) => now - at < monitor.flap.window),
+  };
   let to: HostState = record.state;
   let reason = record.reason;
   let restartedNow = false;
 
   if (!observation.reachable) {
     next.failures = record.failures + 1;
-    if (record.state !== 'ADMIN_OFFLINE' && record.state !== 'HARD_OFFLINE' && next.failures >= monitor.failures_before_down) {
+    if (
+      record.state !== 'ADMIN_OFFLINE' &&
+      record.state !== 'HARD_OFFLINE' &&
+      next.failures >= monitor.failures_before_down
+    ) {
       to = 'HARD_OFFLINE';
       reason = `unreachable for ${next.failures} consecutive checks: ${observation.error ?? 'no answer'}`;
       next.downSince = now;
@@ -89,8 +140,12 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
     // uptime as before; connection ids only grow while a server runs (the monitor opens a new
     // connection every check) and start again from 1 after a restart.
     const restarted =
-      (observation.uptimeSeconds !== undefined && record.lastUptimeSeconds !== undefined && observation.uptimeSeconds < record.lastUptimeSeconds) ||
-      (observation.connectionId !== undefined && record.lastConnectionId !== undefined && observation.connectionId < record.lastConnectionId);
+      (observation.uptimeSeconds !== undefined &&
+        record.lastUptimeSeconds !== undefined &&
+        observation.uptimeSeconds < record.lastUptimeSeconds) ||
+      (observation.connectionId !== undefined &&
+        record.lastConnectionId !== undefined &&
+        observation.connectionId < record.lastConnectionId);
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
     if (observation.connectionId !== undefined) next.lastConnectionId = observation.connectionId;
     if (record.state === 'ADMIN_OFFLINE') {
@@ -142,24 +197,55 @@ export function nextHostRecord(record: HostRecord, observation: HostObservation,
     }
   }
   if (to !== 'AWAITING_RECOVERY') delete next.fresh;
-  if (to === 'ONLINE' || to === 'REPLICATION_DELAY' || to === 'REPLICATION_FAIL') delete next.downSince;
+  if (to === 'ONLINE' || to === 'REPLICATION_DELAY' || to === 'REPLICATION_FAIL')
+    delete next.downSince;
   next.state = to;
   next.since = now;
   return { record: next, transition: { from: record.state, to, reason: next.reason } };
 }
 
 /** Operator: take a host in. The next cycle derives REPLICATION_* from its replication if needed. */
-export function setOnline(record: HostRecord, now: number): { record: HostRecord; transition?: Transition } {
-  const next: HostRecord = { ...record, state: 'ONLINE', reason: 'set online by the operator', since: now, failures: 0, flaps: [] };
+export function setOnline(
+  record: HostRecord,
+  now: number,
+): { record: HostRecord; transition?: Transition } {
+  const next: HostRecord = {
+    ...record,
+    state: 'ONLINE',
+    reason: 'set online by the operator',
+    since: now,
+    failures: 0,
+    flaps: [],
+  };
   delete next.held;
   delete next.fresh;
   delete next.downSince;
   delete next.lastOutageMs;
-  return { record: next, transition: record.state === 'ONLINE' ? undefined : { from: record.state, to: 'ONLINE', reason: next.reason } };
+  return {
+    record: next,
+    transition:
+      record.state === 'ONLINE'
+        ? undefined
+        : { from: record.state, to: 'ONLINE', reason: next.reason },
+  };
 }
 
 /** Operator: take a host out; only set-online brings it back. */
-export function setOffline(record: HostRecord, now: number): { record: HostRecord; transition?: Transition } {
-  const next: HostRecord = { ...record, state: 'ADMIN_OFFLINE', reason: 'set offline by the operator', since: now };
-  return { record: next, transition: record.state === 'ADMIN_OFFLINE' ? undefined : { from: record.state, to: 'ADMIN_OFFLINE', reason: next.reason } };
+export function setOffline(
+  record: HostRecord,
+  now: number,
+): { record: HostRecord; transition?: Transition } {
+  const next: HostRecord = {
+    ...record,
+    state: 'ADMIN_OFFLINE',
+    reason: 'set offline by the operator',
+    since: now,
+  };
+  return {
+    record: next,
+    transition:
+      record.state === 'ADMIN_OFFLINE'
+        ? undefined
+        : { from: record.state, to: 'ADMIN_OFFLINE', reason: next.reason },
+  };
 }

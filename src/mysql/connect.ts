@@ -19,7 +19,9 @@ export interface Endpoint {
 
 /** One short-lived connection; the monitor opens its own per check so a hung session never blocks the next cycle. */
 export async function openConnection(endpoint: Endpoint): Promise<Connection> {
-  const tls = endpoint.socketPath ? undefined : (endpoint.tls ?? mysqlTlsFor(endpoint.host, endpoint.port));
+  const tls = endpoint.socketPath
+    ? undefined
+    : (endpoint.tls ?? mysqlTlsFor(endpoint.host, endpoint.port));
   try {
     return await createConnection(endpoint, tls);
   } catch (error) {
@@ -45,7 +47,9 @@ function createConnection(endpoint: Endpoint, tls: MysqlTls | undefined): Promis
   const ip = endpoint.host !== undefined && isIP(endpoint.host) !== 0;
   return mysql.createConnection({
     ...(tls ? { ssl: sslOptions(tls) } : {}),
-    ...(tls && ip ? { stream: () => socketFor(endpoint.host as string, endpoint.port ?? 3306) } : {}),
+    ...(tls && ip
+      ? { stream: () => socketFor(endpoint.host as string, endpoint.port ?? 3306) }
+      : {}),
     host: endpoint.host,
     port: endpoint.port,
     socketPath: endpoint.socketPath,
@@ -64,12 +68,19 @@ function createConnection(endpoint: Endpoint, tls: MysqlTls | undefined): Promis
   });
 }
 
-export async function queryRows<T = Record<string, unknown>>(connection: Connection, sql: string, values?: unknown[]): Promise<T[]> {
+export async function queryRows<T = Record<string, unknown>>(
+  connection: Connection,
+  sql: string,
+  values?: unknown[],
+): Promise<T[]> {
   const [rows] = await connection.query<RowData[]>(sql, values);
   return rows as unknown as T[];
 }
 
-export async function withConnection<T>(endpoint: Endpoint, work: (connection: Connection) => Promise<T>): Promise<T> {
+export async function withConnection<T>(
+  endpoint: Endpoint,
+  work: (connection: Connection) => Promise<T>,
+): Promise<T> {
   const connection = await openConnection(endpoint);
   try {
     return await work(connection);

@@ -49,11 +49,15 @@ export function parseReplicationStatus(row: Row | undefined): ReplicationStatus 
     masterPort: Number(pick(row, 'Master_Port', 'Source_Port') ?? 0),
     ioRunning: io === 'Yes',
     sqlRunning: sql === 'Yes',
-    ioState: io === 'Connecting' ? 'Connecting' : text(pick(row, 'Slave_IO_State', 'Replica_IO_State')) || io,
+    ioState:
+      io === 'Connecting'
+        ? 'Connecting'
+        : text(pick(row, 'Slave_IO_State', 'Replica_IO_State')) || io,
     lastIoError: text(pick(row, 'Last_IO_Error')),
     lastSqlError: text(pick(row, 'Last_SQL_Error')),
     secondsBehindMaster: numberOrNull(pick(row, 'Seconds_Behind_Master', 'Seconds_Behind_Source')),
     gtidIoPos,
-    relayBacklog: readPos !== null && execPos !== null && (readFile !== execFile || readPos > execPos),
+    relayBacklog:
+      readPos !== null && execPos !== null && (readFile !== execFile || readPos > execPos),
   };
 }

@@ -33,7 +33,8 @@ export function parseGtid(text: string): Gtid {
   const domain = Number(match[1]);
   const server = Number(match[2]);
   const seq = BigInt(match[3] as string);
-  if (domain > UINT32_MAX || server > UINT32_MAX || seq > UINT64_MAX) throw new GtidParseError(`"${text}" has a number out of range`);
+  if (domain > UINT32_MAX || server > UINT32_MAX || seq > UINT64_MAX)
+    throw new GtidParseError(`"${text}" has a number out of range`);
   return { domain, server, seq };
 }
 
@@ -52,7 +53,8 @@ export function parsePosition(text: string | null | undefined): GtidPosition {
   for (const part of text.split(',')) {
     if (part.trim() === '') continue;
     const gtid = parseGtid(part);
-    if (position.has(gtid.domain)) throw new GtidParseError(`domain ${gtid.domain} appears twice in "${text.trim()}"`);
+    if (position.has(gtid.domain))
+      throw new GtidParseError(`domain ${gtid.domain} appears twice in "${text.trim()}"`);
     position.set(gtid.domain, gtid);
   }
   return position;
@@ -112,9 +114,11 @@ export function describeMissing(ranges: MissingRange[]): string {
   return ranges
     .map((range) => {
       const have = formatGtid(range.have);
-      if (range.other === undefined) return `domain ${range.domain}: up to ${have} (the other side has nothing in this domain)`;
+      if (range.other === undefined)
+        return `domain ${range.domain}: up to ${have} (the other side has nothing in this domain)`;
       const other = formatGtid(range.other);
-      if (range.diverged) return `domain ${range.domain}: ${have} differs from ${other} (same sequence, different server: diverged)`;
+      if (range.diverged)
+        return `domain ${range.domain}: ${have} differs from ${other} (same sequence, different server: diverged)`;
       const count = range.have.seq - range.other.seq;
       return `domain ${range.domain}: ${count} transaction(s) after ${other}, up to ${have}`;
     })
@@ -129,7 +133,10 @@ export function contains(a: GtidPosition | string, b: GtidPosition | string): bo
 export type PositionOrder = 'equal' | 'ahead' | 'behind' | 'diverged';
 
 /** How `a` relates to `b`: ahead = a has everything b has and more; diverged = each lacks something. */
-export function comparePositions(a: GtidPosition | string, b: GtidPosition | string): PositionOrder {
+export function comparePositions(
+  a: GtidPosition | string,
+  b: GtidPosition | string,
+): PositionOrder {
   const aLacks = missingFrom(b, a).length > 0;
   const bLacks = missingFrom(a, b).length > 0;
   if (aLacks && bLacks) return 'diverged';
@@ -150,7 +157,9 @@ export function mergePositions(...positions: Array<GtidPosition | string>): Gtid
       const current = merged.get(gtid.domain);
       if (current === undefined || current.seq < gtid.seq) merged.set(gtid.domain, gtid);
       else if (current.seq === gtid.seq && current.server !== gtid.server) {
-        throw new GtidParseError(`cannot merge ${formatGtid(current)} and ${formatGtid(gtid)}: same sequence, different server (diverged)`);
+        throw new GtidParseError(
+          `cannot merge ${formatGtid(current)} and ${formatGtid(gtid)}: same sequence, different server (diverged)`,
+        );
       }
     }
   }
@@ -164,7 +173,11 @@ export interface Candidate<T> {
 
 export type MostAdvanced<T> =
   | { ok: true; winner: T; tiedWith: T[] }
-  | { ok: false; reason: string; /** candidates that no other candidate is ahead of */ frontier: T[] };
+  | {
+      ok: false;
+      reason: string;
+      /** candidates that no other candidate is ahead of */ frontier: T[];
+    };
 
 /**
  * The candidate that has every transaction any other candidate has. Ties (equal positions) are
@@ -172,24 +185,49 @@ export type MostAdvanced<T> =
  * contains all the others (they diverged, or each is ahead in a different domain), there is
  * no safe winner and the result says why.
  */
-export function mostAdvanced<T>(candidates: Array<Candidate<T>>, label: (item: T) => string = String): MostAdvanced<T> {
+export function mostAdvanced<T>(
+  candidates: Array<Candidate<T>>,
+  label: (item: T) => string = String,
+): MostAdvanced<T> {
   if (candidates.length === 0) return { ok: false, reason: 'no candidates', frontier: [] };
-  const parsed = candidates.map((candidate) => ({ item: candidate.item, position: asPosition(candidate.position) }));
+  const parsed = candidates.map((candidate) => ({
+    item: candidate.item,
+    position: asPosition(candidate.position),
+  }));
   for (const candidate of parsed) {
     if (parsed.every((other) => contains(candidate.position, other.position))) {
-      const tiedWith = parsed.filter((other) => other !== candidate && comparePositions(candidate.position, other.position) === 'equal').map((other) => other.item);
+      const tiedWith = parsed
+        .filter(
+          (other) =>
+            other !== candidate && comparePositions(candidate.position, other.position) === 'equal',
+        )
+        .map((other) => other.item);
       return { ok: true, winner: candidate.item, tiedWith };
     }
   }
-  const frontier = parsed.filter((candidate) => !parsed.some((other) => comparePositions(other.position, candidate.position) === 'ahead'));
+  const frontier = parsed.filter(
+    (candidate) =>
+      !parsed.some((other) => comparePositions(other.position, candidate.position) === 'ahead'),
+  );
   const details = frontier.flatMap((candidate) =>
     frontier
       .filter((other) => other !== candidate)
-      .map((other) => ({ candidate, other, missing: missingFrom(other.position, candidate.position) }))
+      .map((other) => ({
+        candidate,
+        other,
+        missing: missingFrom(other.position, candidate.position),
+      }))
       .filter((entry) => entry.missing.length > 0)
-      .map((entry) => `${label(entry.candidate.item)} lacks from ${label(entry.other.item)}: ${describeMissing(entry.missing)}`),
+      .map(
+        (entry) =>
+          `${label(entry.candidate.item)} lacks from ${label(entry.other.item)}: ${describeMissing(entry.missing)}`,
+      ),
   );
-  return { ok: false, reason: `no candidate has every transaction: ${details.join(' | ')}`, frontier: frontier.map((candidate) => candidate.item) };
+  return {
+    ok: false,
+    reason: `no candidate has every transaction: ${details.join(' | ')}`,
+    frontier: frontier.map((candidate) => candidate.item),
+  };
 }
 
 /** Total transactions counted by sequence numbers (sum over domains); for logs and ordering hints only. */
@@ -224,14 +262,18 @@ export function parseMysqlGtidSet(text: string): MysqlGtidSet {
     if (part === '') continue;
     const [rawUuid, ...ranges] = part.split(':');
     const uuid = (rawUuid ?? '').toLowerCase();
-    if (!UUID.test(uuid) || ranges.length === 0) throw new GtidParseError(`"${part}" is not a MySQL GTID set entry (uuid:interval[:interval])`);
+    if (!UUID.test(uuid) || ranges.length === 0)
+      throw new GtidParseError(
+        `"${part}" is not a MySQL GTID set entry (uuid:interval[:interval])`,
+      );
     const intervals = set.get(uuid) ?? [];
     for (const range of ranges) {
       const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(range);
       if (!match) throw new GtidParseError(`"${range}" in "${part}" is not an interval`);
       const start = BigInt(match[1] as string);
       const end = match[2] === undefined ? start : BigInt(match[2]);
-      if (start < 1n || end < start) throw new GtidParseError(`"${range}" in "${part}" is not a valid interval`);
+      if (start < 1n || end < start)
+        throw new GtidParseError(`"${range}" in "${part}" is not a valid interval`);
       intervals.push([start, end]);
     }
     set.set(uuid, intervals);
@@ -243,7 +285,10 @@ export function formatMysqlGtidSet(set: MysqlGtidSet): string {
   return [...set.keys()]
     .sort()
     .filter((uuid) => (set.get(uuid) ?? []).length > 0)
-    .map((uuid) => `${uuid}:${(set.get(uuid) ?? []).map(([start, end]) => (start === end ? `${start}` : `${start}-${end}`)).join(':')}`)
+    .map(
+      (uuid) =>
+        `${uuid}:${(set.get(uuid) ?? []).map(([start, end]) => (start === end ? `${start}` : `${start}-${end}`)).join(':')}`,
+    )
     .join(',');
 }
 

@@ -2,12 +2,20 @@ import { z } from 'zod';
 import type { IncomingAlert } from '../engine/types.js';
 import { formatPath, type Problem } from '../config/problems.js';
 
-const timestamp = z.string().refine((text) => !Number.isNaN(Date.parse(text)), { message: 'must be an RFC 3339 timestamp' });
-const labelSet = z.record(z.string(), z.string({ error: 'label and annotation values must be strings' }));
+const timestamp = z
+  .string()
+  .refine((text) => !Number.isNaN(Date.parse(text)), { message: 'must be an RFC 3339 timestamp' });
+const labelSet = z.record(
+  z.string(),
+  z.string({ error: 'label and annotation values must be strings' }),
+);
 
 const alertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
-  labels: labelSet.refine((labels) => typeof labels.alertname === 'string' && labels.alertname !== '', { message: 'labels.alertname is required' }),
+  labels: labelSet.refine(
+    (labels) => typeof labels.alertname === 'string' && labels.alertname !== '',
+    { message: 'labels.alertname is required' },
+  ),
   annotations: labelSet.default({}),
   startsAt: timestamp,
   endsAt: timestamp.optional(),
@@ -36,7 +44,13 @@ const ZERO_TIME = /^0001-01-01T00:00:00/;
 
 export function parseWebhook(body: unknown): { payload?: WebhookPayload; problems: Problem[] } {
   const parsed = webhookSchema.safeParse(body);
-  if (!parsed.success) return { problems: parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })) };
+  if (!parsed.success)
+    return {
+      problems: parsed.error.issues.map((issue) => ({
+        path: formatPath(issue.path),
+        message: issue.message,
+      })),
+    };
   return { payload: parsed.data, problems: [] };
 }
 

@@ -18,12 +18,25 @@ export function webhookRouter(deps: { engine: ControlPlane; log: Logger }): expr
       const { payload, problems } = parseWebhook(request.body);
       if (!payload) {
         deps.log.warn({ event: 'webhook.rejected', problems }, 'malformed webhook');
-        response.status(400).json({ error: 'malformed', detail: problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ') });
+        response.status(400).json({
+          error: 'malformed',
+          detail: problems.map((problem) => `${problem.path}: ${problem.message}`).join('; '),
+        });
         return;
       }
       const alerts = toIncomingAlerts(payload);
       const decisions: AlertDecision[] = await deps.engine.handleAlerts(alerts);
-      deps.log.info({ event: 'webhook.received', alerts: alerts.length, groupKey: payload.groupKey, decisions: decisions.map((decision) => `${decision.alert}/${decision.host ?? '-'}: ${decision.decision}`) }, 'webhook handled');
+      deps.log.info(
+        {
+          event: 'webhook.received',
+          alerts: alerts.length,
+          groupKey: payload.groupKey,
+          decisions: decisions.map(
+            (decision) => `${decision.alert}/${decision.host ?? '-'}: ${decision.decision}`,
+          ),
+        },
+        'webhook handled',
+      );
       response.json({ received: alerts.length, decisions });
     } catch (error) {
       next(error);
@@ -36,7 +49,9 @@ export function webhookRouter(deps: { engine: ControlPlane; log: Logger }): expr
 export function countWebhookRequests(metrics: SwitchyardMetrics): express.RequestHandler {
   return (request, response, next) => {
     if (request.method === 'POST' && request.path === `/api/v1${WEBHOOK_PATH}`) {
-      response.on('finish', () => metrics.webhookRequestsTotal.inc({ code: String(response.statusCode) }));
+      response.on('finish', () =>
+        metrics.webhookRequestsTotal.inc({ code: String(response.statusCode) }),
+      );
     }
     next();
   };

@@ -33,7 +33,11 @@ export function findMariaDbBinaries(): MariaDbBinaries {
   const server = findExecutable(['mariadbd', 'mysqld']);
   const installDb = findExecutable(['mariadb-install-db', 'mysql_install_db']);
   const admin = findExecutable(['mariadb-admin', 'mysqladmin']);
-  const missing = [!server && 'mariadbd', !installDb && 'mariadb-install-db', !admin && 'mariadb-admin'].filter(Boolean);
+  const missing = [
+    !server && 'mariadbd',
+    !installDb && 'mariadb-install-db',
+    !admin && 'mariadb-admin',
+  ].filter(Boolean);
   if (!server || !installDb || !admin) {
     throw new MissingBinaryError(
       `${missing.join(', ')} not found. Install MariaDB: apt-get install mariadb-server mariadb-client ` +

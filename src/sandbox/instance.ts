@@ -28,7 +28,10 @@ export interface InstanceSpec {
 export class MariaDbInstance {
   readonly binaries: MariaDbBinaries;
 
-  constructor(readonly spec: InstanceSpec, binaries?: MariaDbBinaries) {
+  constructor(
+    readonly spec: InstanceSpec,
+    binaries?: MariaDbBinaries,
+  ) {
     this.binaries = binaries ?? findMariaDbBinaries();
   }
 
@@ -89,14 +92,26 @@ export class MariaDbInstance {
     mkdirSync(join(this.spec.dir, 'tmp'), { recursive: true });
     writeFileSync(this.configFile, this.configText());
     try {
-      await run(this.binaries.installDb, [`--defaults-file=${this.configFile}`, '--auth-root-authentication-method=normal', '--skip-test-db'], {
-        timeout: 120_000,
-      });
+      await run(
+        this.binaries.installDb,
+        [
+          `--defaults-file=${this.configFile}`,
+          '--auth-root-authentication-method=normal',
+          '--skip-test-db',
+        ],
+        {
+          timeout: 120_000,
+        },
+      );
     } catch (error) {
       const failure = error as { stderr?: string; stdout?: string; code?: number; signal?: string };
       const output = `${failure.stdout ?? ''}\n${failure.stderr ?? ''}`;
       writeFileSync(join(this.spec.dir, 'install-db.log'), output);
-      const errors = output.split('\n').filter((line) => /error|fail|abort/i.test(line)).slice(0, 4).join(' | ');
+      const errors = output
+        .split('\n')
+        .filter((line) => /error|fail|abort/i.test(line))
+        .slice(0, 4)
+        .join(' | ');
       throw new Error(
         `mariadb-install-db for ${this.name} failed (exit ${failure.code ?? '?'}${failure.signal ? `, signal ${failure.signal}` : ''}): ${errors || 'no error line'}; full output in ${join(this.spec.dir, 'install-db.log')}`,
         { cause: error },
@@ -107,8 +122,15 @@ export class MariaDbInstance {
   /** Starts mariadbd detached, so a sandbox outlives the CLI command that created it. */
   async start(timeoutMs = 60_000): Promise<void> {
     const logFd = openSync(join(this.spec.dir, 'stdout.log'), 'a');
-    const command = [...(this.spec.wrap ?? []), this.binaries.server, `--defaults-file=${this.configFile}`];
-    const child = spawn(command[0] as string, command.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] });
+    const command = [
+      ...(this.spec.wrap ?? []),
+      this.binaries.server,
+      `--defaults-file=${this.configFile}`,
+    ];
+    const child = spawn(command[0] as string, command.slice(1), {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+    });
     closeSync(logFd);
     let exited: number | null = null;
     child.on('exit', (code) => {
@@ -117,9 +139,15 @@ export class MariaDbInstance {
     child.unref();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (exited !== null) throw new Error(`mariadbd for ${this.name} exited with code ${exited} during start; see ${this.errorLog}`);
+      if (exited !== null)
+        throw new Error(
+          `mariadbd for ${this.name} exited with code ${exited} during start; see ${this.errorLog}`,
+        );
       if (await this.ping()) return;
-      if (Date.now() > deadline) throw new Error(`mariadbd for ${this.name} did not answer within ${timeoutMs} ms; see ${this.errorLog}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `mariadbd for ${this.name} did not answer within ${timeoutMs} ms; see ${this.errorLog}`,
+        );
       await sleep(100);
     }
   }
@@ -136,7 +164,12 @@ export class MariaDbInstance {
 
   /** Root over the unix socket: only the sandbox owner can use it. */
   async rootConnection(connectTimeoutMs = 5000): Promise<Connection> {
-    return openConnection({ socketPath: this.socket, user: 'root', password: '', connectTimeoutMs });
+    return openConnection({
+      socketPath: this.socket,
+      user: 'root',
+      password: '',
+      connectTimeoutMs,
+    });
   }
 
   async sql(statement: string, values?: unknown[]): Promise<Record<string, unknown>[]> {

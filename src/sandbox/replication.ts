@@ -30,25 +30,41 @@ export async function createClusterUsers(
   const connection = await instance.rootConnection();
   try {
     await connection.query('SET SESSION sql_log_bin=0');
-    await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [manager.user, '%', manager.password]);
+    await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [
+      manager.user,
+      '%',
+      manager.password,
+    ]);
     await connection.query('GRANT ALL PRIVILEGES ON *.* TO ?@?', [manager.user, '%']);
     // ALL includes READ_ONLY ADMIN, which MariaDB 10.11 requires to SET GLOBAL read_only (SUPER is
     // not enough) and which also bypasses read_only: the manager must therefore only ever write
     // (heartbeat, checksums) on the host it has verified to be the writer.
-    await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [replication.user, '%', replication.password]);
-    await connection.query('GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO ?@?', [replication.user, '%']);
+    await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [
+      replication.user,
+      '%',
+      replication.password,
+    ]);
+    await connection.query(
+      'GRANT REPLICATION SLAVE, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO ?@?',
+      [replication.user, '%'],
+    );
   } finally {
     connection.destroy();
   }
 }
 
-export async function waitForReplication(replica: MariaDbInstance, timeoutMs = 20_000): Promise<void> {
+export async function waitForReplication(
+  replica: MariaDbInstance,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     const [status] = await replica.sql('SHOW SLAVE STATUS');
     if (status && status.Slave_IO_Running === 'Yes' && status.Slave_SQL_Running === 'Yes') return;
-    last = status ? `IO=${String(status.Slave_IO_Running)} SQL=${String(status.Slave_SQL_Running)} ${String(status.Last_IO_Error ?? '')}${String(status.Last_SQL_Error ?? '')}` : 'no replication configured';
+    last = status
+      ? `IO=${String(status.Slave_IO_Running)} SQL=${String(status.Slave_SQL_Running)} ${String(status.Last_IO_Error ?? '')}${String(status.Last_SQL_Error ?? '')}`
+      : 'no replication configured';
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`replication on ${replica.name} did not start: ${last}`);

@@ -1,5 +1,11 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { execCommand, withGlobalReadLock, type CommandRunner, type LocalServer, type ReadLock } from './command.js';
+import {
+  execCommand,
+  withGlobalReadLock,
+  type CommandRunner,
+  type LocalServer,
+  type ReadLock,
+} from './command.js';
 import { listSidecars, snapshotPath, writeSidecar } from './sidecar.js';
 import type { SnapshotInfo, SnapshotMethod, SnapshotRequest } from './types.js';
 
@@ -32,12 +38,19 @@ export class BtrfsSnapshotMethod implements SnapshotMethod {
     const path = snapshotPath(this.options.targetDir, request.id);
     if (existsSync(path)) throw new Error(`snapshot ${path} already exists`);
     mkdirSync(this.options.targetDir, { recursive: true });
-    const lock: ReadLock = this.options.readLock ?? ((work) => withGlobalReadLock(this.options.server, work));
+    const lock: ReadLock =
+      this.options.readLock ?? ((work) => withGlobalReadLock(this.options.server, work));
     const gtidPosition = await lock(async (position) => {
       await this.run('btrfs', ['subvolume', 'snapshot', '-r', this.options.subvolume, path]);
       return position;
     });
-    const info: SnapshotInfo = { id: request.id, method: 'btrfs', path, gtidPosition, createdAt: new Date().toISOString() };
+    const info: SnapshotInfo = {
+      id: request.id,
+      method: 'btrfs',
+      path,
+      gtidPosition,
+      createdAt: new Date().toISOString(),
+    };
     writeSidecar(path, info);
     return info;
   }

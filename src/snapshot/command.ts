@@ -6,14 +6,21 @@ import { readdir, stat } from 'node:fs/promises';
 import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
 
 /** Runs one program with an argument array (never a shell); rejects with stderr in the message. */
-export type CommandRunner = (file: string, args: string[]) => Promise<{ stdout: string; stderr: string }>;
+export type CommandRunner = (
+  file: string,
+  args: string[],
+) => Promise<{ stdout: string; stderr: string }>;
 
 export const execCommand: CommandRunner = (file, args) =>
   new Promise((resolve, reject) => {
     execFile(file, args, { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) {
         const tail = String(stderr).trim().split('\n').slice(-5).join(' | ');
-        reject(new Error(`${file} ${args[0] ?? ''} failed (exit ${(error as { code?: number }).code ?? '?'}): ${tail || error.message}`));
+        reject(
+          new Error(
+            `${file} ${args[0] ?? ''} failed (exit ${(error as { code?: number }).code ?? '?'}): ${tail || error.message}`,
+          ),
+        );
         return;
       }
       resolve({ stdout: String(stdout), stderr: String(stderr) });
@@ -33,21 +40,35 @@ export interface LocalServer {
 
 export async function connectLocal(server: LocalServer): Promise<Connection> {
   let password = server.password;
-  if (password === undefined && server.passwordFile !== undefined) password = readPasswordFile(server.passwordFile);
-  return openConnection({ socketPath: server.socket, host: server.socket ? undefined : (server.host ?? '127.0.0.1'), port: server.port, user: server.user ?? 'root', password: password ?? '', connectTimeoutMs: 5000 });
+  if (password === undefined && server.passwordFile !== undefined)
+    password = readPasswordFile(server.passwordFile);
+  return openConnection({
+    socketPath: server.socket,
+    host: server.socket ? undefined : (server.host ?? '127.0.0.1'),
+    port: server.port,
+    user: server.user ?? 'root',
+    password: password ?? '',
+    connectTimeoutMs: 5000,
+  });
 }
 
 /**
  * Holds FLUSH TABLES WITH READ LOCK only for `work` (a snapshot is a metadata operation that takes
  * well under a second), and hands it the GTID position the locked data corresponds to.
  */
-export async function withGlobalReadLock<T>(server: LocalServer, work: (gtidPosition: string) => Promise<T>): Promise<T> {
+export async function withGlobalReadLock<T>(
+  server: LocalServer,
+  work: (gtidPosition: string) => Promise<T>,
+): Promise<T> {
   const connection = await connectLocal(server);
   try {
     await connection.query('SET SESSION lock_wait_timeout = 10');
     await connection.query('FLUSH TABLES WITH READ LOCK');
     try {
-      const [row] = await queryRows<{ pos: string }>(connection, 'SELECT @@global.gtid_binlog_pos AS pos');
+      const [row] = await queryRows<{ pos: string }>(
+        connection,
+        'SELECT @@global.gtid_binlog_pos AS pos',
+      );
       return await work(row?.pos ?? '');
     } finally {
       await connection.query('UNLOCK TABLES').catch(() => undefined);
@@ -73,7 +94,11 @@ export function clientArguments(server: LocalServer): { args: string[]; cleanup:
   if (password !== undefined && password !== '') {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-client-'));
     const file = join(dir, 'client.cnf');
-    writeFileSync(file, `[client]\npassword="${password.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n`, { mode: 0o600 });
+    writeFileSync(
+      file,
+      `[client]\npassword="${password.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n`,
+      { mode: 0o600 },
+    );
     chmodSync(file, 0o600);
     args.push(`--defaults-extra-file=${file}`);
     cleanup = () => rmSync(dir, { recursive: true, force: true });

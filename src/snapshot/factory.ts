@@ -19,7 +19,10 @@ export interface SnapshotSettings {
  * is reached over its unix socket as root unless SWITCHYARD_SNAPSHOT_SOCKET / _USER / _PASSWORD_FILE
  * say otherwise.
  */
-export function createSnapshotMethod(settings: SnapshotSettings, server: LocalServer = localServerFromEnv()): SnapshotMethod {
+export function createSnapshotMethod(
+  settings: SnapshotSettings,
+  server: LocalServer = localServerFromEnv(),
+): SnapshotMethod {
   const targetDir = settings.target_dir ?? join(settings.path, '..', 'switchyard-snapshots');
   switch (settings.method) {
     case 'mariabackup':
@@ -28,7 +31,12 @@ export function createSnapshotMethod(settings: SnapshotSettings, server: LocalSe
       return new BtrfsSnapshotMethod({ subvolume: settings.path, targetDir, server });
     case 'lvm':
       if (!settings.volume) throw new Error('snapshot.method lvm needs snapshot.volume (VG/LV)');
-      return new LvmSnapshotMethod({ volume: settings.volume, size: settings.size ?? '5G', targetDir, server });
+      return new LvmSnapshotMethod({
+        volume: settings.volume,
+        size: settings.size ?? '5G',
+        targetDir,
+        server,
+      });
   }
 }
 

@@ -1,6 +1,13 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { directorySize, execCommand, withGlobalReadLock, type CommandRunner, type LocalServer, type ReadLock } from './command.js';
+import {
+  directorySize,
+  execCommand,
+  withGlobalReadLock,
+  type CommandRunner,
+  type LocalServer,
+  type ReadLock,
+} from './command.js';
 import { listSidecars, snapshotPath, writeSidecar } from './sidecar.js';
 import type { SnapshotInfo, SnapshotMethod, SnapshotRequest } from './types.js';
 
@@ -43,15 +50,28 @@ export class LvmSnapshotMethod implements SnapshotMethod {
     const mountPoint = resolve(this.options.targetDir, `.mnt-${request.id}`);
     if (existsSync(copy)) throw new Error(`snapshot copy ${copy} already exists`);
     mkdirSync(this.options.targetDir, { recursive: true });
-    const lock: ReadLock = this.options.readLock ?? ((work) => withGlobalReadLock(this.options.server, work));
+    const lock: ReadLock =
+      this.options.readLock ?? ((work) => withGlobalReadLock(this.options.server, work));
     const gtidPosition = await lock(async (position) => {
-      await this.run('lvcreate', ['--snapshot', '--name', snapshotName, '--size', this.options.size, this.options.volume]);
+      await this.run('lvcreate', [
+        '--snapshot',
+        '--name',
+        snapshotName,
+        '--size',
+        this.options.size,
+        this.options.volume,
+      ]);
       return position;
     });
     let mounted = false;
     try {
       mkdirSync(mountPoint, { recursive: true });
-      await this.run('mount', ['-o', this.options.mountOptions ?? 'ro', `/dev/${snapshotVolume}`, mountPoint]);
+      await this.run('mount', [
+        '-o',
+        this.options.mountOptions ?? 'ro',
+        `/dev/${snapshotVolume}`,
+        mountPoint,
+      ]);
       mounted = true;
       const source = join(mountPoint, this.options.datadirInVolume ?? '');
       await this.run('cp', ['-a', '--', `${source}/.`, copy]);

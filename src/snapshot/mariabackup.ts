@@ -1,6 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { clientArguments, directorySize, execCommand, type CommandRunner, type LocalServer } from './command.js';
+import {
+  clientArguments,
+  directorySize,
+  execCommand,
+  type CommandRunner,
+  type LocalServer,
+} from './command.js';
 import type { SnapshotInfo, SnapshotMethod, SnapshotRequest } from './types.js';
 
 export const SNAPSHOT_META = 'switchyard-snapshot.json';
@@ -11,21 +17,33 @@ export interface MariabackupRun {
 }
 
 /** mariadb-backup --backup into `targetDir` (which must not exist); incremental when a base is given. */
-export async function mariabackupBackup(server: LocalServer, targetDir: string, options: MariabackupRun & { incrementalBasedir?: string; datadir?: string } = {}): Promise<void> {
+export async function mariabackupBackup(
+  server: LocalServer,
+  targetDir: string,
+  options: MariabackupRun & { incrementalBasedir?: string; datadir?: string } = {},
+): Promise<void> {
   const { args, cleanup } = clientArguments(server);
   try {
     const extra = [`--target-dir=${targetDir}`];
     if (options.datadir) extra.push(`--datadir=${options.datadir}`);
-    if (options.incrementalBasedir) extra.push(`--incremental-basedir=${options.incrementalBasedir}`);
+    if (options.incrementalBasedir)
+      extra.push(`--incremental-basedir=${options.incrementalBasedir}`);
     // --defaults-extra-file (if any) must stay first.
-    await (options.run ?? execCommand)(options.binary ?? 'mariadb-backup', [...args, '--backup', ...extra]);
+    await (options.run ?? execCommand)(options.binary ?? 'mariadb-backup', [
+      ...args,
+      '--backup',
+      ...extra,
+    ]);
   } finally {
     cleanup();
   }
 }
 
 /** Makes a backup consistent (applies the redo log); with an incremental dir, merges it into the base. */
-export async function mariabackupPrepare(targetDir: string, options: MariabackupRun & { incrementalDir?: string } = {}): Promise<void> {
+export async function mariabackupPrepare(
+  targetDir: string,
+  options: MariabackupRun & { incrementalDir?: string } = {},
+): Promise<void> {
   const args = ['--prepare', `--target-dir=${targetDir}`];
   if (options.incrementalDir) args.push(`--incremental-dir=${options.incrementalDir}`);
   await (options.run ?? execCommand)(options.binary ?? 'mariadb-backup', args);
@@ -42,7 +60,9 @@ export function readBackupGtid(dir: string): string {
     const fields = readFileSync(file, 'utf8').trim().split(/\s+/);
     return fields[2] ?? '';
   }
-  throw new Error(`${dir} has no mariadb_backup_binlog_info: was binary logging on when it was taken?`);
+  throw new Error(
+    `${dir} has no mariadb_backup_binlog_info: was binary logging on when it was taken?`,
+  );
 }
 
 export interface MariabackupMethodOptions extends MariabackupRun {
@@ -87,14 +107,16 @@ export class MariabackupSnapshotMethod implements SnapshotMethod {
     const found: SnapshotInfo[] = [];
     for (const entry of readdirSync(this.options.targetDir, { withFileTypes: true })) {
       const meta = join(this.options.targetDir, entry.name, SNAPSHOT_META);
-      if (entry.isDirectory() && existsSync(meta)) found.push(JSON.parse(readFileSync(meta, 'utf8')) as SnapshotInfo);
+      if (entry.isDirectory() && existsSync(meta))
+        found.push(JSON.parse(readFileSync(meta, 'utf8')) as SnapshotInfo);
     }
     return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   async remove(snapshot: SnapshotInfo): Promise<void> {
     const dir = resolve(this.options.targetDir, snapshot.id);
-    if (!dir.startsWith(`${resolve(this.options.targetDir)}/`)) throw new Error(`refusing to remove ${dir}: outside ${this.options.targetDir}`);
+    if (!dir.startsWith(`${resolve(this.options.targetDir)}/`))
+      throw new Error(`refusing to remove ${dir}: outside ${this.options.targetDir}`);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,8 @@ import type { SnapshotInfo } from './types.js';
 /** The snapshot's path, refusing an id that would lead outside targetDir ("../x", "/etc"). */
 export function snapshotPath(targetDir: string, id: string): string {
   const path = resolve(targetDir, id);
-  if (!path.startsWith(`${resolve(targetDir)}/`)) throw new Error(`refusing snapshot path ${path}: outside ${targetDir}`);
+  if (!path.startsWith(`${resolve(targetDir)}/`))
+    throw new Error(`refusing snapshot path ${path}: outside ${targetDir}`);
   return path;
 }
 

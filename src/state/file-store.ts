@@ -1,4 +1,13 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 
@@ -22,7 +31,10 @@ export interface LoadOutcome {
 export class FileStateStore implements ClusterStateStore {
   readonly file: string;
 
-  constructor(readonly dir: string, private readonly cluster: string) {
+  constructor(
+    readonly dir: string,
+    private readonly cluster: string,
+  ) {
     this.file = join(dir, 'state.json');
   }
 
@@ -45,11 +57,25 @@ export class FileStateStore implements ClusterStateStore {
       return { problem: this.quarantine(`is not valid JSON (${(error as Error).message})`) };
     }
     const state = parsed as Partial<ClusterState>;
-    if (typeof state !== 'object' || state === null || state.version !== 1 || typeof state.hosts !== 'object' || typeof state.roles !== 'object') {
-      return { problem: this.quarantine('does not look like a Switchyard state file (version 1 with hosts and roles)') };
+    if (
+      typeof state !== 'object' ||
+      state === null ||
+      state.version !== 1 ||
+      typeof state.hosts !== 'object' ||
+      typeof state.roles !== 'object'
+    ) {
+      return {
+        problem: this.quarantine(
+          'does not look like a Switchyard state file (version 1 with hosts and roles)',
+        ),
+      };
     }
     if (state.cluster !== this.cluster) {
-      return { problem: this.quarantine(`belongs to cluster "${String(state.cluster)}", not "${this.cluster}"`) };
+      return {
+        problem: this.quarantine(
+          `belongs to cluster "${String(state.cluster)}", not "${this.cluster}"`,
+        ),
+      };
     }
     return { state: state as ClusterState };
   }

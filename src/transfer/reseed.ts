@@ -82,20 +82,34 @@ class AgentCallError extends Error {
   }
 }
 
-async function agentCall<T>(url: string, token: string, method: string, path: string, body?: unknown, dispatcher?: () => Dispatcher): Promise<T> {
+async function agentCall<T>(
+  url: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  dispatcher?: () => Dispatcher,
+): Promise<T> {
   let response: { ok: boolean; status: number; text(): Promise<string> };
   try {
     const init = {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
     };
     const target = `${url.replace(/\/+$/, '')}${path}`;
     // HTTPS agents (actuator.agent_ca_file / agent_cert_file): the same client settings as the actuator's.
-    response = dispatcher ? await undiciFetch(target, { ...init, dispatcher: dispatcher() }) : await fetch(target, init);
+    response = dispatcher
+      ? await undiciFetch(target, { ...init, dispatcher: dispatcher() })
+      : await fetch(target, init);
   } catch (error) {
-    throw new AgentCallError(`${method} ${url}${path}: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`);
+    throw new AgentCallError(
+      `${method} ${url}${path}: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`,
+    );
   }
   const text = await response.text();
   let parsed: { error?: string; detail?: string } = {};
@@ -104,7 +118,11 @@ async function agentCall<T>(url: string, token: string, method: string, path: st
   } catch {
     // not JSON
   }
-  if (!response.ok) throw new AgentCallError(parsed.detail ?? `${method} ${url}${path}: HTTP ${response.status} ${text.slice(0, 200)}`, response.status);
+  if (!response.ok)
+    throw new AgentCallError(
+      parsed.detail ?? `${method} ${url}${path}: HTTP ${response.status} ${text.slice(0, 200)}`,
+      response.status,
+    );
   return parsed as T;
 }
 
@@ -133,16 +151,28 @@ export class Reseeder {
   check(request: ReseedRequest): void {
     const { from, to, writer } = request;
     for (const host of [from, to]) {
-      if (!this.config.hosts[host]) throw new ReseedRefused(`unknown host "${host}" (configured: ${Object.keys(this.config.hosts).join(', ')})`);
-      if (!this.config.hosts[host]?.agent) throw new ReseedRefused(`${host} has no agent URL (hosts.${host}.agent): copies travel between agents`);
+      if (!this.config.hosts[host])
+        throw new ReseedRefused(
+          `unknown host "${host}" (configured: ${Object.keys(this.config.hosts).join(', ')})`,
+        );
+      if (!this.config.hosts[host]?.agent)
+        throw new ReseedRefused(
+          `${host} has no agent URL (hosts.${host}.agent): copies travel between agents`,
+        );
     }
     if (from === to) throw new ReseedRefused('--from and --to are the same host');
-    if (to === writer) throw new ReseedRefused(`${to} is the writer; overwriting it would destroy the cluster's data`);
+    if (to === writer)
+      throw new ReseedRefused(
+        `${to} is the writer; overwriting it would destroy the cluster's data`,
+      );
     const state = request.states[to];
     if (!RESEEDABLE_STATES.includes(state as (typeof RESEEDABLE_STATES)[number])) {
-      throw new ReseedRefused(`${to} is ${state ?? 'in an unknown state'}; only a host in ${RESEEDABLE_STATES.join(' or ')} may be overwritten (run set-offline ${to} first)`);
+      throw new ReseedRefused(
+        `${to} is ${state ?? 'in an unknown state'}; only a host in ${RESEEDABLE_STATES.join(' or ')} may be overwritten (run set-offline ${to} first)`,
+      );
     }
-    if ([...this.running.values()].some((progress) => progress.to === to)) throw new ReseedRefused(`a transfer into ${to} is already running`);
+    if ([...this.running.values()].some((progress) => progress.to === to))
+      throw new ReseedRefused(`a transfer into ${to} is already running`);
   }
 
   /** Refusals first (nothing changed), then the transfer; resolves when the target runs the copy. */
@@ -156,24 +186,73 @@ export class Reseeder {
     const targetUrl = this.config.hosts[to]?.agent as string;
     const writerHost = this.config.hosts[writer];
     if (!writerHost) throw new ReseedRefused(`unknown writer "${writer}"`);
-    const progress: TransferProgress = { id, operation, from, to, phase: 'starting', wireBytes: 0, rawBytes: 0, estimatedBytes: 0, elapsedSeconds: 0, rate: 0 };
+    const progress: TransferProgress = {
+      id,
+      operation,
+      from,
+      to,
+      phase: 'starting',
+      wireBytes: 0,
+      rawBytes: 0,
+      estimatedBytes: 0,
+      elapsedSeconds: 0,
+      rate: 0,
+    };
     this.running.set(id, progress);
     const inputs = { from, to, writer, rate_limit: request.rateLimit ?? null, transfer: id };
     try {
       let offer: { token: string; estimated_bytes: number; format: string };
       try {
-        offer = await agentCall(sourceUrl, token, 'POST', '/api/v1/transfers/offers', { id, ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}) }, this.dispatcher);
+        offer = await agentCall(
+          sourceUrl,
+          token,
+          'POST',
+          '/api/v1/transfers/offers',
+          { id, ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}) },
+          this.dispatcher,
+        );
       } catch (error) {
-        throw new ReseedRefused(`the source agent of ${from} did not offer a copy: ${(error as Error).message}`);
+        throw new ReseedRefused(
+          `the source agent of ${from} did not offer a copy: ${(error as Error).message}`,
+        );
       }
       progress.estimatedBytes = offer.estimated_bytes;
-      this.deps.journal?.append({ phase: 'before', event: `${operation}.transfer`, action: id, host: to, inputs: { ...inputs, estimated_bytes: offer.estimated_bytes, format: offer.format }, reason: `copy ${from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}` });
+      this.deps.journal?.append({
+        phase: 'before',
+        event: `${operation}.transfer`,
+        action: id,
+        host: to,
+        inputs: { ...inputs, estimated_bytes: offer.estimated_bytes, format: offer.format },
+        reason: `copy ${from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}`,
+      });
       try {
-        await agentCall(targetUrl, token, 'POST', '/api/v1/transfers/receive', { id, operation, source_url: sourceUrl, token: offer.token, estimated_bytes: offer.estimated_bytes, writer: { host: writerHost.address, port: writerHost.port } }, this.dispatcher);
+        await agentCall(
+          targetUrl,
+          token,
+          'POST',
+          '/api/v1/transfers/receive',
+          {
+            id,
+            operation,
+            source_url: sourceUrl,
+            token: offer.token,
+            estimated_bytes: offer.estimated_bytes,
+            writer: { host: writerHost.address, port: writerHost.port },
+          },
+          this.dispatcher,
+        );
       } catch (error) {
-        const refused = (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
+        const refused =
+          (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
         const message = `${to}'s agent ${refused ? 'refused' : 'failed'} the copy: ${(error as Error).message}`;
-        this.deps.journal?.append({ phase: 'after', event: `${operation}.transfer`, action: id, host: to, outcome: 'failed', detail: `${message}; nothing was changed` });
+        this.deps.journal?.append({
+          phase: 'after',
+          event: `${operation}.transfer`,
+          action: id,
+          host: to,
+          outcome: 'failed',
+          detail: `${message}; nothing was changed`,
+        });
         throw new ReseedRefused(message);
       }
     } catch (error) {
@@ -190,7 +269,13 @@ export class Reseeder {
     return { id, done };
   }
 
-  private async follow(id: string, progress: TransferProgress, targetUrl: string, token: string, writer: string): Promise<ReseedResult> {
+  private async follow(
+    id: string,
+    progress: TransferProgress,
+    targetUrl: string,
+    token: string,
+    writer: string,
+  ): Promise<ReseedResult> {
     const started = Date.now();
     const pollMs = this.deps.pollMs ?? 500;
     const lostAfter = this.deps.lostAfterMs ?? 30_000;
@@ -201,30 +286,87 @@ export class Reseeder {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       let status: TransferStatus;
       try {
-        status = await agentCall<TransferStatus>(targetUrl, token, 'GET', `/api/v1/transfers/${id}`, undefined, this.dispatcher);
+        status = await agentCall<TransferStatus>(
+          targetUrl,
+          token,
+          'GET',
+          `/api/v1/transfers/${id}`,
+          undefined,
+          this.dispatcher,
+        );
         lastContact = Date.now();
       } catch (error) {
         if (Date.now() - lastContact < lostAfter) continue;
         const message = `lost contact with ${to}'s agent for ${Math.round(lostAfter / 1000)} s during the ${operation} (${(error as Error).message}); the target's state is unknown: check it before acting`;
-        this.deps.journal?.append({ phase: 'after', event: `${operation}.transfer`, action: id, host: to, outcome: 'failed', detail: message });
+        this.deps.journal?.append({
+          phase: 'after',
+          event: `${operation}.transfer`,
+          action: id,
+          host: to,
+          outcome: 'failed',
+          detail: message,
+        });
         throw new ReseedFailed(message);
       }
-      this.deps.metrics?.transferBytesTotal.inc({ operation, host: to }, Math.max(0, status.wireBytes - counted));
+      this.deps.metrics?.transferBytesTotal.inc(
+        { operation, host: to },
+        Math.max(0, status.wireBytes - counted),
+      );
       counted = Math.max(counted, status.wireBytes);
       const elapsed = (Date.now() - started) / 1000;
-      Object.assign(progress, { phase: status.phase, wireBytes: status.wireBytes, rawBytes: status.rawBytes, elapsedSeconds: elapsed, rate: status.rawBytes / Math.max(elapsed, 0.001) });
-      progress.etaSeconds = status.phase === 'receiving' && progress.rate > 0 ? Math.max(0, (progress.estimatedBytes - status.rawBytes) / progress.rate) : undefined;
+      Object.assign(progress, {
+        phase: status.phase,
+        wireBytes: status.wireBytes,
+        rawBytes: status.rawBytes,
+        elapsedSeconds: elapsed,
+        rate: status.rawBytes / Math.max(elapsed, 0.001),
+      });
+      progress.etaSeconds =
+        status.phase === 'receiving' && progress.rate > 0
+          ? Math.max(0, (progress.estimatedBytes - status.rawBytes) / progress.rate)
+          : undefined;
       this.deps.onProgress?.({ ...progress });
       if (status.phase === 'done') {
-        const result: ReseedResult = { id, from, to, writer, gtidPosition: status.gtidPosition ?? '', wireBytes: status.wireBytes, rawBytes: status.rawBytes, seconds: elapsed, detail: status.detail ?? '' };
-        this.deps.journal?.append({ phase: 'after', event: `${operation}.transfer`, action: id, host: to, outcome: 'ok', detail: `${to} ${status.detail ?? ''} (${humanBytes(status.rawBytes)} copied, ${humanBytes(status.wireBytes)} on the wire, ${elapsed.toFixed(1)} s)` });
-        (this.deps.logger ?? silentLogger).info({ event: 'transfer.finished', ...result }, 'transfer finished');
+        const result: ReseedResult = {
+          id,
+          from,
+          to,
+          writer,
+          gtidPosition: status.gtidPosition ?? '',
+          wireBytes: status.wireBytes,
+          rawBytes: status.rawBytes,
+          seconds: elapsed,
+          detail: status.detail ?? '',
+        };
+        this.deps.journal?.append({
+          phase: 'after',
+          event: `${operation}.transfer`,
+          action: id,
+          host: to,
+          outcome: 'ok',
+          detail: `${to} ${status.detail ?? ''} (${humanBytes(status.rawBytes)} copied, ${humanBytes(status.wireBytes)} on the wire, ${elapsed.toFixed(1)} s)`,
+        });
+        (this.deps.logger ?? silentLogger).info(
+          { event: 'transfer.finished', ...result },
+          'transfer finished',
+        );
         return result;
       }
       if (status.phase === 'failed') {
         const message = `${operation} of ${from} onto ${to} failed in ${status.error ?? 'an unknown phase'}. ${to}: ${status.detail ?? 'state unknown'}`;
-        this.deps.journal?.append({ phase: 'after', event: `${operation}.transfer`, action: id, host: to, outcome: 'failed', detail: message, inputs: { outcome: status.outcome } });
-        (this.deps.logger ?? silentLogger).error({ event: 'transfer.failed', id, from, to, outcome: status.outcome, error: status.error }, message);
+        this.deps.journal?.append({
+          phase: 'after',
+          event: `${operation}.transfer`,
+          action: id,
+          host: to,
+          outcome: 'failed',
+          detail: message,
+          inputs: { outcome: status.outcome },
+        });
+        (this.deps.logger ?? silentLogger).error(
+          { event: 'transfer.failed', id, from, to, outcome: status.outcome, error: status.error },
+          message,
+        );
         throw new ReseedFailed(message);
       }
     }

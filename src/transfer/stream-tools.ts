@@ -53,7 +53,11 @@ export function exitOf(child: ChildProcess, what: string, stderr: () => string):
   });
 }
 
-export function spawnProgram(file: string, args: string[], stdin: 'pipe' | 'ignore'): { child: ChildProcess; done: Promise<void> } {
+export function spawnProgram(
+  file: string,
+  args: string[],
+  stdin: 'pipe' | 'ignore',
+): { child: ChildProcess; done: Promise<void> } {
   const child = spawn(file, args, { stdio: [stdin, 'pipe', 'pipe'] });
   const stderr = collectStderr(child);
   const done = exitOf(child, file, stderr);
@@ -76,8 +80,13 @@ export function humanBytes(bytes: number): string {
 /** "50M", "1.5G", "800K", "100000" (bytes per second) -> bytes. */
 export function parseByteRate(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?(?:\/s)?$/i.exec(text.trim());
-  if (!match) throw new Error(`"${text}" is not a rate such as 50M (bytes per second; K, M, G, T are powers of 1024)`);
-  const factor = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(match[2] as string).toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  if (!match)
+    throw new Error(
+      `"${text}" is not a rate such as 50M (bytes per second; K, M, G, T are powers of 1024)`,
+    );
+  const factor = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[
+    (match[2] as string).toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
+  ];
   const value = Number(match[1]) * factor;
   if (value < 1024) throw new Error(`rate ${text} is below 1 KiB/s`);
   return Math.floor(value);

@@ -20,127 +20,196 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-async function diffMetric(metrics: SwitchyardMetrics, host: string, table: string): Promise<number | undefined> {
+async function diffMetric(
+  metrics: SwitchyardMetrics,
+  host: string,
+  table: string,
+): Promise<number | undefined> {
   const values = (await metrics.checksumDiffChunks.get()).values;
   return values.find((entry) => entry.labels.host === host && entry.labels.table === table)?.value;
 }
 
-test('replicated checksum: clean cluster, a changed row on db3 and a deleted row on db2', { timeout: 300_000 }, async (t) => {
-  if (!requireBinaries(t, MARIADB)) return;
-  const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
-  const db1 = sandbox.instance('db1');
-  await db1.sql('CREATE DATABASE app');
-  await db1.sql('CREATE TABLE app.items (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL, note VARCHAR(20) NULL)');
-  const loader = await db1.rootConnection();
-  try {
-    await loader.query('SET SESSION max_recursive_iterations = 100000');
-    await loader.query(
-      `INSERT INTO app.items WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000)
-       SELECT n, CONCAT('item-', n), n % 97, IF(n % 10 = 0, NULL, 'x') FROM s`,
+test(
+  'replicated checksum: clean cluster, a changed row on db3 and a deleted row on db2',
+  { timeout: 300_000 },
+  async (t) => {
+    if (!requireBinaries(t, MARIADB)) return;
+    const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
+    const db1 = sandbox.instance('db1');
+    await db1.sql('CREATE DATABASE app');
+    await db1.sql(
+      'CREATE TABLE app.items (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL, note VARCHAR(20) NULL)',
     );
-  } finally {
-    loader.destroy();
-  }
-  await db1.sql('CREATE TABLE app.pairs (a INT NOT NULL, b VARCHAR(10) NOT NULL, v INT, UNIQUE KEY ab (a, b))');
-  await db1.sql("INSERT INTO app.pairs VALUES (1,'x',1),(1,'y',2),(2,'x',3),(3,'z',NULL)");
-  await db1.sql('CREATE TABLE app.loose (v INT)');
-  await db1.sql('INSERT INTO app.loose VALUES (1), (2)');
-  for (const name of ['db2', 'db3']) {
-    await waitFor(`${name} has the rows`, async () => Number((await sandbox.instance(name).sql('SELECT COUNT(*) AS n FROM app.items'))[0]?.n) === 20000, 60_000);
-  }
+    const loader = await db1.rootConnection();
+    try {
+      await loader.query('SET SESSION max_recursive_iterations = 100000');
+      await loader.query(
+        `INSERT INTO app.items WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000)
+       SELECT n, CONCAT('item-', n), n % 97, IF(n % 10 = 0, NULL, 'x') FROM s`,
+      );
+    } finally {
+      loader.destroy();
+    }
+    await db1.sql(
+      'CREATE TABLE app.pairs (a INT NOT NULL, b VARCHAR(10) NOT NULL, v INT, UNIQUE KEY ab (a, b))',
+    );
+    await db1.sql("INSERT INTO app.pairs VALUES (1,'x',1),(1,'y',2),(2,'x',3),(3,'z',NULL)");
+    await db1.sql('CREATE TABLE app.loose (v INT)');
+    await db1.sql('INSERT INTO app.loose VALUES (1), (2)');
+    for (const name of ['db2', 'db3']) {
+      await waitFor(
+        `${name} has the rows`,
+        async () =>
+          Number(
+            (await sandbox.instance(name).sql('SELECT COUNT(*) AS n FROM app.items'))[0]?.n,
+          ) === 20000,
+        60_000,
+      );
+    }
 
-  const metrics = new SwitchyardMetrics('sandbox', { processMetrics: false });
-  const clean = await runChecksum(sandbox.config, { metrics });
-  t.diagnostic(`clean run: ${JSON.stringify(clean.tables)} in ${Date.parse(clean.finishedAt) - Date.parse(clean.startedAt)} ms`);
-  assert.equal(clean.writer, 'db1');
-  assert.equal(clean.differences, 0);
-  const items = clean.tables.find((table) => table.table === 'app.items');
-  assert.equal(items?.status, 'checked');
-  assert.equal(items?.rows, 20000);
-  assert.equal(clean.tables.find((table) => table.table === 'app.pairs')?.status, 'checked');
-  assert.deepEqual(clean.tables.find((table) => table.table === 'app.loose'), { table: 'app.loose', status: 'skipped', chunks: 0, rows: 0, reason: NO_KEY_REASON });
-  assert.deepEqual(
-    clean.hosts.map((host) => [host.host, host.status, host.diffs]),
-    [
-      ['db2', 'checked', { 'app.items': 0, 'app.pairs': 0 }],
-      ['db3', 'checked', { 'app.items': 0, 'app.pairs': 0 }],
-    ],
-  );
-  assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 0);
-  assert.ok(((await metrics.checksumLastRun.get()).values[0]?.value ?? 0) > 0);
+    const metrics = new SwitchyardMetrics('sandbox', { processMetrics: false });
+    const clean = await runChecksum(sandbox.config, { metrics });
+    t.diagnostic(
+      `clean run: ${JSON.stringify(clean.tables)} in ${Date.parse(clean.finishedAt) - Date.parse(clean.startedAt)} ms`,
+    );
+    assert.equal(clean.writer, 'db1');
+    assert.equal(clean.differences, 0);
+    const items = clean.tables.find((table) => table.table === 'app.items');
+    assert.equal(items?.status, 'checked');
+    assert.equal(items?.rows, 20000);
+    assert.equal(clean.tables.find((table) => table.table === 'app.pairs')?.status, 'checked');
+    assert.deepEqual(
+      clean.tables.find((table) => table.table === 'app.loose'),
+      { table: 'app.loose', status: 'skipped', chunks: 0, rows: 0, reason: NO_KEY_REASON },
+    );
+    assert.deepEqual(
+      clean.hosts.map((host) => [host.host, host.status, host.diffs]),
+      [
+        ['db2', 'checked', { 'app.items': 0, 'app.pairs': 0 }],
+        ['db3', 'checked', { 'app.items': 0, 'app.pairs': 0 }],
+      ],
+    );
+    assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 0);
+    assert.ok(((await metrics.checksumLastRun.get()).values[0]?.value ?? 0) > 0);
 
-  const cleanCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--json']);
-  assert.equal(cleanCli.code, 0, cleanCli.stderr);
-  assert.equal(JSON.parse(cleanCli.stdout).differences, 0);
-  // --json: progress as JSON lines on stderr, the report alone on stdout.
-  const progressLines = cleanCli.stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter((line) => line.event === 'checksum.progress');
-  assert.ok(progressLines.length >= 2, `progress lines on stderr: ${cleanCli.stderr}`);
-  assert.deepEqual(
-    (({ tables_done, tables_total, rows, done, eta_seconds }) => ({ tables_done, tables_total, rows, done, eta_seconds }))(progressLines.at(-1) as Record<string, unknown>),
-    { tables_done: 3, tables_total: 3, rows: 20004, done: true, eta_seconds: 0 },
-  );
+    const cleanCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--json']);
+    assert.equal(cleanCli.code, 0, cleanCli.stderr);
+    assert.equal(JSON.parse(cleanCli.stdout).differences, 0);
+    // --json: progress as JSON lines on stderr, the report alone on stdout.
+    const progressLines = cleanCli.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.event === 'checksum.progress');
+    assert.ok(progressLines.length >= 2, `progress lines on stderr: ${cleanCli.stderr}`);
+    assert.deepEqual(
+      (({ tables_done, tables_total, rows, done, eta_seconds }) => ({
+        tables_done,
+        tables_total,
+        rows,
+        done,
+        eta_seconds,
+      }))(progressLines.at(-1) as Record<string, unknown>),
+      { tables_done: 3, tables_total: 3, rows: 20004, done: true, eta_seconds: 0 },
+    );
 
-  // Drift behind replication's back: a changed row on db3, a deleted row on db2.
-  const db3 = await sandbox.instance('db3').rootConnection();
-  try {
-    await db3.query('SET SESSION sql_log_bin = 0');
-    await db3.query('UPDATE app.items SET qty = qty + 1 WHERE id = 12345');
-  } finally {
-    db3.destroy();
-  }
-  const db2 = await sandbox.instance('db2').rootConnection();
-  try {
-    await db2.query('SET SESSION sql_log_bin = 0');
-    await db2.query('DELETE FROM app.items WHERE id = 777');
-    await db2.query("UPDATE app.pairs SET v = 9 WHERE a = 1 AND b = 'y'");
-  } finally {
-    db2.destroy();
-  }
+    // Drift behind replication's back: a changed row on db3, a deleted row on db2.
+    const db3 = await sandbox.instance('db3').rootConnection();
+    try {
+      await db3.query('SET SESSION sql_log_bin = 0');
+      await db3.query('UPDATE app.items SET qty = qty + 1 WHERE id = 12345');
+    } finally {
+      db3.destroy();
+    }
+    const db2 = await sandbox.instance('db2').rootConnection();
+    try {
+      await db2.query('SET SESSION sql_log_bin = 0');
+      await db2.query('DELETE FROM app.items WHERE id = 777');
+      await db2.query("UPDATE app.pairs SET v = 9 WHERE a = 1 AND b = 'y'");
+    } finally {
+      db2.destroy();
+    }
 
-  const drifted = await runChecksum(sandbox.config, { metrics });
-  t.diagnostic(`drifted run: ${JSON.stringify(drifted.hosts)}`);
-  const byHost = Object.fromEntries(drifted.hosts.map((host) => [host.host, host.diffs]));
-  assert.equal(byHost.db3?.['app.items'], 1);
-  assert.equal(byHost.db3?.['app.pairs'], 0);
-  assert.equal(byHost.db2?.['app.items'], 1);
-  assert.equal(byHost.db2?.['app.pairs'], 1);
-  assert.equal(drifted.differences, 3);
-  assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 1);
-  assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
-  assert.equal(await diffMetric(metrics, 'db3', 'app.pairs'), 0);
+    const drifted = await runChecksum(sandbox.config, { metrics });
+    t.diagnostic(`drifted run: ${JSON.stringify(drifted.hosts)}`);
+    const byHost = Object.fromEntries(drifted.hosts.map((host) => [host.host, host.diffs]));
+    assert.equal(byHost.db3?.['app.items'], 1);
+    assert.equal(byHost.db3?.['app.pairs'], 0);
+    assert.equal(byHost.db2?.['app.items'], 1);
+    assert.equal(byHost.db2?.['app.pairs'], 1);
+    assert.equal(drifted.differences, 3);
+    assert.equal(await diffMetric(metrics, 'db3', 'app.items'), 1);
+    assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
+    assert.equal(await diffMetric(metrics, 'db3', 'app.pairs'), 0);
 
-  const driftCli = await cli(['checksum', '-c', sandbox.manifest.configFile, '--tables', 'app.items']);
-  assert.equal(driftCli.code, 1, driftCli.stderr);
-  assert.match(driftCli.stdout, /db3 app\.items: 1 differing chunk/);
-  assert.match(driftCli.stdout, /db2 app\.items: 1 differing chunk/);
-  assert.doesNotMatch(driftCli.stdout, /app\.pairs/);
-  assert.doesNotMatch(driftCli.stderr, /progress/, 'no progress output without a terminal or --json');
+    const driftCli = await cli([
+      'checksum',
+      '-c',
+      sandbox.manifest.configFile,
+      '--tables',
+      'app.items',
+    ]);
+    assert.equal(driftCli.code, 1, driftCli.stderr);
+    assert.match(driftCli.stdout, /db3 app\.items: 1 differing chunk/);
+    assert.match(driftCli.stdout, /db2 app\.items: 1 differing chunk/);
+    assert.doesNotMatch(driftCli.stdout, /app\.pairs/);
+    assert.doesNotMatch(
+      driftCli.stderr,
+      /progress/,
+      'no progress output without a terminal or --json',
+    );
 
-  // Back-off on heartbeat lag: db3's SQL thread stopped (Seconds_Behind_Master is NULL then, so
-  // a back-off on it would push on). The writer's heartbeat row, renewed as the daemon's writer
-  // would, ages on db3; beyond checksum.max_lag the run pauses, and gives up after maxBackoffMs.
-  const schema = sandbox.config.heartbeat.schema;
-  await sandbox.instance('db3').sql('STOP SLAVE SQL_THREAD');
-  await db1.sql(`REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  const lagConfig = { ...sandbox.config, checksum: { ...sandbox.config.checksum, max_lag: 1000 } };
-  const backedOff = await runChecksum(lagConfig, { metrics, tables: ['app.pairs'], maxBackoffMs: 2500, replicaWaitTimeoutMs: 1500 });
-  t.diagnostic(`run with db3's SQL thread stopped: ${JSON.stringify(backedOff.tables)} ${JSON.stringify(backedOff.hosts)}`);
-  assert.equal(backedOff.tables[0]?.status, 'failed');
-  assert.match(backedOff.tables[0]?.reason ?? '', /replicas stayed lagged beyond 1000 ms: db3 \d+\.\ds/);
-  assert.doesNotMatch(backedOff.tables[0]?.reason ?? '', /db2/, 'db2 is not lagging');
-  await sandbox.instance('db3').sql('START SLAVE SQL_THREAD');
+    // Back-off on heartbeat lag: db3's SQL thread stopped (Seconds_Behind_Master is NULL then, so
+    // a back-off on it would push on). The writer's heartbeat row, renewed as the daemon's writer
+    // would, ages on db3; beyond checksum.max_lag the run pauses, and gives up after maxBackoffMs.
+    const schema = sandbox.config.heartbeat.schema;
+    await sandbox.instance('db3').sql('STOP SLAVE SQL_THREAD');
+    await db1.sql(
+      `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const lagConfig = {
+      ...sandbox.config,
+      checksum: { ...sandbox.config.checksum, max_lag: 1000 },
+    };
+    const backedOff = await runChecksum(lagConfig, {
+      metrics,
+      tables: ['app.pairs'],
+      maxBackoffMs: 2500,
+      replicaWaitTimeoutMs: 1500,
+    });
+    t.diagnostic(
+      `run with db3's SQL thread stopped: ${JSON.stringify(backedOff.tables)} ${JSON.stringify(backedOff.hosts)}`,
+    );
+    assert.equal(backedOff.tables[0]?.status, 'failed');
+    assert.match(
+      backedOff.tables[0]?.reason ?? '',
+      /replicas stayed lagged beyond 1000 ms: db3 \d+\.\ds/,
+    );
+    assert.doesNotMatch(backedOff.tables[0]?.reason ?? '', /db2/, 'db2 is not lagging');
+    await sandbox.instance('db3').sql('START SLAVE SQL_THREAD');
 
-  // No stale series: every series is a (replica, table) pair the last run compared. db3 killed:
-  // its earlier difference on app.items is not exported as if it were current.
-  await sandbox.instance('db3').kill();
-  const withoutDb3 = await runChecksum(sandbox.config, { metrics, tables: ['app.items'] });
-  assert.deepEqual(withoutDb3.hosts.map((host) => [host.host, host.status]), [['db2', 'checked'], ['db3', 'unreachable']]);
-  assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
-  assert.equal(await diffMetric(metrics, 'db3', 'app.items'), undefined, 'the unreachable replica exports no checksum series');
-  assert.equal(await diffMetric(metrics, 'db2', 'app.pairs'), undefined, 'a table this run did not check exports no series');
-});
+    // No stale series: every series is a (replica, table) pair the last run compared. db3 killed:
+    // its earlier difference on app.items is not exported as if it were current.
+    await sandbox.instance('db3').kill();
+    const withoutDb3 = await runChecksum(sandbox.config, { metrics, tables: ['app.items'] });
+    assert.deepEqual(
+      withoutDb3.hosts.map((host) => [host.host, host.status]),
+      [
+        ['db2', 'checked'],
+        ['db3', 'unreachable'],
+      ],
+    );
+    assert.equal(await diffMetric(metrics, 'db2', 'app.items'), 1);
+    assert.equal(
+      await diffMetric(metrics, 'db3', 'app.items'),
+      undefined,
+      'the unreachable replica exports no checksum series',
+    );
+    assert.equal(
+      await diffMetric(metrics, 'db2', 'app.pairs'),
+      undefined,
+      'a table this run did not check exports no series',
+    );
+  },
+);

@@ -35,13 +35,19 @@ test('config check: a valid file without rules exits 0 and warns that alerts can
   writeFileSync(file, yaml.dump({ ...config, rules: [] }));
   const result = await cli(['config', 'check', '-c', file]);
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /warning: rules: none, so alerts from Alertmanager are received and journaled but never acted on/);
+  assert.match(
+    result.stdout,
+    /warning: rules: none, so alerts from Alertmanager are received and journaled but never acted on/,
+  );
 });
 
 test('config check: problems are printed with key paths and exit 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
   const file = join(dir, 'bad.yml');
-  writeFileSync(file, 'cluster: x\nmysql: { user: a, replication_user: b, password_env: A, replication_password_env: B }\nhosts: { db1: { address: 1.2.3.4 } }\nroles: { writer: { exclusive: true, hosts: [db9] } }\nauth: { token_env: T }\nbogus: 1\n');
+  writeFileSync(
+    file,
+    'cluster: x\nmysql: { user: a, replication_user: b, password_env: A, replication_password_env: B }\nhosts: { db1: { address: 1.2.3.4 } }\nroles: { writer: { exclusive: true, hosts: [db9] } }\nauth: { token_env: T }\nbogus: 1\n',
+  );
   const result = await cli(['config', 'check', '-c', file]);
   assert.equal(result.code, 2);
   assert.match(result.stderr, /roles\.writer\.hosts\[0\]: unknown host "db9"/);

@@ -16,7 +16,9 @@ test('deploy/prometheus.yml passes promtool check config (rules included)', asyn
   const { stdout } = await run('promtool', ['check', 'config', `${root}deploy/prometheus.yml`]);
   assert.match(stdout, /SUCCESS: 1 rule files found/);
   // Every rule of alerts/switchyard.rules.yml, however many there are.
-  const rules = (readFileSync(`${root}alerts/switchyard.rules.yml`, 'utf8').match(/^\s+- alert: /gm) ?? []).length;
+  const rules = (
+    readFileSync(`${root}alerts/switchyard.rules.yml`, 'utf8').match(/^\s+- alert: /gm) ?? []
+  ).length;
   assert.ok(rules >= 11);
   assert.match(stdout, new RegExp(`SUCCESS: ${rules} rules found`));
 });
@@ -33,14 +35,31 @@ test('deploy/alertmanager.yml passes amtool check-config and sends resolved aler
 });
 
 test('deploy/switchyard.yml and deploy/agent.yml pass switchyard checks; a broken copy does not', async () => {
-  const manager = await run(process.execPath, [CLI, 'config', 'check', '-c', `${root}deploy/switchyard.yml`]);
+  const manager = await run(process.execPath, [
+    CLI,
+    'config',
+    'check',
+    '-c',
+    `${root}deploy/switchyard.yml`,
+  ]);
   assert.match(manager.stdout, /: ok/);
-  const agent = await run(process.execPath, [CLI, 'agent', '--check', '-c', `${root}deploy/agent.yml`]);
+  const agent = await run(process.execPath, [
+    CLI,
+    'agent',
+    '--check',
+    '-c',
+    `${root}deploy/agent.yml`,
+  ]);
   assert.match(agent.stdout, /: ok/);
   const dir = mkdtempSync(join(tmpdir(), 'sy-deploy-'));
   const broken = join(dir, 'switchyard.yml');
-  writeFileSync(broken, readFileSync(`${root}deploy/switchyard.yml`, 'utf8').replace('prefer: db1', 'prefer: db3'));
-  const failed = await run(process.execPath, [CLI, 'config', 'check', '-c', broken]).catch((error) => error as { code: number; stderr: string });
+  writeFileSync(
+    broken,
+    readFileSync(`${root}deploy/switchyard.yml`, 'utf8').replace('prefer: db1', 'prefer: db3'),
+  );
+  const failed = await run(process.execPath, [CLI, 'config', 'check', '-c', broken]).catch(
+    (error) => error as { code: number; stderr: string },
+  );
   assert.equal((failed as { code: number }).code, 2);
 });
 
@@ -67,15 +86,28 @@ function unitSections(file: string): Map<string, Map<string, string>> {
 test('systemd units: own user, hardened, capabilities only for the agent', () => {
   const manager = unitSections(`${root}deploy/switchyard.service`);
   const agent = unitSections(`${root}deploy/switchyard-agent.service`);
-  for (const [name, unit] of [['manager', manager], ['agent', agent]] as const) {
+  for (const [name, unit] of [
+    ['manager', manager],
+    ['agent', agent],
+  ] as const) {
     const service = unit.get('Service');
-    assert.ok(service && unit.get('Unit') && unit.get('Install'), `${name}: Unit, Service and Install sections`);
+    assert.ok(
+      service && unit.get('Unit') && unit.get('Install'),
+      `${name}: Unit, Service and Install sections`,
+    );
     assert.equal(service.get('User'), 'switchyard', `${name} runs as its own user`);
     assert.equal(service.get('NoNewPrivileges'), 'true');
     assert.equal(service.get('ProtectSystem'), 'strict');
-    assert.match(service.get('ExecStart') ?? '', /bin\/switchyard\.js (run|agent) -c \/etc\/switchyard\//);
+    assert.match(
+      service.get('ExecStart') ?? '',
+      /bin\/switchyard\.js (run|agent) -c \/etc\/switchyard\//,
+    );
   }
-  assert.equal(manager.get('Service')?.get('CapabilityBoundingSet'), '', 'the manager has no capabilities');
+  assert.equal(
+    manager.get('Service')?.get('CapabilityBoundingSet'),
+    '',
+    'the manager has no capabilities',
+  );
   assert.equal(agent.get('Service')?.get('AmbientCapabilities'), 'CAP_NET_ADMIN CAP_NET_RAW');
   assert.equal(manager.get('Service')?.get('ReadWritePaths'), '/var/lib/switchyard');
 });

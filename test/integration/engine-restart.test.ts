@@ -27,7 +27,10 @@ test('the manager killed in the middle of a switchover and restarted leaves exac
   const api = (method: string, path: string, body?: unknown) =>
     fetch(`http://127.0.0.1:${sandbox.listenPort}/api/v1${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
   const logFile = join(sandbox.dir, 'manager.log');
@@ -35,7 +38,12 @@ test('the manager killed in the middle of a switchover and restarted leaves exac
   t.after(() => manager.kill('SIGKILL'));
   await waitFor('the manager to assign the writer role', async () => {
     const response = await api('GET', '/status');
-    return response.ok && ((await response.json()) as { roles: Record<string, Record<string, string>> }).roles.writer?.['127.0.1.100'] === 'db1';
+    return (
+      response.ok &&
+      ((await response.json()) as { roles: Record<string, Record<string, string>> }).roles.writer?.[
+        '127.0.1.100'
+      ] === 'db1'
+    );
   });
 
   // db2 cannot catch up while its SQL thread is stopped, so the switchover sits in its wait.
@@ -43,12 +51,22 @@ test('the manager killed in the middle of a switchover and restarted leaves exac
   const db2 = sandbox.instance('db2');
   await db2.sql('STOP SLAVE SQL_THREAD');
   await db1.sql('CREATE DATABASE app');
-  const move = api('POST', '/roles/writer/move', { host: 'db2', force: false }).catch(() => undefined);
-  await waitFor('db1 to be fenced', async () => Number((await db1.sql('SELECT @@read_only AS ro'))[0]?.ro) === 1);
+  const move = api('POST', '/roles/writer/move', { host: 'db2', force: false }).catch(
+    () => undefined,
+  );
+  await waitFor(
+    'db1 to be fenced',
+    async () => Number((await db1.sql('SELECT @@read_only AS ro'))[0]?.ro) === 1,
+  );
   manager.kill('SIGKILL');
   await move;
   t.diagnostic('manager killed while the old writer was fenced and the target was catching up');
-  const readOnly = async () => Promise.all(['db1', 'db2', 'db3'].map(async (name) => Number((await sandbox.instance(name).sql('SELECT @@read_only AS ro'))[0]?.ro)));
+  const readOnly = async () =>
+    Promise.all(
+      ['db1', 'db2', 'db3'].map(async (name) =>
+        Number((await sandbox.instance(name).sql('SELECT @@read_only AS ro'))[0]?.ro),
+      ),
+    );
   t.diagnostic(`read_only after the kill (db1, db2, db3): ${(await readOnly()).join(', ')}`);
 
   await db2.sql('START SLAVE SQL_THREAD');
@@ -64,9 +82,17 @@ test('the manager killed in the middle of a switchover and restarted leaves exac
   t.diagnostic(`read_only after the restart (db1, db2, db3): ${settled.join(', ')}`);
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const final = await readOnly();
-  assert.equal(final.filter((value) => value === 0).length, 1, `exactly one writer: ${final.join(', ')}`);
+  assert.equal(
+    final.filter((value) => value === 0).length,
+    1,
+    `exactly one writer: ${final.join(', ')}`,
+  );
   const response = await api('GET', '/status');
   const status = (await response.json()) as { roles: Record<string, Record<string, string>> };
   const writer = status.roles.writer?.['127.0.1.100'];
-  assert.equal(final[['db1', 'db2', 'db3'].indexOf(writer as string)], 0, `the writable host (${final.join(', ')}) is the one holding the writer role (${writer})`);
+  assert.equal(
+    final[['db1', 'db2', 'db3'].indexOf(writer as string)],
+    0,
+    `the writable host (${final.join(', ')}) is the one holding the writer role (${writer})`,
+  );
 });

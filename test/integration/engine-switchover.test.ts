@@ -24,8 +24,16 @@ test('planned switchover: fence, catch-up, promote; never two writers; a lagging
   await db1.sql("GRANT ALL ON app.* TO app@'%'");
 
   const { daemon } = await startDaemon(t, config);
-  await waitFor('db1 to hold the writer role', async () => daemon.status().roles.writer?.['127.0.1.100'] === 'db1');
-  const endpoints = Object.fromEntries(sandbox.manifest.hosts.map((host) => [host.name, { host: '127.0.0.1', port: host.port, user: config.mysql.user, password }]));
+  await waitFor(
+    'db1 to hold the writer role',
+    async () => daemon.status().roles.writer?.['127.0.1.100'] === 'db1',
+  );
+  const endpoints = Object.fromEntries(
+    sandbox.manifest.hosts.map((host) => [
+      host.name,
+      { host: '127.0.0.1', port: host.port, user: config.mysql.user, password },
+    ]),
+  );
   const sampler = new WritableSampler(endpoints);
   sampler.start();
   t.after(() => sampler.stop());
@@ -42,7 +50,10 @@ test('planned switchover: fence, catch-up, promote; never two writers; a lagging
   await db2.sql('START SLAVE SQL_THREAD');
 
   // 2. The real switchover.
-  await waitFor('db2 to catch up', async () => Number((await db2.sql('SELECT COUNT(*) AS n FROM app.t'))[0]?.n) === 1);
+  await waitFor(
+    'db2 to catch up',
+    async () => Number((await db2.sql('SELECT COUNT(*) AS n FROM app.t'))[0]?.n) === 1,
+  );
   const started = Date.now();
   const moved = await daemon.engine.moveRole('writer', 'db2', { force: false });
   t.diagnostic(`switchover took ${Date.now() - started} ms: ${moved.detail}`);
@@ -50,12 +61,18 @@ test('planned switchover: fence, catch-up, promote; never two writers; a lagging
   const [db1ro] = await db1.sql('SELECT @@read_only AS ro');
   const [db2ro] = await db2.sql('SELECT @@read_only AS ro');
   assert.deepEqual([Number(db1ro?.ro), Number(db2ro?.ro)], [1, 0]);
-  await waitFor('db3 to follow db2', async () => Number((await db3.sql('SHOW SLAVE STATUS'))[0]?.Master_Port) === db2.port);
+  await waitFor(
+    'db3 to follow db2',
+    async () => Number((await db3.sql('SHOW SLAVE STATUS'))[0]?.Master_Port) === db2.port,
+  );
   const [rows] = await db2.sql('SELECT COUNT(*) AS n FROM app.t');
   assert.equal(Number(rows?.n), 1, 'the write made before the switchover is on the new writer');
 
   await sampler.stop();
   assert.deepEqual(sampler.splitBrainSamples(), [], 'never two writable hosts');
   const events = daemon.journal.read().map((entry) => `${entry.phase}:${entry.event}`);
-  assert.ok(events.some((event) => /switchover/.test(event)), `switchover journaled: ${events.slice(-10).join(', ')}`);
+  assert.ok(
+    events.some((event) => /switchover/.test(event)),
+    `switchover journaled: ${events.slice(-10).join(', ')}`,
+  );
 });

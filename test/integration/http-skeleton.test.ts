@@ -13,10 +13,21 @@ test('HTTP skeleton: auth, content type, size limit, malformed JSON, 404, metric
   router.post('/echo', (request, response) => {
     response.json({ got: request.body });
   });
-  const server = await listen(createHttpApp({ metrics, getTokens: () => [{ name: 'admin', source: { env: 'SWITCHYARD_SKELETON_TOKEN' }, scopes: ['admin'] }], apiRouters: [router], bodyLimit: '1kb' }), '127.0.0.1:0');
+  const server = await listen(
+    createHttpApp({
+      metrics,
+      getTokens: () => [
+        { name: 'admin', source: { env: 'SWITCHYARD_SKELETON_TOKEN' }, scopes: ['admin'] },
+      ],
+      apiRouters: [router],
+      bodyLimit: '1kb',
+    }),
+    '127.0.0.1:0',
+  );
   t.after(() => server.close());
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const post = (body: string, headers: Record<string, string>) => fetch(`${base}/api/v1/echo`, { method: 'POST', body, headers });
+  const post = (body: string, headers: Record<string, string>) =>
+    fetch(`${base}/api/v1/echo`, { method: 'POST', body, headers });
   const json = { 'content-type': 'application/json' };
 
   assert.equal((await post('{}', json)).status, 401);
@@ -28,8 +39,15 @@ test('HTTP skeleton: auth, content type, size limit, malformed JSON, 404, metric
   assert.equal(notJson.status, 415);
   assert.equal(((await notJson.json()) as { error: string }).error, 'unsupported_media_type');
   assert.equal((await post('{"a":', { ...json, authorization: 'Bearer tok' })).status, 400);
-  assert.equal((await post(JSON.stringify({ a: 'x'.repeat(5000) }), { ...json, authorization: 'Bearer tok' })).status, 413);
-  assert.equal((await fetch(`${base}/api/v1/nothing`, { headers: { authorization: 'Bearer tok' } })).status, 404);
+  assert.equal(
+    (await post(JSON.stringify({ a: 'x'.repeat(5000) }), { ...json, authorization: 'Bearer tok' }))
+      .status,
+    413,
+  );
+  assert.equal(
+    (await fetch(`${base}/api/v1/nothing`, { headers: { authorization: 'Bearer tok' } })).status,
+    404,
+  );
   const scrape = await fetch(`${base}/metrics`);
   assert.equal(scrape.status, 200);
   assert.match(await scrape.text(), /switchyard_mode\{mode="active",cluster="test"\} 1/);

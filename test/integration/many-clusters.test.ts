@@ -11,7 +11,11 @@ import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 
 /** The sandbox's config as a conf.d file: its own cluster name, secrets as absolute paths. */
-function confFile(sandbox: TestSandbox, cluster: string, dir: string): { token: string; url: string } {
+function confFile(
+  sandbox: TestSandbox,
+  cluster: string,
+  dir: string,
+): { token: string; url: string } {
   const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
   raw.cluster = cluster;
   raw.monitor = FAST_MONITOR;
@@ -23,38 +27,69 @@ function confFile(sandbox: TestSandbox, cluster: string, dir: string): { token: 
   return { token: readFileSync(raw.auth.token_file, 'utf8').trim(), url: `http://${raw.listen}` };
 }
 
-test('conf.d: two clusters in one manager process, each with its own engine and loop: a host hanging in one does not keep the other from failing over', { timeout: 180_000 }, async (t) => {
-  if (!requireBinaries(t, MARIADB)) return;
-  const alphaSandbox = await startSandbox(t, { masters: 2, replicas: 0 });
-  const betaSandbox = await startSandbox(t, { masters: 2, replicas: 0 });
-  const confd = join(alphaSandbox.dir, 'conf.d');
-  mkdirSync(confd);
-  const alpha = confFile(alphaSandbox, 'alpha', confd);
-  const beta = confFile(betaSandbox, 'beta', confd);
-  const log = openSync(join(alphaSandbox.dir, 'manager.log'), 'a');
-  const manager = spawn(process.execPath, [CLI, 'run', '-c', confd], { stdio: ['ignore', log, log] });
-  closeSync(log);
-  t.after(() => manager.kill('SIGKILL'));
-  const status = async (cluster: { token: string; url: string }) => (await (await fetch(`${cluster.url}/api/v1/status`, { headers: { authorization: `Bearer ${cluster.token}` } })).json()) as any;
-  for (const cluster of [alpha, beta]) await waitFor('the writer role assigned', async () => (await status(cluster)).roles?.writer?.['127.0.1.100'] === 'db1', 30_000, 200);
-  assert.equal((await status(alpha)).cluster, 'alpha');
-  assert.match(await (await fetch(`${beta.url}/metrics`)).text(), /switchyard_host_up\{host="db1",cluster="beta"\} 1/);
+test(
+  'conf.d: two clusters in one manager process, each with its own engine and loop: a host hanging in one does not keep the other from failing over',
+  { timeout: 180_000 },
+  async (t) => {
+    if (!requireBinaries(t, MARIADB)) return;
+    const alphaSandbox = await startSandbox(t, { masters: 2, replicas: 0 });
+    const betaSandbox = await startSandbox(t, { masters: 2, replicas: 0 });
+    const confd = join(alphaSandbox.dir, 'conf.d');
+    mkdirSync(confd);
+    const alpha = confFile(alphaSandbox, 'alpha', confd);
+    const beta = confFile(betaSandbox, 'beta', confd);
+    const log = openSync(join(alphaSandbox.dir, 'manager.log'), 'a');
+    const manager = spawn(process.execPath, [CLI, 'run', '-c', confd], {
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    t.after(() => manager.kill('SIGKILL'));
+    const status = async (cluster: { token: string; url: string }) =>
+      (await (
+        await fetch(`${cluster.url}/api/v1/status`, {
+          headers: { authorization: `Bearer ${cluster.token}` },
+        })
+      ).json()) as any;
+    for (const cluster of [alpha, beta])
+      await waitFor(
+        'the writer role assigned',
+        async () => (await status(cluster)).roles?.writer?.['127.0.1.100'] === 'db1',
+        30_000,
+        200,
+      );
+    assert.equal((await status(alpha)).cluster, 'alpha');
+    assert.match(
+      await (await fetch(`${beta.url}/metrics`)).text(),
+      /switchyard_host_up\{host="db1",cluster="beta"\} 1/,
+    );
 
-  // alpha's db2 hangs (SIGSTOP: connections are accepted by the kernel but never answered), then
-  // beta's writer dies: beta fails over while alpha's checks wait on their timeouts.
-  const hung = alphaSandbox.instance('db2').pid() as number;
-  process.kill(hung, 'SIGSTOP');
-  t.after(() => {
-    try {
-      process.kill(hung, 'SIGCONT');
-    } catch {
-      // already gone
-    }
-  });
-  await betaSandbox.instance('db1').kill();
-  const killedAt = Date.now();
-  await waitFor('beta to fail over to db2', async () => (await status(beta)).roles?.writer?.['127.0.1.100'] === 'db2', 60_000, 100);
-  console.log(`# beta failed over ${Date.now() - killedAt} ms after its writer died, with a host of alpha hanging`);
-  assert.equal((await status(alpha)).roles.writer['127.0.1.100'], 'db1', 'alpha keeps its writer');
-  process.kill(hung, 'SIGCONT');
-});
+    // alpha's db2 hangs (SIGSTOP: connections are accepted by the kernel but never answered), then
+    // beta's writer dies: beta fails over while alpha's checks wait on their timeouts.
+    const hung = alphaSandbox.instance('db2').pid() as number;
+    process.kill(hung, 'SIGSTOP');
+    t.after(() => {
+      try {
+        process.kill(hung, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    });
+    await betaSandbox.instance('db1').kill();
+    const killedAt = Date.now();
+    await waitFor(
+      'beta to fail over to db2',
+      async () => (await status(beta)).roles?.writer?.['127.0.1.100'] === 'db2',
+      60_000,
+      100,
+    );
+    console.log(
+      `# beta failed over ${Date.now() - killedAt} ms after its writer died, with a host of alpha hanging`,
+    );
+    assert.equal(
+      (await status(alpha)).roles.writer['127.0.1.100'],
+      'db1',
+      'alpha keeps its writer',
+    );
+    process.kill(hung, 'SIGCONT');
+  },
+);

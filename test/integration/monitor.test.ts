@@ -17,12 +17,25 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
   if (!requireBinaries(t, [...MARIADB, ['promtool', 'prometheus']])) return;
   const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
   const config = writeTestConfig(sandbox, 'monitor.yml', (raw) => {
-    raw.monitor = { interval: '250ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '1500ms', auto_set_online: '0' };
+    raw.monitor = {
+      interval: '250ms',
+      connect_timeout: '500ms',
+      failures_before_down: 3,
+      max_lag: '1500ms',
+      auto_set_online: '0',
+    };
     raw.heartbeat = { schema: 'switchyard', interval: '100ms' };
   });
   const metrics = new SwitchyardMetrics(config.cluster, { processMetrics: false });
   const monitor = new Monitor({ config, log: silentLogger, metrics });
-  let state: ClusterState = { version: 1, cluster: config.cluster, mode: 'active', hosts: {}, roles: { writer: { '127.0.1.100': 'db1' } }, updatedAt: 0 };
+  let state: ClusterState = {
+    version: 1,
+    cluster: config.cluster,
+    mode: 'active',
+    hosts: {},
+    roles: { writer: { '127.0.1.100': 'db1' } },
+    updatedAt: 0,
+  };
   const heartbeat = new HeartbeatWriter({ config, log: silentLogger });
   heartbeat.start(() => 'db1');
   t.after(() => heartbeat.stop());
@@ -41,10 +54,17 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
       if (done()) return index + 1;
       await sleep(250);
     }
-    throw new Error(`not reached: ${what}; states ${JSON.stringify(Object.fromEntries(Object.entries(state.hosts).map(([host, record]) => [host, `${record.state}: ${record.reason}`])))}`);
+    throw new Error(
+      `not reached: ${what}; states ${JSON.stringify(Object.fromEntries(Object.entries(state.hosts).map(([host, record]) => [host, `${record.state}: ${record.reason}`])))}`,
+    );
   };
 
-  await cyclesUntil('every host ONLINE with a heartbeat lag', () => ['db1', 'db2', 'db3'].every((host) => hostState(host) === 'ONLINE') && typeof observation('db3')?.heartbeatLagSeconds === 'number');
+  await cyclesUntil(
+    'every host ONLINE with a heartbeat lag',
+    () =>
+      ['db1', 'db2', 'db3'].every((host) => hostState(host) === 'ONLINE') &&
+      typeof observation('db3')?.heartbeatLagSeconds === 'number',
+  );
   const db3 = sandbox.instance('db3');
 
   // 1. SQL thread stopped on db3: lag grows second by second, then REPLICATION_DELAY; restarted: ONLINE.
@@ -55,23 +75,40 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
     await cycle();
     lags.push(observation('db3')?.heartbeatLagSeconds ?? Number.NaN);
   }
-  t.diagnostic(`db3 heartbeat lag with its SQL thread stopped, one sample a second: ${lags.map((lag) => lag.toFixed(3)).join(', ')} s`);
+  t.diagnostic(
+    `db3 heartbeat lag with its SQL thread stopped, one sample a second: ${lags.map((lag) => lag.toFixed(3)).join(', ')} s`,
+  );
   for (let index = 1; index < lags.length; index++) {
     const step = (lags[index] as number) - (lags[index - 1] as number);
-    assert.ok(step > 0.7 && step < 1.6, `lag grows about one second per second (step ${step.toFixed(3)})`);
+    assert.ok(
+      step > 0.7 && step < 1.6,
+      `lag grows about one second per second (step ${step.toFixed(3)})`,
+    );
   }
-  assert.ok(lags.some((lag) => lag % 1 !== 0), 'sub-second precision');
+  assert.ok(
+    lags.some((lag) => lag % 1 !== 0),
+    'sub-second precision',
+  );
   assert.equal(hostState('db3'), 'REPLICATION_DELAY');
   const delayed = (await metrics.render()).body;
-  assert.match(delayed, /switchyard_host_state\{host="db3",state="REPLICATION_DELAY",cluster="sandbox"\} 1/);
-  assert.match(delayed, /switchyard_replication_lag_seconds\{host="db3",cluster="sandbox"\} \d+\.\d+/);
+  assert.match(
+    delayed,
+    /switchyard_host_state\{host="db3",state="REPLICATION_DELAY",cluster="sandbox"\} 1/,
+  );
+  assert.match(
+    delayed,
+    /switchyard_replication_lag_seconds\{host="db3",cluster="sandbox"\} \d+\.\d+/,
+  );
   await db3.sql('START SLAVE SQL_THREAD');
   await cyclesUntil('db3 ONLINE again', () => hostState('db3') === 'ONLINE');
 
   // 2. IO thread stopped: REPLICATION_FAIL.
   await db3.sql('STOP SLAVE IO_THREAD');
   await cyclesUntil('db3 REPLICATION_FAIL', () => hostState('db3') === 'REPLICATION_FAIL', 10);
-  assert.match((await metrics.render()).body, /switchyard_replication_io_running\{host="db3",cluster="sandbox"\} 0/);
+  assert.match(
+    (await metrics.render()).body,
+    /switchyard_replication_io_running\{host="db3",cluster="sandbox"\} 0/,
+  );
   await db3.sql('START SLAVE IO_THREAD');
   await cyclesUntil('db3 ONLINE after the IO thread restarts', () => hostState('db3') === 'ONLINE');
 
@@ -81,9 +118,16 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
   for (let failed = 1; failed <= 3; failed++) {
     await cycle();
     assert.equal(observation('db2')?.reachable, false);
-    assert.equal(hostState('db2'), failed < 3 ? 'ONLINE' : 'HARD_OFFLINE', `after ${failed} failed cycle(s)`);
+    assert.equal(
+      hostState('db2'),
+      failed < 3 ? 'ONLINE' : 'HARD_OFFLINE',
+      `after ${failed} failed cycle(s)`,
+    );
   }
-  assert.match((await metrics.render()).body, /switchyard_host_up\{host="db2",cluster="sandbox"\} 0/);
+  assert.match(
+    (await metrics.render()).body,
+    /switchyard_host_up\{host="db2",cluster="sandbox"\} 0/,
+  );
 
   // 4. Restarted: AWAITING_RECOVERY, not ONLINE, however long it stays healthy.
   await db2.start();
@@ -94,13 +138,24 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
     await sleep(250);
   }
   const body = (await metrics.render()).body;
-  assert.match(body, /switchyard_host_state\{host="db2",state="AWAITING_RECOVERY",cluster="sandbox"\} 1/);
+  assert.match(
+    body,
+    /switchyard_host_state\{host="db2",state="AWAITING_RECOVERY",cluster="sandbox"\} 1/,
+  );
   assert.match(body, /switchyard_writable_hosts\{cluster="sandbox"\} 1/);
-  assert.match(body, /switchyard_role_ip_assigned\{role="writer",ip="127.0.1.100",host="db1",cluster="sandbox"\} 1/);
+  assert.match(
+    body,
+    /switchyard_role_ip_assigned\{role="writer",ip="127.0.1.100",host="db1",cluster="sandbox"\} 1/,
+  );
 
   // promtool must find nothing to complain about in the exposition.
   const checked = await new Promise<{ code: number; output: string }>((resolve) => {
-    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }));
+    const child = execFile('promtool', ['check', 'metrics'], (error, stdout, stderr) =>
+      resolve({
+        code: error ? Number((error as { code?: number }).code ?? 1) : 0,
+        output: `${stdout}${stderr}`,
+      }),
+    );
     child.stdin?.end(body);
   });
   assert.equal(checked.code, 0, checked.output);

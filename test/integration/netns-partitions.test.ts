@@ -16,7 +16,9 @@ import { waitFor } from '../support/sandbox.js';
 import { WritableSampler } from '../support/writable-sampler.js';
 
 async function heldVips(cluster: NetnsCluster, name: string): Promise<string[]> {
-  const { stdout } = await cluster.nsHost(name).exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
+  const { stdout } = await cluster
+    .nsHost(name)
+    .exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
   return parseIpAddrJson(stdout).map((address) => address.ip);
 }
 
@@ -27,11 +29,29 @@ async function readOnlyOf(cluster: NetnsCluster, name: string): Promise<number> 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('partitions that must not fail over, and one that must with an observer down', async (t) => {
-  if (!requireRoot(t, 'network namespaces and iptables') || !requireBinaries(t, [['ip', 'iproute2'], ['iptables', 'iptables'], ['arping', 'iputils-arping'], ...MARIADB])) return;
-  const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, monitor: { interval: '500ms', connect_timeout: '500ms', failures_before_down: 3 } });
+  if (
+    !requireRoot(t, 'network namespaces and iptables') ||
+    !requireBinaries(t, [
+      ['ip', 'iproute2'],
+      ['iptables', 'iptables'],
+      ['arping', 'iputils-arping'],
+      ...MARIADB,
+    ])
+  )
+    return;
+  const cluster = await startNetnsCluster(t, {
+    masters: 2,
+    replicas: 1,
+    monitor: { interval: '500ms', connect_timeout: '500ms', failures_before_down: 3 },
+  });
   let running = await startDaemon(t, cluster.config);
   const writerOf = () => running.daemon.status().roles.writer?.[cluster.writerVip] ?? null;
-  await waitFor('db1 writer with its VIP', async () => writerOf() === 'db1' && (await heldVips(cluster, 'db1')).includes(cluster.writerVip), 20_000);
+  await waitFor(
+    'db1 writer with its VIP',
+    async () =>
+      writerOf() === 'db1' && (await heldVips(cluster, 'db1')).includes(cluster.writerVip),
+    20_000,
+  );
 
   await t.test('one replica cut off from the writer: no failover', async () => {
     const db3 = cluster.nsHost('db3');
@@ -42,34 +62,60 @@ test('partitions that must not fail over, and one that must with an observer dow
     assert.equal(await readOnlyOf(cluster, 'db1'), 0);
   });
 
-  await t.test('the manager stopped while a replica is in maintenance: the writer keeps its lease; also across a manager restart', async () => {
-    const offline = await running.daemon.engine.setOffline('db3');
-    assert.equal(offline.ok, true, offline.detail);
-    await sleep(1500); // an exchange tells the writer's agent that db3 no longer votes
-    await running.stop();
-    await sleep(2 * cluster.config.lease + 1000);
-    assert.equal(await readOnlyOf(cluster, 'db1'), 0, 'the writer fenced itself although only the manager and a host in maintenance were gone');
-    assert.ok((await heldVips(cluster, 'db1')).includes(cluster.writerVip));
-    running = await startDaemon(t, cluster.config, 'daemon-2.log');
-    await waitFor('the restarted manager to run cycles', async () => running.daemon.status().lastCycleAt !== undefined, 20_000);
-    await sleep(3000);
-    assert.equal(writerOf(), 'db1');
-    assert.equal(await readOnlyOf(cluster, 'db1'), 0);
-    const online = await running.daemon.engine.setOnline('db3');
-    assert.equal(online.ok, true, online.detail);
-  });
+  await t.test(
+    'the manager stopped while a replica is in maintenance: the writer keeps its lease; also across a manager restart',
+    async () => {
+      const offline = await running.daemon.engine.setOffline('db3');
+      assert.equal(offline.ok, true, offline.detail);
+      await sleep(1500); // an exchange tells the writer's agent that db3 no longer votes
+      await running.stop();
+      await sleep(2 * cluster.config.lease + 1000);
+      assert.equal(
+        await readOnlyOf(cluster, 'db1'),
+        0,
+        'the writer fenced itself although only the manager and a host in maintenance were gone',
+      );
+      assert.ok((await heldVips(cluster, 'db1')).includes(cluster.writerVip));
+      running = await startDaemon(t, cluster.config, 'daemon-2.log');
+      await waitFor(
+        'the restarted manager to run cycles',
+        async () => running.daemon.status().lastCycleAt !== undefined,
+        20_000,
+      );
+      await sleep(3000);
+      assert.equal(writerOf(), 'db1');
+      assert.equal(await readOnlyOf(cluster, 'db1'), 0);
+      const online = await running.daemon.engine.setOnline('db3');
+      assert.equal(online.ok, true, online.detail);
+    },
+  );
 
-  await t.test("the writer's host goes silent while db3's agent is down: db2 decides, failover", async () => {
-    await cluster.killAgent('db3');
-    await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);
-    await waitFor('db2 to take over', async () => writerOf() === 'db2', 30_000);
-    const decided = running.daemon.journal.read().find((entry) => entry.event === 'failover.decided');
-    assert.match(decided?.reason ?? '', /not asked: db3/);
-    await cluster.startAgent('db3');
-    await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'up']);
-    await waitFor('db1 back, held', async () => running.daemon.status().hosts.find((host) => host.name === 'db1')?.state === 'AWAITING_RECOVERY', 30_000);
-    await waitFor('db1 without the writer VIP', async () => !(await heldVips(cluster, 'db1')).includes(cluster.writerVip), 10_000);
-  });
+  await t.test(
+    "the writer's host goes silent while db3's agent is down: db2 decides, failover",
+    async () => {
+      await cluster.killAgent('db3');
+      await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'down']);
+      await waitFor('db2 to take over', async () => writerOf() === 'db2', 30_000);
+      const decided = running.daemon.journal
+        .read()
+        .find((entry) => entry.event === 'failover.decided');
+      assert.match(decided?.reason ?? '', /not asked: db3/);
+      await cluster.startAgent('db3');
+      await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'up']);
+      await waitFor(
+        'db1 back, held',
+        async () =>
+          running.daemon.status().hosts.find((host) => host.name === 'db1')?.state ===
+          'AWAITING_RECOVERY',
+        30_000,
+      );
+      await waitFor(
+        'db1 without the writer VIP',
+        async () => !(await heldVips(cluster, 'db1')).includes(cluster.writerVip),
+        10_000,
+      );
+    },
+  );
 });
 
 /** A small deterministic PRNG (mulberry32): the seed is printed so a failing sequence can be replayed. */
@@ -85,22 +131,48 @@ function prng(seed: number): () => number {
 }
 
 test('randomized fault loop (bounded, fixed seed): never two writable hosts, never the writer VIP on two hosts', async (t) => {
-  if (!requireRoot(t, 'network namespaces and iptables') || !requireBinaries(t, [['ip', 'iproute2'], ['iptables', 'iptables'], ['arping', 'iputils-arping'], ...MARIADB])) return;
+  if (
+    !requireRoot(t, 'network namespaces and iptables') ||
+    !requireBinaries(t, [
+      ['ip', 'iproute2'],
+      ['iptables', 'iptables'],
+      ['arping', 'iputils-arping'],
+      ...MARIADB,
+    ])
+  )
+    return;
   const seed = Number(process.env.SWITCHYARD_FAULT_SEED ?? 20261126);
   const steps = Number(process.env.SWITCHYARD_FAULT_STEPS ?? 6);
   t.diagnostic(`seed ${seed}, ${steps} steps (replay with SWITCHYARD_FAULT_SEED=${seed})`);
   const random = prng(seed);
-  const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, preferFirst: false, monitor: { interval: '500ms', connect_timeout: '500ms', failures_before_down: 3 } });
+  const cluster = await startNetnsCluster(t, {
+    masters: 2,
+    replicas: 1,
+    preferFirst: false,
+    monitor: { interval: '500ms', connect_timeout: '500ms', failures_before_down: 3 },
+  });
   const { daemon, logFile } = await startDaemon(t, cluster.config);
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
   await waitFor('db1 writer', async () => writerOf() === 'db1', 20_000);
-  const sampler = new WritableSampler(Object.fromEntries(['db1', 'db2', 'db3'].map((name) => [name, { socketPath: cluster.instance(name).socket, user: 'root' }])), 25);
+  const sampler = new WritableSampler(
+    Object.fromEntries(
+      ['db1', 'db2', 'db3'].map((name) => [
+        name,
+        { socketPath: cluster.instance(name).socket, user: 'root' },
+      ]),
+    ),
+    25,
+  );
   sampler.start();
   let vipDoubles = 0;
   let watching = true;
   const vipWatch = (async () => {
     while (watching) {
-      const holders = await Promise.all(['db1', 'db2', 'db3'].map(async (name) => (await heldVips(cluster, name).catch((): string[] => [])).includes(cluster.writerVip)));
+      const holders = await Promise.all(
+        ['db1', 'db2', 'db3'].map(async (name) =>
+          (await heldVips(cluster, name).catch((): string[] => [])).includes(cluster.writerVip),
+        ),
+      );
       if (holders.filter(Boolean).length > 1) vipDoubles += 1;
       await sleep(50);
     }
@@ -112,16 +184,38 @@ test('randomized fault loop (bounded, fixed seed): never two writable hosts, nev
   });
 
   const repair = async (host: string) => {
-    await waitFor(`${host} reachable and held`, async () => daemon.status().hosts.find((entry) => entry.name === host)?.state === 'AWAITING_RECOVERY', 30_000).catch((error: Error) => {
+    await waitFor(
+      `${host} reachable and held`,
+      async () =>
+        daemon.status().hosts.find((entry) => entry.name === host)?.state === 'AWAITING_RECOVERY',
+      30_000,
+    ).catch((error: Error) => {
       const record = daemon.status().hosts.find((entry) => entry.name === host);
-      const transitions = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('"host.state_changed"') && line.includes(`"host":"${host}"`)).slice(-6);
-      throw new Error(`${error.message}; ${host} is ${record?.state} (${record?.reason}), up ${record?.up}; last transitions:\n${transitions.join('\n')}`);
+      const transitions = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter(
+          (line) => line.includes('"host.state_changed"') && line.includes(`"host":"${host}"`),
+        )
+        .slice(-6);
+      throw new Error(
+        `${error.message}; ${host} is ${record?.state} (${record?.reason}), up ${record?.up}; last transitions:\n${transitions.join('\n')}`,
+      );
     });
-    await waitFor(`${host} replicating`, async () => (await cluster.instance(host).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000);
+    await waitFor(
+      `${host} replicating`,
+      async () =>
+        (await cluster.instance(host).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes',
+      30_000,
+    );
     const online = await daemon.engine.setOnline(host);
     assert.equal(online.ok, true, `set-online ${host}: ${online.detail}`);
   };
-  const faults = ['kill writer', 'link down writer', 'cut manager only', 'restart replica'] as const;
+  const faults = [
+    'kill writer',
+    'link down writer',
+    'cut manager only',
+    'restart replica',
+  ] as const;
   for (let step = 1; step <= steps; step++) {
     const fault = faults[Math.floor(random() * faults.length)] as (typeof faults)[number];
     const writer = writerOf() as string;
@@ -139,11 +233,26 @@ test('randomized fault loop (bounded, fixed seed): never two writable hosts, nev
       await repair(writer);
     } else if (fault === 'cut manager only') {
       const host = cluster.nsHost(writer);
-      await host.exec('iptables', ['-A', 'INPUT', '-s', cluster.network.bridgeAddress, '-p', 'tcp', '--dport', String(MYSQL_PORT), '-j', 'DROP']);
+      await host.exec('iptables', [
+        '-A',
+        'INPUT',
+        '-s',
+        cluster.network.bridgeAddress,
+        '-p',
+        'tcp',
+        '--dport',
+        String(MYSQL_PORT),
+        '-j',
+        'DROP',
+      ]);
       await sleep(4000);
       await host.exec('iptables', ['-F', 'INPUT']);
       assert.equal(writerOf(), writer, 'a manager-only cut moved the writer');
-      await waitFor(`${writer} answering again`, async () => daemon.status().hosts.find((entry) => entry.name === writer)?.up === true, 20_000);
+      await waitFor(
+        `${writer} answering again`,
+        async () => daemon.status().hosts.find((entry) => entry.name === writer)?.up === true,
+        20_000,
+      );
       const record = daemon.status().hosts.find((entry) => entry.name === writer);
       if (record?.state === 'AWAITING_RECOVERY') await daemon.engine.setOnline(writer);
     } else {
@@ -151,7 +260,9 @@ test('randomized fault loop (bounded, fixed seed): never two writable hosts, nev
       await cluster.instance('db3').kill();
       await cluster.instance('db3').start();
       const [uptime] = await cluster.instance('db3').sql("SHOW GLOBAL STATUS LIKE 'Uptime'");
-      t.diagnostic(`db3 restarted: uptime now ${uptime?.Value}; record before: ${JSON.stringify(before)}`);
+      t.diagnostic(
+        `db3 restarted: uptime now ${uptime?.Value}; record before: ${JSON.stringify(before)}`,
+      );
       await repair('db3');
     }
     // Let the repaired cluster run a little: a server restarted twice within a second or two shows

@@ -17,7 +17,11 @@ import { startLoad } from '../support/load.js';
 const ROUNDS = 10;
 
 test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under load: every failover happens, every set-online sticks; a real errant write is still refused`, async (t) => {
-  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])) return;
+  if (
+    !requireRoot(t, 'network namespaces') ||
+    !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])
+  )
+    return;
   const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, preferFirst: false });
   const { daemon, logFile } = await startDaemon(t, cluster.config);
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
@@ -28,11 +32,27 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
 
   const restart = async (host: string) => {
     await cluster.instance(host).start();
-    await waitFor(`${host} back and held`, async () => stateOf(host)?.state === 'AWAITING_RECOVERY', 30_000).catch((error: Error) => {
-      const transitions = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('"host.state_changed"') && line.includes(`"host":"${host}"`)).slice(-6);
-      throw new Error(`${error.message}; ${host} is ${stateOf(host)?.state} (${stateOf(host)?.reason}); last transitions:\n${transitions.join('\n')}`);
+    await waitFor(
+      `${host} back and held`,
+      async () => stateOf(host)?.state === 'AWAITING_RECOVERY',
+      30_000,
+    ).catch((error: Error) => {
+      const transitions = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter(
+          (line) => line.includes('"host.state_changed"') && line.includes(`"host":"${host}"`),
+        )
+        .slice(-6);
+      throw new Error(
+        `${error.message}; ${host} is ${stateOf(host)?.state} (${stateOf(host)?.reason}); last transitions:\n${transitions.join('\n')}`,
+      );
     });
-    await waitFor(`${host} replicating`, async () => (await cluster.instance(host).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes', 30_000);
+    await waitFor(
+      `${host} replicating`,
+      async () =>
+        (await cluster.instance(host).sql('SHOW SLAVE STATUS'))[0]?.Slave_IO_Running === 'Yes',
+      30_000,
+    );
     const online = await daemon.engine.setOnline(host);
     assert.equal(online.ok, true, `round set-online ${host}: ${online.detail}`);
   };
@@ -46,13 +66,23 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
     await writes.pause();
     const [position] = await cluster.instance(writer).sql('SELECT @@gtid_binlog_pos AS pos');
     for (const host of ['db1', 'db2', 'db3'].filter((name) => name !== writer)) {
-      await cluster.instance(host).sql('SELECT MASTER_GTID_WAIT(?, 10) AS result', [String(position?.pos ?? '')]);
+      await cluster
+        .instance(host)
+        .sql('SELECT MASTER_GTID_WAIT(?, 10) AS result', [String(position?.pos ?? '')]);
     }
     const killedAt = Date.now();
     await cluster.instance(writer).kill();
     writes.resume();
-    await waitFor(`round ${round}: ${other} to take over from ${writer}`, async () => writerOf() === other, 30_000);
-    await waitFor(`round ${round}: a write on ${other}`, async () => writes.firstAckOfWriteSentAfter(killedAt + 50), 30_000);
+    await waitFor(
+      `round ${round}: ${other} to take over from ${writer}`,
+      async () => writerOf() === other,
+      30_000,
+    );
+    await waitFor(
+      `round ${round}: a write on ${other}`,
+      async () => writes.firstAckOfWriteSentAfter(killedAt + 50),
+      30_000,
+    );
     await restart(writer);
     if (round % 3 === 0) {
       // A replica restarts in between.
@@ -64,32 +94,60 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
       assert.equal(moved.ok, true, `round ${round}: move-role writer ${writer}: ${moved.detail}`);
     }
     const held = daemon.status().hosts.filter((host) => host.held);
-    assert.deepEqual(held.map((host) => `${host.name}: ${host.held}`), [], `round ${round}: nobody is held after the repairs`);
-    t.diagnostic(`round ${round}: ${writer} killed, ${other} wrote ${(writes.firstAckOfWriteSentAfter(killedAt + 50) as number) - killedAt} ms later; ${writer} set online`);
+    assert.deepEqual(
+      held.map((host) => `${host.name}: ${host.held}`),
+      [],
+      `round ${round}: nobody is held after the repairs`,
+    );
+    t.diagnostic(
+      `round ${round}: ${writer} killed, ${other} wrote ${(writes.firstAckOfWriteSentAfter(killedAt + 50) as number) - killedAt} ms later; ${writer} set online`,
+    );
   }
 
   // A real errant write: the writer is cut off, takes a write from a local client, is failed over.
   const writer = writerOf() as string;
   const other = writer === 'db1' ? 'db2' : 'db1';
   await cluster.nsHost(writer).exec('ip', ['link', 'set', 'eth0', 'down']);
-  const local = await openConnection({ socketPath: cluster.instance(writer).socket, user: cluster.appUser.user, password: cluster.appUser.password });
+  const local = await openConnection({
+    socketPath: cluster.instance(writer).socket,
+    user: cluster.appUser.user,
+    password: cluster.appUser.password,
+  });
   await local.query('INSERT INTO app.writes (id, at) VALUES (?, ?)', [999_999_999, Date.now()]);
   local.destroy();
   const [own] = await cluster.instance(writer).sql('SELECT @@server_id AS id');
-  await waitFor(`${other} to take over from the isolated ${writer}`, async () => writerOf() === other, 30_000);
+  await waitFor(
+    `${other} to take over from the isolated ${writer}`,
+    async () => writerOf() === other,
+    30_000,
+  );
   await cluster.nsHost(writer).exec('ip', ['link', 'set', 'eth0', 'up']);
-  await waitFor(`${writer} back and held`, async () => stateOf(writer)?.state === 'AWAITING_RECOVERY', 30_000);
+  await waitFor(
+    `${writer} back and held`,
+    async () => stateOf(writer)?.state === 'AWAITING_RECOVERY',
+    30_000,
+  );
   const refused = await daemon.engine.setOnline(writer);
   assert.equal(refused.ok, false, 'set-online of a diverged host must be refused');
-  assert.match(refused.detail, new RegExp(`${writer} has transactions the writer ${other} lacks \\(0-${Number(own?.id)}-\\d+`));
+  assert.match(
+    refused.detail,
+    new RegExp(`${writer} has transactions the writer ${other} lacks \\(0-${Number(own?.id)}-\\d+`),
+  );
 
   await writes.stop();
   await sampler.stop();
-  const survivor = await openConnection({ socketPath: cluster.instance(other).socket, user: 'root' });
+  const survivor = await openConnection({
+    socketPath: cluster.instance(other).socket,
+    user: 'root',
+  });
   try {
     assert.deepEqual(await writes.missingAcked(survivor), [], 'acknowledged writes lost');
   } finally {
     survivor.destroy();
   }
-  assert.deepEqual(sampler.samples.filter((sample) => sample.writable.length > 1).slice(0, 3), [], 'two writable hosts');
+  assert.deepEqual(
+    sampler.samples.filter((sample) => sample.writable.length > 1).slice(0, 3),
+    [],
+    'two writable hosts',
+  );
 });

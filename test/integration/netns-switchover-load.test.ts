@@ -17,8 +17,17 @@ import { startLoad } from '../support/load.js';
 const MOVES = 20;
 
 test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers in a row under write load all succeed`, async (t) => {
-  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])) return;
-  const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, preferFirst: false, extraRules: [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] });
+  if (
+    !requireRoot(t, 'network namespaces') ||
+    !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])
+  )
+    return;
+  const cluster = await startNetnsCluster(t, {
+    masters: 2,
+    replicas: 1,
+    preferFirst: false,
+    extraRules: [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }],
+  });
   const { daemon } = await startDaemon(t, cluster.config);
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
   await waitFor('db1 to be the writer', async () => writerOf() === 'db1', 20_000);
@@ -28,17 +37,39 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
   for (let move = 1; move <= MOVES; move++) {
     const holder = writerOf() as string;
     const started = Date.now();
-    const alert = { status: 'firing' as const, name: 'NodeDiskFailing', labels: { alertname: 'NodeDiskFailing', host: holder }, annotations: {}, startsAt: new Date(started).toISOString(), fingerprint: `disk-${move}` };
+    const alert = {
+      status: 'firing' as const,
+      name: 'NodeDiskFailing',
+      labels: { alertname: 'NodeDiskFailing', host: holder },
+      annotations: {},
+      startsAt: new Date(started).toISOString(),
+      fingerprint: `disk-${move}`,
+    };
     const [decision] = await daemon.engine.handleAlerts([alert]);
     assert.equal(decision?.decision, 'acted', `alert move ${move}: ${decision?.reason}`);
     assert.notEqual(writerOf(), holder, `alert move ${move}: the writer moved`);
-    const [resolved] = await daemon.engine.handleAlerts([{ ...alert, status: 'resolved', endsAt: new Date().toISOString() }]);
+    const [resolved] = await daemon.engine.handleAlerts([
+      { ...alert, status: 'resolved', endsAt: new Date().toISOString() },
+    ]);
     assert.notEqual(resolved?.decision, 'failed');
     const movedAt = Date.now();
-    await waitFor(`a write after alert move ${move}`, async () => writes.firstAckAfter(movedAt), 10_000, 20).catch((error: Error) => {
-      const tail = daemon.journal.read().slice(-25).map((entry) => `${entry.event} ${entry.host ?? ''} ${entry.outcome ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 140)}`);
+    await waitFor(
+      `a write after alert move ${move}`,
+      async () => writes.firstAckAfter(movedAt),
+      10_000,
+      20,
+    ).catch((error: Error) => {
+      const tail = daemon.journal
+        .read()
+        .slice(-25)
+        .map(
+          (entry) =>
+            `${entry.event} ${entry.host ?? ''} ${entry.outcome ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 140)}`,
+        );
       const errors = writes.records.slice(-3).map((record) => record.error ?? 'ok');
-      throw new Error(`${error.message}\nlast write errors: ${errors.join(' | ')}\njournal:\n${tail.join('\n')}`);
+      throw new Error(
+        `${error.message}\nlast write errors: ${errors.join(' | ')}\njournal:\n${tail.join('\n')}`,
+      );
     });
   }
   for (let move = 1; move <= MOVES; move++) {
@@ -49,17 +80,31 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
     const online = await daemon.engine.setOnline(holder);
     assert.equal(online.ok, true, `set-online ${holder} after move ${move}: ${online.detail}`);
     const movedAt = Date.now();
-    await waitFor(`a write after set-offline move ${move}`, async () => writes.firstAckAfter(movedAt), 10_000, 20);
+    await waitFor(
+      `a write after set-offline move ${move}`,
+      async () => writes.firstAckAfter(movedAt),
+      10_000,
+      20,
+    );
   }
-  t.diagnostic(`longest write pause over ${2 * MOVES} switchovers: ${writes.longestPause().pauseMs} ms`);
+  t.diagnostic(
+    `longest write pause over ${2 * MOVES} switchovers: ${writes.longestPause().pauseMs} ms`,
+  );
 
   await writes.stop();
   await sampler.stop();
-  const survivor = await openConnection({ socketPath: cluster.instance(writerOf() as string).socket, user: 'root' });
+  const survivor = await openConnection({
+    socketPath: cluster.instance(writerOf() as string).socket,
+    user: 'root',
+  });
   try {
     assert.deepEqual(await writes.missingAcked(survivor), [], 'acknowledged writes lost');
   } finally {
     survivor.destroy();
   }
-  assert.deepEqual(sampler.samples.filter((sample) => sample.writable.length > 1).slice(0, 3), [], 'two writable hosts');
+  assert.deepEqual(
+    sampler.samples.filter((sample) => sample.writable.length > 1).slice(0, 3),
+    [],
+    'two writable hosts',
+  );
 });

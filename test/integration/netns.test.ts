@@ -8,7 +8,14 @@ import { createTestNetwork } from '../support/netns.js';
 const run = promisify(execFile);
 
 test('netns bench: hosts reach each other over the bridge and are fully removed', async (t) => {
-  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, [['ip', 'iproute2'], ['ping', 'iputils-ping']])) return;
+  if (
+    !requireRoot(t, 'network namespaces') ||
+    !requireBinaries(t, [
+      ['ip', 'iproute2'],
+      ['ping', 'iputils-ping'],
+    ])
+  )
+    return;
   const network = await createTestNetwork(t, ['a', 'b']);
   const a = network.host('a');
   const b = network.host('b');
@@ -18,7 +25,10 @@ test('netns bench: hosts reach each other over the bridge and are fully removed'
   assert.match(stdout, new RegExp(a.address.replaceAll('.', '\\.')));
   await network.destroy();
   const namespaces = (await run('ip', ['netns', 'list'])).stdout;
-  assert.ok(!namespaces.includes(a.namespace) && !namespaces.includes(b.namespace), 'namespaces deleted');
+  assert.ok(
+    !namespaces.includes(a.namespace) && !namespaces.includes(b.namespace),
+    'namespaces deleted',
+  );
   const links = (await run('ip', ['link', 'show'])).stdout;
   assert.ok(!links.includes(network.bridge), 'bridge deleted');
 });

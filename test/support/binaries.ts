@@ -8,7 +8,10 @@ export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
  * is a broken CI machine, never a reason to skip); on a developer machine the test is skipped
  * with the package to install.
  */
-export function requireBinaries(t: TestContext, binaries: Array<[name: string, debianPackage: string]>): boolean {
+export function requireBinaries(
+  t: TestContext,
+  binaries: Array<[name: string, debianPackage: string]>,
+): boolean {
   const missing = binaries.filter(([name]) => findExecutable([name]) === undefined);
   if (missing.length === 0) return true;
   const message = `missing ${missing.map(([name, pkg]) => `${name} (apt-get install ${pkg})`).join(', ')}`;

@@ -18,7 +18,10 @@ export interface BtrfsVolume {
  * test ends: `beforeUnmount` first (stop the server whose datadir lives there), then unmount,
  * detach and delete, whatever failed on the way.
  */
-export async function createBtrfsVolume(t: TestContext, beforeUnmount: () => Promise<unknown>): Promise<BtrfsVolume> {
+export async function createBtrfsVolume(
+  t: TestContext,
+  beforeUnmount: () => Promise<unknown>,
+): Promise<BtrfsVolume> {
   const base = mkdtempSync(join(tmpdir(), 'sy-btrfs-'));
   const image = join(base, 'fs.img');
   const mountPoint = join(base, 'mnt');
@@ -27,7 +30,10 @@ export async function createBtrfsVolume(t: TestContext, beforeUnmount: () => Pro
   let mounted = false;
   t.after(async () => {
     await beforeUnmount().catch(() => undefined);
-    if (mounted) await run('umount', [mountPoint]).catch(() => run('umount', ['-l', mountPoint]).catch(() => undefined));
+    if (mounted)
+      await run('umount', [mountPoint]).catch(() =>
+        run('umount', ['-l', mountPoint]).catch(() => undefined),
+      );
     if (device) await run('losetup', ['-d', device]).catch(() => undefined);
     rmSync(base, { recursive: true, force: true });
   });

@@ -11,10 +11,21 @@ import type { TestSandbox } from './sandbox.js';
 import { stopBeforeTeardown } from './teardown.js';
 
 /** Fast settings for tests: a dead host is noticed within about a second. */
-export const FAST_MONITOR = { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', flap: { count: 3, window: '10m' } };
+export const FAST_MONITOR = {
+  interval: '300ms',
+  connect_timeout: '500ms',
+  failures_before_down: 3,
+  max_lag: '5s',
+  auto_set_online: '0',
+  flap: { count: 3, window: '10m' },
+};
 
 /** Writes a variant of the sandbox's config next to it (same secret files) and loads it. */
-export function writeTestConfig(sandbox: TestSandbox, name: string, change: (raw: Record<string, any>) => void): LoadedConfig {
+export function writeTestConfig(
+  sandbox: TestSandbox,
+  name: string,
+  change: (raw: Record<string, any>) => void,
+): LoadedConfig {
   const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
   change(raw);
   const file = join(sandbox.dir, name);
@@ -32,9 +43,16 @@ export interface RunningDaemon {
 }
 
 /** A manager in this process, logging to a file in the sandbox; stopped when the test ends. */
-export async function startDaemon(t: TestContext, config: LoadedConfig, logName = 'daemon.log'): Promise<RunningDaemon> {
+export async function startDaemon(
+  t: TestContext,
+  config: LoadedConfig,
+  logName = 'daemon.log',
+): Promise<RunningDaemon> {
   const logFile = join(config.state_dir, '..', logName);
-  const log = createLogger('switchyard', { level: 'debug', destination: pino.destination({ dest: logFile, sync: true, mkdir: true }) });
+  const log = createLogger('switchyard', {
+    level: 'debug',
+    destination: pino.destination({ dest: logFile, sync: true, mkdir: true }),
+  });
   const daemon = new Daemon({ config, log, extraRouters: daemonRouters });
   const url = await daemon.start();
   let stopped = false;

@@ -2,12 +2,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { startLocalEtcd, type LocalEtcdCluster, type LocalEtcdTls } from '../../src/ha/local-etcd.js';
+import {
+  startLocalEtcd,
+  type LocalEtcdCluster,
+  type LocalEtcdTls,
+} from '../../src/ha/local-etcd.js';
 
 export const ETCD: Array<[string, string]> = [['etcd', 'etcd-server']];
 
 /** A 3-member etcd on loopback ports, killed and removed when the test ends. */
-export async function startTestEtcd(t: TestContext, size = 3, tls?: LocalEtcdTls): Promise<LocalEtcdCluster & { dir: string }> {
+export async function startTestEtcd(
+  t: TestContext,
+  size = 3,
+  tls?: LocalEtcdTls,
+): Promise<LocalEtcdCluster & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-etcd-'));
   let cluster: LocalEtcdCluster | undefined;
   t.after(async () => {

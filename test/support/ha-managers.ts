@@ -35,7 +35,9 @@ export function managerProcess(t: TestContext, name: string, config: LoadedConfi
     logFile,
     start() {
       const log = openSync(logFile, 'a');
-      manager.child = spawn(process.execPath, [CLI, 'run', '-c', config.source], { stdio: ['ignore', log, log] });
+      manager.child = spawn(process.execPath, [CLI, 'run', '-c', config.source], {
+        stdio: ['ignore', log, log],
+      });
       closeSync(log);
     },
     async kill(signal = 'SIGKILL') {
@@ -52,7 +54,9 @@ export function managerProcess(t: TestContext, name: string, config: LoadedConfi
     },
     async leader() {
       try {
-        const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(1000) })).text();
+        const text = await (
+          await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(1000) })
+        ).text();
         const line = text.split('\n').find((entry) => entry.startsWith('switchyard_leader{'));
         return line ? Number(line.split(' ').pop()) : undefined;
       } catch {
@@ -62,7 +66,10 @@ export function managerProcess(t: TestContext, name: string, config: LoadedConfi
     async api(method, path, body) {
       const response = await fetch(`${url}/api/v1${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
         body: body ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(5000),
       });
@@ -99,7 +106,11 @@ export function termsByManager(managers: ManagerProcess[]): Map<number, Set<stri
   const terms = new Map<number, Set<string>>();
   for (const manager of managers) {
     for (const entry of manager.journal()) {
-      if (entry.term === undefined || (entry.phase !== 'before' && entry.phase !== 'after' && entry.phase !== 'decision')) continue;
+      if (
+        entry.term === undefined ||
+        (entry.phase !== 'before' && entry.phase !== 'after' && entry.phase !== 'decision')
+      )
+        continue;
       const names = terms.get(entry.term) ?? new Set<string>();
       names.add(manager.name);
       terms.set(entry.term, names);

@@ -8,9 +8,28 @@ import { WriteProbe } from './write-probe.js';
  * The application as a failover test sees it: writes through the writer VIP every `intervalMs`,
  * and @@read_only sampled on every host over its local socket; both stopped when the test ends.
  */
-export function startLoad(t: TestContext | undefined, cluster: NetnsCluster, intervalMs = 10): { writes: WriteProbe; sampler: WritableSampler } {
-  const writes = new WriteProbe({ host: cluster.writerVip, port: MYSQL_PORT, user: cluster.appUser.user, password: cluster.appUser.password, table: 'app.writes', intervalMs });
-  const sampler = new WritableSampler(Object.fromEntries([...cluster.instances.keys()].map((name) => [name, { socketPath: cluster.instance(name).socket, user: 'root' }])), 25);
+export function startLoad(
+  t: TestContext | undefined,
+  cluster: NetnsCluster,
+  intervalMs = 10,
+): { writes: WriteProbe; sampler: WritableSampler } {
+  const writes = new WriteProbe({
+    host: cluster.writerVip,
+    port: MYSQL_PORT,
+    user: cluster.appUser.user,
+    password: cluster.appUser.password,
+    table: 'app.writes',
+    intervalMs,
+  });
+  const sampler = new WritableSampler(
+    Object.fromEntries(
+      [...cluster.instances.keys()].map((name) => [
+        name,
+        { socketPath: cluster.instance(name).socket, user: 'root' },
+      ]),
+    ),
+    25,
+  );
   sampler.start();
   writes.start();
   t?.after(async () => {
@@ -24,7 +43,12 @@ export function startLoad(t: TestContext | undefined, cluster: NetnsCluster, int
  * Clients on one host's own side of a partition: they write over its local socket (ids from
  * `firstId` up, not to collide with the VIP load) and keep the time of every acknowledgement.
  */
-export function startLocalWrites(cluster: NetnsCluster, host: string, firstId = 1_000_000_000, intervalMs = 10): { stop(): Promise<number[]> } {
+export function startLocalWrites(
+  cluster: NetnsCluster,
+  host: string,
+  firstId = 1_000_000_000,
+  intervalMs = 10,
+): { stop(): Promise<number[]> } {
   const acked: number[] = [];
   let running = true;
   let id = firstId;
@@ -32,10 +56,18 @@ export function startLocalWrites(cluster: NetnsCluster, host: string, firstId = 
     while (running) {
       let connection: Connection | undefined;
       try {
-        connection = await openConnection({ socketPath: cluster.instance(host).socket, user: cluster.appUser.user, password: cluster.appUser.password, connectTimeoutMs: 500 });
+        connection = await openConnection({
+          socketPath: cluster.instance(host).socket,
+          user: cluster.appUser.user,
+          password: cluster.appUser.password,
+          connectTimeoutMs: 500,
+        });
         while (running) {
           id += 1;
-          await connection.query({ sql: 'INSERT INTO app.writes (id, at) VALUES (?, ?)', timeout: 1000 }, [id, Date.now()]);
+          await connection.query(
+            { sql: 'INSERT INTO app.writes (id, at) VALUES (?, ?)', timeout: 1000 },
+            [id, Date.now()],
+          );
           acked.push(Date.now());
           await new Promise((resolve) => setTimeout(resolve, intervalMs));
         }
@@ -56,10 +88,20 @@ export function startLocalWrites(cluster: NetnsCluster, host: string, firstId = 
 }
 
 /** Which server answers at `address` (a VIP), or undefined when nothing does within the timeout. */
-export async function serverIdAt(address: string, credentials: { user: string; password: string }, connectTimeoutMs = 500): Promise<number | undefined> {
+export async function serverIdAt(
+  address: string,
+  credentials: { user: string; password: string },
+  connectTimeoutMs = 500,
+): Promise<number | undefined> {
   let connection: Connection | undefined;
   try {
-    connection = await openConnection({ host: address, port: MYSQL_PORT, user: credentials.user, password: credentials.password, connectTimeoutMs });
+    connection = await openConnection({
+      host: address,
+      port: MYSQL_PORT,
+      user: credentials.user,
+      password: credentials.password,
+      connectTimeoutMs,
+    });
     const [rows] = await connection.query('SELECT @@server_id AS id');
     return Number((rows as Array<{ id: number }>)[0]?.id);
   } catch {

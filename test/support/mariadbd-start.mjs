@@ -9,6 +9,9 @@ if (!server || !defaultsFile || !logFile) {
   process.exit(2);
 }
 const log = openSync(logFile, 'a');
-const child = spawn(server, [`--defaults-file=${defaultsFile}`], { detached: true, stdio: ['ignore', log, log] });
+const child = spawn(server, [`--defaults-file=${defaultsFile}`], {
+  detached: true,
+  stdio: ['ignore', log, log],
+});
 closeSync(log);
 child.unref();

@@ -1,7 +1,15 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -9,7 +17,11 @@ import * as yaml from 'js-yaml';
 import { readConfigFile, type LoadedConfig } from '../../src/config/load.js';
 import { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
-import { createClusterUsers, replicateFrom, waitForReplication } from '../../src/sandbox/replication.js';
+import {
+  createClusterUsers,
+  replicateFrom,
+  waitForReplication,
+} from '../../src/sandbox/replication.js';
 import { fetch as undiciFetch } from 'undici';
 import { TlsDispatcher } from '../../src/api/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
@@ -73,14 +85,20 @@ export interface NetnsCluster {
  * The manager (started by the caller) runs in the root namespace and reaches them over the
  * bridge, like a manager on another machine.
  */
-export async function startNetnsCluster(t: TestContext | undefined, options: NetnsClusterOptions = {}): Promise<NetnsCluster> {
+export async function startNetnsCluster(
+  t: TestContext | undefined,
+  options: NetnsClusterOptions = {},
+): Promise<NetnsCluster> {
   const masters = options.masters ?? 2;
   const replicas = options.replicas ?? 1;
   const names = Array.from({ length: masters + replicas }, (_, index) => `db${index + 1}`);
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-netns-'));
   const network = await createTestNetwork(t, names);
   const agents: ChildProcess[] = [];
-  const agentByHost = new Map<string, { child?: ChildProcess; command: string[]; log: string; health: string }>();
+  const agentByHost = new Map<
+    string,
+    { child?: ChildProcess; command: string[]; log: string; health: string }
+  >();
   const instances = new Map<string, MariaDbInstance>();
   let closeHealth: (() => Promise<void>) | undefined;
   const unmount: Array<() => Promise<unknown>> = [];
@@ -88,7 +106,9 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     await runEarlyStops();
     await closeHealth?.();
     for (const agent of agents) agent.kill('SIGTERM');
-    await Promise.all([...instances.values()].map((instance) => instance.stop().catch(() => undefined)));
+    await Promise.all(
+      [...instances.values()].map((instance) => instance.stop().catch(() => undefined)),
+    );
     await network.destroy();
     for (const step of unmount.splice(0)) await step().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
@@ -107,27 +127,68 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     // a STOP SLAVE (a repoint) waits for that.
     const semiSync = (master: boolean): Record<string, string | number> =>
       options.semiSync
-        ? { rpl_semi_sync_master_enabled: master ? 'ON' : 'OFF', rpl_semi_sync_slave_enabled: 'ON', rpl_semi_sync_master_wait_point: 'AFTER_SYNC', rpl_semi_sync_master_timeout: 10000 }
+        ? {
+            rpl_semi_sync_master_enabled: master ? 'ON' : 'OFF',
+            rpl_semi_sync_slave_enabled: 'ON',
+            rpl_semi_sync_master_wait_point: 'AFTER_SYNC',
+            rpl_semi_sync_master_timeout: 10000,
+          }
         : {};
-    const pki = options.tls ? await makeNetnsPki(dir, new Map(names.map((name) => [name, network.host(name).address]))) : undefined;
+    const pki = options.tls
+      ? await makeNetnsPki(dir, new Map(names.map((name) => [name, network.host(name).address])))
+      : undefined;
     const instanceDirs = new Map(names.map((name) => [name, join(dir, name)]));
-    if (options.smallDisk) instanceDirs.set(options.smallDisk.host, await smallFilesystem(join(dir, 'small-disk'), options.smallDisk.sizeMb, unmount));
+    if (options.smallDisk)
+      instanceDirs.set(
+        options.smallDisk.host,
+        await smallFilesystem(join(dir, 'small-disk'), options.smallDisk.sizeMb, unmount),
+      );
     names.forEach((name, index) => {
       const host = network.host(name);
-      const extraSettings = { ...semiSync(index < masters), ...(pki ? mysqlTlsSettings(pki, name) : {}) };
-      instances.set(name, new MariaDbInstance({ name, dir: instanceDirs.get(name) as string, port: MYSQL_PORT, serverId: index + 1, bindAddress: '0.0.0.0', wrap: host.wrap, extraSettings }));
+      const extraSettings = {
+        ...semiSync(index < masters),
+        ...(pki ? mysqlTlsSettings(pki, name) : {}),
+      };
+      instances.set(
+        name,
+        new MariaDbInstance({
+          name,
+          dir: instanceDirs.get(name) as string,
+          port: MYSQL_PORT,
+          serverId: index + 1,
+          bindAddress: '0.0.0.0',
+          wrap: host.wrap,
+          extraSettings,
+        }),
+      );
     });
-    await Promise.all([...instances.values()].map(async (instance) => {
-      await instance.initialize();
-      await instance.start();
-      await createClusterUsers(instance, manager, replication);
-    }));
+    await Promise.all(
+      [...instances.values()].map(async (instance) => {
+        await instance.initialize();
+        await instance.start();
+        await createClusterUsers(instance, manager, replication);
+      }),
+    );
     const address = (name: string) => network.host(name).address;
     const [first, second] = names;
-    for (const name of names.slice(1)) await replicateFrom(instances.get(name) as MariaDbInstance, { host: address(first as string), port: MYSQL_PORT }, replication);
-    if (masters === 2) await replicateFrom(instances.get(first as string) as MariaDbInstance, { host: address(second as string), port: MYSQL_PORT }, replication);
+    for (const name of names.slice(1))
+      await replicateFrom(
+        instances.get(name) as MariaDbInstance,
+        { host: address(first as string), port: MYSQL_PORT },
+        replication,
+      );
+    if (masters === 2)
+      await replicateFrom(
+        instances.get(first as string) as MariaDbInstance,
+        { host: address(second as string), port: MYSQL_PORT },
+        replication,
+      );
     if (pki) await replicationOverTls(instances.values(), pki.ca.cert);
-    await Promise.all(names.filter((name) => name !== first || masters === 2).map((name) => waitForReplication(instances.get(name) as MariaDbInstance)));
+    await Promise.all(
+      names
+        .filter((name) => name !== first || masters === 2)
+        .map((name) => waitForReplication(instances.get(name) as MariaDbInstance)),
+    );
     const writer = instances.get(first as string) as MariaDbInstance;
     await writer.sql('SET GLOBAL read_only=OFF');
     await writer.sql('CREATE DATABASE app');
@@ -138,9 +199,18 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
 
     const scheme = pki ? 'https' : 'http';
     // Health checks through the agents' mutual TLS need the CA and a client certificate.
-    const healthTls = pki ? new TlsDispatcher({ ca_file: pki.ca.cert, cert_file: pki.manager.cert, key_file: pki.manager.key }) : undefined;
+    const healthTls = pki
+      ? new TlsDispatcher({
+          ca_file: pki.ca.cert,
+          cert_file: pki.manager.cert,
+          key_file: pki.manager.key,
+        })
+      : undefined;
     closeHealth = () => healthTls?.close() ?? Promise.resolve();
-    const health = (url: string, signal: AbortSignal) => (healthTls ? undiciFetch(url, { signal, dispatcher: healthTls.get() }) : fetch(url, { signal }));
+    const health = (url: string, signal: AbortSignal) =>
+      healthTls
+        ? undiciFetch(url, { signal, dispatcher: healthTls.get() })
+        : fetch(url, { signal });
     const writerVip = network.vip(100);
     const readerVips = names.map((_, index) => network.vip(101 + index));
     for (const name of names) {
@@ -153,13 +223,36 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
           auth: { token_file: join(dir, 'token') },
           vip: { interface: 'eth0', ips: [writerVip, ...readerVips] },
           // The lease's local fence: the agent reaches mysqld on its own host.
-          mysql: { address: '127.0.0.1', port: MYSQL_PORT, user: manager.user, password_file: join(dir, 'mysql.pass') },
-          ...(pki ? { tls: { cert_file: pki.hosts.get(name)?.cert, key_file: pki.hosts.get(name)?.key, client_ca_file: pki.ca.cert } } : {}),
-          ...(options.transfers ? transferSettings(instances.get(name) as MariaDbInstance, join(dir, 'repl.pass'), replication.user) : {}),
+          mysql: {
+            address: '127.0.0.1',
+            port: MYSQL_PORT,
+            user: manager.user,
+            password_file: join(dir, 'mysql.pass'),
+          },
+          ...(pki
+            ? {
+                tls: {
+                  cert_file: pki.hosts.get(name)?.cert,
+                  key_file: pki.hosts.get(name)?.key,
+                  client_ca_file: pki.ca.cert,
+                },
+              }
+            : {}),
+          ...(options.transfers
+            ? transferSettings(
+                instances.get(name) as MariaDbInstance,
+                join(dir, 'repl.pass'),
+                replication.user,
+              )
+            : {}),
         }),
       );
       const command = [...host.wrap, process.execPath, CLI, 'agent', '-c', agentConfig];
-      const entry = { command, log: join(dir, `agent-${name}.log`), health: `${scheme}://${host.address}:${AGENT_PORT}/healthz` };
+      const entry = {
+        command,
+        log: join(dir, `agent-${name}.log`),
+        health: `${scheme}://${host.address}:${AGENT_PORT}/healthz`,
+      };
       agentByHost.set(name, entry);
       await startAgent(name, command, entry.log, entry.health, agents, health);
       Object.assign(entry, { child: agents.at(-1) });
@@ -168,7 +261,11 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     const listenPort = await findFreePortRange(1);
     const hosts: Record<string, Record<string, unknown>> = {};
     names.forEach((name, index) => {
-      const entry: Record<string, unknown> = { address: address(name), port: MYSQL_PORT, agent: `${scheme}://${address(name)}:${AGENT_PORT}` };
+      const entry: Record<string, unknown> = {
+        address: address(name),
+        port: MYSQL_PORT,
+        agent: `${scheme}://${address(name)}:${AGENT_PORT}`,
+      };
       if (index < masters && masters === 2) entry.peer = names[1 - index];
       if (index >= masters) entry.replica_of = 'writer';
       hosts[name] = entry;
@@ -184,16 +281,34 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
       },
       hosts,
       roles: {
-        writer: { exclusive: true, hosts: names.slice(0, masters), ips: [writerVip], ...(options.preferFirst === false ? {} : { prefer: first }) },
+        writer: {
+          exclusive: true,
+          hosts: names.slice(0, masters),
+          ips: [writerVip],
+          ...(options.preferFirst === false ? {} : { prefer: first }),
+        },
         reader: { hosts: names, ips: readerVips },
       },
-      monitor: { interval: '300ms', connect_timeout: '500ms', failures_before_down: 3, max_lag: '5s', auto_set_online: '0', ...options.monitor },
+      monitor: {
+        interval: '300ms',
+        connect_timeout: '500ms',
+        failures_before_down: 3,
+        max_lag: '5s',
+        auto_set_online: '0',
+        ...options.monitor,
+      },
       listen: `127.0.0.1:${listenPort}`,
       auth: { token_file: 'token' },
       triggers: { alertmanager: true, monitor: true, ...options.triggers },
       actuator: {
         vip: { interface: 'eth0', prefix: 24 },
-        ...(pki ? { agent_ca_file: pki.ca.cert, agent_cert_file: pki.manager.cert, agent_key_file: pki.manager.key } : {}),
+        ...(pki
+          ? {
+              agent_ca_file: pki.ca.cert,
+              agent_cert_file: pki.manager.cert,
+              agent_key_file: pki.manager.key,
+            }
+          : {}),
         ...options.actuator,
       },
       rules: [
@@ -208,7 +323,8 @@ export async function startNetnsCluster(t: TestContext | undefined, options: Net
     const configFile = join(dir, 'switchyard.yml');
     writeFileSync(configFile, yaml.dump(config));
     const loaded = readConfigFile(configFile);
-    if (!loaded.config) throw new Error(`netns cluster config invalid: ${JSON.stringify(loaded.problems)}`);
+    if (!loaded.config)
+      throw new Error(`netns cluster config invalid: ${JSON.stringify(loaded.problems)}`);
     return {
       network,
       dir,
@@ -278,20 +394,32 @@ async function startAgent(
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
-  throw new Error(`agent on ${name} did not become healthy at ${healthUrl} (${exit ?? 'still running after 60 s'}; last probe: ${lastError})\nagent log:\n${tail}`);
+  throw new Error(
+    `agent on ${name} did not become healthy at ${healthUrl} (${exit ?? 'still running after 60 s'}; last probe: ${lastError})\nagent log:\n${tail}`,
+  );
 }
 
 const START_SCRIPT = new URL('./mariadbd-start.mjs', import.meta.url).pathname;
 
 /** The agent-file section a host needs to send and receive copies (it reaches mysqld through the `mysql` section). */
-function transferSettings(instance: MariaDbInstance, replicationPasswordFile: string, replicationUser: string): Record<string, unknown> {
+function transferSettings(
+  instance: MariaDbInstance,
+  replicationPasswordFile: string,
+  replicationUser: string,
+): Record<string, unknown> {
   return {
     snapshot: {
       method: 'mariabackup',
       path: join(instance.spec.dir, 'data'),
       service: {
         stop: [instance.binaries.admin, `--socket=${instance.socket}`, '--user=root', 'shutdown'],
-        start: [process.execPath, START_SCRIPT, instance.binaries.server, instance.configFile, join(instance.spec.dir, 'stdout.log')],
+        start: [
+          process.execPath,
+          START_SCRIPT,
+          instance.binaries.server,
+          instance.configFile,
+          join(instance.spec.dir, 'stdout.log'),
+        ],
       },
       replication: { user: replicationUser, password_file: replicationPasswordFile },
     },
@@ -299,7 +427,11 @@ function transferSettings(instance: MariaDbInstance, replicationPasswordFile: st
 }
 
 /** A small ext4 filesystem on a loop device, mounted at `mountPoint`; unmounted when the cluster is destroyed. */
-async function smallFilesystem(mountPoint: string, sizeMb: number, unmount: Array<() => Promise<unknown>>): Promise<string> {
+async function smallFilesystem(
+  mountPoint: string,
+  sizeMb: number,
+  unmount: Array<() => Promise<unknown>>,
+): Promise<string> {
   const run = promisify(execFile);
   const image = `${mountPoint}.img`;
   mkdirSync(mountPoint, { recursive: true });

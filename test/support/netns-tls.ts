@@ -14,7 +14,8 @@ export interface NetnsPki {
 export async function makeNetnsPki(dir: string, addresses: Map<string, string>): Promise<NetnsPki> {
   const ca = await makeTestCa(join(dir, 'tls'), 'netns');
   const hosts = new Map<string, IssuedCert>();
-  for (const [name, address] of addresses) hosts.set(name, await ca.issue(name, { cn: name, ips: [address, '127.0.0.1'], dns: [] }));
+  for (const [name, address] of addresses)
+    hosts.set(name, await ca.issue(name, { cn: name, ips: [address, '127.0.0.1'], dns: [] }));
   return { ca, hosts, manager: await ca.issue('manager', { cn: 'switchyard-manager' }) };
 }
 
@@ -25,11 +26,16 @@ export function mysqlTlsSettings(pki: NetnsPki, name: string): Record<string, st
 }
 
 /** Moves replication the cluster wired in plaintext to TLS (as Switchyard's repoints do with mysql.tls.replication). */
-export async function replicationOverTls(instances: Iterable<MariaDbInstance>, caFile: string): Promise<void> {
+export async function replicationOverTls(
+  instances: Iterable<MariaDbInstance>,
+  caFile: string,
+): Promise<void> {
   for (const instance of instances) {
     if ((await instance.sql('SHOW SLAVE STATUS')).length === 0) continue;
     await instance.sql('STOP SLAVE');
-    await instance.sql(`CHANGE MASTER TO MASTER_SSL=1, MASTER_SSL_CA='${caFile}', MASTER_SSL_VERIFY_SERVER_CERT=1`);
+    await instance.sql(
+      `CHANGE MASTER TO MASTER_SSL=1, MASTER_SSL_CA='${caFile}', MASTER_SSL_VERIFY_SERVER_CERT=1`,
+    );
     await instance.sql('START SLAVE');
   }
 }

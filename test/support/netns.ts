@@ -10,7 +10,11 @@ export interface NetnsHost {
   namespace: string;
   address: string;
   /** Runs a command inside the namespace (argument array, no shell). */
-  exec(command: string, args: string[], options?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string }>;
+  exec(
+    command: string,
+    args: string[],
+    options?: { timeoutMs?: number },
+  ): Promise<{ stdout: string; stderr: string }>;
   /** Prefix for spawn(): ["ip", "netns", "exec", namespace]. */
   wrap: string[];
 }
@@ -39,7 +43,9 @@ async function unusedPrefix(seed: number): Promise<string> {
     const prefix = `10.213.${16 + ((seed + step) % 200)}`;
     if (!routes.includes(`${prefix}.`)) return prefix;
   }
-  throw new Error('no free 10.213.x.0/24 test subnet: leftover test bridges? (ip link show type bridge)');
+  throw new Error(
+    'no free 10.213.x.0/24 test subnet: leftover test bridges? (ip link show type bridge)',
+  );
 }
 
 /**
@@ -47,7 +53,10 @@ async function unusedPrefix(seed: number): Promise<string> {
  * namespace per host, joined by veth pairs. Names carry a random tag so parallel runs do not
  * collide; everything is deleted on destroy() and, through t.after, when the test fails.
  */
-export async function createTestNetwork(t: TestContext | undefined, hostNames: string[]): Promise<TestNetwork> {
+export async function createTestNetwork(
+  t: TestContext | undefined,
+  hostNames: string[],
+): Promise<TestNetwork> {
   const tag = randomBytes(3).toString('hex');
   const prefix = await unusedPrefix(parseInt(tag.slice(0, 2), 16));
   const bridge = `sybr${tag}`;
@@ -104,7 +113,10 @@ export async function createTestNetwork(t: TestContext | undefined, hostNames: s
         namespace,
         address,
         wrap,
-        exec: (command, args, options) => run('ip', ['netns', 'exec', namespace, command, ...args], { timeout: options?.timeoutMs ?? 30_000 }),
+        exec: (command, args, options) =>
+          run('ip', ['netns', 'exec', namespace, command, ...args], {
+            timeout: options?.timeoutMs ?? 30_000,
+          }),
       });
     }
     return {

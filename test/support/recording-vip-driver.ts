@@ -18,12 +18,16 @@ export class RecordingVipDriver implements VipDriver {
   async add(ip: string, prefix: number, iface: string): Promise<void> {
     this.calls.push(`add ${ip}/${prefix} ${iface}`);
     const addresses = this.held.get(iface) ?? [];
-    if (addresses.some((address) => address.ip === ip)) throw new Error('RTNETLINK answers: File exists');
+    if (addresses.some((address) => address.ip === ip))
+      throw new Error('RTNETLINK answers: File exists');
     this.held.set(iface, [...addresses, { ip, prefix }]);
   }
   async remove(ip: string, _prefix: number, iface: string): Promise<void> {
     this.calls.push(`del ${ip} ${iface}`);
-    this.held.set(iface, (this.held.get(iface) ?? []).filter((address) => address.ip !== ip));
+    this.held.set(
+      iface,
+      (this.held.get(iface) ?? []).filter((address) => address.ip !== ip),
+    );
   }
   async announce(): Promise<string> {
     return 'recorded';

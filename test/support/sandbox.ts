@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { readConfigFile, type LoadedConfig } from '../../src/config/load.js';
-import { sandboxDown, sandboxInstances, sandboxUp, type SandboxManifest } from '../../src/sandbox/cluster.js';
+import {
+  sandboxDown,
+  sandboxInstances,
+  sandboxUp,
+  type SandboxManifest,
+} from '../../src/sandbox/cluster.js';
 import type { MariaDbInstance } from '../../src/sandbox/instance.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 
@@ -23,7 +28,11 @@ export interface TestSandbox {
  */
 export async function startSandbox(
   t: TestContext | undefined,
-  options: { masters?: number; replicas?: number; extraSettings?: Record<string, string | number> } = {},
+  options: {
+    masters?: number;
+    replicas?: number;
+    extraSettings?: Record<string, string | number>;
+  } = {},
 ): Promise<TestSandbox> {
   const dir = join(mkdtempSync(join(tmpdir(), 'switchyard-test-')), 'sandbox');
   const count = (options.masters ?? 2) + (options.replicas ?? 1);
@@ -31,7 +40,14 @@ export async function startSandbox(
   const listenPort = basePort + count;
   let manifest: SandboxManifest;
   try {
-    manifest = await sandboxUp({ dir, masters: options.masters ?? 2, replicas: options.replicas ?? 1, basePort, listenPort, extraSettings: options.extraSettings });
+    manifest = await sandboxUp({
+      dir,
+      masters: options.masters ?? 2,
+      replicas: options.replicas ?? 1,
+      basePort,
+      listenPort,
+      extraSettings: options.extraSettings,
+    });
   } catch (error) {
     await sandboxDown(dir).catch(() => undefined);
     try {
@@ -43,7 +59,9 @@ export async function startSandbox(
   }
   const { config, problems } = readConfigFile(manifest.configFile);
   if (!config) throw new Error(`sandbox wrote an invalid config: ${JSON.stringify(problems)}`);
-  const instances = new Map(sandboxInstances(dir, manifest).map((instance) => [instance.name, instance]));
+  const instances = new Map(
+    sandboxInstances(dir, manifest).map((instance) => [instance.name, instance]),
+  );
   let stopped = false;
   const sandbox: TestSandbox = {
     dir,
@@ -67,7 +85,12 @@ export async function startSandbox(
   return sandbox;
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -79,5 +102,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`,
+  );
 }

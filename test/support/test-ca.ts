@@ -15,7 +15,10 @@ export interface IssuedCert {
 export interface TestCa extends IssuedCert {
   name: string;
   /** A certificate for 127.0.0.1/localhost (or `names`), usable as server and client certificate. */
-  issue(file: string, options?: { cn?: string; ips?: string[]; dns?: string[] }): Promise<IssuedCert>;
+  issue(
+    file: string,
+    options?: { cn?: string; ips?: string[]; dns?: string[] },
+  ): Promise<IssuedCert>;
 }
 
 let serial = Date.now();
@@ -26,8 +29,25 @@ export async function makeTestCa(dir: string, name: string): Promise<TestCa> {
   const cert = join(dir, `${name}-ca.crt`);
   const key = join(dir, `${name}-ca.key`);
   await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', `/CN=${name} test CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name} test CA`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   chmodSync(key, 0o600);
   return {
@@ -39,11 +59,47 @@ export async function makeTestCa(dir: string, name: string): Promise<TestCa> {
       const leafCert = join(dir, `${file}.crt`);
       const csr = join(dir, `${file}.csr`);
       const ext = join(dir, `${file}.ext`);
-      const san = [...(options.ips ?? ['127.0.0.1']).map((ip) => `IP:${ip}`), ...(options.dns ?? ['localhost']).map((dns) => `DNS:${dns}`)].join(',');
-      writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`);
-      await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', leafKey, '-out', csr, '-subj', `/CN=${options.cn ?? file}`]);
+      const san = [
+        ...(options.ips ?? ['127.0.0.1']).map((ip) => `IP:${ip}`),
+        ...(options.dns ?? ['localhost']).map((dns) => `DNS:${dns}`),
+      ].join(',');
+      writeFileSync(
+        ext,
+        `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`,
+      );
+      await run('openssl', [
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        leafKey,
+        '-out',
+        csr,
+        '-subj',
+        `/CN=${options.cn ?? file}`,
+      ]);
       chmodSync(leafKey, 0o600);
-      await run('openssl', ['x509', '-req', '-in', csr, '-CA', cert, '-CAkey', key, '-set_serial', String(++serial), '-out', leafCert, '-days', '2', '-extfile', ext]);
+      await run('openssl', [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        cert,
+        '-CAkey',
+        key,
+        '-set_serial',
+        String(++serial),
+        '-out',
+        leafCert,
+        '-days',
+        '2',
+        '-extfile',
+        ext,
+      ]);
       return { cert: leafCert, key: leafKey };
     },
   };

@@ -16,7 +16,10 @@ export class WritableSampler {
   private loop?: Promise<void>;
   private readonly connections = new Map<string, Connection>();
 
-  constructor(private readonly hosts: Record<string, Endpoint>, private readonly intervalMs = 20) {}
+  constructor(
+    private readonly hosts: Record<string, Endpoint>,
+    private readonly intervalMs = 20,
+  ) {}
 
   start(): void {
     this.running = true;
@@ -30,7 +33,10 @@ export class WritableSampler {
         connection = await openConnection({ ...endpoint, connectTimeoutMs: 300 });
         this.connections.set(name, connection);
       }
-      const [rows] = await connection.query({ sql: 'SELECT @@global.read_only AS ro', timeout: 500 });
+      const [rows] = await connection.query({
+        sql: 'SELECT @@global.read_only AS ro',
+        timeout: 500,
+      });
       return Number((rows as Array<{ ro: number }>)[0]?.ro) === 1;
     } catch {
       this.connections.get(name)?.destroy();
@@ -42,8 +48,15 @@ export class WritableSampler {
   private async run(): Promise<void> {
     while (this.running) {
       const at = Date.now();
-      const results = await Promise.all(Object.entries(this.hosts).map(async ([name, endpoint]) => [name, await this.readOnly(name, endpoint)] as const));
-      this.samples.push({ at, writable: results.filter(([, readOnly]) => readOnly === false).map(([name]) => name) });
+      const results = await Promise.all(
+        Object.entries(this.hosts).map(
+          async ([name, endpoint]) => [name, await this.readOnly(name, endpoint)] as const,
+        ),
+      );
+      this.samples.push({
+        at,
+        writable: results.filter(([, readOnly]) => readOnly === false).map(([name]) => name),
+      });
       await new Promise((resolve) => setTimeout(resolve, this.intervalMs));
     }
   }

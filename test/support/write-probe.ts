@@ -54,7 +54,10 @@ export class WriteProbe {
           connectTimeoutMs: this.options.connectTimeoutMs ?? 500,
         });
       }
-      await this.connection.query({ sql: `INSERT INTO ${this.options.table} (id, at) VALUES (?, ?)`, timeout: 1000 }, [record.id, record.sentAt]);
+      await this.connection.query(
+        { sql: `INSERT INTO ${this.options.table} (id, at) VALUES (?, ?)`, timeout: 1000 },
+        [record.id, record.sentAt],
+      );
       record.ackedAt = Date.now();
     } catch (error) {
       record.error = (error as Error).message;
@@ -92,7 +95,8 @@ export class WriteProbe {
     let best = { pauseMs: 0 } as { pauseMs: number; from?: number; to?: number };
     for (let index = 1; index < acked.length; index++) {
       const gap = (acked[index]?.ackedAt as number) - (acked[index - 1]?.ackedAt as number);
-      if (gap > best.pauseMs) best = { pauseMs: gap, from: acked[index - 1]?.ackedAt, to: acked[index]?.ackedAt };
+      if (gap > best.pauseMs)
+        best = { pauseMs: gap, from: acked[index - 1]?.ackedAt, to: acked[index]?.ackedAt };
     }
     return best;
   }
@@ -102,7 +106,9 @@ export class WriteProbe {
    * flight may still be acknowledged by the old writer; one sent later can only reach the new one.
    */
   firstAckOfWriteSentAfter(since: number): number | undefined {
-    const acked = this.records.filter((record) => record.sentAt > since && record.ackedAt !== undefined).map((record) => record.ackedAt as number);
+    const acked = this.records
+      .filter((record) => record.sentAt > since && record.ackedAt !== undefined)
+      .map((record) => record.ackedAt as number);
     return acked.length ? Math.min(...acked) : undefined;
   }
 
@@ -115,6 +121,8 @@ export class WriteProbe {
   async missingAcked(connection: Connection): Promise<number[]> {
     const [rows] = await connection.query(`SELECT id FROM ${this.options.table}`);
     const present = new Set((rows as Array<{ id: string | number }>).map((row) => Number(row.id)));
-    return this.acked().map((record) => record.id).filter((id) => !present.has(id));
+    return this.acked()
+      .map((record) => record.id)
+      .filter((id) => !present.has(id));
   }
 }

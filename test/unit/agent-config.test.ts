@@ -29,9 +29,21 @@ test('agent config mistakes are reported with their key paths', () => {
     ['two token sources', (raw) => (raw.auth.token_env = 'T'), /^auth.token_env: set only one/],
     ['bad IP', (raw) => (raw.vip.ips[1] = '10.0.0.300'), /^vip.ips\[1\]: must be an IPv4 address$/],
     ['duplicate IP', (raw) => raw.vip.ips.push('10.0.0.100'), /^vip.ips: an IP is listed twice$/],
-    ['bad interface', (raw) => (raw.vip.interface = 'eth0; rm -rf /'), /^vip.interface: must be a network interface name$/],
-    ['relative snapshot path', (raw) => (raw.snapshot.path = 'data'), /^snapshot.path: must be an absolute path$/],
-    ['lvm without volume', (raw) => (raw.snapshot.method = 'lvm'), /^snapshot.volume: lvm needs "volume"/],
+    [
+      'bad interface',
+      (raw) => (raw.vip.interface = 'eth0; rm -rf /'),
+      /^vip.interface: must be a network interface name$/,
+    ],
+    [
+      'relative snapshot path',
+      (raw) => (raw.snapshot.path = 'data'),
+      /^snapshot.path: must be an absolute path$/,
+    ],
+    [
+      'lvm without volume',
+      (raw) => (raw.snapshot.method = 'lvm'),
+      /^snapshot.volume: lvm needs "volume"/,
+    ],
     ['unknown method', (raw) => (raw.snapshot.method = 'zfs'), /^snapshot.method: must be one of/],
     ['inline token', (raw) => (raw.auth.token = 'x'), /^auth.token: unknown key$/],
   ];
@@ -39,7 +51,10 @@ test('agent config mistakes are reported with their key paths', () => {
     const raw = yaml.load(example) as Record<string, any>;
     mutate(raw);
     const { problems } = validateAgentConfig(raw, '/tmp/agent.yml');
-    assert.ok(problems.some((problem) => expected.test(formatProblem(problem))), `${what}: ${JSON.stringify(problems)}`);
+    assert.ok(
+      problems.some((problem) => expected.test(formatProblem(problem))),
+      `${what}: ${JSON.stringify(problems)}`,
+    );
   }
   assert.match(formatProblem(validateAgentConfig([], 'x').problems[0]!), /must be a YAML mapping/);
 });
@@ -81,20 +96,48 @@ test('manager config: agent token falls back to auth.token_*, its own keys win; 
   assert.equal(config.actuator.agent_timeout, 3000);
   assert.equal(config.actuator.agent_retries, 2);
   assert.equal(config.actuator.vip?.prefix, 24);
-  const own = parseConfigText(manager.replace('actuator: { vip: { interface: eth0 } }', 'actuator: { vip: { interface: eth0 }, agent_token_file: agent.token }'), '/etc/switchyard/switchyard.yml');
+  const own = parseConfigText(
+    manager.replace(
+      'actuator: { vip: { interface: eth0 } }',
+      'actuator: { vip: { interface: eth0 }, agent_token_file: agent.token }',
+    ),
+    '/etc/switchyard/switchyard.yml',
+  );
   assert.deepEqual(agentTokenSource(own.config!), { file: '/etc/switchyard/agent.token' });
-  const env = parseConfigText(manager.replace('actuator: { vip: { interface: eth0 } }', 'actuator: { vip: { interface: eth0 }, agent_token_env: AGENT_TOKEN }'), '/x.yml');
+  const env = parseConfigText(
+    manager.replace(
+      'actuator: { vip: { interface: eth0 } }',
+      'actuator: { vip: { interface: eth0 }, agent_token_env: AGENT_TOKEN }',
+    ),
+    '/x.yml',
+  );
   assert.deepEqual(agentTokenSource(env.config!), { env: 'AGENT_TOKEN' });
 
   const raw = yaml.load(manager) as Record<string, any>;
   raw.actuator = { agent_token_file: 'a', agent_token_env: 'B' };
   const problems = validateConfig(raw).problems.map(formatProblem);
-  assert.ok(problems.includes('actuator.agent_token_env: set only one of agent_token_file and agent_token_env'), problems.join('\n'));
-  assert.ok(problems.some((problem) => problem.startsWith('actuator.vip: hosts db1 have agents and roles have IPs')), problems.join('\n'));
+  assert.ok(
+    problems.includes(
+      'actuator.agent_token_env: set only one of agent_token_file and agent_token_env',
+    ),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((problem) =>
+      problem.startsWith('actuator.vip: hosts db1 have agents and roles have IPs'),
+    ),
+    problems.join('\n'),
+  );
 
   const admin = yaml.load(manager) as Record<string, any>;
   admin.mysql.admin_user = 'switchyard_admin';
-  assert.ok(validateConfig(admin).problems.map(formatProblem).includes('mysql.admin_password_file: admin_user needs admin_password_file or admin_password_env'));
+  assert.ok(
+    validateConfig(admin)
+      .problems.map(formatProblem)
+      .includes(
+        'mysql.admin_password_file: admin_user needs admin_password_file or admin_password_env',
+      ),
+  );
   admin.mysql.admin_password_env = 'ADMIN_PW';
   assert.deepEqual(validateConfig(admin).problems, []);
 });

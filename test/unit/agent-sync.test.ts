@@ -35,15 +35,34 @@ class MemoryDriver implements VipDriver {
 const TOKEN = 'sync-test-token';
 const VIPS = ['10.9.9.100', '10.9.9.101', '10.9.9.102'];
 
-async function agent(t: import('node:test').TestContext, options: { probe?: (target: { host: string }) => Promise<ProbeResult> } = {}) {
-  const { config } = validateAgentConfig({ listen: '127.0.0.1:0', auth: { token_env: 'UNUSED_TOKEN' }, vip: { interface: 'eth0', ips: VIPS } }, '/tmp/agent.yml');
+async function agent(
+  t: import('node:test').TestContext,
+  options: { probe?: (target: { host: string }) => Promise<ProbeResult> } = {},
+) {
+  const { config } = validateAgentConfig(
+    {
+      listen: '127.0.0.1:0',
+      auth: { token_env: 'UNUSED_TOKEN' },
+      vip: { interface: 'eth0', ips: VIPS },
+    },
+    '/tmp/agent.yml',
+  );
   const driver = new MemoryDriver();
   const app = createAgentApp({
     config: config as AgentConfig,
     driver,
     getToken: () => TOKEN,
     logger: silentLogger,
-    probe: options.probe ? (target) => (options.probe as (target: { host: string }) => Promise<ProbeResult>)(target) : async (target) => ({ target: target.host, ok: true, refused: false, detail: 'greeting', startedAt: Date.now(), finishedAt: Date.now() }),
+    probe: options.probe
+      ? (target) => (options.probe as (target: { host: string }) => Promise<ProbeResult>)(target)
+      : async (target) => ({
+          target: target.host,
+          ok: true,
+          refused: false,
+          detail: 'greeting',
+          startedAt: Date.now(),
+          finishedAt: Date.now(),
+        }),
     ping: async () => {
       throw new Error('unreachable');
     },
@@ -56,7 +75,11 @@ async function agent(t: import('node:test').TestContext, options: { probe?: (tar
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const sync = async (body: Record<string, unknown>) => {
-    const response = await fetch(`${url}/api/v1/sync`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ host: 'db1', interval_ms: 200, prefix: 24, ...body }) });
+    const response = await fetch(`${url}/api/v1/sync`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ host: 'db1', interval_ms: 200, prefix: 24, ...body }),
+    });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   return { driver, sync, url };
@@ -70,7 +93,10 @@ test('sync converges to the whole desired set and is idempotent', async (t) => {
   assert.deepEqual(first.body.added, ['10.9.9.100', '10.9.9.101']);
   assert.deepEqual(first.body.removed, ['10.9.9.102']);
   assert.deepEqual((first.body.held as string[]).sort(), ['10.9.9.100', '10.9.9.101']);
-  assert.ok(driver.held.some((address) => address.ip === '10.9.9.11'), 'addresses outside the agent\'s VIP list are never touched');
+  assert.ok(
+    driver.held.some((address) => address.ip === '10.9.9.11'),
+    "addresses outside the agent's VIP list are never touched",
+  );
   const calls = driver.calls.length;
   const again = await sync({ seq: 2, vips: ['10.9.9.100', '10.9.9.101'] });
   assert.deepEqual(again.body.added, []);
@@ -98,13 +124,33 @@ test('the agent probes the writer it is told about and reports the result with i
   const { sync } = await agent(t, {
     probe: async (target) => {
       probed.push(target.host);
-      return { target: target.host, ok: false, refused: true, detail: 'ECONNREFUSED', startedAt: Date.now(), finishedAt: Date.now() };
+      return {
+        target: target.host,
+        ok: false,
+        refused: true,
+        detail: 'ECONNREFUSED',
+        startedAt: Date.now(),
+        finishedAt: Date.now(),
+      };
     },
   });
-  await sync({ seq: 1, vips: [], writer: { host: 'db2', address: '127.0.0.1', port: 1, timeout_ms: 200 } });
+  await sync({
+    seq: 1,
+    vips: [],
+    writer: { host: 'db2', address: '127.0.0.1', port: 1, timeout_ms: 200 },
+  });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const answer = await sync({ seq: 2, vips: [], writer: { host: 'db2', address: '127.0.0.1', port: 1, timeout_ms: 200 } });
-  const probe = answer.body.probe as { target: string; ok: boolean; refused: boolean; started_ago_ms: number };
+  const answer = await sync({
+    seq: 2,
+    vips: [],
+    writer: { host: 'db2', address: '127.0.0.1', port: 1, timeout_ms: 200 },
+  });
+  const probe = answer.body.probe as {
+    target: string;
+    ok: boolean;
+    refused: boolean;
+    started_ago_ms: number;
+  };
   assert.equal(probe.target, 'db2');
   assert.equal(probe.ok, false);
   assert.equal(probe.refused, true);
@@ -114,13 +160,33 @@ test('the agent probes the writer it is told about and reports the result with i
 
 test('lease: a writer that reaches no majority for the lease fences itself once, and withholds the writer VIP', async (t) => {
   const { driver, sync } = await agent(t);
-  const lease = { duration_ms: 500, voters: [{ host: 'db2', url: 'http://127.0.0.1:9' }, { host: 'db3', url: 'http://127.0.0.1:9' }], managers: 1, writer_vips: ['10.9.9.100'] };
+  const lease = {
+    duration_ms: 500,
+    voters: [
+      { host: 'db2', url: 'http://127.0.0.1:9' },
+      { host: 'db3', url: 'http://127.0.0.1:9' },
+    ],
+    managers: 1,
+    writer_vips: ['10.9.9.100'],
+  };
   const granted = await sync({ seq: 1, vips: ['10.9.9.100', '10.9.9.101'], lease });
-  assert.deepEqual(granted.body.lease, { holding: true, lapsed: false, fenced: false, quorum_ago_ms: (granted.body.lease as { quorum_ago_ms: number }).quorum_ago_ms, reached: [] });
+  assert.deepEqual(granted.body.lease, {
+    holding: true,
+    lapsed: false,
+    fenced: false,
+    quorum_ago_ms: (granted.body.lease as { quorum_ago_ms: number }).quorum_ago_ms,
+    reached: [],
+  });
   // Only the manager and itself: 2 of 4 voters, no majority. The lease runs out and the VIP goes.
   await new Promise((resolve) => setTimeout(resolve, 900));
-  assert.ok(!driver.held.some((address) => address.ip === '10.9.9.100'), 'writer VIP removed by the lease');
-  assert.ok(driver.held.some((address) => address.ip === '10.9.9.101'), 'reader VIP kept');
+  assert.ok(
+    !driver.held.some((address) => address.ip === '10.9.9.100'),
+    'writer VIP removed by the lease',
+  );
+  assert.ok(
+    driver.held.some((address) => address.ip === '10.9.9.101'),
+    'reader VIP kept',
+  );
   const after = await sync({ seq: 2, vips: ['10.9.9.100', '10.9.9.101'], lease });
   assert.deepEqual(after.body.withheld, ['10.9.9.100']);
   assert.equal((after.body.lease as { lapsed: boolean }).lapsed, true);
@@ -142,7 +208,17 @@ test('lease quorum: losing the manager alone or one other host alone keeps it; b
       return 'fenced';
     },
   });
-  const settings = { self: 'db1', durationMs: 3000, intervalMs: 1000, voters: [{ host: 'db2', url: 'db2' }, { host: 'db3', url: 'db3' }], managers: 1, writerVips: ['10.0.0.100'] };
+  const settings = {
+    self: 'db1',
+    durationMs: 3000,
+    intervalMs: 1000,
+    voters: [
+      { host: 'db2', url: 'db2' },
+      { host: 'db3', url: 'db3' },
+    ],
+    managers: 1,
+    writerVips: ['10.0.0.100'],
+  };
   keeper.configure(settings);
   const tick = async () => {
     await (keeper as unknown as { tick(): Promise<void> }).tick();
@@ -192,7 +268,11 @@ test('fencing: after a newer leader term, every request of the older term is ref
   assert.equal(stale.status, 409);
   assert.equal(stale.body.error, 'stale');
   assert.equal(driver.calls.length, calls, 'nothing changed on the interface');
-  const add = await fetch(`${url}/api/v1/vips/add`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ ip: '10.9.9.100', interface: 'eth0', seq: oldLeader.next(oldTerm) }) });
+  const add = await fetch(`${url}/api/v1/vips/add`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ip: '10.9.9.100', interface: 'eth0', seq: oldLeader.next(oldTerm) }),
+  });
   assert.equal(add.status, 409);
   assert.ok(!driver.held.some((address) => address.ip === '10.9.9.100'));
   // The stale request did not configure a lease either: the newer leader's next answer has none.

@@ -31,14 +31,24 @@ test('operate includes read, admin includes everything, alerts is only alerts', 
   assert.equal(grants(['alerts'], 'read'), false);
   assert.equal(grants(['alerts'], 'operate'), false);
   assert.equal(grants(['read'], 'operate'), false);
-  for (const scope of ['read', 'alerts', 'operate', 'admin'] as const) assert.equal(grants(['admin'], scope), true);
+  for (const scope of ['read', 'alerts', 'operate', 'admin'] as const)
+    assert.equal(grants(['admin'], scope), true);
 });
 
 test('auth.token_file is one admin token named "admin"; a presented token finds its own name', () => {
   process.env.SWITCHYARD_UNIT_A = 'token-a';
   process.env.SWITCHYARD_UNIT_B = 'token-b';
-  const specs = tokenSpecs({ token_env: 'SWITCHYARD_UNIT_A', tokens: [{ name: 'am', env: 'SWITCHYARD_UNIT_B', scopes: ['alerts'] }] });
-  assert.deepEqual(specs.map((spec) => [spec.name, spec.scopes]), [['admin', ['admin']], ['am', ['alerts']]]);
+  const specs = tokenSpecs({
+    token_env: 'SWITCHYARD_UNIT_A',
+    tokens: [{ name: 'am', env: 'SWITCHYARD_UNIT_B', scopes: ['alerts'] }],
+  });
+  assert.deepEqual(
+    specs.map((spec) => [spec.name, spec.scopes]),
+    [
+      ['admin', ['admin']],
+      ['am', ['alerts']],
+    ],
+  );
   assert.deepEqual(authenticate('token-b', specs).principal, { name: 'am', scopes: ['alerts'] });
   assert.deepEqual(authenticate('token-a', specs).principal, { name: 'admin', scopes: ['admin'] });
   assert.equal(authenticate('token-c', specs).principal, undefined);

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { afterBoundary, chunkChecksumSql, chunkWhere, masterResultSql, nextBoundarySql, nextChunkSize, upToBoundary } from '../../src/checksum/sql.js';
+import {
+  afterBoundary,
+  chunkChecksumSql,
+  chunkWhere,
+  masterResultSql,
+  nextBoundarySql,
+  nextChunkSize,
+  upToBoundary,
+} from '../../src/checksum/sql.js';
 import { chooseKey, matchesFilter } from '../../src/checksum/tables.js';
 
 test('composite boundaries expand into range-scan friendly OR chains', () => {
@@ -28,13 +36,19 @@ test('the chunk statement carries literal values only and NULL-aware row checksu
   assert.match(sql, /^REPLACE INTO `switchyard`\.`checksums` /);
   assert.match(sql, /SELECT 'o\\'db', 'items', 3, 'PRIMARY', '100', '200', /);
   assert.match(sql, /CRC32\(CONCAT_WS\('#', `id`, `note`, CONCAT\(ISNULL\(`note`\)\)\)\)/);
-  assert.match(sql, /FROM `o'db`\.`items` FORCE INDEX\(PRIMARY\) WHERE `id` > 100 AND `id` <= 200$/);
+  assert.match(
+    sql,
+    /FROM `o'db`\.`items` FORCE INDEX\(PRIMARY\) WHERE `id` > 100 AND `id` <= 200$/,
+  );
   assert.doesNotMatch(sql, /\?/);
   assert.equal(
     masterResultSql('switchyard', 'app', 't', 2, 'abc', 7, 0.1234567),
     "UPDATE `switchyard`.`checksums` SET chunk_time = 0.123457, master_crc = 'abc', master_cnt = 7 WHERE db = 'app' AND tbl = 't' AND chunk = 2",
   );
-  assert.equal(nextBoundarySql('app', 't', { index: 'uk', columns: ['a', 'b'] }, undefined, 500), 'SELECT `a`, `b` FROM `app`.`t` FORCE INDEX(`uk`) ORDER BY `a`, `b` LIMIT 1 OFFSET 499');
+  assert.equal(
+    nextBoundarySql('app', 't', { index: 'uk', columns: ['a', 'b'] }, undefined, 500),
+    'SELECT `a`, `b` FROM `app`.`t` FORCE INDEX(`uk`) ORDER BY `a`, `b` LIMIT 1 OFFSET 499',
+  );
 });
 
 test('adaptive chunk size follows the target time within bounds', () => {
@@ -47,9 +61,21 @@ test('adaptive chunk size follows the target time within bounds', () => {
 });
 
 test('key choice: PRIMARY, else the first unique all-NOT-NULL index; filters', () => {
-  const row = (index: string, column: string, seq = 1, nonUnique = false, nullable = false) => ({ index, column, seq, nonUnique, nullable });
-  assert.deepEqual(chooseKey([row('PRIMARY', 'b', 2), row('PRIMARY', 'a', 1), row('u', 'c')]), { index: 'PRIMARY', columns: ['a', 'b'] });
-  assert.deepEqual(chooseKey([row('k', 'x', 1, true), row('u1', 'n', 1, false, true), row('u2', 'm')]), { index: 'u2', columns: ['m'] });
+  const row = (index: string, column: string, seq = 1, nonUnique = false, nullable = false) => ({
+    index,
+    column,
+    seq,
+    nonUnique,
+    nullable,
+  });
+  assert.deepEqual(chooseKey([row('PRIMARY', 'b', 2), row('PRIMARY', 'a', 1), row('u', 'c')]), {
+    index: 'PRIMARY',
+    columns: ['a', 'b'],
+  });
+  assert.deepEqual(
+    chooseKey([row('k', 'x', 1, true), row('u1', 'n', 1, false, true), row('u2', 'm')]),
+    { index: 'u2', columns: ['m'] },
+  );
   assert.equal(chooseKey([row('k', 'x', 1, true)]), undefined);
   assert.equal(chooseKey([]), undefined);
   assert.ok(matchesFilter('app', 't', undefined));

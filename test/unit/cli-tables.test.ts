@@ -7,7 +7,21 @@ import { useColour } from '../../src/cli/table.js';
 const ESC = '\u001b[';
 
 function host(name: string, state: string, extra: Partial<HostStatus> = {}): HostStatus {
-  return { name, address: '127.0.0.1', port: 3306, state, reason: 'why', since: 0, up: true, readOnly: true, lagSeconds: 0.1, ioRunning: true, sqlRunning: true, roles: [], ...extra };
+  return {
+    name,
+    address: '127.0.0.1',
+    port: 3306,
+    state,
+    reason: 'why',
+    since: 0,
+    up: true,
+    readOnly: true,
+    lagSeconds: 0.1,
+    ioRunning: true,
+    sqlRunning: true,
+    roles: [],
+    ...extra,
+  };
 }
 
 const status: StatusSnapshot = {
@@ -65,8 +79,11 @@ test('tables: no escape codes without colour; with colour, states and check resu
   assert.ok(coloured.includes(`${ESC}31mHARD_OFFLINE${ESC}39m`));
   assert.ok(coloured.includes(`${ESC}33mAWAITING_RECOVERY (held: restarted)${ESC}39m`));
   assert.ok(renderChecks(status.checks, true).includes(`${ESC}31mFAIL${ESC}39m`));
-  // eslint-disable-next-line no-control-regex
-  const visibleWidths = coloured.split('\n').filter((line) => line.startsWith('│')).map((line) => line.replace(/\u001b\[\d+m/g, '').length);
+  const visibleWidths = coloured
+    .split('\n')
+    .filter((line) => line.startsWith('│'))
+    // eslint-disable-next-line no-control-regex
+    .map((line) => line.replace(/\u001b\[\d+m/g, '').length);
   assert.equal(new Set(visibleWidths).size, 1, 'escape codes do not shift the columns');
 });
 
@@ -75,17 +92,32 @@ test('colour: only on a terminal, and never when NO_COLOR has any non-empty valu
   assert.equal(useColour({ isTTY: false }, {}), false);
   assert.equal(useColour({}, {}), false, 'a pipe or a file has no isTTY');
   assert.equal(useColour({ isTTY: true }, { NO_COLOR: '1' }), false);
-  assert.equal(useColour({ isTTY: true }, { NO_COLOR: 'false' }), false, 'any non-empty value, even "false"');
-  assert.equal(useColour({ isTTY: true }, { NO_COLOR: '' }), true, 'an empty NO_COLOR does not count');
+  assert.equal(
+    useColour({ isTTY: true }, { NO_COLOR: 'false' }),
+    false,
+    'any non-empty value, even "false"',
+  );
+  assert.equal(
+    useColour({ isTTY: true }, { NO_COLOR: '' }),
+    true,
+    'an empty NO_COLOR does not count',
+  );
 });
 
 test('show marks a VIP the roles give a host that its agent does not hold, a stray VIP, and an agent that does not answer', () => {
   const text = renderStatus({
     ...status,
     hosts: [
-      host('db1', 'ONLINE', { readOnly: false, roles: [{ role: 'writer', ip: '10.0.0.100' }], agent: { up: true, held: [] } }),
+      host('db1', 'ONLINE', {
+        readOnly: false,
+        roles: [{ role: 'writer', ip: '10.0.0.100' }],
+        agent: { up: true, held: [] },
+      }),
       host('db2', 'ONLINE', { agent: { up: true, held: ['10.0.0.100'] } }),
-      host('db3', 'ONLINE', { roles: [{ role: 'reader', ip: '10.0.0.103' }], agent: { up: false, error: 'no answer within 1000 ms' } }),
+      host('db3', 'ONLINE', {
+        roles: [{ role: 'reader', ip: '10.0.0.103' }],
+        agent: { up: false, error: 'no answer within 1000 ms' },
+      }),
     ],
   });
   assert.match(text, /writer\(10\.0\.0\.100\) NOT HELD/);

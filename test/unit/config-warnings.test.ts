@@ -32,7 +32,10 @@ test('alerts received but no rules: warned, differently when the monitor trigger
     config.rules = [];
     config.triggers = { alertmanager: true, monitor: false };
   });
-  assert.match(alertsOnly[0] ?? '', /roles move only when no webhook has arrived for triggers\.pipeline_timeout/);
+  assert.match(
+    alertsOnly[0] ?? '',
+    /roles move only when no webhook has arrived for triggers\.pipeline_timeout/,
+  );
 });
 
 test('no rules with the Alertmanager trigger off is not worth a warning', () => {

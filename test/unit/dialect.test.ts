@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { flavorOf, parseReplicationStatus, replicationStatusQuery } from '../../src/mysql/dialect.js';
+import {
+  flavorOf,
+  parseReplicationStatus,
+  replicationStatusQuery,
+} from '../../src/mysql/dialect.js';
 
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as Record<
+    string,
+    unknown
+  >;
 
 test('flavor and query per server', () => {
   assert.equal(flavorOf('10.11.19-MariaDB-0+deb12u1-log'), 'mariadb');
@@ -38,7 +46,11 @@ test('MySQL 8 SHOW REPLICA STATUS: Source_/Replica_ names, GTID sets, NULL lag, 
 });
 
 test('IO thread Connecting is not running; an empty result means no replication', () => {
-  const connecting = parseReplicationStatus({ ...fixture('mariadb-10.11-show-slave-status.json'), Slave_IO_Running: 'Connecting', Last_IO_Error: 'error reconnecting to master' });
+  const connecting = parseReplicationStatus({
+    ...fixture('mariadb-10.11-show-slave-status.json'),
+    Slave_IO_Running: 'Connecting',
+    Last_IO_Error: 'error reconnecting to master',
+  });
   assert.equal(connecting?.ioRunning, false);
   assert.equal(connecting?.ioState, 'Connecting');
   assert.equal(parseReplicationStatus(undefined), undefined);

@@ -19,5 +19,6 @@ test('durations without a unit or with garbage are rejected', () => {
 });
 
 test('formatDuration round-trips', () => {
-  for (const ms of [0, 500, 1000, 120_000, 3_600_000]) assert.equal(parseDuration(formatDuration(ms)), ms);
+  for (const ms of [0, 500, 1000, 120_000, 3_600_000])
+    assert.equal(parseDuration(formatDuration(ms)), ms);
 });

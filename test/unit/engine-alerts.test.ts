@@ -7,7 +7,15 @@ import { harness, testConfig } from './engine-fakes.js';
 const healthy = { db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' } as const;
 
 function alert(name: string, host: string, extra: Partial<IncomingAlert> = {}): IncomingAlert {
-  return { status: 'firing', name, labels: { alertname: name, host }, annotations: {}, startsAt: '2026-01-01T00:00:00Z', fingerprint: `${name}-${host}`, ...extra };
+  return {
+    status: 'firing',
+    name,
+    labels: { alertname: name, host },
+    annotations: {},
+    startsAt: '2026-01-01T00:00:00Z',
+    fingerprint: `${name}-${host}`,
+    ...extra,
+  };
 }
 
 test('lag alert contradicted by the live lag is ignored and changes nothing', async () => {
@@ -17,7 +25,10 @@ test('lag alert contradicted by the live lag is ignored and changes nothing', as
   await h.cycle(healthy);
   const [decision] = await h.engine.handleAlerts([alert('SwitchyardReplicationLagHigh', 'db3')]);
   assert.equal(decision?.decision, 'ignored');
-  assert.match(decision?.reason ?? '', /contradicted by live state: db3's current lag is 0.4s, below max_lag 10s/);
+  assert.match(
+    decision?.reason ?? '',
+    /contradicted by live state: db3's current lag is 0.4s, below max_lag 10s/,
+  );
   assert.deepEqual(h.sim.calls, []);
 });
 
@@ -42,7 +53,9 @@ test('lag alert confirmed: reader IPs leave the host; resolved: they come back; 
   await h.cycle(healthy);
   assert.ok(!Object.values(h.engine.snapshot().roles.reader ?? {}).includes('db3'));
   h.sim.host('db3').lag = 0;
-  const [resolved] = await h.engine.handleAlerts([{ ...firing, status: 'resolved', endsAt: '2026-01-01T00:05:00Z' }]);
+  const [resolved] = await h.engine.handleAlerts([
+    { ...firing, status: 'resolved', endsAt: '2026-01-01T00:05:00Z' },
+  ]);
   assert.equal(resolved?.decision, 'acted', resolved?.reason);
   assert.ok(Object.values(h.engine.snapshot().roles.reader ?? {}).includes('db3'));
   assert.equal(h.engine.snapshot().dropped, undefined);
@@ -58,12 +71,20 @@ test('writer-down alert for a writer the manager reaches is ignored', async () =
 });
 
 test('writer-down alert, writer dead on evidence: failover even with the monitor trigger off', async () => {
-  const h = harness({ config: testConfig({ triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' } }) });
+  const h = harness({
+    config: testConfig({
+      triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' },
+    }),
+  });
   await h.cycle(healthy);
   h.engine.notePipelineAlive();
   h.sim.killHost('db1');
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
-  assert.deepEqual(h.sim.writable(), [], 'the monitor trigger is off and the pipeline is up: the monitor does not decide');
+  assert.deepEqual(
+    h.sim.writable(),
+    [],
+    'the monitor trigger is off and the pipeline is up: the monitor does not decide',
+  );
   const [decision] = await h.engine.handleAlerts([alert('SwitchyardWriterDown', 'db1')]);
   assert.equal(decision?.decision, 'acted', decision?.reason);
   assert.deepEqual(h.sim.writable(), ['db2']);
@@ -71,7 +92,11 @@ test('writer-down alert, writer dead on evidence: failover even with the monitor
 });
 
 test('a resend of an alert that was ignored as contradicted is evaluated afresh, not dropped as a duplicate', async () => {
-  const h = harness({ config: testConfig({ triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' } }) });
+  const h = harness({
+    config: testConfig({
+      triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' },
+    }),
+  });
   await h.cycle(healthy);
   const firing = alert('SwitchyardWriterDown', 'db1');
   const [first] = await h.engine.handleAlerts([firing]);
@@ -95,7 +120,10 @@ test('writer-down alert while replicas still see the writer: refused with the ev
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
   const [decision] = await h.engine.handleAlerts([alert('SwitchyardWriterDown', 'db1')]);
   assert.equal(decision?.decision, 'refused', decision?.reason);
-  assert.match(decision?.reason ?? '', /db2 \(IO thread connected\), db3 \(IO thread connected\) still see it/);
+  assert.match(
+    decision?.reason ?? '',
+    /db2 \(IO thread connected\), db3 \(IO thread connected\) still see it/,
+  );
   assert.ok(!h.sim.calls.some((call) => call.startsWith('setReadOnly')));
   assert.equal(h.engine.snapshot().dropped, undefined, 'a refused move leaves no drop behind');
   // The manager's path comes back: no switchover is triggered by the refused alert.
@@ -115,7 +143,10 @@ test('unknown alerts, missing host labels and stale alerts are ignored with a re
     alert('SwitchyardWriterDown', 'db2', { fingerprint: 'x' }),
     alert('SwitchyardReplicationBroken', 'db3', { endsAt: '2020-01-01T00:00:00Z' }),
   ]);
-  assert.deepEqual(decisions.map((item) => item.decision), ['ignored', 'ignored', 'ignored', 'ignored', 'ignored']);
+  assert.deepEqual(
+    decisions.map((item) => item.decision),
+    ['ignored', 'ignored', 'ignored', 'ignored', 'ignored'],
+  );
   assert.match(decisions[0]?.reason ?? '', /no rule/);
   assert.match(decisions[1]?.reason ?? '', /no "host" label/);
   assert.match(decisions[2]?.reason ?? '', /unknown host/);
@@ -126,28 +157,49 @@ test('unknown alerts, missing host labels and stale alerts are ignored with a re
 
 test('watchdog and pipeline metric: without webhooks for pipeline_timeout the monitor decides alone', async () => {
   let now = 1_000_000;
-  const config = testConfig({ triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' } });
+  const config = testConfig({
+    triggers: { alertmanager: true, monitor: false, pipeline_timeout: '2m' },
+  });
   const h = harness({ config, now: () => now });
   const engine = h.engine;
   const [watchdog] = await engine.handleAlerts([alert('Watchdog', 'db1')]);
   assert.equal(watchdog?.decision, 'ignored');
   assert.equal(engine.pipelineUp(), true);
-  assert.match((await h.metrics.render()).body, /switchyard_alerting_pipeline_up\{cluster="test"\} 1/);
+  assert.match(
+    (await h.metrics.render()).body,
+    /switchyard_alerting_pipeline_up\{cluster="test"\} 1/,
+  );
   h.sim.killHost('db1');
-  const downStates = { db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' } as const;
+  const downStates = {
+    db1: 'HARD_OFFLINE',
+    db2: 'REPLICATION_FAIL',
+    db3: 'REPLICATION_FAIL',
+  } as const;
   const incoming = engine.snapshot();
-  for (const [name, state] of Object.entries(downStates)) incoming.hosts[name] = { state, reason: 't', since: now, failures: 3, flaps: [] };
+  for (const [name, state] of Object.entries(downStates))
+    incoming.hosts[name] = { state, reason: 't', since: now, failures: 3, flaps: [] };
   await engine.onCycle(h.sim.observe(), incoming);
-  assert.deepEqual(h.sim.writable(), [], 'pipeline up, monitor trigger off: no action from the monitor');
+  assert.deepEqual(
+    h.sim.writable(),
+    [],
+    'pipeline up, monitor trigger off: no action from the monitor',
+  );
   now += 121_000;
   await engine.onCycle(h.sim.observe(), engine.snapshot());
   assert.equal(engine.pipelineUp(), false);
-  assert.match((await h.metrics.render()).body, /switchyard_alerting_pipeline_up\{cluster="test"\} 0/);
+  assert.match(
+    (await h.metrics.render()).body,
+    /switchyard_alerting_pipeline_up\{cluster="test"\} 0/,
+  );
   assert.deepEqual(h.sim.writable(), ['db2'], 'pipeline silent: the monitor alone decided');
 });
 
 test('triggers.alertmanager off: alerts are ignored', async () => {
-  const h = harness({ config: testConfig({ triggers: { alertmanager: false, monitor: true, pipeline_timeout: '2m' } }) });
+  const h = harness({
+    config: testConfig({
+      triggers: { alertmanager: false, monitor: true, pipeline_timeout: '2m' },
+    }),
+  });
   await h.cycle(healthy);
   const [decision] = await h.engine.handleAlerts([alert('SwitchyardReplicationLagHigh', 'db3')]);
   assert.equal(decision?.decision, 'ignored');

@@ -19,7 +19,9 @@ test('writer dead on evidence: failover to the candidate, replicas follow, VIP m
   assert.equal(state.operation, undefined);
   assert.deepEqual(h.sim.violations, []);
   // Order: relay log applied, old VIP fenced (fails: host gone), writable, VIP; replicas follow after the promotion.
-  const order = h.sim.calls.filter((call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'));
+  const order = h.sim.calls.filter(
+    (call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'),
+  );
   assert.deepEqual(order, [
     'waitForGtid:db2:0-1-100',
     'stopReplication:db2',
@@ -32,19 +34,30 @@ test('writer dead on evidence: failover to the candidate, replicas follow, VIP m
   assert.ok(events.includes('decision:failover.decided:db2'));
   assert.ok(events.includes('before:mysql.set_read_only:db2'));
   assert.ok(events.includes('after:mysql.set_read_only:db2:ok'));
-  assert.ok(events.includes('after:vip.remove:db1:failed'), 'the failed fence of a dead host is journaled, not fatal');
+  assert.ok(
+    events.includes('after:vip.remove:db1:failed'),
+    'the failed fence of a dead host is journaled, not fatal',
+  );
   assert.ok(events.includes('note:failover.done:db2'));
   // db1's reader IP went to a live host.
   assert.notEqual(state.roles.reader?.['127.0.1.101'], 'db1');
   const metrics = await h.metrics.render();
-  assert.match(metrics.body, /switchyard_failovers_total\{role="writer",result="ok",cluster="test"\} 1/);
+  assert.match(
+    metrics.body,
+    /switchyard_failovers_total\{role="writer",result="ok",cluster="test"\} 1/,
+  );
   assert.ok(h.store.saved?.roles.writer?.['127.0.1.100'] === 'db2', 'the new writer is persisted');
 });
 
 test('the most advanced candidate wins and applies what it received first', async () => {
   const config = testConfig({
     roles: {
-      writer: { exclusive: true, hosts: ['db1', 'db2', 'db3'], ips: ['127.0.1.100'], prefer: 'db1' },
+      writer: {
+        exclusive: true,
+        hosts: ['db1', 'db2', 'db3'],
+        ips: ['127.0.1.100'],
+        prefer: 'db1',
+      },
       reader: { hosts: ['db1', 'db2', 'db3'], ips: ['127.0.1.101', '127.0.1.102', '127.0.1.103'] },
     },
   });
@@ -60,7 +73,9 @@ test('the most advanced candidate wins and applies what it received first', asyn
   assert.deepEqual(sim.writable(), ['db3']);
   assert.ok(sim.calls.includes('waitForGtid:db3:0-1-100'), sim.calls.join(' '));
   assert.ok(sim.calls.includes('repoint:db2:db3'));
-  assert.ok(sim.calls.indexOf('waitForGtid:db3:0-1-100') < sim.calls.indexOf('setReadOnly:db3:false'));
+  assert.ok(
+    sim.calls.indexOf('waitForGtid:db3:0-1-100') < sim.calls.indexOf('setReadOnly:db3:false'),
+  );
   assert.deepEqual(sim.violations, []);
 });
 
@@ -71,9 +86,18 @@ test('a candidate missing transactions a replica has catches up from that replic
   const h = harness({ sim });
   sim.killHost('db1');
   const state = await h.cycle(down);
-  const order = sim.calls.filter((call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'));
-  assert.deepEqual(order.slice(0, 2), ['repoint:db2:db3', 'waitForGtid:db2:0-1-100'], 'db2 first replicates what it lacks from db3');
-  assert.ok(order.indexOf('setReadOnly:db2:false') > order.indexOf('waitForGtid:db2:0-1-100'), 'promoted only after catching up');
+  const order = sim.calls.filter(
+    (call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'),
+  );
+  assert.deepEqual(
+    order.slice(0, 2),
+    ['repoint:db2:db3', 'waitForGtid:db2:0-1-100'],
+    'db2 first replicates what it lacks from db3',
+  );
+  assert.ok(
+    order.indexOf('setReadOnly:db2:false') > order.indexOf('waitForGtid:db2:0-1-100'),
+    'promoted only after catching up',
+  );
   assert.deepEqual(sim.writable(), ['db2']);
   assert.equal(holderOf(state.roles, 'writer'), 'db2');
   const decision = h.journal.entries.find((entry) => entry.event === 'failover.catch_up');
@@ -89,7 +113,11 @@ test('refuses when no host has every transaction (the candidate has its own erra
   sim.killHost('db1');
   const state = await h.cycle(down);
   assert.deepEqual(sim.writable(), [], 'no host is promoted');
-  assert.equal(holderOf(state.roles, 'writer'), 'db1', 'the role stays recorded on the dead writer');
+  assert.equal(
+    holderOf(state.roles, 'writer'),
+    'db1',
+    'the role stays recorded on the dead writer',
+  );
   const refusal = h.journal.entries.find((entry) => entry.event === 'failover.refused');
   assert.ok(refusal, h.events().join('\n'));
   assert.match(refusal.reason ?? '', /db2 lacks 0-1-99\.\.100 that db3 has/);
@@ -105,10 +133,21 @@ test('no failover when the manager lost the writer but a replica still sees it',
   h.sim.host('db1').reachable = false; // the manager's path only; replicas keep their IO threads
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
-  assert.ok(!h.sim.calls.some((call) => call.startsWith('setReadOnly') || call.startsWith('waitForGtid') || call.includes('127.0.1.100')), h.sim.calls.join(' '));
+  assert.ok(
+    !h.sim.calls.some(
+      (call) =>
+        call.startsWith('setReadOnly') ||
+        call.startsWith('waitForGtid') ||
+        call.includes('127.0.1.100'),
+    ),
+    h.sim.calls.join(' '),
+  );
   const withheld = h.journal.entries.filter((entry) => entry.event === 'failover.withheld');
   assert.equal(withheld.length, 1, 'journaled once while the condition lasts');
-  assert.match(withheld[0]?.reason ?? '', /db2 \(IO thread connected\), db3 \(IO thread connected\) still see it/);
+  assert.match(
+    withheld[0]?.reason ?? '',
+    /db2 \(IO thread connected\), db3 \(IO thread connected\) still see it/,
+  );
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1');
 });
 
@@ -117,7 +156,10 @@ test("a port that refuses connections, with every replica's IO thread failing to
   h.sim.killHost('db1');
   await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
   assert.deepEqual(h.sim.writable(), ['db2']);
-  assert.match(h.journal.entries.find((entry) => entry.event === 'failover.decided')?.reason ?? '', /refusing connections.*the other hosts lost it too/);
+  assert.match(
+    h.journal.entries.find((entry) => entry.event === 'failover.decided')?.reason ?? '',
+    /refusing connections.*the other hosts lost it too/,
+  );
 });
 
 test('a silent writer (timeouts, no refusal) fails over only once HARD_OFFLINE', async () => {
@@ -127,7 +169,10 @@ test('a silent writer (timeouts, no refusal) fails over only once HARD_OFFLINE',
   await h.cycle({ db1: 'ONLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
   assert.deepEqual(h.sim.writable(), []);
   assert.ok(!h.sim.calls.some((call) => call.startsWith('setReadOnly')));
-  assert.match(h.journal.entries.find((entry) => entry.event === 'failover.withheld')?.reason ?? '', /not HARD_OFFLINE yet/);
+  assert.match(
+    h.journal.entries.find((entry) => entry.event === 'failover.withheld')?.reason ?? '',
+    /not HARD_OFFLINE yet/,
+  );
 });
 
 test('a candidate that does not apply its relay log in time is not promoted', async () => {
@@ -137,7 +182,10 @@ test('a candidate that does not apply its relay log in time is not promoted', as
   const state = await h.cycle(down);
   assert.deepEqual(h.sim.writable(), []);
   assert.equal(state.operation, undefined);
-  assert.match(h.journal.entries.find((entry) => entry.event === 'failover.refused')?.reason ?? '', /did not apply its relay log/);
+  assert.match(
+    h.journal.entries.find((entry) => entry.event === 'failover.refused')?.reason ?? '',
+    /did not apply its relay log/,
+  );
 });
 
 test('the old writer returns read-only in AWAITING_RECOVERY; its lost writes are named and block set-online', async () => {
@@ -164,11 +212,18 @@ test('the old writer returns read-only in AWAITING_RECOVERY; its lost writes are
   const returning = { db1: 'AWAITING_RECOVERY', db2: 'REPLICATION_FAIL', db3: 'ONLINE' } as const;
   await h.cycle(returning);
   assert.deepEqual(h.sim.writable(), ['db2'], 'the returning writer was set read-only at once');
-  assert.deepEqual(h.sim.violations, [], 'the returning writer was made read-only by the first action');
+  assert.deepEqual(
+    h.sim.violations,
+    [],
+    'the returning writer was made read-only by the first action',
+  );
   await h.cycle(returning);
   const errant = h.journal.entries.find((entry) => entry.event === 'errant.detected');
   assert.ok(errant, h.events().join('\n'));
-  assert.match(errant.reason ?? '', /db1 has 3 transaction\(s\) the writer db2 lacks: 0-1-101\.\.103/);
+  assert.match(
+    errant.reason ?? '',
+    /db1 has 3 transaction\(s\) the writer db2 lacks: 0-1-101\.\.103/,
+  );
   const metrics = await h.metrics.render();
   assert.match(metrics.body, /switchyard_errant_transactions\{host="db1",cluster="test"\} 3/);
   const online = await h.engine.setOnline('db1');
@@ -183,13 +238,25 @@ test('a returning old writer without lost writes can be set online; the new writ
   h.sim.killHost('db1');
   await h.cycle(down);
   const db1 = h.sim.host('db1');
-  Object.assign(db1, { reachable: true, alive: true, agentUp: true, readOnly: true, master: 'db2', ioRunning: true, lastIoError: '' });
+  Object.assign(db1, {
+    reachable: true,
+    alive: true,
+    agentUp: true,
+    readOnly: true,
+    master: 'db2',
+    ioRunning: true,
+    lastIoError: '',
+  });
   await h.cycle({ db1: 'AWAITING_RECOVERY', db2: 'REPLICATION_FAIL', db3: 'ONLINE' });
   const result = await h.engine.setOnline('db1');
   assert.equal(result.ok, true, result.detail);
   assert.ok(h.sim.calls.includes('startReplication:db2'));
   assert.equal(h.engine.snapshot().hosts.db1?.state, 'ONLINE');
-  assert.equal(h.engine.snapshot().lastPromotion, undefined, 'reconciled: the promotion point is dropped');
+  assert.equal(
+    h.engine.snapshot().lastPromotion,
+    undefined,
+    'reconciled: the promotion point is dropped',
+  );
   // prefer: db1 is ONLINE again, so the next monitor cycle switches the writer back, safely.
   await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1');
@@ -213,5 +280,9 @@ test('a writer VIP that could not be added is retried on later cycles', async ()
   assert.ok(h.sim.host('db2').vips.has('127.0.1.100'));
   const retries = h.sim.calls.filter((call) => call === 'addVip:db2:127.0.1.100').length;
   await h.cycle(down);
-  assert.equal(h.sim.calls.filter((call) => call === 'addVip:db2:127.0.1.100').length, retries, 'no retry once it is there');
+  assert.equal(
+    h.sim.calls.filter((call) => call === 'addVip:db2:127.0.1.100').length,
+    retries,
+    'no retry once it is there',
+  );
 });

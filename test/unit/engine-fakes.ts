@@ -3,9 +3,18 @@
  * positions, replication links) behind a fake Actuator that records every call, fails on
  * demand, and checks after every call that at most one host is writable.
  */
-import { ActionError, type Actuator, type FenceResult, type PlannedStep } from '../../src/actuator/types.js';
+import {
+  ActionError,
+  type Actuator,
+  type FenceResult,
+  type PlannedStep,
+} from '../../src/actuator/types.js';
 import { configSchema } from '../../src/config/schema.js';
-import type { ClusterState, ClusterStateStore, HostRecord } from '../../src/domain/cluster-state.js';
+import type {
+  ClusterState,
+  ClusterStateStore,
+  HostRecord,
+} from '../../src/domain/cluster-state.js';
 import type { HostState } from '../../src/domain/host-state.js';
 import type { HostObservation } from '../../src/domain/observation.js';
 import { MemoryJournal } from '../../src/journal/journal.js';
@@ -17,7 +26,12 @@ import { mariadbGtid } from '../../src/engine/gtid-position.js';
 export function testConfig(overrides: Record<string, unknown> = {}): EngineConfig {
   return configSchema.parse({
     cluster: 'test',
-    mysql: { user: 'switchyard', password_file: '/nonexistent/pass', replication_user: 'repl', replication_password_file: '/nonexistent/repl' },
+    mysql: {
+      user: 'switchyard',
+      password_file: '/nonexistent/pass',
+      replication_user: 'repl',
+      replication_password_file: '/nonexistent/repl',
+    },
     hosts: {
       db1: { address: '127.0.0.1', port: 3307, peer: 'db2' },
       db2: { address: '127.0.0.1', port: 3308, peer: 'db1' },
@@ -74,7 +88,18 @@ export class SimCluster {
 
   constructor(readonly config: EngineConfig) {
     for (const name of Object.keys(config.hosts)) {
-      this.hosts.set(name, { reachable: true, alive: true, readOnly: true, applied: '0-1-100', ioRunning: true, sqlRunning: true, lastIoError: '', lag: 0, vips: new Set(), agentUp: true });
+      this.hosts.set(name, {
+        reachable: true,
+        alive: true,
+        readOnly: true,
+        applied: '0-1-100',
+        ioRunning: true,
+        sqlRunning: true,
+        lastIoError: '',
+        lag: 0,
+        vips: new Set(),
+        agentUp: true,
+      });
     }
   }
 
@@ -107,7 +132,14 @@ export class SimCluster {
 
   observe(at = Date.now()): HostObservation[] {
     return [...this.hosts].map(([name, host]) => {
-      if (!host.reachable) return { host: name, at, reachable: false, error: host.failure === 'silent' ? 'connect ETIMEDOUT' : 'connect ECONNREFUSED', checks: {} };
+      if (!host.reachable)
+        return {
+          host: name,
+          at,
+          reachable: false,
+          error: host.failure === 'silent' ? 'connect ETIMEDOUT' : 'connect ECONNREFUSED',
+          checks: {},
+        };
       const hostConfig = this.config.hosts[host.master ?? ''];
       return {
         host: name,
@@ -116,7 +148,12 @@ export class SimCluster {
         readOnly: host.readOnly,
         uptimeSeconds: 1000,
         serverId: Number(name.replace(/\D/g, '')),
-        gtid: { binlogPos: host.applied, slavePos: host.applied, currentPos: host.applied, binlogState: host.binlogState },
+        gtid: {
+          binlogPos: host.applied,
+          slavePos: host.applied,
+          currentPos: host.applied,
+          binlogState: host.binlogState,
+        },
         replication: host.master
           ? {
               masterHost: hostConfig?.address ?? host.master,
@@ -153,13 +190,17 @@ export class SimCluster {
 
   check(): void {
     const writable = this.writable();
-    if (writable.length > 1) this.violations.push(`after ${this.calls.at(-1)}: writable ${writable.join(',')}`);
+    if (writable.length > 1)
+      this.violations.push(`after ${this.calls.at(-1)}: writable ${writable.join(',')}`);
   }
 }
 
 export class FakeActuator implements Actuator {
   readonly steps: PlannedStep[] = [];
-  constructor(readonly sim: SimCluster, readonly dryRun = false) {}
+  constructor(
+    readonly sim: SimCluster,
+    readonly dryRun = false,
+  ) {}
 
   private call(key: string, description: string, host: string, run: () => void): void {
     if (this.dryRun) {
@@ -167,7 +208,8 @@ export class FakeActuator implements Actuator {
       return;
     }
     this.sim.calls.push(key);
-    if (this.sim.failOn.has(key) || this.sim.failOn.has(key.split(':').slice(0, 2).join(':'))) throw new ActionError(`injected failure: ${key}`);
+    if (this.sim.failOn.has(key) || this.sim.failOn.has(key.split(':').slice(0, 2).join(':')))
+      throw new ActionError(`injected failure: ${key}`);
     run();
     this.steps.push({ action: key.split(':')[0] as string, host, description });
     this.sim.check();
@@ -180,9 +222,14 @@ export class FakeActuator implements Actuator {
   }
 
   async setReadOnly(host: string, on: boolean): Promise<void> {
-    this.call(`setReadOnly:${host}:${on}`, `SET GLOBAL read_only=${on ? 'ON' : 'OFF'}`, host, () => {
-      this.mysql(host).readOnly = on;
-    });
+    this.call(
+      `setReadOnly:${host}:${on}`,
+      `SET GLOBAL read_only=${on ? 'ON' : 'OFF'}`,
+      host,
+      () => {
+        this.mysql(host).readOnly = on;
+      },
+    );
   }
   async fence(host: string): Promise<FenceResult> {
     this.call(`fence:${host}`, 'SET GLOBAL read_only=ON; KILL client connections', host, () => {
@@ -192,20 +239,30 @@ export class FakeActuator implements Actuator {
   }
   async waitForGtid(host: string, position: string, _timeoutMs: number): Promise<boolean> {
     let answer = true;
-    this.call(`waitForGtid:${host}:${position}`, `SELECT MASTER_GTID_WAIT('${position}')`, host, () => {
-      const sim = this.mysql(host);
-      answer = this.sim.waitAnswer(host, position);
-      if (answer) sim.applied = mariadbGtid.merge(sim.applied, position);
-    });
+    this.call(
+      `waitForGtid:${host}:${position}`,
+      `SELECT MASTER_GTID_WAIT('${position}')`,
+      host,
+      () => {
+        const sim = this.mysql(host);
+        answer = this.sim.waitAnswer(host, position);
+        if (answer) sim.applied = mariadbGtid.merge(sim.applied, position);
+      },
+    );
     return this.dryRun ? true : answer;
   }
   async repoint(replica: string, newMaster: string): Promise<void> {
-    this.call(`repoint:${replica}:${newMaster}`, `CHANGE MASTER TO MASTER_HOST='${newMaster}', MASTER_USE_GTID=slave_pos`, replica, () => {
-      const sim = this.mysql(replica);
-      sim.master = newMaster;
-      sim.ioRunning = true;
-      sim.lastIoError = '';
-    });
+    this.call(
+      `repoint:${replica}:${newMaster}`,
+      `CHANGE MASTER TO MASTER_HOST='${newMaster}', MASTER_USE_GTID=slave_pos`,
+      replica,
+      () => {
+        const sim = this.mysql(replica);
+        sim.master = newMaster;
+        sim.ioRunning = true;
+        sim.lastIoError = '';
+      },
+    );
   }
   async stopReplication(host: string): Promise<void> {
     this.call(`stopReplication:${host}`, 'STOP SLAVE', host, () => {
@@ -256,11 +313,21 @@ export class MemoryStore implements ClusterStateStore {
 }
 
 export function record(state: HostState, extra: Partial<HostRecord> = {}): HostRecord {
-  return { state, reason: 'test', since: 1, failures: state === 'HARD_OFFLINE' ? 3 : 0, flaps: [], ...extra };
+  return {
+    state,
+    reason: 'test',
+    since: 1,
+    failures: state === 'HARD_OFFLINE' ? 3 : 0,
+    flaps: [],
+    ...extra,
+  };
 }
 
 /** A ClusterState as the monitor would pass it, with the standard roles. */
-export function clusterState(hosts: Record<string, HostState>, roles?: ClusterState['roles']): ClusterState {
+export function clusterState(
+  hosts: Record<string, HostState>,
+  roles?: ClusterState['roles'],
+): ClusterState {
   return {
     version: 1,
     cluster: 'test',
@@ -288,7 +355,15 @@ export interface Harness {
   events(): string[];
 }
 
-export function harness(options: { config?: EngineConfig; sim?: SimCluster; state?: ClusterState; positions?: Record<string, string>; now?: () => number } = {}): Harness {
+export function harness(
+  options: {
+    config?: EngineConfig;
+    sim?: SimCluster;
+    state?: ClusterState;
+    positions?: Record<string, string>;
+    now?: () => number;
+  } = {},
+): Harness {
   const config = options.config ?? testConfig();
   const sim = options.sim ?? SimCluster.standard(config);
   const journal = new MemoryJournal();
@@ -308,18 +383,27 @@ export function harness(options: { config?: EngineConfig; sim?: SimCluster; stat
         gtidView: async (host) => {
           const item = sim.host(host);
           if (!item.reachable) throw new Error(`${host}: connect ECONNREFUSED`);
-          return { binlogState: item.binlogState, known: mariadbGtid.merge(item.applied, item.received ?? ''), serverId: Number(host.replace(/\D/g, '')) };
+          return {
+            binlogState: item.binlogState,
+            known: mariadbGtid.merge(item.applied, item.received ?? ''),
+            serverId: Number(host.replace(/\D/g, '')),
+          };
         },
       },
       journal,
-      leadership: { mayAct: () => leader.value, describe: () => (leader.value ? 'leader' : 'follower') },
+      leadership: {
+        mayAct: () => leader.value,
+        describe: () => (leader.value ? 'leader' : 'follower'),
+      },
       metrics,
       now: options.now,
     },
     initial,
   );
   let tick = 10;
-  const hostStates: Record<string, HostState> = Object.fromEntries(Object.entries(initial.hosts).map(([name, item]) => [name, item.state]));
+  const hostStates: Record<string, HostState> = Object.fromEntries(
+    Object.entries(initial.hosts).map(([name, item]) => [name, item.state]),
+  );
   return {
     sim,
     engine,
@@ -342,7 +426,10 @@ export function harness(options: { config?: EngineConfig; sim?: SimCluster; stat
       return engine.onCycle(sim.observe(), incoming);
     },
     events() {
-      return journal.entries.map((entry) => `${entry.phase}:${entry.event}${entry.host ? `:${entry.host}` : ''}${entry.outcome ? `:${entry.outcome}` : ''}`);
+      return journal.entries.map(
+        (entry) =>
+          `${entry.phase}:${entry.event}${entry.host ? `:${entry.host}` : ''}${entry.outcome ? `:${entry.outcome}` : ''}`,
+      );
     },
   };
 }

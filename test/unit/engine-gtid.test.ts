@@ -8,7 +8,10 @@ test('parses MariaDB positions, several domains, empty', () => {
   assert.equal(position.get(0)?.seq, 100n);
   assert.equal(position.get(1)?.server, 2);
   assert.throws(() => parseGtidPosition('0-1'), /not a MariaDB GTID/);
-  assert.throws(() => parseGtidPosition('3E11FA47-71CA-11E1-9E33-C80AA9429562:23'), /not a MariaDB GTID/);
+  assert.throws(
+    () => parseGtidPosition('3E11FA47-71CA-11E1-9E33-C80AA9429562:23'),
+    /not a MariaDB GTID/,
+  );
 });
 
 test('contains / missing / missingCount compare per domain', () => {

@@ -24,8 +24,12 @@ test('errant: a transaction the writer wrote itself is never errant, even when t
   assert.deepEqual(errant, []);
 });
 
-test('errant: the same check without binlog states (older servers) skips the writer\'s own transactions too', () => {
-  const errant = errantTransactions({ host: { known: '0-11-1440', serverId: 12 }, writer: { known: '0-11-1439', serverId: 11 }, gtid: mariadbGtid });
+test("errant: the same check without binlog states (older servers) skips the writer's own transactions too", () => {
+  const errant = errantTransactions({
+    host: { known: '0-11-1440', serverId: 12 },
+    writer: { known: '0-11-1439', serverId: 11 },
+    gtid: mariadbGtid,
+  });
   assert.deepEqual(errant, []);
 });
 
@@ -39,7 +43,7 @@ test('errant: writes an isolated old writer made after the promotion point are n
   assert.deepEqual(errant, ['0-11-835..840']);
 });
 
-test('errant: a third host\'s transactions the writer never got are errant; ones it has are not', () => {
+test("errant: a third host's transactions the writer never got are errant; ones it has are not", () => {
   const errant = errantTransactions({
     host: { binlogState: '0-11-834,0-12-900,0-13-5', known: '0-12-900', serverId: 13 },
     writer: { binlogState: '0-11-834,0-12-901', known: '0-12-901', serverId: 12 },
@@ -48,17 +52,32 @@ test('errant: a third host\'s transactions the writer never got are errant; ones
   assert.deepEqual(errant, ['0-13-5']);
 });
 
-test('set-online of an old writer that only received the new writer\'s transactions succeeds (live reads, host first)', async () => {
+test("set-online of an old writer that only received the new writer's transactions succeeds (live reads, host first)", async () => {
   const h = harness();
   h.sim.killHost('db1');
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
   // db1 is back, replicating from db2, and shows db2's latest write before db2 is read.
-  Object.assign(h.sim.host('db1'), { reachable: true, alive: true, agentUp: true, readOnly: true, master: 'db2', ioRunning: true, lastIoError: '', applied: '0-2-896', received: '0-2-896', binlogState: '0-1-100,0-2-896' });
+  Object.assign(h.sim.host('db1'), {
+    reachable: true,
+    alive: true,
+    agentUp: true,
+    readOnly: true,
+    master: 'db2',
+    ioRunning: true,
+    lastIoError: '',
+    applied: '0-2-896',
+    received: '0-2-896',
+    binlogState: '0-1-100,0-2-896',
+  });
   Object.assign(h.sim.host('db2'), { applied: '0-2-895', binlogState: '0-1-100,0-2-895' });
   await h.cycle({ db1: 'AWAITING_RECOVERY', db2: 'ONLINE', db3: 'ONLINE' });
   await h.cycle({ db1: 'AWAITING_RECOVERY', db2: 'ONLINE', db3: 'ONLINE' });
-  assert.equal(h.journal.entries.filter((entry) => entry.event === 'errant.detected').length, 0, h.events().join('\n'));
+  assert.equal(
+    h.journal.entries.filter((entry) => entry.event === 'errant.detected').length,
+    0,
+    h.events().join('\n'),
+  );
   const result = await h.engine.setOnline('db1');
   assert.equal(result.ok, true, result.detail);
 });
@@ -77,13 +96,22 @@ test('a writer beats no writer: the only complete candidate is held for flapping
   const h = harness();
   await h.cycle(healthy);
   const state = h.engine.snapshot();
-  state.hosts.db2 = record('AWAITING_RECOVERY', { held: 'flapping: 4 state losses within 10m', since: Date.now() + 100 });
+  state.hosts.db2 = record('AWAITING_RECOVERY', {
+    held: 'flapping: 4 state losses within 10m',
+    since: Date.now() + 100,
+  });
   h.sim.killHost('db1');
-  await h.engine.onCycle(h.sim.observe(), { ...state, hosts: { ...state.hosts, db1: record('HARD_OFFLINE', { since: Date.now() + 100 }) } });
+  await h.engine.onCycle(h.sim.observe(), {
+    ...state,
+    hosts: { ...state.hosts, db1: record('HARD_OFFLINE', { since: Date.now() + 100 }) },
+  });
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2', h.events().join('\n'));
   assert.deepEqual(h.sim.writable(), ['db2']);
   const entry = h.journal.entries.find((item) => item.event === 'failover.promote_held');
-  assert.match(entry?.reason ?? '', /held only for "flapping: 4 state losses within 10m".*a writer beats no writer/);
+  assert.match(
+    entry?.reason ?? '',
+    /held only for "flapping: 4 state losses within 10m".*a writer beats no writer/,
+  );
   assert.equal(h.engine.snapshot().hosts.db2?.held, undefined);
 });
 
@@ -93,25 +121,55 @@ test('promote_held off: the held candidate is not promoted and the refusal names
   const state = h.engine.snapshot();
   state.hosts.db2 = record('AWAITING_RECOVERY', { held: 'restarted', since: Date.now() + 100 });
   h.sim.killHost('db1');
-  await h.engine.onCycle(h.sim.observe(), { ...state, hosts: { ...state.hosts, db1: record('HARD_OFFLINE', { since: Date.now() + 100 }) } });
-  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1', 'the role stays with the dead writer: nobody was promoted');
+  await h.engine.onCycle(h.sim.observe(), {
+    ...state,
+    hosts: { ...state.hosts, db1: record('HARD_OFFLINE', { since: Date.now() + 100 }) },
+  });
+  assert.equal(
+    holderOf(h.engine.snapshot().roles, 'writer'),
+    'db1',
+    'the role stays with the dead writer: nobody was promoted',
+  );
   assert.deepEqual(h.sim.writable(), []);
-  assert.match(h.journal.entries.find((item) => item.event === 'failover.refused')?.reason ?? '', /db2: AWAITING_RECOVERY \(held\)/);
+  assert.match(
+    h.journal.entries.find((item) => item.event === 'failover.refused')?.reason ?? '',
+    /db2: AWAITING_RECOVERY \(held\)/,
+  );
 });
 
 function alert(name: string, host: string, extra: Partial<IncomingAlert> = {}): IncomingAlert {
-  return { status: 'firing', name, labels: { alertname: name, host }, annotations: {}, startsAt: '2026-01-01T00:00:00Z', fingerprint: `${name}-${host}`, ...extra };
+  return {
+    status: 'firing',
+    name,
+    labels: { alertname: name, host },
+    annotations: {},
+    startsAt: '2026-01-01T00:00:00Z',
+    fingerprint: `${name}-${host}`,
+    ...extra,
+  };
 }
 
 /** Under write load the passive master is a few transactions behind the replica at decision time. */
 function behindAReplica(h: ReturnType<typeof harness>): void {
   Object.assign(h.sim.host('db1'), { applied: '0-1-260', binlogState: '0-1-260' });
-  Object.assign(h.sim.host('db2'), { applied: '0-1-254', received: '0-1-255', binlogState: '0-1-254' });
-  Object.assign(h.sim.host('db3'), { applied: '0-1-256', received: '0-1-256', binlogState: '0-1-256' });
+  Object.assign(h.sim.host('db2'), {
+    applied: '0-1-254',
+    received: '0-1-255',
+    binlogState: '0-1-254',
+  });
+  Object.assign(h.sim.host('db3'), {
+    applied: '0-1-256',
+    received: '0-1-256',
+    binlogState: '0-1-256',
+  });
 }
 
 test('an alert-triggered switchover picks a live target that is behind a replica and waits for it after the fence', async () => {
-  const h = harness({ config: testConfig({ rules: [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }] }) });
+  const h = harness({
+    config: testConfig({
+      rules: [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }],
+    }),
+  });
   await h.cycle(healthy);
   behindAReplica(h);
   await h.cycle(healthy);
@@ -152,11 +210,14 @@ test('roles moved by set-offline are saved: a restarted manager finds the VIPs w
   await h.cycle(healthy);
   const result = await h.engine.setOffline('db3');
   assert.equal(result.ok, true, result.detail);
-  assert.ok(!Object.values(h.store.saved?.roles.reader ?? {}).includes('db3'), JSON.stringify(h.store.saved?.roles));
+  assert.ok(
+    !Object.values(h.store.saved?.roles.reader ?? {}).includes('db3'),
+    JSON.stringify(h.store.saved?.roles),
+  );
   assert.deepEqual(h.store.saved?.roles, h.engine.snapshot().roles);
 });
 
-test('a writer the manager lost while the other hosts reached it comes back ONLINE and keeps the role (no switchover for the manager\'s broken path)', async () => {
+test("a writer the manager lost while the other hosts reached it comes back ONLINE and keeps the role (no switchover for the manager's broken path)", async () => {
   const h = harness();
   await h.cycle(healthy);
   h.sim.host('db1').reachable = false; // only the manager's path: the replicas' IO threads stay connected
@@ -178,10 +239,18 @@ test('an acted reader alert reconciles only the reader role: it does not fail th
   h.sim.killHost('db1');
   h.sim.host('db3').lag = 42;
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
-  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1', 'the monitor does not decide while the pipeline is up');
+  assert.equal(
+    holderOf(h.engine.snapshot().roles, 'writer'),
+    'db1',
+    'the monitor does not decide while the pipeline is up',
+  );
   const [lag] = await h.engine.handleAlerts([alert('SwitchyardReplicationLagHigh', 'db3')]);
   assert.equal(lag?.decision, 'acted', lag?.reason);
-  assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1', 'a reader alert moved the writer');
+  assert.equal(
+    holderOf(h.engine.snapshot().roles, 'writer'),
+    'db1',
+    'a reader alert moved the writer',
+  );
   assert.ok(!Object.values(h.engine.snapshot().roles.reader ?? {}).includes('db3'));
   const [down] = await h.engine.handleAlerts([alert('SwitchyardWriterDown', 'db1')]);
   assert.equal(down?.decision, 'acted', down?.reason);
@@ -202,7 +271,15 @@ test("a new writer's reader role, dropped by its ReplicationBroken alert when it
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
   assert.equal(h.engine.snapshot().dropped?.db2, undefined, h.events().join('\n'));
   assert.ok(Object.values(h.engine.snapshot().roles.reader ?? {}).includes('db2'));
-  const [again] = await h.engine.handleAlerts([alert('SwitchyardReplicationBroken', 'db2', { fingerprint: 'again', startsAt: '2026-01-01T00:01:00Z' })]);
+  const [again] = await h.engine.handleAlerts([
+    alert('SwitchyardReplicationBroken', 'db2', {
+      fingerprint: 'again',
+      startsAt: '2026-01-01T00:01:00Z',
+    }),
+  ]);
   assert.equal(again?.decision, 'ignored');
-  assert.match(again?.reason ?? '', /db2 is the writer: its own replication is not held against it/);
+  assert.match(
+    again?.reason ?? '',
+    /db2 is the writer: its own replication is not held against it/,
+  );
 });

@@ -25,8 +25,17 @@ test('move-role writer: fence, wait for the final position, promote, VIP, repoin
   assert.equal(holderOf(state.roles, 'writer'), 'db2');
   assert.equal(state.operation, undefined);
   // The operation was persisted before each step.
-  const steps = h.journal.entries.filter((entry) => entry.phase === 'before').map((entry) => entry.event);
-  assert.deepEqual(steps, ['mysql.fence', 'vip.remove', 'mysql.wait_for_gtid', 'mysql.set_read_only', 'vip.add', 'mysql.repoint']);
+  const steps = h.journal.entries
+    .filter((entry) => entry.phase === 'before')
+    .map((entry) => entry.event);
+  assert.deepEqual(steps, [
+    'mysql.fence',
+    'vip.remove',
+    'mysql.wait_for_gtid',
+    'mysql.set_read_only',
+    'vip.add',
+    'mysql.repoint',
+  ]);
   // An operator move is not undone by `prefer: db1` on the next cycle.
   await h.cycle(healthy);
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
@@ -42,7 +51,14 @@ test('switchover persists the operation record before every step', async () => {
     await save(state);
   };
   await h.engine.moveRole('writer', 'db2', { force: false });
-  assert.deepEqual(seen, ['fencing', 'catching_up', 'promoting', 'moving_vip', 'moving_vip', 'repointing']);
+  assert.deepEqual(seen, [
+    'fencing',
+    'catching_up',
+    'promoting',
+    'moving_vip',
+    'moving_vip',
+    'repointing',
+  ]);
 });
 
 test('catch-up timeout: the fence is undone and the move refused', async () => {
@@ -52,7 +68,10 @@ test('catch-up timeout: the fence is undone and the move refused', async () => {
   const result = await h.engine.moveRole('writer', 'db2', { force: false });
   assert.equal(result.ok, false);
   assert.equal(result.code, 'refused');
-  assert.match(result.detail, /did not apply db1's final position .* within 2000 ms; fence undone, db1 stays the writer/);
+  assert.match(
+    result.detail,
+    /did not apply db1's final position .* within 2000 ms; fence undone, db1 stays the writer/,
+  );
   assert.deepEqual(h.sim.writable(), ['db1']);
   assert.ok(h.sim.host('db1').vips.has('127.0.1.100'));
   assert.ok(!h.sim.host('db2').vips.has('127.0.1.100'));
@@ -124,7 +143,9 @@ test('set-offline of the writer moves the writer away first; refused when there 
   await h.cycle();
   assert.equal(h.engine.snapshot().hosts.db1?.state, 'ADMIN_OFFLINE');
 
-  const alone = harness({ state: clusterState({ db1: 'ONLINE', db2: 'ADMIN_OFFLINE', db3: 'ONLINE' }) });
+  const alone = harness({
+    state: clusterState({ db1: 'ONLINE', db2: 'ADMIN_OFFLINE', db3: 'ONLINE' }),
+  });
   await alone.cycle({ db1: 'ONLINE', db2: 'ADMIN_OFFLINE', db3: 'ONLINE' });
   const refusedResult = await alone.engine.setOffline('db1');
   assert.equal(refusedResult.code, 'refused');
@@ -135,7 +156,14 @@ test('set-offline of the writer moves the writer away first; refused when there 
 for (const step of ['fencing', 'catching_up', 'promoting'] as const) {
   test(`restart in the middle of a switchover (step ${step}, target still read-only): the old writer gets its writes back`, async () => {
     const state = clusterState(healthy);
-    state.operation = { kind: 'switchover', role: 'writer', from: 'db1', to: 'db2', startedAt: 1, step };
+    state.operation = {
+      kind: 'switchover',
+      role: 'writer',
+      from: 'db1',
+      to: 'db2',
+      startedAt: 1,
+      step,
+    };
     const h = harness({ state });
     // The killed manager had fenced db1 and removed its VIP.
     h.sim.host('db1').readOnly = true;
@@ -152,7 +180,14 @@ for (const step of ['fencing', 'catching_up', 'promoting'] as const) {
 
 test('restart after the target became writable: the switchover is finished, not undone', async () => {
   const state = clusterState(healthy);
-  state.operation = { kind: 'move-role', role: 'writer', from: 'db1', to: 'db2', startedAt: 1, step: 'promoting' };
+  state.operation = {
+    kind: 'move-role',
+    role: 'writer',
+    from: 'db1',
+    to: 'db2',
+    startedAt: 1,
+    step: 'promoting',
+  };
   const h = harness({ state });
   h.sim.host('db1').readOnly = true;
   h.sim.host('db1').vips.delete('127.0.1.100');
@@ -164,14 +199,29 @@ test('restart after the target became writable: the switchover is finished, not 
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
   assert.equal(h.engine.snapshot().operation, undefined);
   assert.ok(h.events().includes('note:operation.finished:db2'));
-  assert.deepEqual(h.engine.snapshot().pinned, { writer: 'db2' }, 'the operator placement survives: prefer does not pull it back');
+  assert.deepEqual(
+    h.engine.snapshot().pinned,
+    { writer: 'db2' },
+    'the operator placement survives: prefer does not pull it back',
+  );
   await h.cycle(healthy);
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
 });
 
 test('restart mid-failover before promotion: abandoned and re-decided from evidence', async () => {
-  const state = clusterState({ db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
-  state.operation = { kind: 'failover', role: 'writer', from: 'db1', to: 'db2', startedAt: 1, step: 'repointing' };
+  const state = clusterState({
+    db1: 'HARD_OFFLINE',
+    db2: 'REPLICATION_FAIL',
+    db3: 'REPLICATION_FAIL',
+  });
+  state.operation = {
+    kind: 'failover',
+    role: 'writer',
+    from: 'db1',
+    to: 'db2',
+    startedAt: 1,
+    step: 'repointing',
+  };
   const h = harness({ state });
   h.sim.killHost('db1');
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });

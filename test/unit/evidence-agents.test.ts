@@ -21,57 +21,130 @@ function setup(options: { silent?: boolean } = {}) {
   return { sim, observations, state };
 }
 
-const probe = (ok: boolean, startedAt: number): ObserverView => ({ hasAgent: true, probe: { ok, refused: false, startedAt, detail: ok ? 'greeting' : 'no greeting within 1000 ms' } });
+const probe = (ok: boolean, startedAt: number): ObserverView => ({
+  hasAgent: true,
+  probe: { ok, refused: false, startedAt, detail: ok ? 'greeting' : 'no greeting within 1000 ms' },
+});
 
 test('silent loss, IO threads still connected (slave_net_timeout 60 s), every agent probe fails: dead', () => {
   const { observations, state } = setup();
-  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(false, LOST + 500)], ['db3', probe(false, LOST + 600)]]);
-  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  const agents = new Map([
+    ['db1', { hasAgent: true }],
+    ['db2', probe(false, LOST + 500)],
+    ['db3', probe(false, LOST + 600)],
+  ]);
+  const evidence = writerDeathEvidence('db1', {
+    config,
+    state,
+    observations,
+    agents,
+    lostSince: LOST,
+  });
   assert.equal(evidence.dead, true, evidence.reason);
   assert.match(evidence.reason, /db2 \(its agent's probe failed/);
 });
 
 test('manager-only cut: the agents still reach the writer after the manager lost it: no failover', () => {
   const { observations, state } = setup();
-  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(true, LOST + 500)], ['db3', probe(true, LOST + 400)]]);
-  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  const agents = new Map([
+    ['db1', { hasAgent: true }],
+    ['db2', probe(true, LOST + 500)],
+    ['db3', probe(true, LOST + 400)],
+  ]);
+  const evidence = writerDeathEvidence('db1', {
+    config,
+    state,
+    observations,
+    agents,
+    lostSince: LOST,
+  });
   assert.equal(evidence.dead, false);
-  assert.match(evidence.reason, /db2 \(its agent reached db1's port\), db3 \(its agent reached db1's port\) still see it/);
+  assert.match(
+    evidence.reason,
+    /db2 \(its agent reached db1's port\), db3 \(its agent reached db1's port\) still see it/,
+  );
 });
 
 test('a probe from before the loss neither agrees nor disagrees', () => {
   const { observations, state } = setup();
-  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(true, LOST - 200)], ['db3', probe(false, LOST + 300)]]);
-  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  const agents = new Map([
+    ['db1', { hasAgent: true }],
+    ['db2', probe(true, LOST - 200)],
+    ['db3', probe(false, LOST + 300)],
+  ]);
+  const evidence = writerDeathEvidence('db1', {
+    config,
+    state,
+    observations,
+    agents,
+    lostSince: LOST,
+  });
   assert.equal(evidence.dead, true, evidence.reason);
   assert.match(evidence.reason, /not asked: db2/);
 });
 
 test('one replica cut off from a writer the others still reach: no failover', () => {
   const { observations, state } = setup();
-  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(true, LOST + 500)], ['db3', probe(false, LOST + 500)]]);
-  assert.equal(writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST }).dead, false);
+  const agents = new Map([
+    ['db1', { hasAgent: true }],
+    ['db2', probe(true, LOST + 500)],
+    ['db3', probe(false, LOST + 500)],
+  ]);
+  assert.equal(
+    writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST }).dead,
+    false,
+  );
 });
 
 test("a replica's agent is down while the writer dies silently: the remaining observers decide", () => {
   const { observations, state } = setup();
-  const agents = new Map([['db1', { hasAgent: true }], ['db2', probe(false, LOST + 500)], ['db3', { hasAgent: true }]]);
-  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  const agents = new Map([
+    ['db1', { hasAgent: true }],
+    ['db2', probe(false, LOST + 500)],
+    ['db3', { hasAgent: true }],
+  ]);
+  const evidence = writerDeathEvidence('db1', {
+    config,
+    state,
+    observations,
+    agents,
+    lostSince: LOST,
+  });
   assert.equal(evidence.dead, true, evidence.reason);
   assert.match(evidence.reason, /not asked: db3 \(its agent does not answer/);
 });
 
 test('nobody can be asked (every agent down, IO threads connected): no failover', () => {
   const { observations, state } = setup();
-  const agents = new Map([['db1', { hasAgent: true }], ['db2', { hasAgent: true }], ['db3', { hasAgent: true }]]);
-  const evidence = writerDeathEvidence('db1', { config, state, observations, agents, lostSince: LOST });
+  const agents = new Map([
+    ['db1', { hasAgent: true }],
+    ['db2', { hasAgent: true }],
+    ['db3', { hasAgent: true }],
+  ]);
+  const evidence = writerDeathEvidence('db1', {
+    config,
+    state,
+    observations,
+    agents,
+    lostSince: LOST,
+  });
   assert.equal(evidence.dead, false);
   assert.match(evidence.reason, /no other host could confirm it yet/);
 });
 
 test('lease gate: an answering old writer agent fences on request, nothing to wait for', async () => {
   const entries: string[] = [];
-  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => 'mysqld is not running', answering: true, now: () => 10, journal: (entry) => entries.push(entry.event) });
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 500,
+    lastContact: () => 0,
+    release: async () => 'mysqld is not running',
+    answering: true,
+    now: () => 10,
+    journal: (entry) => entries.push(entry.event),
+  });
   assert.equal(result.ok, true);
   assert.deepEqual(entries, ['failover.lease_released']);
 });
@@ -104,7 +177,17 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
 });
 
 test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: refused', async () => {
-  const result = await awaitLeaseLapse({ writer: 'db1', hasAgent: true, leaseMs: 3000, marginMs: 500, lastContact: () => 0, release: async () => Promise.reject(new Error('no answer')), answering: false, now: () => 10_000, journal: () => undefined });
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 500,
+    lastContact: () => 0,
+    release: async () => Promise.reject(new Error('no answer')),
+    answering: false,
+    now: () => 10_000,
+    journal: () => undefined,
+  });
   assert.equal(result.ok, false);
   assert.match(result.detail, /never confirmed holding the writer lease/);
 });

@@ -41,7 +41,11 @@ test('a state file of another cluster or shape is refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sy-store-'));
   const store = new FileStateStore(dir, 'c');
   writeFileSync(store.file, JSON.stringify(state('other')));
-  await assert.rejects(store.load(), (error: Error) => error instanceof StateFileError && /belongs to cluster "other"/.test(error.message));
+  await assert.rejects(
+    store.load(),
+    (error: Error) =>
+      error instanceof StateFileError && /belongs to cluster "other"/.test(error.message),
+  );
   writeFileSync(store.file, JSON.stringify({ hello: 'world' }));
   await assert.rejects(store.load(), /does not look like a Switchyard state file/);
 });

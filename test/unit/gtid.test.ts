@@ -22,12 +22,24 @@ test('parse and format MariaDB positions round-trip in canonical order', () => {
   assert.equal(formatPosition(parsePosition('')), '');
   assert.equal(parsePosition(null).size, 0);
   assert.equal(parsePosition(undefined).size, 0);
-  assert.equal(formatPosition(parsePosition('0-1-18446744073709551615')), '0-1-18446744073709551615');
+  assert.equal(
+    formatPosition(parsePosition('0-1-18446744073709551615')),
+    '0-1-18446744073709551615',
+  );
   assert.deepEqual(parseGtid('3-4294967295-7'), { domain: 3, server: 4294967295, seq: 7n });
 });
 
 test('malformed positions are rejected with the offending text', () => {
-  for (const bad of ['0-1', 'a-b-c', '0-1-2-3', '0-1-x', '-1-2-3', '0-4294967296-1', '0-1-18446744073709551616', '0 1 2']) {
+  for (const bad of [
+    '0-1',
+    'a-b-c',
+    '0-1-2-3',
+    '0-1-x',
+    '-1-2-3',
+    '0-4294967296-1',
+    '0-1-18446744073709551616',
+    '0 1 2',
+  ]) {
     assert.throws(() => parsePosition(bad), GtidParseError, bad);
   }
   assert.throws(() => parsePosition('0-1-5,0-2-6'), /domain 0 appears twice/);
@@ -68,7 +80,10 @@ test('contains and comparePositions', () => {
 });
 
 test('mergePositions takes the higher sequence per domain and refuses divergence', () => {
-  assert.equal(formatPosition(mergePositions('0-1-10,1-1-3', '0-3-12', '2-2-1')), '0-3-12,1-1-3,2-2-1');
+  assert.equal(
+    formatPosition(mergePositions('0-1-10,1-1-3', '0-3-12', '2-2-1')),
+    '0-3-12,1-1-3,2-2-1',
+  );
   assert.equal(formatPosition(mergePositions('0-1-10', '0-1-10')), '0-1-10');
   assert.throws(() => mergePositions('0-1-10', '0-2-10'), /diverged/);
 });
@@ -94,8 +109,14 @@ test('mostAdvanced refuses when no candidate contains the others, and says why',
   assert.equal(result.ok, false);
   if (result.ok) return;
   assert.deepEqual(result.frontier, ['db1', 'db2']);
-  assert.match(result.reason, /db1 lacks from db2: domain 1: 2 transaction\(s\) after 1-2-3, up to 1-2-5/);
-  assert.match(result.reason, /db2 lacks from db1: domain 0: 2 transaction\(s\) after 0-1-10, up to 0-1-12/);
+  assert.match(
+    result.reason,
+    /db1 lacks from db2: domain 1: 2 transaction\(s\) after 1-2-3, up to 1-2-5/,
+  );
+  assert.match(
+    result.reason,
+    /db2 lacks from db1: domain 0: 2 transaction\(s\) after 0-1-10, up to 0-1-12/,
+  );
   const diverged = mostAdvanced([
     { item: 'a', position: '0-1-10' },
     { item: 'b', position: '0-2-10' },

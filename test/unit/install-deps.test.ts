@@ -14,7 +14,10 @@ const SCRIPT = new URL('../../scripts/install-deps.sh', import.meta.url).pathnam
  * apt-get (records what policy-rc.d answered during the install) and npm, and with the
  * policy-rc.d path pointed at a scratch file: nothing on this machine is installed or changed.
  */
-async function runInstall(t: { after(fn: () => void): void }, options: { aptExit: number; existingPolicy?: string }) {
+async function runInstall(
+  t: { after(fn: () => void): void },
+  options: { aptExit: number; existingPolicy?: string },
+) {
   const dir = mkdtempSync(join(tmpdir(), 'sy-install-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const policy = join(dir, 'policy-rc.d');
@@ -26,19 +29,37 @@ async function runInstall(t: { after(fn: () => void): void }, options: { aptExit
   fake('id', 'echo 0');
   fake('dpkg-query', 'exit 1');
   fake('npm', 'exit 0');
-  fake('apt-get', `[ "$1" = install ] || exit 0\nif [ -x "${policy}" ]; then "${policy}" mariadb start; echo $? >"${answered}"; else echo none >"${answered}"; fi\nexit ${options.aptExit}`);
-  if (options.existingPolicy !== undefined) writeFileSync(policy, options.existingPolicy, { mode: 0o755 });
-  const result = await run('bash', [SCRIPT], { env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, SWITCHYARD_POLICY_RC_D: policy } }).then(
+  fake(
+    'apt-get',
+    `[ "$1" = install ] || exit 0\nif [ -x "${policy}" ]; then "${policy}" mariadb start; echo $? >"${answered}"; else echo none >"${answered}"; fi\nexit ${options.aptExit}`,
+  );
+  if (options.existingPolicy !== undefined)
+    writeFileSync(policy, options.existingPolicy, { mode: 0o755 });
+  const result = await run('bash', [SCRIPT], {
+    env: {
+      ...process.env,
+      PATH: `${dir}:${process.env.PATH ?? ''}`,
+      SWITCHYARD_POLICY_RC_D: policy,
+    },
+  }).then(
     () => 0,
     (error: { code: number }) => error.code,
   );
-  return { code: result, policyAfter: existsSync(policy) ? readFileSync(policy, 'utf8') : undefined, answered: readFileSync(answered, 'utf8').trim() };
+  return {
+    code: result,
+    policyAfter: existsSync(policy) ? readFileSync(policy, 'utf8') : undefined,
+    answered: readFileSync(answered, 'utf8').trim(),
+  };
 }
 
 test('install-deps: services are forbidden during apt-get install, and the policy-rc.d it wrote is gone afterwards', async (t) => {
   const outcome = await runInstall(t, { aptExit: 0 });
   assert.equal(outcome.code, 0);
-  assert.equal(outcome.answered, '101', 'policy-rc.d answered "forbidden" while packages were installed');
+  assert.equal(
+    outcome.answered,
+    '101',
+    'policy-rc.d answered "forbidden" while packages were installed',
+  );
   assert.equal(outcome.policyAfter, undefined, 'no policy-rc.d left behind');
 });
 
@@ -50,7 +71,7 @@ test('install-deps: a failed apt-get install also removes the policy-rc.d it wro
 });
 
 test("install-deps: a policy-rc.d that was already there (e.g. a Docker image's) is used and left as it was", async (t) => {
-  const theirs = '#!/bin/sh\n# the image\'s own\nexit 101\n';
+  const theirs = "#!/bin/sh\n# the image's own\nexit 101\n";
   const outcome = await runInstall(t, { aptExit: 0, existingPolicy: theirs });
   assert.equal(outcome.code, 0);
   assert.equal(outcome.policyAfter, theirs);

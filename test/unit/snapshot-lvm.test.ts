@@ -29,7 +29,16 @@ test('lvm snapshot: lvcreate under the read lock, then mount ro, copy, umount, l
   const dir = mkdtempSync(join(tmpdir(), 'sy-lvm-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { calls, run, readLock } = fakes();
-  const method = new LvmSnapshotMethod({ volume: 'vg0/mysql', size: '5G', datadirInVolume: 'data', targetDir: dir, server: {}, run, readLock, measure: async () => 123 });
+  const method = new LvmSnapshotMethod({
+    volume: 'vg0/mysql',
+    size: '5G',
+    datadirInVolume: 'data',
+    targetDir: dir,
+    server: {},
+    run,
+    readLock,
+    measure: async () => 123,
+  });
   const info = await method.take({ id: 's1' });
   assert.deepEqual(calls, [
     'LOCK',
@@ -43,7 +52,10 @@ test('lvm snapshot: lvcreate under the read lock, then mount ro, copy, umount, l
   assert.equal(info.gtidPosition, '0-1-42');
   assert.equal(info.path, join(dir, 's1'));
   assert.equal(info.sizeBytes, 123);
-  assert.deepEqual((await method.list()).map((snapshot) => snapshot.id), ['s1']);
+  assert.deepEqual(
+    (await method.list()).map((snapshot) => snapshot.id),
+    ['s1'],
+  );
   await method.remove(info);
   assert.deepEqual(await method.list(), []);
 });
@@ -52,7 +64,14 @@ test('lvm snapshot: a failed copy still unmounts and removes the snapshot volume
   const dir = mkdtempSync(join(tmpdir(), 'sy-lvm-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { calls, run, readLock } = fakes('cp');
-  const method = new LvmSnapshotMethod({ volume: 'vg0/mysql', size: '1G', targetDir: dir, server: {}, run, readLock });
+  const method = new LvmSnapshotMethod({
+    volume: 'vg0/mysql',
+    size: '1G',
+    targetDir: dir,
+    server: {},
+    run,
+    readLock,
+  });
   await assert.rejects(method.take({ id: 's2' }), /cp failed/);
   assert.deepEqual(calls.slice(-2), [`umount ${dir}/.mnt-s2`, 'lvremove -f vg0/sy-s2']);
   assert.deepEqual(await method.list(), []);
@@ -62,7 +81,14 @@ test('lvm snapshot: a failed mount skips umount but still removes the snapshot v
   const dir = mkdtempSync(join(tmpdir(), 'sy-lvm-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { calls, run, readLock } = fakes('mount');
-  const method = new LvmSnapshotMethod({ volume: 'vg0/mysql', size: '1G', targetDir: dir, server: {}, run, readLock });
+  const method = new LvmSnapshotMethod({
+    volume: 'vg0/mysql',
+    size: '1G',
+    targetDir: dir,
+    server: {},
+    run,
+    readLock,
+  });
   await assert.rejects(method.take({ id: 's3' }), /mount failed/);
   assert.ok(!calls.some((call) => call.startsWith('umount')));
   assert.equal(calls.at(-1), 'lvremove -f vg0/sy-s3');

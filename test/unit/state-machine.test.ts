@@ -3,39 +3,153 @@ import { test } from 'node:test';
 import type { HostRecord } from '../../src/domain/cluster-state.js';
 import { HOST_STATES, type HostState } from '../../src/domain/host-state.js';
 import type { HostObservation, ReplicationStatus } from '../../src/domain/observation.js';
-import { initialHostRecord, nextHostRecord, setOffline, setOnline, type StateContext } from '../../src/monitor/state-machine.js';
+import {
+  initialHostRecord,
+  nextHostRecord,
+  setOffline,
+  setOnline,
+  type StateContext,
+} from '../../src/monitor/state-machine.js';
 
-const monitor = { interval: 1000, connect_timeout: 1000, failures_before_down: 3, max_lag: 10_000, auto_set_online: 60_000, flap: { count: 3, window: 600_000 }, ping_ips: [] };
+const monitor = {
+  interval: 1000,
+  connect_timeout: 1000,
+  failures_before_down: 3,
+  max_lag: 10_000,
+  auto_set_online: 60_000,
+  flap: { count: 3, window: 600_000 },
+  ping_ips: [],
+};
 const NOW = 1_000_000_000;
-const context = (over: Partial<StateContext> = {}): StateContext => ({ isActiveWriter: false, monitor, now: NOW, ...over });
+const context = (over: Partial<StateContext> = {}): StateContext => ({
+  isActiveWriter: false,
+  monitor,
+  now: NOW,
+  ...over,
+});
 
 const healthyReplication: ReplicationStatus = {
-  masterHost: '10.0.0.11', masterPort: 3306, ioRunning: true, sqlRunning: true, ioState: 'Waiting for master to send event',
-  lastIoError: '', lastSqlError: '', secondsBehindMaster: 0, gtidIoPos: '0-1-10', relayBacklog: false,
+  masterHost: '10.0.0.11',
+  masterPort: 3306,
+  ioRunning: true,
+  sqlRunning: true,
+  ioState: 'Waiting for master to send event',
+  lastIoError: '',
+  lastSqlError: '',
+  secondsBehindMaster: 0,
+  gtidIoPos: '0-1-10',
+  relayBacklog: false,
 };
-const observe = (over: Partial<HostObservation> = {}): HostObservation => ({ host: 'db2', at: NOW, reachable: true, readOnly: true, uptimeSeconds: 500, replication: healthyReplication, heartbeatLagSeconds: 0.2, checks: {}, ...over });
+const observe = (over: Partial<HostObservation> = {}): HostObservation => ({
+  host: 'db2',
+  at: NOW,
+  reachable: true,
+  readOnly: true,
+  uptimeSeconds: 500,
+  replication: healthyReplication,
+  heartbeatLagSeconds: 0.2,
+  checks: {},
+  ...over,
+});
 
 /** Every outcome the monitor can report for a host. */
 const OUTCOMES: Record<string, HostObservation> = {
-  unreachable: observe({ reachable: false, error: 'connect ECONNREFUSED', uptimeSeconds: undefined, replication: undefined }),
+  unreachable: observe({
+    reachable: false,
+    error: 'connect ECONNREFUSED',
+    uptimeSeconds: undefined,
+    replication: undefined,
+  }),
   healthy: observe(),
   lagging: observe({ heartbeatLagSeconds: 12.5 }),
-  ioStopped: observe({ replication: { ...healthyReplication, ioRunning: false, ioState: 'Connecting', lastIoError: 'error reconnecting to master' } }),
-  sqlStopped: observe({ replication: { ...healthyReplication, sqlRunning: false }, heartbeatLagSeconds: 30 }),
-  sqlError: observe({ replication: { ...healthyReplication, sqlRunning: false, lastSqlError: "Duplicate entry '1' for key 'PRIMARY'" } }),
+  ioStopped: observe({
+    replication: {
+      ...healthyReplication,
+      ioRunning: false,
+      ioState: 'Connecting',
+      lastIoError: 'error reconnecting to master',
+    },
+  }),
+  sqlStopped: observe({
+    replication: { ...healthyReplication, sqlRunning: false },
+    heartbeatLagSeconds: 30,
+  }),
+  sqlError: observe({
+    replication: {
+      ...healthyReplication,
+      sqlRunning: false,
+      lastSqlError: "Duplicate entry '1' for key 'PRIMARY'",
+    },
+  }),
   restarted: observe({ uptimeSeconds: 3 }),
 };
 
-const record = (state: HostState, over: Partial<HostRecord> = {}): HostRecord => ({ state, reason: 'before', since: NOW - 1000, failures: 0, flaps: [], lastUptimeSeconds: 400, ...over });
+const record = (state: HostState, over: Partial<HostRecord> = {}): HostRecord => ({
+  state,
+  reason: 'before',
+  since: NOW - 1000,
+  failures: 0,
+  flaps: [],
+  lastUptimeSeconds: 400,
+  ...over,
+});
 
 /** Expected next state for every state x outcome (one failure, below failures_before_down). */
 const EXPECTED: Record<HostState, Record<string, HostState>> = {
-  ONLINE: { unreachable: 'ONLINE', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_DELAY', sqlError: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
-  ADMIN_OFFLINE: { unreachable: 'ADMIN_OFFLINE', healthy: 'ADMIN_OFFLINE', lagging: 'ADMIN_OFFLINE', ioStopped: 'ADMIN_OFFLINE', sqlStopped: 'ADMIN_OFFLINE', sqlError: 'ADMIN_OFFLINE', restarted: 'ADMIN_OFFLINE' },
-  HARD_OFFLINE: { unreachable: 'HARD_OFFLINE', healthy: 'AWAITING_RECOVERY', lagging: 'AWAITING_RECOVERY', ioStopped: 'AWAITING_RECOVERY', sqlStopped: 'AWAITING_RECOVERY', sqlError: 'AWAITING_RECOVERY', restarted: 'AWAITING_RECOVERY' },
-  AWAITING_RECOVERY: { unreachable: 'AWAITING_RECOVERY', healthy: 'AWAITING_RECOVERY', lagging: 'AWAITING_RECOVERY', ioStopped: 'AWAITING_RECOVERY', sqlStopped: 'AWAITING_RECOVERY', sqlError: 'AWAITING_RECOVERY', restarted: 'AWAITING_RECOVERY' },
-  REPLICATION_DELAY: { unreachable: 'REPLICATION_DELAY', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_DELAY', sqlError: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
-  REPLICATION_FAIL: { unreachable: 'REPLICATION_FAIL', healthy: 'ONLINE', lagging: 'REPLICATION_DELAY', ioStopped: 'REPLICATION_FAIL', sqlStopped: 'REPLICATION_DELAY', sqlError: 'REPLICATION_FAIL', restarted: 'AWAITING_RECOVERY' },
+  ONLINE: {
+    unreachable: 'ONLINE',
+    healthy: 'ONLINE',
+    lagging: 'REPLICATION_DELAY',
+    ioStopped: 'REPLICATION_FAIL',
+    sqlStopped: 'REPLICATION_DELAY',
+    sqlError: 'REPLICATION_FAIL',
+    restarted: 'AWAITING_RECOVERY',
+  },
+  ADMIN_OFFLINE: {
+    unreachable: 'ADMIN_OFFLINE',
+    healthy: 'ADMIN_OFFLINE',
+    lagging: 'ADMIN_OFFLINE',
+    ioStopped: 'ADMIN_OFFLINE',
+    sqlStopped: 'ADMIN_OFFLINE',
+    sqlError: 'ADMIN_OFFLINE',
+    restarted: 'ADMIN_OFFLINE',
+  },
+  HARD_OFFLINE: {
+    unreachable: 'HARD_OFFLINE',
+    healthy: 'AWAITING_RECOVERY',
+    lagging: 'AWAITING_RECOVERY',
+    ioStopped: 'AWAITING_RECOVERY',
+    sqlStopped: 'AWAITING_RECOVERY',
+    sqlError: 'AWAITING_RECOVERY',
+    restarted: 'AWAITING_RECOVERY',
+  },
+  AWAITING_RECOVERY: {
+    unreachable: 'AWAITING_RECOVERY',
+    healthy: 'AWAITING_RECOVERY',
+    lagging: 'AWAITING_RECOVERY',
+    ioStopped: 'AWAITING_RECOVERY',
+    sqlStopped: 'AWAITING_RECOVERY',
+    sqlError: 'AWAITING_RECOVERY',
+    restarted: 'AWAITING_RECOVERY',
+  },
+  REPLICATION_DELAY: {
+    unreachable: 'REPLICATION_DELAY',
+    healthy: 'ONLINE',
+    lagging: 'REPLICATION_DELAY',
+    ioStopped: 'REPLICATION_FAIL',
+    sqlStopped: 'REPLICATION_DELAY',
+    sqlError: 'REPLICATION_FAIL',
+    restarted: 'AWAITING_RECOVERY',
+  },
+  REPLICATION_FAIL: {
+    unreachable: 'REPLICATION_FAIL',
+    healthy: 'ONLINE',
+    lagging: 'REPLICATION_DELAY',
+    ioStopped: 'REPLICATION_FAIL',
+    sqlStopped: 'REPLICATION_DELAY',
+    sqlError: 'REPLICATION_FAIL',
+    restarted: 'AWAITING_RECOVERY',
+  },
 };
 
 for (const state of HOST_STATES) {
@@ -43,7 +157,11 @@ for (const state of HOST_STATES) {
     test(`${state} + ${outcome} -> ${EXPECTED[state][outcome]}`, () => {
       const { record: next, transition } = nextHostRecord(record(state), observation, context());
       assert.equal(next.state, EXPECTED[state][outcome]);
-      assert.equal(transition === undefined, next.state === state, 'a transition is reported exactly when the state changes');
+      assert.equal(
+        transition === undefined,
+        next.state === state,
+        'a transition is reported exactly when the state changes',
+      );
       if (transition) assert.ok(transition.reason.length > 0, 'every transition has a reason');
     });
   }
@@ -55,49 +173,110 @@ test('HARD_OFFLINE only after failures_before_down consecutive failures, and a s
     current = nextHostRecord(current, OUTCOMES.unreachable as HostObservation, context()).record;
     assert.equal(current.state, 'ONLINE', `after ${index} failure(s)`);
   }
-  assert.equal(nextHostRecord(current, OUTCOMES.healthy as HostObservation, context()).record.failures, 0);
+  assert.equal(
+    nextHostRecord(current, OUTCOMES.healthy as HostObservation, context()).record.failures,
+    0,
+  );
   const down = nextHostRecord(current, OUTCOMES.unreachable as HostObservation, context());
   assert.equal(down.record.state, 'HARD_OFFLINE');
   assert.equal(down.record.downSince, NOW);
-  assert.match(down.transition?.reason ?? '', /unreachable for 3 consecutive checks: connect ECONNREFUSED/);
+  assert.match(
+    down.transition?.reason ?? '',
+    /unreachable for 3 consecutive checks: connect ECONNREFUSED/,
+  );
 });
 
 test('a restart holds the host for the operator', () => {
-  const { record: next } = nextHostRecord(record('ONLINE'), OUTCOMES.restarted as HostObservation, context());
+  const { record: next } = nextHostRecord(
+    record('ONLINE'),
+    OUTCOMES.restarted as HostObservation,
+    context(),
+  );
   assert.equal(next.held, 'restarted');
   assert.match(next.reason, /uptime 400 s -> 3 s/);
   // Even a long wait does not bring it back automatically.
-  const later = nextHostRecord(next, observe({ uptimeSeconds: 100 }), context({ now: NOW + 3_600_000 }));
+  const later = nextHostRecord(
+    next,
+    observe({ uptimeSeconds: 100 }),
+    context({ now: NOW + 3_600_000 }),
+  );
   assert.equal(later.record.state, 'AWAITING_RECOVERY');
 });
 
 test('the active writer is not held to its own replication', () => {
   for (const outcome of ['lagging', 'ioStopped', 'sqlStopped', 'sqlError']) {
-    assert.equal(nextHostRecord(record('ONLINE'), OUTCOMES[outcome] as HostObservation, context({ isActiveWriter: true })).record.state, 'ONLINE', outcome);
+    assert.equal(
+      nextHostRecord(
+        record('ONLINE'),
+        OUTCOMES[outcome] as HostObservation,
+        context({ isActiveWriter: true }),
+      ).record.state,
+      'ONLINE',
+      outcome,
+    );
   }
 });
 
 test('a fresh host goes straight to its health state; a fresh unreachable host goes HARD_OFFLINE', () => {
-  assert.equal(nextHostRecord(initialHostRecord(NOW), OUTCOMES.healthy as HostObservation, context()).record.state, 'ONLINE');
-  assert.equal(nextHostRecord(initialHostRecord(NOW), OUTCOMES.lagging as HostObservation, context()).record.state, 'REPLICATION_DELAY');
+  assert.equal(
+    nextHostRecord(initialHostRecord(NOW), OUTCOMES.healthy as HostObservation, context()).record
+      .state,
+    'ONLINE',
+  );
+  assert.equal(
+    nextHostRecord(initialHostRecord(NOW), OUTCOMES.lagging as HostObservation, context()).record
+      .state,
+    'REPLICATION_DELAY',
+  );
   let current = initialHostRecord(NOW);
-  for (let index = 0; index < 3; index++) current = nextHostRecord(current, OUTCOMES.unreachable as HostObservation, context()).record;
+  for (let index = 0; index < 3; index++)
+    current = nextHostRecord(current, OUTCOMES.unreachable as HostObservation, context()).record;
   assert.equal(current.state, 'HARD_OFFLINE');
 });
 
 test('auto_set_online: only after a short outage, no restart, not held, and after waiting auto_set_online', () => {
-  const back = nextHostRecord(record('HARD_OFFLINE', { downSince: NOW - 20_000 }), OUTCOMES.healthy as HostObservation, context()).record;
+  const back = nextHostRecord(
+    record('HARD_OFFLINE', { downSince: NOW - 20_000 }),
+    OUTCOMES.healthy as HostObservation,
+    context(),
+  ).record;
   assert.equal(back.state, 'AWAITING_RECOVERY');
   assert.equal(back.lastOutageMs, 20_000);
-  assert.equal(nextHostRecord(back, OUTCOMES.healthy as HostObservation, context({ now: NOW + 59_000 })).record.state, 'AWAITING_RECOVERY', 'not before auto_set_online');
-  const online = nextHostRecord(back, OUTCOMES.healthy as HostObservation, context({ now: NOW + 60_000 }));
+  assert.equal(
+    nextHostRecord(back, OUTCOMES.healthy as HostObservation, context({ now: NOW + 59_000 })).record
+      .state,
+    'AWAITING_RECOVERY',
+    'not before auto_set_online',
+  );
+  const online = nextHostRecord(
+    back,
+    OUTCOMES.healthy as HostObservation,
+    context({ now: NOW + 60_000 }),
+  );
   assert.equal(online.record.state, 'ONLINE');
   assert.match(online.transition?.reason ?? '', /auto_set_online/);
 
-  const longOutage = nextHostRecord(record('HARD_OFFLINE', { downSince: NOW - 120_000 }), OUTCOMES.healthy as HostObservation, context()).record;
-  assert.equal(nextHostRecord(longOutage, OUTCOMES.healthy as HostObservation, context({ now: NOW + 600_000 })).record.state, 'AWAITING_RECOVERY', 'a long outage waits for the operator');
+  const longOutage = nextHostRecord(
+    record('HARD_OFFLINE', { downSince: NOW - 120_000 }),
+    OUTCOMES.healthy as HostObservation,
+    context(),
+  ).record;
+  assert.equal(
+    nextHostRecord(longOutage, OUTCOMES.healthy as HostObservation, context({ now: NOW + 600_000 }))
+      .record.state,
+    'AWAITING_RECOVERY',
+    'a long outage waits for the operator',
+  );
   const never = { ...monitor, auto_set_online: 0 };
-  assert.equal(nextHostRecord(back, OUTCOMES.healthy as HostObservation, context({ now: NOW + 600_000, monitor: never })).record.state, 'AWAITING_RECOVERY', '0 = never');
+  assert.equal(
+    nextHostRecord(
+      back,
+      OUTCOMES.healthy as HostObservation,
+      context({ now: NOW + 600_000, monitor: never }),
+    ).record.state,
+    'AWAITING_RECOVERY',
+    '0 = never',
+  );
 });
 
 test('flapping: flap.count state losses within flap.window hold the host', () => {
@@ -105,17 +284,30 @@ test('flapping: flap.count state losses within flap.window hold the host', () =>
   let now = NOW;
   for (let loss = 1; loss <= 3; loss++) {
     now += 10_000;
-    current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: true } })).record;
+    current = nextHostRecord(
+      current,
+      OUTCOMES.ioStopped as HostObservation,
+      context({ now, master: { name: 'db1', online: true } }),
+    ).record;
     if (loss < 3) {
       assert.equal(current.state, 'REPLICATION_FAIL');
       now += 10_000;
-      current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
+      current = nextHostRecord(
+        current,
+        OUTCOMES.healthy as HostObservation,
+        context({ now }),
+      ).record;
       assert.equal(current.state, 'ONLINE');
     }
   }
   assert.equal(current.state, 'AWAITING_RECOVERY');
   assert.match(current.held ?? '', /flapping: 3 state losses within 10m/);
-  assert.equal(nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now: now + 3_600_000 })).record.state, 'AWAITING_RECOVERY', 'held until set-online');
+  assert.equal(
+    nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now: now + 3_600_000 }))
+      .record.state,
+    'AWAITING_RECOVERY',
+    'held until set-online',
+  );
   assert.equal(setOnline(current, now).record.state, 'ONLINE');
   assert.equal(setOnline(current, now).record.held, undefined);
 });
@@ -140,12 +332,20 @@ test('a replica whose master is not ONLINE stays ONLINE (MMM) and no flap is cou
   let now = NOW;
   for (let round = 0; round < 4; round++) {
     now += 30_000;
-    const lost = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: false } }));
+    const lost = nextHostRecord(
+      current,
+      OUTCOMES.ioStopped as HostObservation,
+      context({ now, master: { name: 'db1', online: false } }),
+    );
     assert.equal(lost.transition, undefined);
     assert.match(lost.record.reason, /master db1 is not ONLINE/);
     current = lost.record;
     now += 1000;
-    current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now, master: { name: 'db2', online: true } })).record;
+    current = nextHostRecord(
+      current,
+      OUTCOMES.healthy as HostObservation,
+      context({ now, master: { name: 'db2', online: true } }),
+    ).record;
   }
   assert.equal(current.state, 'ONLINE');
   assert.equal(current.held, undefined);
@@ -153,19 +353,38 @@ test('a replica whose master is not ONLINE stays ONLINE (MMM) and no flap is cou
 });
 
 test('an IO thread connecting without an error (just repointed) is not a replication failure', () => {
-  const starting = observe({ replication: { ...healthyReplication, ioRunning: false, ioState: 'Connecting', lastIoError: '' } });
-  const next = nextHostRecord(record('ONLINE'), starting, context({ master: { name: 'db2', online: true } }));
+  const starting = observe({
+    replication: {
+      ...healthyReplication,
+      ioRunning: false,
+      ioState: 'Connecting',
+      lastIoError: '',
+    },
+  });
+  const next = nextHostRecord(
+    record('ONLINE'),
+    starting,
+    context({ master: { name: 'db2', online: true } }),
+  );
   assert.equal(next.record.state, 'ONLINE');
   assert.deepEqual(next.record.flaps, []);
 });
 
 test('set-online clears the flap history: the next single blip does not hold the host again', () => {
   let current = record('ONLINE', { flaps: [NOW - 3000, NOW - 2000] });
-  current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ master: { name: 'db1', online: true } })).record;
+  current = nextHostRecord(
+    current,
+    OUTCOMES.ioStopped as HostObservation,
+    context({ master: { name: 'db1', online: true } }),
+  ).record;
   assert.match(current.held ?? '', /flapping: 3/);
   current = setOnline(current, NOW + 1000).record;
   assert.deepEqual(current.flaps, []);
-  current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now: NOW + 2000, master: { name: 'db1', online: true } })).record;
+  current = nextHostRecord(
+    current,
+    OUTCOMES.ioStopped as HostObservation,
+    context({ now: NOW + 2000, master: { name: 'db1', online: true } }),
+  ).record;
   assert.equal(current.state, 'REPLICATION_FAIL');
   assert.equal(current.held, undefined);
 });
@@ -175,7 +394,11 @@ test('losses outside the flap window do not count', () => {
   let now = NOW;
   for (let loss = 0; loss < 5; loss++) {
     now += 400_000;
-    current = nextHostRecord(current, OUTCOMES.ioStopped as HostObservation, context({ now, master: { name: 'db1', online: true } })).record;
+    current = nextHostRecord(
+      current,
+      OUTCOMES.ioStopped as HostObservation,
+      context({ now, master: { name: 'db1', online: true } }),
+    ).record;
     now += 1000;
     current = nextHostRecord(current, OUTCOMES.healthy as HostObservation, context({ now })).record;
   }
@@ -186,17 +409,33 @@ test('losses outside the flap window do not count', () => {
 test('ADMIN_OFFLINE is left only through set-online; set-offline reports its transition', () => {
   const offline = setOffline(record('ONLINE'), NOW);
   assert.equal(offline.record.state, 'ADMIN_OFFLINE');
-  assert.deepEqual(offline.transition, { from: 'ONLINE', to: 'ADMIN_OFFLINE', reason: 'set offline by the operator' });
+  assert.deepEqual(offline.transition, {
+    from: 'ONLINE',
+    to: 'ADMIN_OFFLINE',
+    reason: 'set offline by the operator',
+  });
   assert.equal(setOffline(offline.record, NOW).transition, undefined, 'repeating is a no-op');
 });
 
 test('a young server restarted within seconds shows the same uptime, but its connection ids started again: restarted', () => {
   let current = record('ONLINE', { lastUptimeSeconds: undefined });
-  current = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 40 }), context()).record;
+  current = nextHostRecord(
+    current,
+    observe({ uptimeSeconds: 1, connectionId: 40 }),
+    context(),
+  ).record;
   assert.equal(current.state, 'ONLINE');
-  const next = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 6 }), context({ now: NOW + 3000 }));
+  const next = nextHostRecord(
+    current,
+    observe({ uptimeSeconds: 1, connectionId: 6 }),
+    context({ now: NOW + 3000 }),
+  );
   assert.equal(next.record.state, 'AWAITING_RECOVERY');
   assert.equal(next.record.held, 'restarted');
-  const steady = nextHostRecord(current, observe({ uptimeSeconds: 1, connectionId: 43 }), context({ now: NOW + 3000 }));
+  const steady = nextHostRecord(
+    current,
+    observe({ uptimeSeconds: 1, connectionId: 43 }),
+    context({ now: NOW + 3000 }),
+  );
   assert.equal(steady.record.state, 'ONLINE');
 });

@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { silentLogger } from '../../src/log.js';
-import { TransferRefused, TransferTarget, type TransferStatus } from '../../src/agent/transfer-target.js';
+import {
+  TransferRefused,
+  TransferTarget,
+  type TransferStatus,
+} from '../../src/agent/transfer-target.js';
 
 /**
  * The target agent's receive/swap/rollback logic against a fake source (an HTTP server sending a
@@ -16,7 +20,8 @@ import { TransferRefused, TransferTarget, type TransferStatus } from '../../src/
  * one-liners run as argument arrays, like the real ones.
  */
 const STOP = "require('fs').rmSync(process.argv[1], { force: true })";
-const START = "const fs = require('fs'); const [flag, data] = process.argv.slice(1); if (fs.existsSync(data + '/bad')) { console.error('will not start'); process.exit(3); } fs.writeFileSync(flag, '')";
+const START =
+  "const fs = require('fs'); const [flag, data] = process.argv.slice(1); if (fs.existsSync(data + '/bad')) { console.error('will not start'); process.exit(3); } fs.writeFileSync(flag, '')";
 
 interface Fixture {
   dir: string;
@@ -27,7 +32,11 @@ interface Fixture {
   url: string;
 }
 
-async function fixture(t: TestContext, sourceFiles: Record<string, string>, options: { running: boolean; cut?: boolean }): Promise<Fixture> {
+async function fixture(
+  t: TestContext,
+  sourceFiles: Record<string, string>,
+  options: { running: boolean; cut?: boolean },
+): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-target-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const datadir = join(dir, 'data');
@@ -40,7 +49,11 @@ async function fixture(t: TestContext, sourceFiles: Record<string, string>, opti
   for (const [name, text] of Object.entries(sourceFiles)) writeFileSync(join(source, name), text);
   const body = gzipSync(execFileSync('tar', ['-C', source, '-cf', '-', '.']));
   const server: Server = createServer((_request, response) => {
-    response.writeHead(200, { 'x-switchyard-format': 'tar', 'x-switchyard-gtid': '0-1-5', 'content-type': 'application/octet-stream' });
+    response.writeHead(200, {
+      'x-switchyard-format': 'tar',
+      'x-switchyard-gtid': '0-1-5',
+      'content-type': 'application/octet-stream',
+    });
     if (options.cut) {
       response.write(body.subarray(0, Math.floor(body.length / 2)));
       setTimeout(() => response.destroy(), 50);
@@ -52,7 +65,10 @@ async function fixture(t: TestContext, sourceFiles: Record<string, string>, opti
   const target = new TransferTarget({
     datadir,
     server: {},
-    service: { stop: [process.execPath, '-e', STOP, flag], start: [process.execPath, '-e', START, flag, datadir] },
+    service: {
+      stop: [process.execPath, '-e', STOP, flag],
+      start: [process.execPath, '-e', START, flag, datadir],
+    },
     replication: { user: 'repl', password: () => 'x' },
     log: silentLogger,
     serviceTimeoutMs: 5000,
@@ -61,11 +77,25 @@ async function fixture(t: TestContext, sourceFiles: Record<string, string>, opti
       repointed.push(`${writer.host}:${writer.port}@${gtid}`);
     },
   });
-  return { dir, datadir, flag, target, repointed, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return {
+    dir,
+    datadir,
+    flag,
+    target,
+    repointed,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  };
 }
 
 async function receive(f: Fixture, id: string, estimatedBytes = 1000): Promise<TransferStatus> {
-  await f.target.receive({ id, operation: 'clone', sourceUrl: f.url, token: 'x'.repeat(32), estimatedBytes, writer: { host: '10.0.0.1', port: 3306 } });
+  await f.target.receive({
+    id,
+    operation: 'clone',
+    sourceUrl: f.url,
+    token: 'x'.repeat(32),
+    estimatedBytes,
+    writer: { host: '10.0.0.1', port: 3306 },
+  });
   for (;;) {
     const status = f.target.status(id);
     if (status && (status.phase === 'done' || status.phase === 'failed')) return status;
@@ -81,7 +111,10 @@ test('a complete copy is swapped in, started and pointed at the writer; the old 
   assert.equal(status.phase, 'done', status.error);
   assert.equal(status.outcome, 'running-new');
   assert.ok(existsSync(join(f.datadir, 'new.txt')) && !existsSync(join(f.datadir, 'old.txt')));
-  assert.ok(!existsSync(join(f.datadir, 'master.info')), "the source's replication state does not travel");
+  assert.ok(
+    !existsSync(join(f.datadir, 'master.info')),
+    "the source's replication state does not travel",
+  );
   assert.deepEqual(f.repointed, ['10.0.0.1:3306@0-1-5']);
   assert.ok(existsSync(f.flag), 'running');
   assert.deepEqual(leftovers(f), []);
@@ -122,11 +155,31 @@ test('a stream cut midway changes nothing: the server keeps running on its old d
 test('refusals come before anything is touched: a second transfer, too little space', async (t) => {
   const f = await fixture(t, { 'new.txt': 'new' }, { running: true });
   const first = receive(f, 't5');
-  await assert.rejects(f.target.receive({ id: 't6', operation: 'clone', sourceUrl: f.url, token: 'x'.repeat(32), estimatedBytes: 10, writer: { host: 'h', port: 1 } }), (error: Error) => error instanceof TransferRefused && error.code === 'busy');
+  await assert.rejects(
+    f.target.receive({
+      id: 't6',
+      operation: 'clone',
+      sourceUrl: f.url,
+      token: 'x'.repeat(32),
+      estimatedBytes: 10,
+      writer: { host: 'h', port: 1 },
+    }),
+    (error: Error) => error instanceof TransferRefused && error.code === 'busy',
+  );
   await first;
   await assert.rejects(
-    f.target.receive({ id: 't7', operation: 'clone', sourceUrl: f.url, token: 'x'.repeat(32), estimatedBytes: 2 ** 60, writer: { host: 'h', port: 1 } }),
-    (error: Error) => error instanceof TransferRefused && error.code === 'insufficient_space' && /estimated at .* are free/.test(error.message),
+    f.target.receive({
+      id: 't7',
+      operation: 'clone',
+      sourceUrl: f.url,
+      token: 'x'.repeat(32),
+      estimatedBytes: 2 ** 60,
+      writer: { host: 'h', port: 1 },
+    }),
+    (error: Error) =>
+      error instanceof TransferRefused &&
+      error.code === 'insufficient_space' &&
+      /estimated at .* are free/.test(error.message),
   );
   assert.deepEqual(leftovers(f), []);
 });

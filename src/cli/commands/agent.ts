@@ -14,9 +14,14 @@ import { CliExit, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../exit.js';
 export function registerAgent(program: Command): void {
   program
     .command('agent')
-    .description('the host actuator on each database host: VIPs and snapshots behind an authenticated HTTP API')
+    .description(
+      'the host actuator on each database host: VIPs and snapshots behind an authenticated HTTP API',
+    )
     .requiredOption('-c, --config <file>', 'agent config file')
-    .option('--check', 'validate the config (and that the token and interface are usable here), then exit')
+    .option(
+      '--check',
+      'validate the config (and that the token and interface are usable here), then exit',
+    )
     .action(async (options: { config: string; check?: boolean }) => {
       const { config, problems } = readAgentConfigFile(options.config);
       if (!config) {
@@ -63,7 +68,12 @@ export function registerAgent(program: Command): void {
       const logger = createLogger('agent');
       let agent;
       try {
-        const snapshotMethod = config.snapshot ? createSnapshotMethod(config.snapshot, config.mysql ? localServerOf(config.mysql, config.source) : undefined) : undefined;
+        const snapshotMethod = config.snapshot
+          ? createSnapshotMethod(
+              config.snapshot,
+              config.mysql ? localServerOf(config.mysql, config.source) : undefined,
+            )
+          : undefined;
         agent = await startAgent({ config, logger, snapshotMethod });
       } catch (error) {
         throw new CliExit(EXIT_FAILED, `agent failed to start: ${(error as Error).message}`);

@@ -32,10 +32,18 @@ export function registerClone(program: Command): void {
   withDaemonOptions(
     program
       .command('clone')
-      .description('rebuild a host from a hot copy of another, agent to agent: stream, prepare, swap, start read-only, replicate from the writer')
+      .description(
+        'rebuild a host from a hot copy of another, agent to agent: stream, prepare, swap, start read-only, replicate from the writer',
+      )
       .requiredOption('--from <host>', 'host to copy (keeps serving)')
-      .requiredOption('--to <host>', 'host to rebuild (ADMIN_OFFLINE or AWAITING_RECOVERY; never the writer)')
-      .option('--rate-limit <rate>', 'cap on the copy stream, bytes per second (K, M, G suffixes), e.g. 50M')
+      .requiredOption(
+        '--to <host>',
+        'host to rebuild (ADMIN_OFFLINE or AWAITING_RECOVERY; never the writer)',
+      )
+      .option(
+        '--rate-limit <rate>',
+        'cap on the copy stream, bytes per second (K, M, G suffixes), e.g. 50M',
+      )
       .option('--json', 'progress and result as JSON lines on stdout')
       .option('--no-progress', 'no progress bar'),
   ).action(async (options: CloneOptions) => {
@@ -47,27 +55,55 @@ export function registerClone(program: Command): void {
     }
     if (isSandbox(options.config)) return cloneSandbox(options, rateLimit);
     const client = createDaemonClient(options);
-    const answer = await client.request<JobView>('POST', '/api/v1/transfers', { from: options.from, to: options.to, ...(rateLimit ? { rate_limit: rateLimit } : {}) });
-    if (answer.status === 409) throw new CliExit(EXIT_FAILED, `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`);
+    const answer = await client.request<JobView>('POST', '/api/v1/transfers', {
+      from: options.from,
+      to: options.to,
+      ...(rateLimit ? { rate_limit: rateLimit } : {}),
+    });
+    if (answer.status === 409)
+      throw new CliExit(
+        EXIT_FAILED,
+        `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`,
+      );
     failOnError(answer);
     const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
     reportTransfer(job, options.json === true);
-    if (!options.json) process.stdout.write(`  The daemon holds ${options.to} in AWAITING_RECOVERY; once it has caught up run: switchyard set-online ${options.to}\n`);
+    if (!options.json)
+      process.stdout.write(
+        `  The daemon holds ${options.to} in AWAITING_RECOVERY; once it has caught up run: switchyard set-online ${options.to}\n`,
+      );
   });
 }
 
 async function cloneSandbox(options: CloneOptions, rateLimit: number | undefined): Promise<void> {
-  if (rateLimit !== undefined) throw new CliExit(EXIT_USAGE, '--rate-limit applies to clones between agents, not to sandbox hosts');
+  if (rateLimit !== undefined)
+    throw new CliExit(
+      EXIT_USAGE,
+      '--rate-limit applies to clones between agents, not to sandbox hosts',
+    );
   const config = loadConfig(options.config as string);
-  const bar = options.progress && !options.json && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'clone {raw} copied, {wire} on the wire, {rate}/s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  const bar =
+    options.progress && !options.json && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          { format: 'clone {raw} copied, {wire} on the wire, {rate}/s', stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
   const started = Date.now();
   bar?.start(1, 0, { raw: '0 B', wire: '0 B', rate: '0 B' });
   try {
     const result = await cloneHost(config, options.from, options.to, {
       onProgress: (progress) => {
         const seconds = Math.max(0.001, (Date.now() - started) / 1000);
-        bar?.update(0, { raw: humanBytes(progress.rawBytes), wire: humanBytes(progress.compressedBytes), rate: humanBytes(progress.rawBytes / seconds) });
-        if (options.json) process.stdout.write(`${JSON.stringify({ raw_bytes: progress.rawBytes, wire_bytes: progress.compressedBytes, rate: Math.round(progress.rawBytes / seconds) })}\n`);
+        bar?.update(0, {
+          raw: humanBytes(progress.rawBytes),
+          wire: humanBytes(progress.compressedBytes),
+          rate: humanBytes(progress.rawBytes / seconds),
+        });
+        if (options.json)
+          process.stdout.write(
+            `${JSON.stringify({ raw_bytes: progress.rawBytes, wire_bytes: progress.compressedBytes, rate: Math.round(progress.rawBytes / seconds) })}\n`,
+          );
       },
     });
     bar?.stop();
@@ -83,7 +119,12 @@ async function cloneSandbox(options: CloneOptions, rateLimit: number | undefined
     );
   } catch (error) {
     bar?.stop();
-    if (error instanceof CloneRefused || error instanceof WriterDiscoveryError || error instanceof NotLocalError) throw new CliExit(EXIT_FAILED, `refused: ${error.message}`);
+    if (
+      error instanceof CloneRefused ||
+      error instanceof WriterDiscoveryError ||
+      error instanceof NotLocalError
+    )
+      throw new CliExit(EXIT_FAILED, `refused: ${error.message}`);
     throw new CliExit(EXIT_FAILED, (error as Error).message);
   }
 }

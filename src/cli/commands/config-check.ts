@@ -14,19 +14,28 @@ export function registerConfigCheck(program: Command): void {
   config
     .command('check')
     .description('validate a config file and print every problem with its key path')
-    .requiredOption('-c, --config <file>', 'config file, or a conf.d directory (one file per cluster)')
+    .requiredOption(
+      '-c, --config <file>',
+      'config file, or a conf.d directory (one file per cluster)',
+    )
     .option('--json', 'print the result as JSON')
     .action((options: { config: string; json?: boolean }) => {
       if (isDirectory(options.config)) {
         // A conf.d directory: one cluster per file (switchyard run -c DIR).
         const { configs, problems } = readConfigDir(options.config);
-        if (options.json) process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, clusters: configs.map((entry) => entry.cluster) }, null, 2)}\n`);
+        if (options.json)
+          process.stdout.write(
+            `${JSON.stringify({ ok: problems.length === 0, problems, clusters: configs.map((entry) => entry.cluster) }, null, 2)}\n`,
+          );
         else if (problems.length > 0) {
           process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
           for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
         } else {
           process.stdout.write(`${options.config}: ok, ${configs.length} cluster(s)\n`);
-          for (const entry of configs) process.stdout.write(`  cluster ${entry.cluster}: ${Object.keys(entry.hosts).length} hosts, listen ${entry.listen}, state_dir ${entry.state_dir}${entry.ha ? ', ha' : ''}\n`);
+          for (const entry of configs)
+            process.stdout.write(
+              `  cluster ${entry.cluster}: ${Object.keys(entry.hosts).length} hosts, listen ${entry.listen}, state_dir ${entry.state_dir}${entry.ha ? ', ha' : ''}\n`,
+            );
         }
         process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;
         return;
@@ -40,8 +49,17 @@ export function registerConfigCheck(program: Command): void {
         // Unreadable secrets are reported as warnings: the file is valid, but this machine cannot run it as-is.
         const sources: Array<[string, { file?: string | undefined; env?: string | undefined }]> = [
           ['mysql.password', { file: loaded.mysql.password_file, env: loaded.mysql.password_env }],
-          ['mysql.replication_password', { file: loaded.mysql.replication_password_file, env: loaded.mysql.replication_password_env }],
-          ...tokenSpecs(loaded.auth).map((token): [string, { file?: string; env?: string }] => [`auth token "${token.name}"`, token.source]),
+          [
+            'mysql.replication_password',
+            {
+              file: loaded.mysql.replication_password_file,
+              env: loaded.mysql.replication_password_env,
+            },
+          ],
+          ...tokenSpecs(loaded.auth).map((token): [string, { file?: string; env?: string }] => [
+            `auth token "${token.name}"`,
+            token.source,
+          ]),
         ];
         // TLS files: unreadable ones are warnings for the same reason.
         const tlsFiles: Array<[string, string | undefined]> = [
@@ -60,7 +78,9 @@ export function registerConfigCheck(program: Command): void {
           try {
             accessSync(file, constants.R_OK);
           } catch (error) {
-            warnings.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+            warnings.push(
+              `${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+            );
           }
         }
         for (const [what, source] of sources) {
@@ -72,12 +92,17 @@ export function registerConfigCheck(program: Command): void {
         }
       }
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, warnings }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ok: problems.length === 0, problems, warnings }, null, 2)}\n`,
+        );
       } else if (problems.length > 0) {
         process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
         for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
       } else if (loaded) {
-        const roles = Object.entries(loaded.roles).map(([name, role]) => `${name} (${role.exclusive ? 'exclusive' : 'balanced'}, ${role.ips.length} IP)`);
+        const roles = Object.entries(loaded.roles).map(
+          ([name, role]) =>
+            `${name} (${role.exclusive ? 'exclusive' : 'balanced'}, ${role.ips.length} IP)`,
+        );
         process.stdout.write(
           `${options.config}: ok\n  cluster ${loaded.cluster}: ${Object.keys(loaded.hosts).length} hosts, roles: ${roles.join(', ') || 'none'}, ${loaded.rules.length} rules, mode ${loaded.mode}\n`,
         );

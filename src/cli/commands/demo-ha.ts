@@ -24,9 +24,17 @@ interface DemoManager {
  * (etcd's data is the demo's only: it is removed); the sandbox keeps running.
  */
 export async function runHaDemo(dir: string, basePort: number): Promise<void> {
-  if (findExecutable(['etcd']) === undefined) throw new CliExit(EXIT_FAILED, 'demo --ha needs etcd: apt-get install etcd-server');
+  if (findExecutable(['etcd']) === undefined)
+    throw new CliExit(EXIT_FAILED, 'demo --ha needs etcd: apt-get install etcd-server');
   if (!existsSync(join(dir, 'sandbox.json'))) {
-    await sandboxUp({ dir, masters: 2, replicas: 1, basePort, preferWriter: false, onProgress: (message) => process.stdout.write(`${message}\n`) });
+    await sandboxUp({
+      dir,
+      masters: 2,
+      replicas: 1,
+      basePort,
+      preferWriter: false,
+      onProgress: (message) => process.stdout.write(`${message}\n`),
+    });
   } else {
     process.stdout.write(`reusing the sandbox in ${dir}\n`);
   }
@@ -37,18 +45,34 @@ export async function runHaDemo(dir: string, basePort: number): Promise<void> {
   try {
     etcd = await startLocalEtcd(etcdDir, 3);
   } catch (error) {
-    throw new CliExit(EXIT_FAILED, `etcd did not start: ${(error as Error).message} (logs in ${etcdDir})`);
+    throw new CliExit(
+      EXIT_FAILED,
+      `etcd did not start: ${(error as Error).message} (logs in ${etcdDir})`,
+    );
   }
-  const base = yaml.load(readFileSync(join(dir, 'switchyard.yml'), 'utf8')) as Record<string, unknown>;
+  const base = yaml.load(readFileSync(join(dir, 'switchyard.yml'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const port = await findFreePortRange(3);
   const cli = process.argv[1] as string;
   const managers: DemoManager[] = ['m1', 'm2', 'm3'].map((name, index) => {
     const configFile = join(dir, `manager-${name}.yml`);
     const listen = `127.0.0.1:${port + index}`;
-    writeFileSync(configFile, yaml.dump({ ...base, listen, state_dir: `state-${name}`, ha: { etcd: { endpoints: etcd.endpoints, prefix: '/switchyard-demo' }, lease: '5s' } }));
+    writeFileSync(
+      configFile,
+      yaml.dump({
+        ...base,
+        listen,
+        state_dir: `state-${name}`,
+        ha: { etcd: { endpoints: etcd.endpoints, prefix: '/switchyard-demo' }, lease: '5s' },
+      }),
+    );
     const logFile = join(dir, `manager-${name}.log`);
     const log = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [cli, 'run', '-c', configFile], { stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, [cli, 'run', '-c', configFile], {
+      stdio: ['ignore', log, log],
+    });
     closeSync(log);
     return { name, configFile, url: `http://${listen}`, logFile, child };
   });
@@ -57,7 +81,8 @@ export async function runHaDemo(dir: string, basePort: number): Promise<void> {
       managers.map(
         (manager) =>
           new Promise<void>((resolve) => {
-            if (manager.child.exitCode !== null || manager.child.signalCode !== null) return resolve();
+            if (manager.child.exitCode !== null || manager.child.signalCode !== null)
+              return resolve();
             manager.child.once('exit', () => resolve());
             manager.child.kill('SIGTERM');
           }),
@@ -69,16 +94,24 @@ export async function runHaDemo(dir: string, basePort: number): Promise<void> {
   const leader = await waitForLeader(managers, 60_000);
   if (!leader) {
     await stop();
-    throw new CliExit(EXIT_FAILED, `no manager became leader within 60 s (logs: ${managers.map((manager) => manager.logFile).join(', ')})`);
+    throw new CliExit(
+      EXIT_FAILED,
+      `no manager became leader within 60 s (logs: ${managers.map((manager) => manager.logFile).join(', ')})`,
+    );
   }
-  const shown = relative(process.cwd(), dir).startsWith('..') ? dir : relative(process.cwd(), dir) || '.';
+  const shown = relative(process.cwd(), dir).startsWith('..')
+    ? dir
+    : relative(process.cwd(), dir) || '.';
   const follower = managers.find((manager) => manager !== leader) as DemoManager;
   const config = (manager: DemoManager) => join(shown, `manager-${manager.name}.yml`);
   process.stdout.write(
     [
       '',
       `Three managers share the sandbox cluster through etcd (${etcd.endpoints.join(', ')}); ha.lease 5s:`,
-      ...managers.map((manager) => `  ${manager.name}  ${manager.url}  pid ${manager.child.pid}  ${manager === leader ? 'LEADER' : 'follower'}   log: ${join(shown, `manager-${manager.name}.log`)}`),
+      ...managers.map(
+        (manager) =>
+          `  ${manager.name}  ${manager.url}  pid ${manager.child.pid}  ${manager === leader ? 'LEADER' : 'follower'}   log: ${join(shown, `manager-${manager.name}.log`)}`,
+      ),
       '',
       'Try it, in another terminal:',
       `  1. npx switchyard show -c ${config(follower)}                # any manager answers reads`,
@@ -89,7 +122,8 @@ export async function runHaDemo(dir: string, basePort: number): Promise<void> {
       `  6. npx switchyard journal -c ${config(follower)}             # ha.leadership_gained, entries carry "term"`,
       `  7. npx switchyard run -c ${config(leader)}                  # start ${leader.name} again: it follows`,
       '',
-      'Ctrl-C stops the managers and etcd; the sandbox keeps running until: npx switchyard sandbox down --dir ' + shown,
+      'Ctrl-C stops the managers and etcd; the sandbox keeps running until: npx switchyard sandbox down --dir ' +
+        shown,
       '',
     ].join('\n'),
   );
@@ -98,12 +132,17 @@ export async function runHaDemo(dir: string, basePort: number): Promise<void> {
   await stop();
 }
 
-async function waitForLeader(managers: DemoManager[], timeoutMs: number): Promise<DemoManager | undefined> {
+async function waitForLeader(
+  managers: DemoManager[],
+  timeoutMs: number,
+): Promise<DemoManager | undefined> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const manager of managers) {
       try {
-        const text = await (await fetch(`${manager.url}/metrics`, { signal: AbortSignal.timeout(1000) })).text();
+        const text = await (
+          await fetch(`${manager.url}/metrics`, { signal: AbortSignal.timeout(1000) })
+        ).text();
         if (/^switchyard_leader\{[^}]*\} 1$/m.test(text)) return manager;
       } catch {
         // not up yet

@@ -16,14 +16,27 @@ import { DEFAULT_SANDBOX_DIR } from './sandbox.js';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description("the newcomer's first command: a sandbox cluster on loopback ports plus the Switchyard daemon")
+    .description(
+      "the newcomer's first command: a sandbox cluster on loopback ports plus the Switchyard daemon",
+    )
     .option('--dir <dir>', 'sandbox directory', DEFAULT_SANDBOX_DIR)
-    .option('--base-port <port>', 'port of the first MariaDB instance (a new sandbox only)', '13306')
-    .option('--ha', 'three managers sharing the cluster through a local 3-member etcd (kill the leader and watch)')
+    .option(
+      '--base-port <port>',
+      'port of the first MariaDB instance (a new sandbox only)',
+      '13306',
+    )
+    .option(
+      '--ha',
+      'three managers sharing the cluster through a local 3-member etcd (kill the leader and watch)',
+    )
     .action(async (options: { dir: string; basePort: string; ha?: boolean }) => {
       const dir = resolve(options.dir);
       const basePort = Number(options.basePort);
-      if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) throw new CliExit(EXIT_USAGE, `--base-port must be a port number, not "${options.basePort}"`);
+      if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000)
+        throw new CliExit(
+          EXIT_USAGE,
+          `--base-port must be a port number, not "${options.basePort}"`,
+        );
       if (options.ha) {
         try {
           await runHaDemo(dir, basePort);
@@ -35,11 +48,21 @@ export function registerDemo(program: Command): void {
       }
       try {
         if (!existsSync(join(dir, 'sandbox.json'))) {
-          await sandboxUp({ dir, masters: 2, replicas: 1, basePort, preferWriter: false, onProgress: (message) => process.stdout.write(`${message}\n`) });
+          await sandboxUp({
+            dir,
+            masters: 2,
+            replicas: 1,
+            basePort,
+            preferWriter: false,
+            onProgress: (message) => process.stdout.write(`${message}\n`),
+          });
         } else {
           process.stdout.write(`reusing the sandbox in ${dir}\n`);
           const stopped = (await sandboxStatus(dir)).filter((status) => !status.running);
-          if (stopped.length > 0) process.stdout.write(`note: ${stopped.map((status) => status.name).join(', ')} not running\n`);
+          if (stopped.length > 0)
+            process.stdout.write(
+              `note: ${stopped.map((status) => status.name).join(', ')} not running\n`,
+            );
         }
       } catch (error) {
         throw new CliExit(EXIT_FAILED, `demo failed: ${(error as Error).message}`);
@@ -47,17 +70,28 @@ export function registerDemo(program: Command): void {
       const configFile = join(dir, 'switchyard.yml');
       const config = loadConfig(configFile);
       const logFile = join(dir, 'switchyard.log');
-      const log = createLogger('switchyard', { destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
+      const log = createLogger('switchyard', {
+        destination: pino.destination({ dest: logFile, sync: false, mkdir: true }),
+      });
       const daemon = new Daemon({ config, log, extraRouters: daemonRouters });
       let url: string;
       try {
         url = await daemon.start();
       } catch (error) {
-        throw new CliExit(EXIT_FAILED, `daemon failed to start: ${(error as Error).message} (log: ${logFile})`);
+        throw new CliExit(
+          EXIT_FAILED,
+          `daemon failed to start: ${(error as Error).message} (log: ${logFile})`,
+        );
       }
       const daemonPort = Number(config.listen.slice(config.listen.lastIndexOf(':') + 1));
       const firstPort = readManifest(dir).hosts[0]?.port ?? basePort;
-      const stack = await startDemoStack({ dir, daemonPort, tokenFile: config.auth.token_file as string, prometheusPort: firstPort + 200, alertmanagerPort: firstPort + 201 });
+      const stack = await startDemoStack({
+        dir,
+        daemonPort,
+        tokenFile: config.auth.token_file as string,
+        prometheusPort: firstPort + 200,
+        alertmanagerPort: firstPort + 201,
+      });
       const nearby = relative(process.cwd(), dir) || '.';
       // A path that climbs out of the working directory is easier to paste as an absolute one.
       const shown = nearby.startsWith('..') ? dir : nearby;
@@ -67,7 +101,9 @@ export function registerDemo(program: Command): void {
           `Switchyard is managing the sandbox cluster "${config.cluster}" (db1 writer, db2 its master-master peer, db3 a replica).`,
           `  metrics:   ${url}/metrics`,
           `  log:       ${join(shown, 'switchyard.log')}      journal: ${join(shown, 'state', 'journal.jsonl')}`,
-          stack.prometheusUrl ? `  Prometheus: ${stack.prometheusUrl}/alerts      Alertmanager: ${stack.alertmanagerUrl}` : `  (${stack.skipped})`,
+          stack.prometheusUrl
+            ? `  Prometheus: ${stack.prometheusUrl}/alerts      Alertmanager: ${stack.alertmanagerUrl}`
+            : `  (${stack.skipped})`,
           '',
           'Try the failover story, in another terminal (paste one line at a time):',
           ...demoStory(join(shown, 'switchyard.yml'), shown),
@@ -95,10 +131,19 @@ export function demoStory(configFile: string, dir: string): string[] {
     [`show -c ${configFile}`, 'a few seconds later: db1 HARD_OFFLINE, db2 the writer'],
     [`sandbox start db1 --dir ${dir}`, 'db1 comes back, read_only=ON from its my.cnf'],
     [`show -c ${configFile}`, 'db1 is held in AWAITING_RECOVERY: it restarted'],
-    [`set-online db1 -c ${configFile}`, 'take db1 in: ONLINE, a reader again, db2 replicates from it'],
-    [`move-role writer db1 -c ${configFile}`, 'planned switchover back to db1 (roles.writer.prefer: db1 would do this by itself)'],
+    [
+      `set-online db1 -c ${configFile}`,
+      'take db1 in: ONLINE, a reader again, db2 replicates from it',
+    ],
+    [
+      `move-role writer db1 -c ${configFile}`,
+      'planned switchover back to db1 (roles.writer.prefer: db1 would do this by itself)',
+    ],
     [`journal -c ${configFile}`, 'every decision and action, and why'],
   ];
   const width = Math.max(...steps.map(([command]) => command.length));
-  return steps.map(([command, note], index) => `  ${index + 1}. npx switchyard ${command.padEnd(width)}   # ${note}`);
+  return steps.map(
+    ([command, note], index) =>
+      `  ${index + 1}. npx switchyard ${command.padEnd(width)}   # ${note}`,
+  );
 }

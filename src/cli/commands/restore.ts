@@ -21,7 +21,8 @@ export function registerRestore(program: Command): void {
             `  A running daemon holds ${host} in AWAITING_RECOVERY; once caught up run: switchyard set-online ${host}\n`,
         );
       } catch (error) {
-        if (error instanceof RestoreRefused || error instanceof WriterDiscoveryError) throw new CliExit(EXIT_FAILED, `refused: ${error.message}`);
+        if (error instanceof RestoreRefused || error instanceof WriterDiscoveryError)
+          throw new CliExit(EXIT_FAILED, `refused: ${error.message}`);
         throw new CliExit(EXIT_FAILED, (error as Error).message);
       }
     });

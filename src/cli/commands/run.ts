@@ -21,8 +21,13 @@ export function untilSignal(): Promise<string> {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('the manager daemon: monitor, heartbeat, /metrics, webhook receiver, control API (-c DIR: one per cluster file, in one process)')
-    .requiredOption('-c, --config <file>', 'config file, or a conf.d directory with one file per cluster')
+    .description(
+      'the manager daemon: monitor, heartbeat, /metrics, webhook receiver, control API (-c DIR: one per cluster file, in one process)',
+    )
+    .requiredOption(
+      '-c, --config <file>',
+      'config file, or a conf.d directory with one file per cluster',
+    )
     .action(async (options: { config: string }) => {
       const configs = loadConfigs(options.config);
       const log = createLogger('switchyard');
@@ -32,12 +37,20 @@ export function registerRun(program: Command): void {
         // loop, so one cluster's slow host never delays another's cycle.
         for (const config of configs) {
           // Process metrics are the same for every cluster of this process: exported once, by the first.
-          const daemon = new Daemon({ config, log: configs.length > 1 ? log.child({ cluster: config.cluster }) : log, extraRouters: daemonRouters, processMetrics: daemons.length === 0 });
+          const daemon = new Daemon({
+            config,
+            log: configs.length > 1 ? log.child({ cluster: config.cluster }) : log,
+            extraRouters: daemonRouters,
+            processMetrics: daemons.length === 0,
+          });
           daemons.push(daemon);
           await daemon.start();
         }
       } catch (error) {
-        log.error({ event: 'daemon.start_failed', err: (error as Error).message }, 'could not start');
+        log.error(
+          { event: 'daemon.start_failed', err: (error as Error).message },
+          'could not start',
+        );
         await Promise.all(daemons.map((daemon) => daemon.stop().catch(() => undefined)));
         throw new CliExit(EXIT_FAILED, `could not start: ${(error as Error).message}`);
       }
