@@ -6,5 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 echo "== type check"
 npx tsc --noEmit -p tsconfig.json
+echo "== format and lint"
+npm run -s format:check
+npx eslint .
 echo "== tests (unit + integration)"
 bash scripts/run-tests.sh all
