@@ -10,6 +10,8 @@
  *
  *   npx tsx bench/hostcrash.ts [--runs 5] [--kill-runs 5] [--interval 1s]
  */
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startLocalWrites } from '../test/support/load.js';
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
@@ -18,6 +20,8 @@ const runs = Number(option('--runs', '5'));
 const killRuns = Number(option('--kill-runs', '5'));
 const interval = option('--interval', '1s');
 const monitor = { interval, connect_timeout: '1s', failures_before_down: 3 };
+// --timeline DIR: keep each kill's journal and daemon log there (what the manager saw, step by step).
+const timelineDir = option('--timeline', '');
 
 const linkDown: number[] = [];
 const lateIsolated: number[] = [];
@@ -82,6 +86,21 @@ if (killRuns > 0) {
           5,
         );
         kills.push(first - killedAt);
+        if (timelineDir) {
+          mkdirSync(timelineDir, { recursive: true });
+          writeFileSync(
+            join(timelineDir, `kill-${run}.json`),
+            JSON.stringify({ killedAt, first, stateDir: cluster.config.state_dir }),
+          );
+          cpSync(
+            join(cluster.config.state_dir, 'journal.jsonl'),
+            join(timelineDir, `kill-${run}.journal.jsonl`),
+          );
+          cpSync(
+            join(cluster.config.state_dir, '..', 'daemon.log'),
+            join(timelineDir, `kill-${run}.daemon.log`),
+          );
+        }
         console.log(
           `kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`,
         );
