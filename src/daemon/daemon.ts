@@ -109,9 +109,10 @@ export class Daemon {
   private cycleRequested = false;
   /**
    * After the writer's connection broke: how many more quick looks (QUICK_RECHECK_MS apart) while
-   * its port refuses and the other hosts have not confirmed yet. A replica's IO thread hears the
-   * same close a few milliseconds later than the manager; waiting a whole interval for it would
-   * waste what the watch gained.
+   * the writer's kernel keeps answering that nothing serves (refused, or reset while the killed
+   * process is still being torn down) and no failover happened yet. A replica's IO thread hears
+   * the same close a few milliseconds later than the manager, and a check can land in the dying
+   * process's backlog; waiting a whole interval for either would waste what the watch gained.
    */
   private quickRechecks = 0;
   private schedules: Array<{ stop(): void }> = [];
@@ -404,15 +405,21 @@ export class Daemon {
     updateMetrics(this.metrics, this.config, this.lastCycle);
     this.exportLeadership();
     this.monitor.watchWriter(state);
-    if (this.quickRechecks > 0 && !this.writerRefusing(cycle.observations, state))
+    if (this.quickRechecks > 0 && !this.writerProcessGone(cycle.observations, state))
       this.quickRechecks = 0;
   }
 
-  /** The state's writer is the one whose port refused this cycle's check. */
-  private writerRefusing(observations: MonitorCycle['observations'], state: ClusterState): boolean {
+  /** This cycle's check of the state's writer was refused or reset: its mysqld is gone or going. */
+  private writerProcessGone(
+    observations: MonitorCycle['observations'],
+    state: ClusterState,
+  ): boolean {
     const writer = holderOf(state.roles, 'writer');
     const observation = observations.find((item) => item.host === writer);
-    return observation !== undefined && /ECONNREFUSED/.test(observation.error ?? '');
+    return (
+      observation !== undefined &&
+      /ECONNREFUSED|ECONNRESET|closed the connection/.test(observation.error ?? '')
+    );
   }
 
   /** Runs the next cycle now rather than at the next interval (the writer's connection broke). */

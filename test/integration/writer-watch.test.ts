@@ -30,11 +30,17 @@ test('a killed writer is heard through its broken connection, not at the next in
 
   const killedAt = Date.now();
   await db1.kill();
-  await waitFor(
-    'db2 to hold the writer role before the next scheduled cycle',
-    async () => daemon.status().roles.writer?.['127.0.1.100'] === 'db2',
-    20_000,
-  );
+  try {
+    await waitFor(
+      'db2 to hold the writer role before the next scheduled cycle',
+      async () => daemon.status().roles.writer?.['127.0.1.100'] === 'db2',
+      20_000,
+    );
+  } catch (error) {
+    for (const line of readFileSync(logFile, 'utf8').split('\n').slice(-30))
+      t.diagnostic(line.slice(0, 600));
+    throw error;
+  }
   const decided = daemon.journal
     .read()
     .find((entry) => entry.event === 'failover.decided' && entry.at >= killedAt);
