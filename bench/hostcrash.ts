@@ -104,6 +104,10 @@ if (killRuns > 0) {
             join(cluster.config.state_dir, '..', 'daemon.log'),
             join(timelineDir, `kill-${run}.daemon.log`),
           );
+          cpSync(
+            join(cluster.config.state_dir, '..', `agent-${writer}.log`),
+            join(timelineDir, `kill-${run}.agent-${writer}.log`),
+          );
         }
         console.log(
           `kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`,
