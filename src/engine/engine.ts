@@ -17,7 +17,7 @@ import type { Actuators, JournalDraft } from './steps.js';
 import { writerDeathEvidence, type Evidence } from './evidence.js';
 import { AgentViews } from './agent-views.js';
 import { runFailover } from './failover.js';
-import { mariadbGtid, type GtidOps } from './gtid-position.js';
+import { mariadbGtid, type GtidOps } from '../mysql/gtid.js';
 import { planReadOnly } from './invariants.js';
 import { countTransactions, errantTransactions, gtidViewOf, type GtidView } from './errant.js';
 import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';

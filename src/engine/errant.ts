@@ -1,7 +1,7 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { GtidView } from './context.js';
-import type { GtidOps } from './gtid-position.js';
+import type { GtidOps } from '../mysql/gtid.js';
 
 export type { GtidView };
 import { knownPosition } from './topology.js';
