@@ -60,6 +60,28 @@ export function parsePosition(text: string | null | undefined): GtidPosition {
   return position;
 }
 
+/**
+ * @@gtid_binlog_state: the last GTID per domain AND server_id (a position keeps one per domain),
+ * keyed "domain-server". Tolerant where parsePosition is strict: an entry listed twice keeps the
+ * higher sequence, and a part that is no GTID is skipped, so errant detection names what it can
+ * read rather than nothing.
+ */
+export function parseBinlogState(text: string | null | undefined): Map<string, Gtid> {
+  const state = new Map<string, Gtid>();
+  for (const part of (text ?? '').split(',')) {
+    let gtid: Gtid;
+    try {
+      gtid = parseGtid(part);
+    } catch {
+      continue;
+    }
+    const key = `${gtid.domain}-${gtid.server}`;
+    const previous = state.get(key);
+    if (!previous || previous.seq < gtid.seq) state.set(key, gtid);
+  }
+  return state;
+}
+
 /** Canonical text: sorted by domain, comma-separated, as MariaDB accepts it back. */
 export function formatPosition(position: GtidPosition): string {
   return [...position.values()]

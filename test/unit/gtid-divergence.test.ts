@@ -5,6 +5,8 @@ import {
   mariadbGtid,
   mergePositions,
   mergePositionsKeepingFirst,
+  parseBinlogState,
+  parsePosition,
 } from '../../src/mysql/gtid.js';
 
 // One GTID module serves two kinds of caller: the rejoin/daemon merge must refuse a divergence,
@@ -38,4 +40,15 @@ test('the engine view reports a divergence instead of throwing', () => {
   assert.equal(mariadbGtid.missingCount('0-1-10,1-1-2', '0-2-10,1-3-5'), 4);
   // A domain the other side has never written in is missing from its start.
   assert.deepEqual(mariadbGtid.missing('', '4-1-2'), ['4-1-1..2']);
+});
+
+test('a binlog state keeps one GTID per domain and server, tolerating what a position refuses', () => {
+  const text = '0-1-10,0-2-7, 0-1-12,junk,1-1-3';
+  assert.throws(() => parsePosition(text));
+  const state = parseBinlogState(text);
+  assert.deepEqual(
+    [...state].map(([key, gtid]) => `${key}:${gtid.seq}`),
+    ['0-1:12', '0-2:7', '1-1:3'],
+  );
+  assert.equal(parseBinlogState(undefined).size, 0);
 });
