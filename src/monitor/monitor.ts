@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostState } from '../domain/host-state.js';
+import type { MonitorCycle } from '../domain/monitor-cycle.js';
 import type { HostObservation, ReplicationStatus } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
@@ -12,15 +13,7 @@ import { slowReplicaTimeoutWarning } from './replica-timeout.js';
 import { WriterWatch } from './writer-watch.js';
 import { initialHostRecord, nextHostRecord } from './state-machine.js';
 
-export interface MonitorCycle {
-  /** Epoch ms at the start of the cycle. */
-  at: number;
-  observations: HostObservation[];
-  state: ClusterState;
-  networkOk: boolean;
-  networkDetail: string;
-  transitions: Array<{ host: string; from: HostState; to: HostState; reason: string }>;
-}
+export type { MonitorCycle };
 
 export interface MonitorOptions {
   config: LoadedConfig;
