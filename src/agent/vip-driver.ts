@@ -121,11 +121,8 @@ export class IpCommandDriver implements VipDriver {
 
   private async startRefusing(ip: string): Promise<void> {
     try {
-      const present = await this.iptables('-C', ip).then(
-        () => true,
-        () => false,
-      );
-      if (!present) await this.iptables('-I', ip);
+      // Rules of earlier runs were removed at start (cleanUp): only our own can exist.
+      if (!this.refusing.has(ip)) await this.iptables('-I', ip);
       this.refusing.add(ip);
     } catch (error) {
       this.options.warn?.(

@@ -113,7 +113,10 @@ export class AgentViews {
       writer: oldWriter,
       hasAgent: agents.hasAgent(oldWriter),
       leaseMs: this.config.lease,
-      marginMs: Math.max(500, this.config.monitor.interval),
+      // The agent notices a lapse within 100 ms but counts its majority from the ping replies,
+      // later than the contacts reported here, and its fence (agent lock, ip and iptables) takes
+      // its own time on a loaded host: 500 ms was seen to fall short once at a 500 ms interval.
+      marginMs: Math.max(1000, this.config.monitor.interval),
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),
       answering: this.answering(oldWriter),
