@@ -17,14 +17,29 @@ const offerBody = z.strictObject({
   id: transferId.optional(),
   rate_limit: z.number().int().min(1024).optional(),
 });
-const receiveBody = z.strictObject({
-  id: transferId,
-  operation: z.enum(['clone', 'rejoin', 'restore']).default('clone'),
-  source_url: z.string().url(),
-  token: z.string().min(16),
-  estimated_bytes: z.number().int().min(0),
-  writer: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
-});
+const receiveBody = z
+  .strictObject({
+    id: transferId,
+    operation: z.enum(['clone', 'rejoin', 'restore']).default('clone'),
+    /** Pull from this source agent with its one-time token... */
+    source_url: z.string().url().optional(),
+    token: z.string().min(16).optional(),
+    /** ...or wait for the manager to push the copy (PUT /api/v1/transfers/:id/upload). */
+    upload: z.literal(true).optional(),
+    estimated_bytes: z.number().int().min(0),
+    writer: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+  })
+  .superRefine((body, ctx) => {
+    const pull = body.source_url !== undefined || body.token !== undefined;
+    if (pull && (body.source_url === undefined || body.token === undefined))
+      ctx.addIssue({ code: 'custom', path: [], message: 'source_url and token go together' });
+    if (pull === (body.upload === true))
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give either source_url and token (pull from an agent) or upload: true',
+      });
+  });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
@@ -55,6 +70,7 @@ const route =
  * - POST /api/v1/transfers/offers (bearer): this host will send a copy; returns a one-time token.
  * - GET  /api/v1/transfers/:id/stream (one-time token header): the compressed copy itself.
  * - POST /api/v1/transfers/receive (bearer): pull a copy from a source agent and swap it in.
+ * - PUT  /api/v1/transfers/:id/upload (bearer): the copy itself, pushed by the manager (restore).
  * - GET  /api/v1/transfers/:id (bearer): progress and outcome of a receive.
  */
 export function transferRouter(options: AgentAppOptions): express.Router {
@@ -152,6 +168,36 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     }),
   );
 
+  // The pushed copy is the raw request body, so this route is outside the JSON-only router below.
+  router.put(
+    '/api/v1/transfers/:id/upload',
+    requireBearerToken(options.getToken),
+    route(async (request, response) => {
+      const id = parse(transferId, request.params.id);
+      const received = target?.acceptUpload(id, request);
+      if (!received)
+        throw new HttpError(
+          404,
+          'not_found',
+          `no transfer ${id} into this host is waiting for an upload (POST /api/v1/transfers/receive with upload: true first)`,
+        );
+      log.info(
+        { event: 'transfer.upload', id, remote: request.socket.remoteAddress },
+        'receiving pushed copy',
+      );
+      try {
+        await received;
+      } catch (error) {
+        throw new HttpError(
+          422,
+          'receive_failed',
+          `receiving the copy failed: ${(error as Error).message}`,
+        );
+      }
+      response.json({ id, received: true });
+    }),
+  );
+
   const api = express.Router();
   api.use(requireBearerToken(options.getToken));
   api.use(requireJson);
@@ -187,8 +233,10 @@ export function transferRouter(options: AgentAppOptions): express.Router {
         const status = await targetOf().receive({
           id: body.id,
           operation: body.operation,
-          sourceUrl: body.source_url,
-          token: body.token,
+          source:
+            body.source_url !== undefined && body.token !== undefined
+              ? { url: body.source_url, token: body.token }
+              : undefined,
           estimatedBytes: body.estimated_bytes,
           writer: body.writer,
         });

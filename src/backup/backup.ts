@@ -30,6 +30,11 @@ export interface BackupInfo {
   gtidPosition: string;
   createdAt: string;
   sizeBytes: number;
+  /**
+   * mariabackup (default when absent): an unprepared mariabackup directory; snapshot: a datadir
+   * copied from a btrfs/lvm snapshot through an agent, ready as it is (its GTID read under the lock).
+   */
+  format?: 'mariabackup' | 'snapshot';
 }
 
 export interface BackupDeps {

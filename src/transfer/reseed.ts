@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { TransferStatus } from '../agent/transfer-target.js';
 import { humanBytes } from './stream-tools.js';
 
-export type TransferOperation = 'clone' | 'rejoin' | 'restore';
+export type TransferOperation = 'clone' | 'rejoin' | 'restore' | 'backup';
 
 /** Host states from which a host may be overwritten: the operator took it out, or it is held after an outage. */
 export const RESEEDABLE_STATES = ['ADMIN_OFFLINE', 'AWAITING_RECOVERY'] as const;
@@ -73,7 +73,7 @@ export interface ReseedDeps {
   lostAfterMs?: number;
 }
 
-class AgentCallError extends Error {
+export class AgentCallError extends Error {
   constructor(
     message: string,
     readonly status?: number,
@@ -82,7 +82,7 @@ class AgentCallError extends Error {
   }
 }
 
-async function agentCall<T>(
+export async function agentCall<T>(
   url: string,
   token: string,
   method: string,
@@ -147,6 +147,45 @@ export class Reseeder {
     return [...this.running.values()];
   }
 
+  /** The HTTPS settings towards agents (actuator.agent_*), undefined for plain HTTP. */
+  agentDispatcher(): (() => Dispatcher) | undefined {
+    return this.dispatcher;
+  }
+
+  /** A transfer running from or into `host` (clone, rejoin, backup, restore), if any. */
+  busyWith(host: string): TransferProgress | undefined {
+    return [...this.running.values()].find(
+      (progress) => progress.from === host || progress.to === host,
+    );
+  }
+
+  /** Counts a transfer not started by start() (backup, restore) as running, for refusals and the gauge. */
+  track(progress: TransferProgress): void {
+    this.running.set(progress.id, progress);
+    this.deps.metrics?.transferInProgress.set(this.running.size);
+  }
+
+  untrack(id: string): void {
+    this.running.delete(id);
+    this.deps.metrics?.transferInProgress.set(this.running.size);
+  }
+
+  /** The refusals about the host to be overwritten: the writer, its state, a transfer into it running. */
+  checkTarget(to: string, writer: string, states: Record<string, string>): void {
+    if (to === writer)
+      throw new ReseedRefused(
+        `${to} is the writer; overwriting it would destroy the cluster's data`,
+      );
+    const state = states[to];
+    if (!RESEEDABLE_STATES.includes(state as (typeof RESEEDABLE_STATES)[number])) {
+      throw new ReseedRefused(
+        `${to} is ${state ?? 'in an unknown state'}; only a host in ${RESEEDABLE_STATES.join(' or ')} may be overwritten (run set-offline ${to} first)`,
+      );
+    }
+    if ([...this.running.values()].some((progress) => progress.to === to))
+      throw new ReseedRefused(`a transfer into ${to} is already running`);
+  }
+
   /** The refusals that need no agent: unknown hosts, the writer as target, the target's state, a transfer already running. */
   check(request: ReseedRequest): void {
     const { from, to, writer } = request;
@@ -161,18 +200,7 @@ export class Reseeder {
         );
     }
     if (from === to) throw new ReseedRefused('--from and --to are the same host');
-    if (to === writer)
-      throw new ReseedRefused(
-        `${to} is the writer; overwriting it would destroy the cluster's data`,
-      );
-    const state = request.states[to];
-    if (!RESEEDABLE_STATES.includes(state as (typeof RESEEDABLE_STATES)[number])) {
-      throw new ReseedRefused(
-        `${to} is ${state ?? 'in an unknown state'}; only a host in ${RESEEDABLE_STATES.join(' or ')} may be overwritten (run set-offline ${to} first)`,
-      );
-    }
-    if ([...this.running.values()].some((progress) => progress.to === to))
-      throw new ReseedRefused(`a transfer into ${to} is already running`);
+    this.checkTarget(to, writer, request.states);
   }
 
   /** Refusals first (nothing changed), then the transfer; resolves when the target runs the copy. */
@@ -269,7 +297,8 @@ export class Reseeder {
     return { id, done };
   }
 
-  private async follow(
+  /** Polls the target agent's status of transfer `id` until it ends; journals the outcome as `<operation>.transfer`. */
+  async follow(
     id: string,
     progress: TransferProgress,
     targetUrl: string,
