@@ -498,7 +498,7 @@ export function readPasswordFile(file: string): string {
 }
 
 /** GET of the source's stream; rejects with the source's answer when it is not 200. */
-function openStream(
+export function openStream(
   url: string,
   token: string,
   tls?: () => { cert: Buffer; key: Buffer; ca?: Buffer },

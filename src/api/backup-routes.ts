@@ -10,12 +10,16 @@ import { jobView, type TransferJob } from './transfer-routes.js';
 
 const backupBody = z.strictObject({
   host: z.string().min(1),
+  /** Into this agent's snapshot.backup_dir instead of the manager's backup.dir. */
+  to_agent: z.string().min(1).optional(),
   rate_limit: z.number().int().min(1024).optional(),
 });
 const restoreBody = z.strictObject({
   host: z.string().min(1),
   /** `<host>/<directory>` under backup.dir (or the directory alone); default the newest full backup. */
   backup: z.string().min(1).optional(),
+  /** The agent keeping `backup` in its snapshot.backup_dir. */
+  from_agent: z.string().min(1).optional(),
   rate_limit: z.number().int().min(1024).optional(),
 });
 
@@ -85,11 +89,17 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
       response.status(400).json(malformed(body.error.issues));
       return;
     }
-    if (!deps.config.hosts[body.data.host]) {
-      response.status(404).json({ error: 'not_found', detail: `unknown host "${body.data.host}"` });
-      return;
+    for (const host of [body.data.host, body.data.to_agent]) {
+      if (host !== undefined && !deps.config.hosts[host]) {
+        response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
+        return;
+      }
     }
-    void answer(response, next, deps.backups.startBackup(body.data.host, body.data.rate_limit));
+    void answer(
+      response,
+      next,
+      deps.backups.startBackup(body.data.host, body.data.rate_limit, body.data.to_agent),
+    );
   });
   router.post('/restores', (request, response, next) => {
     const body = restoreBody.safeParse(request.body ?? {});
@@ -97,9 +107,11 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
       response.status(400).json(malformed(body.error.issues));
       return;
     }
-    if (!deps.config.hosts[body.data.host]) {
-      response.status(404).json({ error: 'not_found', detail: `unknown host "${body.data.host}"` });
-      return;
+    for (const host of [body.data.host, body.data.from_agent]) {
+      if (host !== undefined && !deps.config.hosts[host]) {
+        response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
+        return;
+      }
     }
     const state = deps.state();
     const writer = holderOf(state.roles, 'writer');
@@ -117,6 +129,7 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
       deps.backups.startRestore({
         host: body.data.host,
         backup: body.data.backup,
+        fromAgent: body.data.from_agent,
         writer,
         states: Object.fromEntries(
           Object.entries(state.hosts).map(([host, entry]) => [host, entry.state]),

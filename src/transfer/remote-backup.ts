@@ -1,27 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
-import { writeFile, statfs } from 'node:fs/promises';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGzip } from 'node:zlib';
 import { request as undiciRequest } from 'undici';
 import { agentTokenSource } from '../actuator/actuator.js';
 import { SPACE_MARGIN } from '../agent/transfer-target.js';
 import { BACKUP_META, backupRoot, listBackups, type BackupInfo } from '../backup/backup.js';
+import { receiveBackup } from '../backup/receive.js';
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { silentLogger } from '../log.js';
-import { directorySize } from '../snapshot/command.js';
-import { readBackupGtid } from '../snapshot/mariabackup.js';
 import {
   agentCall,
   AgentCallError,
@@ -32,9 +22,7 @@ import {
   type ReseedResult,
   type TransferProgress,
 } from './reseed.js';
-import { ByteCounter, humanBytes, spawnProgram, Throttle } from './stream-tools.js';
-
-const GTID_LIST = /^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$/;
+import { humanBytes, spawnProgram, Throttle } from './stream-tools.js';
 
 /** The manager's name in transfer progress: backups land in its backup.dir. */
 export const MANAGER = 'manager';
@@ -144,7 +132,8 @@ export class RemoteBackups {
   }
 
   /** Refusals, the source's offer and the space check happen before this resolves; the copy runs behind `done`. */
-  async startBackup(host: string, rateLimit?: number): Promise<StartedTransfer> {
+  async startBackup(host: string, rateLimit?: number, toAgent?: string): Promise<StartedTransfer> {
+    if (toAgent !== undefined) return this.startAgentBackup(host, toAgent, rateLimit);
     const sourceUrl = this.agentUrl(host);
     const root = checkBackupDir(this.config);
     this.refuseBusy(host);
@@ -205,10 +194,7 @@ export class RemoteBackups {
     const journal = this.deps.journal;
     const started = Date.now();
     const now = new Date();
-    const hostDir = join(root, host);
-    // A dot directory: listBackups never shows it, so a cut copy is never taken for a backup.
-    const staging = join(hostDir, `.incoming-${id}`);
-    const final = join(hostDir, `${now.toISOString().replace(/[:.]/g, '-')}-full`);
+    const planned = join(root, host, `${now.toISOString().replace(/[:.]/g, '-')}-full`);
     journal?.append({
       phase: 'before',
       event: 'backup.transfer',
@@ -216,13 +202,13 @@ export class RemoteBackups {
       host,
       inputs: {
         from: host,
-        to: final,
+        to: planned,
         format: offer.format,
         estimated_bytes: offer.estimated_bytes,
         rate_limit: rateLimit ?? null,
         transfer: id,
       },
-      reason: `stream a copy of ${host} (${humanBytes(offer.estimated_bytes)} estimated) into ${final}`,
+      reason: `stream a copy of ${host} (${humanBytes(offer.estimated_bytes)} estimated) into ${planned}`,
     });
     log.info({ event: 'transfer.started', id, operation: 'backup', from: host }, 'backup started');
     let counted = 0;
@@ -241,7 +227,6 @@ export class RemoteBackups {
       counted = progress.wireBytes;
     };
     try {
-      mkdirSync(staging, { recursive: true });
       progress.phase = 'receiving';
       const response = await undiciRequest(
         `${sourceUrl.replace(/\/+$/, '')}/api/v1/transfers/${encodeURIComponent(id)}/stream`,
@@ -258,50 +243,22 @@ export class RemoteBackups {
         throw new Error(
           `the agent of ${host} refused the stream: ${response.statusCode} ${(await response.body.text()).slice(0, 300)}`,
         );
-      const format = String(response.headers['x-switchyard-format'] ?? '');
-      if (format !== 'mbstream' && format !== 'tar')
-        throw new Error(`the agent of ${host} sent an unknown format "${format}"`);
-      const sink =
-        format === 'mbstream'
-          ? { file: 'mbstream', args: ['-x', '-C', staging] }
-          : { file: 'tar', args: ['-C', staging, '--ignore-zeros', '-xf', '-'] };
-      const { child, done } = spawnProgram(sink.file, sink.args, 'pipe');
-      try {
-        await pipeline(
-          response.body,
-          new ByteCounter((total) => {
+      const info = await receiveBackup(
+        {
+          body: response.body,
+          format: String(response.headers['x-switchyard-format'] ?? ''),
+          gtid: String(response.headers['x-switchyard-gtid'] ?? ''),
+        },
+        { root, host, id, now },
+        {
+          wire: (total) => {
             progress.wireBytes = total;
             tick();
-          }),
-          createGunzip({ chunkSize: 256 * 1024 }),
-          new ByteCounter((total) => (progress.rawBytes = total)),
-          child.stdin!,
-        );
-      } catch (error) {
-        child.kill('SIGKILL');
-        throw new Error(
-          `the stream from ${host} was cut after ${humanBytes(progress.wireBytes)}: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-      await done;
-      const gtidPosition =
-        format === 'mbstream'
-          ? readBackupGtid(staging)
-          : String(response.headers['x-switchyard-gtid'] ?? '');
-      if (!GTID_LIST.test(gtidPosition))
-        throw new Error(`the copy has no usable GTID position ("${gtidPosition}")`);
-      const info: BackupInfo = {
-        host,
-        kind: 'full',
-        path: final,
-        gtidPosition,
-        createdAt: now.toISOString(),
-        sizeBytes: await directorySize(staging),
-        format: format === 'mbstream' ? 'mariabackup' : 'snapshot',
-      };
-      await writeFile(join(staging, BACKUP_META), `${JSON.stringify(info, null, 2)}\n`);
-      renameSync(staging, final);
+          },
+          raw: (total) => (progress.rawBytes = total),
+        },
+      );
+      const { gtidPosition, path: final } = info;
       progress.phase = 'done';
       tick();
       const seconds = (Date.now() - started) / 1000;
@@ -327,7 +284,6 @@ export class RemoteBackups {
       log.info({ event: 'transfer.finished', ...result }, 'backup finished');
       return result;
     } catch (error) {
-      rmSync(staging, { recursive: true, force: true });
       progress.phase = 'failed';
       const message = `backup of ${host} failed: ${(error as Error).message}; the partial copy was removed, nothing was added to ${root}`;
       journal?.append({
@@ -344,17 +300,142 @@ export class RemoteBackups {
   }
 
   /**
+   * A backup into another agent's snapshot.backup_dir: that agent pulls the source's stream (agent
+   * to agent, the manager only follows) and unpacks it into its catalogue; it refuses a missing
+   * directory, too little space or a second backup being received.
+   */
+  private async startAgentBackup(
+    host: string,
+    toAgent: string,
+    rateLimit: number | undefined,
+  ): Promise<StartedTransfer> {
+    const sourceUrl = this.agentUrl(host);
+    const targetUrl = this.agentUrl(toAgent);
+    this.refuseBusy(host);
+    const id = randomUUID();
+    const progress: TransferProgress = {
+      id,
+      operation: 'backup',
+      from: host,
+      // Not the host itself: its datadir is not touched, so a clone into it is not refused meanwhile.
+      to: `${toAgent}:backup_dir`,
+      phase: 'starting',
+      wireBytes: 0,
+      rawBytes: 0,
+      estimatedBytes: 0,
+      elapsedSeconds: 0,
+      rate: 0,
+    };
+    const token = readSecret(agentTokenSource(this.config), 'agent token');
+    const dispatcher = this.reseeder.agentDispatcher();
+    const journal = this.deps.journal;
+    this.reseeder.track(progress);
+    try {
+      let offer: { token: string; estimated_bytes: number; format: string };
+      try {
+        offer = await agentCall(
+          sourceUrl,
+          token,
+          'POST',
+          '/api/v1/transfers/offers',
+          { id, ...(rateLimit ? { rate_limit: rateLimit } : {}) },
+          dispatcher,
+        );
+      } catch (error) {
+        throw new ReseedRefused(
+          `the agent of ${host} did not offer a copy: ${(error as Error).message}`,
+        );
+      }
+      progress.estimatedBytes = offer.estimated_bytes;
+      journal?.append({
+        phase: 'before',
+        event: 'backup.transfer',
+        action: id,
+        host,
+        inputs: {
+          from: host,
+          to_agent: toAgent,
+          format: offer.format,
+          estimated_bytes: offer.estimated_bytes,
+          rate_limit: rateLimit ?? null,
+          transfer: id,
+        },
+        reason: `stream a copy of ${host} (${humanBytes(offer.estimated_bytes)} estimated) into ${toAgent}'s snapshot.backup_dir`,
+      });
+      try {
+        await agentCall(
+          targetUrl,
+          token,
+          'POST',
+          '/api/v1/backups/receive',
+          {
+            id,
+            host,
+            source_url: sourceUrl,
+            token: offer.token,
+            estimated_bytes: offer.estimated_bytes,
+          },
+          dispatcher,
+        );
+      } catch (error) {
+        const refused =
+          (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
+        const message = `${toAgent}'s agent ${refused ? 'refused' : 'failed'} the backup: ${(error as Error).message}`;
+        journal?.append({
+          phase: 'after',
+          event: 'backup.transfer',
+          action: id,
+          host,
+          outcome: 'failed',
+          detail: `${message}; nothing was changed`,
+        });
+        throw new ReseedRefused(message);
+      }
+    } catch (error) {
+      this.reseeder.untrack(id);
+      throw error;
+    }
+    const done = this.reseeder
+      .follow(id, progress, targetUrl, token, '', host)
+      .finally(() => this.reseeder.untrack(id));
+    done.catch(() => undefined);
+    return { id, progress, done };
+  }
+
+  /**
    * Sends backup `backup` (the newest full one by default) to `host`'s agent, which receives,
    * prepares and swaps it in exactly like a clone and points it at `writer`.
    */
   async startRestore(request: {
     host: string;
     backup?: string;
+    /** The agent keeping the backup in its snapshot.backup_dir; absent: the manager's backup.dir. */
+    fromAgent?: string;
     writer: string;
     states: Record<string, string>;
     rateLimit?: number;
   }): Promise<StartedTransfer> {
     const { host, writer } = request;
+    if (request.fromAgent !== undefined) {
+      if (request.backup === undefined)
+        throw new ReseedRefused(
+          `name the backup ${request.fromAgent} keeps (<host>/<directory> under its snapshot.backup_dir)`,
+        );
+      // Agent to agent, exactly a clone whose source offers a stored backup instead of its datadir.
+      const started = await this.reseeder.start({
+        operation: 'restore',
+        from: request.fromAgent,
+        to: host,
+        writer,
+        states: request.states,
+        rateLimit: request.rateLimit,
+        backup: request.backup,
+      });
+      const progress = this.reseeder
+        .inProgress()
+        .find((item) => item.id === started.id) as TransferProgress;
+      return { id: started.id, progress, done: started.done };
+    }
     const targetUrl = this.agentUrl(host);
     if (!this.config.backup)
       throw new ReseedRefused(

@@ -61,6 +61,8 @@ export interface ReseedRequest {
   /** Host states as the daemon has them. */
   states: Record<string, string>;
   rateLimit?: number;
+  /** Send this backup kept by the source agent (`<host>/<dir>` under its snapshot.backup_dir) instead of its datadir. */
+  backup?: string;
 }
 
 export interface ReseedDeps {
@@ -227,7 +229,14 @@ export class Reseeder {
       rate: 0,
     };
     this.running.set(id, progress);
-    const inputs = { from, to, writer, rate_limit: request.rateLimit ?? null, transfer: id };
+    const inputs = {
+      from,
+      to,
+      writer,
+      rate_limit: request.rateLimit ?? null,
+      transfer: id,
+      ...(request.backup ? { backup: request.backup } : {}),
+    };
     try {
       let offer: { token: string; estimated_bytes: number; format: string };
       try {
@@ -236,7 +245,11 @@ export class Reseeder {
           token,
           'POST',
           '/api/v1/transfers/offers',
-          { id, ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}) },
+          {
+            id,
+            ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}),
+            ...(request.backup ? { backup: request.backup } : {}),
+          },
           this.dispatcher,
         );
       } catch (error) {
@@ -251,7 +264,7 @@ export class Reseeder {
         action: id,
         host: to,
         inputs: { ...inputs, estimated_bytes: offer.estimated_bytes, format: offer.format },
-        reason: `copy ${from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}`,
+        reason: `copy ${request.backup ? `backup ${request.backup} kept by ${from}` : from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}`,
       });
       try {
         await agentCall(
@@ -304,6 +317,8 @@ export class Reseeder {
     targetUrl: string,
     token: string,
     writer: string,
+    /** The `host` label of switchyard_transfer_bytes_total: the host written to (a backup: the host copied). */
+    metricHost: string = progress.to,
   ): Promise<ReseedResult> {
     const started = Date.now();
     const pollMs = this.deps.pollMs ?? 500;
@@ -338,7 +353,7 @@ export class Reseeder {
         throw new ReseedFailed(message);
       }
       this.deps.metrics?.transferBytesTotal.inc(
-        { operation, host: to },
+        { operation, host: metricHost },
         Math.max(0, status.wireBytes - counted),
       );
       counted = Math.max(counted, status.wireBytes);

@@ -57,7 +57,7 @@ function writeLoad(cluster: NetnsCluster): { stop: () => Promise<number> } {
 }
 
 test(
-  'backup db2 into the manager while db1 takes writes, a backup cut by a killed agent leaves nothing, restore onto db3 through its agent',
+  'backup db2 into the manager while db1 takes writes, a backup cut by a killed agent leaves nothing, restore onto db3 through its agent; the same through the backup_dir of another agent',
   { timeout: 300_000 },
   async (t) => {
     if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, NEEDS)) return;
@@ -208,12 +208,53 @@ test(
         'ADMIN_OFFLINE',
         'the restored host stays out of service until set-online',
       );
+
+      // Into another agent's snapshot.backup_dir (agent to agent), then restored from there.
+      const toAgent = await cli(['backup', 'db2', '--to-agent', 'db1', '--json', ...config]);
+      assert.equal(toAgent.code, 0, toAgent.stderr);
+      const kept = /holds backup (\S+) at GTID/.exec(toAgent.stdout)?.[1];
+      assert.ok(kept, toAgent.stdout);
+      assert.ok(
+        readdirSync(join(cluster.instanceDir('db1'), 'agent-backups', 'db2')).includes(
+          kept.split('/')[1] as string,
+        ),
+        "the backup is in db1 agent's backup_dir",
+      );
+      await db3.sql(
+        'SET STATEMENT sql_log_bin = 0 FOR CREATE TABLE mysql.only_on_old_db3 (id INT PRIMARY KEY)',
+      );
+      const fromAgent = await cli([
+        'restore',
+        'db3',
+        '--from-agent',
+        'db1',
+        '--backup',
+        kept,
+        ...config,
+      ]);
+      assert.equal(fromAgent.code, 0, fromAgent.stderr);
+      assert.equal(
+        (await db3.sql("SHOW TABLES FROM mysql LIKE 'only_on_old_db3'")).length,
+        0,
+        'db3 runs on the copy kept by db1',
+      );
+      await cluster
+        .instance('db1')
+        .sql('INSERT INTO app.writes VALUES (?, ?)', [rows + 1, Date.now()]);
+      await waitFor(
+        'db3 to replicate from the writer again',
+        async () =>
+          Number((await db3.sql('SELECT COUNT(*) AS n FROM app.writes'))[0]?.n) === rows + 1,
+        30_000,
+      );
       assert.deepEqual(
         daemon.journal
           .read()
           .filter((item) => item.event === 'restore.transfer')
           .map((item) => [item.phase, item.outcome ?? null]),
         [
+          ['before', null],
+          ['after', 'ok'],
           ['before', null],
           ['after', 'ok'],
         ],

@@ -3,8 +3,12 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { AgentBackupStore } from '../../src/agent/backup-store.js';
+import { validateAgentConfig } from '../../src/agent/config.js';
+import { TransferRefused } from '../../src/agent/transfer-target.js';
 import { BACKUP_META, type BackupInfo } from '../../src/backup/backup.js';
 import type { LoadedConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/log.js';
 import { checkSpace, findBackup, RemoteBackups } from '../../src/transfer/remote-backup.js';
 import { Reseeder, ReseedRefused, type TransferProgress } from '../../src/transfer/reseed.js';
 
@@ -136,4 +140,50 @@ test('a restore through the agents is refused before anything moves: the writer,
   // The agent does not answer: refused, and the transfer is not left counted as running.
   await assert.rejects(restore('db3'), refused(/db3's agent failed the restore/));
   assert.deepEqual(reseeder.inProgress(), []);
+});
+
+test('an agent keeping backups: snapshot.backup_dir must be absolute; receives are refused before anything moves; only stored full backups are offered', async (t) => {
+  const relativeDir = validateAgentConfig(
+    {
+      listen: '127.0.0.1:9106',
+      auth: { token_file: '/t' },
+      snapshot: { method: 'mariabackup', path: '/var/lib/mysql', backup_dir: 'backups' },
+    },
+    '/etc/switchyard/agent.yml',
+  );
+  assert.deepEqual(
+    relativeDir.problems.map((problem) => `${problem.path}: ${problem.message}`),
+    ['snapshot.backup_dir: must be an absolute path'],
+  );
+
+  const { dir } = setup(t, true);
+  const keep = join(dir, 'backups');
+  const store = new AgentBackupStore({ dir: keep, log: silentLogger });
+  const request = (estimatedBytes: number, host = 'db2') =>
+    store.receive({
+      id: 'b1',
+      host,
+      source: { url: 'http://127.0.0.1:9', token: 'x'.repeat(32) },
+      estimatedBytes,
+    });
+  const refusedWith = (code: string, pattern: RegExp) => (error: Error) =>
+    error instanceof TransferRefused && error.code === code && pattern.test(error.message);
+  await assert.rejects(request(1), refusedWith('not_configured', /backups does not exist/));
+  mkdirSync(keep);
+  await assert.rejects(request(1, '../etc'), refusedWith('malformed', /not a host name/));
+  await assert.rejects(
+    request(2 ** 60),
+    refusedWith('insufficient_space', /estimated at .* are free/),
+  );
+  assert.deepEqual(readdirSync(keep), [], 'nothing was written');
+
+  addBackup(dir, 'db2', '2026-01-01T00-00-00-000Z-full');
+  addBackup(dir, 'db2', '2026-01-02T00-00-00-000Z-inc', { kind: 'incremental' });
+  assert.equal(store.find('db2/2026-01-01T00-00-00-000Z-full').gtidPosition, '0-1-5');
+  assert.throws(() => store.find('../../etc'), refusedWith('malformed', /not <host>\/<directory>/));
+  assert.throws(() => store.find('db2/nope'), refusedWith('not_found', /no backup db2\/nope/));
+  assert.throws(
+    () => store.find('db2/2026-01-02T00-00-00-000Z-inc'),
+    refusedWith('incremental', /only full backups/),
+  );
 });

@@ -18,6 +18,7 @@ interface BackupOptions {
   json?: boolean;
   progress: boolean;
   rateLimit?: string;
+  toAgent?: string;
 }
 
 export function registerBackup(program: Command): void {
@@ -30,6 +31,10 @@ export function registerBackup(program: Command): void {
       .argument('[host]', 'host to back up')
       .option('--incremental', 'on top of the newest backup of this host (sandbox hosts)')
       .option('--list', 'list backups instead of taking one')
+      .option(
+        '--to-agent <host>',
+        "real hosts: into that host's agent (its snapshot.backup_dir) instead of the manager's backup.dir",
+      )
       .option(
         '--rate-limit <rate>',
         "cap on the stream from the host's agent, bytes per second (K, M, G suffixes), e.g. 50M",
@@ -53,7 +58,11 @@ export function registerBackup(program: Command): void {
       return;
     }
     if (!host) throw new CliExit(EXIT_USAGE, 'name the host to back up (or use --list)');
-    if (isSandbox(options.config)) return backupSandbox(host, options);
+    if (isSandbox(options.config)) {
+      if (options.toAgent !== undefined)
+        throw new CliExit(EXIT_USAGE, '--to-agent applies to hosts with agents, not to a sandbox');
+      return backupSandbox(host, options);
+    }
     if (options.incremental)
       throw new CliExit(
         EXIT_USAGE,
@@ -68,6 +77,7 @@ export function registerBackup(program: Command): void {
     const client = createDaemonClient(options);
     const answer = await client.request<JobView>('POST', '/api/v1/backups', {
       host,
+      ...(options.toAgent ? { to_agent: options.toAgent } : {}),
       ...(rateLimit ? { rate_limit: rateLimit } : {}),
     });
     if (answer.status === 409)

@@ -11,6 +11,7 @@ import { isSandbox } from './clone.js';
 interface RestoreOptions {
   from?: string;
   backup?: string;
+  fromAgent?: string;
   config?: string;
   url?: string;
   tokenFile?: string;
@@ -31,6 +32,10 @@ export function registerRestore(program: Command): void {
       .option(
         '--backup <id>',
         'real hosts: <host>/<directory> under backup.dir, as backup --list shows (default: the newest full backup)',
+      )
+      .option(
+        '--from-agent <host>',
+        "real hosts: the backup is kept by that host's agent (snapshot.backup_dir, from backup --to-agent); needs --backup",
       )
       .option(
         '--rate-limit <rate>',
@@ -55,6 +60,7 @@ export function registerRestore(program: Command): void {
     const answer = await client.request<JobView>('POST', '/api/v1/restores', {
       host,
       ...(options.backup ? { backup: options.backup } : {}),
+      ...(options.fromAgent ? { from_agent: options.fromAgent } : {}),
       ...(rateLimit ? { rate_limit: rateLimit } : {}),
     });
     if (answer.status === 409)
@@ -78,8 +84,15 @@ async function restoreSandbox(host: string, options: RestoreOptions): Promise<vo
       EXIT_USAGE,
       'sandbox hosts are restored from a backup directory: give --from <dir>',
     );
-  if (options.backup !== undefined || options.rateLimit !== undefined)
-    throw new CliExit(EXIT_USAGE, '--backup and --rate-limit apply to restores through the agents');
+  if (
+    options.backup !== undefined ||
+    options.fromAgent !== undefined ||
+    options.rateLimit !== undefined
+  )
+    throw new CliExit(
+      EXIT_USAGE,
+      '--backup, --from-agent and --rate-limit apply to restores through the agents',
+    );
   const config = loadConfig(options.config as string);
   try {
     const result = await restoreBackup(config, host, options.from);
