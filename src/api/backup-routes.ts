@@ -43,6 +43,7 @@ function record(jobs: Map<string, TransferJob>, started: StartedTransfer): Trans
   started.done.then(
     (result) => {
       job.result = result;
+      job.notes.push(...(result.notes ?? []));
       job.ok = true;
       job.done = true;
     },

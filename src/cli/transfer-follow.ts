@@ -120,7 +120,7 @@ export function reportTransfer(job: JobView, json: boolean): void {
     job.operation === 'backup'
       ? `${result.from} backed up`
       : job.operation === 'restore'
-        ? `${result.to} restored from backup ${result.from}`
+        ? `${result.to} restored from ${result.from}`
         : `${result.to} reseeded from ${result.from}`;
   process.stdout.write(
     `${what} (${humanBytes(result.rawBytes)}, ${humanBytes(result.wireBytes)} on the wire, ${result.seconds.toFixed(1)} s)\n` +

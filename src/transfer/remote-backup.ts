@@ -434,7 +434,12 @@ export class RemoteBackups {
       const progress = this.reseeder
         .inProgress()
         .find((item) => item.id === started.id) as TransferProgress;
-      return { id: started.id, progress, done: started.done };
+      const done = started.done.then((result) => ({
+        ...result,
+        from: `${request.backup ?? ''} kept by ${request.fromAgent ?? ''}`,
+      }));
+      done.catch(() => undefined);
+      return { id: started.id, progress, done };
     }
     const targetUrl = this.agentUrl(host);
     if (!this.config.backup)

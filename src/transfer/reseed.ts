@@ -7,6 +7,9 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { TransferStatus } from '../agent/transfer-target.js';
+import { connectManager } from '../checksum/hosts.js';
+import type { Connection } from '../mysql/connect.js';
+import { reconnectPeers } from './peers.js';
 import { humanBytes } from './stream-tools.js';
 
 export type TransferOperation = 'clone' | 'rejoin' | 'restore' | 'backup';
@@ -40,6 +43,8 @@ export interface ReseedResult {
   rawBytes: number;
   seconds: number;
   detail: string;
+  /** Hosts replicating from the target whose replication had to be started again (see peers.ts). */
+  notes?: string[];
 }
 
 /** Refused before anything moved: nothing was changed anywhere. */
@@ -73,6 +78,8 @@ export interface ReseedDeps {
   pollMs?: number;
   /** How long the target agent may stay unreachable while polling before the transfer is given up as unknown. */
   lostAfterMs?: number;
+  /** The manager's MySQL connections, for peers replicating from a reseeded host (default: mysql.user). */
+  connect?: (host: string) => Promise<Connection>;
 }
 
 export class AgentCallError extends Error {
@@ -310,6 +317,36 @@ export class Reseeder {
     return { id, done };
   }
 
+  /** Restarts replication of hosts that replicate from `to` and broke while it restarted on the copy. */
+  private async reconnectPeersOf(id: string, to: string, operation: string): Promise<string[]> {
+    let results;
+    try {
+      results = await reconnectPeers(
+        this.config,
+        to,
+        this.deps.connect ?? connectManager(this.config),
+      );
+    } catch (error) {
+      return [`could not check the hosts replicating from ${to}: ${(error as Error).message}`];
+    }
+    for (const result of results) {
+      this.deps.journal?.append({
+        phase: 'after',
+        event: 'replication.reconnect',
+        action: id,
+        host: result.host,
+        outcome: result.ok ? 'ok' : 'failed',
+        detail: result.note,
+        inputs: { master: to, after: operation },
+      });
+      (this.deps.logger ?? silentLogger)[result.ok ? 'info' : 'warn'](
+        { event: 'transfer.peer_reconnect', id, host: result.host, master: to, ok: result.ok },
+        result.note,
+      );
+    }
+    return results.map((result) => result.note);
+  }
+
   /** Polls the target agent's status of transfer `id` until it ends; journals the outcome as `<operation>.transfer`. */
   async follow(
     id: string,
@@ -371,6 +408,7 @@ export class Reseeder {
           : undefined;
       this.deps.onProgress?.({ ...progress });
       if (status.phase === 'done') {
+        const notes = operation === 'backup' ? [] : await this.reconnectPeersOf(id, to, operation);
         const result: ReseedResult = {
           id,
           from,
@@ -381,6 +419,7 @@ export class Reseeder {
           rawBytes: status.rawBytes,
           seconds: elapsed,
           detail: status.detail ?? '',
+          ...(notes.length > 0 ? { notes } : {}),
         };
         this.deps.journal?.append({
           phase: 'after',

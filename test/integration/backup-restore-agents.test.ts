@@ -57,7 +57,7 @@ function writeLoad(cluster: NetnsCluster): { stop: () => Promise<number> } {
 }
 
 test(
-  'backup db2 into the manager while db1 takes writes, a backup cut by a killed agent leaves nothing, restore onto db3 through its agent; the same through the backup_dir of another agent',
+  'backup db2 into the manager while db1 takes writes, a backup cut by a killed agent leaves nothing, restore onto db3 through its agent; db2 restored from the backup_dir of another agent, the ring to it mended',
   { timeout: 300_000 },
   async (t) => {
     if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, NEEDS)) return;
@@ -181,7 +181,7 @@ test(
       );
       const restored = await cli(['restore', 'db3', ...config]);
       assert.equal(restored.code, 0, restored.stderr);
-      assert.match(restored.stdout, /db3 restored from backup db2\//);
+      assert.match(restored.stdout, /db3 restored from db2\//);
       const rows = await load.stop();
       const [status] = await db3.sql('SHOW SLAVE STATUS');
       assert.equal(
@@ -220,12 +220,17 @@ test(
         ),
         "the backup is in db1 agent's backup_dir",
       );
-      await db3.sql(
-        'SET STATEMENT sql_log_bin = 0 FOR CREATE TABLE mysql.only_on_old_db3 (id INT PRIMARY KEY)',
+      // Onto db2, the passive master: the writer db1 replicates from it (master-master). db1's IO
+      // thread reconnects as soon as db2 restarts on the copy, asks for a position the copy has
+      // not reached yet and stops with 1236; the manager starts it again once db2 has caught up.
+      assert.equal((await cli(['set-offline', 'db2', ...config])).code, 0);
+      const db2 = cluster.instance('db2');
+      await db2.sql(
+        'SET STATEMENT sql_log_bin = 0 FOR CREATE TABLE mysql.only_on_old_db2 (id INT PRIMARY KEY)',
       );
       const fromAgent = await cli([
         'restore',
-        'db3',
+        'db2',
         '--from-agent',
         'db1',
         '--backup',
@@ -233,20 +238,37 @@ test(
         ...config,
       ]);
       assert.equal(fromAgent.code, 0, fromAgent.stderr);
+      assert.match(fromAgent.stdout, /db2 restored from db2\/\S+ kept by db1/);
       assert.equal(
-        (await db3.sql("SHOW TABLES FROM mysql LIKE 'only_on_old_db3'")).length,
+        (await db2.sql("SHOW TABLES FROM mysql LIKE 'only_on_old_db2'")).length,
         0,
-        'db3 runs on the copy kept by db1',
+        'db2 runs on the copy kept by db1',
+      );
+      const [back] = await cluster.instance('db1').sql('SHOW SLAVE STATUS');
+      assert.equal(back?.Master_Host, cluster.nsHost('db2').address);
+      assert.equal(
+        back?.Slave_IO_Running,
+        'Yes',
+        `the writer's channel from db2 runs: ${String(back?.Last_IO_Errno)} ${String(back?.Last_IO_Error)}`,
+      );
+      const reconnects = daemon.journal
+        .read()
+        .filter((item) => item.event === 'replication.reconnect');
+      t.diagnostic(`reconnects: ${reconnects.map((item) => item.detail).join(' / ')}`);
+      assert.ok(
+        reconnects.every((item) => item.host === 'db1' && item.outcome === 'ok'),
+        'only db1 replicates from db2, and it runs again',
       );
       await cluster
         .instance('db1')
         .sql('INSERT INTO app.writes VALUES (?, ?)', [rows + 1, Date.now()]);
-      await waitFor(
-        'db3 to replicate from the writer again',
-        async () =>
-          Number((await db3.sql('SELECT COUNT(*) AS n FROM app.writes'))[0]?.n) === rows + 1,
-        30_000,
-      );
+      for (const host of [db2, db3])
+        await waitFor(
+          'db2 and db3 to replicate from the writer',
+          async () =>
+            Number((await host.sql('SELECT COUNT(*) AS n FROM app.writes'))[0]?.n) === rows + 1,
+          30_000,
+        );
       assert.deepEqual(
         daemon.journal
           .read()
