@@ -6,7 +6,12 @@ import { test, type TestContext } from 'node:test';
 import { AgentBackupStore } from '../../src/agent/backup-store.js';
 import { validateAgentConfig } from '../../src/agent/config.js';
 import { TransferRefused } from '../../src/agent/transfer-target.js';
-import { BACKUP_META, type BackupInfo } from '../../src/backup/backup.js';
+import {
+  BACKUP_META,
+  restoreBackup,
+  RestoreRefused,
+  type BackupInfo,
+} from '../../src/backup/backup.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { checkSpace, findBackup, RemoteBackups } from '../../src/transfer/remote-backup.js';
@@ -185,5 +190,17 @@ test('an agent keeping backups: snapshot.backup_dir must be absolute; receives a
   assert.throws(
     () => store.find('db2/2026-01-02T00-00-00-000Z-inc'),
     refusedWith('incremental', /only full backups/),
+  );
+});
+
+test('a sandbox restore refuses a snapshot copy taken through an agent (mariabackup could not prepare it)', async (t) => {
+  const { dir, config } = setup(t, true);
+  addBackup(dir, 'db2', '2026-01-01T00-00-00-000Z-full', { format: 'snapshot' });
+  await assert.rejects(
+    restoreBackup(config, 'db3', join(dir, 'backups', 'db2', '2026-01-01T00-00-00-000Z-full'), {
+      writer: 'db1',
+      connect: () => Promise.reject(new Error('not used')),
+    }),
+    (error: Error) => error instanceof RestoreRefused && /is a snapshot copy/.test(error.message),
   );
 });
