@@ -3,7 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Logger } from '../log.js';
 import { BACKUP_META, type BackupInfo } from '../backup/backup.js';
-import { receiveBackup } from '../backup/receive.js';
+import { receiveBackup, removeStaleStaging } from '../backup/receive.js';
 import { humanBytes } from '../transfer/stream-tools.js';
 import {
   openStream,
@@ -71,6 +71,11 @@ export class AgentBackupStore {
       throw new TransferRefused(
         'insufficient_space',
         `not enough free space on ${dir}: the copy is estimated at ${humanBytes(request.estimatedBytes)} (${request.estimatedBytes} bytes; ${humanBytes(needed)} with margin) and ${humanBytes(free)} (${free} bytes) are free`,
+      );
+    for (const path of removeStaleStaging(dir, request.host))
+      this.settings.log.warn(
+        { event: 'backup.stale_removed', host: request.host, path },
+        'removed a partial copy left by an earlier backup that did not finish',
       );
     const status: TransferStatus = {
       id: request.id,

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -83,4 +83,18 @@ export async function receiveBackup(
     rmSync(staging, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * Staging directories of `<root>/<host>` left by a receiver that died mid-copy (the daemon or agent
+ * killed: nobody removed them). Called only when no backup of `host` runs, so every one is stale.
+ */
+export function removeStaleStaging(root: string, host: string): string[] {
+  const dir = join(root, host);
+  if (!existsSync(dir)) return [];
+  const stale = readdirSync(dir)
+    .filter((name) => name.startsWith('.incoming-'))
+    .map((name) => join(dir, name));
+  for (const path of stale) rmSync(path, { recursive: true, force: true });
+  return stale;
 }

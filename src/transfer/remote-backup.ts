@@ -8,7 +8,7 @@ import { request as undiciRequest } from 'undici';
 import { agentTokenSource } from '../actuator/actuator.js';
 import { SPACE_MARGIN } from '../agent/transfer-target.js';
 import { BACKUP_META, backupRoot, listBackups, type BackupInfo } from '../backup/backup.js';
-import { receiveBackup } from '../backup/receive.js';
+import { receiveBackup, removeStaleStaging } from '../backup/receive.js';
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { silentLogger } from '../log.js';
@@ -137,6 +137,11 @@ export class RemoteBackups {
     const sourceUrl = this.agentUrl(host);
     const root = checkBackupDir(this.config);
     this.refuseBusy(host);
+    for (const path of removeStaleStaging(root, host))
+      (this.deps.logger ?? silentLogger).warn(
+        { event: 'backup.stale_removed', host, path },
+        'removed a partial copy left by an earlier backup that did not finish',
+      );
     const id = randomUUID();
     const progress: TransferProgress = {
       id,

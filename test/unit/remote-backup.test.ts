@@ -93,12 +93,19 @@ test('a backup through the agents is refused before anything moves: no backup se
     refused(/a transfer \(clone db2 -> db3\) is already running with db2/),
   );
   reseeder.untrack('x');
+  // A partial copy left by a daemon that died mid-backup goes with the next backup of that host.
+  mkdirSync(join(dir, 'backups', 'db2', '.incoming-dead'), { recursive: true });
+  addBackup(dir, 'db2', '2026-01-01T00-00-00-000Z-full');
   // The agent does not answer: refused too (no offer, nothing was sent or written).
   await assert.rejects(
     backups.startBackup('db2'),
     refused(/the agent of db2 did not offer a copy/),
   );
-  assert.deepEqual(readdirSync(join(dir, 'backups')), [], 'nothing was written');
+  assert.deepEqual(
+    readdirSync(join(dir, 'backups', 'db2')),
+    ['2026-01-01T00-00-00-000Z-full'],
+    'the stale staging directory is gone, the backup stays, nothing was written',
+  );
   assert.deepEqual(reseeder.inProgress(), []);
 });
 
