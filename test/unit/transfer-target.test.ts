@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -265,6 +265,49 @@ test('a pushed copy in an unknown format fails in receiving and leaves the serve
   }
   assert.match(status.error ?? '', /^receiving: the copy comes in an unknown format "zip"/);
   assert.equal(status.outcome, 'untouched-running');
+  assert.ok(existsSync(join(f.datadir, 'old.txt')) && existsSync(f.flag));
+  assert.deepEqual(leftovers(f), []);
+});
+
+test('a push cut midway (the manager gone) leaves the old datadir and says the server still runs', async (t) => {
+  const f = await fixture(t, {}, { running: true });
+  const source = join(f.dir, 'pushed');
+  mkdirSync(source);
+  writeFileSync(join(source, 'big.txt'), 'x'.repeat(200_000));
+  const body = gzipSync(execFileSync('tar', ['-C', source, '-cf', '-', '.']));
+  const server = createServer((request, response) => {
+    void f.target.acceptUpload('r3', request)?.then(
+      () => response.writeHead(200).end(),
+      () => response.writeHead(422).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await f.target.receive({
+    id: 'r3',
+    operation: 'restore',
+    estimatedBytes: 1000,
+    writer: { host: 'h', port: 1 },
+  });
+  const put = request({
+    host: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    method: 'PUT',
+    headers: { 'x-switchyard-format': 'tar', 'x-switchyard-gtid': '0-1-9' },
+  });
+  put.on('error', () => undefined);
+  put.write(body.subarray(0, Math.floor(body.length / 2)));
+  setTimeout(() => put.destroy(), 50);
+  let status: TransferStatus | undefined;
+  for (;;) {
+    status = f.target.status('r3');
+    if (status?.phase === 'failed' || status?.phase === 'done') break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(status.phase, 'failed');
+  assert.match(status.error ?? '', /^receiving: the stream from the source was cut/);
+  assert.equal(status.outcome, 'untouched-running');
+  assert.match(status.detail ?? '', /nothing was changed: the server is still running/);
   assert.ok(existsSync(join(f.datadir, 'old.txt')) && existsSync(f.flag));
   assert.deepEqual(leftovers(f), []);
 });
