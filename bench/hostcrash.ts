@@ -8,8 +8,12 @@
  * writer's mariadbd on the same settings. A fresh cluster per link-down run: the isolated side's
  * local writes are errant, so that host would need a reseed. Needs root.
  *
- *   npx tsx bench/hostcrash.ts [--runs 5] [--kill-runs 5] [--interval 1s]
+ *   npx tsx bench/hostcrash.ts [--runs 5] [--kill-runs 5] [--interval 1s] [--connect-timeout 300ms]
+ *     [--timeline DIR]
  */
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDuration } from '../src/config/duration.js';
 import { startLocalWrites } from '../test/support/load.js';
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
@@ -18,6 +22,10 @@ const runs = Number(option('--runs', '5'));
 const killRuns = Number(option('--kill-runs', '5'));
 const interval = option('--interval', '1s');
 const monitor = { interval, connect_timeout: '1s', failures_before_down: 3 };
+// --timeline DIR: keep each kill's journal and daemon log there (what the manager saw, step by step).
+const timelineDir = option('--timeline', '');
+// --connect-timeout: the write client's connect timeout (see the README on the VIP gap).
+const connectTimeoutMs = parseDuration(option('--connect-timeout', '300ms'));
 
 const linkDown: number[] = [];
 const lateIsolated: number[] = [];
@@ -63,7 +71,7 @@ if (killRuns > 0) {
   try {
     const daemon = await startBenchDaemon(cluster.config);
     try {
-      const probe = await writerVipProbe(cluster, daemon);
+      const probe = await writerVipProbe(cluster, daemon, connectTimeoutMs);
       probe.start();
       for (let run = 1; run <= killRuns; run++) {
         const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
@@ -82,6 +90,25 @@ if (killRuns > 0) {
           5,
         );
         kills.push(first - killedAt);
+        if (timelineDir) {
+          mkdirSync(timelineDir, { recursive: true });
+          writeFileSync(
+            join(timelineDir, `kill-${run}.json`),
+            JSON.stringify({ killedAt, first, stateDir: cluster.config.state_dir }),
+          );
+          cpSync(
+            join(cluster.config.state_dir, 'journal.jsonl'),
+            join(timelineDir, `kill-${run}.journal.jsonl`),
+          );
+          cpSync(
+            join(cluster.config.state_dir, '..', 'daemon.log'),
+            join(timelineDir, `kill-${run}.daemon.log`),
+          );
+          cpSync(
+            join(cluster.config.state_dir, '..', `agent-${writer}.log`),
+            join(timelineDir, `kill-${run}.agent-${writer}.log`),
+          );
+        }
         console.log(
           `kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`,
         );
@@ -120,7 +147,9 @@ if (killRuns > 0) {
 }
 
 console.log('');
-console.log(`monitor ${JSON.stringify(monitor)}, lease 3s, MariaDB defaults`);
+console.log(
+  `monitor ${JSON.stringify(monitor)}, lease 3s, MariaDB defaults; kill -9 client connect timeout ${connectTimeoutMs} ms`,
+);
 if (linkDown.length)
   console.log(
     `link down (silent), ${linkDown.length} runs: first write on the new writer median ${median(linkDown)} ms, worst ${Math.max(...linkDown)} ms; isolated-side writes after the new writer's first: ${lateIsolated.reduce((a, b) => a + b, 0)}`,

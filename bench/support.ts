@@ -63,7 +63,12 @@ export async function until<T>(
  * What every VIP benchmark starts from: db1 holds the writer VIP, and a client writes through
  * that VIP every 10 ms (started, one write at a time, as the application user).
  */
-export async function writerVipProbe(cluster: NetnsCluster, daemon: Daemon): Promise<WriteProbe> {
+export async function writerVipProbe(
+  cluster: NetnsCluster,
+  daemon: Daemon,
+  /** The client's connect timeout: what a connect attempt costs when its SYN goes unanswered. */
+  connectTimeoutMs = 300,
+): Promise<WriteProbe> {
   await until(
     'db1 to hold the writer VIP',
     () => daemon.status().roles.writer?.[cluster.writerVip] === 'db1',
@@ -77,6 +82,6 @@ export async function writerVipProbe(cluster: NetnsCluster, daemon: Daemon): Pro
     password: cluster.appUser.password,
     table: 'app.writes',
     intervalMs: 10,
-    connectTimeoutMs: 300,
+    connectTimeoutMs,
   });
 }

@@ -44,11 +44,17 @@ export async function startAgent(options: {
   snapshotMethod?: SnapshotMethod;
 }): Promise<RunningAgent> {
   const { config, logger } = options;
-  const driver = options.driver ?? new IpCommandDriver();
+  const driver =
+    options.driver ??
+    new IpCommandDriver({
+      refuseMoved: config.vip?.refuse_moved,
+      warn: (message) => logger.warn({ event: 'vip.refuse_rule_failed' }, message),
+    });
   assertSecretFilesPrivate(agentSecretFiles(config));
   const getToken = agentTokenReader(config);
   getToken();
   if (config.vip) {
+    await driver.cleanUp?.();
     const held = await driver.list(config.vip.interface);
     const vips = held.filter((address) => config.vip?.ips.includes(address.ip));
     logger.info(

@@ -62,6 +62,12 @@ export const agentConfigSchema = z.strictObject({
         .array(ipv4)
         .min(1, 'list the role IPs this host may hold')
         .refine((ips) => new Set(ips).size === ips.length, { message: 'an IP is listed twice' }),
+      /**
+       * After a VIP leaves this host, refuse (iptables nat REDIRECT to a closed port) the
+       * connections that still arrive for it from clients with a stale ARP entry, instead of
+       * letting the kernel drop them: they retry at once rather than after their connect timeout.
+       */
+      refuse_moved: z.boolean().default(true),
     })
     .optional(),
   /**

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { Repeating } from './repeating.js';
 
 /** What the manager tells the writer's agent in the per-cycle exchange. */
 export interface LeaseSettings {
@@ -45,7 +46,8 @@ export class LeaseKeeper {
   private configuredAt = 0;
   private lastManager = 0;
   private readonly lastReached = new Map<string, number>();
-  private timer?: NodeJS.Timeout;
+  /** Pings the voters every interval, one round at a time. */
+  private readonly pings: Repeating;
   /** Checks for a lapse every 100 ms, apart from the pings, so the fence comes on time. */
   private watchdog?: NodeJS.Timeout;
   private fenced = false;
@@ -54,6 +56,10 @@ export class LeaseKeeper {
 
   constructor(private readonly deps: LeaseDeps) {
     this.now = deps.now ?? Date.now;
+    this.pings = new Repeating(() => this.tick(), {
+      intervalMs: () => this.settings?.intervalMs ?? 0,
+      now: this.now,
+    });
   }
 
   /** From each exchange: settings when this host holds the writer role, undefined otherwise. */
@@ -81,7 +87,7 @@ export class LeaseKeeper {
       );
     }
     this.settings = settings;
-    if (!this.timer) this.schedule(0);
+    this.pings.start();
     if (!this.watchdog) {
       this.watchdog = setInterval(() => this.evaluate(), 100);
       this.watchdog.unref();
@@ -121,9 +127,8 @@ export class LeaseKeeper {
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.pings.stop();
     if (this.watchdog) clearInterval(this.watchdog);
-    this.timer = undefined;
     this.watchdog = undefined;
   }
 
@@ -179,18 +184,9 @@ export class LeaseKeeper {
     }
   }
 
-  private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.tick();
-    }, delayMs);
-    this.timer.unref();
-  }
-
   private async tick(): Promise<void> {
     const settings = this.settings;
     if (!settings) return;
-    const started = this.now();
     const timeoutMs = Math.max(200, Math.min(settings.intervalMs / 2, 1000));
     await Promise.all(
       settings.voters.map(async (voter) => {
@@ -203,6 +199,5 @@ export class LeaseKeeper {
       }),
     );
     this.evaluate();
-    if (this.settings) this.schedule(Math.max(0, settings.intervalMs - (this.now() - started)));
   }
 }

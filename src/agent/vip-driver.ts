@@ -16,6 +16,8 @@ export interface VipDriver {
   remove(ip: string, prefix: number, iface: string): Promise<void>;
   /** Gratuitous ARP so neighbours update their caches; takes about a second, callers do not wait on it. */
   announce(ip: string, iface: string): Promise<string>;
+  /** At agent start: removes what an earlier run of the agent left on the host (refusal rules). */
+  cleanUp?(): Promise<void>;
 }
 
 function commandError(command: string, args: string[], error: unknown): Error {
@@ -23,11 +25,31 @@ function commandError(command: string, args: string[], error: unknown): Error {
   return new Error(`${command} ${args.join(' ')} failed: ${stderr || (error as Error).message}`);
 }
 
-/** iproute2 and iputils-arping through execFile with argument arrays (never a shell). */
+export interface IpCommandDriverOptions {
+  ip?: string;
+  arping?: string;
+  iptables?: string;
+  timeoutMs?: number;
+  /**
+   * After a VIP leaves this host, refuse the connections that still arrive for it (vip.refuse_moved).
+   * Clients whose ARP cache still names this host keep sending here until the new holder's
+   * announcement reaches them; without a rule their SYNs are dropped and each waits for its
+   * connect retry (a second on Linux), with it they are refused at once and retry.
+   */
+  refuseMoved?: boolean;
+  /** Where a failed refusal rule is reported: the VIP move itself succeeded. */
+  warn?: (message: string) => void;
+}
+
+/** Marks Switchyard's rules in the nat table, so they are found and removed by their comment. */
+const REFUSE_COMMENT = 'switchyard: VIP moved away, refuse stale clients';
+
+/** iproute2, iputils-arping and iptables through execFile with argument arrays (never a shell). */
 export class IpCommandDriver implements VipDriver {
-  constructor(
-    private readonly options: { ip?: string; arping?: string; timeoutMs?: number } = {},
-  ) {}
+  /** VIPs this agent put a refusal rule in place for (see startRefusing). */
+  private readonly refusing = new Set<string>();
+
+  constructor(private readonly options: IpCommandDriverOptions = {}) {}
 
   private async exec(command: string, args: string[]): Promise<string> {
     try {
@@ -51,11 +73,106 @@ export class IpCommandDriver implements VipDriver {
   }
 
   async add(ip: string, prefix: number, iface: string): Promise<void> {
+    // A refusal rule left from when the VIP moved away would refuse its new clients here.
+    if (this.refusing.has(ip)) await this.stopRefusing(ip);
     await this.exec(this.options.ip ?? 'ip', ['addr', 'add', `${ip}/${prefix}`, 'dev', iface]);
   }
 
   async remove(ip: string, prefix: number, iface: string): Promise<void> {
-    await this.exec(this.options.ip ?? 'ip', ['addr', 'del', `${ip}/${prefix}`, 'dev', iface]);
+    // The rule goes in first: a SYN arriving between the address going and the rule coming would
+    // be dropped, and that client would wait a whole SYN retransmit (seen: 1 s in 10 ms of gap).
+    // While the address is still here the rule refuses new connections too, which is what a VIP
+    // on its way out should do; established ones are not touched (NAT decides on the first packet).
+    if (this.options.refuseMoved !== false) await this.startRefusing(ip);
+    try {
+      await this.exec(this.options.ip ?? 'ip', ['addr', 'del', `${ip}/${prefix}`, 'dev', iface]);
+    } catch (error) {
+      // Still here: it must keep serving.
+      if (this.refusing.has(ip)) await this.stopRefusing(ip);
+      throw error;
+    }
+  }
+
+  /**
+   * Only packets that still arrive for an address this host no longer has match: without the rule
+   * the kernel drops them. They are redirected to port 1, where nothing listens, so the client
+   * gets a reset; never to a real service, even if mysqld starts again meanwhile.
+   */
+  private iptables(operation: '-C' | '-I' | '-D', ip: string): Promise<string> {
+    return this.exec(this.options.iptables ?? 'iptables', [
+      '-t',
+      'nat',
+      operation,
+      'PREROUTING',
+      '-d',
+      `${ip}/32`,
+      '-p',
+      'tcp',
+      '-m',
+      'comment',
+      '--comment',
+      REFUSE_COMMENT,
+      '-j',
+      'REDIRECT',
+      '--to-ports',
+      '1',
+    ]);
+  }
+
+  private async startRefusing(ip: string): Promise<void> {
+    try {
+      const present = await this.iptables('-C', ip).then(
+        () => true,
+        () => false,
+      );
+      if (!present) await this.iptables('-I', ip);
+      this.refusing.add(ip);
+    } catch (error) {
+      this.options.warn?.(
+        `${ip} was removed, but stale clients will wait for their connect timeout instead of being refused: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** Every refusal rule an earlier run left: a VIP this agent adds later must not be refused. */
+  async cleanUp(): Promise<void> {
+    if (this.options.refuseMoved === false) return;
+    let rules: string;
+    try {
+      rules = await this.exec(this.options.iptables ?? 'iptables', [
+        '-t',
+        'nat',
+        '-S',
+        'PREROUTING',
+      ]);
+    } catch {
+      return; // no iptables or no nat table: there can be no rule of ours either
+    }
+    for (const line of rules.split('\n')) {
+      if (!line.includes(REFUSE_COMMENT)) continue;
+      const ip = /-d (\d+\.\d+\.\d+\.\d+)\/32/.exec(line)?.[1];
+      if (ip) await this.stopRefusing(ip);
+    }
+  }
+
+  private async stopRefusing(ip: string): Promise<void> {
+    this.refusing.delete(ip);
+    // -D removes one copy; a rule inserted twice (two agents' lifetimes) needs two.
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const present = await this.iptables('-C', ip).then(
+        () => true,
+        () => false,
+      );
+      if (!present) return;
+      try {
+        await this.iptables('-D', ip);
+      } catch (error) {
+        this.options.warn?.(
+          `could not remove the refusal rule for ${ip}: ${(error as Error).message}`,
+        );
+        return;
+      }
+    }
   }
 
   async announce(ip: string, iface: string): Promise<string> {

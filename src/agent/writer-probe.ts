@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { Repeating } from './repeating.js';
 
 export interface ProbeTarget {
   host: string;
@@ -60,8 +61,7 @@ export class WriterProbe {
   private target?: ProbeTarget;
   private intervalMs = 1000;
   private timeoutMs = 1000;
-  private timer?: NodeJS.Timeout;
-  private running = false;
+  private readonly probes = new Repeating(() => this.tick(), { intervalMs: () => this.intervalMs });
   private result?: ProbeResult;
 
   constructor(
@@ -81,7 +81,7 @@ export class WriterProbe {
       this.stop();
       return;
     }
-    if (!this.timer && !this.running) this.schedule(0);
+    this.probes.start();
   }
 
   latest(): ProbeResult | undefined {
@@ -89,30 +89,14 @@ export class WriterProbe {
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.tick();
-    }, delayMs);
-    this.timer.unref();
+    this.probes.stop();
   }
 
   private async tick(): Promise<void> {
     const target = this.target;
     if (!target) return;
-    this.running = true;
-    const started = Date.now();
-    try {
-      const result = await this.probe(target, this.timeoutMs);
-      if (sameTarget(target, this.target)) this.result = result;
-    } finally {
-      this.running = false;
-    }
-    if (this.target) this.schedule(Math.max(0, this.intervalMs - (Date.now() - started)));
+    const result = await this.probe(target, this.timeoutMs);
+    if (sameTarget(target, this.target)) this.result = result;
   }
 }
 

@@ -2,7 +2,7 @@ import express from 'express';
 import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
-import type { MonitorCycle } from '../monitor/monitor.js';
+import type { MonitorCycle } from '../domain/monitor-cycle.js';
 
 export interface HostStatus {
   name: string;

@@ -78,6 +78,10 @@ export interface DaemonOptions {
   extraRouters?: (daemon: Daemon) => Router[];
 }
 
+/** Quick looks after the writer's connection broke, and their spacing (see Daemon.quickRechecks). */
+const QUICK_RECHECKS = 5;
+const QUICK_RECHECK_MS = 50;
+
 /**
  * The manager: monitor -> engine -> metrics every monitor.interval, plus the heartbeat writer
  * and the HTTP listener. The engine owns and persists the cluster state; the monitor works on
@@ -101,6 +105,16 @@ export class Daemon {
   private stopping = false;
   private loopDone?: Promise<void>;
   private wake?: () => void;
+  /** A cycle was asked for while one ran: the next one starts without waiting. */
+  private cycleRequested = false;
+  /**
+   * After the writer's connection broke: how many more quick looks (QUICK_RECHECK_MS apart) while
+   * the writer's kernel keeps answering that nothing serves (refused, or reset while the killed
+   * process is still being torn down) and no failover happened yet. A replica's IO thread hears
+   * the same close a few milliseconds later than the manager, and a check can land in the dying
+   * process's backlog; waiting a whole interval for either would waste what the watch gained.
+   */
+  private quickRechecks = 0;
   private schedules: Array<{ stop(): void }> = [];
   private readonly log: Logger;
   /** With triggers.alertmanager_url: Alertmanager silences as maintenance windows. */
@@ -228,6 +242,10 @@ export class Daemon {
       config,
       log: log.child({ component: 'monitor' }),
       metrics: this.metrics,
+      onWriterLost: () => {
+        this.quickRechecks = QUICK_RECHECKS;
+        this.cycleSoon();
+      },
     });
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
     if (config.triggers.alertmanager_url) {
@@ -386,6 +404,28 @@ export class Daemon {
     this.lastCycle = { ...cycle, state };
     updateMetrics(this.metrics, this.config, this.lastCycle);
     this.exportLeadership();
+    this.monitor.watchWriter(state);
+    if (this.quickRechecks > 0 && !this.writerProcessGone(cycle.observations, state))
+      this.quickRechecks = 0;
+  }
+
+  /** This cycle's check of the state's writer was refused or reset: its mysqld is gone or going. */
+  private writerProcessGone(
+    observations: MonitorCycle['observations'],
+    state: ClusterState,
+  ): boolean {
+    const writer = holderOf(state.roles, 'writer');
+    const observation = observations.find((item) => item.host === writer);
+    return (
+      observation !== undefined &&
+      /ECONNREFUSED|ECONNRESET|closed the connection/.test(observation.error ?? '')
+    );
+  }
+
+  /** Runs the next cycle now rather than at the next interval (the writer's connection broke). */
+  private cycleSoon(): void {
+    if (this.wake) this.wake();
+    else this.cycleRequested = true;
   }
 
   /** The leader's URL as etcd names it (this manager's own when it leads). */
@@ -474,13 +514,21 @@ export class Daemon {
           'monitor cycle failed',
         );
       }
-      const wait = Math.max(0, this.config.monitor.interval - (Date.now() - started));
+      let wait = Math.max(0, this.config.monitor.interval - (Date.now() - started));
+      if (this.quickRechecks > 0) {
+        this.quickRechecks--;
+        wait = Math.min(wait, QUICK_RECHECK_MS);
+      }
+      if (this.cycleRequested) wait = 0;
+      this.cycleRequested = false;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.wake = () => {
+        const done = () => {
           clearTimeout(timer);
+          this.wake = undefined;
           resolve();
         };
+        const timer = setTimeout(done, wait);
+        this.wake = done;
       });
     }
   }

@@ -1,7 +1,7 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { EngineConfig } from './context.js';
-import type { GtidOps } from './gtid-position.js';
+import type { GtidOps } from '../mysql/gtid.js';
 import { isEligible } from './roles.js';
 import { knownPosition } from './topology.js';
 

@@ -4,7 +4,7 @@ import type { HostObservation } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
-import type { GtidOps } from './gtid-position.js';
+import type { GtidOps } from '../mysql/gtid.js';
 import type { StepRunner } from './steps.js';
 
 /** The parts of the configuration the engine decides with. */

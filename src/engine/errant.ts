@@ -1,7 +1,7 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { GtidView } from './context.js';
-import type { GtidOps } from './gtid-position.js';
+import { parseBinlogState, type Gtid, type GtidOps } from '../mysql/gtid.js';
 
 export type { GtidView };
 import { knownPosition } from './topology.js';
@@ -17,31 +17,8 @@ export interface ErrantInput {
   promotion?: ClusterState['lastPromotion'];
 }
 
-interface Pair {
-  domain: number;
-  server: number;
-  seq: bigint;
-}
-
-function parsePairs(text: string | undefined): Map<string, Pair> {
-  const pairs = new Map<string, Pair>();
-  for (const part of (text ?? '').split(',')) {
-    const match = /^(\d+)-(\d+)-(\d+)$/.exec(part.trim());
-    if (!match) continue;
-    const pair: Pair = {
-      domain: Number(match[1]),
-      server: Number(match[2]),
-      seq: BigInt(match[3] as string),
-    };
-    const key = `${pair.domain}-${pair.server}`;
-    const previous = pairs.get(key);
-    if (!previous || previous.seq < pair.seq) pairs.set(key, pair);
-  }
-  return pairs;
-}
-
-function domainSeq(position: string | undefined, domain: number): Pair | undefined {
-  return [...parsePairs(position).values()].find((pair) => pair.domain === domain);
+function domainSeq(position: string | undefined, domain: number): Gtid | undefined {
+  return [...parseBinlogState(position).values()].find((pair) => pair.domain === domain);
 }
 
 /**
@@ -59,9 +36,9 @@ function domainSeq(position: string | undefined, domain: number): Pair | undefin
 export function errantTransactions(input: ErrantInput): string[] {
   const { host, writer } = input;
   if (!host.binlogState || !writer.binlogState) return fallbackErrant(input);
-  const writerPairs = parsePairs(writer.binlogState);
+  const writerPairs = parseBinlogState(writer.binlogState);
   const result: string[] = [];
-  for (const pair of parsePairs(host.binlogState).values()) {
+  for (const pair of parseBinlogState(host.binlogState).values()) {
     if (writer.serverId !== undefined && pair.server === writer.serverId) continue;
     const writerSeq = writerPairs.get(`${pair.domain}-${pair.server}`)?.seq;
     if (writerSeq !== undefined && writerSeq >= pair.seq) continue;

@@ -52,7 +52,7 @@ export function writerDeathEvidence(writer: string, input: EvidenceInput): Evide
   if (!hardOffline && !refused) {
     return {
       dead: false,
-      reason: `${writer} failed ${record?.failures ?? 0} of ${limit} checks and is ${record?.state ?? 'unknown'}, not HARD_OFFLINE yet`,
+      reason: `${writer} failed ${record?.failures ?? 0} of ${limit} checks${observation?.error ? ` (${observation.error})` : ''} and is ${record?.state ?? 'unknown'}, not HARD_OFFLINE yet`,
       inputs: { writer, state: record?.state, failures: record?.failures },
     };
   }

@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { SwitchyardMetrics } from './metrics.js';
-import type { MonitorCycle } from '../monitor/monitor.js';
+import type { MonitorCycle } from '../domain/monitor-cycle.js';
 
 /**
  * Copies the last cycle into the registry, so a scrape only reads memory and never waits on

@@ -3,21 +3,17 @@ import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostState } from '../domain/host-state.js';
+import type { MonitorCycle } from '../domain/monitor-cycle.js';
 import type { HostObservation, ReplicationStatus } from '../domain/observation.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
+import { openConnection } from '../mysql/connect.js';
 import { observeHost } from './checks.js';
+import { slowReplicaTimeoutWarning } from './replica-timeout.js';
+import { WriterWatch } from './writer-watch.js';
 import { initialHostRecord, nextHostRecord } from './state-machine.js';
 
-export interface MonitorCycle {
-  /** Epoch ms at the start of the cycle. */
-  at: number;
-  observations: HostObservation[];
-  state: ClusterState;
-  networkOk: boolean;
-  networkDetail: string;
-  transitions: Array<{ host: string; from: HostState; to: HostState; reason: string }>;
-}
+export type { MonitorCycle };
 
 export interface MonitorOptions {
   config: LoadedConfig;
@@ -26,10 +22,9 @@ export interface MonitorOptions {
   /** The manager's own network check; default: one ICMP echo with a 1 s wait. */
   pinger?: (ip: string) => Promise<boolean>;
   now?: () => number;
+  /** The idle connection to the writer was lost (see WriterWatch): the daemon runs a cycle now. */
+  onWriterLost?: (host: string, reason: string) => void;
 }
-
-/** Above this, IO-thread-only evidence of a silently lost writer is slow. */
-const SLOW_NET_TIMEOUT_SECONDS = 10;
 
 const HEALTHY: ReadonlySet<HostState> = new Set([
   'ONLINE',
@@ -69,6 +64,7 @@ export class Monitor {
   private readonly timeoutWarned = new Map<string, number>();
   /** Last server_id seen per host, so heartbeat lag can be measured while the writer is briefly unreachable. */
   private readonly serverIds = new Map<string, number>();
+  private readonly writerWatch: WriterWatch;
 
   constructor(private readonly options: MonitorOptions) {
     const { mysql } = options.config;
@@ -79,6 +75,31 @@ export class Monitor {
     );
     this.pinger = options.pinger ?? icmpPing;
     this.now = options.now ?? Date.now;
+    this.writerWatch = new WriterWatch({
+      open: (name) => {
+        const host = options.config.hosts[name];
+        if (!host) return Promise.reject(new Error(`${name} is not a configured host`));
+        return openConnection({
+          host: host.address,
+          port: host.port,
+          user: this.user,
+          password: this.password,
+          connectTimeoutMs: options.config.monitor.connect_timeout,
+        });
+      },
+      onLost: (host, reason) => {
+        options.log.info(
+          { event: 'monitor.writer_connection_lost', host, reason },
+          'the connection to the writer was lost: checking now',
+        );
+        options.onWriterLost?.(host, reason);
+      },
+    });
+  }
+
+  /** Keeps an idle connection to the state's writer, so that its crash is heard at once. */
+  watchWriter(state: ClusterState): void {
+    this.writerWatch.watch(this.writerOf(state));
   }
 
   private writerOf(state: ClusterState, observations?: HostObservation[]): string | undefined {
@@ -197,18 +218,11 @@ export class Monitor {
     };
   }
 
-  /**
-   * A replica without an agent is an observer only through its IO thread, which notices a silent
-   * loss of its master only after slave_net_timeout: say so once, with the fix.
-   */
+  /** Says once per host and value when a replica's slave_net_timeout slows writer-loss evidence. */
   private warnSlowTimeout(observation: HostObservation): void {
+    const warning = slowReplicaTimeoutWarning(observation, this.options.config.hosts);
     const timeout = observation.slaveNetTimeoutSeconds;
-    if (!observation.replication || timeout === undefined || timeout <= SLOW_NET_TIMEOUT_SECONDS)
-      return;
-    if (
-      this.options.config.hosts[observation.host]?.agent !== undefined ||
-      this.timeoutWarned.get(observation.host) === timeout
-    )
+    if (!warning || timeout === undefined || this.timeoutWarned.get(observation.host) === timeout)
       return;
     this.timeoutWarned.set(observation.host, timeout);
     this.options.log.warn(
@@ -217,11 +231,12 @@ export class Monitor {
         host: observation.host,
         slaveNetTimeoutSeconds: timeout,
       },
-      `${observation.host} has no agent and slave_net_timeout=${timeout}s: a silently lost writer is confirmed by its IO thread only after that long; run an agent on it (hosts.${observation.host}.agent) or lower slave_net_timeout`,
+      warning,
     );
   }
 
   async close(): Promise<void> {
-    // Connections are per cycle; nothing stays open.
+    // Check connections are per cycle; only the writer watch stays open.
+    await this.writerWatch.close();
   }
 }

@@ -23,10 +23,27 @@ export async function openConnection(endpoint: Endpoint): Promise<Connection> {
     ? undefined
     : (endpoint.tls ?? mysqlTlsFor(endpoint.host, endpoint.port));
   try {
-    return await createConnection(endpoint, tls);
+    return closeSocketOnDestroy(await createConnection(endpoint, tls));
   } catch (error) {
     throw tls ? describeTlsError(error as Error, endpoint.host, endpoint.port) : error;
   }
+}
+
+/**
+ * mysql2's destroy() only half-closes the socket (end()). To a host that vanished, the FIN and any
+ * unsent bytes then wait for TCP's retransmission timeout (many minutes), and the open handle keeps
+ * the process alive that long: a daemon that could not stop, sockets piling up per silent host.
+ * Destroying the socket too closes it now.
+ */
+function closeSocketOnDestroy(connection: Connection): Connection {
+  const inner = (connection as unknown as { connection?: { stream?: { destroy(): void } } })
+    .connection;
+  const destroy = connection.destroy.bind(connection);
+  connection.destroy = () => {
+    destroy();
+    inner?.stream?.destroy();
+  };
+  return connection;
 }
 
 /**

@@ -60,6 +60,28 @@ export function parsePosition(text: string | null | undefined): GtidPosition {
   return position;
 }
 
+/**
+ * @@gtid_binlog_state: the last GTID per domain AND server_id (a position keeps one per domain),
+ * keyed "domain-server". Tolerant where parsePosition is strict: an entry listed twice keeps the
+ * higher sequence, and a part that is no GTID is skipped, so errant detection names what it can
+ * read rather than nothing.
+ */
+export function parseBinlogState(text: string | null | undefined): Map<string, Gtid> {
+  const state = new Map<string, Gtid>();
+  for (const part of (text ?? '').split(',')) {
+    let gtid: Gtid;
+    try {
+      gtid = parseGtid(part);
+    } catch {
+      continue;
+    }
+    const key = `${gtid.domain}-${gtid.server}`;
+    const previous = state.get(key);
+    if (!previous || previous.seq < gtid.seq) state.set(key, gtid);
+  }
+  return state;
+}
+
 /** Canonical text: sorted by domain, comma-separated, as MariaDB accepts it back. */
 export function formatPosition(position: GtidPosition): string {
   return [...position.values()]
@@ -145,18 +167,23 @@ export function comparePositions(
   return 'equal';
 }
 
-/**
- * Per domain, the entry with the higher sequence number. Used to combine a host's
- * @@gtid_binlog_pos and @@gtid_slave_pos into "everything this host has". Entries with the same
- * sequence and different servers are a divergence: throws, because no merge is honest.
- */
-export function mergePositions(...positions: Array<GtidPosition | string>): GtidPosition {
+/** What to do when two positions hold different GTIDs with the same sequence in one domain. */
+type OnDivergence = 'throw' | 'keep-first';
+
+function mergeInto(
+  positions: Array<GtidPosition | string>,
+  onDivergence: OnDivergence,
+): GtidPosition {
   const merged = new Map<number, Gtid>();
   for (const value of positions) {
     for (const gtid of asPosition(value).values()) {
       const current = merged.get(gtid.domain);
       if (current === undefined || current.seq < gtid.seq) merged.set(gtid.domain, gtid);
-      else if (current.seq === gtid.seq && current.server !== gtid.server) {
+      else if (
+        current.seq === gtid.seq &&
+        current.server !== gtid.server &&
+        onDivergence === 'throw'
+      ) {
         throw new GtidParseError(
           `cannot merge ${formatGtid(current)} and ${formatGtid(gtid)}: same sequence, different server (diverged)`,
         );
@@ -164,6 +191,26 @@ export function mergePositions(...positions: Array<GtidPosition | string>): Gtid
     }
   }
   return merged;
+}
+
+/**
+ * Per domain, the entry with the higher sequence number. Used to combine a host's
+ * @@gtid_binlog_pos and @@gtid_slave_pos into "everything this host has". Entries with the same
+ * sequence and different servers are a divergence: throws, because no merge is honest.
+ */
+export function mergePositions(...positions: Array<GtidPosition | string>): GtidPosition {
+  return mergeInto(positions, 'throw');
+}
+
+/**
+ * mergePositions for callers that must not throw on divergence: where two positions diverged
+ * in a domain, the entry listed first is kept. The divergence is not hidden from them: comparing
+ * the result with the other host (missingFrom, or GtidOps.missing) still names it.
+ */
+export function mergePositionsKeepingFirst(
+  ...positions: Array<GtidPosition | string>
+): GtidPosition {
+  return mergeInto(positions, 'keep-first');
 }
 
 export interface Candidate<T> {
@@ -236,6 +283,48 @@ export function totalSequence(position: GtidPosition | string): bigint {
   for (const gtid of asPosition(position).values()) total += gtid.seq;
   return total;
 }
+
+// --- The engine's view: text positions in, text ranges out, divergence reported, never thrown ---
+
+/**
+ * What the engine needs from a GTID implementation, positions in the servers' text form. An
+ * interface so engine tests can hand in their own; `mariadbGtid` is the real one.
+ */
+export interface GtidOps {
+  /** true when `have` contains every transaction `other` has. */
+  contains(have: string, other: string): boolean;
+  /** The transactions of `other` that `have` lacks, as ranges "domain-server-from..to"; empty when none. */
+  missing(have: string, other: string): string[];
+  /** How many transactions of `other` `have` lacks (a lower bound when histories diverged). */
+  missingCount(have: string, other: string): number;
+  /** Per domain, the most advanced of the positions (the first listed where they diverged). */
+  merge(...positions: string[]): string;
+}
+
+/** The sequence numbers a range names; a divergence names at least the differing GTID itself. */
+function rangeBounds(range: MissingRange): { from: bigint; to: bigint } {
+  const to = range.have.seq;
+  return { from: range.diverged ? to : (range.other?.seq ?? 0n) + 1n, to };
+}
+
+function rangeText(range: MissingRange): string {
+  const { from, to } = rangeBounds(range);
+  const prefix = `${range.domain}-${range.have.server}`;
+  return from === to ? `${prefix}-${to}` : `${prefix}-${from}..${to}`;
+}
+
+export const mariadbGtid: GtidOps = {
+  contains: (have, other) => contains(have, other),
+  missing: (have, other) => missingFrom(other, have).map(rangeText),
+  missingCount: (have, other) =>
+    Number(
+      missingFrom(other, have).reduce((sum, range) => {
+        const { from, to } = rangeBounds(range);
+        return sum + (to - from + 1n);
+      }, 0n),
+    ),
+  merge: (...positions) => formatPosition(mergePositionsKeepingFirst(...positions)),
+};
 
 // --- MySQL uuid:interval sets (not used by MariaDB; kept small for a future MySQL port) ---
 

@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { countTransactions, errantTransactions, type GtidView } from '../engine/errant.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
-import { mariadbGtid } from '../engine/gtid-position.js';
+import { mariadbGtid } from '../mysql/gtid.js';
 import { queryRows } from '../mysql/connect.js';
 import { clientArguments } from '../snapshot/command.js';
 import { readSecret } from '../config/secrets.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostRecord } from '../../src/domain/cluster-state.js';
 import { planCatchUp, type HostPosition } from '../../src/engine/candidates.js';
-import { mariadbGtid } from '../../src/engine/gtid-position.js';
+import { mariadbGtid } from '../../src/mysql/gtid.js';
 
 const online = (): HostRecord => ({
   state: 'ONLINE',

@@ -21,7 +21,7 @@ import { MemoryJournal } from '../../src/journal/journal.js';
 import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineConfig } from '../../src/engine/context.js';
-import { mariadbGtid } from '../../src/engine/gtid-position.js';
+import { mariadbGtid } from '../../src/mysql/gtid.js';
 
 export function testConfig(overrides: Record<string, unknown> = {}): EngineConfig {
   return configSchema.parse({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mariadbGtid, parseGtidPosition } from '../../src/engine/gtid-position.js';
+import { mariadbGtid, parsePosition as parseGtidPosition } from '../../src/mysql/gtid.js';
 
 test('parses MariaDB positions, several domains, empty', () => {
   assert.equal(parseGtidPosition('').size, 0);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { errantTransactions } from '../../src/engine/errant.js';
-import { mariadbGtid } from '../../src/engine/gtid-position.js';
+import { mariadbGtid } from '../../src/mysql/gtid.js';
 import { holderOf } from '../../src/engine/roles.js';
 import type { IncomingAlert } from '../../src/engine/types.js';
 import { harness, record, testConfig } from './engine-fakes.js';

@@ -8,6 +8,7 @@ import { readSecret } from '../../config/secrets.js';
 import { managerSecretFiles, secretFileProblems } from '../../config/secret-files.js';
 import { configWarnings } from '../../config/warnings.js';
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
+import { liveWarnings } from './config-live.js';
 
 export function registerConfigCheck(program: Command): void {
   const config = program.command('config').description('work with configuration files');
@@ -19,7 +20,11 @@ export function registerConfigCheck(program: Command): void {
       'config file, or a conf.d directory (one file per cluster)',
     )
     .option('--json', 'print the result as JSON')
-    .action((options: { config: string; json?: boolean }) => {
+    .option(
+      '--live',
+      'also check every host once as the monitor does: unreachable hosts, replicas whose slave_net_timeout makes a silent writer loss slow to confirm',
+    )
+    .action(async (options: { config: string; json?: boolean; live?: boolean }) => {
       if (isDirectory(options.config)) {
         // A conf.d directory: one cluster per file (switchyard run -c DIR).
         const { configs, problems } = readConfigDir(options.config);
@@ -90,6 +95,7 @@ export function registerConfigCheck(program: Command): void {
             warnings.push((error as Error).message);
           }
         }
+        if (options.live && problems.length === 0) warnings.push(...(await liveWarnings(loaded)));
       }
       if (options.json) {
         process.stdout.write(

@@ -1,0 +1,47 @@
+import type { LoadedConfig } from '../../config/load.js';
+import { readSecret } from '../../config/secrets.js';
+import { observeHost } from '../../monitor/checks.js';
+import { slowReplicaTimeoutWarning } from '../../monitor/replica-timeout.js';
+
+/**
+ * `config check --live`: what only the running hosts can tell. Each host is checked once, the
+ * way the monitor checks it, and every finding is a warning: the file itself is valid.
+ */
+export async function liveWarnings(config: LoadedConfig): Promise<string[]> {
+  let password: string;
+  try {
+    password = readSecret(
+      { file: config.mysql.password_file, env: config.mysql.password_env },
+      'mysql.password',
+    );
+  } catch (error) {
+    return [`--live: no host checked: ${(error as Error).message}`];
+  }
+  const observations = await Promise.all(
+    Object.entries(config.hosts).map(([name, host]) =>
+      observeHost({
+        name,
+        host,
+        user: config.mysql.user,
+        password,
+        connectTimeoutMs: config.monitor.connect_timeout,
+        checkTimeoutMs:
+          config.monitor.check_timeout ?? Math.max(config.monitor.connect_timeout * 2, 1000),
+        heartbeat: { schema: config.heartbeat.schema },
+      }),
+    ),
+  );
+  const warnings: string[] = [];
+  for (const observation of observations) {
+    const host = config.hosts[observation.host];
+    if (!observation.reachable) {
+      warnings.push(
+        `hosts.${observation.host}: cannot check ${host?.address}:${host?.port} as ${config.mysql.user} (${observation.error ?? 'unreachable'})`,
+      );
+      continue;
+    }
+    const slow = slowReplicaTimeoutWarning(observation, config.hosts);
+    if (slow) warnings.push(slow);
+  }
+  return warnings;
+}

@@ -1,0 +1,329 @@
+import type { AgentExchange } from '../actuator/agent-exchange.js';
+import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
+import type { HostObservation } from '../domain/observation.js';
+import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import type { Journal } from '../journal/journal.js';
+import type { Leadership } from '../leadership/leadership.js';
+import { silentLogger, type Logger } from '../log.js';
+import { mariadbGtid, type GtidOps } from '../mysql/gtid.js';
+import { AgentViews } from './agent-views.js';
+import { HandledAlerts } from './alerts.js';
+import type { EngineConfig, OpContext, PositionReader } from './context.js';
+import { writerDeathEvidence, type Evidence } from './evidence.js';
+import { hasVip, note, refused } from './operation.js';
+import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
+import type { OperationResult } from './types.js';
+
+export interface EngineOptions {
+  config: EngineConfig;
+  store: ClusterStateStore;
+  /** live: acts; planner: a dry-run actuator whose PlannedSteps describe what passive mode would do. */
+  actuators: Actuators;
+  positions: PositionReader;
+  journal: Journal;
+  leadership: Leadership;
+  metrics?: SwitchyardMetrics;
+  log?: Logger;
+  /** GTID arithmetic; default the MariaDB one of src/mysql/gtid.ts (tests may hand in their own). */
+  gtid?: GtidOps;
+  /** Name of the exclusive role whose holder is the writable host. Default "writer". */
+  writerRole?: string;
+  /** The per-cycle exchange with the hosts' agents (VIP sets, writer probes, lease). */
+  agents?: AgentExchange;
+  now?: () => number;
+}
+
+/** What started an engine run: it decides whether the run acts, only plans, or defers. */
+export type Trigger = 'monitor' | 'alert' | 'operator' | 'startup';
+export type Disposition = { kind: 'act' | 'plan' | 'defer'; reason: string };
+
+export function emptyState(config: EngineConfig, now = Date.now()): ClusterState {
+  return {
+    version: 1,
+    cluster: config.cluster,
+    mode: config.mode,
+    hosts: {},
+    roles: {},
+    updatedAt: now,
+  };
+}
+
+/**
+ * The engine's state and the helpers every trigger shares: the lock, the dry-run or acting step
+ * runner, the operation context handed to the procedures, persistence, journaling of lasting
+ * conditions, and the writer-death evidence. The triggers (cycle.ts, alert-handling.ts,
+ * operator.ts, startup-reconcile.ts) are functions over one EngineCore; engine.ts is the facade
+ * that owns it and takes the lock for each entry point.
+ *
+ * Ownership of ClusterState: the monitor owns host records (states, failures), the engine owns
+ * roles, mode and the in-flight operation.
+ */
+export class EngineCore {
+  state: ClusterState;
+  observations = new Map<string, HostObservation>();
+  /** Mirrors state.dropped / state.pinned (persisted), as maps for the pure functions. */
+  readonly dropped = new Map<string, Set<string>>();
+  readonly pinned = new Map<string, string>();
+  readonly handledAlerts = new HandledAlerts();
+  readonly config: EngineConfig;
+  readonly log: Logger;
+  readonly gtid: GtidOps;
+  readonly writerRole: string;
+  readonly now: () => number;
+  private lock: Promise<unknown> = Promise.resolve();
+  started = false;
+  lastPipelineAt?: number;
+  lastPlanSignature = '';
+  /** Conditions journaled once while they last (no failover because..., no eligible host ...). */
+  conditions = new Map<string, string>();
+  conditionsThisCycle = new Set<string>();
+  /** host -> errant set seen last cycle / confirmed (two cycles in a row). */
+  errantSeen = new Map<string, string>();
+  errantConfirmed = new Map<string, string>();
+  /** Automatic switchovers (prefer, ineligible holder) wait after a failed one: each try is a write pause. */
+  switchoverBackoffUntil = 0;
+  /** Last server_id seen per host (an unreachable host's is remembered). */
+  readonly serverIds = new Map<string, number>();
+  pathBroken = false;
+  /** host + role -> the alert that dropped it (in memory: after a restart, drops wait for their resolve). */
+  readonly dropCauses = new Map<string, string>();
+  /** Writers the manager lost while other hosts still reached them (its own path was broken). */
+  readonly seenByOthersWhileLost = new Set<string>();
+  /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
+  lastSaved = '';
+  readonly agents: AgentViews;
+  /** Manager clock: start of the first of a host's current run of failed checks. */
+  readonly lostSince = new Map<string, number>();
+  /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
+  readonly vipRetries = new Map<string, { role: string; host: string }>();
+  /** Hosts an Alertmanager silence holds automation off (src/maintenance); not the host an operator command names. */
+  maintenance: ReadonlySet<string> = new Set();
+
+  constructor(
+    readonly options: EngineOptions,
+    initial?: ClusterState,
+  ) {
+    this.config = options.config;
+    this.log = options.log ?? silentLogger;
+    this.gtid = options.gtid ?? mariadbGtid;
+    this.writerRole = options.writerRole ?? 'writer';
+    this.now = options.now ?? Date.now;
+    this.agents = new AgentViews(options.agents, options.config, this.writerRole, this.now);
+    this.state = initial ? structuredClone(initial) : emptyState(options.config, this.now());
+    for (const [host, roles] of Object.entries(this.state.dropped ?? {}))
+      this.dropped.set(host, new Set(roles));
+    for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
+    options.metrics?.setMode(this.state.mode);
+  }
+
+  /** A copy of the engine's current state (for status, tests). */
+  snapshot(): ClusterState {
+    return structuredClone(this.state);
+  }
+
+  /**
+   * Several managers: replaces the engine's state with the cluster state read from etcd (under
+   * the engine's lock, so never in the middle of an operation). With `recover` (this manager just
+   * became leader), the next cycle runs the start-up reconciliation, which finishes or undoes an
+   * in-flight operation exactly as after a restart.
+   */
+  adopt(state: ClusterState, options: { recover: boolean }): Promise<void> {
+    return this.exclusive(async () => {
+      this.state = structuredClone(state);
+      this.dropped.clear();
+      for (const [host, roles] of Object.entries(this.state.dropped ?? {}))
+        this.dropped.set(host, new Set(roles));
+      this.loadPinned();
+      this.vipRetries.clear();
+      if (options.recover) this.started = false;
+      this.options.metrics?.setMode(this.state.mode);
+    });
+  }
+
+  /** Roles an alert or operator took from hosts, for status output. */
+  droppedRoles(): Record<string, string[]> {
+    return Object.fromEntries(
+      [...this.dropped]
+        .filter(([, roles]) => roles.size > 0)
+        .map(([host, roles]) => [host, [...roles]]),
+    );
+  }
+
+  /** Lasting conditions journaled once (why no failover, no writer, ...), for status. */
+  currentConditions(): Record<string, string> {
+    return Object.fromEntries(this.conditions);
+  }
+
+  /** The manager lost the writer while another host still reaches it (its own path is broken). */
+  managerPathBroken(): boolean {
+    return this.pathBroken;
+  }
+
+  pipelineUp(): boolean {
+    return (
+      this.lastPipelineAt !== undefined &&
+      this.now() - this.lastPipelineAt < this.config.triggers.pipeline_timeout
+    );
+  }
+
+  notePipelineAlive(): void {
+    this.lastPipelineAt = this.now();
+    this.options.metrics?.alertingPipelineUp.set(1);
+  }
+
+  loadPinned(): void {
+    this.pinned.clear();
+    for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
+  }
+
+  /** Keeps the persisted copies of drops and pins in step with the maps. */
+  syncMaps(): void {
+    const dropped = Object.fromEntries(
+      [...this.dropped]
+        .filter(([, roles]) => roles.size > 0)
+        .map(([host, roles]) => [host, [...roles].sort()]),
+    );
+    if (Object.keys(dropped).length > 0) this.state.dropped = dropped;
+    else delete this.state.dropped;
+    if (this.pinned.size > 0) this.state.pinned = Object.fromEntries(this.pinned);
+    else delete this.state.pinned;
+  }
+
+  backOffSwitchovers(): void {
+    this.switchoverBackoffUntil =
+      this.now() + Math.max(60_000, 2 * this.config.actuator.catchup_timeout);
+  }
+
+  disposition(trigger: Trigger): Disposition {
+    if (!this.options.leadership.mayAct())
+      return { kind: 'plan', reason: `not the leader (${this.options.leadership.describe()})` };
+    if (this.state.mode === 'passive') return { kind: 'plan', reason: 'passive mode' };
+    if (this.state.mode === 'manual' && trigger !== 'operator')
+      return { kind: 'defer', reason: 'manual mode: deferred, only operator commands act' };
+    return { kind: 'act', reason: 'active' };
+  }
+
+  runner(dry: boolean): StepRunner {
+    return new StepRunner(
+      {
+        journal: this.options.journal,
+        log: this.log,
+        metrics: this.options.metrics,
+        actuators: this.options.actuators,
+      },
+      dry,
+    );
+  }
+
+  ctxBase(): Pick<OpContext, 'journal' | 'log'> {
+    return { journal: this.options.journal, log: this.log };
+  }
+
+  context(runner: StepRunner): OpContext {
+    return {
+      config: this.config,
+      writerRole: this.writerRole,
+      state: this.state,
+      observations: this.observations,
+      runner,
+      gtid: this.gtid,
+      positions: this.options.positions,
+      journal: this.options.journal,
+      log: this.log,
+      metrics: this.options.metrics,
+      dropped: this.dropped,
+      vipNotAdded: (role, ip, host) => {
+        if (!runner.dry) this.vipRetries.set(ip, { role, host });
+      },
+      leaseLapsed: (oldWriter) =>
+        runner.dry
+          ? Promise.resolve({ ok: true, detail: 'planned', agent: false })
+          : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry)),
+      agentAnswering: (host) => this.agents.answering(host),
+      grantLease: (host) =>
+        runner.dry
+          ? Promise.resolve({ ok: true, detail: 'planned' })
+          : this.agents.grantLease(host, this.state),
+      now: this.now,
+      persist: async () => {
+        if (!runner.dry) await this.persist();
+      },
+    };
+  }
+
+  async persist(): Promise<void> {
+    this.state.updatedAt = this.now();
+    await this.options.store.save(structuredClone(this.state));
+    this.lastSaved = this.signature();
+  }
+
+  signature(): string {
+    return JSON.stringify({ ...this.state, updatedAt: 0 });
+  }
+
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(work, work);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  mergeIncoming(incoming: ClusterState | undefined): void {
+    if (!incoming) return;
+    this.state.cluster = incoming.cluster || this.state.cluster;
+    for (const [host, theirs] of Object.entries(incoming.hosts)) {
+      const mine = this.state.hosts[host];
+      if (!mine || theirs.since >= mine.since) this.state.hosts[host] = structuredClone(theirs);
+    }
+  }
+
+  refuse(event: string, host: string, reason: string, role?: string): OperationResult {
+    note(this.ctxBase(), { phase: 'refused', event, host, role, reason });
+    return refused(reason);
+  }
+
+  /** Journals a lasting condition once, again only after it changed or cleared. */
+  condition(key: string, value: string, write: () => void): void {
+    this.conditionsThisCycle.add(key);
+    if (this.conditions.get(key) === value) return;
+    this.conditions.set(key, value);
+    write();
+  }
+
+  flushPlanned(entries: JournalDraft[]): void {
+    for (const entry of entries) {
+      this.options.journal.append(entry);
+      this.log.info(
+        { event: entry.event, host: entry.host, role: entry.role, outcome: entry.outcome },
+        entry.detail ?? entry.reason ?? entry.event,
+      );
+    }
+  }
+
+  journalOnly(entry: JournalDraft): void {
+    this.options.journal.append(entry);
+    this.log.info({ event: entry.event, host: entry.host }, entry.reason ?? entry.event);
+  }
+
+  /** Invariant 4 for `writer`, with what the agents saw of it. */
+  evidence(writer: string): Evidence {
+    return writerDeathEvidence(writer, {
+      config: this.config,
+      state: this.state,
+      observations: this.observations,
+      agents: this.agents.observerViews(writer),
+      lostSince: this.lostSince.get(writer),
+    });
+  }
+
+  exportMetrics(): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    metrics.setMode(this.state.mode);
+    metrics.roleIpAssigned.reset();
+    for (const [role, ips] of Object.entries(this.state.roles)) {
+      for (const [ip, host] of Object.entries(ips))
+        if (host && hasVip(ip)) metrics.roleIpAssigned.set({ role, ip, host }, 1);
+    }
+    metrics.alertingPipelineUp.set(this.pipelineUp() ? 1 : 0);
+  }
+}

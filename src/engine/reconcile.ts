@@ -1,0 +1,317 @@
+/**
+ * Role reconciliation, shared by every trigger: the writer first (failover when the evidence says
+ * it is dead, switchover away from an ineligible holder, election, prefer), then the other roles'
+ * IPs. Only the decision of which procedure runs is here; the procedures are failover.ts and
+ * switchover.ts.
+ */
+import { droppedWithMaintenance } from '../maintenance/engine-input.js';
+import {
+  chooseSwitchoverTarget,
+  chooseWriterCandidate,
+  type CandidateChoice,
+} from './candidates.js';
+import type { OpContext } from './context.js';
+import type { EngineCore, Trigger } from './core.js';
+import { divergedHosts, errantOf } from './errant-tracking.js';
+import { runFailover } from './failover.js';
+import { hasVip, note } from './operation.js';
+import { assignRoles, holderOf, isEligible } from './roles.js';
+import { runSwitchover } from './switchover.js';
+import { ioConnected, replicatesFrom } from './topology.js';
+
+export interface ReconcileSummary {
+  actions: string[];
+  refusals: string[];
+}
+
+/** Writer first (failover, switchover away from an ineligible holder, election, prefer), then the other roles' IPs. */
+export async function reconcileRoles(
+  core: EngineCore,
+  ctx: OpContext,
+  trigger: Trigger,
+  operatorHost?: string,
+  onlyRoles?: ReadonlySet<string>,
+): Promise<ReconcileSummary> {
+  const summary: ReconcileSummary = { actions: [], refusals: [] };
+  // Maintenance: nothing automatic moves onto (eligibility) or away from (skipped) such a host;
+  // the host an operator command names is the operator's to change.
+  const frozen = new Set([...core.maintenance].filter((host) => host !== operatorHost));
+  ctx = {
+    ...ctx,
+    dropped: droppedWithMaintenance(
+      core.dropped,
+      frozen,
+      core.state.roles,
+      Object.keys(core.config.roles),
+    ),
+  };
+  const writer = holderOf(core.state.roles, core.writerRole);
+  if (writer && frozen.has(writer) && !core.observations.get(writer)?.reachable) {
+    const reason = `${writer} holds ${core.writerRole} and is in maintenance (an Alertmanager silence): no automatic failover away from it`;
+    core.condition('failover.withheld', reason, () =>
+      note(core.ctxBase(), {
+        phase: 'decision',
+        event: 'failover.withheld',
+        host: writer,
+        role: core.writerRole,
+        reason,
+        level: 'warn',
+      }),
+    );
+  } else if (
+    core.config.roles[core.writerRole] &&
+    !(writer && frozen.has(writer)) &&
+    (!onlyRoles || onlyRoles.has(core.writerRole))
+  )
+    await reconcileWriter(core, ctx, trigger, summary);
+  const assignment = assignRoles({
+    roles: core.config.roles,
+    hosts: core.state.hosts,
+    current: core.state.roles,
+    writerRole: core.writerRole,
+    dropped: ctx.dropped,
+    pinned: core.pinned,
+  });
+  for (const move of assignment.moves) {
+    if (
+      move.role === core.writerRole ||
+      frozen.has(move.from ?? '') ||
+      frozen.has(move.to ?? '') ||
+      (onlyRoles && !onlyRoles.has(move.role))
+    )
+      continue;
+    const done = await applyMove(core, ctx, move.role, move.ip, move.from, move.to, move.reason);
+    summary.actions.push(done);
+  }
+  for (const item of assignment.unassigned) {
+    if (item.role === core.writerRole) continue;
+    core.condition(`unassigned:${item.role}:${item.ip}`, item.reason, () =>
+      note(core.ctxBase(), {
+        phase: 'note',
+        event: 'role.unassigned',
+        role: item.role,
+        reason: `${item.role} IP ${item.ip} unassigned: ${item.reason}`,
+        inputs: { ip: item.ip },
+        level: 'warn',
+      }),
+    );
+  }
+  return summary;
+}
+
+async function reconcileWriter(
+  core: EngineCore,
+  ctx: OpContext,
+  trigger: Trigger,
+  summary: ReconcileSummary,
+): Promise<void> {
+  const role = core.writerRole;
+  const roleConfig = core.config.roles[role];
+  if (!roleConfig) return;
+  const holder = holderOf(core.state.roles, role);
+  const eligibility = { hosts: core.state.hosts, writerRole: role, dropped: ctx.dropped };
+  if (core.pinned.has(role) && core.pinned.get(role) !== holder && !ctx.runner.dry) {
+    // The operator's placement ended (failover, set-offline): prefer applies again.
+    core.pinned.delete(role);
+    core.syncMaps();
+  }
+  if (holder === null) {
+    const writable = [...core.observations.values()].filter(
+      (obs) => obs.reachable && obs.readOnly === false,
+    );
+    if (writable.length > 0) return; // adopted or refused by the invariant step
+    // A host the manager cannot see might be a live writer: electing another would make two.
+    const unseen = Object.keys(core.config.hosts).filter(
+      (host) => !core.observations.get(host)?.reachable && !core.evidence(host).dead,
+    );
+    if (unseen.length > 0) {
+      const reason = `not electing a writer while ${unseen.join(', ')} cannot be checked (unreachable and not dead by evidence): it might be taking writes`;
+      summary.refusals.push(reason);
+      core.condition('writer.none', reason, () =>
+        note(core.ctxBase(), { phase: 'refused', event: 'writer.none', role, reason }),
+      );
+      return;
+    }
+    const choice = chooseWriterCandidate(ctx, []);
+    if (!choice.ok) {
+      summary.refusals.push(choice.reason);
+      core.condition('writer.none', choice.reason, () =>
+        note(core.ctxBase(), {
+          phase: 'refused',
+          event: 'writer.none',
+          role,
+          reason: `no writer: ${choice.reason}`,
+          inputs: { positions: choice.positions },
+        }),
+      );
+      return;
+    }
+    const result = await runSwitchover(ctx, null, choice.host, {
+      force: false,
+      reason: `no host holds ${role}: electing ${choice.reason}`,
+      waitFor: choice.waitFor,
+    });
+    (result.ok ? summary.actions : summary.refusals).push(result.detail);
+    return;
+  }
+  if (!core.observations.get(holder)?.reachable) {
+    const evidence = core.evidence(holder);
+    if (!evidence.dead) {
+      summary.refusals.push(evidence.reason);
+      core.condition('failover.withheld', evidence.reason, () =>
+        note(core.ctxBase(), {
+          phase: 'decision',
+          event: 'failover.withheld',
+          host: holder,
+          role,
+          reason: evidence.reason,
+          inputs: evidence.inputs,
+          level: 'warn',
+        }),
+      );
+      return;
+    }
+    const outcome = await runFailover(
+      ctx,
+      holder,
+      evidence,
+      (reason, write) => core.condition('failover.refused', reason, write),
+      divergedHosts(core),
+    );
+    if (outcome.promoted && !ctx.runner.dry) core.state.lastPromotion = outcome.promoted;
+    (outcome.result.ok ? summary.actions : summary.refusals).push(outcome.result.detail);
+    return;
+  }
+  if (!isEligible(eligibility, role, holder)) {
+    const choice = switchoverTarget(core, ctx, holder);
+    const why =
+      core.state.hosts[holder]?.held ??
+      (core.dropped.get(holder)?.has(role)
+        ? 'dropped by an alert rule'
+        : (core.state.hosts[holder]?.state ?? 'unknown'));
+    if (!choice.ok) {
+      summary.refusals.push(choice.reason);
+      core.condition('writer.stuck', choice.reason, () =>
+        note(core.ctxBase(), {
+          phase: 'refused',
+          event: 'switchover.refused',
+          host: holder,
+          role,
+          reason: `${holder} may no longer hold ${role} (${why}) but ${choice.reason}; it stays the writer`,
+        }),
+      );
+      return;
+    }
+    if (trigger !== 'operator' && core.now() < core.switchoverBackoffUntil) return;
+    const result = await runSwitchover(ctx, holder, choice.host, {
+      force: false,
+      reason: `${holder} may no longer hold ${role} (${why})`,
+    });
+    if (!result.ok && !ctx.runner.dry) core.backOffSwitchovers();
+    (result.ok ? summary.actions : summary.refusals).push(result.detail);
+    return;
+  }
+  const prefer = roleConfig.prefer;
+  if (
+    trigger === 'monitor' &&
+    prefer &&
+    prefer !== holder &&
+    core.pinned.get(role) !== holder &&
+    core.state.hosts[prefer]?.state === 'ONLINE' &&
+    isEligible(eligibility, role, prefer) &&
+    core.observations.get(prefer)?.reachable &&
+    core.observations.get(holder)?.reachable &&
+    core.now() >= core.switchoverBackoffUntil
+  ) {
+    const result = await runSwitchover(ctx, holder, prefer, {
+      force: false,
+      reason: `${prefer} is the preferred ${role} host and ONLINE again`,
+    });
+    if (!result.ok && !ctx.runner.dry) core.backOffSwitchovers();
+    (result.ok ? summary.actions : summary.refusals).push(result.detail);
+  }
+}
+
+export async function applyMove(
+  core: EngineCore,
+  ctx: OpContext,
+  role: string,
+  ip: string,
+  from: string | null,
+  to: string | null,
+  reason: string,
+): Promise<string> {
+  const runner = ctx.runner;
+  note(ctx, {
+    phase: 'decision',
+    event: 'role.move',
+    host: to ?? from ?? undefined,
+    role,
+    reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`,
+    inputs: { ip, from, to },
+  });
+  if (from && hasVip(ip) && !core.agents.answering(from)) {
+    note(ctx, {
+      phase: 'note',
+      event: 'vip.remove_deferred',
+      host: from,
+      role,
+      reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`,
+      inputs: { ip },
+    });
+  } else if (from && hasVip(ip)) {
+    await runner.attempt(
+      {
+        event: 'vip.remove',
+        host: from,
+        role,
+        reason: `${role} IP ${ip} leaves ${from}`,
+        inputs: { ip },
+      },
+      (actuator) => actuator.removeVip(from, ip),
+    );
+  }
+  let holder = to;
+  if (to && hasVip(ip)) {
+    const added = await runner.attempt(
+      {
+        event: 'vip.add',
+        host: to,
+        role,
+        reason: `${role} IP ${ip} goes to ${to}`,
+        inputs: { ip },
+      },
+      (actuator) => actuator.addVip(to, ip),
+    );
+    // Left unassigned so the next cycle tries again.
+    if (!added.ok) holder = null;
+  }
+  if (!runner.dry)
+    core.state.roles = {
+      ...core.state.roles,
+      [role]: { ...(core.state.roles[role] ?? {}), [ip]: holder },
+    };
+  return `${role} ${ip} ${from ?? '(none)'} -> ${holder ?? '(none)'}`;
+}
+
+/** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
+export function switchoverTarget(
+  core: EngineCore,
+  ctx: OpContext,
+  writer: string,
+): CandidateChoice {
+  return chooseSwitchoverTarget(
+    ctx,
+    writer,
+    [],
+    (host) => errantOf(core, host, writer),
+    (host) => {
+      const replication = core.observations.get(host)?.replication;
+      return (
+        replication !== undefined &&
+        replicatesFrom(replication, writer, core.config) &&
+        ioConnected(replication)
+      );
+    },
+  );
+}
