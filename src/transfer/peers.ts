@@ -16,6 +16,7 @@ interface SlaveRow {
   Master_Host?: string;
   Master_Port?: number | string;
   Slave_IO_Running?: string;
+  Slave_SQL_Running?: string;
   Last_IO_Errno?: number | string;
   Last_IO_Error?: string;
   Using_Gtid?: string;
@@ -29,8 +30,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * their own position, which the copy reaches only once it has caught up with the writer. The
  * copy has no binlog before its own position either. Either way MariaDB answers 1236 and the
  * peer's IO thread stops for good (no retry), so the ring stays broken, and stays broken when the
- * reseeded host later becomes the writer. Here each such peer whose IO thread is not running
- * waits until the target has what it asks for (its gtid_slave_pos, or gtid_current_pos with
+ * reseeded host later becomes the writer. Here each such peer (IO thread stopped by 1236, SQL
+ * thread running) waits until the target has what it asks for (its gtid_slave_pos, or gtid_current_pos with
  * MASTER_USE_GTID=current_pos), then its IO thread is started again. Peers replicating fine are
  * left alone.
  */
@@ -49,11 +50,15 @@ export async function reconnectPeers(
     try {
       peer = await connect(host);
       const [row] = await queryRows<SlaveRow>(peer, 'SHOW SLAVE STATUS');
+      // Only a channel whose IO thread died of 1236 while its SQL thread runs: replication that
+      // the engine or an operator stopped on purpose (both threads off) is none of this.
       if (
         !row ||
         row.Master_Host !== targetHost.address ||
         Number(row.Master_Port) !== targetHost.port ||
-        row.Slave_IO_Running === 'Yes'
+        row.Slave_IO_Running !== 'No' ||
+        row.Slave_SQL_Running !== 'Yes' ||
+        Number(row.Last_IO_Errno) !== ER_MASTER_FATAL_READING_BINLOG
       )
         continue;
       // Like the actuator's repoint: a peer's own writes are in its binlog but not in its
@@ -67,10 +72,7 @@ export async function reconnectPeers(
       );
       const slavePos = String(positions?.slave ?? '');
       const wanted = formatPosition(mergePositions(String(positions?.binlog ?? ''), slavePos));
-      const why =
-        Number(row.Last_IO_Errno) === ER_MASTER_FATAL_READING_BINLOG
-          ? `it had stopped with ${ER_MASTER_FATAL_READING_BINLOG} (${String(row.Last_IO_Error).slice(0, 160)})`
-          : `its IO thread was ${String(row.Slave_IO_Running)}`;
+      const why = `it had stopped with ${ER_MASTER_FATAL_READING_BINLOG} (${String(row.Last_IO_Error).slice(0, 160)})`;
       if (!(await caughtUp(target, connect, wanted, options))) {
         results.push({
           host,
