@@ -125,6 +125,14 @@ export const agentConfigSchema = z.strictObject({
         .string()
         .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
         .optional(),
+      /**
+       * Where this agent keeps backups streamed to it from other agents (`backup --to-agent`),
+       * laid out like the manager's backup.dir: <host>/<time>-full. Must exist; never created.
+       */
+      backup_dir: z
+        .string()
+        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
+        .optional(),
       /** How this host's MariaDB is stopped and started when a copy is swapped in (argument arrays). */
       service: serviceSchema.optional(),
       /** The account a copy swapped in here replicates from the writer with. */

@@ -7,6 +7,7 @@ import { HttpError, requireJson } from '../api/errors.js';
 import { silentLogger } from '../log.js';
 import type { AgentAppOptions } from './server.js';
 import { agentFilePath, localServerOf } from './transfer-config.js';
+import { AgentBackupStore } from './backup-store.js';
 import { TransferSource } from './transfer-source.js';
 import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
 
@@ -16,15 +17,45 @@ const transferId = z
 const offerBody = z.strictObject({
   id: transferId.optional(),
   rate_limit: z.number().int().min(1024).optional(),
+  /** Offer a backup kept in snapshot.backup_dir (`<host>/<dir>`) instead of a copy of the datadir. */
+  backup: z.string().min(3).max(200).optional(),
 });
-const receiveBody = z.strictObject({
+const backupReceiveBody = z.strictObject({
   id: transferId,
-  operation: z.enum(['clone', 'rejoin', 'restore']).default('clone'),
+  host: z.string().min(1).max(64),
   source_url: z.string().url(),
   token: z.string().min(16),
   estimated_bytes: z.number().int().min(0),
-  writer: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
 });
+
+/** A refusal as an HTTP error: 404 when the thing asked for is not there, 409 otherwise. */
+function refusal(error: unknown): unknown {
+  if (!(error instanceof TransferRefused)) return error;
+  return new HttpError(error.code === 'not_found' ? 404 : 409, error.code, error.message);
+}
+const receiveBody = z
+  .strictObject({
+    id: transferId,
+    operation: z.enum(['clone', 'rejoin', 'restore']).default('clone'),
+    /** Pull from this source agent with its one-time token... */
+    source_url: z.string().url().optional(),
+    token: z.string().min(16).optional(),
+    /** ...or wait for the manager to push the copy (PUT /api/v1/transfers/:id/upload). */
+    upload: z.literal(true).optional(),
+    estimated_bytes: z.number().int().min(0),
+    writer: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+  })
+  .superRefine((body, ctx) => {
+    const pull = body.source_url !== undefined || body.token !== undefined;
+    if (pull && (body.source_url === undefined || body.token === undefined))
+      ctx.addIssue({ code: 'custom', path: [], message: 'source_url and token go together' });
+    if (pull === (body.upload === true))
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give either source_url and token (pull from an agent) or upload: true',
+      });
+  });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
@@ -55,7 +86,9 @@ const route =
  * - POST /api/v1/transfers/offers (bearer): this host will send a copy; returns a one-time token.
  * - GET  /api/v1/transfers/:id/stream (one-time token header): the compressed copy itself.
  * - POST /api/v1/transfers/receive (bearer): pull a copy from a source agent and swap it in.
- * - GET  /api/v1/transfers/:id (bearer): progress and outcome of a receive.
+ * - PUT  /api/v1/transfers/:id/upload (bearer): the copy itself, pushed by the manager (restore).
+ * - GET  /api/v1/transfers/:id (bearer): progress and outcome of a receive (or of a backup receive).
+ * - POST /api/v1/backups/receive (bearer): pull a copy from a source agent into snapshot.backup_dir.
  */
 export function transferRouter(options: AgentAppOptions): express.Router {
   const { config } = options;
@@ -63,6 +96,29 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const router = express.Router();
   let source: TransferSource | undefined;
   let target: TransferTarget | undefined;
+  let store: AgentBackupStore | undefined;
+  const peerTls = config.tls
+    ? () => {
+        const tls = config.tls as NonNullable<typeof config.tls>;
+        const ca = tls.peer_ca_file ?? tls.client_ca_file;
+        return {
+          cert: readFileSync(tls.cert_file),
+          key: readFileSync(tls.key_file),
+          ...(ca ? { ca: readFileSync(ca) } : {}),
+        };
+      }
+    : undefined;
+  const storeOf = () => {
+    const dir = config.snapshot?.backup_dir;
+    if (!dir)
+      throw new HttpError(
+        409,
+        'not_configured',
+        'this agent has no snapshot.backup_dir: it keeps no backups',
+      );
+    store ??= new AgentBackupStore({ dir, log, ...(peerTls ? { tls: peerTls } : {}) });
+    return store;
+  };
   const settings = () => {
     const missing = [!config.snapshot && 'snapshot', !config.mysql && 'mysql'].filter(Boolean);
     if (missing.length > 0)
@@ -110,19 +166,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
       replication: { user: replicationUser, password: () => readPasswordFile(passwordFile) },
       log,
       // Agent to agent over HTTPS like the lease pings: this agent's certificate, peers checked against peer_ca_file or client_ca_file.
-      ...(config.tls
-        ? {
-            tls: () => {
-              const tls = config.tls as NonNullable<typeof config.tls>;
-              const ca = tls.peer_ca_file ?? tls.client_ca_file;
-              return {
-                cert: readFileSync(tls.cert_file),
-                key: readFileSync(tls.key_file),
-                ...(ca ? { ca: readFileSync(ca) } : {}),
-              };
-            },
-          }
-        : {}),
+      ...(peerTls ? { tls: peerTls } : {}),
     });
     return target;
   };
@@ -152,6 +196,36 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     }),
   );
 
+  // The pushed copy is the raw request body, so this route is outside the JSON-only router below.
+  router.put(
+    '/api/v1/transfers/:id/upload',
+    requireBearerToken(options.getToken),
+    route(async (request, response) => {
+      const id = parse(transferId, request.params.id);
+      const received = target?.acceptUpload(id, request);
+      if (!received)
+        throw new HttpError(
+          404,
+          'not_found',
+          `no transfer ${id} into this host is waiting for an upload (POST /api/v1/transfers/receive with upload: true first)`,
+        );
+      log.info(
+        { event: 'transfer.upload', id, remote: request.socket.remoteAddress },
+        'receiving pushed copy',
+      );
+      try {
+        await received;
+      } catch (error) {
+        throw new HttpError(
+          422,
+          'receive_failed',
+          `receiving the copy failed: ${(error as Error).message}`,
+        );
+      }
+      response.json({ id, received: true });
+    }),
+  );
+
   const api = express.Router();
   api.use(requireBearerToken(options.getToken));
   api.use(requireJson);
@@ -160,7 +234,13 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     '/offers',
     route(async (request, response) => {
       const body = parse(offerBody, request.body);
-      const offer = await sourceOf().offer(body.id ?? randomUUID(), body.rate_limit);
+      let backup;
+      try {
+        backup = body.backup === undefined ? undefined : storeOf().find(body.backup);
+      } catch (error) {
+        throw refusal(error);
+      }
+      const offer = await sourceOf().offer(body.id ?? randomUUID(), body.rate_limit, backup);
       log.info(
         {
           event: 'transfer.offered',
@@ -187,8 +267,10 @@ export function transferRouter(options: AgentAppOptions): express.Router {
         const status = await targetOf().receive({
           id: body.id,
           operation: body.operation,
-          sourceUrl: body.source_url,
-          token: body.token,
+          source:
+            body.source_url !== undefined && body.token !== undefined
+              ? { url: body.source_url, token: body.token }
+              : undefined,
           estimatedBytes: body.estimated_bytes,
           writer: body.writer,
         });
@@ -206,11 +288,34 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     '/:id',
     route(async (request, response) => {
       const id = parse(transferId, request.params.id);
-      const status = target?.status(id);
+      const status = target?.status(id) ?? store?.status(id);
       if (!status) throw new HttpError(404, 'not_found', `no transfer ${id} into this host`);
       response.json(status);
     }),
   );
   router.use('/api/v1/transfers', api);
+
+  const backups = express.Router();
+  backups.use(requireBearerToken(options.getToken));
+  backups.use(requireJson);
+  backups.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+  backups.post(
+    '/receive',
+    route(async (request, response) => {
+      const body = parse(backupReceiveBody, request.body);
+      try {
+        const status = await storeOf().receive({
+          id: body.id,
+          host: body.host,
+          source: { url: body.source_url, token: body.token },
+          estimatedBytes: body.estimated_bytes,
+        });
+        response.status(202).json(status);
+      } catch (error) {
+        throw refusal(error);
+      }
+    }),
+  );
+  router.use('/api/v1/backups', backups);
   return router;
 }

@@ -5,6 +5,7 @@ import { finished } from 'node:stream/promises';
 import type { Response } from 'express';
 import { createGzip } from 'node:zlib';
 import { tokenMatches } from '../api/auth.js';
+import { BACKUP_META, type BackupInfo } from '../backup/backup.js';
 import type { Logger } from '../log.js';
 import { clientArguments, directorySize, type LocalServer } from '../snapshot/command.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
@@ -13,7 +14,7 @@ import { ByteCounter, spawnProgram, Throttle } from '../transfer/stream-tools.js
 /** How long a target has to start pulling an offered copy; the token works once. */
 const OFFER_TTL_MS = 120_000;
 
-export type StreamFormat = 'mbstream' | 'tar';
+export type StreamFormat = 'mbstream' | 'mariabackup-tar' | 'tar';
 
 export interface Offer {
   id: string;
@@ -22,6 +23,8 @@ export interface Offer {
   rateLimit?: number;
   format: StreamFormat;
   estimatedBytes: number;
+  /** A backup kept on this agent (snapshot.backup_dir) to send instead of the live datadir. */
+  backup?: BackupInfo;
 }
 
 export interface SourceSettings {
@@ -44,17 +47,25 @@ export class TransferSource {
 
   constructor(private readonly settings: SourceSettings) {}
 
-  async offer(id: string, rateLimit: number | undefined): Promise<Offer> {
+  async offer(id: string, rateLimit: number | undefined, backup?: BackupInfo): Promise<Offer> {
     for (const [key, offer] of this.offers)
       if (offer.expiresAt < Date.now()) this.offers.delete(key);
-    const format: StreamFormat = this.settings.method === 'mariabackup' ? 'mbstream' : 'tar';
+    // A stored backup goes as a tar: unprepared mariabackup (the target prepares it) or a snapshot.
+    const format: StreamFormat = backup
+      ? backup.format === 'snapshot'
+        ? 'tar'
+        : 'mariabackup-tar'
+      : this.settings.method === 'mariabackup'
+        ? 'mbstream'
+        : 'tar';
     const offer: Offer = {
       id,
       token: randomBytes(24).toString('hex'),
       expiresAt: Date.now() + OFFER_TTL_MS,
       rateLimit,
       format,
-      estimatedBytes: await directorySize(this.settings.datadir),
+      estimatedBytes: backup ? backup.sizeBytes : await directorySize(this.settings.datadir),
+      ...(backup ? { backup } : {}),
     };
     this.offers.set(id, offer);
     return offer;
@@ -85,7 +96,14 @@ export class TransferSource {
         'x-switchyard-format': offer.format,
         'x-switchyard-estimated-bytes': String(offer.estimatedBytes),
       };
-      if (offer.format === 'mbstream') {
+      if (offer.backup) {
+        if (offer.backup.format === 'snapshot')
+          headers['x-switchyard-gtid'] = offer.backup.gtidPosition;
+        program = {
+          file: 'tar',
+          args: ['-C', offer.backup.path, `--exclude=./${BACKUP_META}`, '-cf', '-', '.'],
+        };
+      } else if (offer.format === 'mbstream') {
         const client = clientArguments(this.settings.server);
         cleanupClient = client.cleanup;
         program = {

@@ -20,6 +20,15 @@ import { connectLocal, type LocalServer } from '../snapshot/command.js';
 import { mariabackupPrepare, readBackupGtid } from '../snapshot/mariabackup.js';
 import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.js';
 
+/** How long a target waits for the manager to start pushing a copy it agreed to receive. */
+export const UPLOAD_WAIT_MS = 120_000;
+
+/**
+ * Stream formats a target understands: a mariabackup stream or a tar of an unprepared mariabackup
+ * directory (both prepared here), or a tar of a snapshot (ready; its GTID in a header).
+ */
+export const STREAM_FORMATS = ['mbstream', 'mariabackup-tar', 'tar'] as const;
+
 /** Copies need this much more free space than their estimated size (redo applied by prepare, growth meanwhile). */
 export const SPACE_MARGIN = 1.1;
 
@@ -57,8 +66,11 @@ export interface TransferStatus {
 export interface ReceiveRequest {
   id: string;
   operation: string;
-  sourceUrl: string;
-  token: string;
+  /**
+   * Where to pull the copy from (a source agent) with its one-time token; absent when the manager
+   * pushes it instead (a restore from backup.dir) with PUT /api/v1/transfers/:id/upload.
+   */
+  source?: { url: string; token: string };
   estimatedBytes: number;
   writer: { host: string; port: number };
 }
@@ -124,6 +136,12 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
 export class TransferTarget {
   private current?: TransferStatus;
   private readonly finished: TransferStatus[] = [];
+  /** The push the current transfer waits for, when the manager sends the copy itself. */
+  private upload?: {
+    id: string;
+    deliver: (stream: IncomingMessage) => void;
+    received: Promise<void>;
+  };
 
   constructor(private readonly settings: TargetSettings) {}
 
@@ -224,12 +242,18 @@ export class TransferTarget {
       rmSync(staging, { recursive: true, force: true });
       mkdirSync(staging, { recursive: true });
       // node:http rather than fetch: a plain Node stream of the body, without web-stream overhead per chunk.
-      const response = await openStream(
-        `${request.sourceUrl.replace(/\/$/, '')}/api/v1/transfers/${encodeURIComponent(request.id)}/stream`,
-        request.token,
-        this.settings.tls,
-      );
-      const format = response.headers['x-switchyard-format'];
+      const response = request.source
+        ? await openStream(
+            `${request.source.url.replace(/\/$/, '')}/api/v1/transfers/${encodeURIComponent(request.id)}/stream`,
+            request.source.token,
+            this.settings.tls,
+          )
+        : await this.waitForUpload(request.id);
+      const format = String(response.headers['x-switchyard-format'] ?? '');
+      if (!(STREAM_FORMATS as readonly string[]).includes(format))
+        throw new Error(
+          `the copy comes in an unknown format "${format}" (known: ${STREAM_FORMATS.join(', ')})`,
+        );
       const sink =
         format === 'mbstream'
           ? { file: 'mbstream', args: ['-x', '-C', staging] }
@@ -253,8 +277,9 @@ export class TransferTarget {
       if (!response.complete)
         throw new Error(`the stream from the source was cut after ${humanBytes(status.wireBytes)}`);
       await done;
+      this.uploadReceived?.resolve();
       let gtidPosition: string;
-      if (format === 'mbstream') {
+      if (format !== 'tar') {
         set('preparing');
         await mariabackupPrepare(staging);
         gtidPosition = readBackupGtid(staging);
@@ -306,6 +331,7 @@ export class TransferTarget {
         'transfer finished',
       );
     } catch (error) {
+      this.uploadReceived?.reject(error as Error);
       const failedIn = status.phase;
       status.error = `${failedIn}: ${(error as Error).message}`;
       // 'failed' only once the rollback is over, so whoever polls sees the final outcome with it.
@@ -336,7 +362,53 @@ export class TransferTarget {
       this.finished.unshift({ ...status });
       this.finished.splice(20);
       this.current = undefined;
+      this.upload = undefined;
+      this.uploadReceived = undefined;
     }
+  }
+
+  private uploadReceived?: { resolve: () => void; reject: (error: Error) => void };
+
+  /** The pushed stream of transfer `id`, once the manager PUTs it (at most UPLOAD_WAIT_MS). */
+  private waitForUpload(id: string): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `the manager did not start sending the copy within ${UPLOAD_WAIT_MS / 1000} s`,
+            ),
+          ),
+        UPLOAD_WAIT_MS,
+      );
+      let settle!: { resolve: () => void; reject: (error: Error) => void };
+      const received = new Promise<void>((resolveReceived, rejectReceived) => {
+        settle = { resolve: resolveReceived, reject: rejectReceived };
+      });
+      received.catch(() => undefined);
+      this.uploadReceived = settle;
+      this.upload = {
+        id,
+        received,
+        deliver: (stream) => {
+          clearTimeout(timer);
+          resolve(stream);
+        },
+      };
+    });
+  }
+
+  /**
+   * Hands a pushed copy (PUT body) to the transfer waiting for it. Resolves once the copy is
+   * received and unpacked, rejects when receiving failed; undefined when no transfer `id` waits
+   * for a push (or its push was already taken).
+   */
+  acceptUpload(id: string, stream: IncomingMessage): Promise<void> | undefined {
+    const upload = this.upload;
+    if (upload?.id !== id) return undefined;
+    this.upload = undefined;
+    upload.deliver(stream);
+    return upload.received;
   }
 
   private async rollBack(context: {
@@ -426,7 +498,7 @@ export function readPasswordFile(file: string): string {
 }
 
 /** GET of the source's stream; rejects with the source's answer when it is not 200. */
-function openStream(
+export function openStream(
   url: string,
   token: string,
   tls?: () => { cert: Buffer; key: Buffer; ca?: Buffer },

@@ -49,7 +49,8 @@ export function grants(scopes: readonly Scope[], needed: Scope): boolean {
 export function scopeFor(method: string, path: string): Scope {
   const route = `${method.toUpperCase()} ${path.replace(/\/+$/, '')}`;
   if (route === 'POST /alerts') return 'alerts';
-  if (/^GET \/(status|checks|journal)$/.test(route)) return 'read';
+  // Transfer jobs show hosts, byte counts and outcomes, nothing more than the journal does.
+  if (/^GET \/(status|checks|journal|transfers(\/[^/]+)?)$/.test(route)) return 'read';
   if (
     /^POST \/hosts\/[^/]+\/(online|offline)$/.test(route) ||
     /^POST \/roles\/[^/]+\/move$/.test(route) ||

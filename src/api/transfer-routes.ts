@@ -77,6 +77,7 @@ export async function startJob(
   started.done.then(
     async (result) => {
       job.result = result;
+      job.notes.push(...(result.notes ?? []));
       try {
         await after?.(result, job);
         job.ok = true;

@@ -30,6 +30,11 @@ export interface BackupInfo {
   gtidPosition: string;
   createdAt: string;
   sizeBytes: number;
+  /**
+   * mariabackup (default when absent): an unprepared mariabackup directory; snapshot: a datadir
+   * copied from a btrfs/lvm snapshot through an agent, ready as it is (its GTID read under the lock).
+   */
+  format?: 'mariabackup' | 'snapshot';
 }
 
 export interface BackupDeps {
@@ -221,6 +226,10 @@ export async function restoreBackup(
       `${host} is the writer; restoring over it would throw away the cluster's newest data`,
     );
   const chain = backupChain(from);
+  if (chain[0]?.format === 'snapshot')
+    throw new RestoreRefused(
+      `${from} is a snapshot copy (taken through an agent from a btrfs/lvm snapshot), not a mariabackup; restore it through the agents (restore ${host} --backup ...)`,
+    );
   const control = (deps.hostControl ?? ((name: string) => localHostControl(config, name)))(host);
   const root = backupRoot(config);
   const stamp = (deps.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-');

@@ -116,8 +116,14 @@ export function reportTransfer(job: JobView, json: boolean): void {
   if (!job.ok) throw new CliExit(EXIT_FAILED, job.error ?? 'the transfer failed');
   if (json || !job.result) return;
   const result = job.result;
+  const what =
+    job.operation === 'backup'
+      ? `${result.from} backed up`
+      : job.operation === 'restore'
+        ? `${result.to} restored from ${result.from}`
+        : `${result.to} reseeded from ${result.from}`;
   process.stdout.write(
-    `${result.to} reseeded from ${result.from} (${humanBytes(result.rawBytes)}, ${humanBytes(result.wireBytes)} on the wire, ${result.seconds.toFixed(1)} s)\n` +
+    `${what} (${humanBytes(result.rawBytes)}, ${humanBytes(result.wireBytes)} on the wire, ${result.seconds.toFixed(1)} s)\n` +
       `  ${result.detail}\n` +
       job.notes.map((note) => `  ${note}\n`).join(''),
   );

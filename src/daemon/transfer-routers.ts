@@ -1,13 +1,20 @@
 import type { Router } from 'express';
+import { backupRouter } from '../api/backup-routes.js';
 import { rejoinRouter } from '../api/rejoin-routes.js';
 import { transferRouter, type TransferJob } from '../api/transfer-routes.js';
+import { RemoteBackups } from '../transfer/remote-backup.js';
 import { Reseeder } from '../transfer/reseed.js';
 import type { Daemon } from './daemon.js';
 
-/** Clone and rejoin through the agents: one Reseeder per daemon, so two transfers into one host are refused. */
+/** Clone, rejoin, backup and restore through the agents: one Reseeder per daemon, so two transfers into one host are refused. */
 export function transferRouters(daemon: Daemon): Router[] {
   const log = daemon.options.log.child({ component: 'transfer' });
   const reseeder = new Reseeder(daemon.config, {
+    journal: daemon.journal,
+    metrics: daemon.metrics,
+    logger: log,
+  });
+  const backups = new RemoteBackups(daemon.config, reseeder, {
     journal: daemon.journal,
     metrics: daemon.metrics,
     logger: log,
@@ -17,5 +24,6 @@ export function transferRouters(daemon: Daemon): Router[] {
   return [
     transferRouter(deps),
     rejoinRouter({ ...deps, engine: daemon.engine, journal: daemon.journal }),
+    backupRouter({ ...deps, backups }),
   ];
 }

@@ -7,9 +7,12 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { TransferStatus } from '../agent/transfer-target.js';
+import { connectManager } from '../checksum/hosts.js';
+import type { Connection } from '../mysql/connect.js';
+import { reconnectPeers } from './peers.js';
 import { humanBytes } from './stream-tools.js';
 
-export type TransferOperation = 'clone' | 'rejoin' | 'restore';
+export type TransferOperation = 'clone' | 'rejoin' | 'restore' | 'backup';
 
 /** Host states from which a host may be overwritten: the operator took it out, or it is held after an outage. */
 export const RESEEDABLE_STATES = ['ADMIN_OFFLINE', 'AWAITING_RECOVERY'] as const;
@@ -40,6 +43,8 @@ export interface ReseedResult {
   rawBytes: number;
   seconds: number;
   detail: string;
+  /** Hosts replicating from the target whose replication had to be started again (see peers.ts). */
+  notes?: string[];
 }
 
 /** Refused before anything moved: nothing was changed anywhere. */
@@ -61,6 +66,8 @@ export interface ReseedRequest {
   /** Host states as the daemon has them. */
   states: Record<string, string>;
   rateLimit?: number;
+  /** Send this backup kept by the source agent (`<host>/<dir>` under its snapshot.backup_dir) instead of its datadir. */
+  backup?: string;
 }
 
 export interface ReseedDeps {
@@ -71,9 +78,11 @@ export interface ReseedDeps {
   pollMs?: number;
   /** How long the target agent may stay unreachable while polling before the transfer is given up as unknown. */
   lostAfterMs?: number;
+  /** The manager's MySQL connections, for peers replicating from a reseeded host (default: mysql.user). */
+  connect?: (host: string) => Promise<Connection>;
 }
 
-class AgentCallError extends Error {
+export class AgentCallError extends Error {
   constructor(
     message: string,
     readonly status?: number,
@@ -82,7 +91,7 @@ class AgentCallError extends Error {
   }
 }
 
-async function agentCall<T>(
+export async function agentCall<T>(
   url: string,
   token: string,
   method: string,
@@ -147,6 +156,45 @@ export class Reseeder {
     return [...this.running.values()];
   }
 
+  /** The HTTPS settings towards agents (actuator.agent_*), undefined for plain HTTP. */
+  agentDispatcher(): (() => Dispatcher) | undefined {
+    return this.dispatcher;
+  }
+
+  /** A transfer running from or into `host` (clone, rejoin, backup, restore), if any. */
+  busyWith(host: string): TransferProgress | undefined {
+    return [...this.running.values()].find(
+      (progress) => progress.from === host || progress.to === host,
+    );
+  }
+
+  /** Counts a transfer not started by start() (backup, restore) as running, for refusals and the gauge. */
+  track(progress: TransferProgress): void {
+    this.running.set(progress.id, progress);
+    this.deps.metrics?.transferInProgress.set(this.running.size);
+  }
+
+  untrack(id: string): void {
+    this.running.delete(id);
+    this.deps.metrics?.transferInProgress.set(this.running.size);
+  }
+
+  /** The refusals about the host to be overwritten: the writer, its state, a transfer into it running. */
+  checkTarget(to: string, writer: string, states: Record<string, string>): void {
+    if (to === writer)
+      throw new ReseedRefused(
+        `${to} is the writer; overwriting it would destroy the cluster's data`,
+      );
+    const state = states[to];
+    if (!RESEEDABLE_STATES.includes(state as (typeof RESEEDABLE_STATES)[number])) {
+      throw new ReseedRefused(
+        `${to} is ${state ?? 'in an unknown state'}; only a host in ${RESEEDABLE_STATES.join(' or ')} may be overwritten (run set-offline ${to} first)`,
+      );
+    }
+    if ([...this.running.values()].some((progress) => progress.to === to))
+      throw new ReseedRefused(`a transfer into ${to} is already running`);
+  }
+
   /** The refusals that need no agent: unknown hosts, the writer as target, the target's state, a transfer already running. */
   check(request: ReseedRequest): void {
     const { from, to, writer } = request;
@@ -161,18 +209,7 @@ export class Reseeder {
         );
     }
     if (from === to) throw new ReseedRefused('--from and --to are the same host');
-    if (to === writer)
-      throw new ReseedRefused(
-        `${to} is the writer; overwriting it would destroy the cluster's data`,
-      );
-    const state = request.states[to];
-    if (!RESEEDABLE_STATES.includes(state as (typeof RESEEDABLE_STATES)[number])) {
-      throw new ReseedRefused(
-        `${to} is ${state ?? 'in an unknown state'}; only a host in ${RESEEDABLE_STATES.join(' or ')} may be overwritten (run set-offline ${to} first)`,
-      );
-    }
-    if ([...this.running.values()].some((progress) => progress.to === to))
-      throw new ReseedRefused(`a transfer into ${to} is already running`);
+    this.checkTarget(to, writer, request.states);
   }
 
   /** Refusals first (nothing changed), then the transfer; resolves when the target runs the copy. */
@@ -199,7 +236,14 @@ export class Reseeder {
       rate: 0,
     };
     this.running.set(id, progress);
-    const inputs = { from, to, writer, rate_limit: request.rateLimit ?? null, transfer: id };
+    const inputs = {
+      from,
+      to,
+      writer,
+      rate_limit: request.rateLimit ?? null,
+      transfer: id,
+      ...(request.backup ? { backup: request.backup } : {}),
+    };
     try {
       let offer: { token: string; estimated_bytes: number; format: string };
       try {
@@ -208,7 +252,11 @@ export class Reseeder {
           token,
           'POST',
           '/api/v1/transfers/offers',
-          { id, ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}) },
+          {
+            id,
+            ...(request.rateLimit ? { rate_limit: request.rateLimit } : {}),
+            ...(request.backup ? { backup: request.backup } : {}),
+          },
           this.dispatcher,
         );
       } catch (error) {
@@ -223,7 +271,7 @@ export class Reseeder {
         action: id,
         host: to,
         inputs: { ...inputs, estimated_bytes: offer.estimated_bytes, format: offer.format },
-        reason: `copy ${from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}`,
+        reason: `copy ${request.backup ? `backup ${request.backup} kept by ${from}` : from} onto ${to} (${humanBytes(offer.estimated_bytes)} estimated), then replicate from ${writer}`,
       });
       try {
         await agentCall(
@@ -269,12 +317,45 @@ export class Reseeder {
     return { id, done };
   }
 
-  private async follow(
+  /** Restarts replication of hosts that replicate from `to` and broke while it restarted on the copy. */
+  private async reconnectPeersOf(id: string, to: string, operation: string): Promise<string[]> {
+    let results;
+    try {
+      results = await reconnectPeers(
+        this.config,
+        to,
+        this.deps.connect ?? connectManager(this.config),
+      );
+    } catch (error) {
+      return [`could not check the hosts replicating from ${to}: ${(error as Error).message}`];
+    }
+    for (const result of results) {
+      this.deps.journal?.append({
+        phase: 'after',
+        event: 'replication.reconnect',
+        action: id,
+        host: result.host,
+        outcome: result.ok ? 'ok' : 'failed',
+        detail: result.note,
+        inputs: { master: to, after: operation },
+      });
+      (this.deps.logger ?? silentLogger)[result.ok ? 'info' : 'warn'](
+        { event: 'transfer.peer_reconnect', id, host: result.host, master: to, ok: result.ok },
+        result.note,
+      );
+    }
+    return results.map((result) => result.note);
+  }
+
+  /** Polls the target agent's status of transfer `id` until it ends; journals the outcome as `<operation>.transfer`. */
+  async follow(
     id: string,
     progress: TransferProgress,
     targetUrl: string,
     token: string,
     writer: string,
+    /** The `host` label of switchyard_transfer_bytes_total: the host written to (a backup: the host copied). */
+    metricHost: string = progress.to,
   ): Promise<ReseedResult> {
     const started = Date.now();
     const pollMs = this.deps.pollMs ?? 500;
@@ -309,7 +390,7 @@ export class Reseeder {
         throw new ReseedFailed(message);
       }
       this.deps.metrics?.transferBytesTotal.inc(
-        { operation, host: to },
+        { operation, host: metricHost },
         Math.max(0, status.wireBytes - counted),
       );
       counted = Math.max(counted, status.wireBytes);
@@ -327,6 +408,7 @@ export class Reseeder {
           : undefined;
       this.deps.onProgress?.({ ...progress });
       if (status.phase === 'done') {
+        const notes = operation === 'backup' ? [] : await this.reconnectPeersOf(id, to, operation);
         const result: ReseedResult = {
           id,
           from,
@@ -337,6 +419,7 @@ export class Reseeder {
           rawBytes: status.rawBytes,
           seconds: elapsed,
           detail: status.detail ?? '',
+          ...(notes.length > 0 ? { notes } : {}),
         };
         this.deps.journal?.append({
           phase: 'after',

@@ -407,10 +407,14 @@ function transferSettings(
   replicationPasswordFile: string,
   replicationUser: string,
 ): Record<string, unknown> {
+  // Where `backup --to-agent` leaves backups on this host; the agent never creates it.
+  const backupDir = join(instance.spec.dir, 'agent-backups');
+  mkdirSync(backupDir, { recursive: true });
   return {
     snapshot: {
       method: 'mariabackup',
       path: join(instance.spec.dir, 'data'),
+      backup_dir: backupDir,
       service: {
         stop: [instance.binaries.admin, `--socket=${instance.socket}`, '--user=root', 'shutdown'],
         start: [

@@ -22,6 +22,13 @@ test('each endpoint needs its scope; anything unlisted needs admin', () => {
   assert.equal(scopeFor('GET', '/alerts'), 'admin');
   assert.equal(scopeFor('POST', '/clone'), 'admin');
   assert.equal(scopeFor('POST', '/hosts/db1/rejoin'), 'admin');
+  // Transfer jobs are for watching (read); starting one (clone, backup, restore) needs admin.
+  assert.equal(scopeFor('GET', '/transfers'), 'read');
+  assert.equal(scopeFor('GET', '/transfers/0b9c-4f'), 'read');
+  assert.equal(scopeFor('GET', '/transfers/0b9c-4f/extra'), 'admin');
+  assert.equal(scopeFor('POST', '/transfers'), 'admin');
+  assert.equal(scopeFor('POST', '/backups'), 'admin');
+  assert.equal(scopeFor('POST', '/restores'), 'admin');
 });
 
 test('operate includes read, admin includes everything, alerts is only alerts', () => {

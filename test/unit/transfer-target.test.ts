@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,8 +91,7 @@ async function receive(f: Fixture, id: string, estimatedBytes = 1000): Promise<T
   await f.target.receive({
     id,
     operation: 'clone',
-    sourceUrl: f.url,
-    token: 'x'.repeat(32),
+    source: { url: f.url, token: 'x'.repeat(32) },
     estimatedBytes,
     writer: { host: '10.0.0.1', port: 3306 },
   });
@@ -159,8 +158,7 @@ test('refusals come before anything is touched: a second transfer, too little sp
     f.target.receive({
       id: 't6',
       operation: 'clone',
-      sourceUrl: f.url,
-      token: 'x'.repeat(32),
+      source: { url: f.url, token: 'x'.repeat(32) },
       estimatedBytes: 10,
       writer: { host: 'h', port: 1 },
     }),
@@ -171,8 +169,7 @@ test('refusals come before anything is touched: a second transfer, too little sp
     f.target.receive({
       id: 't7',
       operation: 'clone',
-      sourceUrl: f.url,
-      token: 'x'.repeat(32),
+      source: { url: f.url, token: 'x'.repeat(32) },
       estimatedBytes: 2 ** 60,
       writer: { host: 'h', port: 1 },
     }),
@@ -181,5 +178,136 @@ test('refusals come before anything is touched: a second transfer, too little sp
       error.code === 'insufficient_space' &&
       /estimated at .* are free/.test(error.message),
   );
+  assert.deepEqual(leftovers(f), []);
+});
+
+test('a pushed copy (restore from backup.dir) takes the same receive/swap path; a push nobody waits for is turned away', async (t) => {
+  const f = await fixture(t, {}, { running: true });
+  const source = join(f.dir, 'pushed');
+  mkdirSync(source);
+  writeFileSync(join(source, 'restored.txt'), 'restored');
+  const body = gzipSync(execFileSync('tar', ['-C', source, '-cf', '-', '.']));
+  // The agent's PUT route hands the request to acceptUpload; a plain server does the same here.
+  const answers: Array<Promise<void> | undefined> = [];
+  const server = createServer((request, response) => {
+    const received = f.target.acceptUpload(String(request.url).slice(1), request);
+    answers.push(received);
+    if (!received) {
+      request.resume();
+      response.writeHead(404).end();
+      return;
+    }
+    received.then(
+      () => response.writeHead(200).end(),
+      () => response.writeHead(422).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const put = (id: string) =>
+    fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/${id}`, {
+      method: 'PUT',
+      headers: { 'x-switchyard-format': 'tar', 'x-switchyard-gtid': '0-1-9' },
+      body,
+    });
+
+  assert.equal((await put('nobody-waits')).status, 404);
+  await f.target.receive({
+    id: 'r1',
+    operation: 'restore',
+    estimatedBytes: 1000,
+    writer: { host: '10.0.0.1', port: 3306 },
+  });
+  assert.equal((await put('other-id')).status, 404, 'only the id that waits');
+  assert.equal((await put('r1')).status, 200);
+  assert.equal((await put('r1')).status, 404, 'a push is taken once');
+  let status: TransferStatus | undefined;
+  for (;;) {
+    status = f.target.status('r1');
+    if (status && (status.phase === 'done' || status.phase === 'failed')) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(status.phase, 'done', status.error);
+  assert.equal(status.operation, 'restore');
+  assert.ok(existsSync(join(f.datadir, 'restored.txt')) && !existsSync(join(f.datadir, 'old.txt')));
+  assert.deepEqual(f.repointed, ['10.0.0.1:3306@0-1-9']);
+  assert.deepEqual(leftovers(f), []);
+});
+
+test('a pushed copy in an unknown format fails in receiving and leaves the server untouched', async (t) => {
+  const f = await fixture(t, {}, { running: true });
+  const server = createServer((request, response) => {
+    const received = f.target.acceptUpload('r2', request);
+    void received?.then(
+      () => response.writeHead(200).end(),
+      () => response.writeHead(422).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await f.target.receive({
+    id: 'r2',
+    operation: 'restore',
+    estimatedBytes: 10,
+    writer: { host: 'h', port: 1 },
+  });
+  const answer = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+    method: 'PUT',
+    headers: { 'x-switchyard-format': 'zip' },
+    body: 'not a copy',
+  });
+  assert.equal(answer.status, 422);
+  let status: TransferStatus | undefined;
+  for (;;) {
+    status = f.target.status('r2');
+    if (status?.phase === 'failed') break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.match(status.error ?? '', /^receiving: the copy comes in an unknown format "zip"/);
+  assert.equal(status.outcome, 'untouched-running');
+  assert.ok(existsSync(join(f.datadir, 'old.txt')) && existsSync(f.flag));
+  assert.deepEqual(leftovers(f), []);
+});
+
+test('a push cut midway (the manager gone) leaves the old datadir and says the server still runs', async (t) => {
+  const f = await fixture(t, {}, { running: true });
+  const source = join(f.dir, 'pushed');
+  mkdirSync(source);
+  writeFileSync(join(source, 'big.txt'), 'x'.repeat(200_000));
+  const body = gzipSync(execFileSync('tar', ['-C', source, '-cf', '-', '.']));
+  const server = createServer((request, response) => {
+    void f.target.acceptUpload('r3', request)?.then(
+      () => response.writeHead(200).end(),
+      () => response.writeHead(422).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await f.target.receive({
+    id: 'r3',
+    operation: 'restore',
+    estimatedBytes: 1000,
+    writer: { host: 'h', port: 1 },
+  });
+  const put = request({
+    host: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    method: 'PUT',
+    headers: { 'x-switchyard-format': 'tar', 'x-switchyard-gtid': '0-1-9' },
+  });
+  put.on('error', () => undefined);
+  put.write(body.subarray(0, Math.floor(body.length / 2)));
+  setTimeout(() => put.destroy(), 50);
+  let status: TransferStatus | undefined;
+  for (;;) {
+    status = f.target.status('r3');
+    if (status?.phase === 'failed' || status?.phase === 'done') break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(status.phase, 'failed');
+  assert.match(status.error ?? '', /^receiving: the stream from the source was cut/);
+  assert.equal(status.outcome, 'untouched-running');
+  assert.match(status.detail ?? '', /nothing was changed: the server is still running/);
+  assert.ok(existsSync(join(f.datadir, 'old.txt')) && existsSync(f.flag));
   assert.deepEqual(leftovers(f), []);
 });

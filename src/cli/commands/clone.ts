@@ -24,7 +24,7 @@ interface CloneOptions {
 }
 
 /** Hosts of a local sandbox are handled directly; everything else goes through the daemon and the agents. */
-function isSandbox(config: string | undefined): boolean {
+export function isSandbox(config: string | undefined): boolean {
   return config !== undefined && existsSync(join(dirname(config), MANIFEST));
 }
 
