@@ -272,7 +272,15 @@ export class EngineCore {
     this.state.cluster = incoming.cluster || this.state.cluster;
     for (const [host, theirs] of Object.entries(incoming.hosts)) {
       const mine = this.state.hosts[host];
-      if (!mine || theirs.since >= mine.since) this.state.hosts[host] = structuredClone(theirs);
+      if (!mine || theirs.since >= mine.since) {
+        this.state.hosts[host] = structuredClone(theirs);
+        continue;
+      }
+      // An operator change after the monitor's last transition keeps its state, but what the
+      // monitor last saw of the server is newer than anything here: without it a server restarted
+      // again soon after a set-online would be compared with stale figures and not be held.
+      if (theirs.lastUptimeSeconds !== undefined) mine.lastUptimeSeconds = theirs.lastUptimeSeconds;
+      if (theirs.lastConnectionId !== undefined) mine.lastConnectionId = theirs.lastConnectionId;
     }
   }
 

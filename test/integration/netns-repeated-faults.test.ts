@@ -43,8 +43,13 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
           (line) => line.includes('"host.state_changed"') && line.includes(`"host":"${host}"`),
         )
         .slice(-6);
+      const journal = daemon.journal
+        .read()
+        .filter((entry) => entry.host === host && !entry.event.startsWith('vip.'))
+        .slice(-10)
+        .map((entry) => `${entry.event} ${entry.phase}: ${entry.reason ?? entry.detail ?? ''}`);
       throw new Error(
-        `${error.message}; ${host} is ${stateOf(host)?.state} (${stateOf(host)?.reason}); last transitions:\n${transitions.join('\n')}`,
+        `${error.message}; ${host} is ${stateOf(host)?.state} (${stateOf(host)?.reason}); last transitions:\n${transitions.join('\n')}\njournal:\n${journal.join('\n')}`,
       );
     });
     await waitFor(

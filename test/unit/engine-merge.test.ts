@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClusterState } from '../../src/domain/cluster-state.js';
+import { harness } from './engine-fakes.js';
+
+// Seen under repeated faults: db1 restarted, was set online, and was killed again a second later.
+// The monitor's newer uptime and connection id were dropped in favour of the engine's record (the
+// set-online was newer than the monitor's last transition), so the second restart compared against
+// the first restart's figures and went unnoticed: db1 came back ONLINE instead of held.
+test('an operator change keeps its state, but what the monitor last saw of the server is kept too', async () => {
+  const h = harness();
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  const withHost = (change: Partial<ClusterState['hosts'][string]>): ClusterState => {
+    const current = h.engine.snapshot();
+    return {
+      ...current,
+      hosts: { ...current.hosts, db3: { ...current.hosts.db3!, ...change } },
+    };
+  };
+  const restartedAt = Date.now() - 1000;
+  await h.engine.onCycle(
+    h.sim.observe(),
+    withHost({
+      state: 'AWAITING_RECOVERY',
+      held: 'restarted',
+      since: restartedAt,
+      lastUptimeSeconds: 0,
+      lastConnectionId: 7,
+    }),
+  );
+  const online = await h.engine.setOnline('db3');
+  assert.equal(online.ok, true, online.detail);
+
+  // The monitor's next cycle started from the state before the set-online: no transition, newer figures.
+  await h.engine.onCycle(
+    h.sim.observe(),
+    withHost({
+      state: 'AWAITING_RECOVERY',
+      held: 'restarted',
+      since: restartedAt,
+      lastUptimeSeconds: 1,
+      lastConnectionId: 15,
+    }),
+  );
+  const db3 = h.engine.snapshot().hosts.db3!;
+  assert.equal(db3.state, 'ONLINE', "the operator's set-online stands");
+  assert.equal(db3.held, undefined);
+  assert.equal(db3.lastUptimeSeconds, 1, 'the uptime the monitor saw last');
+  assert.equal(db3.lastConnectionId, 15, 'the connection id the monitor saw last');
+});
