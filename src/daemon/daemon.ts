@@ -514,6 +514,8 @@ export class Daemon {
           'monitor cycle failed',
         );
       }
+      // stop() during the cycle found no wait to cut short: do not start one.
+      if (this.stopping) break;
       let wait = Math.max(0, this.config.monitor.interval - (Date.now() - started));
       if (this.quickRechecks > 0) {
         this.quickRechecks--;
