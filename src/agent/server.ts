@@ -6,7 +6,7 @@ import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.j
 import { AGENT_LIMITS, inFlightLimit } from '../api/limits.js';
 import { TlsDispatcher } from '../api/tls.js';
 import { fetch as undiciFetch } from 'undici';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
 import { readSecret } from '../config/secrets.js';
@@ -14,26 +14,12 @@ import { LeaseKeeper } from './lease.js';
 import { fenceLocalMysql, type LocalMysql } from './local-fence.js';
 import { Mutex, SequenceGuard } from './mutex.js';
 import { createSyncRouter } from './sync-routes.js';
-import type { HeldAddress, VipDriver } from './vip-driver.js';
-import { WriterProbe, type ProbeResult, type ProbeTarget } from './writer-probe.js';
+import type { HeldAddress } from './vip-driver.js';
+import { WriterProbe } from './writer-probe.js';
 import { transferRouter } from './transfer-routes.js';
+import type { AgentAppOptions } from './app-options.js';
 
-export interface AgentAppOptions {
-  config: AgentConfig;
-  driver: VipDriver;
-  /** Absent when this build or host has no implementation for snapshot.method: endpoints answer 501. */
-  snapshotMethod?: SnapshotMethod;
-  getToken: () => string;
-  logger?: Logger;
-  /** Requests handled at once before 503 (default AGENT_LIMITS.maxInFlight). */
-  maxInFlight?: number;
-  /** Called when a gratuitous ARP finished (tests wait on it instead of sleeping). */
-  onAnnounced?: (ip: string, result: { ok: boolean; detail: string }) => void;
-  /** For tests: how the writer's port is probed. */
-  probe?: (target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
-  /** For tests: how another agent is reached for the lease. */
-  ping?: (url: string, from: string, timeoutMs: number) => Promise<void>;
-}
+export type { AgentAppOptions } from './app-options.js';
 
 /** Returned with the app so the agent process can stop its timers. */
 export interface AgentRuntime {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { HttpError, requireJson } from '../api/errors.js';
 import { silentLogger } from '../log.js';
-import type { AgentAppOptions } from './server.js';
+import type { AgentAppOptions } from './app-options.js';
 import { agentFilePath, localServerOf } from './transfer-config.js';
 import { AgentBackupStore } from './backup-store.js';
 import { TransferSource } from './transfer-source.js';
