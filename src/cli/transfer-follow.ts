@@ -1,8 +1,14 @@
 import cliProgress from 'cli-progress';
 import type { TransferProgress } from '../transfer/reseed.js';
 import { humanBytes } from '../transfer/stream-tools.js';
-import type { DaemonClient } from './client.js';
-import { CliExit, EXIT_FAILED } from './exit.js';
+import { parseByteRate } from '../transfer/stream-tools.js';
+import {
+  createDaemonClient,
+  failOnError,
+  type ClientOptions,
+  type DaemonClient,
+} from './client.js';
+import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
 
 export interface JobView {
   id: string;
@@ -127,4 +133,35 @@ export function reportTransfer(job: JobView, json: boolean): void {
       `  ${result.detail}\n` +
       job.notes.map((note) => `  ${note}\n`).join(''),
   );
+}
+
+/** --rate-limit as bytes per second; a bad value is a usage error naming the option. */
+export function rateLimitOption(text: string | undefined): number | undefined {
+  try {
+    return text === undefined ? undefined : parseByteRate(text);
+  } catch (error) {
+    throw new CliExit(EXIT_USAGE, `--rate-limit: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Starts a transfer job on the daemon (clone, backup, restore), follows it to the end and reports
+ * it. A refusal (409) exits 1 and says that nothing was changed.
+ */
+export async function runTransferJob(
+  options: ClientOptions & { json?: boolean; progress: boolean },
+  path: string,
+  body: Record<string, unknown>,
+): Promise<JobView> {
+  const client = createDaemonClient(options);
+  const answer = await client.request<JobView>('POST', path, body);
+  if (answer.status === 409)
+    throw new CliExit(
+      EXIT_FAILED,
+      `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`,
+    );
+  failOnError(answer);
+  const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
+  reportTransfer(job, options.json === true);
+  return job;
 }

@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import { listBackups, takeBackup } from '../../backup/backup.js';
 import { NotLocalError } from '../../clone/local-host.js';
 import { loadConfig } from '../../config/load.js';
-import { parseByteRate } from '../../transfer/stream-tools.js';
-import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
+import { withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { createProgress } from '../progress.js';
-import { followTransfer, progressMode, reportTransfer, type JobView } from '../transfer-follow.js';
+import { rateLimitOption, runTransferJob } from '../transfer-follow.js';
 import { isSandbox } from './clone.js';
 
 interface BackupOptions {
@@ -68,26 +67,12 @@ export function registerBackup(program: Command): void {
         EXIT_USAGE,
         '--incremental applies to sandbox hosts; a backup through the agents is always full',
       );
-    let rateLimit: number | undefined;
-    try {
-      rateLimit = options.rateLimit === undefined ? undefined : parseByteRate(options.rateLimit);
-    } catch (error) {
-      throw new CliExit(EXIT_USAGE, `--rate-limit: ${(error as Error).message}`);
-    }
-    const client = createDaemonClient(options);
-    const answer = await client.request<JobView>('POST', '/api/v1/backups', {
+    const rateLimit = rateLimitOption(options.rateLimit);
+    await runTransferJob(options, '/api/v1/backups', {
       host,
       ...(options.toAgent ? { to_agent: options.toAgent } : {}),
       ...(rateLimit ? { rate_limit: rateLimit } : {}),
     });
-    if (answer.status === 409)
-      throw new CliExit(
-        EXIT_FAILED,
-        `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`,
-      );
-    failOnError(answer);
-    const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
-    reportTransfer(job, options.json === true);
   });
 }
 

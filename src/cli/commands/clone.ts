@@ -7,10 +7,10 @@ import { WriterDiscoveryError } from '../../checksum/hosts.js';
 import { NotLocalError } from '../../clone/local-host.js';
 import { loadConfig } from '../../config/load.js';
 import { MANIFEST } from '../../sandbox/cluster.js';
-import { humanBytes, parseByteRate } from '../../transfer/stream-tools.js';
-import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
+import { humanBytes } from '../../transfer/stream-tools.js';
+import { withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
-import { followTransfer, progressMode, reportTransfer, type JobView } from '../transfer-follow.js';
+import { rateLimitOption, runTransferJob } from '../transfer-follow.js';
 
 interface CloneOptions {
   from: string;
@@ -47,27 +47,13 @@ export function registerClone(program: Command): void {
       .option('--json', 'progress and result as JSON lines on stdout')
       .option('--no-progress', 'no progress bar'),
   ).action(async (options: CloneOptions) => {
-    let rateLimit: number | undefined;
-    try {
-      rateLimit = options.rateLimit === undefined ? undefined : parseByteRate(options.rateLimit);
-    } catch (error) {
-      throw new CliExit(EXIT_USAGE, `--rate-limit: ${(error as Error).message}`);
-    }
+    const rateLimit = rateLimitOption(options.rateLimit);
     if (isSandbox(options.config)) return cloneSandbox(options, rateLimit);
-    const client = createDaemonClient(options);
-    const answer = await client.request<JobView>('POST', '/api/v1/transfers', {
+    await runTransferJob(options, '/api/v1/transfers', {
       from: options.from,
       to: options.to,
       ...(rateLimit ? { rate_limit: rateLimit } : {}),
     });
-    if (answer.status === 409)
-      throw new CliExit(
-        EXIT_FAILED,
-        `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`,
-      );
-    failOnError(answer);
-    const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
-    reportTransfer(job, options.json === true);
     if (!options.json)
       process.stdout.write(
         `  The daemon holds ${options.to} in AWAITING_RECOVERY; once it has caught up run: switchyard set-online ${options.to}\n`,

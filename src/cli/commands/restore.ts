@@ -2,10 +2,9 @@ import type { Command } from 'commander';
 import { restoreBackup, RestoreRefused } from '../../backup/backup.js';
 import { WriterDiscoveryError } from '../../checksum/hosts.js';
 import { loadConfig } from '../../config/load.js';
-import { parseByteRate } from '../../transfer/stream-tools.js';
-import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
+import { withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
-import { followTransfer, progressMode, reportTransfer, type JobView } from '../transfer-follow.js';
+import { rateLimitOption, runTransferJob } from '../transfer-follow.js';
 import { isSandbox } from './clone.js';
 
 interface RestoreOptions {
@@ -50,27 +49,13 @@ export function registerRestore(program: Command): void {
         EXIT_USAGE,
         "--from names a backup directory of a sandbox; for hosts with agents use --backup <host>/<directory> from the daemon's backup.dir",
       );
-    let rateLimit: number | undefined;
-    try {
-      rateLimit = options.rateLimit === undefined ? undefined : parseByteRate(options.rateLimit);
-    } catch (error) {
-      throw new CliExit(EXIT_USAGE, `--rate-limit: ${(error as Error).message}`);
-    }
-    const client = createDaemonClient(options);
-    const answer = await client.request<JobView>('POST', '/api/v1/restores', {
+    const rateLimit = rateLimitOption(options.rateLimit);
+    await runTransferJob(options, '/api/v1/restores', {
       host,
       ...(options.backup ? { backup: options.backup } : {}),
       ...(options.fromAgent ? { from_agent: options.fromAgent } : {}),
       ...(rateLimit ? { rate_limit: rateLimit } : {}),
     });
-    if (answer.status === 409)
-      throw new CliExit(
-        EXIT_FAILED,
-        `refused: ${(answer.body as unknown as { detail?: string }).detail ?? ''} (nothing was changed)`,
-      );
-    failOnError(answer);
-    const job = await followTransfer(client, answer.body, { mode: progressMode(options) });
-    reportTransfer(job, options.json === true);
     if (!options.json)
       process.stdout.write(
         `  ${host} stays out of service (ADMIN_OFFLINE or AWAITING_RECOVERY); once it has caught up run: switchyard set-online ${host}\n`,
