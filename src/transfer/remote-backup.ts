@@ -14,7 +14,7 @@ import { readSecret } from '../config/secrets.js';
 import { silentLogger } from '../log.js';
 import {
   agentCall,
-  AgentCallError,
+  agentDidNotStart,
   ReseedFailed,
   ReseedRefused,
   type ReseedDeps,
@@ -383,18 +383,13 @@ export class RemoteBackups {
           dispatcher,
         );
       } catch (error) {
-        const refused =
-          (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
-        const message = `${toAgent}'s agent ${refused ? 'refused' : 'failed'} the backup: ${(error as Error).message}`;
-        journal?.append({
-          phase: 'after',
+        throw agentDidNotStart(error, journal, {
           event: 'backup.transfer',
-          action: id,
+          id,
           host,
-          outcome: 'failed',
-          detail: `${message}; nothing was changed`,
+          agent: toAgent,
+          what: 'backup',
         });
-        throw new ReseedRefused(message);
       }
     } catch (error) {
       this.reseeder.untrack(id);
@@ -506,18 +501,13 @@ export class RemoteBackups {
           dispatcher,
         );
       } catch (error) {
-        const refused =
-          (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
-        const message = `${host}'s agent ${refused ? 'refused' : 'failed'} the restore: ${(error as Error).message}`;
-        journal?.append({
-          phase: 'after',
+        throw agentDidNotStart(error, journal, {
           event: 'restore.transfer',
-          action: id,
+          id,
           host,
-          outcome: 'failed',
-          detail: `${message}; nothing was changed`,
+          agent: host,
+          what: 'restore',
         });
-        throw new ReseedRefused(message);
       }
     } catch (error) {
       this.reseeder.untrack(id);

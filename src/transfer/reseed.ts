@@ -141,6 +141,29 @@ export async function agentCall<T>(
  * the target's progress until the copy runs and replicates from the writer. Targets already
  * being reseeded by this manager are refused; so are they by their agent.
  */
+/**
+ * An agent that would not start a transfer (4xx: refused; otherwise: failed) before anything moved:
+ * journaled as failed with nothing changed, and returned as the refusal to throw.
+ */
+export function agentDidNotStart(
+  error: unknown,
+  journal: Journal | undefined,
+  entry: { event: string; id: string; host: string; agent: string; what: string },
+): ReseedRefused {
+  const status = (error as AgentCallError).status;
+  const refused = status !== undefined && status < 500;
+  const message = `${entry.agent}'s agent ${refused ? 'refused' : 'failed'} the ${entry.what}: ${(error as Error).message}`;
+  journal?.append({
+    phase: 'after',
+    event: entry.event,
+    action: entry.id,
+    host: entry.host,
+    outcome: 'failed',
+    detail: `${message}; nothing was changed`,
+  });
+  return new ReseedRefused(message);
+}
+
 export class Reseeder {
   private readonly running = new Map<string, TransferProgress>();
   private readonly dispatcher: (() => Dispatcher) | undefined;
@@ -290,18 +313,13 @@ export class Reseeder {
           this.dispatcher,
         );
       } catch (error) {
-        const refused =
-          (error as AgentCallError).status !== undefined && (error as AgentCallError).status! < 500;
-        const message = `${to}'s agent ${refused ? 'refused' : 'failed'} the copy: ${(error as Error).message}`;
-        this.deps.journal?.append({
-          phase: 'after',
+        throw agentDidNotStart(error, this.deps.journal, {
           event: `${operation}.transfer`,
-          action: id,
+          id,
           host: to,
-          outcome: 'failed',
-          detail: `${message}; nothing was changed`,
+          agent: to,
+          what: 'copy',
         });
-        throw new ReseedRefused(message);
       }
     } catch (error) {
       this.running.delete(id);
