@@ -15,6 +15,7 @@ import { silentLogger } from '../log.js';
 import {
   agentCall,
   agentDidNotStart,
+  startingProgress,
   ReseedFailed,
   ReseedRefused,
   type ReseedDeps,
@@ -143,18 +144,7 @@ export class RemoteBackups {
         'removed a partial copy left by an earlier backup that did not finish',
       );
     const id = randomUUID();
-    const progress: TransferProgress = {
-      id,
-      operation: 'backup',
-      from: host,
-      to: MANAGER,
-      phase: 'starting',
-      wireBytes: 0,
-      rawBytes: 0,
-      estimatedBytes: 0,
-      elapsedSeconds: 0,
-      rate: 0,
-    };
+    const progress = startingProgress(id, 'backup', host, MANAGER);
     this.reseeder.track(progress);
     const token = readSecret(agentTokenSource(this.config), 'agent token');
     let offer: { token: string; estimated_bytes: number; format: string };
@@ -318,19 +308,8 @@ export class RemoteBackups {
     const targetUrl = this.agentUrl(toAgent);
     this.refuseBusy(host);
     const id = randomUUID();
-    const progress: TransferProgress = {
-      id,
-      operation: 'backup',
-      from: host,
-      // Not the host itself: its datadir is not touched, so a clone into it is not refused meanwhile.
-      to: `${toAgent}:backup_dir`,
-      phase: 'starting',
-      wireBytes: 0,
-      rawBytes: 0,
-      estimatedBytes: 0,
-      elapsedSeconds: 0,
-      rate: 0,
-    };
+    // Not the host itself: its datadir is not touched, so a clone into it is not refused meanwhile.
+    const progress = startingProgress(id, 'backup', host, `${toAgent}:backup_dir`);
     const token = readSecret(agentTokenSource(this.config), 'agent token');
     const dispatcher = this.reseeder.agentDispatcher();
     const journal = this.deps.journal;
@@ -453,18 +432,7 @@ export class RemoteBackups {
     const writerHost = this.config.hosts[writer];
     if (!writerHost) throw new ReseedRefused(`unknown writer "${writer}"`);
     const id = randomUUID();
-    const progress: TransferProgress = {
-      id,
-      operation: 'restore',
-      from: name,
-      to: host,
-      phase: 'starting',
-      wireBytes: 0,
-      rawBytes: 0,
-      estimatedBytes: info.sizeBytes,
-      elapsedSeconds: 0,
-      rate: 0,
-    };
+    const progress = startingProgress(id, 'restore', name, host, info.sizeBytes);
     const token = readSecret(agentTokenSource(this.config), 'agent token');
     const dispatcher = this.reseeder.agentDispatcher();
     const journal = this.deps.journal;

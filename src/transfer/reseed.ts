@@ -33,6 +33,28 @@ export interface TransferProgress {
   etaSeconds?: number;
 }
 
+/** A transfer that has not moved a byte yet. */
+export function startingProgress(
+  id: string,
+  operation: TransferOperation,
+  from: string,
+  to: string,
+  estimatedBytes = 0,
+): TransferProgress {
+  return {
+    id,
+    operation,
+    from,
+    to,
+    phase: 'starting',
+    wireBytes: 0,
+    rawBytes: 0,
+    estimatedBytes,
+    elapsedSeconds: 0,
+    rate: 0,
+  };
+}
+
 export interface ReseedResult {
   id: string;
   from: string;
@@ -246,18 +268,7 @@ export class Reseeder {
     const targetUrl = this.config.hosts[to]?.agent as string;
     const writerHost = this.config.hosts[writer];
     if (!writerHost) throw new ReseedRefused(`unknown writer "${writer}"`);
-    const progress: TransferProgress = {
-      id,
-      operation,
-      from,
-      to,
-      phase: 'starting',
-      wireBytes: 0,
-      rawBytes: 0,
-      estimatedBytes: 0,
-      elapsedSeconds: 0,
-      rate: 0,
-    };
+    const progress = startingProgress(id, operation, from, to);
     this.running.set(id, progress);
     const inputs = {
       from,
