@@ -4,32 +4,17 @@ import { existsSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
 import { startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
+import { CLI, cli, TRANSFER_BINARIES } from '../support/transfer-tests.js';
 
-const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
-const NEEDS = [
-  ['ip', 'iproute2'],
-  ['mariadb-backup', 'mariadb-backup'],
-  ['mbstream', 'mariadb-backup'],
+const NEEDS: Array<[string, string]> = [
+  ...TRANSFER_BINARIES,
   ['mkfs.ext4', 'e2fsprogs'],
   ['losetup', 'mount'],
-  ...MARIADB,
-] as Array<[string, string]>;
-
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 180_000 }, (error, stdout, stderr) => {
-      resolve({
-        code: error ? Number((error as { code?: number }).code ?? 1) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
+];
 
 test(
   'clone through the agents: too little space is refused before anything moves; a source agent killed mid-stream leaves the target on its old datadir',

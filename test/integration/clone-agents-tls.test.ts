@@ -1,31 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
 import { startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
+import { cli, TRANSFER_BINARIES } from '../support/transfer-tests.js';
 
-const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
-const NEEDS = [
-  ['ip', 'iproute2'],
-  ['mariadb-backup', 'mariadb-backup'],
-  ['mbstream', 'mariadb-backup'],
-  ['openssl', 'openssl'],
-  ...MARIADB,
-] as Array<[string, string]>;
-
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 180_000 }, (error, stdout, stderr) => {
-      resolve({
-        code: error ? Number((error as { code?: number }).code ?? 1) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
+const NEEDS: Array<[string, string]> = [...TRANSFER_BINARIES, ['openssl', 'openssl']];
 
 test(
   'clone through agents that speak HTTPS with client certificates (manager to agent and agent to agent)',

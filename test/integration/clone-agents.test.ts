@@ -1,59 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runChecksum } from '../../src/checksum/run.js';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { startNetnsCluster, type NetnsCluster } from '../support/netns-cluster.js';
+import { startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
+import { CLI, cli, TRANSFER_BINARIES, writeLoad } from '../support/transfer-tests.js';
 
-const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
-const NEEDS = [
-  ['ip', 'iproute2'],
-  ['mariadb-backup', 'mariadb-backup'],
-  ['mbstream', 'mariadb-backup'],
-  ...MARIADB,
-] as Array<[string, string]>;
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 180_000 }, (error, stdout, stderr) => {
-      resolve({
-        code: error ? Number((error as { code?: number }).code ?? 1) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
-
-/** Inserts into app.writes on the writer until stopped; returns how many rows it wrote. */
-function writeLoad(cluster: NetnsCluster): { stop: () => Promise<number> } {
-  let running = true;
-  let rows = 0;
-  const loop = (async () => {
-    while (running) {
-      rows += 1;
-      await cluster.instance('db1').sql('INSERT INTO app.writes VALUES (?, ?)', [rows, Date.now()]);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return rows;
-    },
-  };
-}
+const NEEDS = TRANSFER_BINARIES;
 
 async function transfers(
   url: string,

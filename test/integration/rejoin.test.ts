@@ -1,34 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { runChecksum } from '../../src/checksum/run.js';
 import { binlogWindow } from '../../src/transfer/rejoin.js';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
 import { startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
+import { cli, TRANSFER_BINARIES } from '../support/transfer-tests.js';
 
-const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
-const NEEDS = [
-  ['ip', 'iproute2'],
-  ['mariadb-backup', 'mariadb-backup'],
-  ['mbstream', 'mariadb-backup'],
-  ['mariadb-binlog', 'mariadb-client'],
-  ...MARIADB,
-] as Array<[string, string]>;
-
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 180_000 }, (error, stdout, stderr) => {
-      resolve({
-        code: error ? Number((error as { code?: number }).code ?? 1) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
+const NEEDS: Array<[string, string]> = [...TRANSFER_BINARIES, ['mariadb-binlog', 'mariadb-client']];
 
 test(
   'rejoin of a diverged old writer: refused without --discard-errant; with it the errant write is saved to a file, the host reseeded from a replica and ONLINE again',
