@@ -23,7 +23,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { fetch as undiciFetch } from 'undici';
-import { TlsDispatcher } from '../src/api/tls.js';
+import { TlsDispatcher } from '../src/net/tls.js';
 import { readConfigFile } from '../src/config/load.js';
 import { findFreePortRange } from '../src/sandbox/ports.js';
 import { startSandbox } from '../test/support/sandbox.js';

@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { TlsDispatcher } from '../api/tls.js';
+import { TlsDispatcher } from '../net/tls.js';
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret, type SecretSource } from '../config/secrets.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';

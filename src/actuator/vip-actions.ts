@@ -2,7 +2,7 @@ import type { StepRecorder } from './recorder.js';
 import { AgentClient, type AgentClientOptions } from './agent-client.js';
 import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import { ActionError, type AgentTransport, type VipActuator } from './types.js';
-import { TermSequence } from '../ha/fencing.js';
+import { TermSequence } from '../domain/fencing.js';
 
 export interface VipActionsOptions {
   /** Host name -> agent base URL (hosts.NAME.agent). */

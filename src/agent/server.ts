@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
 import { AGENT_LIMITS, inFlightLimit } from '../api/limits.js';
-import { TlsDispatcher } from '../api/tls.js';
+import { TlsDispatcher } from '../net/tls.js';
 import { fetch as undiciFetch } from 'undici';
 import { silentLogger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';

@@ -19,6 +19,14 @@ import { queryRows, sqlString } from '../mysql/connect.js';
 import { connectLocal, type LocalServer } from '../snapshot/command.js';
 import { mariabackupPrepare, readBackupGtid } from '../snapshot/mariabackup.js';
 import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.js';
+import {
+  SPACE_MARGIN,
+  type ServerOutcome,
+  type TransferPhase,
+  type TransferStatus,
+} from '../domain/transfer.js';
+
+export { SPACE_MARGIN, type ServerOutcome, type TransferPhase, type TransferStatus };
 
 /** How long a target waits for the manager to start pushing a copy it agreed to receive. */
 export const UPLOAD_WAIT_MS = 120_000;
@@ -28,40 +36,6 @@ export const UPLOAD_WAIT_MS = 120_000;
  * directory (both prepared here), or a tar of a snapshot (ready; its GTID in a header).
  */
 export const STREAM_FORMATS = ['mbstream', 'mariabackup-tar', 'tar'] as const;
-
-/** Copies need this much more free space than their estimated size (redo applied by prepare, growth meanwhile). */
-export const SPACE_MARGIN = 1.1;
-
-export type TransferPhase =
-  | 'receiving'
-  | 'preparing'
-  | 'stopping'
-  | 'swapping'
-  | 'starting'
-  | 'replicating'
-  | 'rolling-back'
-  | 'done'
-  | 'failed';
-
-/** What the target's server and datadir look like after the transfer ended; said in every failure. */
-export type ServerOutcome =
-  'untouched-running' | 'untouched-stopped' | 'restarted-old' | 'stopped-old' | 'running-new';
-
-export interface TransferStatus {
-  id: string;
-  operation: string;
-  phase: TransferPhase;
-  wireBytes: number;
-  rawBytes: number;
-  estimatedBytes: number;
-  startedAt: number;
-  finishedAt?: number;
-  gtidPosition?: string;
-  error?: string;
-  outcome?: ServerOutcome;
-  /** One sentence for the operator: where the data is and whether the server runs. */
-  detail?: string;
-}
 
 export interface ReceiveRequest {
   id: string;

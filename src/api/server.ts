@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import express, { type Router } from 'express';
 import { inFlightLimit, MANAGER_LIMITS, type ServerLimits } from './limits.js';
-import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from './tls.js';
+import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from '../net/tls.js';
 import type { Logger } from '../log.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';

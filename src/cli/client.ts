@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fetch as undiciFetch } from 'undici';
 import { tokenSpecs } from '../api/scopes.js';
-import { TlsDispatcher } from '../api/tls.js';
+import { TlsDispatcher } from '../net/tls.js';
 import { loadConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';

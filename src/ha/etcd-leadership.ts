@@ -3,7 +3,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import type { Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { clusterKeys, withTimeout } from './etcd-client.js';
-import { nextTerm } from './fencing.js';
+import { nextTerm } from '../domain/fencing.js';
 
 /** What the election key holds: who leads, in which term, and where to reach it. */
 export interface LeaderInfo {

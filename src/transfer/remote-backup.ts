@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { request as undiciRequest } from 'undici';
 import { agentTokenSource } from '../actuator/actuator.js';
-import { SPACE_MARGIN } from '../agent/transfer-target.js';
+import { SPACE_MARGIN } from '../domain/transfer.js';
 import { BACKUP_META, backupRoot, listBackups, type BackupInfo } from '../backup/backup.js';
 import { receiveBackup, removeStaleStaging } from '../backup/receive.js';
 import type { LoadedConfig } from '../config/load.js';

@@ -6,7 +6,7 @@ import { agentDispatcher, agentTokenSource } from '../actuator/actuator.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { TransferStatus } from '../agent/transfer-target.js';
+import type { TransferStatus } from '../domain/transfer.js';
 import { connectManager } from '../checksum/hosts.js';
 import type { Connection } from '../mysql/connect.js';
 import { reconnectPeers } from './peers.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { createEtcdClient } from '../../src/ha/etcd-client.js';
 import { EtcdLeadership } from '../../src/ha/etcd-leadership.js';
 import { EtcdStateStore, FencedWriteError } from '../../src/ha/etcd-store.js';
-import { termOf, TermSequence } from '../../src/ha/fencing.js';
+import { termOf, TermSequence } from '../../src/domain/fencing.js';
 import type { ClusterState } from '../../src/domain/cluster-state.js';
 import { silentLogger } from '../../src/log.js';
 import { requireBinaries } from '../support/binaries.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { readConfigFile, type LoadedConfig } from '../../src/config/load.js';
-import { termOf } from '../../src/ha/fencing.js';
+import { termOf } from '../../src/domain/fencing.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
 import { ETCD, startTestEtcd } from '../support/etcd.js';

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { validateAgentConfig } from '../../src/agent/config.js';
 import { AgentClient, AgentError } from '../../src/actuator/agent-client.js';
-import { TlsDispatcher, type ClientTlsFiles } from '../../src/api/tls.js';
+import { TlsDispatcher, type ClientTlsFiles } from '../../src/net/tls.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR, startDaemon, writeTestConfig } from '../support/daemon.js';

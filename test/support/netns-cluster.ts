@@ -23,7 +23,7 @@ import {
   waitForReplication,
 } from '../../src/sandbox/replication.js';
 import { fetch as undiciFetch } from 'undici';
-import { TlsDispatcher } from '../../src/api/tls.js';
+import { TlsDispatcher } from '../../src/net/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
 import { runEarlyStops } from './teardown.js';
 import { makeNetnsPki, mysqlTlsSettings, replicationOverTls } from './netns-tls.js';

@@ -254,7 +254,7 @@ test('lease quorum: losing the manager alone or one other host alone keeps it; b
 
 test('fencing: after a newer leader term, every request of the older term is refused 409 stale and changes nothing', async (t) => {
   const { driver, sync, url } = await agent(t);
-  const { TermSequence, nextTerm } = await import('../../src/ha/fencing.js');
+  const { TermSequence, nextTerm } = await import('../../src/domain/fencing.js');
   const oldTerm = nextTerm(0);
   const oldLeader = new TermSequence();
   const newLeader = new TermSequence();

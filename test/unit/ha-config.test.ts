@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { validateConfig } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/problems.js';
-import { nextTerm, termFloor, termOf, TermSequence, TERM_SHIFT } from '../../src/ha/fencing.js';
+import { nextTerm, termFloor, termOf, TermSequence, TERM_SHIFT } from '../../src/domain/fencing.js';
 
 const base = yaml.load(
   readFileSync(new URL('../fixtures/valid.yml', import.meta.url), 'utf8'),

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readAgentConfigFile } from '../../agent/config.js';
 import { agentSecretFiles, agentTokenReader, startAgent } from '../../agent/agent.js';
 import { secretFileProblems } from '../../config/secret-files.js';
-import { serverTlsOptions } from '../../api/tls.js';
+import { serverTlsOptions } from '../../net/tls.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
 import { localServerOf } from '../../agent/transfer-config.js';
 import { formatProblem } from '../../config/problems.js';
