@@ -190,9 +190,13 @@ export class LeaseKeeper {
     const timeoutMs = Math.max(200, Math.min(settings.intervalMs / 2, 1000));
     await Promise.all(
       settings.voters.map(async (voter) => {
+        // Counted from when the ping left, not when its reply came back: the voter recorded the
+        // contact in between, and the manager waits from that record. A slow reply must never
+        // let this agent hold the lease past the moment the manager counts it lapsed.
+        const sentAt = this.now();
         try {
           await this.deps.ping(voter.url, settings.self, timeoutMs);
-          this.lastReached.set(voter.host, this.now());
+          this.lastReached.set(voter.host, Math.max(this.lastReached.get(voter.host) ?? 0, sentAt));
         } catch {
           // Unreached: its last contact ages until the lease lapses.
         }

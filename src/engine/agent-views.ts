@@ -113,9 +113,9 @@ export class AgentViews {
       writer: oldWriter,
       hasAgent: agents.hasAgent(oldWriter),
       leaseMs: this.config.lease,
-      // The agent notices a lapse within 100 ms but counts its majority from the ping replies,
-      // later than the contacts reported here, and its fence (agent lock, ip and iptables) takes
-      // its own time on a loaded host: 500 ms was seen to fall short once at a 500 ms interval.
+      // The agent counts each voter from when its ping left (never later than the contact that
+      // voter reports here) and notices a lapse within 100 ms, but its fence (agent lock, ip and
+      // iptables) takes its own time on a loaded host: 500 ms was seen to fall short once.
       marginMs: Math.max(1000, this.config.monitor.interval),
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),

@@ -252,6 +252,47 @@ test('lease quorum: losing the manager alone or one other host alone keeps it; b
   keeper.stop();
 });
 
+test("lease: a voter counts from when the ping left, so a slow reply never stretches the lease past the manager's count", async () => {
+  let now = 1_000_000;
+  const fenced: string[] = [];
+  // Every reply takes 900 ms: the voters record the contact when the ping arrives, well before.
+  const keeper = new LeaseKeeper({
+    log: silentLogger,
+    now: () => now,
+    ping: async () => {
+      now += 900;
+    },
+    fence: async (_vips, reason) => {
+      fenced.push(reason);
+      return 'fenced';
+    },
+  });
+  keeper.configure({
+    self: 'db1',
+    durationMs: 3000,
+    intervalMs: 1000,
+    voters: [
+      { host: 'db2', url: 'db2' },
+      { host: 'db3', url: 'db3' },
+    ],
+    managers: 1,
+    writerVips: ['10.0.0.100'],
+  });
+  keeper.stop();
+  const tick = () => (keeper as unknown as { tick(): Promise<void> }).tick();
+  const sentAt = now;
+  await tick(); // both pings left at sentAt; the replies came back 900 ms (and 1800 ms) later
+  // The manager's last contact is already 2.7 s old; the other agents were reached at sentAt.
+  now = sentAt + 3001;
+  (keeper as unknown as { evaluate(): void }).evaluate();
+  assert.equal(
+    keeper.status().lapsed,
+    true,
+    'lapsed 3 s after the pings left, not after the replies',
+  );
+  keeper.stop();
+});
+
 test('fencing: after a newer leader term, every request of the older term is refused 409 stale and changes nothing', async (t) => {
   const { driver, sync, url } = await agent(t);
   const { TermSequence, nextTerm } = await import('../../src/domain/fencing.js');
