@@ -416,10 +416,7 @@ export class Daemon {
   ): boolean {
     const writer = holderOf(state.roles, 'writer');
     const observation = observations.find((item) => item.host === writer);
-    return (
-      observation !== undefined &&
-      /ECONNREFUSED|ECONNRESET|closed the connection/.test(observation.error ?? '')
-    );
+    return observation?.refusal !== undefined;
   }
 
   /** Runs the next cycle now rather than at the next interval (the writer's connection broke). */

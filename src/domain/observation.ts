@@ -45,6 +45,12 @@ export interface HostObservation {
   at: number;
   reachable: boolean;
   error?: string;
+  /**
+   * How the host's own kernel answered a failed connect: 'refused' (nothing listens: mysqld is
+   * gone) or 'reset' (the connection was torn down, as while a killed mysqld is still exiting).
+   * Absent for timeouts and everything else, which say nothing about the process.
+   */
+  refusal?: 'refused' | 'reset';
   readOnly?: boolean;
   uptimeSeconds?: number;
   /** CONNECTION_ID() of the check's own connection: grows while the server runs. */

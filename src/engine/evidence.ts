@@ -47,7 +47,7 @@ export function writerDeathEvidence(writer: string, input: EvidenceInput): Evide
   const limit = input.config.monitor.failures_before_down;
   if (observation?.reachable)
     return { dead: false, reason: `the manager reaches ${writer}`, inputs: { writer } };
-  const refused = /ECONNREFUSED/.test(observation?.error ?? '');
+  const refused = observation?.refusal === 'refused';
   const hardOffline = record?.state === 'HARD_OFFLINE';
   if (!hardOffline && !refused) {
     return {

@@ -149,6 +149,10 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     const message = (error as Error).message;
     if (!observation.reachable) {
       observation.error = message;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED') observation.refusal = 'refused';
+      else if (code === 'ECONNRESET' || code === 'PROTOCOL_CONNECTION_LOST')
+        observation.refusal = 'reset';
       record('ping', started, false, message);
     } else {
       // Reachable but a later query failed or timed out: the host is not healthy enough to trust.

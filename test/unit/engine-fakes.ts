@@ -138,6 +138,7 @@ export class SimCluster {
           at,
           reachable: false,
           error: host.failure === 'silent' ? 'connect ETIMEDOUT' : 'connect ECONNREFUSED',
+          ...(host.failure === 'silent' ? {} : { refusal: 'refused' as const }),
           checks: {},
         };
       const hostConfig = this.config.hosts[host.master ?? ''];
