@@ -172,9 +172,14 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
             errors.push(`add ${ip}: ${(error as Error).message}`);
           }
         }
-        const after = (await deps.driver.list(vipConfig.interface))
-          .filter((address) => vipConfig.ips.includes(address.ip))
-          .map((address) => address.ip);
+        // Listed again only after a change, to verify it; an exchange that changed nothing (almost
+        // every cycle) costs one `ip` call, not two.
+        const after =
+          added.length + removed.length + errors.length === 0
+            ? held.map((address) => address.ip)
+            : (await deps.driver.list(vipConfig.interface))
+                .filter((address) => vipConfig.ips.includes(address.ip))
+                .map((address) => address.ip);
         return { added, removed, errors, after };
       });
       if (outcome.added.length > 0 || outcome.removed.length > 0) {
