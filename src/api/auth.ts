@@ -12,20 +12,20 @@ export function tokenMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(a, b) && presented.length === expected.length;
 }
 
+/** The request's bearer token; without one, answers 401 and returns undefined. */
+export function presentedToken(request: Request, response: Response): string | undefined {
+  const header = request.get('authorization');
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (match) return match[1] as string;
+  sendError(response, 401, 'unauthorized', 'an Authorization: Bearer <token> header is required');
+  return undefined;
+}
+
 /** `getToken` is called per request so a rotated token file takes effect without a restart. */
 export function requireBearerToken(getToken: () => string) {
   return (request: Request, response: Response, next: NextFunction): void => {
-    const header = request.get('authorization');
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) {
-      sendError(
-        response,
-        401,
-        'unauthorized',
-        'an Authorization: Bearer <token> header is required',
-      );
-      return;
-    }
+    const presented = presentedToken(request, response);
+    if (presented === undefined) return;
     let expected: string;
     try {
       expected = getToken();
@@ -33,7 +33,7 @@ export function requireBearerToken(getToken: () => string) {
       sendError(response, 500, 'internal', 'the server cannot read its own token');
       return;
     }
-    if (!tokenMatches(match[1] as string, expected)) {
+    if (!tokenMatches(presented, expected)) {
       sendError(response, 401, 'unauthorized', 'the bearer token is not valid');
       return;
     }

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Config, Scope } from '../config/schema.js';
 import { readSecret, type SecretSource } from '../config/secrets.js';
 import { runAs } from '../journal/actor.js';
-import { tokenMatches } from './auth.js';
+import { presentedToken, tokenMatches } from './auth.js';
 import { sendError } from './errors.js';
 
 /** A configured API token: where its value comes from and what it may do. */
@@ -94,19 +94,10 @@ export function requireScopedToken(
   needed: (request: Request) => Scope,
 ) {
   return (request: Request, response: Response, next: NextFunction): void => {
-    const header = request.get('authorization');
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) {
-      sendError(
-        response,
-        401,
-        'unauthorized',
-        'an Authorization: Bearer <token> header is required',
-      );
-      return;
-    }
+    const presented = presentedToken(request, response);
+    if (presented === undefined) return;
     const specs = getSpecs();
-    const { principal, unreadable } = authenticate(match[1] as string, specs);
+    const { principal, unreadable } = authenticate(presented, specs);
     if (!principal) {
       if (unreadable.length === specs.length)
         sendError(response, 500, 'internal', 'the server cannot read its own tokens');
