@@ -5,6 +5,7 @@ import { TlsDispatcher } from '../net/tls.js';
 import { loadConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
+import { bearerJsonInit } from '../net/bearer-json.js';
 
 export interface ClientOptions {
   url?: string;
@@ -89,15 +90,7 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   const send = async <T>(root: string, method: string, path: string, body?: unknown) => {
     let response: { status: number; text(): Promise<string> };
     try {
-      const init = {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(120_000),
-      };
+      const init = bearerJsonInit(method, token, body, 120_000);
       response = tls
         ? await undiciFetch(`${root}${path}`, { ...init, dispatcher: tls.get() })
         : await fetch(`${root}${path}`, init);

@@ -11,6 +11,7 @@ import { connectManager } from '../checksum/hosts.js';
 import type { Connection } from '../mysql/connect.js';
 import { reconnectPeers } from './peers.js';
 import { humanBytes } from './stream-tools.js';
+import { bearerJsonInit } from '../net/bearer-json.js';
 
 export type TransferOperation = 'clone' | 'rejoin' | 'restore' | 'backup';
 
@@ -123,15 +124,7 @@ export async function agentCall<T>(
 ): Promise<T> {
   let response: { ok: boolean; status: number; text(): Promise<string> };
   try {
-    const init = {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    };
+    const init = bearerJsonInit(method, token, body, 60_000);
     const target = `${url.replace(/\/+$/, '')}${path}`;
     // HTTPS agents (actuator.agent_ca_file / agent_cert_file): the same client settings as the actuator's.
     response = dispatcher
