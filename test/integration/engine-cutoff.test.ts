@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { MYSQL_PORT, startNetnsCluster } from '../support/netns-cluster.js';
+import { MYSQL_PORT, NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 
 test('the manager cut off from a live writer while replicas still see it: no failover, and the journal says why', async (t) => {
   if (
     !requireRoot(t, 'network namespaces and iptables') ||
-    !requireBinaries(t, [
-      ['ip', 'iproute2'],
-      ['iptables', 'iptables'],
-      ['arping', 'iputils-arping'],
-      ...MARIADB,
-    ])
+    !requireBinaries(t, NETNS_CLUSTER_BINARIES)
   )
     return;
   const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1 });

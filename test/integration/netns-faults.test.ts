@@ -6,34 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseIpAddrJson } from '../../src/agent/vip-driver.js';
 import { openConnection } from '../../src/mysql/connect.js';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { startNetnsCluster, type NetnsCluster } from '../support/netns-cluster.js';
+import { heldVips, NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 import { serverIdAt, startLoad, startLocalWrites } from '../support/load.js';
 
-async function heldVips(cluster: NetnsCluster, name: string): Promise<string[]> {
-  const { stdout } = await cluster
-    .nsHost(name)
-    .exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
-  return parseIpAddrJson(stdout)
-    .map((address) => address.ip)
-    .filter((ip) => ip !== cluster.nsHost(name).address);
-}
-
 test('faults in sequence on namespace hosts with server defaults: VIP truth, readers stay up, set-online sticks, a silent writer loss fails over in seconds and the isolated writer fences itself', async (t) => {
-  if (
-    !requireRoot(t, 'network namespaces') ||
-    !requireBinaries(t, [
-      ['ip', 'iproute2'],
-      ['iptables', 'iptables'],
-      ['arping', 'iputils-arping'],
-      ...MARIADB,
-    ])
-  )
-    return;
+  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, NETNS_CLUSTER_BINARIES)) return;
   const cluster = await startNetnsCluster(t, {
     masters: 2,
     replicas: 1,

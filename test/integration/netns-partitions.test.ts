@@ -8,19 +8,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseIpAddrJson } from '../../src/agent/vip-driver.js';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { MYSQL_PORT, startNetnsCluster, type NetnsCluster } from '../support/netns-cluster.js';
+import {
+  heldVips,
+  MYSQL_PORT,
+  NETNS_CLUSTER_BINARIES,
+  type NetnsCluster,
+  startNetnsCluster,
+} from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 import { WritableSampler } from '../support/writable-sampler.js';
-
-async function heldVips(cluster: NetnsCluster, name: string): Promise<string[]> {
-  const { stdout } = await cluster
-    .nsHost(name)
-    .exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
-  return parseIpAddrJson(stdout).map((address) => address.ip);
-}
 
 async function readOnlyOf(cluster: NetnsCluster, name: string): Promise<number> {
   return Number((await cluster.instance(name).sql('SELECT @@read_only AS ro'))[0]?.ro);
@@ -31,12 +29,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test('partitions that must not fail over, and one that must with an observer down', async (t) => {
   if (
     !requireRoot(t, 'network namespaces and iptables') ||
-    !requireBinaries(t, [
-      ['ip', 'iproute2'],
-      ['iptables', 'iptables'],
-      ['arping', 'iputils-arping'],
-      ...MARIADB,
-    ])
+    !requireBinaries(t, NETNS_CLUSTER_BINARIES)
   )
     return;
   const cluster = await startNetnsCluster(t, {
@@ -133,12 +126,7 @@ function prng(seed: number): () => number {
 test('randomized fault loop (bounded, fixed seed): never two writable hosts, never the writer VIP on two hosts', async (t) => {
   if (
     !requireRoot(t, 'network namespaces and iptables') ||
-    !requireBinaries(t, [
-      ['ip', 'iproute2'],
-      ['iptables', 'iptables'],
-      ['arping', 'iputils-arping'],
-      ...MARIADB,
-    ])
+    !requireBinaries(t, NETNS_CLUSTER_BINARIES)
   )
     return;
   const seed = Number(process.env.SWITCHYARD_FAULT_SEED ?? 20261126);

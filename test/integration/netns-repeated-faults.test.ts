@@ -8,20 +8,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { openConnection } from '../../src/mysql/connect.js';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { startNetnsCluster } from '../support/netns-cluster.js';
+import { NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 import { startLoad } from '../support/load.js';
 
 const ROUNDS = 10;
 
 test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under load: every failover happens, every set-online sticks; a real errant write is still refused`, async (t) => {
-  if (
-    !requireRoot(t, 'network namespaces') ||
-    !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])
-  )
-    return;
+  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, NETNS_CLUSTER_BINARIES)) return;
   const cluster = await startNetnsCluster(t, { masters: 2, replicas: 1, preferFirst: false });
   const { daemon, logFile } = await startDaemon(t, cluster.config);
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;

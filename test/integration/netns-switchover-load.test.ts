@@ -8,20 +8,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openConnection } from '../../src/mysql/connect.js';
-import { MARIADB, requireBinaries, requireRoot } from '../support/binaries.js';
+import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { startNetnsCluster } from '../support/netns-cluster.js';
+import { NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 import { startLoad } from '../support/load.js';
 
 const MOVES = 20;
 
 test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers in a row under write load all succeed`, async (t) => {
-  if (
-    !requireRoot(t, 'network namespaces') ||
-    !requireBinaries(t, [['ip', 'iproute2'], ['arping', 'iputils-arping'], ...MARIADB])
-  )
-    return;
+  if (!requireRoot(t, 'network namespaces') || !requireBinaries(t, NETNS_CLUSTER_BINARIES)) return;
   const cluster = await startNetnsCluster(t, {
     masters: 2,
     replicas: 1,

@@ -26,10 +26,30 @@ import { fetch as undiciFetch } from 'undici';
 import { TlsDispatcher } from '../../src/net/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
 import { runEarlyStops } from './teardown.js';
+import { MARIADB } from './binaries.js';
+import { parseIpAddrJson } from '../../src/agent/vip-driver.js';
 import { makeNetnsPki, mysqlTlsSettings, replicationOverTls } from './netns-tls.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 export const MYSQL_PORT = 3306;
+
+/** What a namespace cluster with agents needs (agents run ip, arping and iptables). */
+export const NETNS_CLUSTER_BINARIES: Array<[string, string]> = [
+  ['ip', 'iproute2'],
+  ['arping', 'iputils-arping'],
+  ['iptables', 'iptables'],
+  ...MARIADB,
+];
+
+/** The VIPs a namespace host holds on eth0 right now (its own address left out). */
+export async function heldVips(cluster: NetnsCluster, name: string): Promise<string[]> {
+  const { stdout } = await cluster
+    .nsHost(name)
+    .exec('ip', ['-j', '-4', 'addr', 'show', 'dev', 'eth0']);
+  return parseIpAddrJson(stdout)
+    .map((address) => address.ip)
+    .filter((ip) => ip !== cluster.nsHost(name).address);
+}
 const AGENT_PORT = 9106;
 
 export interface NetnsClusterOptions {
