@@ -1,7 +1,7 @@
 import express from 'express';
 import { z } from 'zod';
 import type { LoadedConfig } from '../config/load.js';
-import { formatPath } from '../config/problems.js';
+import { sendMalformed } from './errors.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { holderOf } from '../engine/roles.js';
 import { ReseedRefused } from '../transfer/reseed.js';
@@ -56,13 +56,6 @@ function record(jobs: Map<string, TransferJob>, started: StartedTransfer): Trans
   return job;
 }
 
-function malformed(issues: z.ZodIssue[]): { error: string; detail: string } {
-  return {
-    error: 'malformed',
-    detail: issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; '),
-  };
-}
-
 /**
  * Backup and restore of real hosts through their agents (issue 14): POST /api/v1/backups streams a
  * copy of a host into backup.dir, POST /api/v1/restores sends a backup to a host's agent. Both
@@ -87,7 +80,7 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
   router.post('/backups', (request, response, next) => {
     const body = backupBody.safeParse(request.body ?? {});
     if (!body.success) {
-      response.status(400).json(malformed(body.error.issues));
+      sendMalformed(response, body.error);
       return;
     }
     for (const host of [body.data.host, body.data.to_agent]) {
@@ -105,7 +98,7 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
   router.post('/restores', (request, response, next) => {
     const body = restoreBody.safeParse(request.body ?? {});
     if (!body.success) {
-      response.status(400).json(malformed(body.error.issues));
+      sendMalformed(response, body.error);
       return;
     }
     for (const host of [body.data.host, body.data.from_agent]) {

@@ -4,7 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { MODES } from '../config/schema.js';
 import type { ControlPlane, OperationResult } from '../engine/types.js';
 import type { Journal } from '../journal/journal.js';
-import { formatPath } from '../config/problems.js';
+import { sendMalformed } from './errors.js';
 
 const moveBody = z.strictObject({ host: z.string().min(1), force: z.boolean().default(false) });
 const modeBody = z.strictObject({ mode: z.enum(MODES), reason: z.string().max(500).optional() });
@@ -21,13 +21,6 @@ function send(response: express.Response, result: OperationResult): void {
   response
     .status(status)
     .json({ error: result.code ?? 'failed', detail: result.detail, steps: result.steps ?? [] });
-}
-
-function badBody(response: express.Response, error: z.ZodError): void {
-  response.status(400).json({
-    error: 'malformed',
-    detail: error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; '),
-  });
 }
 
 /** Operator actions of docs/design.md "HTTP endpoints", all journaled by the engine. */
@@ -74,7 +67,7 @@ export function controlRouter(deps: {
         return;
       }
       const body = moveBody.safeParse(request.body ?? {});
-      if (!body.success) return badBody(response, body.error);
+      if (!body.success) return sendMalformed(response, body.error);
       if (!knownHost(body.data.host, response)) return;
       send(response, await engine.moveRole(role, body.data.host, { force: body.data.force }));
     }),
@@ -83,7 +76,7 @@ export function controlRouter(deps: {
     '/mode',
     wrap(async (request, response) => {
       const body = modeBody.safeParse(request.body ?? {});
-      if (!body.success) return badBody(response, body.error);
+      if (!body.success) return sendMalformed(response, body.error);
       send(
         response,
         await engine.setMode(

@@ -1,8 +1,20 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { z } from 'zod';
+import { formatPath } from '../config/problems.js';
 
 /** Errors are JSON {error, detail} with the status codes of docs/design.md. */
 export function sendError(response: Response, status: number, error: string, detail: string): void {
   response.status(status).json({ error, detail });
+}
+
+/** A request body that failed its schema: 400 with every problem and its key path, nothing done. */
+export function sendMalformed(response: Response, error: z.ZodError): void {
+  sendError(
+    response,
+    400,
+    'malformed',
+    error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; '),
+  );
 }
 
 export class HttpError extends Error {

@@ -1,7 +1,7 @@
 import express from 'express';
 import { z } from 'zod';
 import { connectManager } from '../checksum/hosts.js';
-import { formatPath } from '../config/problems.js';
+import { sendMalformed } from './errors.js';
 import { holderOf } from '../engine/roles.js';
 import type { ControlPlane, OperationResult } from '../engine/types.js';
 import type { Journal } from '../journal/journal.js';
@@ -77,12 +77,7 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
     const host = String(request.params.host);
     const body = rejoinBody.safeParse(request.body ?? {});
     if (!body.success) {
-      response.status(400).json({
-        error: 'malformed',
-        detail: body.error.issues
-          .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
-          .join('; '),
-      });
+      sendMalformed(response, body.error);
       return;
     }
     for (const name of [host, ...(body.data.from ? [body.data.from] : [])]) {

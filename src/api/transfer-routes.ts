@@ -1,7 +1,7 @@
 import express from 'express';
 import { z } from 'zod';
 import type { LoadedConfig } from '../config/load.js';
-import { formatPath } from '../config/problems.js';
+import { sendMalformed } from './errors.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { holderOf } from '../engine/roles.js';
 import {
@@ -118,12 +118,7 @@ export function transferRouter(deps: TransferRouteDeps): express.Router {
   router.post('/transfers', (request, response, next) => {
     const body = cloneBody.safeParse(request.body ?? {});
     if (!body.success) {
-      response.status(400).json({
-        error: 'malformed',
-        detail: body.error.issues
-          .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
-          .join('; '),
-      });
+      sendMalformed(response, body.error);
       return;
     }
     for (const host of [body.data.from, body.data.to]) {
