@@ -220,7 +220,9 @@ export async function runSwitchover(
       undefined,
     );
   } catch (error) {
-    await runner.attempt(
+    // The error may have come after read_only=OFF took effect (a timeout on the answer): the old
+    // writer gets its writes back only once the target is proved read-only again (read back).
+    const rollback = await runner.attempt(
       {
         event: 'mysql.set_read_only',
         host: to,
@@ -230,11 +232,20 @@ export async function runSwitchover(
       },
       (actuator) => actuator.setReadOnly(to, true),
     );
+    if (!rollback.ok) {
+      await clearOperation(ctx);
+      return finishRefused(
+        ctx,
+        to,
+        `could not make ${to} writable (${(error as Error).message}), and ${to} could not be proved read-only again (${rollback.error}): ${from ? `${from} stays fenced and ` : ''}no host is made writable until an operator checks ${to}`,
+        'failed',
+      );
+    }
     if (from !== null) await undoFence(ctx, from);
     return finishRefused(
       ctx,
       to,
-      `could not make ${to} writable (${(error as Error).message})${from ? `; fence undone, ${from} stays the writer` : ''}`,
+      `could not make ${to} writable (${(error as Error).message}); ${to} is read-only again (read back)${from ? `; fence undone, ${from} stays the writer` : ''}`,
       'failed',
     );
   }

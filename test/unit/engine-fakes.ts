@@ -83,6 +83,8 @@ export class SimCluster {
   readonly violations: string[] = [];
   /** "method:host" or "method:host:arg" keys that throw. */
   readonly failOn = new Set<string>();
+  /** Keys that take effect and then throw (a timeout on the answer to a statement that ran). */
+  readonly failAfter = new Set<string>();
   /** waitForGtid answers this (default: applied catches up to received, true). */
   waitAnswer: (host: string, position: string) => boolean = () => true;
 
@@ -214,6 +216,7 @@ export class FakeActuator implements Actuator {
     run();
     this.steps.push({ action: key.split(':')[0] as string, host, description });
     this.sim.check();
+    if (this.sim.failAfter.has(key)) throw new ActionError(`injected failure after effect: ${key}`);
   }
 
   private mysql(host: string): SimHost {

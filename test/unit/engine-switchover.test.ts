@@ -106,6 +106,34 @@ test('a failed fence leaves the writer in place', async () => {
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db1');
 });
 
+test('promotion that throws after read_only=OFF took effect: rolled back and proved read-only before the old writer is unfenced', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  h.sim.failAfter.add('setReadOnly:db2:false');
+  const result = await h.engine.moveRole('writer', 'db2', { force: false });
+  assert.equal(result.ok, false);
+  assert.match(
+    result.detail,
+    /db2 is read-only again \(read back\); fence undone, db1 stays the writer/,
+  );
+  assert.deepEqual(h.sim.writable(), ['db1']);
+  assert.deepEqual(h.sim.violations, []);
+});
+
+test('promotion that throws after it took effect, and the rollback fails too: the old writer stays fenced', async () => {
+  const h = harness();
+  await h.cycle(healthy);
+  h.sim.failAfter.add('setReadOnly:db2:false');
+  h.sim.failOn.add('setReadOnly:db2:true');
+  const result = await h.engine.moveRole('writer', 'db2', { force: false });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /could not be proved read-only again/);
+  assert.match(result.detail, /db1 stays fenced/);
+  assert.ok(!h.sim.calls.includes('setReadOnly:db1:false'), 'the fence of db1 is not undone');
+  assert.deepEqual(h.sim.violations, [], 'never two writable hosts');
+  assert.equal(h.engine.snapshot().operation, undefined);
+});
+
 test('move-role refuses an ineligible or unknown target with a reason', async () => {
   const h = harness();
   await h.cycle({ db1: 'ONLINE', db2: 'AWAITING_RECOVERY', db3: 'ONLINE' });
