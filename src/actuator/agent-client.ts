@@ -1,5 +1,5 @@
 import { fetch as undiciFetch, type Dispatcher } from 'undici';
-import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import type { SnapshotInfo } from '../snapshot/types.js';
 
 /** What the agent answers for GET /api/v1/vips. */
@@ -84,11 +84,7 @@ export class AgentClient {
     return this.request<SyncAnswer>('POST', '/api/v1/sync', body, false, timeoutMs);
   }
 
-  releaseLease(
-    seq: number,
-    reason: string,
-    timeoutMs?: number,
-  ): Promise<{ fenced: boolean; detail: string }> {
+  releaseLease(seq: number, reason: string, timeoutMs?: number): Promise<ReleaseAnswer> {
     return this.request('POST', '/api/v1/lease/release', { seq, reason }, false, timeoutMs);
   }
 

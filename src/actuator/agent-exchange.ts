@@ -1,4 +1,4 @@
-import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
@@ -122,8 +122,11 @@ export class AgentExchange {
     this.startedAt = this.now();
   }
 
-  releaseLease(host: string, reason: string, timeoutMs: number): Promise<string> {
-    return this.options.transport.releaseLease(host, reason, timeoutMs);
+  /** Asks `host`'s agent to fence now; counts and exports which way the fence went. */
+  async releaseLease(host: string, reason: string, timeoutMs: number): Promise<ReleaseAnswer> {
+    const answer = await this.options.transport.releaseLease(host, reason, timeoutMs);
+    this.options.metrics?.fencesTotal.inc({ host, how: answer.how, by: 'release' });
+    return answer;
   }
 
   /** Resolves when nothing is in flight (tests, shutdown). */
@@ -180,7 +183,45 @@ export class AgentExchange {
     }
     this.reports.set(host, { host, answeredAt: this.now(), answer });
     if (answer.lease?.holding) this.leaseConfirmed.set(host, this.now());
+    this.noteFenceChanges(host, previous?.answer, answer);
     this.exportHost(host, answer);
+  }
+
+  /**
+   * Journals what an agent says of its own fence (a lease that lapsed, a release still retrying)
+   * and of its readiness to fence, once per change: the operator reads which way each went.
+   */
+  private noteFenceChanges(
+    host: string,
+    previous: SyncAnswer | undefined,
+    answer: SyncAnswer,
+  ): void {
+    const fence = answer.fence;
+    const before = previous?.fence;
+    if (fence && (!before || before.proved !== fence.proved || before.reason !== fence.reason)) {
+      this.options.journal?.append({
+        phase: 'note',
+        event: fence.proved ? 'fence.proved' : 'fence.unproved',
+        host,
+        reason: fence.proved
+          ? `${host}'s agent fenced its host (${fence.how}): ${fence.detail}`
+          : `${host}'s agent could NOT prove its fence (${fence.attempts} attempt(s), retrying): ${fence.detail}`,
+        inputs: { reason: fence.reason, how: fence.how, attempts: fence.attempts },
+      });
+      if (fence.proved || !before)
+        this.options.metrics?.fencesTotal.inc({ host, how: fence.how, by: 'agent' });
+    }
+    const ready = answer.fence_ready;
+    if (ready && ready.ready !== previous?.fence_ready?.ready) {
+      this.options.journal?.append({
+        phase: 'note',
+        event: ready.ready ? 'fence.ready' : 'fence.not_ready',
+        host,
+        reason: ready.ready
+          ? `${host}'s agent can fence its server: ${ready.detail}`
+          : `${host}'s agent could NOT fence its server with read_only: ${ready.detail}`,
+      });
+    }
   }
 
   private failed(host: string, error: Error): void {
@@ -220,5 +261,7 @@ export class AgentExchange {
     this.heldSeries.set(host, held);
     if (answer?.lease) metrics.writerLease.set({ host }, answer.lease.holding ? 1 : 0);
     else metrics.writerLease.remove({ host });
+    // Kept while the agent is silent: its last word is the best estimate (agent_up says it is old).
+    if (answer?.fence_ready) metrics.fenceReady.set({ host }, answer.fence_ready.ready ? 1 : 0);
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { StepRecorder } from './recorder.js';
-import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import type { AgentTransport, VipActuator } from './types.js';
 
 /**
@@ -61,7 +61,7 @@ export class BookkeepingVips implements VipActuator, AgentTransport {
     };
   }
 
-  async releaseLease(): Promise<string> {
-    return 'no agent: bookkeeping only';
+  async releaseLease(): Promise<ReleaseAnswer> {
+    return { fenced: false, how: 'unproved', detail: 'no agent: bookkeeping only, nothing fenced' };
   }
 }

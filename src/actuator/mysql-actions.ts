@@ -1,4 +1,5 @@
 import {
+  openConnection,
   withConnection,
   queryRows,
   sqlString,
@@ -15,6 +16,7 @@ import {
   missingFrom,
   parsePosition,
 } from '../mysql/gtid.js';
+import { fenceReadOnly } from '../mysql/fence.js';
 import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
 import {
@@ -65,6 +67,8 @@ const ER_SPECIFIC_ACCESS_DENIED = 1227;
 const HEARTBEAT_PERIOD_SECONDS = 1;
 /** Longest an ordinary action (read_only, fence, STOP SLAVE) may take; waits get their own bound added. */
 const ACTION_DEADLINE_MS = 15_000;
+/** read_only=ON waits for commits in flight; past this their sessions are killed under it. */
+const READ_ONLY_KILL_AFTER_MS = 250;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -143,22 +147,64 @@ export class MysqlActions implements MysqlActuator {
       },
       undefined,
       () =>
-        this.withHost(host, async (connection) => {
-          await connection.query(
-            `SET SESSION lock_wait_timeout=${Number(this.options.lockWaitTimeoutSeconds ?? 10)}`,
-          );
-          await connection.query(`SET GLOBAL read_only=${value}`);
-          const [row] = await queryRows<{ read_only: string | number }>(
-            connection,
-            'SELECT @@global.read_only AS read_only',
-          );
-          const actual = Number(row?.read_only) === 1;
-          if (actual !== on)
-            throw new ActionError(
-              `${host}: read_only reads back as ${actual ? 'ON' : 'OFF'} after setting it ${value}`,
-            );
-        }),
+        on
+          ? this.readOnlyOn(host)
+          : this.withHost(host, async (connection) => {
+              await connection.query(
+                `SET SESSION lock_wait_timeout=${Number(this.options.lockWaitTimeoutSeconds ?? 10)}`,
+              );
+              await connection.query(`SET GLOBAL read_only=${value}`);
+              await this.expectReadOnly(host, connection, on, `after setting it ${value}`);
+            }),
     );
+  }
+
+  private async expectReadOnly(
+    host: string,
+    connection: Connection,
+    on: boolean,
+    when: string,
+  ): Promise<void> {
+    const [row] = await queryRows<{ read_only: string | number }>(
+      connection,
+      'SELECT @@global.read_only AS read_only',
+    );
+    const actual = Number(row?.read_only) === 1;
+    if (actual !== on)
+      throw new ActionError(`${host}: read_only reads back as ${actual ? 'ON' : 'OFF'} ${when}`);
+  }
+
+  /**
+   * read_only=ON that does not queue behind commits waiting for semi-sync acknowledgements: the
+   * sessions it waits for more than READ_ONLY_KILL_AFTER_MS are killed (src/mysql/fence.ts).
+   */
+  private async readOnlyOn(host: string): Promise<void> {
+    let result;
+    try {
+      result = await fenceReadOnly({
+        open: () => openConnection(this.endpoint(host)),
+        protectedUsers: this.sparedUsers(),
+        killAfterMs: READ_ONLY_KILL_AFTER_MS,
+        graceMs: 0,
+        deadlineMs: ACTION_DEADLINE_MS,
+        killRemaining: false,
+      });
+    } catch (error) {
+      const target = this.target(host);
+      throw new ActionError(
+        `${host} (${target.address}:${target.port}): read_only=ON not proved: ${(error as Error).message}`,
+      );
+    }
+    if (!result.readOnly)
+      throw new ActionError(`${host}: read_only reads back as OFF after setting it ON`);
+  }
+
+  private sparedUsers(): Set<string> {
+    return new Set([
+      this.options.manager.user,
+      this.options.replication.user,
+      ...(this.options.protectedUsers ?? []),
+    ]);
   }
 
   async fence(host: string): Promise<FenceResult> {
@@ -167,13 +213,7 @@ export class MysqlActions implements MysqlActuator {
     completed.push({ action: 'mysql.read_only_on', host, description: 'SET GLOBAL read_only=ON' });
     if (!this.recorder.dryRun && this.options.fenceGraceMs > 0)
       await sleep(this.options.fenceGraceMs);
-    const spared = [
-      ...new Set([
-        this.options.manager.user,
-        this.options.replication.user,
-        ...(this.options.protectedUsers ?? []),
-      ]),
-    ];
+    const spared = [...this.sparedUsers()];
     const step: PlannedStep = {
       action: 'mysql.kill_clients',
       host,
@@ -183,7 +223,18 @@ export class MysqlActions implements MysqlActuator {
       const killed = await this.recorder.step(
         step,
         [] as KilledSession[],
-        () => this.withHost(host, (connection) => killClientSessions(connection, new Set(spared))),
+        () =>
+          this.withHost(host, async (connection) => {
+            const killed = await killClientSessions(connection, new Set(spared));
+            // The proof: read_only is still ON once nobody is left who could have written.
+            await this.expectReadOnly(
+              host,
+              connection,
+              true,
+              'after the client sessions were killed',
+            );
+            return killed;
+          }),
         (sessions) =>
           `killed ${sessions.length}: ${sessions.map((session) => `${session.id} ${session.user}@${session.host}`).join(', ') || 'none'}`,
       );

@@ -1,4 +1,4 @@
-import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 
 /**
  * The engine's view of Switchyard's hands. Every method checks its preconditions, is safe to
@@ -70,6 +70,6 @@ export interface AgentTransport {
   /** The host's agent URL, undefined without one (or without real VIPs). */
   agentUrl(host: string): string | undefined;
   sync(host: string, request: SyncRequest, timeoutMs: number): Promise<SyncAnswer>;
-  /** Asks the old writer's agent to fence now and hold no lease; resolves with what it did. */
-  releaseLease(host: string, reason: string, timeoutMs: number): Promise<string>;
+  /** Asks the old writer's agent to fence now and hold no lease; resolves with what it proved. */
+  releaseLease(host: string, reason: string, timeoutMs: number): Promise<ReleaseAnswer>;
 }

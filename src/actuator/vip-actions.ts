@@ -1,6 +1,6 @@
 import type { StepRecorder } from './recorder.js';
 import { AgentClient, type AgentClientOptions } from './agent-client.js';
-import type { SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import { ActionError, type AgentTransport, type VipActuator } from './types.js';
 import { TermSequence } from '../domain/fencing.js';
 
@@ -115,9 +115,8 @@ export class VipActions implements VipActuator, AgentTransport {
     );
   }
 
-  async releaseLease(host: string, reason: string, timeoutMs: number): Promise<string> {
-    const answer = await this.client(host).releaseLease(this.nextSeq(), reason, timeoutMs);
-    return answer.detail;
+  releaseLease(host: string, reason: string, timeoutMs: number): Promise<ReleaseAnswer> {
+    return this.client(host).releaseLease(this.nextSeq(), reason, timeoutMs);
   }
 
   /** A read: runs in dry-run mode too, because it changes nothing. */

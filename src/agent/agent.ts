@@ -66,11 +66,6 @@ export async function startAgent(options: {
       'VIPs held at start',
     );
   }
-  if (!config.mysql)
-    logger.warn(
-      { event: 'agent.no_local_mysql' },
-      'no "mysql" section: if this host is the writer and gets cut off, its lease can only take the VIP down, not set read_only',
-    );
   const app = createAgentApp({
     config,
     driver,
@@ -78,6 +73,9 @@ export async function startAgent(options: {
     getToken,
     logger,
   });
+  // Logs fence.readiness: a login that fails or lacks privileges is said now, not at the fence.
+  await app.runtime.fence.check();
+  app.runtime.fence.startChecks();
   const server = await listen(
     app,
     config.listen,

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
+import type { LocalFence } from './local-fence.js';
 import type { VipDriver } from './vip-driver.js';
 import type { ProbeResult, ProbeTarget } from './writer-probe.js';
 
@@ -20,4 +21,6 @@ export interface AgentAppOptions {
   probe?: (target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
   /** For tests: how another agent is reached for the lease. */
   ping?: (url: string, from: string, timeoutMs: number) => Promise<void>;
+  /** For tests: the server fence (read_only and its escalation) with fakes. */
+  fence?: LocalFence;
 }

@@ -105,6 +105,25 @@ export const agentConfigSchema = z.strictObject({
         });
     })
     .optional(),
+  /**
+   * What the local fence does when read_only=ON cannot be proved (login refused, the server hung,
+   * read_only reads back OFF): stop the server. `kill` sends SIGKILL to the mariadbd/mysqld found
+   * by `pid_file` or listening on the mysql section's socket or port; `service` runs `stop` (an
+   * argument list; default snapshot.service.stop); `none` only reports the failure and retries.
+   */
+  fence: z
+    .strictObject({
+      escalate: z.enum(['kill', 'service', 'none']).default('kill'),
+      stop: z
+        .array(z.string().min(1, 'an argument must not be empty'))
+        .min(1, 'give the program and its arguments as a list, e.g. [systemctl, kill, mariadb]')
+        .optional(),
+      pid_file: z
+        .string()
+        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
+        .optional(),
+    })
+    .prefault({}),
   snapshot: z
     .strictObject({
       method: z.enum(['lvm', 'btrfs', 'mariabackup']),
@@ -155,7 +174,21 @@ export function validateAgentConfig(
     return {
       problems: [{ path: '(top level)', message: 'the agent config must be a YAML mapping' }],
     };
-  const parsed = agentConfigSchema.safeParse(raw);
+  const parsed = agentConfigSchema
+    .superRefine((value, ctx) => {
+      if (
+        value.fence.escalate === 'service' &&
+        value.fence.stop === undefined &&
+        value.snapshot?.service === undefined
+      )
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fence', 'stop'],
+          message:
+            'escalate: service needs fence.stop (or snapshot.service.stop) to stop the server',
+        });
+    })
+    .safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue): Problem[] => {
       if (issue.code === 'unrecognized_keys')

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { FenceVerdict } from './local-fence.js';
 import { Repeating } from './repeating.js';
 
 /** What the manager tells the writer's agent in the per-cycle exchange. */
@@ -15,9 +16,22 @@ export interface LeaseSettings {
   writerVips: string[];
 }
 
+/** The latest fence of this host, while one is wanted (lapse or release). */
+export interface FenceStatus {
+  /** True only when the fence was proved (read_only read back, or the server gone). */
+  proved: boolean;
+  how: FenceVerdict['how'];
+  detail: string;
+  reason: string;
+  /** When the latest attempt ended. */
+  at: number;
+  attempts: number;
+}
+
 export interface LeaseStatus {
   holding: boolean;
   lapsed: boolean;
+  /** This host's fence was proved (never true for a fence that failed or is still running). */
   fenced: boolean;
   /** How long ago a majority of the voters was last reached (null: never). */
   quorumAgoMs: number | null;
@@ -28,11 +42,17 @@ export interface LeaseStatus {
 export interface LeaseDeps {
   /** Reaches another voter's agent as `from` (this host). */
   ping(url: string, from: string, timeoutMs: number): Promise<void>;
-  /** Local fence: read_only=ON, client sessions killed, the given VIPs removed. */
-  fence(writerVips: string[], reason: string): Promise<string>;
+  /** Local fence: VIPs removed, then read_only=ON proved (or the server stopped). */
+  fence(writerVips: string[], reason: string): Promise<FenceVerdict>;
   log: Logger;
   now?: () => number;
+  /** Waits between fence attempts that did not prove anything (default: real timers). */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** Between failed fence attempts: quick at first (the server may just be slow), then capped. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 5000;
 
 /**
  * The writer's lease (invariant 7). The writer's agent keeps it while it reaches a majority of
@@ -50,8 +70,12 @@ export class LeaseKeeper {
   private readonly pings: Repeating;
   /** Checks for a lapse every 100 ms, apart from the pings, so the fence comes on time. */
   private watchdog?: NodeJS.Timeout;
-  private fenced = false;
-  private fencing?: Promise<void>;
+  /** A fence is wanted (lease lapsed or released) until proved or a new lease is granted. */
+  private fenceWanted?: { vips: string[]; reason: string };
+  private fence?: FenceStatus;
+  private attemptInFlight?: Promise<FenceVerdict>;
+  private retrying = false;
+  private stopped = false;
   private readonly now: () => number;
 
   constructor(private readonly deps: LeaseDeps) {
@@ -67,15 +91,17 @@ export class LeaseKeeper {
     if (!settings) {
       if (this.settings)
         this.deps.log.info({ event: 'lease.dropped' }, 'no longer the writer: lease dropped');
+      // A fence still unproved goes on: a host that is not the writer must not stay writable.
       this.settings = undefined;
-      this.fenced = false;
-      this.stop();
+      this.stopLease();
       return;
     }
     if (!this.settings) {
-      // Granted by the manager just now: that contact starts the lease.
+      // Granted by the manager just now: that contact starts the lease, and ends any fence
+      // (the manager made this host the writer again, knowing its state).
       this.configuredAt = this.now();
-      this.fenced = false;
+      this.fenceWanted = undefined;
+      this.fence = undefined;
       this.deps.log.info(
         {
           event: 'lease.granted',
@@ -87,6 +113,7 @@ export class LeaseKeeper {
       );
     }
     this.settings = settings;
+    this.stopped = false;
     this.pings.start();
     if (!this.watchdog) {
       this.watchdog = setInterval(() => this.evaluate(), 100);
@@ -101,7 +128,13 @@ export class LeaseKeeper {
   status(): LeaseStatus {
     const settings = this.settings;
     if (!settings)
-      return { holding: false, lapsed: false, fenced: false, quorumAgoMs: null, reached: [] };
+      return {
+        holding: false,
+        lapsed: false,
+        fenced: this.proved(),
+        quorumAgoMs: null,
+        reached: [],
+      };
     const now = this.now();
     const quorum = this.quorumAt(settings, now);
     const lapsed = quorum === undefined || now - quorum > settings.durationMs;
@@ -111,25 +144,120 @@ export class LeaseKeeper {
     return {
       holding: !lapsed,
       lapsed,
-      fenced: this.fenced,
+      fenced: this.proved(),
       quorumAgoMs: quorum === undefined ? null : now - quorum,
       reached,
     };
   }
 
-  /** The manager asks (a failover away from this host): fence now and hold no lease. */
-  async release(reason: string): Promise<string> {
-    const vips = this.settings?.writerVips ?? [];
-    this.settings = undefined;
-    this.stop();
-    this.fenced = true;
-    return this.deps.fence(vips, reason);
+  /** The latest fence while one is wanted; undefined when none is. */
+  fenceStatus(): FenceStatus | undefined {
+    return this.fenceWanted ? this.fence : undefined;
   }
 
+  /**
+   * The manager asks (a failover away from this host): hold no lease and fence now. Answers the
+   * first attempt's verdict; one that proved nothing is retried until it does.
+   */
+  async release(reason: string): Promise<FenceVerdict> {
+    const vips = this.settings?.writerVips ?? [];
+    this.settings = undefined;
+    this.stopLease();
+    this.stopped = false;
+    // A new request: an earlier proof (a server since restarted) does not count for it.
+    this.fenceWanted = { vips, reason };
+    this.fence = undefined;
+    const verdict = await this.attempt();
+    if (!verdict.proved) this.retryUntilProved();
+    return verdict;
+  }
+
+  /** The agent stops: no more pings, checks or fence attempts. */
   stop(): void {
+    this.stopped = true;
+    this.stopLease();
+  }
+
+  private stopLease(): void {
     this.pings.stop();
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = undefined;
+  }
+
+  private proved(): boolean {
+    return this.fenceWanted !== undefined && this.fence?.proved === true;
+  }
+
+  /** One fence attempt at a time; a second caller shares the one under way. */
+  private attempt(): Promise<FenceVerdict> {
+    const wanted = this.fenceWanted;
+    if (!wanted)
+      return Promise.resolve({ proved: false, how: 'unproved', detail: 'no fence wanted' });
+    if (this.attemptInFlight) return this.attemptInFlight;
+    const attempt = this.deps
+      .fence(wanted.vips, wanted.reason)
+      .catch((error: Error): FenceVerdict => ({
+        proved: false,
+        how: 'unproved',
+        detail: `local fence failed: ${error.message}`,
+      }))
+      .then((verdict) => {
+        if (this.fenceWanted === wanted) this.record(wanted.reason, verdict);
+        return verdict;
+      })
+      .finally(() => {
+        this.attemptInFlight = undefined;
+      });
+    this.attemptInFlight = attempt;
+    return attempt;
+  }
+
+  private record(reason: string, verdict: FenceVerdict): void {
+    const previous = this.fence;
+    this.fence = {
+      proved: verdict.proved,
+      how: verdict.how,
+      detail: verdict.detail,
+      reason,
+      at: this.now(),
+      attempts: (previous?.attempts ?? 0) + 1,
+    };
+    if (verdict.proved)
+      this.deps.log.warn(
+        { event: 'fence.proved', how: verdict.how, reason, detail: verdict.detail },
+        `this host is fenced (${verdict.how})`,
+      );
+    else if (previous?.detail !== verdict.detail)
+      // Logged when what failed changes, not on every retry.
+      this.deps.log.error(
+        { event: 'fence.unproved', reason, detail: verdict.detail, attempts: this.fence.attempts },
+        'fence NOT proved: this host may still take writes; retrying',
+      );
+  }
+
+  /** Retries an unproved fence, backing off, until it is proved or no longer wanted. */
+  private retryUntilProved(): void {
+    if (this.retrying) return;
+    this.retrying = true;
+    const sleep =
+      this.deps.sleep ??
+      ((ms: number) =>
+        new Promise<void>((resolve) => {
+          setTimeout(resolve, ms).unref();
+        }));
+    void (async () => {
+      let wait = RETRY_FIRST_MS;
+      try {
+        while (!this.stopped && this.fenceWanted && !this.fence?.proved) {
+          await sleep(wait);
+          if (this.stopped || !this.fenceWanted) break;
+          await this.attempt();
+          wait = Math.min(wait * 2, RETRY_MAX_MS);
+        }
+      } finally {
+        this.retrying = false;
+      }
+    })();
   }
 
   /**
@@ -155,28 +283,20 @@ export class LeaseKeeper {
     const settings = this.settings;
     if (!settings) return;
     const status = this.status();
-    if (this.settings && status.lapsed && !this.fenced && !this.fencing) {
+    if (status.lapsed && !this.fenceWanted) {
       const reason = `no majority of ${settings.managers + 1 + settings.voters.length} voters reached for ${settings.durationMs} ms (reached: ${status.reached.join(', ') || 'none'})`;
-      this.fencing = this.deps
-        .fence(settings.writerVips, reason)
-        .then((detail) => {
-          this.fenced = true;
-          this.deps.log.warn(
-            { event: 'lease.lapsed_fenced', reason, detail },
-            'writer lease lapsed: fenced this host',
-          );
-        })
-        .catch((error: Error) =>
-          this.deps.log.error(
-            { event: 'lease.fence_failed', reason, err: error.message },
-            'writer lease lapsed but the local fence failed; retrying',
-          ),
-        )
-        .finally(() => {
-          this.fencing = undefined;
-        });
-    } else if (status.holding && this.fenced) {
-      this.fenced = false;
+      this.deps.log.warn(
+        { event: 'lease.lapsed', reason },
+        'writer lease lapsed: fencing this host',
+      );
+      this.fenceWanted = { vips: settings.writerVips, reason };
+      this.fence = undefined;
+      void this.attempt().then((verdict) => {
+        if (!verdict.proved) this.retryUntilProved();
+      });
+    } else if (status.holding && this.fenceWanted) {
+      this.fenceWanted = undefined;
+      this.fence = undefined;
       this.deps.log.info(
         { event: 'lease.regained' },
         'writer lease regained: a majority is reachable again',

@@ -1,5 +1,37 @@
-import { killClientSessions } from '../mysql/sessions.js';
-import { openConnection } from '../mysql/connect.js';
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import { readSecret } from '../config/secrets.js';
+import { openConnection, type Connection } from '../mysql/connect.js';
+import type { AgentConfig } from './config.js';
+import { fenceReadOnly } from '../mysql/fence.js';
+import {
+  findServerProcess,
+  killAndConfirm,
+  processAlive,
+  type ServerLocation,
+} from './server-process.js';
+
+const run = promisify(execFile);
+
+/** Nothing accepts connections where the server listened (its socket, else its TCP port). */
+export function refusesConnections(mysql: LocalMysql, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = mysql.socketPath
+      ? connect({ path: mysql.socketPath })
+      : connect({ host: mysql.address, port: mysql.port });
+    const done = (refused: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(refused);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(false));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      done(error.code !== undefined && CONNECT_REFUSED.has(error.code)),
+    );
+  });
+}
 
 /** How the agent reaches the MySQL server on its own host (agent file, `mysql`). */
 export interface LocalMysql {
@@ -10,33 +42,187 @@ export interface LocalMysql {
   password: () => string;
 }
 
+/** The agent file's `mysql` section as the fence uses it (the password read when needed). */
+export function localMysqlOf(config: AgentConfig): LocalMysql | undefined {
+  const mysql = config.mysql;
+  if (!mysql) return undefined;
+  return {
+    socketPath: mysql.socket,
+    address: mysql.address,
+    port: mysql.port,
+    user: mysql.user,
+    password: () =>
+      readSecret({ file: mysql.password_file, env: mysql.password_env }, 'agent mysql password'),
+  };
+}
+
+/** The fence as the agent file configures it. */
+export function localFenceOf(config: AgentConfig): LocalFence {
+  return new LocalFence({
+    mysql: localMysqlOf(config),
+    escalate: config.fence.escalate,
+    stopCommand: config.fence.stop ?? config.snapshot?.service?.stop,
+    pidFile: config.fence.pid_file,
+  });
+}
+
+export type Escalation = 'kill' | 'service' | 'none';
+
 /**
- * Fences the local server without the manager: read_only=ON, then every client session killed
- * (replication threads and this agent's own session are spared). A server that refuses the
- * connection is not running, which is as fenced as it gets: it restarts read-only by its my.cnf.
+ * What a fence achieved. Only a proof counts: read_only=ON read back after the sessions were
+ * killed, or no server process left. Anything else is `unproved`, and nobody may act as if the
+ * host were fenced.
  */
-export async function fenceLocalMysql(mysql: LocalMysql | undefined): Promise<string> {
-  if (!mysql) return 'no local mysql configured: read_only not changed';
-  let connection;
-  try {
-    connection = await openConnection({
-      socketPath: mysql.socketPath,
-      host: mysql.address,
-      port: mysql.port,
-      user: mysql.user,
-      password: mysql.password(),
-      connectTimeoutMs: 1000,
-    });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ECONNREFUSED' || code === 'ENOENT') return 'mysqld is not running';
-    throw error;
+export interface FenceVerdict {
+  proved: boolean;
+  how: 'read_only' | 'stopped' | 'not_running' | 'unproved';
+  detail: string;
+}
+
+export interface LocalFenceOptions {
+  mysql?: LocalMysql;
+  escalate: Escalation;
+  /** `service` escalation: the argument list that stops the server. */
+  stopCommand?: string[];
+  /** Where the server writes its pid (agent file fence.pid_file), if known. */
+  pidFile?: string;
+  /** Bounds one read_only attempt, connecting included. */
+  readOnlyDeadlineMs?: number;
+  /** How long SET GLOBAL read_only=ON may wait for commits before their sessions are killed. */
+  killAfterMs?: number;
+  open?: (mysql: LocalMysql, timeoutMs: number) => Promise<Connection>;
+}
+
+const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'ENOENT']);
+
+export function openLocal(mysql: LocalMysql, timeoutMs: number): Promise<Connection> {
+  return openConnection({
+    socketPath: mysql.socketPath,
+    host: mysql.address,
+    port: mysql.port,
+    user: mysql.user,
+    password: mysql.password(),
+    connectTimeoutMs: timeoutMs,
+  });
+}
+
+/**
+ * The writer's own fence, run by its agent when the lease lapses or the manager asks: read_only=ON
+ * proved by reading it back, else the server is stopped (escalation) and its process confirmed
+ * gone. The agent runs beside the server, so it can do what the manager cannot across a
+ * partition, and it does not depend on the login working: a stale password file or an anonymous
+ * account shadowing the fence's user still ends in a fenced host.
+ */
+export class LocalFence {
+  /** Learned from the server while it answered (@@pid_file): found even when its port is closed. */
+  private learnedPidFile?: string;
+
+  constructor(private readonly options: LocalFenceOptions) {}
+
+  learnPidFile(file: string | undefined): void {
+    if (file) this.learnedPidFile = file;
   }
-  try {
-    await connection.query('SET GLOBAL read_only=ON');
-    const killed = await killClientSessions(connection, new Set([mysql.user]));
-    return `read_only=ON, ${killed.length} client session(s) killed`;
-  } finally {
-    connection.destroy();
+
+  get escalation(): Escalation {
+    return this.options.escalate;
+  }
+
+  location(): ServerLocation {
+    const mysql = this.options.mysql;
+    return {
+      pidFile: this.options.pidFile ?? this.learnedPidFile,
+      socketPath: mysql?.socketPath,
+      port: mysql?.port,
+    };
+  }
+
+  async fence(): Promise<FenceVerdict> {
+    const mysql = this.options.mysql;
+    let why: string;
+    if (!mysql) {
+      why = 'no local mysql section: read_only cannot be set';
+    } else {
+      try {
+        const result = await fenceReadOnly({
+          open: () => (this.options.open ?? openLocal)(mysql, 1000),
+          protectedUsers: new Set([mysql.user]),
+          killAfterMs: this.options.killAfterMs ?? 250,
+          graceMs: 0,
+          deadlineMs: this.options.readOnlyDeadlineMs ?? 2500,
+        });
+        const sessions = `${result.killed.length + result.killedWhileWaiting} client session(s) killed${result.killedWhileWaiting ? ` (${result.killedWhileWaiting} while read_only waited for them)` : ''}`;
+        if (result.readOnly)
+          return {
+            proved: true,
+            how: 'read_only',
+            detail: `read_only=ON read back after ${result.elapsedMs} ms; ${sessions}`,
+          };
+        why = `read_only reads back OFF after SET GLOBAL read_only=ON; ${sessions}`;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== undefined && CONNECT_REFUSED.has(code)) {
+          const server = await findServerProcess(this.location());
+          if (!server)
+            return {
+              proved: true,
+              how: 'not_running',
+              detail: `the server refuses connections (${code}) and no mariadbd/mysqld process holds its pid file, socket or port`,
+            };
+          why = `the server refuses connections (${code}) but ${server.name} ${server.pid} is running`;
+        } else {
+          why = `read_only=ON not proved: ${(error as Error).message}`;
+        }
+      }
+    }
+    return this.escalate(why);
+  }
+
+  private async escalate(why: string): Promise<FenceVerdict> {
+    const mysql = this.options.mysql;
+    const unproved = (detail: string): FenceVerdict => ({ proved: false, how: 'unproved', detail });
+    switch (this.options.escalate) {
+      case 'none':
+        return unproved(`${why}; fence.escalate is none: the server is left running`);
+      case 'kill': {
+        const server = await findServerProcess(this.location());
+        if (!server)
+          return unproved(
+            `${why}; no mariadbd/mysqld process found to stop (set fence.pid_file, or mysql.socket/port to where the server listens)`,
+          );
+        const killed = await killAndConfirm(server, 3000);
+        return killed.gone
+          ? { proved: true, how: 'stopped', detail: `${why}; escalated: ${killed.detail}` }
+          : unproved(`${why}; escalation failed: ${killed.detail}`);
+      }
+      case 'service': {
+        const location = this.location();
+        const before = await findServerProcess(location);
+        const command = this.options.stopCommand ?? [];
+        try {
+          await run(command[0] as string, command.slice(1), { timeout: 30_000 });
+        } catch (error) {
+          return unproved(`${why}; ${command.join(' ')} failed: ${(error as Error).message}`);
+        }
+        const after = await findServerProcess(location);
+        const lingering =
+          after ?? (before && (await processAlive(before.pid)) ? before : undefined);
+        if (lingering)
+          return unproved(
+            `${why}; ${command.join(' ')} ran but ${lingering.name} ${lingering.pid} is still running`,
+          );
+        // No process found proves nothing by itself (it may never have been found): the server's
+        // own address must refuse connections too.
+        const refuses = mysql ? await refusesConnections(mysql) : false;
+        if (!refuses)
+          return unproved(
+            `${why}; ${command.join(' ')} ran but ${mysql ? "the server's socket or port still does not refuse connections" : 'without a mysql section nothing can show the server stopped'}`,
+          );
+        return {
+          proved: true,
+          how: 'stopped',
+          detail: `${why}; escalated: ${command.join(' ')} stopped the server${before ? ` (${before.name} ${before.pid} gone)` : ''}, its ${mysql?.socketPath ? 'socket' : 'port'} refuses connections`,
+        };
+      }
+    }
   }
 }

@@ -9,9 +9,9 @@ import { fetch as undiciFetch } from 'undici';
 import { silentLogger } from '../log.js';
 import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
-import { readSecret } from '../config/secrets.js';
 import { LeaseKeeper } from './lease.js';
-import { fenceLocalMysql, type LocalMysql } from './local-fence.js';
+import { HostFence } from './host-fence.js';
+import { localMysqlOf } from './local-fence.js';
 import { Mutex, SequenceGuard } from './mutex.js';
 import { createSyncRouter } from './sync-routes.js';
 import type { HeldAddress } from './vip-driver.js';
@@ -24,6 +24,7 @@ export type { AgentAppOptions } from './app-options.js';
 /** Returned with the app so the agent process can stop its timers. */
 export interface AgentRuntime {
   lease: LeaseKeeper;
+  fence: HostFence;
   probe: WriterProbe;
   stop(): void;
 }
@@ -80,19 +81,7 @@ export function createAgentApp(
   const log = options.logger ?? silentLogger;
   const lock = new Mutex();
   const sequence = new SequenceGuard();
-  const localMysql: LocalMysql | undefined = config.mysql
-    ? {
-        socketPath: config.mysql.socket,
-        address: config.mysql.address,
-        port: config.mysql.port,
-        user: config.mysql.user,
-        password: () =>
-          readSecret(
-            { file: config.mysql?.password_file, env: config.mysql?.password_env },
-            'agent mysql password',
-          ),
-      }
-    : undefined;
+  const localMysql = localMysqlOf(config);
   const removeVipsNow = async (ips: string[]): Promise<string[]> => {
     if (!config.vip) return [];
     const iface = config.vip.interface;
@@ -113,27 +102,20 @@ export function createAgentApp(
         key_file: config.tls.key_file,
       })
     : undefined;
+  const hostFence = new HostFence({
+    config,
+    mysql: localMysql,
+    lock,
+    removeVips: removeVipsNow,
+    log,
+    fence: options.fence,
+  });
   const lease = new LeaseKeeper({
     log,
     ping:
       options.ping ??
       ((url, from, timeoutMs) => pingAgent(url, from, options.getToken(), timeoutMs, peerTls)),
-    fence: (vips, reason) =>
-      lock.run(async () => {
-        // VIP first: it is local and cannot fail for a network reason; then the server.
-        const removed = await removeVipsNow(vips);
-        let mysql: string;
-        try {
-          mysql = await fenceLocalMysql(localMysql);
-        } catch (error) {
-          mysql = `local fence failed: ${(error as Error).message}`;
-          log.error(
-            { event: 'lease.local_fence_failed', reason, err: (error as Error).message },
-            'could not set read_only locally',
-          );
-        }
-        return `VIPs removed: ${removed.join(', ') || 'none held'}; ${mysql}`;
-      }),
+    fence: (vips, reason) => hostFence.run(vips, reason),
   });
   const probe = new WriterProbe(options.probe);
   const app = express();
@@ -416,6 +398,7 @@ export function createAgentApp(
       sequence,
       probe,
       lease,
+      fence: hostFence,
       log,
       parse: parseBody,
       refuse,
@@ -439,9 +422,11 @@ export function createAgentApp(
   app.use(errorHandler);
   const runtime: AgentRuntime = {
     lease,
+    fence: hostFence,
     probe,
     stop: () => {
       lease.stop();
+      hostFence.stop();
       probe.stop();
       void peerTls?.close();
     },

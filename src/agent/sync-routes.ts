@@ -2,9 +2,10 @@ import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { HttpError } from '../api/errors.js';
-import type { SyncAnswer } from '../domain/agent-exchange.js';
+import type { ReleaseAnswer, SyncAnswer } from '../domain/agent-exchange.js';
 import type { Logger } from '../log.js';
 import type { AgentConfig } from './config.js';
+import type { HostFence } from './host-fence.js';
 import type { LeaseKeeper } from './lease.js';
 import type { Mutex, SequenceGuard } from './mutex.js';
 import type { VipDriver } from './vip-driver.js';
@@ -49,6 +50,7 @@ export interface SyncDeps {
   sequence: SequenceGuard;
   probe: WriterProbe;
   lease: LeaseKeeper;
+  fence: HostFence;
   log: Logger;
   parse<T>(schema: z.ZodType<T>, body: unknown): T;
   refuse(response: Response, status: number, code: string, detail: string): never;
@@ -199,6 +201,8 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       for (const ip of outcome.added) deps.announceAfter(response, ip, vipConfig.interface);
 
       const probe = deps.probe.latest();
+      const readiness = deps.fence.latestReadiness();
+      const fence = deps.lease.fenceStatus();
       const now = Date.now();
       const answer: SyncAnswer = {
         seq: body.seq,
@@ -225,6 +229,19 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
               reached: lease.reached,
             }
           : undefined,
+        fence_ready: readiness && {
+          ready: readiness.ready,
+          detail: readiness.detail,
+          checked_ago_ms: now - readiness.checkedAt,
+        },
+        fence: fence && {
+          proved: fence.proved,
+          how: fence.how,
+          detail: fence.detail,
+          reason: fence.reason,
+          ago_ms: now - fence.at,
+          attempts: fence.attempts,
+        },
       };
       response.json(answer);
     }),
@@ -258,13 +275,20 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
           'stale',
           `sequence ${body.seq} is older than ${deps.sequence.current}`,
         );
-      // The fence takes the VIP lock itself.
-      const detail = await deps.lease.release(body.reason ?? 'the manager released the lease');
+      // The fence takes the VIP lock itself. The answer is the truth: fenced only when proved.
+      const verdict = await deps.lease.release(body.reason ?? 'the manager released the lease');
       deps.log.warn(
-        { event: 'lease.released', reason: body.reason, detail },
-        "writer lease released on the manager's request: fenced",
+        { event: 'lease.released', reason: body.reason, proved: verdict.proved, how: verdict.how },
+        verdict.proved
+          ? `writer lease released on the manager's request: fenced (${verdict.how})`
+          : "writer lease released on the manager's request: fence NOT proved",
       );
-      response.json({ fenced: true, detail });
+      const answer: ReleaseAnswer = {
+        fenced: verdict.proved,
+        how: verdict.how,
+        detail: verdict.detail,
+      };
+      response.json(answer);
     }),
   );
 

@@ -36,8 +36,31 @@ export interface SyncAnswer {
   lease?: {
     holding: boolean;
     lapsed: boolean;
+    /** Only a proved fence: read_only=ON read back, or the server process gone. */
     fenced: boolean;
     quorum_ago_ms: number | null;
     reached: string[];
   };
+  /** Whether this agent could fence its server now (login and privileges), from its last check. */
+  fence_ready?: { ready: boolean; detail: string; checked_ago_ms: number };
+  /** This host's fence while one is wanted (its lease lapsed or was released). */
+  fence?: FenceReport;
+}
+
+export interface FenceReport {
+  proved: boolean;
+  /** read_only | stopped | not_running | unproved */
+  how: string;
+  detail: string;
+  reason: string;
+  ago_ms: number;
+  attempts: number;
+}
+
+/** The agent's answer to POST /api/v1/lease/release. */
+export interface ReleaseAnswer {
+  /** True only when the fence was proved; otherwise the agent keeps trying and says why here. */
+  fenced: boolean;
+  how: string;
+  detail: string;
 }

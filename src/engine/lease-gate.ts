@@ -1,3 +1,5 @@
+import type { ReleaseAnswer } from '../domain/agent-exchange.js';
+
 export interface LeaseGateInput {
   writer: string;
   hasAgent: boolean;
@@ -9,7 +11,7 @@ export interface LeaseGateInput {
   /** The latest moment anyone is known to have reached the old writer's agent. */
   lastContact(): number;
   /** Asks the old writer's agent to fence now; rejects when it cannot be reached. */
-  release(): Promise<string>;
+  release(): Promise<ReleaseAnswer>;
   /** The old writer's agent answered the last exchanges: worth asking (else waiting starts at once). */
   answering: boolean;
   now(): number;
@@ -29,9 +31,10 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 /**
  * Invariant 7, the promotion side: the old writer may still accept writes from clients on its
  * side of a partition until its agent's lease lapses and it fences itself. Before a new writer is
- * made writable: if the old writer's agent answers, it fences on request (release) and there is
- * nothing to wait for; otherwise wait until the last moment anyone reached that agent, plus the
- * lease, plus a margin. A contact reported during the wait moves the deadline; bounded.
+ * made writable: if the old writer's agent answers and proves its fence (read_only read back, or
+ * the server stopped), there is nothing to wait for. Otherwise (no answer, or a fence it could not
+ * prove) wait until the last moment anyone reached that agent, plus the lease, plus a margin. A
+ * contact reported during the wait moves the deadline; bounded.
  */
 export async function awaitLeaseLapse(
   input: LeaseGateInput,
@@ -41,16 +44,28 @@ export async function awaitLeaseLapse(
   const sleep = input.sleep ?? defaultSleep;
   try {
     if (!input.answering) throw new Error('its agent does not answer the per-cycle exchange');
-    const detail = await input.release();
+    const answer = await input.release();
+    if (!answer.fenced) {
+      input.journal({
+        phase: 'note',
+        event: 'failover.fence_unproved',
+        host: input.writer,
+        reason: `${input.writer}'s agent released its lease but could not prove its fence (${answer.detail}): an unproved fence never counts`,
+        inputs: { how: answer.how },
+        level: 'warn',
+      });
+      throw new Error(`its fence was not proved: ${answer.detail}`);
+    }
     input.journal({
       phase: 'note',
       event: 'failover.lease_released',
       host: input.writer,
-      reason: `${input.writer}'s agent fenced on request: ${detail}`,
+      reason: `${input.writer}'s agent fenced on request (${answer.how}): ${answer.detail}`,
+      inputs: { how: answer.how },
     });
     return {
       ok: true,
-      detail: `lease released by ${input.writer}'s agent (${detail})`,
+      detail: `lease released by ${input.writer}'s agent, fence proved (${answer.how}: ${answer.detail})`,
       agent: true,
     };
   } catch (error) {

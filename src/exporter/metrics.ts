@@ -65,6 +65,16 @@ export class SwitchyardMetrics {
     "1 if the host's agent answered the last status exchange",
     ['host'],
   );
+  readonly fenceReady = this.gauge(
+    'switchyard_fence_ready',
+    "1 if the host's agent can fence its server (local login and the privileges read_only and KILL need, checked every 30 s)",
+    ['host'],
+  );
+  readonly fencesTotal = this.counter(
+    'switchyard_fences_total',
+    'fences of a host and how each ended: read_only (read back), stopped (server killed), not_running, unproved; by: release (asked by the manager), agent (its lease lapsed), manager (switchover)',
+    ['host', 'how', 'by'],
+  );
   readonly writerLease = this.gauge(
     'switchyard_writer_lease_holding',
     "1 while the writer's agent reports holding its lease (reaches a majority of voters)",

@@ -19,10 +19,14 @@ export interface KilledSession {
   command: string;
 }
 
-/** Kills every session that is neither ours, replication, nor the server's own; returns what it killed. */
+/**
+ * Kills every session that is neither ours (this connection, `spareIds`), replication, nor the
+ * server's own; returns what it killed.
+ */
 export async function killClientSessions(
   connection: Connection,
   protectedUsers: Set<string>,
+  spareIds: ReadonlySet<number> = new Set(),
 ): Promise<KilledSession[]> {
   const [self] = await queryRows<{ id: string | number }>(
     connection,
@@ -40,6 +44,7 @@ export async function killClientSessions(
     const id = Number(session.ID);
     if (
       id === ownId ||
+      spareIds.has(id) ||
       protectedUsers.has(session.USER) ||
       PROTECTED_USERS.has(session.USER) ||
       PROTECTED_COMMANDS.has(session.COMMAND)

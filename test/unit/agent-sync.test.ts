@@ -205,7 +205,7 @@ test('lease quorum: losing the manager alone or one other host alone keeps it; b
     },
     fence: async (_vips, reason) => {
       fenced.push(reason);
-      return 'fenced';
+      return { proved: true, how: 'read_only' as const, detail: 'fenced' };
     },
   });
   const settings = {
@@ -264,7 +264,7 @@ test("lease: a voter counts from when the ping left, so a slow reply never stret
     },
     fence: async (_vips, reason) => {
       fenced.push(reason);
-      return 'fenced';
+      return { proved: true, how: 'read_only' as const, detail: 'fenced' };
     },
   });
   keeper.configure({

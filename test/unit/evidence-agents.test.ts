@@ -140,13 +140,57 @@ test('lease gate: an answering old writer agent fences on request, nothing to wa
     leaseMs: 3000,
     marginMs: 500,
     lastContact: () => 0,
-    release: async () => 'mysqld is not running',
+    release: async () => ({ fenced: true, how: 'read_only', detail: 'read_only=ON read back' }),
     answering: true,
     now: () => 10,
     journal: (entry) => entries.push(entry.event),
   });
   assert.equal(result.ok, true);
   assert.deepEqual(entries, ['failover.lease_released']);
+});
+
+test('lease gate: an agent that answers but cannot prove its fence never counts: the lease is waited out', async () => {
+  let now = 10_000;
+  const entries: string[] = [];
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 1000,
+    // The release itself was the last contact: the agent holds no lease from then on.
+    lastContact: () => 10_000,
+    confirmedAt: 9_000,
+    answering: true,
+    release: async () => ({
+      fenced: false,
+      how: 'unproved',
+      detail: 'cannot log in as switchyard: Access denied; fence.escalate is none',
+    }),
+    now: () => now,
+    journal: (entry) => entries.push(entry.event),
+    sleep: async (ms) => {
+      now += ms;
+    },
+  });
+  assert.equal(result.ok, true);
+  assert.ok(now >= 10_000 + 3000 + 1000, `promoted at ${now}, before the lease certainly lapsed`);
+  assert.deepEqual(entries, ['failover.fence_unproved', 'failover.lease_wait']);
+});
+
+test('lease gate: an unproved fence from an agent that never confirmed a lease is refused, not trusted', async () => {
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 1000,
+    lastContact: () => 0,
+    answering: true,
+    release: async () => ({ fenced: false, how: 'unproved', detail: 'no local mysql section' }),
+    now: () => 10_000,
+    journal: () => undefined,
+  });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /fence was not proved: no local mysql section/);
 });
 
 test('lease gate: an unreachable old writer agent is waited out from its last contact, and a contact reported meanwhile moves the deadline', async () => {

@@ -6,6 +6,8 @@ import { secretFileProblems } from '../../config/secret-files.js';
 import { serverTlsOptions } from '../../net/tls.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
 import { localServerOf } from '../../agent/transfer-config.js';
+import { checkFenceReadiness } from '../../agent/fence-readiness.js';
+import { localFenceOf, localMysqlOf } from '../../agent/local-fence.js';
 import { formatProblem } from '../../config/problems.js';
 import { createLogger } from '../../log.js';
 import { createSnapshotMethod } from '../../snapshot/factory.js';
@@ -20,7 +22,7 @@ export function registerAgent(program: Command): void {
     .requiredOption('-c, --config <file>', 'agent config file')
     .option(
       '--check',
-      'validate the config (and that the token and interface are usable here), then exit',
+      'validate the config and check that the token, the interface and the fence (local MySQL login and its privileges) work here, then exit (1 when the fence is not ready)',
     )
     .action(async (options: { config: string; check?: boolean }) => {
       const { config, problems } = readAgentConfigFile(options.config);
@@ -58,11 +60,17 @@ export function registerAgent(program: Command): void {
             warnings.push(`interface ${config.vip.interface}: ${(error as Error).message}`);
           }
         }
+        // The fence is what keeps an isolated writer from taking writes: a login that fails or
+        // lacks privileges is a failed check, not a warning.
+        const readiness = await checkFenceReadiness(localMysqlOf(config), localFenceOf(config));
         process.stdout.write(
-          `${options.config}: ok\n  listen ${config.listen}, vip ${config.vip ? `${config.vip.interface} [${config.vip.ips.join(', ')}]` : 'none'}, snapshot ${config.snapshot?.method ?? 'none'}\n`,
+          `${options.config}: ${readiness.ready ? 'ok' : 'FENCE NOT READY'}\n  listen ${config.listen}, vip ${config.vip ? `${config.vip.interface} [${config.vip.ips.join(', ')}]` : 'none'}, snapshot ${config.snapshot?.method ?? 'none'}\n`,
+        );
+        process.stdout.write(
+          `  fence: ${readiness.ready ? 'ready' : 'NOT READY'}: ${readiness.detail} (escalation: ${config.fence.escalate})\n`,
         );
         for (const warning of warnings) process.stdout.write(`  warning: ${warning}\n`);
-        process.exitCode = EXIT_OK;
+        process.exitCode = readiness.ready ? EXIT_OK : EXIT_FAILED;
         return;
       }
       const logger = createLogger('agent');

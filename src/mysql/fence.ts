@@ -1,0 +1,116 @@
+import { queryRows, type Connection } from './connect.js';
+import { killClientSessions, type KilledSession } from './sessions.js';
+
+export interface ReadOnlyFenceOptions {
+  /** Opens a new connection to the server being fenced (the fence may need two). */
+  open(): Promise<Connection>;
+  /** Accounts whose sessions are never killed (Switchyard's own). */
+  protectedUsers: Set<string>;
+  /**
+   * How long `SET GLOBAL read_only=ON` may wait before the client sessions are killed under it.
+   * It waits for running commits: under semi-sync, for acknowledgements that may never come.
+   */
+  killAfterMs: number;
+  /** After read_only=ON took effect: time for commits already past their lock to finish. */
+  graceMs: number;
+  /** The whole fence, connecting included: past it the fence failed (nothing is proved). */
+  deadlineMs: number;
+  /**
+   * After read_only took effect, kill every remaining client session (default true). False when
+   * the caller kills them as a step of its own, after a grace of its own.
+   */
+  killRemaining?: boolean;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ReadOnlyFenceResult {
+  /** read_only as read back from the server after the kills: true is the only proof. */
+  readOnly: boolean;
+  killed: KilledSession[];
+  /** Sessions killed while read_only=ON waited for them (semi-sync, long commits). */
+  killedWhileWaiting: number;
+  elapsedMs: number;
+}
+
+export class FenceTimeoutError extends Error {}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `read_only=ON` that ends the sessions it would otherwise queue behind, then proof. MariaDB's
+ * read_only waits for every commit in flight; a commit waiting for a semi-sync acknowledgement
+ * waits up to rpl_semi_sync_master_timeout, and the fenced writer stays writable for that long.
+ * A KILL of such a session ends its wait at once (its client gets an error, not an
+ * acknowledgement), so if read_only has not taken effect within `killAfterMs`, client sessions
+ * are killed from a second connection until it does. Afterwards every remaining client session is
+ * killed and read_only is read back. Everything is bounded by `deadlineMs`: a server that does
+ * not answer in time has not been fenced, and the caller must not say it was.
+ */
+export async function fenceReadOnly(options: ReadOnlyFenceOptions): Promise<ReadOnlyFenceResult> {
+  const started = Date.now();
+  const sleep = options.sleep ?? defaultSleep;
+  const opened: Connection[] = [];
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  let expired = false;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    deadlineTimer = setTimeout(() => {
+      expired = true;
+      for (const connection of opened) connection.destroy();
+      reject(
+        new FenceTimeoutError(
+          `no proof within ${options.deadlineMs} ms (read_only=ON and the read-back did not complete)`,
+        ),
+      );
+    }, options.deadlineMs);
+  });
+  const open = async () => {
+    const connection = await options.open();
+    opened.push(connection);
+    // A connect that completed after the deadline must not outlive the fence.
+    if (expired) connection.destroy();
+    return connection;
+  };
+  const work = async (): Promise<ReadOnlyFenceResult> => {
+    const main = await open();
+    const [self] = await queryRows<{ id: string | number }>(main, 'SELECT CONNECTION_ID() AS id');
+    const spareIds = new Set([Number(self?.id)]);
+    let settled = false;
+    const setting = main.query('SET GLOBAL read_only=ON').finally(() => {
+      settled = true;
+    });
+    // Observed, so a rejection while the kills run is not unhandled; awaited below.
+    setting.catch(() => undefined);
+    let killedWhileWaiting = 0;
+    await Promise.race([setting.then(() => undefined), sleep(options.killAfterMs)]);
+    if (!settled) {
+      const killer = await open();
+      while (!settled) {
+        const killed = await killClientSessions(killer, options.protectedUsers, spareIds);
+        killedWhileWaiting += killed.length;
+        if (!settled) await Promise.race([setting.then(() => undefined), sleep(50)]);
+      }
+    }
+    await setting;
+    if (options.graceMs > 0) await sleep(options.graceMs);
+    const killed =
+      options.killRemaining === false
+        ? []
+        : await killClientSessions(main, options.protectedUsers, spareIds);
+    const [row] = await queryRows<{ read_only: string | number }>(
+      main,
+      'SELECT @@global.read_only AS read_only',
+    );
+    return {
+      readOnly: Number(row?.read_only) === 1,
+      killed,
+      killedWhileWaiting,
+      elapsedMs: Date.now() - started,
+    };
+  };
+  try {
+    return await Promise.race([work(), deadline]);
+  } finally {
+    clearTimeout(deadlineTimer);
+    for (const connection of opened) connection.destroy();
+  }
+}
