@@ -38,7 +38,21 @@ test('switchyard agent --check validates an agent file: 0 when valid, 2 with key
     ok.stdout,
     /ok\n {2}listen 127\.0\.0\.1:9106, vip lo \[127\.0\.1\.100\], snapshot mariabackup/,
   );
-  assert.doesNotMatch(ok.stdout, /warning/);
+  // Valid, but without a mysql section a cut-off writer's agent cannot set read_only: said.
+  assert.match(ok.stdout, /warning: fence: no mysql section: .*read_only cannot be set/);
+
+  // A mysql section whose login cannot work (nothing listens there) fails the check: the fence
+  // would not work when it is needed.
+  writeFileSync(join(dir, 'mysql.pass'), 'x\n', { mode: 0o600 });
+  const unfenceable = join(dir, 'unfenceable.yml');
+  writeFileSync(
+    unfenceable,
+    'listen: 127.0.0.1:9106\nauth: { token_file: token }\nmysql: { address: 127.0.0.1, port: 1, user: switchyard, password_file: mysql.pass }\n',
+  );
+  const notReady = await cli(['agent', '--check', '-c', unfenceable]);
+  assert.equal(notReady.code, 1, notReady.stdout);
+  assert.match(notReady.stdout, /FENCE NOT READY/);
+  assert.match(notReady.stdout, /fence: NOT READY: cannot log in as switchyard: .*ECONNREFUSED/);
 
   const warned = join(dir, 'warned.yml');
   writeFileSync(

@@ -60,17 +60,21 @@ export function registerAgent(program: Command): void {
             warnings.push(`interface ${config.vip.interface}: ${(error as Error).message}`);
           }
         }
-        // The fence is what keeps an isolated writer from taking writes: a login that fails or
-        // lacks privileges is a failed check, not a warning.
-        const readiness = await checkFenceReadiness(localMysqlOf(config), localFenceOf(config));
+        // The fence is what keeps an isolated writer from taking writes: a configured login that
+        // fails or lacks privileges is a failed check; no mysql section at all is a warning.
+        const mysql = localMysqlOf(config);
+        const readiness = await checkFenceReadiness(mysql, localFenceOf(config));
+        const fenceFailed = mysql !== undefined && !readiness.ready;
+        if (!mysql) warnings.push(`fence: ${readiness.detail}`);
         process.stdout.write(
-          `${options.config}: ${readiness.ready ? 'ok' : 'FENCE NOT READY'}\n  listen ${config.listen}, vip ${config.vip ? `${config.vip.interface} [${config.vip.ips.join(', ')}]` : 'none'}, snapshot ${config.snapshot?.method ?? 'none'}\n`,
+          `${options.config}: ${fenceFailed ? 'FENCE NOT READY' : 'ok'}\n  listen ${config.listen}, vip ${config.vip ? `${config.vip.interface} [${config.vip.ips.join(', ')}]` : 'none'}, snapshot ${config.snapshot?.method ?? 'none'}\n`,
         );
-        process.stdout.write(
-          `  fence: ${readiness.ready ? 'ready' : 'NOT READY'}: ${readiness.detail} (escalation: ${config.fence.escalate})\n`,
-        );
+        if (mysql)
+          process.stdout.write(
+            `  fence: ${readiness.ready ? 'ready' : 'NOT READY'}: ${readiness.detail} (escalation: ${config.fence.escalate})\n`,
+          );
         for (const warning of warnings) process.stdout.write(`  warning: ${warning}\n`);
-        process.exitCode = readiness.ready ? EXIT_OK : EXIT_FAILED;
+        process.exitCode = fenceFailed ? EXIT_FAILED : EXIT_OK;
         return;
       }
       const logger = createLogger('agent');
