@@ -88,6 +88,11 @@ export class AgentClient {
     return this.request('POST', '/api/v1/lease/release', { seq, reason }, false, timeoutMs);
   }
 
+  /** The agent's fence readiness, checked afresh (read-only). */
+  fenceReadiness(): Promise<{ ready: boolean; detail: string; escalate: string }> {
+    return this.request('GET', '/api/v1/fence', undefined, true);
+  }
+
   listSnapshots(): Promise<{ method: string; snapshots: SnapshotInfo[] }> {
     return this.request('GET', '/api/v1/snapshots', undefined, true);
   }

@@ -40,20 +40,27 @@ export class HostFence {
   }
 
   async run(vips: string[], reason: string): Promise<FenceVerdict> {
-    let vipDetail: string;
+    // Both at once: the server's fence is what stops writes from clients already connected (or
+    // connecting the moment a paused host resumes), and ip/iptables take tens of milliseconds.
+    const [vipDetail, verdict] = await Promise.all([
+      this.removeVips(vips, reason),
+      this.local.fence(),
+    ]);
+    return { ...verdict, detail: `${vipDetail}; ${verdict.detail}` };
+  }
+
+  private async removeVips(vips: string[], reason: string): Promise<string> {
     try {
       const removed = await this.options.lock.run(() => this.options.removeVips(vips));
-      vipDetail = `VIPs removed: ${removed.join(', ') || 'none held'}`;
+      return `VIPs removed: ${removed.join(', ') || 'none held'}`;
     } catch (error) {
-      // The server's fence is what keeps writes out; it still runs, and the detail says this.
-      vipDetail = `VIP removal FAILED: ${(error as Error).message}`;
+      // The server's fence is what keeps writes out; the detail says the VIP is still there.
       this.options.log.error(
         { event: 'fence.vip_remove_failed', reason, err: (error as Error).message },
         'could not remove the writer VIPs while fencing',
       );
+      return `VIP removal FAILED: ${(error as Error).message}`;
     }
-    const verdict = await this.local.fence();
-    return { ...verdict, detail: `${vipDetail}; ${verdict.detail}` };
   }
 
   latestReadiness(): FenceReadiness | undefined {

@@ -94,6 +94,13 @@ export interface LocalFenceOptions {
 }
 
 const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'ENOENT']);
+const LOCAL_CONNECT_TIMEOUT_MS = 500;
+/**
+ * read_only=ON proved, connecting included, or the escalation starts. Short: the manager waits for
+ * this fence (lease/release) before promoting, and a lapsed lease's fence must finish well within
+ * the manager's margin.
+ */
+export const READ_ONLY_DEADLINE_MS = 1500;
 
 export function openLocal(mysql: LocalMysql, timeoutMs: number): Promise<Connection> {
   return openConnection({
@@ -144,11 +151,13 @@ export class LocalFence {
     } else {
       try {
         const result = await fenceReadOnly({
-          open: () => (this.options.open ?? openLocal)(mysql, 1000),
+          // A server on this very host greets within milliseconds; one that does not within
+          // this is hung, and the escalation is what fences it.
+          open: () => (this.options.open ?? openLocal)(mysql, LOCAL_CONNECT_TIMEOUT_MS),
           protectedUsers: new Set([mysql.user]),
           killAfterMs: this.options.killAfterMs ?? 250,
           graceMs: 0,
-          deadlineMs: this.options.readOnlyDeadlineMs ?? 2500,
+          deadlineMs: this.options.readOnlyDeadlineMs ?? READ_ONLY_DEADLINE_MS,
         });
         const sessions = `${result.killed.length + result.killedWhileWaiting} client session(s) killed${result.killedWhileWaiting ? ` (${result.killedWhileWaiting} while read_only waited for them)` : ''}`;
         if (result.readOnly)

@@ -258,6 +258,20 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
     }),
   );
 
+  // Read-only: can this agent fence its server right now? Checked afresh (config check --live).
+  router.get(
+    '/fence',
+    route(async (_request, response) => {
+      const readiness = await deps.fence.check();
+      response.json({
+        ready: readiness.ready,
+        detail: readiness.detail,
+        escalate: deps.config.fence.escalate,
+        fence: deps.lease.fenceStatus() ?? null,
+      });
+    }),
+  );
+
   router.post(
     '/lease/release',
     route(async (request, response) => {

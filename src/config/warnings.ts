@@ -21,5 +21,20 @@ export function configWarnings(config: Config): string[] {
         `hosts.${name}.agent: ${host.agent} is plain HTTP although actuator.agent_ca_file/agent_cert_file are set: the agent token travels unencrypted (use https://)`,
       );
   }
+  const writerHosts = new Set(
+    Object.values(config.roles)
+      .filter((role) => role.exclusive)
+      .flatMap((role) => role.hosts),
+  );
+  const agentless = [...writerHosts].filter((name) => config.hosts[name]?.agent === undefined);
+  if (agentless.length > 0 && agentless.length === writerHosts.size)
+    warnings.push(
+      'hosts: no writer candidate has an agent, so there is no writer lease: a writer cut off from the manager keeps taking writes from clients on its side, and a failover then makes two writers (add hosts.NAME.agent)',
+    );
+  else
+    for (const name of agentless)
+      warnings.push(
+        `hosts.${name}: no agent, so no writer lease: cut off while the writer, it keeps taking writes from clients on its side`,
+      );
   return warnings;
 }

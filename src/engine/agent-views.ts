@@ -120,11 +120,13 @@ export class AgentViews {
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),
       answering: this.answering(oldWriter),
+      // Long enough for the agent's whole fence (read_only proved within 1.5 s, else the server
+      // stopped): a release that times out costs the lease wait, one that answers costs nothing.
       release: () =>
         agents.releaseLease(
           oldWriter,
           `failover away from ${oldWriter}`,
-          Math.min(this.config.actuator.agent_timeout, 1000),
+          Math.min(this.config.actuator.agent_timeout, 2500),
         ),
       now: this.now,
       journal,

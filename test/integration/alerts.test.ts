@@ -25,6 +25,7 @@ const DESIGN_ALERTS = [
   'SwitchyardAgentDown',
   'SwitchyardNoLeader',
   'SwitchyardManagersDisagree',
+  'SwitchyardFenceNotReady',
 ];
 
 test('alert rules: promtool check rules and promtool test rules pass', async (t) => {

@@ -90,6 +90,11 @@ export interface NetnsCluster {
   listenPort: number;
   token: string;
   appUser: { user: string; password: string };
+  /**
+   * The password file the agents' `mysql` sections name (apart from the manager's, same
+   * content): overwrite it to give every agent a stale password, as a user's world does.
+   */
+  agentPasswordFile: string;
   /** Where a host's MariaDB directory is (datadir = <dir>/data). */
   instanceDir(name: string): string;
   /** SIGKILL of a host's agent (its VIPs stay on the interface). */
@@ -142,6 +147,8 @@ export async function startNetnsCluster(
     writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'mysql.pass'), `${manager.password}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'repl.pass'), `${replication.password}\n`, { mode: 0o600 });
+    const agentPasswordFile = join(dir, 'agent-mysql.pass');
+    writeFileSync(agentPasswordFile, `${manager.password}\n`, { mode: 0o600 });
     // Master side only where a writer may run: a pure replica with it on and no replicas of its
     // own holds every applied transaction for rpl_semi_sync_master_timeout until it gives up, and
     // a STOP SLAVE (a repoint) waits for that.
@@ -247,7 +254,7 @@ export async function startNetnsCluster(
             address: '127.0.0.1',
             port: MYSQL_PORT,
             user: manager.user,
-            password_file: join(dir, 'mysql.pass'),
+            password_file: agentPasswordFile,
           },
           ...(pki
             ? {
@@ -357,6 +364,7 @@ export async function startNetnsCluster(
       listenPort,
       token,
       appUser,
+      agentPasswordFile,
       instanceDir: (name) => instanceDirs.get(name) as string,
       async killAgent(name) {
         const entry = agentByHost.get(name);

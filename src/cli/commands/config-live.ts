@@ -1,3 +1,5 @@
+import { AgentClient } from '../../actuator/agent-client.js';
+import { agentDispatcher, agentTokenSource } from '../../actuator/actuator.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { readSecret } from '../../config/secrets.js';
 import { observeHost } from '../../monitor/checks.js';
@@ -31,7 +33,7 @@ export async function liveWarnings(config: LoadedConfig): Promise<string[]> {
       }),
     ),
   );
-  const warnings: string[] = [];
+  const warnings: string[] = await fenceWarnings(config);
   for (const observation of observations) {
     const host = config.hosts[observation.host];
     if (!observation.reachable) {
@@ -44,4 +46,34 @@ export async function liveWarnings(config: LoadedConfig): Promise<string[]> {
     if (slow) warnings.push(slow);
   }
   return warnings;
+}
+
+/**
+ * Each agent is asked whether it could fence its server now (its local login and privileges):
+ * an isolated writer whose agent cannot is not stopped from taking writes by anything.
+ */
+async function fenceWarnings(config: LoadedConfig): Promise<string[]> {
+  const tokenSource = agentTokenSource(config);
+  const warnings = await Promise.all(
+    Object.entries(config.hosts)
+      .filter(([, host]) => host.agent !== undefined)
+      .map(async ([name, host]) => {
+        const client = new AgentClient({
+          url: host.agent as string,
+          token: () => readSecret(tokenSource, 'agent token'),
+          timeoutMs: Math.max(config.actuator.agent_timeout, 5000),
+          retries: 0,
+          dispatcher: agentDispatcher(config),
+        });
+        try {
+          const readiness = await client.fenceReadiness();
+          return readiness.ready
+            ? undefined
+            : `hosts.${name}.agent: its fence is NOT ready: ${readiness.detail}`;
+        } catch (error) {
+          return `hosts.${name}.agent: cannot ask whether it can fence (${(error as Error).message})`;
+        }
+      }),
+  );
+  return warnings.filter((warning): warning is string => warning !== undefined);
 }
