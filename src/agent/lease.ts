@@ -202,7 +202,8 @@ export class LeaseKeeper {
         detail: `local fence failed: ${error.message}`,
       }))
       .then((verdict) => {
-        if (this.fenceWanted === wanted) this.record(wanted.reason, verdict);
+        // Logged whatever happened meanwhile (a regained lease): the server's state changed.
+        this.record(wanted.reason, verdict, this.fenceWanted === wanted);
         return verdict;
       })
       .finally(() => {
@@ -212,9 +213,9 @@ export class LeaseKeeper {
     return attempt;
   }
 
-  private record(reason: string, verdict: FenceVerdict): void {
+  private record(reason: string, verdict: FenceVerdict, current: boolean): void {
     const previous = this.fence;
-    this.fence = {
+    const entry: FenceStatus = {
       proved: verdict.proved,
       how: verdict.how,
       detail: verdict.detail,
@@ -222,6 +223,7 @@ export class LeaseKeeper {
       at: this.now(),
       attempts: (previous?.attempts ?? 0) + 1,
     };
+    if (current) this.fence = entry;
     if (verdict.proved)
       this.deps.log.warn(
         { event: 'fence.proved', how: verdict.how, reason, detail: verdict.detail },
@@ -230,7 +232,7 @@ export class LeaseKeeper {
     else if (previous?.detail !== verdict.detail)
       // Logged when what failed changes, not on every retry.
       this.deps.log.error(
-        { event: 'fence.unproved', reason, detail: verdict.detail, attempts: this.fence.attempts },
+        { event: 'fence.unproved', reason, detail: verdict.detail, attempts: entry.attempts },
         'fence NOT proved: this host may still take writes; retrying',
       );
   }
@@ -294,7 +296,7 @@ export class LeaseKeeper {
       void this.attempt().then((verdict) => {
         if (!verdict.proved) this.retryUntilProved();
       });
-    } else if (status.holding && this.fenceWanted) {
+    } else if (status.holding && this.fenceWanted && !this.attemptInFlight) {
       this.fenceWanted = undefined;
       this.fence = undefined;
       this.deps.log.info(

@@ -155,7 +155,9 @@ export class LocalFence {
           // this is hung, and the escalation is what fences it.
           open: () => (this.options.open ?? openLocal)(mysql, LOCAL_CONNECT_TIMEOUT_MS),
           protectedUsers: new Set([mysql.user]),
-          killAfterMs: this.options.killAfterMs ?? 250,
+          // No grace: every client session is killed right after anyway, and a host resuming from
+          // a pause must stop acknowledging within milliseconds, not after read_only's wait.
+          killAfterMs: this.options.killAfterMs ?? 0,
           graceMs: 0,
           deadlineMs: this.options.readOnlyDeadlineMs ?? READ_ONLY_DEADLINE_MS,
         });
