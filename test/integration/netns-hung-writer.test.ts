@@ -81,6 +81,11 @@ test('a hung writer (SIGSTOP of mariadbd alone, server defaults) fails over with
           `+${Date.parse((JSON.parse(line) as { time: string }).time) - stoppedAt} ms ${line}`,
         );
   }
+  assert.match(
+    readFileSync(logFile, 'utf8'),
+    /"event":"monitor\.writer_stalled","host":"db1"/,
+    'the writer watch noticed the hang on its idle connection and started the checks at once',
+  );
   const journal = journalSince();
   const decided = journal.find((item) => item.event === 'failover.decided');
   assert.ok(decided, 'the journal has the failover decision');
