@@ -72,35 +72,36 @@ test('a stopped mariadbd (SIGSTOP) fails the manager check, the agent probe and 
     stopped = false;
     process.kill(pid, 'SIGCONT');
   };
-  t.after(resume); // also when an assertion below fails
+  t.after(resume); // a last resort: the finally below resumes it before any teardown runs
   process.kill(pid, 'SIGSTOP');
   stopped = true;
+  try {
+    const [observation, probe] = await Promise.all([
+      observeHost(target),
+      probeMysqlPort(probeTarget, CONNECT_TIMEOUT_MS),
+    ]);
+    const checkMs = observation.checks.ping?.durationMs ?? Number.POSITIVE_INFINITY;
+    t.diagnostic(`check: ${observation.error} after ${checkMs} ms`);
+    assert.equal(observation.reachable, false, 'a hung server is not reachable');
+    assert.equal(observation.checks.ping?.ok, false);
+    assert.equal(observation.refusal, undefined, 'a hung server is not a refusal');
+    assert.ok(
+      checkMs <= CONNECT_TIMEOUT_MS + SLACK_MS,
+      `the check took ${checkMs} ms, not bounded by connect_timeout ${CONNECT_TIMEOUT_MS} ms`,
+    );
 
-  const [observation, probe] = await Promise.all([
-    observeHost(target),
-    probeMysqlPort(probeTarget, CONNECT_TIMEOUT_MS),
-  ]);
-  const checkMs = observation.checks.ping?.durationMs ?? Number.POSITIVE_INFINITY;
-  t.diagnostic(`check: ${observation.error} after ${checkMs} ms`);
-  assert.equal(observation.reachable, false, 'a hung server is not reachable');
-  assert.equal(observation.checks.ping?.ok, false);
-  assert.equal(observation.refusal, undefined, 'a hung server is not a refusal');
-  assert.ok(
-    checkMs <= CONNECT_TIMEOUT_MS + SLACK_MS,
-    `the check took ${checkMs} ms, not bounded by connect_timeout ${CONNECT_TIMEOUT_MS} ms`,
-  );
+    const probeMs = probe.finishedAt - probe.startedAt;
+    t.diagnostic(`probe: ${probe.detail} after ${probeMs} ms`);
+    assert.equal(probe.ok, false, 'the agent probe fails');
+    assert.equal(probe.refused, false, 'the agent probe does not call it refused');
+    assert.match(probe.detail, /no greeting within/);
+    assert.ok(probeMs <= CONNECT_TIMEOUT_MS + SLACK_MS, `the probe took ${probeMs} ms`);
 
-  const probeMs = probe.finishedAt - probe.startedAt;
-  t.diagnostic(`probe: ${probe.detail} after ${probeMs} ms`);
-  assert.equal(probe.ok, false, 'the agent probe fails');
-  assert.equal(probe.refused, false, 'the agent probe does not call it refused');
-  assert.match(probe.detail, /no greeting within/);
-  assert.ok(probeMs <= CONNECT_TIMEOUT_MS + SLACK_MS, `the probe took ${probeMs} ms`);
-
-  await waitFor('the writer watch to notice the stall', async () => stalled.length > 0, 5000);
-  assert.deepEqual(stalled, ['db1']);
-
-  resume();
+    await waitFor('the writer watch to notice the stall', async () => stalled.length > 0, 5000);
+    assert.deepEqual(stalled, ['db1']);
+  } finally {
+    resume();
+  }
   await waitFor('db1 answers again', async () => (await observeHost(target)).reachable, 10_000);
 });
 
