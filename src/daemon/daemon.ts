@@ -246,6 +246,9 @@ export class Daemon {
         this.quickRechecks = QUICK_RECHECKS;
         this.cycleSoon();
       },
+      // A hung writer closes nothing: its checks fail only after connect_timeout each, so the
+      // first one should start as soon as the watch notices, not up to an interval later.
+      onWriterStalled: () => this.cycleSoon(),
     });
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
     if (config.triggers.alertmanager_url) {

@@ -10,6 +10,7 @@ import { REPLICATION_ALERTS } from './alerts.js';
 import type { OpContext } from './context.js';
 import type { EngineCore } from './core.js';
 import { reportErrant } from './errant-tracking.js';
+import { keepReplicasOnWriter } from './follow-writer.js';
 import { planReadOnly } from './invariants.js';
 import { note, setHolder } from './operation.js';
 import { reconcileRoles } from './reconcile.js';
@@ -77,7 +78,10 @@ async function decideCycle(core: EngineCore): Promise<void> {
     core.context(safety),
     monitorDecides ? core.context(decide) : undefined,
   );
-  if (monitorDecides) await reconcileRoles(core, core.context(decide), 'monitor');
+  if (monitorDecides) {
+    await reconcileRoles(core, core.context(decide), 'monitor');
+    await keepReplicasOnWriter(core, core.context(decide));
+  }
   await retryVips(core, core.context(decide));
   const planned = [
     ...safety.planned,

@@ -8,6 +8,7 @@ import {
   type CandidateChoice,
 } from './candidates.js';
 import type { Evidence } from './evidence.js';
+import { repointStrayReplicas } from './follow-writer.js';
 import {
   clearOperation,
   failed,
@@ -214,7 +215,8 @@ export async function runFailover(
   // Replicas follow after the promotion, outside the write outage: the new writer already has
   // every transaction they have (the candidate rule), and they cannot receive from the dead writer.
   await recordStep(ctx, operation, 'repointing');
-  for (const replica of followersOf(ctx, oldWriter, [target])) {
+  const followers = followersOf(ctx, oldWriter, [target]);
+  for (const replica of followers) {
     await runner.attempt(
       {
         event: 'mysql.repoint',
@@ -226,6 +228,11 @@ export async function runFailover(
       (actuator) => actuator.repoint(replica, target),
     );
   }
+  // Replicas of the writer role that replicated from neither (another host, a writer before).
+  await repointStrayReplicas(ctx, target, {
+    reason: `they follow the new writer after the failover from ${oldWriter}`,
+    except: followers,
+  });
   await clearOperation(ctx);
   if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });
   const detail = `${target} is the writer (was ${oldWriter})${vipProblems.length ? `; VIP not added: ${vipProblems.join('; ')}` : ''}`;

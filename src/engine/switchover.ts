@@ -11,6 +11,7 @@ import {
   vipsOf,
   type Operation,
 } from './operation.js';
+import { repointStrayReplicas } from './follow-writer.js';
 import { isEligible } from './roles.js';
 
 /**
@@ -271,9 +272,10 @@ export async function runSwitchover(
     }
   }
 
+  const followers = from !== null ? followersOf(ctx, from, [to]) : [];
   if (from !== null) {
     await recordStep(ctx, operation, 'repointing');
-    for (const replica of followersOf(ctx, from, [to])) {
+    for (const replica of followers) {
       const outcome = await runner.attempt(
         {
           event: 'mysql.repoint',
@@ -287,6 +289,17 @@ export async function runSwitchover(
       if (!outcome.ok) problems.push(`${replica} not repointed: ${outcome.error}`);
     }
   }
+  // Every replica of the writer role follows the writer chosen here, also after an election
+  // (no old writer: the replicas may still point at a dead one) and when one replicated from
+  // a third host.
+  problems.push(
+    ...(await repointStrayReplicas(ctx, to, {
+      reason: from
+        ? `they follow the new writer after the switchover from ${from}`
+        : 'they follow the elected writer',
+      except: followers,
+    })),
+  );
   await clearOperation(ctx);
   if (!runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });
   const detail = `${to} is the writer${from ? ` (was ${from})` : ''}${options.force ? ' (forced, catch-up skipped)' : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`;

@@ -36,6 +36,22 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     checks[name] = outcome;
   };
   const bounded = <T>(work: Promise<T>): Promise<T> => Promise.race([work, deadline]);
+  /**
+   * A server that greeted but does not answer `SELECT 1` within connect_timeout is as unresponsive
+   * as one that never greets (mysql2's connectTimeout already covers the greeting and the login):
+   * the ping fails then, not only at the whole-host budget, so a hung server costs each cycle
+   * connect_timeout, as a silent one does.
+   */
+  const answered = <T>(work: Promise<T>, what: string): Promise<T> => {
+    let pingTimer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      pingTimer = setTimeout(
+        () => reject(new CheckTimeout(`${what} within ${target.connectTimeoutMs} ms`)),
+        target.connectTimeoutMs,
+      );
+    });
+    return bounded(Promise.race([work, late])).finally(() => clearTimeout(pingTimer));
+  };
 
   let started = Date.now();
   try {
@@ -48,7 +64,7 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
         connectTimeoutMs: target.connectTimeoutMs,
       }),
     );
-    await bounded(connection.query('SELECT 1'));
+    await answered(connection.query('SELECT 1'), 'connected, but no answer to SELECT 1');
     observation.reachable = true;
     record('ping', started, true, `connected to ${target.host.address}:${target.host.port}`);
 
@@ -146,8 +162,12 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
       }
     }
   } catch (error) {
-    const message = (error as Error).message;
+    let message = (error as Error).message;
     if (!observation.reachable) {
+      // mysql2's connectTimeout runs until the login completed: a hung server (the kernel accepts
+      // into the backlog, the process never greets) ends here as well as an unreachable host.
+      if ((error as NodeJS.ErrnoException).code === 'ETIMEDOUT' && !connection)
+        message = `${message}: no connection, or no server greeting and login, within ${target.connectTimeoutMs} ms`;
       observation.error = message;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ECONNREFUSED') observation.refusal = 'refused';

@@ -24,6 +24,14 @@ export interface MonitorOptions {
   now?: () => number;
   /** The idle connection to the writer was lost (see WriterWatch): the daemon runs a cycle now. */
   onWriterLost?: (host: string, reason: string) => void;
+  /** The idle connection to the writer stopped answering pings (hung or silent): a cycle now. */
+  onWriterStalled?: (host: string, reason: string) => void;
+}
+
+/** How often the writer watch pings, and how long a ping may wait before it counts as a stall. */
+export function writerPingTiming(intervalMs: number): { everyMs: number; stallMs: number } {
+  const step = Math.max(100, Math.round(intervalMs / 5));
+  return { everyMs: step, stallMs: step };
 }
 
 const HEALTHY: ReadonlySet<HostState> = new Set([
@@ -93,6 +101,16 @@ export class Monitor {
           'the connection to the writer was lost: checking now',
         );
         options.onWriterLost?.(host, reason);
+      },
+      ping: {
+        ...writerPingTiming(options.config.monitor.interval),
+        onStalled: (host, reason) => {
+          options.log.info(
+            { event: 'monitor.writer_stalled', host, reason },
+            'the writer stopped answering on its idle connection: checking now',
+          );
+          options.onWriterStalled?.(host, reason);
+        },
       },
     });
   }

@@ -70,3 +70,52 @@ test('a new writer replaces the watched one quietly; close() ends the watch with
   await settle();
   assert.equal(opened.length, 2, 'nothing opens after close');
 });
+
+/** A connection whose pings are answered only while `answering` is true (a hung server: never). */
+class PingableConnection extends FakeConnection {
+  answering = true;
+  pings = 0;
+  private pending: Array<() => void> = [];
+  ping(): Promise<void> {
+    this.pings += 1;
+    if (this.answering) return Promise.resolve();
+    return new Promise((resolve) => this.pending.push(resolve));
+  }
+  resume(): void {
+    this.answering = true;
+    for (const resolve of this.pending.splice(0)) resolve();
+  }
+}
+
+async function until(what: string, probe: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !probe(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(probe(), `gave up waiting for ${what}`);
+}
+
+test('a writer that stops answering pings on the idle connection (hung: nothing is closed) wakes the monitor once, not in a loop', async () => {
+  const connection = new PingableConnection();
+  const stalled: string[] = [];
+  const lost: string[] = [];
+  const watch = new WriterWatch({
+    open: async () => connection as unknown as Connection,
+    onLost: (host) => lost.push(host),
+    ping: { everyMs: 5, stallMs: 5, onStalled: (host) => stalled.push(host) },
+  });
+  watch.watch('db1');
+  await until('a few answered pings', () => connection.pings >= 3);
+  assert.deepEqual(stalled, [], 'answered pings are no stall');
+  connection.answering = false;
+  await until('the stall report', () => stalled.length > 0);
+  const pingsWhileHung = connection.pings;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(stalled, ['db1'], 'one report for one unanswered ping');
+  assert.equal(connection.pings, pingsWhileHung, 'no new ping while one is unanswered');
+  assert.deepEqual(lost, [], 'a stall is not a loss: the connection stays');
+  assert.equal(watch.watching(), 'db1');
+  connection.resume();
+  await until('pings again', () => connection.pings > pingsWhileHung);
+  await watch.close();
+  const after = connection.pings;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(connection.pings, after, 'no pings after close');
+});
