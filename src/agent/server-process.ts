@@ -110,32 +110,37 @@ async function holderOf(inodes: Set<string>): Promise<number | undefined> {
 export async function findServerProcess(
   location: ServerLocation,
 ): Promise<ServerProcess | undefined> {
-  const candidates: Array<{ pid: number | undefined; foundBy: string }> = [];
-  if (location.pidFile)
-    candidates.push({
-      pid: await fromPidFile(location.pidFile),
-      foundBy: `pid file ${location.pidFile}`,
-    });
-  if (location.socketPath) {
-    const inodes = listeningUnixInodes(await readOr('/proc/net/unix'), location.socketPath);
-    candidates.push({
-      pid: await holderOf(new Set(inodes)),
-      foundBy: `listening on socket ${location.socketPath}`,
-    });
-  }
-  if (location.port !== undefined) {
-    const text = (await readOr('/proc/net/tcp')) + (await readOr('/proc/net/tcp6'));
-    const inodes = listeningTcpInodes(text, location.port);
-    candidates.push({
-      pid: await holderOf(new Set(inodes)),
-      foundBy: `listening on port ${location.port}`,
-    });
-  }
+  // Cheapest first, and the first that names a live server wins: scanning every process's file
+  // descriptors costs tens to hundreds of milliseconds on a busy host, and a fence is waiting.
+  const candidates: Array<() => Promise<{ pid: number | undefined; foundBy: string }>> = [];
+  const { pidFile, socketPath, port } = location;
+  if (pidFile)
+    candidates.push(async () => ({
+      pid: await fromPidFile(pidFile),
+      foundBy: `pid file ${pidFile}`,
+    }));
+  if (socketPath)
+    candidates.push(async () => ({
+      pid: await holderOf(new Set(listeningUnixInodes(await readOr('/proc/net/unix'), socketPath))),
+      foundBy: `listening on socket ${socketPath}`,
+    }));
+  if (port !== undefined)
+    candidates.push(async () => ({
+      pid: await holderOf(
+        new Set(
+          listeningTcpInodes(
+            (await readOr('/proc/net/tcp')) + (await readOr('/proc/net/tcp6')),
+            port,
+          ),
+        ),
+      ),
+      foundBy: `listening on port ${port}`,
+    }));
   for (const candidate of candidates) {
-    if (candidate.pid === undefined || !(await processAlive(candidate.pid))) continue;
-    const name = await processName(candidate.pid);
-    if (name && SERVER_NAMES.test(name))
-      return { pid: candidate.pid, name, foundBy: candidate.foundBy };
+    const { pid, foundBy } = await candidate();
+    if (pid === undefined || !(await processAlive(pid))) continue;
+    const name = await processName(pid);
+    if (name && SERVER_NAMES.test(name)) return { pid, name, foundBy };
   }
   return undefined;
 }
