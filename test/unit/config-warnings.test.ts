@@ -47,3 +47,22 @@ test('no rules with the Alertmanager trigger off is not worth a warning', () => 
     [],
   );
 });
+
+test('writer candidates without agents: no lease, said per host, or for the whole cluster', () => {
+  const one = warningsOf((config) => {
+    delete config.hosts.db2.agent;
+  });
+  assert.deepEqual(one, [
+    'hosts.db2: no agent, so no writer lease: cut off while the writer, it keeps taking writes from clients on its side',
+  ]);
+  const none = warningsOf((config) => {
+    for (const host of Object.values(config.hosts) as Array<Record<string, unknown>>)
+      delete host.agent;
+    delete config.actuator?.vip;
+  });
+  assert.equal(none.length, 1, none.join('\n'));
+  assert.match(
+    none[0] ?? '',
+    /^hosts: no writer candidate has an agent, so there is no writer lease/,
+  );
+});
