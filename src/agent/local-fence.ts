@@ -94,7 +94,9 @@ export interface LocalFenceOptions {
 }
 
 const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'ENOENT']);
-const LOCAL_CONNECT_TIMEOUT_MS = 500;
+const LOCAL_CONNECT_TIMEOUT_MS = 250;
+/** read_only still pending this long with no client session left to kill: escalate now. */
+const READ_ONLY_STALL_MS = 300;
 /**
  * read_only=ON proved, connecting included, or the escalation starts. Short: the manager waits for
  * this fence (lease/release) before promoting, and a lapsed lease's fence must finish well within
@@ -160,6 +162,7 @@ export class LocalFence {
           killAfterMs: this.options.killAfterMs ?? 0,
           graceMs: 0,
           deadlineMs: this.options.readOnlyDeadlineMs ?? READ_ONLY_DEADLINE_MS,
+          stallMs: READ_ONLY_STALL_MS,
         });
         const sessions = `${result.killed.length + result.killedWhileWaiting} client session(s) killed${result.killedWhileWaiting ? ` (${result.killedWhileWaiting} while read_only waited for them)` : ''}`;
         if (result.readOnly)

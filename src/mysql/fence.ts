@@ -16,6 +16,12 @@ export interface ReadOnlyFenceOptions {
   /** The whole fence, connecting included: past it the fence failed (nothing is proved). */
   deadlineMs: number;
   /**
+   * Give up early when read_only still waits this long after the last client session it could
+   * kill: what it waits for then is a session the fence spares (a replication thread committing
+   * under semi-sync, whose acknowledgement may never come), and only stopping the server ends it.
+   */
+  stallMs?: number;
+  /**
    * After read_only took effect, kill every remaining client session (default true). False when
    * the caller kills them as a step of its own, after a grace of its own.
    */
@@ -35,6 +41,25 @@ export interface ReadOnlyFenceResult {
 export class FenceTimeoutError extends Error {}
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** What is still running on the server, for the message of a fence that stalled. */
+async function blockers(connection: Connection, spareIds: ReadonlySet<number>): Promise<string> {
+  const rows = await queryRows<{
+    ID: string | number;
+    USER: string;
+    COMMAND: string;
+    STATE: string;
+  }>(
+    connection,
+    "SELECT ID, USER, COMMAND, STATE FROM information_schema.PROCESSLIST WHERE STATE <> '' AND ID <> CONNECTION_ID()",
+  );
+  return (
+    rows
+      .filter((row) => !spareIds.has(Number(row.ID)))
+      .map((row) => `${row.USER} ${row.COMMAND} "${row.STATE}"`)
+      .join('; ') || 'nothing visible'
+  );
+}
 
 /**
  * `read_only=ON` that ends the sessions it would otherwise queue behind, then proof. MariaDB's
@@ -84,9 +109,15 @@ export async function fenceReadOnly(options: ReadOnlyFenceOptions): Promise<Read
     await Promise.race([setting.then(() => undefined), sleep(options.killAfterMs)]);
     if (!settled) {
       const killer = await open();
+      let lastKill = Date.now();
       while (!settled) {
         const killed = await killClientSessions(killer, options.protectedUsers, spareIds);
         killedWhileWaiting += killed.length;
+        if (killed.length > 0) lastKill = Date.now();
+        else if (options.stallMs !== undefined && Date.now() - lastKill >= options.stallMs)
+          throw new FenceTimeoutError(
+            `read_only=ON still waits ${Date.now() - lastKill} ms after the last client session was killed: ${await blockers(killer, spareIds)}`,
+          );
         if (!settled) await Promise.race([setting.then(() => undefined), sleep(50)]);
       }
     }

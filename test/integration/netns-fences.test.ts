@@ -249,7 +249,7 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
         (entry) =>
           entry.at >= faultAt &&
           entry.at <= promoted + 100 &&
-          /^(failover|fence|writer|host\.state|mysql\.set_read_only)/.test(entry.event),
+          /^(failover|fence|writer|host\.state|mysql\.)/.test(entry.event),
       )
       .map(
         (entry) =>
