@@ -385,11 +385,16 @@ export class MysqlActions implements MysqlActuator {
   async stopReplication(host: string): Promise<void> {
     this.target(host);
     await this.recorder.step(
-      { action: 'mysql.stop_slave', host, description: 'STOP SLAVE' },
+      {
+        action: 'mysql.stop_slave',
+        host,
+        description:
+          'STOP SLAVE (a SQL thread stuck on a semi-sync acknowledgement is released by turning rpl_semi_sync_master_enabled off for the moment)',
+      },
       undefined,
       () =>
         this.withHost(host, async (connection) => {
-          await connection.query('STOP SLAVE');
+          await this.stopSlaveReleasingSemiSync(host, connection);
           const status = await slaveStatus(connection);
           if (status && (status.Slave_IO_Running === 'Yes' || status.Slave_SQL_Running === 'Yes')) {
             throw new ActionError(
@@ -398,6 +403,41 @@ export class MysqlActions implements MysqlActuator {
           }
         }),
     );
+  }
+
+  /**
+   * On a semi-sync master (a writer candidate with log_slave_updates), the SQL thread's commits
+   * wait for a replica's acknowledgement too: with the old writer gone nobody acknowledges, and
+   * STOP SLAVE waits up to rpl_semi_sync_master_timeout (10 s seen) before a failover can
+   * promote. Turning the master side off releases those waits at once (they are replicated
+   * transactions, not a client's acknowledgement); it is turned back on right after.
+   */
+  private async stopSlaveReleasingSemiSync(host: string, connection: Connection): Promise<void> {
+    const stopping = connection.query('STOP SLAVE');
+    stopping.catch(() => undefined);
+    const stopped = await Promise.race([stopping.then(() => true), sleep(250).then(() => false)]);
+    if (stopped) return;
+    const released = await withConnection(this.endpoint(host), async (second) => {
+      const [row] = await queryRows<{ enabled: string | number }>(
+        second,
+        'SELECT @@global.rpl_semi_sync_master_enabled AS enabled',
+      );
+      const stuck = await queryRows(
+        second,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_SQL' AND STATE LIKE '%semi-sync ACK%'",
+      );
+      if (Number(row?.enabled) !== 1 || stuck.length === 0) return false;
+      await second.query('SET GLOBAL rpl_semi_sync_master_enabled=OFF');
+      try {
+        await stopping;
+      } finally {
+        await second.query('SET GLOBAL rpl_semi_sync_master_enabled=ON');
+      }
+      return true;
+    }).catch((error: Error) => {
+      throw new ActionError(`${host}: STOP SLAVE: ${error.message}`);
+    });
+    if (!released) await stopping;
   }
 
   async startReplication(host: string): Promise<void> {
