@@ -15,6 +15,7 @@ import {
   missingFrom,
   parsePosition,
 } from '../mysql/gtid.js';
+import { startPosition } from '../mysql/start-position.js';
 import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
 import {
@@ -349,26 +350,85 @@ export class MysqlActions implements MysqlActuator {
     );
   }
 
+  /**
+   * START SLAVE on the configured channel, from a position its master can serve (see
+   * mysql/start-position.ts): a stale gtid_slave_pos, which a master rebuilt from a copy never
+   * held, is moved to everything the host has once the master has it too. Otherwise the IO thread
+   * would stop at once with 1236, for good.
+   */
   async startReplication(host: string): Promise<void> {
     this.target(host);
     const timeoutMs = this.options.replicationStartTimeoutMs ?? 15_000;
     await this.recorder.step(
-      { action: 'mysql.start_slave', host, description: 'START SLAVE' },
-      undefined,
+      {
+        action: 'mysql.start_slave',
+        host,
+        description:
+          'START SLAVE (from everything the host has when its master has it: gtid_slave_pos moved to gtid_binlog_pos merged with gtid_slave_pos, with MASTER_USE_GTID=slave_pos)',
+      },
+      '',
       () =>
         this.withHost(
           host,
           async (connection) => {
-            if (!(await slaveStatus(connection)))
+            const status = await slaveStatus(connection);
+            if (!status)
               throw new ActionError(
                 `${host}: no replication is configured (SHOW SLAVE STATUS is empty)`,
               );
+            const note = await this.startFromServablePosition(connection, host, status, timeoutMs);
             await connection.query('START SLAVE');
             await waitForThreads(connection, host, timeoutMs);
+            return note;
           },
-          timeoutMs + ACTION_DEADLINE_MS,
+          2 * timeoutMs + ACTION_DEADLINE_MS,
         ),
+      (note) => note || 'replicating',
     );
+  }
+
+  /** The configured host whose address and port a replication channel names, if any. */
+  private hostAt(address: unknown, port: unknown): string | undefined {
+    return Object.entries(this.options.hosts).find(
+      ([, entry]) => entry.address === String(address) && entry.port === Number(port),
+    )?.[0];
+  }
+
+  /**
+   * Moves the channel's gtid_slave_pos to a position its master can serve, waiting up to
+   * `timeoutMs` for the master to have it. Returns what was done, for the journal ('' if nothing).
+   * A master that is not a configured host, or a channel with MASTER_USE_GTID other than
+   * slave_pos, is left as it is.
+   */
+  private async startFromServablePosition(
+    connection: Connection,
+    host: string,
+    status: SlaveStatusRow,
+    timeoutMs: number,
+  ): Promise<string> {
+    if (String(status.Using_Gtid).toLowerCase() !== 'slave_pos') return '';
+    const master = this.hostAt(status.Master_Host, status.Master_Port);
+    if (!master || master === host) return '';
+    const replica = await readGtidState(connection);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let decision;
+      try {
+        const masterState = await this.withHost(master, (other) => readGtidState(other));
+        decision = startPosition(replica, masterState.binlogPos);
+      } catch (error) {
+        return `could not compare with ${master} (${(error as Error).message}); started from gtid_slave_pos ${replica.slavePos || '(empty)'}`;
+      }
+      if (decision.kind === 'keep') return `from ${decision.start || '(empty)'}`;
+      if (decision.kind === 'move') {
+        await connection.query('STOP SLAVE');
+        await connection.query('SET GLOBAL gtid_slave_pos = ?', [decision.start]);
+        return `from ${decision.start}, which ${master}'s binlog holds (gtid_slave_pos moved from ${decision.from || '(empty)'})`;
+      }
+      if (Date.now() > deadline)
+        return `${master} does not have ${decision.wanted} (all ${host} has) after ${timeoutMs} ms: started from gtid_slave_pos ${replica.slavePos || '(empty)'} as it was`;
+      await sleep(250);
+    }
   }
 }
 
