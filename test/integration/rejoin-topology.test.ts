@@ -40,7 +40,8 @@ test(
       const journalTail = () =>
         daemon.journal
           .read()
-          .slice(-20)
+          .filter((entry) => !/^(agent\.exchange|vip\.|role\.)/.test(entry.event))
+          .slice(-25)
           .map(
             (entry) =>
               `${entry.phase} ${entry.event} ${entry.host ?? ''} ${entry.outcome ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 300)}`,
@@ -158,6 +159,7 @@ test(
       await waitFor('the write on db1 on db2', () => rowOn('db2', 5));
       const online = await daemon.engine.setOnline('db2');
       assert.equal(online.ok, true, online.detail);
+      t.diagnostic(`set-online db2: ${online.detail}`);
       await bothDirections('db1', 'db2', 'after db2 returned');
 
       await waitFor('every host ONLINE', async () =>
