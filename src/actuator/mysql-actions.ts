@@ -15,7 +15,7 @@ import {
   missingFrom,
   parsePosition,
 } from '../mysql/gtid.js';
-import { startPosition } from '../mysql/start-position.js';
+import { moveToServablePosition } from '../mysql/start-position.js';
 import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
 import {
@@ -409,26 +409,20 @@ export class MysqlActions implements MysqlActuator {
     if (String(status.Using_Gtid).toLowerCase() !== 'slave_pos') return '';
     const master = this.hostAt(status.Master_Host, status.Master_Port);
     if (!master || master === host) return '';
-    const replica = await readGtidState(connection);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      let decision;
-      try {
-        const masterState = await this.withHost(master, (other) => readGtidState(other));
-        decision = startPosition(replica, masterState.binlogPos);
-      } catch (error) {
-        return `could not compare with ${master} (${(error as Error).message}); started from gtid_slave_pos ${replica.slavePos || '(empty)'}`;
-      }
-      if (decision.kind === 'keep') return `from ${decision.start || '(empty)'}`;
-      if (decision.kind === 'move') {
-        await connection.query('STOP SLAVE');
-        await connection.query('SET GLOBAL gtid_slave_pos = ?', [decision.start]);
-        return `from ${decision.start}, which ${master}'s binlog holds (gtid_slave_pos moved from ${decision.from || '(empty)'})`;
-      }
-      if (Date.now() > deadline)
-        return `${master} does not have ${decision.wanted} (all ${host} has) after ${timeoutMs} ms: started from gtid_slave_pos ${replica.slavePos || '(empty)'} as it was`;
-      await sleep(250);
+    let decision;
+    try {
+      decision = await moveToServablePosition(
+        connection,
+        () => this.withHost(master, async (other) => (await readGtidState(other)).binlogPos),
+        { deadline: Date.now() + timeoutMs, pollMs: 250 },
+      );
+    } catch (error) {
+      return `could not start from a position ${master} surely holds (${(error as Error).message}): started from gtid_slave_pos as it was`;
     }
+    if (decision.kind === 'keep') return `from ${decision.start || '(empty)'}`;
+    if (decision.kind === 'move')
+      return `from ${decision.start}, which ${master}'s binlog holds (gtid_slave_pos moved from ${decision.from || '(empty)'})`;
+    return `${master} does not have ${decision.wanted} (all ${host} has) after ${timeoutMs} ms: started from gtid_slave_pos as it was`;
   }
 }
 

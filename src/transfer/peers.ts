@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import { contains, formatPosition, mergePositions, parsePosition } from '../mysql/gtid.js';
-import { queryRows, sqlString, type Connection } from '../mysql/connect.js';
+import { queryRows, type Connection } from '../mysql/connect.js';
+import { moveToServablePosition } from '../mysql/start-position.js';
 
 /** MariaDB's fatal "could not find / not in the master's binlog" on connecting: the IO thread stops for good. */
 const ER_MASTER_FATAL_READING_BINLOG = 1236;
@@ -77,19 +78,33 @@ export async function reconnectPeers(
       const why = died
         ? `it had stopped with ${ER_MASTER_FATAL_READING_BINLOG} (${String(row.Last_IO_Error).slice(0, 160)})`
         : `its gtid_slave_pos ${slavePos || '(empty)'} is older than everything it has (${wanted}), and ${target}'s new binlog starts at the copy`;
-      if (!(await caughtUp(target, connect, wanted, options))) {
-        results.push({
-          host,
-          ok: false,
-          note: `${host} replicates from ${target} but ${why}, and ${target} did not reach ${host}'s position ${wanted} within ${(options.timeoutMs ?? 60_000) / 1000} s (errant transactions on ${host}?): left as it is`,
+      const timeoutMs = options.timeoutMs ?? 60_000;
+      const leftAlone = {
+        host,
+        ok: false,
+        note: `${host} replicates from ${target} but ${why}, and ${target} did not reach ${host}'s position ${wanted} within ${timeoutMs / 1000} s (errant transactions on ${host}?): left as it is`,
+      };
+      let moved = '';
+      if (currentPos) {
+        // The server asks from gtid_current_pos itself: only wait until the target has it.
+        if (!(await caughtUp(target, connect, wanted, options))) {
+          results.push(leftAlone);
+          continue;
+        }
+        await peer.query('STOP SLAVE');
+      } else {
+        const decision = await moveToServablePosition(peer, () => binlogPosOf(target, connect), {
+          deadline: Date.now() + timeoutMs,
+          pollMs: options.pollMs ?? 250,
         });
-        continue;
+        if (decision.kind === 'master-behind') {
+          results.push(leftAlone);
+          continue;
+        }
+        if (decision.kind === 'move')
+          moved = ` (gtid_slave_pos moved from ${decision.from || '(empty)'} to ${decision.start}, which ${target}'s binlog holds)`;
+        else await peer.query('STOP SLAVE');
       }
-      await peer.query('STOP SLAVE');
-      if (stale) await peer.query(`SET GLOBAL gtid_slave_pos = ${sqlString(wanted)}`);
-      const moved = stale
-        ? ` (gtid_slave_pos moved from ${slavePos || '(empty)'} to ${wanted}, which ${target}'s binlog holds)`
-        : '';
       if (stoppedOnPurpose) {
         results.push({
           host,
@@ -118,6 +133,23 @@ export async function reconnectPeers(
     }
   }
   return results;
+}
+
+/** The target's gtid_binlog_pos: what it can serve. */
+async function binlogPosOf(
+  target: string,
+  connect: (host: string) => Promise<Connection>,
+): Promise<string> {
+  const connection = await connect(target);
+  try {
+    const [row] = await queryRows<{ binlog: string }>(
+      connection,
+      'SELECT @@global.gtid_binlog_pos AS binlog',
+    );
+    return String(row?.binlog ?? '');
+  } finally {
+    connection.destroy();
+  }
 }
 
 /** Polls until everything `position` names is in the target's binlog. */
