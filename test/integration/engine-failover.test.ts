@@ -114,6 +114,7 @@ test('kill -9 of the writer: db2 is promoted, db3 follows it, never two writers;
 
   // Never two writable hosts through the failover. The sampler stops here: db1 comes back below
   // with a config that leaves it writable, on purpose.
+  await waitFor('enough read_only samples', async () => sampler.samples.length > 50, 20_000);
   await sampler.stop();
   assert.ok(sampler.samples.length > 50, `enough read_only samples (${sampler.samples.length})`);
   assert.deepEqual(sampler.splitBrainSamples(), [], 'never two writable hosts in any sample');
