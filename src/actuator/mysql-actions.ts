@@ -67,6 +67,13 @@ const HEARTBEAT_PERIOD_SECONDS = 1;
 /** Longest an ordinary action (read_only, fence, STOP SLAVE) may take; waits get their own bound added. */
 const ACTION_DEADLINE_MS = 15_000;
 
+/**
+ * How long START SLAVE waits for the master to have everything the replica has before it moves
+ * gtid_slave_pos there. Short: the engine waits on it (set-online), and a master that is merely a
+ * moment behind catches up in far less; past it the channel starts from where it was.
+ */
+const MASTER_CATCH_UP_WAIT_MS = 5_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -376,12 +383,12 @@ export class MysqlActions implements MysqlActuator {
               throw new ActionError(
                 `${host}: no replication is configured (SHOW SLAVE STATUS is empty)`,
               );
-            const note = await this.startFromServablePosition(connection, host, status, timeoutMs);
+            const note = await this.startFromServablePosition(connection, host, status);
             await connection.query('START SLAVE');
             await waitForThreads(connection, host, timeoutMs);
             return note;
           },
-          2 * timeoutMs + ACTION_DEADLINE_MS,
+          MASTER_CATCH_UP_WAIT_MS + timeoutMs + ACTION_DEADLINE_MS,
         ),
       (note) => note || 'replicating',
     );
@@ -396,7 +403,7 @@ export class MysqlActions implements MysqlActuator {
 
   /**
    * Moves the channel's gtid_slave_pos to a position its master can serve, waiting up to
-   * `timeoutMs` for the master to have it. Returns what was done, for the journal ('' if nothing).
+   * MASTER_CATCH_UP_WAIT_MS for the master to have it. Returns what was done, for the journal ('' if nothing).
    * A master that is not a configured host, or a channel with MASTER_USE_GTID other than
    * slave_pos, is left as it is.
    */
@@ -404,7 +411,6 @@ export class MysqlActions implements MysqlActuator {
     connection: Connection,
     host: string,
     status: SlaveStatusRow,
-    timeoutMs: number,
   ): Promise<string> {
     if (String(status.Using_Gtid).toLowerCase() !== 'slave_pos') return '';
     const master = this.hostAt(status.Master_Host, status.Master_Port);
@@ -414,7 +420,7 @@ export class MysqlActions implements MysqlActuator {
       decision = await moveToServablePosition(
         connection,
         () => this.withHost(master, async (other) => (await readGtidState(other)).binlogPos),
-        { deadline: Date.now() + timeoutMs, pollMs: 250 },
+        { deadline: Date.now() + MASTER_CATCH_UP_WAIT_MS, pollMs: 250 },
       );
     } catch (error) {
       return `could not start from a position ${master} surely holds (${(error as Error).message}): started from gtid_slave_pos as it was`;
@@ -422,7 +428,7 @@ export class MysqlActions implements MysqlActuator {
     if (decision.kind === 'keep') return `from ${decision.start || '(empty)'}`;
     if (decision.kind === 'move')
       return `from ${decision.start}, which ${master}'s binlog holds (gtid_slave_pos moved from ${decision.from || '(empty)'})`;
-    return `${master} does not have ${decision.wanted} (all ${host} has) after ${timeoutMs} ms: started from gtid_slave_pos as it was`;
+    return `${master} does not have ${decision.wanted} (all ${host} has) after ${MASTER_CATCH_UP_WAIT_MS} ms: started from gtid_slave_pos as it was`;
   }
 }
 
