@@ -17,6 +17,7 @@ import {
   parsePosition,
 } from '../mysql/gtid.js';
 import { fenceReadOnly } from '../mysql/fence.js';
+import { moveToServablePosition } from '../mysql/start-position.js';
 import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
 import {
@@ -69,6 +70,13 @@ const HEARTBEAT_PERIOD_SECONDS = 1;
 const ACTION_DEADLINE_MS = 15_000;
 /** read_only=ON waits for commits in flight; past this their sessions are killed under it. */
 const READ_ONLY_KILL_AFTER_MS = 250;
+
+/**
+ * How long START SLAVE waits for the master to have everything the replica has before it moves
+ * gtid_slave_pos there. Short: the engine waits on it (set-online), and a master that is merely a
+ * moment behind catches up in far less; past it the channel starts from where it was.
+ */
+const MASTER_CATCH_UP_WAIT_MS = 5_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -440,26 +448,78 @@ export class MysqlActions implements MysqlActuator {
     if (!released) await stopping;
   }
 
+  /**
+   * START SLAVE on the configured channel, from a position its master can serve (see
+   * mysql/start-position.ts): a stale gtid_slave_pos, which a master rebuilt from a copy never
+   * held, is moved to everything the host has once the master has it too. Otherwise the IO thread
+   * would stop at once with 1236, for good.
+   */
   async startReplication(host: string): Promise<void> {
     this.target(host);
     const timeoutMs = this.options.replicationStartTimeoutMs ?? 15_000;
     await this.recorder.step(
-      { action: 'mysql.start_slave', host, description: 'START SLAVE' },
-      undefined,
+      {
+        action: 'mysql.start_slave',
+        host,
+        description:
+          'START SLAVE (from everything the host has when its master has it: gtid_slave_pos moved to gtid_binlog_pos merged with gtid_slave_pos, with MASTER_USE_GTID=slave_pos)',
+      },
+      '',
       () =>
         this.withHost(
           host,
           async (connection) => {
-            if (!(await slaveStatus(connection)))
+            const status = await slaveStatus(connection);
+            if (!status)
               throw new ActionError(
                 `${host}: no replication is configured (SHOW SLAVE STATUS is empty)`,
               );
+            const note = await this.startFromServablePosition(connection, host, status);
             await connection.query('START SLAVE');
             await waitForThreads(connection, host, timeoutMs);
+            return note;
           },
-          timeoutMs + ACTION_DEADLINE_MS,
+          MASTER_CATCH_UP_WAIT_MS + timeoutMs + ACTION_DEADLINE_MS,
         ),
+      (note) => note || 'replicating',
     );
+  }
+
+  /** The configured host whose address and port a replication channel names, if any. */
+  private hostAt(address: unknown, port: unknown): string | undefined {
+    return Object.entries(this.options.hosts).find(
+      ([, entry]) => entry.address === String(address) && entry.port === Number(port),
+    )?.[0];
+  }
+
+  /**
+   * Moves the channel's gtid_slave_pos to a position its master can serve, waiting up to
+   * MASTER_CATCH_UP_WAIT_MS for the master to have it. Returns what was done, for the journal ('' if nothing).
+   * A master that is not a configured host, or a channel with MASTER_USE_GTID other than
+   * slave_pos, is left as it is.
+   */
+  private async startFromServablePosition(
+    connection: Connection,
+    host: string,
+    status: SlaveStatusRow,
+  ): Promise<string> {
+    if (String(status.Using_Gtid).toLowerCase() !== 'slave_pos') return '';
+    const master = this.hostAt(status.Master_Host, status.Master_Port);
+    if (!master || master === host) return '';
+    let decision;
+    try {
+      decision = await moveToServablePosition(
+        connection,
+        () => this.withHost(master, async (other) => (await readGtidState(other)).binlogPos),
+        { deadline: Date.now() + MASTER_CATCH_UP_WAIT_MS, pollMs: 250 },
+      );
+    } catch (error) {
+      return `could not start from a position ${master} surely holds (${(error as Error).message}): started from gtid_slave_pos as it was`;
+    }
+    if (decision.kind === 'keep') return `from ${decision.start || '(empty)'}`;
+    if (decision.kind === 'move')
+      return `from ${decision.start}, which ${master}'s binlog holds (gtid_slave_pos moved from ${decision.from || '(empty)'})`;
+    return `${master} does not have ${decision.wanted} (all ${host} has) after ${MASTER_CATCH_UP_WAIT_MS} ms: started from gtid_slave_pos as it was`;
   }
 }
 

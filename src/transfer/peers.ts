@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import { contains, formatPosition, mergePositions, parsePosition } from '../mysql/gtid.js';
-import { queryRows, sqlString, type Connection } from '../mysql/connect.js';
+import { queryRows, type Connection } from '../mysql/connect.js';
+import { moveToServablePosition } from '../mysql/start-position.js';
 
 /** MariaDB's fatal "could not find / not in the master's binlog" on connecting: the IO thread stops for good. */
 const ER_MASTER_FATAL_READING_BINLOG = 1236;
@@ -25,15 +26,16 @@ interface SlaveRow {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * After `target` restarted on a copy, hosts that replicate FROM it (in master-master, the
- * writer's channel back from the passive master) reconnect as soon as it answers and ask for
- * their own position, which the copy reaches only once it has caught up with the writer. The
- * copy has no binlog before its own position either. Either way MariaDB answers 1236 and the
- * peer's IO thread stops for good (no retry), so the ring stays broken, and stays broken when the
- * reseeded host later becomes the writer. Here each such peer (IO thread stopped by 1236, SQL
- * thread running) waits until the target has what it asks for (its gtid_slave_pos, or gtid_current_pos with
- * MASTER_USE_GTID=current_pos), then its IO thread is started again. Peers replicating fine are
- * left alone.
+ * After `target` restarted on a copy, the hosts that replicate FROM it (in master-master, the
+ * writer's channel back from the rebuilt peer) still hold the gtid_slave_pos they had before. The
+ * copy's binlog holds nothing from before the copy, so a peer asking from an older GTID gets 1236
+ * and its IO thread stops for good: at once if it is running, or later, when the engine starts it
+ * again (set-online), when the peer restarts, or when the rebuilt host is promoted and the peer
+ * returns. Here every channel from `target` whose start position is not everything the peer has
+ * is moved there once `target` has it (mysql/start-position.ts): a channel that was running, or
+ * whose IO thread died of 1236, runs again; one stopped on purpose (both threads off) stays
+ * stopped, with a position it can start from later. Channels that already start from everything
+ * their host has and run are left alone.
  */
 export async function reconnectPeers(
   config: LoadedConfig,
@@ -50,47 +52,74 @@ export async function reconnectPeers(
     try {
       peer = await connect(host);
       const [row] = await queryRows<SlaveRow>(peer, 'SHOW SLAVE STATUS');
-      // Only a channel whose IO thread died of 1236 while its SQL thread runs: replication that
-      // the engine or an operator stopped on purpose (both threads off) is none of this.
       if (
         !row ||
         row.Master_Host !== targetHost.address ||
-        Number(row.Master_Port) !== targetHost.port ||
-        row.Slave_IO_Running !== 'No' ||
-        row.Slave_SQL_Running !== 'Yes' ||
-        Number(row.Last_IO_Errno) !== ER_MASTER_FATAL_READING_BINLOG
+        Number(row.Master_Port) !== targetHost.port
       )
         continue;
-      // Like the actuator's repoint: a peer's own writes are in its binlog but not in its
-      // gtid_slave_pos (the writer's, filtered when they come back around the ring). Asking from
-      // the merged position asks for nothing it already has, so a copy whose binlog starts after
-      // the stale slave position can still serve it.
+      const died =
+        row.Slave_IO_Running === 'No' &&
+        Number(row.Last_IO_Errno) === ER_MASTER_FATAL_READING_BINLOG;
+      // Stopped on purpose (the engine after a failover, or an operator): both threads off, no 1236.
+      const stoppedOnPurpose =
+        row.Slave_IO_Running === 'No' && row.Slave_SQL_Running === 'No' && !died;
       const currentPos = String(row.Using_Gtid).toLowerCase() === 'current_pos';
       const [positions] = await queryRows<{ binlog: string; slave: string }>(
         peer,
         'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
       );
-      const slavePos = String(positions?.slave ?? '');
+      const slavePos = formatPosition(parsePosition(String(positions?.slave ?? '')));
+      // Everything the peer has: what it asks for from now on (with current_pos the server does
+      // this itself), so a copy whose binlog starts after the stale slave position can serve it.
       const wanted = formatPosition(mergePositions(String(positions?.binlog ?? ''), slavePos));
-      const why = `it had stopped with ${ER_MASTER_FATAL_READING_BINLOG} (${String(row.Last_IO_Error).slice(0, 160)})`;
-      if (!(await caughtUp(target, connect, wanted, options))) {
+      const stale = !currentPos && wanted !== slavePos;
+      if (!died && !stale) continue;
+      const why = died
+        ? `it had stopped with ${ER_MASTER_FATAL_READING_BINLOG} (${String(row.Last_IO_Error).slice(0, 160)})`
+        : `its gtid_slave_pos ${slavePos || '(empty)'} is older than everything it has (${wanted}), and ${target}'s new binlog starts at the copy`;
+      const timeoutMs = options.timeoutMs ?? 60_000;
+      const leftAlone = {
+        host,
+        ok: false,
+        note: `${host} replicates from ${target} but ${why}, and ${target} did not reach ${host}'s position ${wanted} within ${timeoutMs / 1000} s (errant transactions on ${host}?): left as it is`,
+      };
+      let moved = '';
+      if (currentPos) {
+        // The server asks from gtid_current_pos itself: only wait until the target has it.
+        if (!(await caughtUp(target, connect, wanted, options))) {
+          results.push(leftAlone);
+          continue;
+        }
+        await peer.query('STOP SLAVE');
+      } else {
+        const decision = await moveToServablePosition(peer, () => binlogPosOf(target, connect), {
+          deadline: Date.now() + timeoutMs,
+          pollMs: options.pollMs ?? 250,
+        });
+        if (decision.kind === 'master-behind') {
+          results.push(leftAlone);
+          continue;
+        }
+        if (decision.kind === 'move')
+          moved = ` (gtid_slave_pos moved from ${decision.from || '(empty)'} to ${decision.start}, which ${target}'s binlog holds)`;
+        else await peer.query('STOP SLAVE');
+      }
+      if (stoppedOnPurpose) {
         results.push({
           host,
-          ok: false,
-          note: `${host} replicates from ${target} but ${why}, and ${target} did not reach ${host}'s position ${wanted} within ${(options.timeoutMs ?? 60_000) / 1000} s (errant transactions on ${host}?): left as it is`,
+          ok: true,
+          note: `${host}'s replication from ${target} was stopped and stays stopped${moved}; ${why}`,
         });
         continue;
       }
-      await peer.query('STOP SLAVE');
-      const moved = !currentPos && formatPosition(parsePosition(slavePos)) !== wanted;
-      if (moved) await peer.query(`SET GLOBAL gtid_slave_pos = ${sqlString(wanted)}`);
       await peer.query('START SLAVE');
       const running = await ioRunning(peer, options);
       results.push({
         host,
         ok: running.ok,
         note: running.ok
-          ? `restarted ${host}'s replication from ${target} once ${target} had ${wanted}${moved ? ` (gtid_slave_pos moved from ${slavePos || '(empty)'} to ${wanted}, which ${host} has in its binlog)` : ''}; ${why}`
+          ? `restarted ${host}'s replication from ${target} once ${target} had ${wanted}${moved}; ${why}`
           : `${host}'s replication from ${target} did not start again: ${running.error}`,
       });
     } catch (error) {
@@ -106,7 +135,24 @@ export async function reconnectPeers(
   return results;
 }
 
-/** Polls until everything `position` names is in the target's binlog or replication position. */
+/** The target's gtid_binlog_pos: what it can serve. */
+async function binlogPosOf(
+  target: string,
+  connect: (host: string) => Promise<Connection>,
+): Promise<string> {
+  const connection = await connect(target);
+  try {
+    const [row] = await queryRows<{ binlog: string }>(
+      connection,
+      'SELECT @@global.gtid_binlog_pos AS binlog',
+    );
+    return String(row?.binlog ?? '');
+  } finally {
+    connection.destroy();
+  }
+}
+
+/** Polls until everything `position` names is in the target's binlog. */
 async function caughtUp(
   target: string,
   connect: (host: string) => Promise<Connection>,
@@ -117,11 +163,12 @@ async function caughtUp(
   const connection = await connect(target);
   try {
     for (;;) {
-      const [row] = await queryRows<{ binlog: string; slave: string }>(
+      const [row] = await queryRows<{ binlog: string }>(
         connection,
-        'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
+        'SELECT @@global.gtid_binlog_pos AS binlog',
       );
-      if (contains(mergePositions(row?.binlog ?? '', row?.slave ?? ''), position)) return true;
+      // The binlog, not the replication position: a peer can be served only what the binlog holds.
+      if (contains(row?.binlog ?? '', position)) return true;
       if (Date.now() > deadline) return false;
       await sleep(options.pollMs ?? 250);
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { readSecret } from '../../src/config/secrets.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
@@ -111,7 +112,21 @@ test('kill -9 of the writer: db2 is promoted, db3 follows it, never two writers;
     `acknowledged writes before the kill: ${before.acked().length}, missing on the new writer: ${missing.length} (asynchronous replication)`,
   );
 
+  // Never two writable hosts through the failover. The sampler stops here: db1 comes back below
+  // with a config that leaves it writable, on purpose.
+  await waitFor('enough read_only samples', async () => sampler.samples.length > 50, 20_000);
+  await sampler.stop();
+  assert.ok(sampler.samples.length > 50, `enough read_only samples (${sampler.samples.length})`);
+  assert.deepEqual(sampler.splitBrainSamples(), [], 'never two writable hosts in any sample');
+
   // The old writer comes back: read-only, AWAITING_RECOVERY, until the operator says otherwise.
+  // Its my.cnf says read_only=OFF for this restart (a host whose config forgot it), so the
+  // read_only=ON read back below is Switchyard's doing, not the sandbox's my.cnf.
+  const cnf = readFileSync(db1.configFile, 'utf8');
+  const writableCnf = cnf.replace(/^read_only=ON$/m, 'read_only=OFF');
+  assert.notEqual(writableCnf, cnf, "db1's my.cnf had read_only=ON to take out");
+  writeFileSync(db1.configFile, writableCnf);
+  const restartedAt = Date.now();
   await db1.start();
   await waitFor(
     'db1 to be AWAITING_RECOVERY',
@@ -124,15 +139,23 @@ test('kill -9 of the writer: db2 is promoted, db3 follows it, never two writers;
   assert.equal(db1Status?.state, 'AWAITING_RECOVERY', 'still waiting for the operator');
   const [db1ReadOnly] = await db1.sql('SELECT @@read_only AS ro');
   assert.equal(Number(db1ReadOnly?.ro), 1, 'the old writer is read-only');
+  const enforced = daemon.journal
+    .read()
+    .filter(
+      (entry) =>
+        entry.at >= restartedAt &&
+        entry.host === 'db1' &&
+        entry.event === 'mysql.set_read_only' &&
+        entry.phase === 'after' &&
+        entry.outcome === 'ok',
+    );
+  assert.ok(enforced.length > 0, 'Switchyard set read_only=ON on the returning old writer');
   assert.equal(
     daemon.status().roles.writer?.['127.0.1.100'],
     'db2',
     'the writer role stays on db2',
   );
 
-  await sampler.stop();
-  assert.ok(sampler.samples.length > 50, `enough read_only samples (${sampler.samples.length})`);
-  assert.deepEqual(sampler.splitBrainSamples(), [], 'never two writable hosts in any sample');
   const journal = daemon.journal.read();
   assert.ok(
     journal.some((entry) => /failover/.test(entry.event)),

@@ -48,7 +48,7 @@ export function startLocalWrites(
   host: string,
   firstId = 1_000_000_000,
   intervalMs = 10,
-): { stop(): Promise<number[]> } {
+): { acked(): number[]; stop(): Promise<number[]> } {
   const acked: number[] = [];
   let running = true;
   let id = firstId;
@@ -79,6 +79,10 @@ export function startLocalWrites(
     }
   })();
   return {
+    /** When each acknowledged write returned so far (ms since the epoch). */
+    acked() {
+      return [...acked];
+    },
     async stop() {
       running = false;
       await loop;
