@@ -142,7 +142,9 @@ export class LeaseKeeper {
       .filter((voter) => now - (this.lastReached.get(voter.host) ?? 0) <= settings.durationMs)
       .map((voter) => voter.host);
     return {
-      holding: !lapsed,
+      // Not while a fence may still be setting read_only=ON: a grant answered "holding" now could
+      // be followed by the manager's read_only=OFF and then this fence's read_only=ON.
+      holding: !lapsed && !this.attemptInFlight,
       lapsed,
       fenced: this.proved(),
       quorumAgoMs: quorum === undefined ? null : now - quorum,
