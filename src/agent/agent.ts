@@ -71,6 +71,11 @@ export async function startAgent(options: {
       { event: 'agent.no_local_mysql' },
       'no "mysql" section: if this host is the writer and gets cut off, its lease can only take the VIP down, not set read_only',
     );
+  if (!config.peers)
+    logger.warn(
+      { event: 'agent.peers_unset' },
+      'no "peers" section: lease voters, the writer to probe and copy sources are taken from the manager\'s requests unchecked (anyone with the agent token can make this agent send its token elsewhere)',
+    );
   const app = createAgentApp({
     config,
     driver,

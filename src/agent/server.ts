@@ -205,6 +205,11 @@ export function createAgentApp(
         { event: 'sequence.stale_refused', detail, highest: sequence.current },
         'refused a request with a stale sequence number (fencing)',
       );
+    if (code === 'sequence_too_far')
+      log.warn(
+        { event: 'sequence.too_far_refused', detail, highest: sequence.current },
+        'refused a sequence number far above the last one: it would lock the manager out',
+      );
     throw new HttpError(status, code, detail);
   };
   const vipConfig = (response: Response) => {
@@ -263,13 +268,8 @@ export function createAgentApp(
       const vip = checkTarget(response, body.ip, body.interface);
       const prefix = body.prefix ?? 24;
       const result = await lock.run(async () => {
-        if (!sequence.accept(body.seq))
-          refuse(
-            response,
-            409,
-            'stale',
-            `sequence ${body.seq} is older than ${sequence.current}: a newer change won`,
-          );
+        const refusal = sequence.admit(body.seq);
+        if (refusal) refuse(response, 409, refusal.code, refusal.detail);
         const before = await held(vip.interface);
         if (before.some((address) => address.ip === body.ip)) return { changed: false };
         await driver.add(body.ip, prefix, vip.interface);
@@ -298,13 +298,8 @@ export function createAgentApp(
       const body = parseBody(removeBody, request.body);
       const vip = checkTarget(response, body.ip, body.interface);
       const result = await lock.run(async () => {
-        if (!sequence.accept(body.seq))
-          refuse(
-            response,
-            409,
-            'stale',
-            `sequence ${body.seq} is older than ${sequence.current}: a newer change won`,
-          );
+        const refusal = sequence.admit(body.seq);
+        if (refusal) refuse(response, 409, refusal.code, refusal.detail);
         const current = (await held(vip.interface)).find((address) => address.ip === body.ip);
         if (!current) return { changed: false, prefix: undefined };
         await driver.remove(body.ip, current.prefix, vip.interface);

@@ -10,6 +10,7 @@ import { agentFilePath, localServerOf } from './transfer-config.js';
 import { AgentBackupStore } from './backup-store.js';
 import { TransferSource } from './transfer-source.js';
 import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
+import { sourceProblem } from './peers.js';
 
 const transferId = z
   .string()
@@ -94,6 +95,11 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const { config } = options;
   const log = (options.logger ?? silentLogger).child({ component: 'transfer' });
   const router = express.Router();
+  // A copy is pulled only from a peer the agent's own file names (when it names any).
+  const refuseUnknownSource = (url: string) => {
+    const problem = sourceProblem(config.peers, url);
+    if (problem) throw new HttpError(403, 'peer_not_allowed', problem);
+  };
   let source: TransferSource | undefined;
   let target: TransferTarget | undefined;
   let store: AgentBackupStore | undefined;
@@ -263,6 +269,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     '/receive',
     route(async (request, response) => {
       const body = parse(receiveBody, request.body);
+      if (body.source_url !== undefined) refuseUnknownSource(body.source_url);
       try {
         const status = await targetOf().receive({
           id: body.id,
@@ -303,6 +310,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     '/receive',
     route(async (request, response) => {
       const body = parse(backupReceiveBody, request.body);
+      refuseUnknownSource(body.source_url);
       try {
         const status = await storeOf().receive({
           id: body.id,
