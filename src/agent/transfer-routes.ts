@@ -182,12 +182,25 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     route(async (request, response) => {
       const id = parse(transferId, request.params.id);
       const offer = sourceOf().claim(id, request.get('x-switchyard-transfer-token') ?? '');
-      if (!offer)
+      if (offer === 'limited') {
+        response.set('retry-after', '10');
+        throw new HttpError(
+          429,
+          'too_many_wrong_tokens',
+          'too many wrong transfer tokens; retry later',
+        );
+      }
+      if (offer === 'refused') {
+        log.warn(
+          { event: 'transfer.token_refused', id, remote: request.socket.remoteAddress },
+          'a stream request with a wrong or expired transfer token (the offer stays open)',
+        );
         throw new HttpError(
           401,
           'unauthorized',
           `no open offer ${id} for this token (offers are used once and expire after 2 minutes)`,
         );
+      }
       log.info(
         {
           event: 'transfer.send',

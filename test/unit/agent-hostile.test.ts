@@ -211,3 +211,25 @@ test('with peers in its file, the agent pings, probes and pulls only from the pe
   });
   assert.equal(backup.status, 403, JSON.stringify(backup.body));
 });
+
+test('a wrong transfer token leaves the offer open; many wrong tokens are limited, the right one never', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { TransferSource } = await import('../../src/agent/transfer-source.js');
+  const dir = mkdtempSync(join(tmpdir(), 'hostile-offer-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const source = new TransferSource({
+    datadir: dir,
+    method: 'btrfs',
+    server: { socket: join(dir, 'sock') } as never,
+    log: silentLogger,
+  });
+  const offer = await source.offer('copy-1', undefined);
+  assert.equal(source.claim('copy-1', 'f'.repeat(48)), 'refused');
+  for (let attempt = 0; attempt < 20; attempt++) source.claim('copy-1', `wrong-${attempt}`);
+  assert.equal(source.claim('copy-1', 'wrong-again'), 'limited');
+  const claimed = source.claim('copy-1', offer.token);
+  assert.equal(typeof claimed, 'object', 'the right token still takes the offer');
+  assert.equal(source.claim('copy-1', offer.token), 'limited', 'used once');
+});
