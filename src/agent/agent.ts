@@ -88,6 +88,7 @@ export async function startAgent(options: {
     config.listen,
     AGENT_LIMITS,
     config.tls && { files: config.tls, log: logger },
+    { trusted: app.runtime.trusted, log: logger },
   );
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

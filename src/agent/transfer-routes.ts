@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { HttpError, requireJson } from '../api/errors.js';
+import { AGENT_LIMITS, bodyDeadline } from '../api/limits.js';
 import { silentLogger } from '../log.js';
 import type { AgentAppOptions } from './app-options.js';
 import { agentFilePath, localServerOf } from './transfer-config.js';
@@ -248,6 +249,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const api = express.Router();
   api.use(requireBearerToken(options.getToken));
   api.use(requireJson);
+  api.use(bodyDeadline(AGENT_LIMITS.bodyTimeoutMs));
   api.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   api.post(
     '/offers',
@@ -318,6 +320,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const backups = express.Router();
   backups.use(requireBearerToken(options.getToken));
   backups.use(requireJson);
+  backups.use(bodyDeadline(AGENT_LIMITS.bodyTimeoutMs));
   backups.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   backups.post(
     '/receive',
