@@ -44,7 +44,7 @@ export const MANAGER_LIMITS: ServerLimits = {
   perTokenInFlight: 16,
   maxConnections: 512,
   perClientConnections: 64,
-  reservedConnections: 64,
+  reservedConnections: 0, // the manager names no trusted sources
   preAuthConnections: 64,
   handshakeTimeoutMs: 3000,
   headersTimeoutMs: 2000,
