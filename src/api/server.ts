@@ -134,7 +134,8 @@ export function listen(
       perClient: limits.perClientConnections,
       preAuth: limits.preAuthConnections,
       reserved: limits.reservedConnections,
-      firstRequestMs: limits.headersTimeoutMs,
+      // With TLS the handshake comes first and has its own deadline.
+      firstRequestMs: limits.headersTimeoutMs + (tls ? limits.handshakeTimeoutMs : 0),
     },
     { tls: tls !== undefined, trusted: admission.trusted, log: admission.log ?? tls?.log },
   );
