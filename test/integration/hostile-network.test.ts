@@ -219,6 +219,21 @@ test('agent: idle sockets without a token cannot silence it; they are closed wit
   };
   assert.equal(await sync(), 200, 'the manager before the flood');
 
+  // 16 slow bodies with the agent token (the reported attack), on the exchange's route and on
+  // another: the manager's exchange from its own address is still answered.
+  const slow = [
+    ...Array.from({ length: 16 }, () => slowBody(t, port, '127.0.0.30', '/api/v1/sync', token)),
+    ...Array.from({ length: 16 }, () => slowBody(t, port, '127.0.0.31', '/api/v1/vips/add', token)),
+  ];
+  await sleep(500);
+  assert.equal(await sync(), 200, 'the manager during slow bodies');
+  assert.equal(await get(port, '/healthz'), 200, '/healthz during slow bodies');
+  const slowOutcomes = await Promise.all(slow);
+  assert.ok(
+    slowOutcomes.every((line) => / (503|408) /.test(line) || line === 'closed'),
+    slowOutcomes.join(' | '),
+  );
+
   // One address opens 40 idle sockets: only perClientConnections stay, the rest are reset.
   const one = await Promise.allSettled(
     Array.from({ length: 40 }, () => open(t, port, '127.0.0.20')),
