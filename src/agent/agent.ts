@@ -66,6 +66,11 @@ export async function startAgent(options: {
       'VIPs held at start',
     );
   }
+  if (!config.peers)
+    logger.warn(
+      { event: 'agent.peers_unset' },
+      'no "peers" section: lease voters, the writer to probe and copy sources are taken from the manager\'s requests unchecked (anyone with the agent token can make this agent send its token elsewhere)',
+    );
   const app = createAgentApp({
     config,
     driver,
@@ -81,6 +86,7 @@ export async function startAgent(options: {
     config.listen,
     AGENT_LIMITS,
     config.tls && { files: config.tls, log: logger },
+    { trusted: app.runtime.trusted, log: logger },
   );
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

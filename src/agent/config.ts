@@ -71,6 +71,24 @@ export const agentConfigSchema = z.strictObject({
     })
     .optional(),
   /**
+   * The cluster's agents (this one may be listed too): host name -> agent URL and, when it differs
+   * from the URL's host, the address its MySQL listens on. With it, the manager can only name these
+   * as lease voters (which receive this agent's token), as the writer to probe, and as the source
+   * of a copy; without it, any address the manager sends is used.
+   */
+  peers: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a host name'),
+      z.strictObject({
+        agent: z
+          .string()
+          .url()
+          .refine((text) => /^https?:\/\//.test(text), { message: 'must be an http(s) URL' }),
+        address: z.string().min(1).optional(),
+      }),
+    )
+    .optional(),
+  /**
    * How the agent reaches the MySQL server on this host, for the writer lease's local fence
    * (read_only=ON and client sessions killed when the writer is cut off from the majority).
    * Without it, an isolated writer's agent can only take its VIP down.

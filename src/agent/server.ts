@@ -3,7 +3,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
-import { AGENT_LIMITS, inFlightLimit } from '../api/limits.js';
+import { AGENT_LIMITS, bodyDeadline, inFlightLimit } from '../api/limits.js';
+import { RecentlyAuthenticated } from '../net/admission.js';
+import { peerAddress } from './peers.js';
 import { TlsDispatcher } from '../net/tls.js';
 import { fetch as undiciFetch } from 'undici';
 import { silentLogger } from '../log.js';
@@ -26,8 +28,13 @@ export interface AgentRuntime {
   lease: LeaseKeeper;
   fence: HostFence;
   probe: WriterProbe;
+  /** Sources that get the reserved connection budget (see src/net/admission.ts). */
+  trusted: (address: string) => boolean;
   stop(): void;
 }
+
+/** The manager's per-cycle exchange and the lease's agent-to-agent calls. */
+const EXCHANGE_PATHS = /^\/api\/v1\/(sync|lease\/(ping|release))$/;
 
 const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
 const addBody = z.strictObject({
@@ -79,6 +86,15 @@ export function createAgentApp(
 ): express.Express & { runtime: AgentRuntime } {
   const { config, driver } = options;
   const log = options.logger ?? silentLogger;
+  // Sources that get the reserved connection budget: the peers the file names, and addresses
+  // that presented the agent token lately (the manager, whose address the file does not name).
+  const recent = new RecentlyAuthenticated();
+  const peerAddresses = new Set(Object.values(config.peers ?? {}).map(peerAddress));
+  const trusted = (address: string) => peerAddresses.has(address) || recent.has(address);
+  const rememberAuthenticated = (request: Request, _response: Response, next: NextFunction) => {
+    recent.note(request.socket.remoteAddress);
+    next();
+  };
   const lock = new Mutex();
   const sequence = new SequenceGuard();
   const localMysql = localMysqlOf(config);
@@ -120,7 +136,6 @@ export function createAgentApp(
   const probe = new WriterProbe(options.probe);
   const app = express();
   app.disable('x-powered-by');
-  app.use(inFlightLimit(options.maxInFlight ?? AGENT_LIMITS.maxInFlight));
 
   app.use((request, response, next) => {
     const started = process.hrtime.bigint();
@@ -155,9 +170,21 @@ export function createAgentApp(
     response.json({ ok: true });
   });
 
+  // Two request budgets: the manager's exchange and the lease's pings have their own, which
+  // slow requests to the other routes cannot fill; each has a per-client cap as well.
+  const limits = AGENT_LIMITS;
+  const maxInFlight = options.maxInFlight ?? limits.maxInFlight;
+  const exchangeBudget = inFlightLimit(maxInFlight, limits.perClientInFlight);
+  const otherBudget = inFlightLimit(maxInFlight, limits.perClientInFlight);
+  app.use((request, response, next) =>
+    (EXCHANGE_PATHS.test(request.path) ? exchangeBudget : otherBudget)(request, response, next),
+  );
+
   const api = express.Router();
   api.use(requireBearerToken(options.getToken));
+  api.use(rememberAuthenticated);
   api.use(requireJson);
+  api.use(bodyDeadline(limits.bodyTimeoutMs));
   api.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
 
   // The gratuitous ARP blocks about a second: it runs after the reply is on its way.
@@ -186,6 +213,11 @@ export function createAgentApp(
       log.warn(
         { event: 'sequence.stale_refused', detail, highest: sequence.current },
         'refused a request with a stale sequence number (fencing)',
+      );
+    if (code === 'sequence_too_far')
+      log.warn(
+        { event: 'sequence.too_far_refused', detail, highest: sequence.current },
+        'refused a sequence number far above the last one: it would lock the manager out',
       );
     throw new HttpError(status, code, detail);
   };
@@ -245,13 +277,8 @@ export function createAgentApp(
       const vip = checkTarget(response, body.ip, body.interface);
       const prefix = body.prefix ?? 24;
       const result = await lock.run(async () => {
-        if (!sequence.accept(body.seq))
-          refuse(
-            response,
-            409,
-            'stale',
-            `sequence ${body.seq} is older than ${sequence.current}: a newer change won`,
-          );
+        const refusal = sequence.admit(body.seq);
+        if (refusal) refuse(response, 409, refusal.code, refusal.detail);
         const before = await held(vip.interface);
         if (before.some((address) => address.ip === body.ip)) return { changed: false };
         await driver.add(body.ip, prefix, vip.interface);
@@ -280,13 +307,8 @@ export function createAgentApp(
       const body = parseBody(removeBody, request.body);
       const vip = checkTarget(response, body.ip, body.interface);
       const result = await lock.run(async () => {
-        if (!sequence.accept(body.seq))
-          refuse(
-            response,
-            409,
-            'stale',
-            `sequence ${body.seq} is older than ${sequence.current}: a newer change won`,
-          );
+        const refusal = sequence.admit(body.seq);
+        if (refusal) refuse(response, 409, refusal.code, refusal.detail);
         const current = (await held(vip.interface)).find((address) => address.ip === body.ip);
         if (!current) return { changed: false, prefix: undefined };
         await driver.remove(body.ip, current.prefix, vip.interface);
@@ -424,6 +446,7 @@ export function createAgentApp(
     lease,
     fence: hostFence,
     probe,
+    trusted,
     stop: () => {
       lease.stop();
       hostFence.stop();

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { AgentConfig } from './config.js';
 import type { HostFence } from './host-fence.js';
 import type { LeaseKeeper } from './lease.js';
+import { voterProblem, writerProblem } from './peers.js';
 import type { Mutex, SequenceGuard } from './mutex.js';
 import type { VipDriver } from './vip-driver.js';
 import type { WriterProbe } from './writer-probe.js';
@@ -105,15 +106,20 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
           `${foreign.join(', ')} not among this agent's VIPs (${vipConfig.ips.join(', ')})`,
         );
 
+      // The agent sends its token to every voter and probes the writer: only peers its own file names.
+      const unknownPeers = [
+        ...(body.lease?.voters ?? []).map((voter) =>
+          voterProblem(deps.config.peers, voter.host, voter.url),
+        ),
+        body.writer && writerProblem(deps.config.peers, body.writer.host, body.writer.address),
+      ].filter((problem): problem is string => problem !== undefined);
+      if (unknownPeers.length > 0)
+        deps.refuse(response, 403, 'peer_not_allowed', unknownPeers.join('; '));
+
       // A stale request (a deposed leader's, or one overtaken by a newer change) must not count as
       // the manager's contact nor reconfigure the lease and probe: refuse it before anything else.
-      if (deps.sequence.stale(body.seq))
-        deps.refuse(
-          response,
-          409,
-          'stale',
-          `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change or a newer leader won`,
-        );
+      const early = deps.sequence.refusal(body.seq);
+      if (early) deps.refuse(response, 409, early.code, early.detail);
       deps.lease.managerContact();
       deps.lease.configure(
         body.lease
@@ -142,14 +148,8 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       const desired = new Set(body.vips.filter((ip) => !withheld.includes(ip)));
 
       const outcome = await deps.lock.run(async () => {
-        if (!deps.sequence.accept(body.seq)) {
-          deps.refuse(
-            response,
-            409,
-            'stale',
-            `sequence ${body.seq} is older than ${deps.sequence.current}, already applied: a newer change won`,
-          );
-        }
+        const refusal = deps.sequence.admit(body.seq);
+        if (refusal) deps.refuse(response, 409, refusal.code, refusal.detail);
         const held = (await deps.driver.list(vipConfig.interface)).filter((address) =>
           vipConfig.ips.includes(address.ip),
         );
@@ -277,18 +277,14 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
     route(async (request, response) => {
       const body = deps.parse(
         z.strictObject({
-          seq: z.number().int().nonnegative().optional(),
+          // Required: a release fences the writer, so it must be ordered like every other change.
+          seq: z.number().int().nonnegative(),
           reason: z.string().max(500).optional(),
         }),
         request.body,
       );
-      if (!deps.sequence.accept(body.seq))
-        deps.refuse(
-          response,
-          409,
-          'stale',
-          `sequence ${body.seq} is older than ${deps.sequence.current}`,
-        );
+      const refusal = deps.sequence.admit(body.seq);
+      if (refusal) deps.refuse(response, 409, refusal.code, refusal.detail);
       // The fence takes the VIP lock itself. The answer is the truth: fenced only when proved.
       const verdict = await deps.lease.release(body.reason ?? 'the manager released the lease');
       deps.log.warn(

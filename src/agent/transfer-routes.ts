@@ -4,12 +4,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { HttpError, requireJson } from '../api/errors.js';
+import { AGENT_LIMITS, bodyDeadline } from '../api/limits.js';
 import { silentLogger } from '../log.js';
 import type { AgentAppOptions } from './app-options.js';
 import { agentFilePath, localServerOf } from './transfer-config.js';
 import { AgentBackupStore } from './backup-store.js';
 import { TransferSource } from './transfer-source.js';
 import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
+import { sourceProblem } from './peers.js';
 
 const transferId = z
   .string()
@@ -94,6 +96,11 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const { config } = options;
   const log = (options.logger ?? silentLogger).child({ component: 'transfer' });
   const router = express.Router();
+  // A copy is pulled only from a peer the agent's own file names (when it names any).
+  const refuseUnknownSource = (url: string) => {
+    const problem = sourceProblem(config.peers, url);
+    if (problem) throw new HttpError(403, 'peer_not_allowed', problem);
+  };
   let source: TransferSource | undefined;
   let target: TransferTarget | undefined;
   let store: AgentBackupStore | undefined;
@@ -176,12 +183,25 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     route(async (request, response) => {
       const id = parse(transferId, request.params.id);
       const offer = sourceOf().claim(id, request.get('x-switchyard-transfer-token') ?? '');
-      if (!offer)
+      if (offer === 'limited') {
+        response.set('retry-after', '10');
+        throw new HttpError(
+          429,
+          'too_many_wrong_tokens',
+          'too many wrong transfer tokens; retry later',
+        );
+      }
+      if (offer === 'refused') {
+        log.warn(
+          { event: 'transfer.token_refused', id, remote: request.socket.remoteAddress },
+          'a stream request with a wrong or expired transfer token (the offer stays open)',
+        );
         throw new HttpError(
           401,
           'unauthorized',
           `no open offer ${id} for this token (offers are used once and expire after 2 minutes)`,
         );
+      }
       log.info(
         {
           event: 'transfer.send',
@@ -229,6 +249,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const api = express.Router();
   api.use(requireBearerToken(options.getToken));
   api.use(requireJson);
+  api.use(bodyDeadline(AGENT_LIMITS.bodyTimeoutMs));
   api.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   api.post(
     '/offers',
@@ -263,6 +284,7 @@ export function transferRouter(options: AgentAppOptions): express.Router {
     '/receive',
     route(async (request, response) => {
       const body = parse(receiveBody, request.body);
+      if (body.source_url !== undefined) refuseUnknownSource(body.source_url);
       try {
         const status = await targetOf().receive({
           id: body.id,
@@ -298,11 +320,13 @@ export function transferRouter(options: AgentAppOptions): express.Router {
   const backups = express.Router();
   backups.use(requireBearerToken(options.getToken));
   backups.use(requireJson);
+  backups.use(bodyDeadline(AGENT_LIMITS.bodyTimeoutMs));
   backups.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   backups.post(
     '/receive',
     route(async (request, response) => {
       const body = parse(backupReceiveBody, request.body);
+      refuseUnknownSource(body.source_url);
       try {
         const status = await storeOf().receive({
           id: body.id,

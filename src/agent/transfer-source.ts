@@ -14,6 +14,10 @@ import { ByteCounter, spawnProgram, Throttle } from '../transfer/stream-tools.js
 /** How long a target has to start pulling an offered copy; the token works once. */
 const OFFER_TTL_MS = 120_000;
 
+/** Wrong stream tokens answered 401 per window; past it, 429 until the window moves on. */
+const WRONG_TOKEN_BUDGET = 10;
+const WRONG_TOKEN_WINDOW_MS = 10_000;
+
 export type StreamFormat = 'mbstream' | 'mariabackup-tar' | 'tar';
 
 export interface Offer {
@@ -44,6 +48,8 @@ export interface SourceSettings {
  */
 export class TransferSource {
   private readonly offers = new Map<string, Offer>();
+  /** When each recent wrong token arrived (at most WRONG_TOKEN_BUDGET kept). */
+  private readonly wrongTokens: number[] = [];
 
   constructor(private readonly settings: SourceSettings) {}
 
@@ -71,13 +77,29 @@ export class TransferSource {
     return offer;
   }
 
-  /** Takes the offer if `token` is its one-time token; the offer is gone afterwards either way. */
-  claim(id: string, token: string): Offer | undefined {
+  /**
+   * Takes the offer if `token` is its one-time token; the offer is gone afterwards. A wrong token
+   * leaves the offer as it was: the stream route needs no bearer token, so anyone who can reach
+   * the agent could otherwise cancel a transfer by guessing its id. Answers "limited" once more
+   * than WRONG_TOKEN_BUDGET wrong tokens arrived within WRONG_TOKEN_WINDOW_MS (the right token is
+   * never limited).
+   */
+  claim(id: string, token: string): Offer | 'refused' | 'limited' {
     const offer = this.offers.get(id);
-    if (!offer) return undefined;
-    this.offers.delete(id);
-    if (offer.expiresAt < Date.now() || !tokenMatches(token, offer.token)) return undefined;
-    return offer;
+    if (offer && offer.expiresAt < Date.now()) this.offers.delete(id);
+    else if (offer && tokenMatches(token, offer.token)) {
+      this.offers.delete(id);
+      return offer;
+    }
+    const now = Date.now();
+    while (
+      this.wrongTokens.length > 0 &&
+      (this.wrongTokens[0] as number) <= now - WRONG_TOKEN_WINDOW_MS
+    )
+      this.wrongTokens.shift();
+    if (this.wrongTokens.length >= WRONG_TOKEN_BUDGET) return 'limited';
+    this.wrongTokens.push(now);
+    return 'refused';
   }
 
   /**

@@ -7,6 +7,7 @@ import { holderOf } from '../engine/roles.js';
 import { ReseedRefused } from '../transfer/reseed.js';
 import type { RemoteBackups, StartedTransfer } from '../transfer/remote-backup.js';
 import { jobView, type TransferJob } from './transfer-routes.js';
+import { isOwnName } from '../domain/own.js';
 
 const backupBody = z.strictObject({
   host: z.string().min(1),
@@ -84,7 +85,7 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
       return;
     }
     for (const host of [body.data.host, body.data.to_agent]) {
-      if (host !== undefined && !deps.config.hosts[host]) {
+      if (host !== undefined && !isOwnName(deps.config.hosts, host)) {
         response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
         return;
       }
@@ -102,7 +103,7 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
       return;
     }
     for (const host of [body.data.host, body.data.from_agent]) {
-      if (host !== undefined && !deps.config.hosts[host]) {
+      if (host !== undefined && !isOwnName(deps.config.hosts, host)) {
         response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
         return;
       }

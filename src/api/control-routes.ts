@@ -5,6 +5,8 @@ import { MODES } from '../config/schema.js';
 import type { ControlPlane, OperationResult } from '../engine/types.js';
 import type { Journal } from '../journal/journal.js';
 import { sendMalformed } from './errors.js';
+import { decimalQuery, onlyKnownQuery } from './query.js';
+import { isOwnName } from '../domain/own.js';
 
 const moveBody = z.strictObject({ host: z.string().min(1), force: z.boolean().default(false) });
 const modeBody = z.strictObject({ mode: z.enum(MODES), reason: z.string().max(500).optional() });
@@ -32,7 +34,7 @@ export function controlRouter(deps: {
   const { config, engine, journal } = deps;
   const router = express.Router();
   const knownHost = (host: string, response: express.Response) => {
-    if (config.hosts[host]) return true;
+    if (isOwnName(config.hosts, host)) return true;
     response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
     return false;
   };
@@ -62,7 +64,7 @@ export function controlRouter(deps: {
     '/roles/:role/move',
     wrap(async (request, response) => {
       const role = String(request.params.role);
-      if (!config.roles[role]) {
+      if (!isOwnName(config.roles, role)) {
         response.status(404).json({ error: 'not_found', detail: `unknown role "${role}"` });
         return;
       }
@@ -87,11 +89,15 @@ export function controlRouter(deps: {
     }),
   );
   router.get('/journal', (request, response) => {
-    const since = request.query.since === undefined ? undefined : Number(request.query.since);
-    const limit = request.query.limit === undefined ? 200 : Number(request.query.limit);
+    if (!onlyKnownQuery(request, response, ['since', 'limit'])) return;
+    // Decimal digits only: Number() would read "" as 0 and "0x10" as 16, and an array
+    // (?since[]=1) is not a number at all.
+    const since = decimalQuery(request.query.since);
+    const limit = request.query.limit === undefined ? 200 : decimalQuery(request.query.limit);
     if (
-      (since !== undefined && !Number.isFinite(since)) ||
-      !Number.isInteger(limit) ||
+      Number.isNaN(since) ||
+      limit === undefined ||
+      Number.isNaN(limit) ||
       limit < 1 ||
       limit > 10_000
     ) {

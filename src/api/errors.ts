@@ -27,8 +27,21 @@ export class HttpError extends Error {
   }
 }
 
+/** Encodings a body may arrive in; anything else (br, zstd, garbage) is 415, not a parse error. */
+const BODY_ENCODINGS = new Set(['identity', 'gzip', 'deflate']);
+
 /** Requires a JSON body on methods that carry one: 415 otherwise. */
 export function requireJson(request: Request, response: Response, next: NextFunction): void {
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && !BODY_ENCODINGS.has(encoding.trim().toLowerCase())) {
+    sendError(
+      response,
+      415,
+      'unsupported_media_type',
+      'send the body uncompressed (Content-Encoding identity, gzip or deflate only)',
+    );
+    return;
+  }
   if (
     ['POST', 'PUT', 'PATCH'].includes(request.method) &&
     request.headers['content-length'] !== '0' &&

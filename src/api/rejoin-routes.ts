@@ -15,6 +15,7 @@ import {
 } from '../transfer/rejoin.js';
 import { ReseedRefused } from '../transfer/reseed.js';
 import { jobView, startJob, type TransferRouteDeps } from './transfer-routes.js';
+import { isOwnName } from '../domain/own.js';
 
 const rejoinBody = z.strictObject({
   discard_errant: z.boolean().default(false),
@@ -81,7 +82,7 @@ export function rejoinRouter(deps: RejoinRouteDeps): express.Router {
       return;
     }
     for (const name of [host, ...(body.data.from ? [body.data.from] : [])]) {
-      if (!config.hosts[name]) {
+      if (!isOwnName(config.hosts, name)) {
         response.status(404).json({ error: 'not_found', detail: `unknown host "${name}"` });
         return;
       }

@@ -1,7 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import express, { type Router } from 'express';
-import { inFlightLimit, MANAGER_LIMITS, type ServerLimits } from './limits.js';
+import {
+  bodyDeadline,
+  inFlightLimit,
+  MANAGER_LIMITS,
+  perTokenLimit,
+  type ServerLimits,
+} from './limits.js';
+import { admitConnections } from '../net/admission.js';
 import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from '../net/tls.js';
 import type { Logger } from '../log.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
@@ -24,13 +31,15 @@ export interface HttpAppOptions {
   beforeAll?: express.RequestHandler[];
   /** Requests handled at once before 503 (default MANAGER_LIMITS.maxInFlight). */
   maxInFlight?: number;
+  /** Per-client, per-token and body limits (default MANAGER_LIMITS). */
+  limits?: ServerLimits;
 }
 
 export function createHttpApp(options: HttpAppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   for (const handler of options.beforeAll ?? []) app.use(handler);
-  app.use(inFlightLimit(options.maxInFlight ?? MANAGER_LIMITS.maxInFlight));
+  const limits = options.limits ?? MANAGER_LIMITS;
   // Routes under /api/v1 need the scope scopeFor() names; /metrics (when protected) needs read.
   const auth = requireScopedToken(options.getTokens, (request) =>
     scopeFor(request.method, request.path),
@@ -44,6 +53,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     const readiness = options.isReady?.() ?? { ready: true, detail: 'ready' };
     response.status(readiness.ready ? 200 : 503).json(readiness);
   });
+  // Health and metrics come before the request budget: slow API clients cannot starve them.
   const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [metricsAuth] : [];
   app.get('/metrics', ...metricsHandlers, async (_request, response, next) => {
     try {
@@ -54,9 +64,12 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
     }
   });
 
+  app.use(inFlightLimit(options.maxInFlight ?? limits.maxInFlight, limits.perClientInFlight));
   const api = express.Router();
   api.use(auth);
+  api.use(perTokenLimit(limits.perTokenInFlight));
   api.use(requireJson);
+  api.use(bodyDeadline(limits.bodyTimeoutMs));
   api.use(
     express.json({ limit: options.bodyLimit ?? '1mb', strict: true, type: 'application/json' }),
   );
@@ -88,6 +101,7 @@ export function listen(
   address: string,
   limits: ServerLimits = MANAGER_LIMITS,
   tls?: { files: ServerTlsFiles; log?: Logger },
+  admission: { trusted?: (address: string) => boolean; log?: Logger } = {},
 ): Promise<Server> {
   const index = address.lastIndexOf(':');
   const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
@@ -100,13 +114,31 @@ export function listen(
   };
   let server: Server;
   if (tls) {
-    const secure = createHttpsServer({ ...serverOptions, ...serverTlsOptions(tls.files) }, app);
+    const secure = createHttpsServer(
+      {
+        ...serverOptions,
+        ...serverTlsOptions(tls.files),
+        handshakeTimeout: limits.handshakeTimeoutMs,
+      },
+      app,
+    );
     reloadOnChange(secure, tls.files, tls.log);
     server = secure;
   } else {
     server = createServer(serverOptions, app);
   }
-  server.maxConnections = limits.maxConnections;
+  admitConnections(
+    server,
+    {
+      maxConnections: limits.maxConnections,
+      perClient: limits.perClientConnections,
+      preAuth: limits.preAuthConnections,
+      reserved: limits.reservedConnections,
+      // With TLS the handshake comes first and has its own deadline.
+      firstRequestMs: limits.headersTimeoutMs + (tls ? limits.handshakeTimeoutMs : 0),
+    },
+    { tls: tls !== undefined, trusted: admission.trusted, log: admission.log ?? tls?.log },
+  );
   return new Promise((resolve, reject) => {
     server.once('listening', () => resolve(server));
     server.once('error', reject);

@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
 import type { MonitorCycle } from '../domain/monitor-cycle.js';
+import { onlyKnownQuery } from './query.js';
 
 export interface HostStatus {
   name: string;
@@ -150,7 +151,13 @@ export function statusRouter(getStatus: () => StatusSnapshot): express.Router {
   });
   router.get('/checks', (request, response) => {
     const status = getStatus();
-    const host = typeof request.query.host === 'string' ? request.query.host : undefined;
+    if (!onlyKnownQuery(request, response, ['host'])) return;
+    const host = request.query.host;
+    if (host !== undefined && typeof host !== 'string') {
+      // ?host[]=x or ?host=a&host=b: refused rather than read as "no filter".
+      response.status(400).json({ error: 'malformed', detail: 'host must be one host name' });
+      return;
+    }
     if (host !== undefined && !status.hosts.some((entry) => entry.name === host)) {
       response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
       return;

@@ -11,6 +11,7 @@ import {
   type TransferOperation,
   type TransferProgress,
 } from '../transfer/reseed.js';
+import { isOwnName } from '../domain/own.js';
 
 const cloneBody = z.strictObject({
   from: z.string().min(1),
@@ -122,7 +123,7 @@ export function transferRouter(deps: TransferRouteDeps): express.Router {
       return;
     }
     for (const host of [body.data.from, body.data.to]) {
-      if (!deps.config.hosts[host]) {
+      if (!isOwnName(deps.config.hosts, host)) {
         response.status(404).json({ error: 'not_found', detail: `unknown host "${host}"` });
         return;
       }

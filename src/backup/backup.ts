@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { Connection } from '../mysql/connect.js';
 import { directorySize, execCommand, type LocalServer } from '../snapshot/command.js';
 import { mariabackupBackup, mariabackupPrepare, readBackupGtid } from '../snapshot/mariabackup.js';
+import { isOwnName } from '../domain/own.js';
 
 export const BACKUP_META = 'switchyard-backup.json';
 
@@ -218,7 +219,7 @@ export async function restoreBackup(
   deps: BackupDeps = {},
 ): Promise<{ host: string; gtidPosition: string; aside: string; replicatingFrom: string }> {
   const log = deps.logger ?? silentLogger;
-  if (!config.hosts[host]) throw new RestoreRefused(`unknown host "${host}"`);
+  if (!isOwnName(config.hosts, host)) throw new RestoreRefused(`unknown host "${host}"`);
   const connect = deps.connect ?? connectManager(config);
   const writer = deps.writer ?? (await discoverWriter(config, connect));
   if (host === writer)

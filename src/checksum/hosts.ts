@@ -1,10 +1,11 @@
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { openConnection, queryRows, type Connection, type Endpoint } from '../mysql/connect.js';
+import { ownEntry } from '../domain/own.js';
 
 /** The manager account's endpoint for a configured host; the password is read now, never logged. */
 export function managerEndpoint(config: LoadedConfig, host: string, password?: string): Endpoint {
-  const entry = config.hosts[host];
+  const entry = ownEntry(config.hosts, host);
   if (!entry)
     throw new Error(`unknown host "${host}" (configured: ${Object.keys(config.hosts).join(', ')})`);
   return {

@@ -6,6 +6,7 @@ import { registerMysqlTls } from '../mysql/tls.js';
 import { checkParsed, checkReferences } from './references.js';
 import { ConfigError, formatPath, type Problem } from './problems.js';
 import { configSchema, type Config } from './schema.js';
+import { withoutPrototype } from '../domain/own.js';
 
 export interface LoadedConfig extends Config {
   /** Absolute path of the file this came from; relative paths inside it are resolved against its folder. */
@@ -70,6 +71,9 @@ export function parseConfigText(
     path === undefined || isAbsolute(path) ? path : resolve(base, path);
   const loaded: LoadedConfig = {
     ...config,
+    // Inherited names (constructor, __proto__) must never read as a host or role.
+    hosts: withoutPrototype(config.hosts),
+    roles: withoutPrototype(config.roles),
     source: resolve(file),
     state_dir: absolute(config.state_dir) as string,
     mysql: {

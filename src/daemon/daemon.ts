@@ -325,6 +325,7 @@ export class Daemon {
       this.config.listen,
       MANAGER_LIMITS,
       this.config.tls && { files: this.config.tls, log: this.log },
+      { log: this.log },
     );
     const url = serverUrl(this.server, this.config.listen);
     if (this.config.metrics_listen) {

@@ -5,6 +5,7 @@
  */
 import { WATCHDOG_ALERTS, evaluateAlert } from './alerts.js';
 import type { EngineCore } from './core.js';
+import { cut } from '../journal/bound.js';
 import { note } from './operation.js';
 import { reconcileRoles } from './reconcile.js';
 import type { AlertDecision, IncomingAlert } from './types.js';
@@ -14,22 +15,107 @@ export async function handleAlerts(
   alerts: IncomingAlert[],
 ): Promise<AlertDecision[]> {
   const decisions: AlertDecision[] = [];
+  const unacted: Array<{ alert: IncomingAlert; decision: AlertDecision }> = [];
   for (const alert of alerts) {
     const decision = await handleAlert(core, alert);
     if (decision.decision === 'acted' || decision.decision === 'planned')
       core.handledAlerts.remember(alert, core.now());
-    decisions.push(decision);
+    if (decision.journal === 'summary') unacted.push({ alert, decision });
+    decisions.push(withoutJournalMark(decision));
   }
+  journalSummary(core, unacted);
   core.exportMetrics();
   return decisions;
 }
 
-async function handleAlert(core: EngineCore, alert: IncomingAlert): Promise<AlertDecision> {
+/** Groups of one summary entry: more distinct reasons than this are counted as "other". */
+const MAX_GROUPS = 20;
+/** Alert names and hosts listed per group; label text is cut to LABEL_TEXT characters. */
+const MAX_LISTED = 10;
+const LABEL_TEXT = 64;
+const REASON_TEXT = 300;
+
+/**
+ * Alerts not acted on (ignored, deferred) are journaled as one entry per webhook and decision,
+ * counted by reason, not one verbatim entry per alert: a 1000-alert payload from an alerts token
+ * wrote 1000 entries, enough to rotate real history away.
+ */
+function journalSummary(
+  core: EngineCore,
+  unacted: Array<{ alert: IncomingAlert; decision: AlertDecision }>,
+): void {
+  const byDecision = new Map<string, typeof unacted>();
+  for (const item of unacted)
+    byDecision.set(item.decision.decision, [
+      ...(byDecision.get(item.decision.decision) ?? []),
+      item,
+    ]);
+  for (const [decision, items] of byDecision) {
+    const groups = new Map<
+      string,
+      { reason: string; count: number; alerts: Set<string>; hosts: Set<string> }
+    >();
+    let other = 0;
+    for (const { alert, decision: item } of items) {
+      const reason = cut(item.reason ?? '', REASON_TEXT);
+      let group = groups.get(reason);
+      if (!group) {
+        if (groups.size >= MAX_GROUPS) {
+          other++;
+          continue;
+        }
+        group = { reason, count: 0, alerts: new Set(), hosts: new Set() };
+        groups.set(reason, group);
+      }
+      group.count++;
+      if (group.alerts.size < MAX_LISTED) group.alerts.add(cut(alert.name, LABEL_TEXT));
+      if (item.host !== undefined && group.hosts.size < MAX_LISTED)
+        group.hosts.add(cut(item.host, LABEL_TEXT));
+    }
+    const listed = [...groups.values()];
+    const hosts = new Set(listed.flatMap((group) => [...group.hosts]));
+    const only = items.length === 1 ? items[0]?.decision : undefined;
+    core.journalOnly({
+      phase: 'note',
+      event: `alert.${decision}`,
+      host: hosts.size === 1 ? [...hosts][0] : undefined,
+      role: only?.role,
+      reason: [
+        `${items.length} alert${items.length === 1 ? '' : 's'} ${decision}`,
+        ...listed.map((group) => `${group.count} x ${group.reason}`),
+        ...(other > 0 ? [`${other} x other reasons`] : []),
+      ].join('; '),
+      inputs: {
+        alerts: items.length,
+        groups: listed.map((group) => ({
+          reason: group.reason,
+          count: group.count,
+          alerts: [...group.alerts],
+          hosts: [...group.hosts],
+        })),
+        ...(other > 0 ? { other } : {}),
+        ...(only
+          ? {
+              alert: cut(items[0]?.alert.name ?? '', LABEL_TEXT),
+              status: items[0]?.alert.status,
+              startsAt: cut(items[0]?.alert.startsAt ?? '', LABEL_TEXT),
+              fingerprint: cut(items[0]?.alert.fingerprint ?? '', LABEL_TEXT),
+            }
+          : {}),
+      },
+    });
+  }
+}
+
+async function handleAlert(
+  core: EngineCore,
+  alert: IncomingAlert,
+): Promise<AlertDecision & { journal?: 'summary' }> {
   const base = { alert: alert.name, status: alert.status, host: alert.labels.host } as const;
   if (WATCHDOG_ALERTS.has(alert.name))
     return { ...base, decision: 'ignored', reason: 'watchdog: the alerting pipeline is alive' };
   if (!core.config.triggers.alertmanager)
-    return alertDecision(core, alert, {
+    return summarized({
       ...base,
       decision: 'ignored',
       reason: 'triggers.alertmanager is off: the monitor decides',
@@ -49,7 +135,7 @@ async function handleAlert(core: EngineCore, alert: IncomingAlert): Promise<Aler
     now: core.now(),
   });
   if (verdict.kind === 'ignore')
-    return alertDecision(core, alert, {
+    return summarized({
       ...base,
       host: verdict.host ?? base.host,
       role: verdict.role,
@@ -57,7 +143,7 @@ async function handleAlert(core: EngineCore, alert: IncomingAlert): Promise<Aler
       reason: verdict.reason,
     });
   if (verdict.kind === 'drop' && core.maintenance.has(verdict.host))
-    return alertDecision(core, alert, {
+    return summarized({
       ...base,
       host: verdict.host,
       role: verdict.roles.join(','),
@@ -66,7 +152,7 @@ async function handleAlert(core: EngineCore, alert: IncomingAlert): Promise<Aler
     });
   const role = verdict.roles.join(',');
   if (!core.options.leadership.mayAct()) {
-    return alertDecision(core, alert, {
+    return summarized({
       ...base,
       host: verdict.host,
       role,
@@ -76,7 +162,7 @@ async function handleAlert(core: EngineCore, alert: IncomingAlert): Promise<Aler
   }
   const disposition = core.disposition('alert');
   if (disposition.kind === 'defer') {
-    return alertDecision(core, alert, {
+    return summarized({
       ...base,
       host: verdict.host,
       role,
@@ -149,23 +235,12 @@ async function handleAlert(core: EngineCore, alert: IncomingAlert): Promise<Aler
   };
 }
 
-function alertDecision(
-  core: EngineCore,
-  alert: IncomingAlert,
-  decision: AlertDecision,
-): AlertDecision {
-  core.journalOnly({
-    phase: 'note',
-    event: `alert.${decision.decision}`,
-    host: decision.host,
-    role: decision.role,
-    reason: decision.reason,
-    inputs: {
-      alert: alert.name,
-      status: alert.status,
-      startsAt: alert.startsAt,
-      fingerprint: alert.fingerprint,
-    },
-  });
-  return decision;
+/** A decision that goes into the webhook's summary entry (see journalSummary) when returned. */
+function summarized(decision: AlertDecision): AlertDecision & { journal: 'summary' } {
+  return { ...decision, journal: 'summary' };
+}
+
+function withoutJournalMark(decision: AlertDecision & { journal?: 'summary' }): AlertDecision {
+  const { journal: _journal, ...rest } = decision;
+  return rest;
 }

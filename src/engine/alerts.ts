@@ -4,6 +4,7 @@ import type { HostObservation } from '../domain/observation.js';
 import type { EngineConfig } from './context.js';
 import type { IncomingAlert } from './types.js';
 import { holderOf } from './roles.js';
+import { isOwnName } from '../domain/own.js';
 
 export const WATCHDOG_ALERTS = new Set(['Watchdog', 'SwitchyardWatchdog']);
 
@@ -37,10 +38,10 @@ export function evaluateAlert(alert: IncomingAlert, input: AlertInput): AlertVer
   if (!rule) return { kind: 'ignore', reason: `no rule for alert ${alert.name}` };
   const host = alert.labels.host ?? alert.labels.instance_host;
   if (!host) return { kind: 'ignore', reason: `alert ${alert.name} has no "host" label` };
-  if (!input.config.hosts[host])
+  if (!isOwnName(input.config.hosts, host))
     return { kind: 'ignore', host, reason: `alert ${alert.name} names unknown host "${host}"` };
   const roles = rule.action === 'drop_roles' ? (rule.roles ?? []) : rule.role ? [rule.role] : [];
-  const unknownRole = roles.find((role) => !input.config.roles[role]);
+  const unknownRole = roles.find((role) => !isOwnName(input.config.roles, role));
   if (unknownRole)
     return {
       kind: 'ignore',

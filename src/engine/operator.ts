@@ -14,9 +14,10 @@ import { runSwitchover } from './switchover.js';
 import { replicatesFrom } from './topology.js';
 import type { OpContext } from './context.js';
 import type { OperationResult } from './types.js';
+import { isOwnName, ownEntry } from '../domain/own.js';
 
 export async function setOnline(core: EngineCore, host: string): Promise<OperationResult> {
-  if (!core.config.hosts[host])
+  if (!isOwnName(core.config.hosts, host))
     return { ok: false, code: 'not_found', detail: `unknown host "${host}"` };
   const disposition = core.disposition('operator');
   if (disposition.kind !== 'act') return refused(`${disposition.reason}: set-online not applied`);
@@ -84,7 +85,7 @@ export async function setOnline(core: EngineCore, host: string): Promise<Operati
 }
 
 export async function setOffline(core: EngineCore, host: string): Promise<OperationResult> {
-  if (!core.config.hosts[host])
+  if (!isOwnName(core.config.hosts, host))
     return { ok: false, code: 'not_found', detail: `unknown host "${host}"` };
   const disposition = core.disposition('operator');
   if (disposition.kind !== 'act') return refused(`${disposition.reason}: set-offline not applied`);
@@ -141,9 +142,9 @@ export async function moveRole(
   host: string,
   options: { force: boolean },
 ): Promise<OperationResult> {
-  const roleConfig = core.config.roles[role];
+  const roleConfig = ownEntry(core.config.roles, role);
   if (!roleConfig) return { ok: false, code: 'not_found', detail: `unknown role "${role}"` };
-  if (!core.config.hosts[host])
+  if (!isOwnName(core.config.hosts, host))
     return { ok: false, code: 'not_found', detail: `unknown host "${host}"` };
   if (!roleConfig.hosts.includes(host))
     return core.refuse(
@@ -188,7 +189,7 @@ async function moveOtherRole(
   role: string,
   host: string,
 ): Promise<OperationResult> {
-  const roleConfig = core.config.roles[role];
+  const roleConfig = ownEntry(core.config.roles, role);
   if (!roleConfig) return { ok: false, code: 'not_found', detail: `unknown role "${role}"` };
   if (
     !isEligible(

@@ -1,5 +1,6 @@
 import type { HostObservation, ReplicationStatus } from '../domain/observation.js';
 import type { EngineConfig } from './context.js';
+import { ownEntry } from '../domain/own.js';
 
 /** Whether a replica's configured master is `host` (by name or configured address, and port). */
 export function replicatesFrom(
@@ -8,7 +9,7 @@ export function replicatesFrom(
   config: Pick<EngineConfig, 'hosts'>,
 ): boolean {
   if (!replication) return false;
-  const target = config.hosts[host];
+  const target = ownEntry(config.hosts, host);
   if (!target) return false;
   const sameHost = replication.masterHost === host || replication.masterHost === target.address;
   return sameHost && (replication.masterPort === target.port || replication.masterPort === 0);

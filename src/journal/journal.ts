@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { currentActor } from './actor.js';
+import { boundEntry } from './bound.js';
 import { linesBackward } from './tail.js';
 
 export type JournalPhase = 'decision' | 'before' | 'after' | 'refused' | 'note';
@@ -117,7 +118,7 @@ export class FileJournal implements Journal {
   }
 
   append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
-    const full: JournalEntry = { at: Date.now(), seq: ++this.seq, ...stamped(entry) };
+    const full: JournalEntry = { at: Date.now(), seq: ++this.seq, ...stamped(boundEntry(entry)) };
     const line = `${JSON.stringify(full)}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.size > 0 && this.size + bytes > this.rotation.maxBytes) this.rotate();
@@ -200,7 +201,11 @@ export class FileJournal implements Journal {
 export class MemoryJournal implements Journal {
   readonly entries: JournalEntry[] = [];
   append(entry: Omit<JournalEntry, 'at' | 'seq'>): JournalEntry {
-    const full: JournalEntry = { at: Date.now(), seq: this.entries.length + 1, ...stamped(entry) };
+    const full: JournalEntry = {
+      at: Date.now(),
+      seq: this.entries.length + 1,
+      ...stamped(boundEntry(entry)),
+    };
     this.entries.push(full);
     return full;
   }

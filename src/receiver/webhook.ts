@@ -2,7 +2,14 @@ import express from 'express';
 import type { AlertDecision, ControlPlane } from '../engine/types.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
+import { cut } from '../journal/bound.js';
 import { parseWebhook, toIncomingAlerts } from './payload.js';
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
 
 export const WEBHOOK_PATH = '/alerts';
 
@@ -31,9 +38,15 @@ export function webhookRouter(deps: { engine: ControlPlane; log: Logger }): expr
           event: 'webhook.received',
           alerts: alerts.length,
           groupKey: payload.groupKey,
-          decisions: decisions.map(
-            (decision) => `${decision.alert}/${decision.host ?? '-'}: ${decision.decision}`,
-          ),
+          // Counted, and the first few named (label text cut): a 1000-alert payload must not
+          // become a megabyte log line.
+          counts: countBy(decisions.map((decision) => decision.decision)),
+          decisions: decisions
+            .slice(0, 20)
+            .map(
+              (decision) =>
+                `${cut(decision.alert, 64)}/${cut(decision.host ?? '-', 64)}: ${decision.decision}`,
+            ),
         },
         'webhook handled',
       );

@@ -12,6 +12,7 @@ import type { Connection } from '../mysql/connect.js';
 import { reconnectPeers } from './peers.js';
 import { humanBytes } from './stream-tools.js';
 import { bearerJsonInit } from '../net/bearer-json.js';
+import { isOwnName } from '../domain/own.js';
 
 export type TransferOperation = 'clone' | 'rejoin' | 'restore' | 'backup';
 
@@ -237,7 +238,7 @@ export class Reseeder {
   check(request: ReseedRequest): void {
     const { from, to, writer } = request;
     for (const host of [from, to]) {
-      if (!this.config.hosts[host])
+      if (!isOwnName(this.config.hosts, host))
         throw new ReseedRefused(
           `unknown host "${host}" (configured: ${Object.keys(this.config.hosts).join(', ')})`,
         );

@@ -249,6 +249,10 @@ export async function startNetnsCluster(
           listen: `${host.address}:${AGENT_PORT}`,
           auth: { token_file: join(dir, 'token') },
           vip: { interface: 'eth0', ips: [writerVip, ...readerVips] },
+          // As docs/security.md recommends: the only voters, writer and copy sources it accepts.
+          peers: Object.fromEntries(
+            names.map((peer) => [peer, { agent: `${scheme}://${address(peer)}:${AGENT_PORT}` }]),
+          ),
           // The lease's local fence: the agent reaches mysqld on its own host.
           mysql: {
             address: '127.0.0.1',
