@@ -7,6 +7,7 @@ import type { ClusterState } from '../domain/cluster-state.js';
 import type { GtidView } from './context.js';
 import type { EngineCore } from './core.js';
 import { countTransactions, errantTransactions, gtidViewOf } from './errant.js';
+import { forgetAcceptedErrant, holdForErrant, isErrantHold } from './errant-holds.js';
 import { note } from './operation.js';
 import { holderOf } from './roles.js';
 
@@ -121,12 +122,15 @@ export function reportErrant(core: EngineCore): void {
         inputs: { writer, missing },
         level: 'warn',
       });
+      holdForErrant(core, host, writer, missing);
     } else if (confirmed !== undefined) {
+      forgetAcceptedErrant(core, host);
+      const stillHeld = isErrantHold(core.state.hosts[host]?.held);
       note(core.ctxBase(), {
         phase: 'note',
         event: 'errant.cleared',
         host,
-        reason: `${host} no longer has transactions the writer ${writer} lacks`,
+        reason: `${host} no longer has transactions the writer ${writer} lacks${stillHeld ? ': it stays held until set-online' : ''}`,
       });
     }
   }
