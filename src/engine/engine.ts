@@ -69,6 +69,11 @@ export class Engine implements ControlPlane {
     this.core.maintenance = hosts;
   }
 
+  /** Whether an Alertmanager silence holds automation off the host. */
+  inMaintenance(host: string): boolean {
+    return this.core.maintenance.has(host);
+  }
+
   notePipelineAlive(): void {
     this.core.notePipelineAlive();
   }

@@ -124,6 +124,11 @@ export class SwitchyardMetrics {
     'compressed bytes of clone/rejoin/restore copies received by target agents (host = the target)',
     ['operation', 'host'],
   );
+  readonly autoRejoinsTotal = this.counter(
+    'switchyard_auto_rejoins_total',
+    'automatic rejoins of hosts held for errant transactions (monitor.auto_rejoin), by result: started, ok, failed, refused',
+    ['result'],
+  );
   readonly transferInProgress = this.gauge(
     'switchyard_transfer_in_progress',
     'clone/rejoin/restore copies running now',
