@@ -109,7 +109,13 @@ export function reportErrant(core: EngineCore): void {
     core.errantSeen.set(host, signature);
     if (signature !== previous) continue;
     const confirmed = core.errantConfirmed.get(host);
-    if (signature === confirmed) continue;
+    if (signature === confirmed) {
+      // The monitor replaces a hold when the host restarts or flaps (held: restarted): the errant
+      // hold, which only the operator or a rejoin lifts, is put back.
+      if (missing.length > 0 && !isErrantHold(core.state.hosts[host]?.held))
+        holdForErrant(core, host, writer, missing);
+      continue;
+    }
     core.errantConfirmed.set(host, signature);
     const count = countTransactions(missing);
     core.options.metrics?.errantTransactions.set({ host }, count);

@@ -54,6 +54,12 @@ async function divergeWriter(
   next: string,
   keys: { errant: number; after: number },
 ): Promise<void> {
+  // A writer whose agent never confirmed its lease to this manager is not failed over (invariant 7).
+  await waitFor(
+    `${old}'s agent holding the writer lease`,
+    async () => stateOf(daemon, old)?.agent?.lease?.holding === true,
+    30_000,
+  );
   for (const name of HOSTS.filter((host) => host !== old))
     await cluster.instance(name).sql('STOP SLAVE IO_THREAD');
   for (let i = 0; i < 5; i++)
@@ -114,6 +120,9 @@ test(
       masters: 2,
       replicas: 1,
       transfers: true,
+      // No `prefer`: a switch back to the rebuilt host is the master-master topology's business
+      // after a rejoin (the peer's replication from it), not this test's.
+      preferFirst: false,
       monitor: { auto_set_online: `${AUTO_SET_ONLINE_MS}ms` },
       managerConfig: { backup: { dir: 'backups' } },
     });
@@ -191,40 +200,80 @@ test(
         /switchyard_auto_rejoins_total\{result="ok",cluster="netns"\} 1/,
       );
       await waitFor(
-        'the writer role back on db1 (prefer) and every host ONLINE',
+        'db1 and db3 ONLINE under the writer db2',
         async () =>
-          daemon.status().roles.writer?.[cluster.writerVip] === 'db1' &&
-          HOSTS.every((name) => stateOf(daemon, name)?.state === 'ONLINE'),
+          daemon.status().roles.writer?.[cluster.writerVip] === 'db2' &&
+          ['db1', 'db3'].every((name) => stateOf(daemon, name)?.state === 'ONLINE'),
         60_000,
       );
       await assertConsistent(t, cluster);
 
-      // 3. gtid_strict_mode=ON: db1 diverges again; held (never a role), then rebuilt again.
+      // 3. gtid_strict_mode=ON: the writer db2 diverges and fails over to the rebuilt db1; db2 is
+      // held (never a role), then rebuilt by auto_rejoin.
       await setStrictMode(cluster, true);
       const since = Date.now();
-      await divergeWriter(t, daemon, cluster, 'db1', 'db2', { errant: 8_881_000, after: 6000 });
+      await divergeWriter(t, daemon, cluster, 'db2', 'db1', { errant: 8_881_000, after: 6000 });
+      // The rejoin sets the host online as soon as its copy replicates; auto_rejoin.done follows.
       const rejoined = () =>
         daemon.journal
           .read()
           .some(
             (entry) =>
-              entry.event === 'auto_rejoin.done' && entry.host === 'db1' && entry.at > since,
+              entry.event === 'host.set_online' && entry.host === 'db2' && entry.at > since,
           );
-      await neverServes(daemon, 'db1', 180_000, rejoined);
+      await waitFor(
+        'db2 back in AWAITING_RECOVERY, its old roles gone',
+        async () =>
+          stateOf(daemon, 'db2')?.state === 'AWAITING_RECOVERY' &&
+          rolesHeldBy(daemon, 'db2').length === 0,
+        30_000,
+      );
+      await neverServes(daemon, 'db2', 180_000, rejoined);
       assert.ok(rejoined(), 'rebuilt by auto_rejoin');
+      await waitFor(
+        'auto_rejoin.done for db2',
+        async () =>
+          daemon.journal
+            .read()
+            .some(
+              (entry) =>
+                entry.event === 'auto_rejoin.done' && entry.host === 'db2' && entry.at > since,
+            ),
+        20_000,
+      );
       const heldAgain = daemon.journal
         .read()
         .find(
-          (entry) => entry.event === 'host.held_errant' && entry.host === 'db1' && entry.at > since,
+          (entry) => entry.event === 'host.held_errant' && entry.host === 'db2' && entry.at > since,
         );
-      assert.match(heldAgain?.reason ?? '', /0-1-\d+/, 'held first, with the GTIDs');
+      assert.match(heldAgain?.reason ?? '', /0-2-\d+/, 'held first, with the GTIDs');
       assert.match(readFileSync(daemon.status().autoRejoin?.file ?? '', 'utf8'), /8881000/);
       await waitFor(
-        'db1 ONLINE again',
-        async () => stateOf(daemon, 'db1')?.state === 'ONLINE',
+        'db2 ONLINE again',
+        async () => stateOf(daemon, 'db2')?.state === 'ONLINE',
         60_000,
       );
       await assertConsistent(t, cluster);
+    } catch (error) {
+      for (const entry of running.daemon.journal
+        .read()
+        .filter(
+          (item, index, all) =>
+            item.phase === 'refused' ||
+            (index >= all.length - 15 && !/^vip\.converged|^agent\./.test(item.event)),
+        )
+        .slice(-40))
+        t.diagnostic(
+          `${new Date(entry.at).toISOString()} ${entry.phase} ${entry.event} ${entry.host ?? ''} ${entry.outcome ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 300)}`,
+        );
+      t.diagnostic(
+        JSON.stringify(
+          running.daemon
+            .status()
+            .hosts.map((host) => [host.name, host.state, host.held, host.reason]),
+        ),
+      );
+      throw error;
     } finally {
       await running.stop();
     }

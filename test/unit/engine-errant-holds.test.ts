@@ -168,3 +168,18 @@ test('set-online --accept-errant is journalled and that set holds the host no mo
   assert.equal(h.engine.snapshot().hosts.db3?.state, 'AWAITING_RECOVERY');
   assert.match(h.engine.snapshot().hosts.db3?.held ?? '', /0-3-7\.\.9|0-3-9/);
 });
+
+test('a hold replaced by the monitor (the held host restarted) is put back while the transactions remain', async () => {
+  const h = harness();
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  h.sim.host('db1').binlogState = '0-1-100';
+  h.sim.host('db3').binlogState = '0-1-100,0-3-7';
+  for (let i = 0; i < 3; i++) await h.cycle();
+  assert.match(h.engine.snapshot().hosts.db3?.held ?? '', /^errant transactions/);
+  // The monitor's record after a restart: AWAITING_RECOVERY, held "restarted".
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'AWAITING_RECOVERY' });
+  await h.cycle();
+  const db3 = h.engine.snapshot().hosts.db3;
+  assert.equal(db3?.state, 'AWAITING_RECOVERY');
+  assert.match(db3?.held ?? '', /^errant transactions: 1 the writer db1 lacks \(0-3-7\)/);
+});
