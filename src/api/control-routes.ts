@@ -9,6 +9,7 @@ import { decimalQuery, onlyKnownQuery } from './query.js';
 import { isOwnName } from '../domain/own.js';
 
 const moveBody = z.strictObject({ host: z.string().min(1), force: z.boolean().default(false) });
+const onlineBody = z.strictObject({ accept_errant: z.boolean().default(false) });
 const modeBody = z.strictObject({ mode: z.enum(MODES), reason: z.string().max(500).optional() });
 
 /** OperationResult -> HTTP: refusals by an invariant are 409 with the reason. */
@@ -50,7 +51,10 @@ export function controlRouter(deps: {
     '/hosts/:host/online',
     wrap(async (request, response) => {
       const host = String(request.params.host);
-      if (knownHost(host, response)) send(response, await engine.setOnline(host));
+      const body = onlineBody.safeParse(request.body ?? {});
+      if (!body.success) return sendMalformed(response, body.error);
+      if (knownHost(host, response))
+        send(response, await engine.setOnline(host, { acceptErrant: body.data.accept_errant }));
     }),
   );
   router.post(

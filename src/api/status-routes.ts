@@ -2,6 +2,7 @@ import express from 'express';
 import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
+import type { AutoRejoinReport } from '../daemon/auto-rejoin.js';
 import type { MonitorCycle } from '../domain/monitor-cycle.js';
 import { onlyKnownQuery } from './query.js';
 
@@ -58,6 +59,8 @@ export interface StatusSnapshot {
   conditions: Record<string, string>;
   /** The manager lost the writer while other hosts still reach it: its own path is broken. */
   managerPathBroken: boolean;
+  /** monitor.auto_rejoin: the last automatic rejoin (host, when, state, saved file, detail). */
+  autoRejoin?: AutoRejoinReport;
 }
 
 /** What `switchyard show` and GET /api/v1/status present: config order, state, live values, roles. */
@@ -73,6 +76,7 @@ export function buildStatus(
     conditions?: Record<string, string>;
     managerPathBroken?: boolean;
     maintenance?: MaintenanceStatus;
+    autoRejoin?: AutoRejoinReport;
   },
 ): StatusSnapshot {
   const now = extras.now ?? Date.now();
@@ -140,6 +144,7 @@ export function buildStatus(
     maintenance: extras.maintenance,
     conditions: extras.conditions ?? {},
     managerPathBroken: extras.managerPathBroken ?? false,
+    ...(extras.autoRejoin ? { autoRejoin: extras.autoRejoin } : {}),
   };
 }
 

@@ -166,6 +166,8 @@ const monitorSchema = z.strictObject({
   failures_before_down: z.number().int().min(1).max(100).default(3),
   max_lag: duration.default(10_000),
   auto_set_online: duration.default(60_000),
+  /** A host held for errant transactions is saved and rebuilt by itself (rejoin --discard-errant); default false. */
+  auto_rejoin: z.boolean().optional(),
   flap: z
     .strictObject({ count: z.number().int().min(2).default(3), window: duration.default(600_000) })
     .default({ count: 3, window: 600_000 }),

@@ -37,6 +37,7 @@ import { FileStateStore } from '../state/file-store.js';
 import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js';
 import { startBackupSchedule } from '../backup/schedule.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
+import type { AutoRejoinReport } from './auto-rejoin.js';
 
 function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefined {
   if (!agents.hasAgent(host)) return undefined;
@@ -98,6 +99,10 @@ export class Daemon {
   private readonly heartbeat: HeartbeatWriter;
   private state: ClusterState;
   private lastCycle?: MonitorCycle;
+  /** Called after every monitor cycle with its result (e.g. monitor.auto_rejoin). */
+  readonly afterCycle: Array<(cycle: MonitorCycle) => void> = [];
+  /** The last automatic rejoin, when monitor.auto_rejoin runs (set by the transfer routers). */
+  autoRejoinReport?: () => AutoRejoinReport | undefined;
   private server?: Server;
   private metricsServer?: Server;
   /** The plain /metrics listener's URL when metrics_listen is set. */
@@ -286,6 +291,7 @@ export class Daemon {
       maintenance: this.silences?.status(),
       agent: (host) => agentStatus(this.agents, host),
       conditions: this.engine.currentConditions(),
+      autoRejoin: this.autoRejoinReport?.(),
       managerPathBroken: this.engine.managerPathBroken(),
     });
   }
@@ -409,6 +415,7 @@ export class Daemon {
     updateMetrics(this.metrics, this.config, this.lastCycle);
     this.exportLeadership();
     this.monitor.watchWriter(state);
+    if (cycle.networkOk) for (const listener of this.afterCycle) listener(this.lastCycle);
     if (this.quickRechecks > 0 && !this.writerProcessGone(cycle.observations, state))
       this.quickRechecks = 0;
   }

@@ -1,9 +1,10 @@
 import type { Router } from 'express';
 import { backupRouter } from '../api/backup-routes.js';
-import { rejoinRouter } from '../api/rejoin-routes.js';
+import { rejoinHost, rejoinRouter } from '../api/rejoin-routes.js';
 import { transferRouter, type TransferJob } from '../api/transfer-routes.js';
 import { RemoteBackups } from '../transfer/remote-backup.js';
 import { Reseeder } from '../transfer/reseed.js';
+import { AutoRejoin } from './auto-rejoin.js';
 import type { Daemon } from './daemon.js';
 
 /** Clone, rejoin, backup and restore through the agents: one Reseeder per daemon, so two transfers into one host are refused. */
@@ -21,9 +22,20 @@ export function transferRouters(daemon: Daemon): Router[] {
   });
   const jobs = new Map<string, TransferJob>();
   const deps = { config: daemon.config, reseeder, state: () => daemon.engine.snapshot(), jobs };
-  return [
-    transferRouter(deps),
-    rejoinRouter({ ...deps, engine: daemon.engine, journal: daemon.journal }),
-    backupRouter({ ...deps, backups }),
-  ];
+  const rejoinDeps = { ...deps, engine: daemon.engine, journal: daemon.journal };
+  if (daemon.config.monitor.auto_rejoin) {
+    const auto = new AutoRejoin({
+      config: daemon.config,
+      journal: daemon.journal,
+      metrics: daemon.metrics,
+      log: daemon.options.log.child({ component: 'auto-rejoin' }),
+      mayAct: () => daemon.leadership.mayAct(),
+      inMaintenance: (host) => daemon.engine.inMaintenance(host),
+      rejoin: (host) => rejoinHost(rejoinDeps, host, { discardErrant: true }),
+      jobs,
+    });
+    daemon.afterCycle.push((cycle) => auto.consider(cycle.state, cycle.observations));
+    daemon.autoRejoinReport = () => auto.last;
+  }
+  return [transferRouter(deps), rejoinRouter(rejoinDeps), backupRouter({ ...deps, backups })];
 }

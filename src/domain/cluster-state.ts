@@ -15,8 +15,10 @@ export interface HostRecord {
   failures: number;
   /** Epoch ms of recent ONLINE -> not-ONLINE transitions, for flap detection. */
   flaps: number[];
-  /** Set when a host is held for the operator (flapped, restarted); only set-online clears it. */
+  /** Set when a host is held for the operator (flapped, restarted, errant transactions); only set-online clears it. */
   held?: string;
+  /** The errant transactions (signature "range,range") the operator accepted with set-online --accept-errant: they hold it no more. */
+  acceptedErrant?: string;
   /** Epoch ms when it went HARD_OFFLINE, to tell a short outage from a long one. */
   downSince?: number;
   /** Length of the last HARD_OFFLINE outage, for auto_set_online. */

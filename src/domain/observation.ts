@@ -62,6 +62,8 @@ export interface HostObservation {
   replication?: ReplicationStatus;
   /** @@slave_net_timeout: how long its IO thread takes to notice a silently lost master. */
   slaveNetTimeoutSeconds?: number;
+  /** @@gtid_strict_mode: errant-transaction handling relies on ON (MariaDB's default is OFF). */
+  gtidStrictMode?: boolean;
   /** Heartbeat lag in seconds (sub-second precision); null when no heartbeat row is visible. */
   heartbeatLagSeconds?: number | null;
   checks: Partial<Record<CheckName, CheckOutcome>>;

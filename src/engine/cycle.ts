@@ -9,6 +9,7 @@ import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
 import { REPLICATION_ALERTS } from './alerts.js';
 import type { OpContext } from './context.js';
 import type { EngineCore } from './core.js';
+import { keepErrantHostsWaiting } from './errant-holds.js';
 import { reportErrant } from './errant-tracking.js';
 import { keepReplicasOnWriter } from './follow-writer.js';
 import { planReadOnly } from './invariants.js';
@@ -25,6 +26,7 @@ export async function runCycle(
   observations: HostObservation[],
   clusterState: ClusterState,
 ): Promise<ClusterState> {
+  const before = structuredClone(core.state.hosts);
   core.mergeIncoming(clusterState);
   core.observations = new Map(observations.map((obs) => [obs.host, obs]));
   for (const obs of observations) {
@@ -32,6 +34,7 @@ export async function runCycle(
     if (obs.reachable) core.lostSince.delete(obs.host);
     else if (!core.lostSince.has(obs.host)) core.lostSince.set(obs.host, obs.at);
   }
+  keepErrantHostsWaiting(core, before);
   if (!core.started) await reconcileStartup(core);
   core.conditionsThisCycle = new Set();
   readmitWriterSeenByOthers(core);

@@ -5,7 +5,7 @@ import { handleAlerts } from './alert-handling.js';
 import type { EngineConfig } from './context.js';
 import { EngineCore, emptyState, type EngineOptions } from './core.js';
 import { runCycle } from './cycle.js';
-import { moveRole, setMode, setOffline, setOnline } from './operator.js';
+import { moveRole, setMode, setOffline, setOnline, type SetOnlineOptions } from './operator.js';
 import { startEngine } from './startup-reconcile.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
@@ -69,6 +69,11 @@ export class Engine implements ControlPlane {
     this.core.maintenance = hosts;
   }
 
+  /** Whether an Alertmanager silence holds automation off the host. */
+  inMaintenance(host: string): boolean {
+    return this.core.maintenance.has(host);
+  }
+
   notePipelineAlive(): void {
     this.core.notePipelineAlive();
   }
@@ -91,8 +96,8 @@ export class Engine implements ControlPlane {
     return this.core.exclusive(() => handleAlerts(this.core, alerts));
   }
 
-  setOnline(host: string): Promise<OperationResult> {
-    return this.core.exclusive(() => setOnline(this.core, host));
+  setOnline(host: string, options?: SetOnlineOptions): Promise<OperationResult> {
+    return this.core.exclusive(() => setOnline(this.core, host, options));
   }
 
   setOffline(host: string): Promise<OperationResult> {

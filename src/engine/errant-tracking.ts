@@ -7,6 +7,7 @@ import type { ClusterState } from '../domain/cluster-state.js';
 import type { GtidView } from './context.js';
 import type { EngineCore } from './core.js';
 import { countTransactions, errantTransactions, gtidViewOf } from './errant.js';
+import { forgetAcceptedErrant, holdForErrant, isErrantHold } from './errant-holds.js';
 import { note } from './operation.js';
 import { holderOf } from './roles.js';
 
@@ -108,7 +109,13 @@ export function reportErrant(core: EngineCore): void {
     core.errantSeen.set(host, signature);
     if (signature !== previous) continue;
     const confirmed = core.errantConfirmed.get(host);
-    if (signature === confirmed) continue;
+    if (signature === confirmed) {
+      // The monitor replaces a hold when the host restarts or flaps (held: restarted): the errant
+      // hold, which only the operator or a rejoin lifts, is put back.
+      if (missing.length > 0 && !isErrantHold(core.state.hosts[host]?.held))
+        holdForErrant(core, host, writer, missing);
+      continue;
+    }
     core.errantConfirmed.set(host, signature);
     const count = countTransactions(missing);
     core.options.metrics?.errantTransactions.set({ host }, count);
@@ -121,12 +128,15 @@ export function reportErrant(core: EngineCore): void {
         inputs: { writer, missing },
         level: 'warn',
       });
+      holdForErrant(core, host, writer, missing);
     } else if (confirmed !== undefined) {
+      forgetAcceptedErrant(core, host);
+      const stillHeld = isErrantHold(core.state.hosts[host]?.held);
       note(core.ctxBase(), {
         phase: 'note',
         event: 'errant.cleared',
         host,
-        reason: `${host} no longer has transactions the writer ${writer} lacks`,
+        reason: `${host} no longer has transactions the writer ${writer} lacks${stillHeld ? ': it stays held until set-online' : ''}`,
       });
     }
   }

@@ -6,6 +6,7 @@
 import type { Mode } from '../config/schema.js';
 import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
 import type { EngineCore } from './core.js';
+import { countTransactions } from './errant.js';
 import { liveErrant } from './errant-tracking.js';
 import { note, refused } from './operation.js';
 import { applyMove, reconcileRoles, switchoverTarget } from './reconcile.js';
@@ -16,7 +17,19 @@ import type { OpContext } from './context.js';
 import type { OperationResult } from './types.js';
 import { isOwnName, ownEntry } from '../domain/own.js';
 
-export async function setOnline(core: EngineCore, host: string): Promise<OperationResult> {
+export interface SetOnlineOptions {
+  /**
+   * The operator keeps the host's errant transactions (they stay on it, the writer never gets
+   * them): journalled loudly with the GTIDs, and that exact set no longer holds the host.
+   */
+  acceptErrant?: boolean;
+}
+
+export async function setOnline(
+  core: EngineCore,
+  host: string,
+  options: SetOnlineOptions = {},
+): Promise<OperationResult> {
   if (!isOwnName(core.config.hosts, host))
     return { ok: false, code: 'not_found', detail: `unknown host "${host}"` };
   const disposition = core.disposition('operator');
@@ -32,16 +45,28 @@ export async function setOnline(core: EngineCore, host: string): Promise<Operati
       `${host} is not reachable (${record?.state ?? 'no observation yet'}): it cannot be set online`,
     );
   const writer = holderOf(core.state.roles, core.writerRole);
+  let accepted: string[] = [];
   if (writer && writer !== host) {
     const live = await liveErrant(core, host, writer);
     if (!live.ok) return core.refuse('host.set_online', host, live.reason);
-    if (live.errant.length > 0) {
+    if (live.errant.length > 0 && !options.acceptErrant) {
       return core.refuse(
         'host.set_online',
         host,
-        `${host} has transactions the writer ${writer} lacks (${live.errant.join(', ')}): it diverged; re-clone it or reconcile those transactions before set-online`,
+        `${host} has transactions the writer ${writer} lacks (${live.errant.join(', ')}): it diverged; \`switchyard rejoin ${host} --discard-errant\` saves them and rebuilds it, \`set-online ${host} --accept-errant\` keeps them on it (the writer never gets them)`,
       );
     }
+    accepted = live.errant;
+  }
+  if (accepted.length > 0) {
+    note(core.ctxBase(), {
+      phase: 'decision',
+      event: 'host.errant_accepted',
+      host,
+      reason: `OPERATOR ACCEPTED ERRANT TRANSACTIONS: ${host} goes online keeping ${countTransactions(accepted)} transaction(s) the writer ${writer ?? '-'} lacks (${accepted.join(', ')}); they stay on ${host} only and are not replicated to the writer`,
+      inputs: { writer, errant: accepted },
+      level: 'warn',
+    });
   }
   note(core.ctxBase(), {
     phase: 'decision',
@@ -50,18 +75,23 @@ export async function setOnline(core: EngineCore, host: string): Promise<Operati
     reason: `operator: ${host} ${record?.state ?? 'unknown'}${record?.held ? ` (held: ${record.held})` : ''} -> ONLINE`,
   });
   // An operator's acknowledgement: the flap history goes with the hold (setOnline clears both).
-  core.state.hosts[host] = setOnlineRecord(
+  const online = setOnlineRecord(
     record ?? { state: 'AWAITING_RECOVERY', reason: '', since: 0, failures: 0, flaps: [] },
     core.now(),
   ).record;
+  if (accepted.length > 0) online.acceptedErrant = accepted.join(',');
+  else delete online.acceptedErrant;
+  core.state.hosts[host] = online;
   // The old writer passed the errant check: the promotion point has done its job.
   if (core.state.lastPromotion?.from === host) delete core.state.lastPromotion;
   await core.persist();
   const runner = core.runner(false);
   const ctx = core.context(runner);
   const writerObs = writer ? core.observations.get(writer) : undefined;
-  // After a failover the new writer stopped replicating from this host; it may again now.
+  // After a failover the new writer stopped replicating from this host; it may again now, unless
+  // the host keeps accepted errant transactions: the writer would fetch them.
   if (
+    accepted.length === 0 &&
     writer &&
     writer !== host &&
     writerObs?.replication &&

@@ -221,7 +221,9 @@ async function reconcileWriter(
     isEligible(eligibility, role, prefer) &&
     core.observations.get(prefer)?.reachable &&
     core.observations.get(holder)?.reachable &&
-    core.now() >= core.switchoverBackoffUntil
+    core.now() >= core.switchoverBackoffUntil &&
+    // Never switch back to a host with writes the writer lacks, held or not yet (issue 22).
+    errantOf(core, prefer, holder).length === 0
   ) {
     const result = await runSwitchover(ctx, holder, prefer, {
       force: false,

@@ -36,7 +36,8 @@ export interface OperationResult {
  */
 export interface ControlPlane {
   handleAlerts(alerts: IncomingAlert[]): Promise<AlertDecision[]>;
-  setOnline(host: string): Promise<OperationResult>;
+  /** acceptErrant: set-online --accept-errant (the host keeps transactions the writer lacks). */
+  setOnline(host: string, options?: { acceptErrant?: boolean }): Promise<OperationResult>;
   setOffline(host: string): Promise<OperationResult>;
   moveRole(role: string, host: string, options: { force: boolean }): Promise<OperationResult>;
   setMode(mode: Mode, reason: string): Promise<OperationResult>;

@@ -29,6 +29,11 @@ export class SwitchyardMetrics {
   readonly readOnly = this.gauge('switchyard_mysql_read_only', 'value of read_only (1 = ON)', [
     'host',
   ]);
+  readonly gtidStrictMode = this.gauge(
+    'switchyard_gtid_strict_mode',
+    'value of gtid_strict_mode (1 = ON); errant-transaction handling relies on ON, MariaDB defaults to OFF',
+    ['host'],
+  );
   readonly uptime = this.gauge('switchyard_mysql_uptime_seconds', 'server uptime', ['host']);
   readonly ioRunning = this.gauge(
     'switchyard_replication_io_running',
@@ -128,6 +133,11 @@ export class SwitchyardMetrics {
     'switchyard_transfer_bytes_total',
     'compressed bytes of clone/rejoin/restore copies received by target agents (host = the target)',
     ['operation', 'host'],
+  );
+  readonly autoRejoinsTotal = this.counter(
+    'switchyard_auto_rejoins_total',
+    'automatic rejoins of hosts held for errant transactions (monitor.auto_rejoin), by result: started, ok, failed, refused',
+    ['result'],
   );
   readonly transferInProgress = this.gauge(
     'switchyard_transfer_in_progress',

@@ -23,6 +23,7 @@ export function updateMetrics(
     if (!observation.reachable) {
       for (const gauge of [
         metrics.readOnly,
+        metrics.gtidStrictMode,
         metrics.uptime,
         metrics.ioRunning,
         metrics.sqlRunning,
@@ -37,6 +38,11 @@ export function updateMetrics(
       observation.readOnly,
       (value) => metrics.readOnly.set(host, value ? 1 : 0),
       () => metrics.readOnly.remove(host),
+    );
+    known(
+      observation.gtidStrictMode,
+      (value) => metrics.gtidStrictMode.set(host, value ? 1 : 0),
+      () => metrics.gtidStrictMode.remove(host),
     );
     known(
       observation.uptimeSeconds,

@@ -74,7 +74,7 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
         connection,
         'SELECT @@global.read_only AS read_only, @@version AS version, @@global.server_id AS server_id, @@global.gtid_binlog_pos AS binlog_pos, ' +
           '@@global.gtid_slave_pos AS slave_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_binlog_state AS binlog_state, ' +
-          '@@global.slave_net_timeout AS slave_net_timeout, CONNECTION_ID() AS connection_id',
+          '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id',
       ),
     );
     const [uptime] = await bounded(
@@ -87,6 +87,8 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     observation.connectionId = Number(variables?.connection_id);
     if (variables?.slave_net_timeout !== null && variables?.slave_net_timeout !== undefined)
       observation.slaveNetTimeoutSeconds = Number(variables.slave_net_timeout);
+    if (variables?.gtid_strict_mode !== null && variables?.gtid_strict_mode !== undefined)
+      observation.gtidStrictMode = Number(variables.gtid_strict_mode) === 1;
     observation.gtid = {
       binlogPos: String(variables?.binlog_pos ?? ''),
       slavePos: String(variables?.slave_pos ?? ''),
@@ -97,7 +99,7 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
       'mysql',
       started,
       true,
-      `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}`,
+      `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}${observation.gtidStrictMode === false ? ', WARNING gtid_strict_mode=OFF' : ''}`,
     );
 
     started = Date.now();

@@ -9,6 +9,7 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
 import { openConnection } from '../mysql/connect.js';
 import { observeHost } from './checks.js';
+import { gtidStrictModeWarning } from './gtid-strict-mode.js';
 import { slowReplicaTimeoutWarning } from './replica-timeout.js';
 import { WriterWatch } from './writer-watch.js';
 import { initialHostRecord, nextHostRecord } from './state-machine.js';
@@ -68,6 +69,8 @@ export class Monitor {
   private readonly password: string;
   private readonly pinger: (ip: string) => Promise<boolean>;
   private readonly now: () => number;
+  /** gtid_strict_mode last seen per host: warned once per host and value. */
+  private readonly strictModeSeen = new Map<string, boolean>();
   /** Hosts already warned about a slow slave_net_timeout (once per host and value). */
   private readonly timeoutWarned = new Map<string, number>();
   /** Last server_id seen per host, so heartbeat lag can be measured while the writer is briefly unreachable. */
@@ -168,6 +171,7 @@ export class Monitor {
     ]);
     for (const observation of observations) {
       this.warnSlowTimeout(observation);
+      this.warnStrictModeOff(observation);
       if (observation.serverId !== undefined && !Number.isNaN(observation.serverId))
         this.serverIds.set(observation.host, observation.serverId);
       for (const [check, outcome] of Object.entries(observation.checks))
@@ -234,6 +238,19 @@ export class Monitor {
       networkDetail: network.detail,
       transitions,
     };
+  }
+
+  /** Says once per host and value when gtid_strict_mode is OFF (errant handling relies on ON). */
+  private warnStrictModeOff(observation: HostObservation): void {
+    const strict = observation.gtidStrictMode;
+    if (strict === undefined || this.strictModeSeen.get(observation.host) === strict) return;
+    this.strictModeSeen.set(observation.host, strict);
+    const warning = gtidStrictModeWarning(observation);
+    if (warning)
+      this.options.log.warn(
+        { event: 'monitor.gtid_strict_mode_off', host: observation.host },
+        warning,
+      );
   }
 
   /** Says once per host and value when a replica's slave_net_timeout slows writer-loss evidence. */

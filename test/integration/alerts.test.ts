@@ -20,6 +20,7 @@ const DESIGN_ALERTS = [
   'SwitchyardChecksumMismatch',
   'SwitchyardChecksumStale',
   'SwitchyardManagerDown',
+  'SwitchyardGtidStrictModeOff',
   'Watchdog',
   'SwitchyardVipMismatch',
   'SwitchyardAgentDown',

@@ -18,7 +18,7 @@ async function check(file: string): Promise<{ code: number; stdout: string }> {
   }
 }
 
-test('config check --live warns about agentless replicas with a slow slave_net_timeout and unreachable hosts', async (t) => {
+test('config check --live warns about agentless replicas with a slow slave_net_timeout, gtid_strict_mode=OFF and unreachable hosts', async (t) => {
   if (!requireBinaries(t, MARIADB)) return;
   const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
   const file = sandbox.manifest.configFile;
@@ -32,11 +32,15 @@ test('config check --live warns about agentless replicas with a slow slave_net_t
       new RegExp(`warning: ${host} has no agent and slave_net_timeout=60s`),
     );
 
+  assert.doesNotMatch(result.stdout, /gtid_strict_mode/, 'the sandbox runs gtid_strict_mode=ON');
+
+  await sandbox.instance('db2').sql('SET GLOBAL gtid_strict_mode = OFF');
   await sandbox.instance('db2').sql('SET GLOBAL slave_net_timeout = 5');
   await sandbox.instance('db3').stop();
   result = await check(file);
   assert.equal(result.code, 0);
   assert.doesNotMatch(result.stdout, /db2 has no agent/, 'a short timeout is fine');
+  assert.match(result.stdout, /warning: db2 runs with gtid_strict_mode=OFF/);
   assert.match(
     result.stdout,
     /warning: hosts\.db3: cannot check 127\.0\.0\.1:\d+ as \w+ \(.*ECONNREFUSED/,

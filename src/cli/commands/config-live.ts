@@ -3,6 +3,7 @@ import { agentDispatcher, agentTokenSource } from '../../actuator/actuator.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { readSecret } from '../../config/secrets.js';
 import { observeHost } from '../../monitor/checks.js';
+import { gtidStrictModeWarning } from '../../monitor/gtid-strict-mode.js';
 import { slowReplicaTimeoutWarning } from '../../monitor/replica-timeout.js';
 
 /**
@@ -44,6 +45,8 @@ export async function liveWarnings(config: LoadedConfig): Promise<string[]> {
     }
     const slow = slowReplicaTimeoutWarning(observation, config.hosts);
     if (slow) warnings.push(slow);
+    const strict = gtidStrictModeWarning(observation);
+    if (strict) warnings.push(strict);
   }
   return warnings;
 }

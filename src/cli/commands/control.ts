@@ -30,11 +30,20 @@ export function registerControl(program: Command): void {
     program
       .command('set-online')
       .description('take a host in (clears AWAITING_RECOVERY and holds)')
-      .argument('<host>'),
-  ).action(async (host: string, options: ClientOptions) => {
+      .argument('<host>')
+      .option(
+        '--accept-errant',
+        'keep the transactions the host has and the writer lacks (they are never replicated to the writer); journalled',
+      ),
+  ).action(async (host: string, options: ClientOptions & { acceptErrant?: boolean }) => {
+    if (options.acceptErrant)
+      process.stderr.write(
+        `warning: --accept-errant puts ${host} online with transactions the writer lacks; they stay on ${host} only\n`,
+      );
     const result = await createDaemonClient(options).request<Answer>(
       'POST',
       `/api/v1/hosts/${encodeURIComponent(host)}/online`,
+      options.acceptErrant ? { accept_errant: true } : undefined,
     );
     failOnError(result);
     printAnswer(result.body);

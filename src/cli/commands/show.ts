@@ -35,6 +35,12 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
     lines.push(
       `MANAGER PATH BROKEN: the manager lost the writer but other hosts still reach it (${status.conditions['failover.withheld'] ?? 'no failover'})`,
     );
+  if (status.autoRejoin) {
+    const auto = status.autoRejoin;
+    lines.push(
+      `auto_rejoin: ${auto.host} ${auto.state} (started ${new Date(auto.startedAt).toISOString()})${auto.file ? `; errant events ${auto.errant.join(', ')} saved to ${auto.file}` : ''}; ${auto.detail}${auto.retryAfter ? `; next attempt not before ${new Date(auto.retryAfter).toISOString()}` : ''}`,
+    );
+  }
   if (status.operation)
     lines.push(
       `in progress: ${status.operation.kind} of ${status.operation.role} ${status.operation.from ?? '?'} -> ${status.operation.to} (${status.operation.step})`,
