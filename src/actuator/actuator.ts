@@ -162,8 +162,11 @@ export class SwitchyardActuator implements Actuator {
   repoint(replica: string, newMaster: string): Promise<void> {
     return this.mysql.repoint(replica, newMaster);
   }
-  stopReplication(host: string): Promise<void> {
-    return this.mysql.stopReplication(host);
+  stopReplication(host: string, options?: { ioInBackground?: boolean }): Promise<void> {
+    return this.mysql.stopReplication(host, options);
+  }
+  stopIoThread(host: string): Promise<void> {
+    return this.mysql.stopIoThread(host);
   }
   startReplication(host: string): Promise<void> {
     return this.mysql.startReplication(host);

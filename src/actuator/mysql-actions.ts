@@ -287,10 +287,14 @@ export class MysqlActions implements MysqlActuator {
               throw new ActionError(`${host}: ${(error as Error).message}`);
             }
             if (contains(has, target)) return true;
-            const [waited] = await queryRows<{ result: number | string | null }>(
-              connection,
-              'SELECT MASTER_GTID_WAIT(?, ?) AS result',
-              [canonical, timeoutMs / 1000],
+            const [waited] = await this.releasingSemiSync(
+              host,
+              'MASTER_GTID_WAIT',
+              queryRows<{ result: number | string | null }>(
+                connection,
+                'SELECT MASTER_GTID_WAIT(?, ?) AS result',
+                [canonical, timeoutMs / 1000],
+              ),
             );
             if (waited?.result === null || waited?.result === undefined)
               throw new ActionError(`${host}: MASTER_GTID_WAIT returned NULL (invalid position?)`);
@@ -390,8 +394,31 @@ export class MysqlActions implements MysqlActuator {
     );
   }
 
-  async stopReplication(host: string): Promise<void> {
+  async stopReplication(host: string, options: { ioInBackground?: boolean } = {}): Promise<void> {
     this.target(host);
+    if (options.ioInBackground) {
+      await this.recorder.step(
+        {
+          action: 'mysql.stop_slave',
+          host,
+          description:
+            'STOP SLAVE SQL_THREAD now (a SQL thread stuck on a semi-sync acknowledgement is released), the IO thread in the background',
+        },
+        undefined,
+        () =>
+          this.withHost(host, async (connection) => {
+            await this.stopReleasingSemiSync(host, connection, 'STOP SLAVE SQL_THREAD');
+            const status = await slaveStatus(connection);
+            if (status?.Slave_SQL_Running === 'Yes')
+              throw new ActionError(
+                `${host}: SQL thread still running after STOP SLAVE SQL_THREAD`,
+              );
+          }),
+      );
+      // Journalled by the recorder, before and after; a failure is reported there.
+      this.stopIoThread(host).catch(() => undefined);
+      return;
+    }
     await this.recorder.step(
       {
         action: 'mysql.stop_slave',
@@ -402,7 +429,7 @@ export class MysqlActions implements MysqlActuator {
       undefined,
       () =>
         this.withHost(host, async (connection) => {
-          await this.stopSlaveReleasingSemiSync(host, connection);
+          await this.stopReleasingSemiSync(host, connection, 'STOP SLAVE');
           const status = await slaveStatus(connection);
           if (status && (status.Slave_IO_Running === 'Yes' || status.Slave_SQL_Running === 'Yes')) {
             throw new ActionError(
@@ -413,19 +440,34 @@ export class MysqlActions implements MysqlActuator {
     );
   }
 
+  async stopIoThread(host: string): Promise<void> {
+    this.target(host);
+    await this.recorder.step(
+      { action: 'mysql.stop_io_thread', host, description: 'STOP SLAVE IO_THREAD' },
+      undefined,
+      () =>
+        this.withHost(host, async (connection) => {
+          await connection.query('STOP SLAVE IO_THREAD');
+          const status = await slaveStatus(connection);
+          if (status?.Slave_IO_Running === 'Yes')
+            throw new ActionError(`${host}: IO thread still running after STOP SLAVE IO_THREAD`);
+        }),
+    );
+  }
+
   /**
    * On a semi-sync master (a writer candidate with log_slave_updates), the SQL thread's commits
    * wait for a replica's acknowledgement too: with the old writer gone nobody acknowledges, and
-   * STOP SLAVE waits up to rpl_semi_sync_master_timeout (10 s seen) before a failover can
-   * promote. Turning the master side off releases those waits at once (they are replicated
-   * transactions, not a client's acknowledgement); it is turned back on right after.
+   * applying the relay log or STOP SLAVE waits up to rpl_semi_sync_master_timeout per commit
+   * (6.5 s and 10 s seen) before a failover can promote. When `work` has not finished within 250
+   * ms and the SQL thread is waiting for an acknowledgement, the master side is turned off until
+   * `work` is done (those are replicated transactions, not a client's), then on again.
    */
-  private async stopSlaveReleasingSemiSync(host: string, connection: Connection): Promise<void> {
-    const stopping = connection.query('STOP SLAVE');
-    stopping.catch(() => undefined);
-    const stopped = await Promise.race([stopping.then(() => true), sleep(250).then(() => false)]);
-    if (stopped) return;
-    const released = await withConnection(this.endpoint(host), async (second) => {
+  private async releasingSemiSync<T>(host: string, what: string, work: Promise<T>): Promise<T> {
+    work.catch(() => undefined);
+    const done = await Promise.race([work.then(() => true), sleep(250).then(() => false)]);
+    if (done) return work;
+    return withConnection(this.endpoint(host), async (second) => {
       const [row] = await queryRows<{ enabled: string | number }>(
         second,
         'SELECT @@global.rpl_semi_sync_master_enabled AS enabled',
@@ -434,18 +476,26 @@ export class MysqlActions implements MysqlActuator {
         second,
         "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_SQL' AND STATE LIKE '%semi-sync ACK%'",
       );
-      if (Number(row?.enabled) !== 1 || stuck.length === 0) return false;
+      if (Number(row?.enabled) !== 1 || stuck.length === 0) return work;
       await second.query('SET GLOBAL rpl_semi_sync_master_enabled=OFF');
       try {
-        await stopping;
+        return await work;
       } finally {
         await second.query('SET GLOBAL rpl_semi_sync_master_enabled=ON');
       }
-      return true;
     }).catch((error: Error) => {
-      throw new ActionError(`${host}: STOP SLAVE: ${error.message}`);
+      throw error instanceof ActionError
+        ? error
+        : new ActionError(`${host}: ${what}: ${error.message}`);
     });
-    if (!released) await stopping;
+  }
+
+  private stopReleasingSemiSync(
+    host: string,
+    connection: Connection,
+    statement: 'STOP SLAVE' | 'STOP SLAVE SQL_THREAD',
+  ): Promise<unknown> {
+    return this.releasingSemiSync(host, statement, connection.query(statement));
   }
 
   /**

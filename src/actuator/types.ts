@@ -42,7 +42,14 @@ export interface MysqlActuator {
   waitForGtid(host: string, position: string, timeoutMs: number): Promise<boolean>;
   /** Repoints a replica to a new master by GTID; refuses (RefusedError) if the master lacks the replica's transactions. */
   repoint(replica: string, newMaster: string): Promise<void>;
-  stopReplication(host: string): Promise<void>;
+  /**
+   * STOP SLAVE. `ioInBackground`: only the SQL thread is awaited (nothing more is applied); the IO
+   * thread's stop, which on a semi-sync replica of a vanished master waits for a kill connection
+   * to it (about 2 s), finishes in the background and is journalled.
+   */
+  stopReplication(host: string, options?: { ioInBackground?: boolean }): Promise<void>;
+  /** STOP SLAVE IO_THREAD: no more events fetched; what was received is still applied. */
+  stopIoThread(host: string): Promise<void>;
   startReplication(host: string): Promise<void>;
 }
 

@@ -86,6 +86,39 @@ export async function runFailover(
   // Invariant 7 starts now, beside the catch-up: the old writer's agent is asked to fence (or its
   // lease is waited out) while the candidate applies its relay log; promotion awaits it below.
   const leaseLapse = ctx.leaseLapsed(oldWriter);
+  // Also meanwhile, the dead writer's replicas stop fetching from it: on a semi-sync replica that
+  // stop waits for a kill connection to the vanished master (about 2 s), and after the promotion
+  // it would delay their repoint, and with it the new writer's first acknowledged commit.
+  const followers = followersOf(ctx, oldWriter, [target]);
+  const ioStops = Promise.all(
+    followers.map(async (replica) => {
+      const outcome = await runner.attempt(
+        {
+          event: 'mysql.stop_io_thread',
+          host: replica,
+          role,
+          reason: `${replica} stops fetching from the dead ${oldWriter} while the failover proceeds`,
+        },
+        (actuator) => actuator.stopIoThread(replica),
+      );
+      return outcome.ok ? replica : undefined;
+    }),
+  );
+  /** A refused failover leaves the replicas as they were: their IO threads start again. */
+  const restartIo = async () => {
+    for (const replica of await ioStops) {
+      if (!replica) continue;
+      await runner.attempt(
+        {
+          event: 'mysql.start_replication',
+          host: replica,
+          role,
+          reason: `failover refused: ${replica} replicates from ${oldWriter} again`,
+        },
+        (actuator) => actuator.startReplication(replica),
+      );
+    }
+  };
 
   if (choice.waitFor) {
     await recordStep(ctx, operation, 'catching_up');
@@ -114,6 +147,7 @@ export async function runFailover(
       });
     }
     if (!applied) {
+      await restartIo();
       await clearOperation(ctx);
       const reason = `${target} did not apply its relay log (${choice.waitFor}) within ${timeout} ms: not promoting a host that lacks received transactions`;
       journalRefusal(reason, () => {
@@ -133,7 +167,9 @@ export async function runFailover(
       role,
       reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}`,
     },
-    (actuator) => actuator.stopReplication(target),
+    // The SQL thread now (nothing more is applied); the IO thread's stop may take seconds under
+    // semi-sync (a kill connection to the vanished master) and finishes in the background.
+    (actuator) => actuator.stopReplication(target, { ioInBackground: true }),
   );
 
   await recordStep(ctx, operation, 'fencing');
@@ -142,6 +178,7 @@ export async function runFailover(
   // waited out, and the agent took the VIP down itself when it lapsed.
   const lease = await leaseLapse;
   if (!lease.ok) {
+    await restartIo();
     await clearOperation(ctx);
     const reason = `not promoting ${target}: ${lease.detail}`;
     journalRefusal(reason, () =>
@@ -167,6 +204,7 @@ export async function runFailover(
   await recordStep(ctx, operation, 'promoting');
   const granted = await ctx.grantLease(target);
   if (!granted.ok) {
+    await restartIo();
     await clearOperation(ctx);
     const reason = `not promoting ${target}: ${granted.detail}`;
     journalRefusal(reason, () =>
@@ -187,6 +225,7 @@ export async function runFailover(
       undefined,
     );
   } catch (error) {
+    await restartIo();
     await clearOperation(ctx);
     ctx.metrics?.failoversTotal.inc({ role, result: 'failed' });
     return { result: failed(`could not make ${target} writable: ${(error as Error).message}`) };
@@ -215,7 +254,7 @@ export async function runFailover(
   // Replicas follow after the promotion, outside the write outage: the new writer already has
   // every transaction they have (the candidate rule), and they cannot receive from the dead writer.
   await recordStep(ctx, operation, 'repointing');
-  const followers = followersOf(ctx, oldWriter, [target]);
+  await ioStops;
   for (const replica of followers) {
     await runner.attempt(
       {

@@ -78,8 +78,11 @@ export class FencedActuator implements Actuator {
   repoint(replica: string, newMaster: string): Promise<void> {
     return this.fenced(`repointing ${replica}`, () => this.inner.repoint(replica, newMaster));
   }
-  stopReplication(host: string): Promise<void> {
-    return this.fenced(`STOP SLAVE on ${host}`, () => this.inner.stopReplication(host));
+  stopReplication(host: string, options?: { ioInBackground?: boolean }): Promise<void> {
+    return this.fenced(`STOP SLAVE on ${host}`, () => this.inner.stopReplication(host, options));
+  }
+  stopIoThread(host: string): Promise<void> {
+    return this.fenced(`STOP SLAVE IO_THREAD on ${host}`, () => this.inner.stopIoThread(host));
   }
   startReplication(host: string): Promise<void> {
     return this.fenced(`START SLAVE on ${host}`, () => this.inner.startReplication(host));

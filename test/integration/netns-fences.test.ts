@@ -267,8 +267,10 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
       );
     t.diagnostic(`timeline:\n${[...timeline, ...agentEvents].join('\n')}`);
     const lateAcks = localAcks.filter((at) => at >= promoted);
+    // A sample is stamped when it starts: one started up to its query timeout (500 ms) before the
+    // resume is answered only after it.
     const inResumeWindow = (at: number) =>
-      fault.resumeWindow === true && at >= endedAt - 50 && at < endedAt + RESUME_WINDOW_MS;
+      fault.resumeWindow === true && at >= endedAt - 600 && at < endedAt + RESUME_WINDOW_MS;
     if (fault.resumeWindow && !semiSync) {
       t.diagnostic(
         `async | ${fault.name}: ${lateAcks.length} write(s) acknowledged by ${writer} after the resume, the last ${lateAcks.length ? Math.max(...lateAcks) - endedAt : 0} ms after it`,

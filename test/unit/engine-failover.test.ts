@@ -18,11 +18,13 @@ test('writer dead on evidence: failover to the candidate, replicas follow, VIP m
   assert.equal(h.sim.host('db3').master, 'db2');
   assert.equal(state.operation, undefined);
   assert.deepEqual(h.sim.violations, []);
-  // Order: relay log applied, old VIP fenced (fails: host gone), writable, VIP; replicas follow after the promotion.
+  // Order: replicas stop fetching from the dead writer at once, relay log applied, old VIP fenced
+  // (fails: host gone), writable, VIP; replicas follow after the promotion.
   const order = h.sim.calls.filter(
     (call) => !call.includes('127.0.1.10') || call.includes('127.0.1.100'),
   );
   assert.deepEqual(order, [
+    'stopIoThread:db3',
     'waitForGtid:db2:0-1-100',
     'stopReplication:db2',
     'removeVip:db1:127.0.1.100',

@@ -275,6 +275,11 @@ export class FakeActuator implements Actuator {
       sim.sqlRunning = false;
     });
   }
+  async stopIoThread(host: string): Promise<void> {
+    this.call(`stopIoThread:${host}`, 'STOP SLAVE IO_THREAD', host, () => {
+      this.mysql(host).ioRunning = false;
+    });
+  }
   async startReplication(host: string): Promise<void> {
     this.call(`startReplication:${host}`, 'START SLAVE', host, () => {
       const sim = this.mysql(host);
