@@ -447,7 +447,24 @@ export class MysqlActions implements MysqlActuator {
       undefined,
       () =>
         this.withHost(host, async (connection) => {
-          await connection.query('STOP SLAVE IO_THREAD');
+          // A semi-sync replica's IO thread, when stopped, connects to its master to end its dump
+          // thread, for up to min(rpl_semi_sync_slave_kill_conn_timeout, 2 s): with a vanished
+          // master that is the whole wait. 1 s is the shortest (0 means no limit at all).
+          const [row] = await queryRows<{ timeout: string | number | null }>(
+            connection,
+            'SELECT @@global.rpl_semi_sync_slave_kill_conn_timeout AS timeout',
+          ).catch(() => [{ timeout: null }]);
+          const previous = Number(row?.timeout);
+          const shorten = Number.isInteger(previous) && previous > 1;
+          if (shorten) await connection.query('SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout=1');
+          try {
+            await connection.query('STOP SLAVE IO_THREAD');
+          } finally {
+            if (shorten)
+              await connection.query(
+                `SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout=${Number(previous)}`,
+              );
+          }
           const status = await slaveStatus(connection);
           if (status?.Slave_IO_Running === 'Yes')
             throw new ActionError(`${host}: IO thread still running after STOP SLAVE IO_THREAD`);

@@ -95,8 +95,11 @@ export interface LocalFenceOptions {
 
 const CONNECT_REFUSED = new Set(['ECONNREFUSED', 'ENOENT']);
 const LOCAL_CONNECT_TIMEOUT_MS = 250;
-/** read_only still pending this long with no client session left to kill: escalate now. */
-const READ_ONLY_STALL_MS = 300;
+/**
+ * read_only still pending this long after the kills began (and semi-sync waits were released):
+ * something the fence may not kill holds it back, and only stopping the server ends it.
+ */
+const READ_ONLY_STALL_MS = 600;
 /**
  * read_only=ON proved, connecting included, or the escalation starts. Short: the manager waits for
  * this fence (lease/release) before promoting, and a lapsed lease's fence must finish well within

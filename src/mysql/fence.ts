@@ -42,6 +42,22 @@ export class FenceTimeoutError extends Error {}
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Turns the semi-sync master side off when a replication thread waits for an acknowledgement. */
+async function releaseSemiSyncWaits(connection: Connection): Promise<boolean> {
+  const [row] = await queryRows<{ enabled: string | number }>(
+    connection,
+    'SELECT @@global.rpl_semi_sync_master_enabled AS enabled',
+  );
+  if (Number(row?.enabled) !== 1) return false;
+  const stuck = await queryRows(
+    connection,
+    "SELECT ID FROM information_schema.PROCESSLIST WHERE STATE LIKE '%semi-sync ACK%'",
+  );
+  if (stuck.length === 0) return false;
+  await connection.query('SET GLOBAL rpl_semi_sync_master_enabled=OFF');
+  return true;
+}
+
 /** What is still running on the server, for the message of a fence that stalled. */
 async function blockers(connection: Connection, spareIds: ReadonlySet<number>): Promise<string> {
   const rows = await queryRows<{
@@ -107,21 +123,31 @@ export async function fenceReadOnly(options: ReadOnlyFenceOptions): Promise<Read
     setting.catch(() => undefined);
     let killedWhileWaiting = 0;
     await Promise.race([setting.then(() => undefined), sleep(options.killAfterMs)]);
+    let releasedSemiSync = false;
+    let killer: Connection | undefined;
     if (!settled) {
-      const killer = await open();
-      let lastKill = Date.now();
+      killer = await open();
+      const waitingSince = Date.now();
       while (!settled) {
         const killed = await killClientSessions(killer, options.protectedUsers, spareIds);
         killedWhileWaiting += killed.length;
-        if (killed.length > 0) lastKill = Date.now();
-        else if (options.stallMs !== undefined && Date.now() - lastKill >= options.stallMs)
+        // What still holds read_only back after the clients are gone: a replication thread whose
+        // commit waits for a semi-sync acknowledgement (it may never come). New commits cannot
+        // start while read_only waits, and the clients that were waiting are killed: turning the
+        // master side off now acknowledges nobody, and lets read_only through.
+        if (!releasedSemiSync && killed.length === 0)
+          releasedSemiSync = await releaseSemiSyncWaits(killer);
+        if (options.stallMs !== undefined && Date.now() - waitingSince >= options.stallMs)
           throw new FenceTimeoutError(
-            `read_only=ON still waits ${Date.now() - lastKill} ms after the last client session was killed: ${await blockers(killer, spareIds)}`,
+            `read_only=ON still waits ${Date.now() - waitingSince} ms after its sessions were killed: ${await blockers(killer, spareIds)}`,
           );
         if (!settled) await Promise.race([setting.then(() => undefined), sleep(50)]);
       }
     }
     await setting;
+    // Back as configured: read_only now keeps clients out, so nothing waits on it but replication.
+    if (releasedSemiSync && killer)
+      await killer.query('SET GLOBAL rpl_semi_sync_master_enabled=ON');
     if (options.graceMs > 0) await sleep(options.graceMs);
     const killed =
       options.killRemaining === false

@@ -111,6 +111,26 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
 
   /** The old writer back in service: restarted if its fence stopped it, rejoined if diverged. */
   const repair = async (host: string) => {
+    await restore(host);
+    // Settled before the next fault: every host ONLINE and replicating, as after an operator's
+    // repair (a fault that lands mid-repair measures the repair's own timeouts instead).
+    await waitFor(
+      'every host ONLINE and replicating',
+      async () => {
+        if (!daemon.status().hosts.every((entry) => entry.state === 'ONLINE')) return false;
+        for (const name of cluster.instances.keys()) {
+          if (name === writerOf()) continue;
+          const [status] = await cluster.instance(name).sql('SHOW SLAVE STATUS');
+          if (status?.Slave_IO_Running !== 'Yes' || status?.Slave_SQL_Running !== 'Yes')
+            return false;
+        }
+        return true;
+      },
+      60_000,
+    );
+    await sleep(2000);
+  };
+  const restore = async (host: string) => {
     if (!cluster.instance(host).isRunning()) await cluster.instance(host).start();
     await waitFor(
       `${host} back and held`,
@@ -248,7 +268,7 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
       .filter(
         (entry) =>
           entry.at >= faultAt &&
-          entry.at <= promoted + 100 &&
+          entry.at <= Math.max(promoted, firstWrite ?? 0) + 100 &&
           /^(failover|fence|writer|host\.state|mysql\.)/.test(entry.event),
       )
       .map(
