@@ -53,6 +53,8 @@ export class AgentExchange {
   private readonly leaseConfirmed = new Map<string, number>();
   /** host -> why its agent's protocol does not work with this manager's, while it does not. */
   private readonly mismatches = new Map<string, string>();
+  /** Hosts whose agent rejected the protocol field (built before it): requests leave it out. */
+  private readonly legacyAgents = new Set<string>();
   private readonly now: () => number;
   private readonly protocol: number;
   startedAt: number;
@@ -99,9 +101,33 @@ export class AgentExchange {
   /**
    * One exchange; an answer in a protocol too far from ours is thrown away whole: its fields may
    * mean something else, so none of it (VIPs, probe, lease) may feed the engine.
+   *
+   * Agents built before the protocol field reject it as an unknown key (400, nothing applied, the
+   * sequence number not taken): they speak protocol 1, so when that is within reach the same
+   * request goes again at once without the field, and later ones to that host leave it out until
+   * its agent states a protocol (it was upgraded).
    */
   private async exchange(host: string, body: SyncRequest, timeoutMs: number): Promise<SyncAnswer> {
-    const answer = await this.options.transport.sync(host, body, timeoutMs);
+    const legacy = this.legacyAgents.has(host);
+    let answer: SyncAnswer;
+    try {
+      answer = await this.options.transport.sync(
+        host,
+        legacy ? withoutProtocol(body) : body,
+        timeoutMs,
+      );
+    } catch (error) {
+      if (legacy || body.protocol === undefined || !rejectsProtocolField(error)) throw error;
+      const problem = protocolMismatch('manager', this.protocol, PROTOCOL_WITHOUT_FIELD);
+      if (problem) throw new ProtocolMismatchError(`${host}'s agent: ${problem}`);
+      this.legacyAgents.add(host);
+      this.options.log.info(
+        { event: 'agent.protocol_legacy', host },
+        `${host}'s agent predates the protocol field: speaking protocol ${PROTOCOL_WITHOUT_FIELD} to it`,
+      );
+      answer = await this.options.transport.sync(host, withoutProtocol(body), timeoutMs);
+    }
+    if (answer.protocol !== undefined) this.legacyAgents.delete(host);
     const problem = protocolMismatch('manager', this.protocol, peerProtocol(answer.protocol));
     if (problem) throw new ProtocolMismatchError(`${host}'s agent: ${problem}`);
     return answer;
@@ -330,5 +356,20 @@ function isProtocolMismatch(error: unknown): boolean {
   return (
     error instanceof ProtocolMismatchError ||
     (error instanceof AgentError && error.status === 409 && error.code === 'protocol_mismatch')
+  );
+}
+
+function withoutProtocol(body: SyncRequest): SyncRequest {
+  const { protocol: _protocol, ...rest } = body;
+  return rest;
+}
+
+/** A build from before the field answers 400 malformed "unknown key(s) protocol" and applies nothing. */
+function rejectsProtocolField(error: unknown): boolean {
+  return (
+    error instanceof AgentError &&
+    error.status === 400 &&
+    error.code === 'malformed' &&
+    /unknown key\(s\)[^;]*\bprotocol\b/.test(error.message)
   );
 }

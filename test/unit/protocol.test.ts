@@ -260,3 +260,42 @@ test('the manager exports its build', async () => {
     new RegExp(`switchyard_build_info\\{version="${switchyardVersion()}",cluster="test"\\} 1`),
   );
 });
+
+test('an agent built before the protocol field (rejects it as an unknown key) is spoken to without it', async () => {
+  let rejected = 0;
+  const { exchange, sent, journal } = manager(async (request) => {
+    if ('protocol' in request) {
+      rejected++;
+      throw new AgentError(
+        'POST http://db1:9106/api/v1/sync: HTTP 400 malformed: unknown key(s) protocol',
+        400,
+        'malformed',
+      );
+    }
+    return answer(request.seq);
+  });
+  await exchange.exchangeNow('db1', REQUEST, 1000);
+  assert.equal(exchange.report('db1')?.answer?.seq, 1, 'the first exchange already succeeds');
+  for (let cycle = 0; cycle < 3; cycle++) {
+    exchange.send('db1', REQUEST);
+    await exchange.settled();
+  }
+  assert.equal(rejected, 1, 'the field is left out from then on');
+  assert.equal(exchange.report('db1')?.error, undefined);
+  assert.equal(sent.at(-1)?.protocol, undefined);
+  assert.equal(
+    journal.entries.filter((entry) => entry.event.startsWith('agent.')).length,
+    0,
+    'not a failure',
+  );
+});
+
+test('a malformed request for another reason is not retried without the field', async () => {
+  let calls = 0;
+  const { exchange } = manager(async () => {
+    calls++;
+    throw new AgentError('HTTP 400 malformed: vips.0: must be an IPv4 address', 400, 'malformed');
+  });
+  await assert.rejects(exchange.exchangeNow('db1', REQUEST, 1000), /IPv4/);
+  assert.equal(calls, 1);
+});
