@@ -1,4 +1,10 @@
 import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
+import {
+  PROTOCOL_WITHOUT_FIELD,
+  peerProtocol,
+  protocolMismatch,
+  speakingProtocol,
+} from '../domain/protocol.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
@@ -22,7 +28,16 @@ export interface AgentExchangeOptions {
   log: Logger;
   metrics?: SwitchyardMetrics;
   now?: () => number;
+  /** The exchange protocol this manager speaks (default: this build's, or SWITCHYARD_PROTOCOL). */
+  protocol?: number;
 }
+
+/** An agent answered in a protocol this manager cannot use: its answer counts as no answer. */
+export class ProtocolMismatchError extends Error {
+  override name = 'ProtocolMismatchError';
+}
+
+type SyncBody = Omit<SyncRequest, 'seq' | 'protocol'>;
 
 /**
  * Sends every agent its part of the cluster's truth once per cycle, without ever making the cycle
@@ -36,17 +51,23 @@ export class AgentExchange {
   private readonly queued = new Map<string, SyncRequest>();
   private readonly heldSeries = new Map<string, string[]>();
   private readonly leaseConfirmed = new Map<string, number>();
+  /** host -> why its agent's protocol does not work with this manager's, while it does not. */
+  private readonly mismatches = new Map<string, string>();
+  /** Hosts whose agent rejected the protocol field (built before it): requests leave it out. */
+  private readonly legacyAgents = new Set<string>();
   private readonly now: () => number;
+  private readonly protocol: number;
   startedAt: number;
 
   constructor(private readonly options: AgentExchangeOptions) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    this.protocol = options.protocol ?? speakingProtocol();
   }
 
   /** The sequence number is taken now, with the desired set: a later move outranks it at the agent. */
-  send(host: string, request: Omit<SyncRequest, 'seq'>): void {
-    const body: SyncRequest = { ...request, seq: this.options.transport.nextSeq() };
+  send(host: string, request: SyncBody): void {
+    const body = this.request(request);
     if (this.inFlight.has(host)) {
       this.queued.set(host, body);
       return;
@@ -58,17 +79,57 @@ export class AgentExchange {
    * One exchange now, awaited (a new writer's lease must be held before it becomes writable).
    * Queued periodic sets carry older sequence numbers and lose to it at the agent.
    */
-  async exchangeNow(
-    host: string,
-    request: Omit<SyncRequest, 'seq'>,
-    timeoutMs: number,
-  ): Promise<SyncAnswer> {
-    const answer = await this.options.transport.sync(
-      host,
-      { ...request, seq: this.options.transport.nextSeq() },
-      timeoutMs,
-    );
-    this.answered(host, answer);
+  async exchangeNow(host: string, request: SyncBody, timeoutMs: number): Promise<SyncAnswer> {
+    try {
+      const answer = await this.exchange(host, this.request(request), timeoutMs);
+      this.answered(host, answer);
+      return answer;
+    } catch (error) {
+      if (isProtocolMismatch(error)) this.mismatched(host, (error as Error).message);
+      throw error;
+    }
+  }
+
+  /** A protocol-1 manager (test setting) sends no field, as builds from before it did. */
+  private request(request: SyncBody): SyncRequest {
+    const seq = this.options.transport.nextSeq();
+    return this.protocol > PROTOCOL_WITHOUT_FIELD
+      ? { protocol: this.protocol, ...request, seq }
+      : { ...request, seq };
+  }
+
+  /**
+   * One exchange; an answer in a protocol too far from ours is thrown away whole: its fields may
+   * mean something else, so none of it (VIPs, probe, lease) may feed the engine.
+   *
+   * Agents built before the protocol field reject it as an unknown key (400, nothing applied, the
+   * sequence number not taken): they speak protocol 1, so when that is within reach the same
+   * request goes again at once without the field, and later ones to that host leave it out until
+   * its agent states a protocol (it was upgraded).
+   */
+  private async exchange(host: string, body: SyncRequest, timeoutMs: number): Promise<SyncAnswer> {
+    const legacy = this.legacyAgents.has(host);
+    let answer: SyncAnswer;
+    try {
+      answer = await this.options.transport.sync(
+        host,
+        legacy ? withoutProtocol(body) : body,
+        timeoutMs,
+      );
+    } catch (error) {
+      if (legacy || body.protocol === undefined || !rejectsProtocolField(error)) throw error;
+      const problem = protocolMismatch('manager', this.protocol, PROTOCOL_WITHOUT_FIELD);
+      if (problem) throw new ProtocolMismatchError(`${host}'s agent: ${problem}`);
+      this.legacyAgents.add(host);
+      this.options.log.info(
+        { event: 'agent.protocol_legacy', host },
+        `${host}'s agent predates the protocol field: speaking protocol ${PROTOCOL_WITHOUT_FIELD} to it`,
+      );
+      answer = await this.options.transport.sync(host, withoutProtocol(body), timeoutMs);
+    }
+    if (answer.protocol !== undefined) this.legacyAgents.delete(host);
+    const problem = protocolMismatch('manager', this.protocol, peerProtocol(answer.protocol));
+    if (problem) throw new ProtocolMismatchError(`${host}'s agent: ${problem}`);
     return answer;
   }
 
@@ -135,8 +196,7 @@ export class AgentExchange {
   }
 
   private dispatch(host: string, body: SyncRequest): void {
-    const work = this.options.transport
-      .sync(host, body, this.options.timeoutMs)
+    const work = this.exchange(host, body, this.options.timeoutMs)
       .then(
         (answer) => this.answered(host, answer),
         (error: Error) => this.failed(host, error),
@@ -182,6 +242,11 @@ export class AgentExchange {
       });
     }
     this.reports.set(host, { host, answeredAt: this.now(), answer });
+    if (this.mismatches.delete(host))
+      this.options.log.info(
+        { event: 'agent.protocol_agreed', host, agent_protocol: peerProtocol(answer.protocol) },
+        `${host}'s agent speaks a protocol this manager works with again`,
+      );
     if (answer.lease?.holding) this.leaseConfirmed.set(host, this.now());
     this.noteFenceChanges(host, previous?.answer, answer);
     this.exportHost(host, answer);
@@ -227,6 +292,7 @@ export class AgentExchange {
   private failed(host: string, error: Error): void {
     // Stale: a newer change reached the agent first; this desired set was already outdated.
     if (error instanceof AgentError && error.status === 409 && error.code === 'stale') return;
+    if (isProtocolMismatch(error)) this.mismatched(host, error.message);
     const previous = this.reports.get(host);
     const message = error.message;
     if (previous?.error === undefined) {
@@ -251,10 +317,29 @@ export class AgentExchange {
     this.exportHost(host, undefined);
   }
 
+  /**
+   * Journals a protocol mismatch once per change (a new message: a side was upgraded or rolled
+   * back); the metric stays 1 until the agent answers in a protocol this manager can use.
+   */
+  private mismatched(host: string, detail: string): void {
+    this.options.metrics?.agentProtocolMismatch.set({ host }, 1);
+    if (this.mismatches.get(host) === detail) return;
+    this.mismatches.set(host, detail);
+    this.options.journal?.append({
+      phase: 'note',
+      event: 'agent.protocol_mismatch',
+      host,
+      reason: `${detail}; its answers are not used (the agent counts as not answering) until then`,
+      inputs: { manager_protocol: this.protocol },
+    });
+    this.options.log.error({ event: 'agent.protocol_mismatch', host, detail }, detail);
+  }
+
   private exportHost(host: string, answer: SyncAnswer | undefined): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
     if (this.hasAgent(host)) metrics.agentUp.set({ host }, answer ? 1 : 0);
+    if (answer && this.hasAgent(host)) metrics.agentProtocolMismatch.set({ host }, 0);
     for (const ip of this.heldSeries.get(host) ?? []) metrics.vipHeld.remove({ ip, host });
     const held = answer?.held ?? [];
     for (const ip of held) metrics.vipHeld.set({ ip, host }, 1);
@@ -264,4 +349,27 @@ export class AgentExchange {
     // Kept while the agent is silent: its last word is the best estimate (agent_up says it is old).
     if (answer?.fence_ready) metrics.fenceReady.set({ host }, answer.fence_ready.ready ? 1 : 0);
   }
+}
+
+/** Our own refusal of an answer, or the agent's refusal of our request (409 protocol_mismatch). */
+function isProtocolMismatch(error: unknown): boolean {
+  return (
+    error instanceof ProtocolMismatchError ||
+    (error instanceof AgentError && error.status === 409 && error.code === 'protocol_mismatch')
+  );
+}
+
+function withoutProtocol(body: SyncRequest): SyncRequest {
+  const { protocol: _protocol, ...rest } = body;
+  return rest;
+}
+
+/** A build from before the field answers 400 malformed "unknown key(s) protocol" and applies nothing. */
+function rejectsProtocolField(error: unknown): boolean {
+  return (
+    error instanceof AgentError &&
+    error.status === 400 &&
+    error.code === 'malformed' &&
+    /unknown key\(s\)[^;]*\bprotocol\b/.test(error.message)
+  );
 }

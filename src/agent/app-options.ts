@@ -21,6 +21,8 @@ export interface AgentAppOptions {
   probe?: (target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
   /** For tests: how another agent is reached for the lease. */
   ping?: (url: string, from: string, timeoutMs: number) => Promise<void>;
+  /** For tests: the exchange protocol this agent speaks (default: this build's, or SWITCHYARD_PROTOCOL). */
+  protocol?: number;
   /** For tests: the server fence (read_only and its escalation) with fakes. */
   fence?: LocalFence;
 }

@@ -20,6 +20,7 @@ import type { HeldAddress } from './vip-driver.js';
 import { WriterProbe } from './writer-probe.js';
 import { transferRouter } from './transfer-routes.js';
 import type { AgentAppOptions } from './app-options.js';
+import { speakingProtocol } from '../domain/protocol.js';
 
 export type { AgentAppOptions } from './app-options.js';
 
@@ -422,6 +423,7 @@ export function createAgentApp(
       lease,
       fence: hostFence,
       log,
+      protocol: options.protocol ?? speakingProtocol(),
       parse: parseBody,
       refuse,
       announceAfter,

@@ -3,7 +3,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { HttpError } from '../api/errors.js';
 import type { ReleaseAnswer, SyncAnswer } from '../domain/agent-exchange.js';
+import { PROTOCOL_WITHOUT_FIELD, peerProtocol, protocolMismatch } from '../domain/protocol.js';
 import type { Logger } from '../log.js';
+import { switchyardVersion } from '../version.js';
 import type { AgentConfig } from './config.js';
 import type { HostFence } from './host-fence.js';
 import type { LeaseKeeper } from './lease.js';
@@ -16,6 +18,8 @@ const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be a
 const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/);
 
 export const syncBody = z.strictObject({
+  /** The manager's exchange protocol; absent from managers built before the field (protocol 1). */
+  protocol: z.number().int().min(1).max(9999).optional(),
   seq: z.number().int().nonnegative(),
   host: hostName,
   interface: z.string().min(1).optional(),
@@ -53,6 +57,8 @@ export interface SyncDeps {
   lease: LeaseKeeper;
   fence: HostFence;
   log: Logger;
+  /** The exchange protocol this agent speaks (src/domain/protocol.ts). */
+  protocol: number;
   parse<T>(schema: z.ZodType<T>, body: unknown): T;
   refuse(response: Response, status: number, code: string, detail: string): never;
   /** Announces an added VIP after the reply (gratuitous ARP takes about a second). */
@@ -78,6 +84,16 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
     '/sync',
     route(async (request, response) => {
       const body = deps.parse(syncBody, request.body);
+      // First of all: a manager too far apart may mean something else by any field, so nothing
+      // of its request is applied (no VIP, no lease, no contact counted).
+      const mismatch = protocolMismatch('agent', deps.protocol, peerProtocol(body.protocol));
+      if (mismatch) {
+        deps.log.warn(
+          { event: 'agent.protocol_mismatch', manager_protocol: peerProtocol(body.protocol) },
+          mismatch,
+        );
+        deps.refuse(response, 409, 'protocol_mismatch', mismatch);
+      }
       const vip = deps.config.vip;
       if (!vip)
         deps.refuse(
@@ -205,6 +221,10 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       const fence = deps.lease.fenceStatus();
       const now = Date.now();
       const answer: SyncAnswer = {
+        // A build speaking the protocol from before the field existed sends neither (test setting).
+        ...(deps.protocol > PROTOCOL_WITHOUT_FIELD
+          ? { protocol: deps.protocol, version: switchyardVersion() }
+          : {}),
         seq: body.seq,
         held: outcome.after,
         added: outcome.added,

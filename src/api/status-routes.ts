@@ -32,6 +32,10 @@ export interface HostStatus {
 
 export interface AgentStatus {
   up: boolean;
+  /** The agent's build, from its last answer; absent from builds before the exchange protocol field. */
+  version?: string;
+  /** The exchange protocol of its last answer (1: a build from before the field). */
+  protocol?: number;
   /** VIPs the agent reports holding; undefined while it does not answer (unknown). */
   held?: string[];
   error?: string;

@@ -13,11 +13,12 @@ import { registerRun } from './commands/run.js';
 import { registerSandbox } from './commands/sandbox.js';
 import { registerShow } from './commands/show.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
+import { switchyardVersion } from '../version.js';
 
 export function buildProgram(): Command {
   const program = new Command('switchyard')
     .description('Failover manager for MySQL/MariaDB master-master clusters')
-    .version('0.1.0')
+    .version(switchyardVersion())
     .showHelpAfterError()
     .exitOverride();
   registerConfigCheck(program);

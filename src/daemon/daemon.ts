@@ -29,6 +29,7 @@ import { followerGuard } from '../ha/follower-guard.js';
 import { TermJournal } from '../ha/term-journal.js';
 import { SingleProcessLeadership, type Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
+import { peerProtocol } from '../domain/protocol.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
 import { registerMysqlTls } from '../mysql/tls.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
@@ -47,6 +48,8 @@ function agentStatus(agents: AgentExchange, host: string): AgentStatus | undefin
   const now = Date.now();
   return {
     up,
+    version: answer?.version,
+    protocol: answer ? peerProtocol(answer.protocol) : undefined,
     held: up ? answer?.held : undefined,
     error: report ? report.error : 'no exchange yet',
     probe:

@@ -3,6 +3,8 @@
  * shared by the manager (src/actuator) and the agent (src/agent).
  */
 export interface SyncRequest {
+  /** The manager's exchange protocol (src/domain/protocol.ts); absent from builds before it existed (1). */
+  protocol?: number;
   /** The manager's sequence number: the agent refuses one older than a change it already applied. */
   seq: number;
   /** The agent's host name in the cluster. */
@@ -24,6 +26,10 @@ export interface SyncRequest {
 }
 
 export interface SyncAnswer {
+  /** The agent's exchange protocol; absent from builds before it existed (1). */
+  protocol?: number;
+  /** The agent's build (package version); absent from builds before the protocol field. */
+  version?: string;
   seq: number;
   held: string[];
   added: string[];

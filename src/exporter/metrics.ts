@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { HOST_STATES } from '../domain/host-state.js';
 import { MODES } from '../config/schema.js';
+import { switchyardVersion } from '../version.js';
 
 /** prom-client defaults dropped because they break the naming rules; see the constructor. */
 export const OFF_CONVENTION_DEFAULTS = [
@@ -69,6 +70,16 @@ export class SwitchyardMetrics {
     'switchyard_agent_up',
     "1 if the host's agent answered the last status exchange",
     ['host'],
+  );
+  readonly agentProtocolMismatch = this.gauge(
+    'switchyard_agent_protocol_mismatch',
+    "1 while the host's agent speaks an exchange protocol too far from this manager's (its answers are not used: upgrade the side that is behind)",
+    ['host'],
+  );
+  readonly buildInfo = this.gauge(
+    'switchyard_build_info',
+    "always 1: this manager's build (package version) in the version label",
+    ['version'],
   );
   readonly fenceReady = this.gauge(
     'switchyard_fence_ready',
@@ -177,6 +188,7 @@ export class SwitchyardMetrics {
     options: { processMetrics?: boolean } = {},
   ) {
     this.registry.setDefaultLabels({ cluster });
+    this.buildInfo.set({ version: switchyardVersion() }, 1);
     const isLeader = () => this.leaderSource?.();
     this.leader = new Gauge({
       name: 'switchyard_leader',

@@ -27,6 +27,7 @@ const DESIGN_ALERTS = [
   'SwitchyardNoLeader',
   'SwitchyardManagersDisagree',
   'SwitchyardFenceNotReady',
+  'SwitchyardAgentProtocolMismatch',
 ];
 
 test('alert rules: promtool check rules and promtool test rules pass', async (t) => {

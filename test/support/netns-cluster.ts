@@ -76,6 +76,8 @@ export interface NetnsClusterOptions {
   managerConfig?: Record<string, unknown>;
   /** Puts this host's MariaDB directory on its own small ext4 loop filesystem (needs root). */
   smallDisk?: { host: string; sizeMb: number };
+  /** Extra environment per host's agent (e.g. SWITCHYARD_PROTOCOL=1: an agent of the previous protocol). */
+  agentEnv?: Record<string, Record<string, string>>;
 }
 
 export interface NetnsCluster {
@@ -122,7 +124,13 @@ export async function startNetnsCluster(
   const agents: ChildProcess[] = [];
   const agentByHost = new Map<
     string,
-    { child?: ChildProcess; command: string[]; log: string; health: string }
+    {
+      child?: ChildProcess;
+      command: string[];
+      log: string;
+      health: string;
+      env?: Record<string, string>;
+    }
   >();
   const instances = new Map<string, MariaDbInstance>();
   let closeHealth: (() => Promise<void>) | undefined;
@@ -283,9 +291,10 @@ export async function startNetnsCluster(
         command,
         log: join(dir, `agent-${name}.log`),
         health: `${scheme}://${host.address}:${AGENT_PORT}/healthz`,
+        env: options.agentEnv?.[name],
       };
       agentByHost.set(name, entry);
-      await startAgent(name, command, entry.log, entry.health, agents, health);
+      await startAgent(name, command, entry.log, entry.health, agents, health, entry.env);
       Object.assign(entry, { child: agents.at(-1) });
     }
 
@@ -381,7 +390,7 @@ export async function startNetnsCluster(
       async startAgent(name) {
         const entry = agentByHost.get(name);
         if (!entry) throw new Error(`no agent for ${name}`);
-        await startAgent(name, entry.command, entry.log, entry.health, agents, health);
+        await startAgent(name, entry.command, entry.log, entry.health, agents, health, entry.env);
         entry.child = agents.at(-1);
       },
       destroy,
@@ -403,9 +412,13 @@ async function startAgent(
   healthUrl: string,
   agents: ChildProcess[],
   health: (url: string, signal: AbortSignal) => Promise<{ ok: boolean }>,
+  env?: Record<string, string>,
 ): Promise<void> {
   const log = openSync(logFile, 'a');
-  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', log, log] });
+  const child = spawn(command[0] as string, command.slice(1), {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...env },
+  });
   closeSync(log);
   agents.push(child);
   let exit: string | undefined;

@@ -19,6 +19,14 @@ function stateColour(state: string): Colour {
   return 'yellow';
 }
 
+/** The agent's build during a rolling upgrade: its version, or what is known of it. */
+function agentCell(agent: StatusSnapshot['hosts'][number]['agent']): string {
+  if (!agent) return '-';
+  if (!agent.up) return 'down';
+  // Builds from before the protocol field state no version.
+  return agent.version ?? `protocol ${agent.protocol ?? 1}`;
+}
+
 export function renderStatus(status: StatusSnapshot, colour = false): string {
   const lines = [
     `cluster ${status.cluster}: mode ${status.mode}${status.modeReason ? ` (${status.modeReason})` : ''}; ${status.leader}`,
@@ -46,7 +54,7 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
       `in progress: ${status.operation.kind} of ${status.operation.role} ${status.operation.from ?? '?'} -> ${status.operation.to} (${status.operation.step})`,
     );
   const table = createTable(
-    ['host', 'address', 'state', 'read_only', 'lag', 'replication', 'roles'],
+    ['host', 'address', 'state', 'read_only', 'lag', 'replication', 'agent', 'roles'],
     colour,
   );
   for (const host of status.hosts) {
@@ -65,6 +73,7 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
       host.readOnly === undefined ? '?' : host.readOnly ? 'ON' : 'OFF',
       lag(host.lagSeconds),
       replication,
+      agentCell(host.agent),
       rolesCell(host, colour),
     ]);
   }
