@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
+import type { ServerReading } from './health.js';
 import type { LocalFence } from './local-fence.js';
 import type { VipDriver } from './vip-driver.js';
 import type { ProbeResult, ProbeTarget } from './writer-probe.js';
@@ -21,6 +22,8 @@ export interface AgentAppOptions {
   probe?: (target: ProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
   /** For tests: how another agent is reached for the lease. */
   ping?: (url: string, from: string, timeoutMs: number) => Promise<void>;
+  /** For tests: the health endpoints' live read of the server (default: the `mysql` section). */
+  readServer?: () => Promise<ServerReading>;
   /** For tests: the server fence (read_only and its escalation) with fakes. */
   fence?: LocalFence;
 }
