@@ -12,6 +12,7 @@ import type { EngineConfig, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence, type Evidence } from './evidence.js';
 import { hasVip, note, refused } from './operation.js';
 import { Hooks } from '../hooks/hooks.js';
+import { rolesHeldBy } from './roles.js';
 import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
 import type { OperationResult } from './types.js';
 
@@ -342,6 +343,10 @@ export class EngineCore {
       for (const [ip, host] of Object.entries(ips))
         if (host && hasVip(ip)) metrics.roleIpAssigned.set({ role, ip, host }, 1);
     }
+    metrics.roleAssigned.reset();
+    for (const host of Object.keys(this.config.hosts))
+      for (const role of rolesHeldBy(host, this.config.roles, this.state, this.writerRole))
+        metrics.roleAssigned.set({ role, host }, 1);
     metrics.alertingPipelineUp.set(this.pipelineUp() ? 1 : 0);
   }
 }
