@@ -135,11 +135,6 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       const early = deps.sequence.refusal(body.seq);
       if (early) deps.refuse(response, 409, early.code, early.detail);
       deps.lease.managerContact();
-      deps.exchangeRoles.note({
-        roles: body.roles ?? [],
-        writerRole: body.writer_role,
-        maxLagMs: body.max_lag_ms,
-      });
       deps.lease.configure(
         body.lease
           ? {
@@ -204,6 +199,13 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
                 .filter((address) => vipConfig.ips.includes(address.ip))
                 .map((address) => address.ip);
         return { added, removed, errors, after };
+      });
+      // Only from an exchange the sequence admitted: a stale one must not change what the health
+      // endpoints answer.
+      deps.exchangeRoles.note({
+        roles: body.roles ?? [],
+        writerRole: body.writer_role,
+        maxLagMs: body.max_lag_ms,
       });
       if (outcome.added.length > 0 || outcome.removed.length > 0) {
         deps.log.info(
