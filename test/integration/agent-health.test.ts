@@ -12,6 +12,7 @@ import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { validateAgentConfig } from '../../src/agent/config.js';
 import { silentLogger } from '../../src/log.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
+import { FAST_MONITOR, startDaemon, writeTestConfig } from '../support/daemon.js';
 import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const TOKEN = 'agent-health-token-4f1a';
@@ -147,4 +148,45 @@ test('/health/reader: a reader role from the exchange and replication running wi
     '200 again',
     async () => (await health(agent.url, '/health/reader')).status === 200,
   );
+});
+
+test('through the manager, with no role IPs: /health/writer follows the writer across a switchover', async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
+  const agents: Record<string, RunningAgent> = {};
+  for (const host of ['db1', 'db2', 'db3']) agents[host] = await agentFor(t, sandbox, host);
+  writeFileSync(join(sandbox.dir, 'agent.token'), `${TOKEN}\n`, { mode: 0o600 });
+  const config = writeTestConfig(sandbox, 'health.yml', (raw) => {
+    raw.monitor = FAST_MONITOR;
+    raw.listen = `127.0.0.1:${sandbox.listenPort}`;
+    for (const role of Object.values(raw.roles as Record<string, { ips?: string[] }>))
+      delete role.ips;
+    // No actuator.vip: nothing to put on an interface, but the agents get the exchange.
+    raw.actuator = { agent_token_file: 'agent.token' };
+    for (const host of ['db1', 'db2', 'db3']) raw.hosts[host].agent = agents[host]?.url;
+  });
+  const { daemon } = await startDaemon(t, config);
+  const writerAnswers = async () =>
+    Promise.all(
+      ['db1', 'db2'].map(
+        async (host) => (await health(agents[host]?.healthUrl as string, '/health/writer')).status,
+      ),
+    );
+  await waitFor('db1 alone to answer 200 on /health/writer', async () => {
+    const [db1, db2] = await writerAnswers();
+    return db1 === 200 && db2 === 503;
+  });
+  await waitFor(
+    'db3 to answer 200 on /health/reader',
+    async () => (await health(agents.db3?.url as string, '/health/reader')).status === 200,
+  );
+
+  const moved = await daemon.engine.moveRole('writer', 'db2', { force: false });
+  assert.equal(moved.ok, true, moved.detail);
+  // At once, from the switchover's own exchange: the new writer holds the lease and is writable.
+  assert.equal((await health(agents.db2?.url as string, '/health/writer')).status, 200);
+  await waitFor('db1 to answer 503', async () => {
+    const [db1, db2] = await writerAnswers();
+    return db1 === 503 && db2 === 200;
+  });
 });
