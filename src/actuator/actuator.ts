@@ -122,7 +122,12 @@ export class SwitchyardActuator implements Actuator {
         ? { caFile: config.mysql.tls.ca_file, verifyServerCert: config.mysql.tls.verify_identity }
         : undefined,
     });
-    if (config.actuator.vip === undefined) {
+    // Agents are talked to when VIPs are configured, or when no role has IPs and hosts have agents
+    // (routed by health checks or hooks): the exchange then carries the lease, probes and roles.
+    const routedWithoutVips =
+      Object.values(config.roles).every((role) => role.ips.length === 0) &&
+      Object.values(config.hosts).some((host) => host.agent !== undefined);
+    if (config.actuator.vip === undefined && !routedWithoutVips) {
       const bookkeeping = new BookkeepingVips({ recorder: this.recorder, logger: options.logger });
       this.vips = bookkeeping;
       this.agents = bookkeeping;
@@ -132,8 +137,8 @@ export class SwitchyardActuator implements Actuator {
         agents: Object.fromEntries(
           Object.entries(config.hosts).map(([name, host]) => [name, host.agent]),
         ),
-        interface: config.actuator.vip.interface,
-        prefix: config.actuator.vip.prefix,
+        interface: config.actuator.vip?.interface,
+        prefix: config.actuator.vip?.prefix ?? 24,
         token: () => readSecret(tokenSource, 'agent token'),
         timeoutMs: config.actuator.agent_timeout,
         retries: config.actuator.agent_retries,

@@ -359,8 +359,18 @@ function isProtocolMismatch(error: unknown): boolean {
   );
 }
 
+/**
+ * The request as a protocol-1 build reads it: its schema is strict, so every field added since
+ * (the protocol itself, and the roles the health endpoints answer from) is left out.
+ */
 function withoutProtocol(body: SyncRequest): SyncRequest {
-  const { protocol: _protocol, ...rest } = body;
+  const {
+    protocol: _protocol,
+    roles: _roles,
+    writer_role: _writerRole,
+    max_lag_ms: _maxLag,
+    ...rest
+  } = body;
   return rest;
 }
 

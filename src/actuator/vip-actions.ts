@@ -109,8 +109,9 @@ export class VipActions implements VipActuator, AgentTransport {
   }
 
   sync(host: string, request: SyncRequest, timeoutMs: number): Promise<SyncAnswer> {
+    // Without actuator.vip (roles without IPs) the set is empty and no interface is named.
     return this.client(host).sync(
-      { ...request, interface: this.iface(), prefix: this.options.prefix },
+      { ...request, interface: this.options.interface, prefix: this.options.prefix },
       timeoutMs,
     );
   }

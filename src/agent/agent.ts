@@ -1,18 +1,22 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AGENT_LIMITS } from '../api/limits.js';
+import { AGENT_LIMITS, HEALTH_LIMITS } from '../api/limits.js';
 import { listen } from '../api/server.js';
 import { readSecret } from '../config/secrets.js';
 import { assertSecretFilesPrivate } from '../config/secret-files.js';
 import type { Logger } from '../log.js';
 import type { SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
+import express from 'express';
+import { healthRouter } from './health.js';
 import { createAgentApp } from './server.js';
 import { IpCommandDriver, type VipDriver } from './vip-driver.js';
 
 export interface RunningAgent {
   server: Server;
   url: string;
+  /** The plain-HTTP health listener's URL, when `health_listen` is set. */
+  healthUrl?: string;
   close(): Promise<void>;
 }
 
@@ -88,9 +92,26 @@ export async function startAgent(options: {
     config.tls && { files: config.tls, log: logger },
     { trusted: app.runtime.trusted, log: logger },
   );
+  // Its own listener and connection budget: only the two health routes, no token, no TLS.
+  let healthServer: Server | undefined;
+  if (config.health_listen) {
+    const healthApp = express();
+    healthApp.disable('x-powered-by');
+    healthApp.use(healthRouter(app.runtime.health));
+    healthApp.use((_request, response) => {
+      response.status(404).type('text/plain').send('only /health/writer and /health/reader\n');
+    });
+    healthServer = await listen(healthApp, config.health_listen, HEALTH_LIMITS, undefined, {
+      log: logger,
+    });
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  const healthAddress = healthServer?.address() as AddressInfo | undefined;
+  const healthUrl =
+    healthAddress &&
+    `http://${healthAddress.family === 'IPv6' ? `[${healthAddress.address}]` : healthAddress.address}:${healthAddress.port}`;
   logger.info(
     {
       event: 'agent.started',
@@ -99,15 +120,19 @@ export async function startAgent(options: {
       interface: config.vip?.interface,
       ips: config.vip?.ips,
       snapshot: config.snapshot?.method,
+      health_url: healthUrl,
     },
     'agent listening',
   );
   return {
     server,
     url,
+    healthUrl,
     close: () =>
       new Promise<void>((resolve) => {
         app.runtime.stop();
+        healthServer?.close();
+        healthServer?.closeAllConnections();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { SnapshotMethod } from '../snapshot/types.js';
 import type { AgentConfig } from './config.js';
+import type { ServerReading } from './health.js';
 import type { LocalFence } from './local-fence.js';
 import type { VipDriver } from './vip-driver.js';
 import type { ProbeResult, ProbeTarget } from './writer-probe.js';
@@ -23,6 +24,8 @@ export interface AgentAppOptions {
   ping?: (url: string, from: string, timeoutMs: number) => Promise<void>;
   /** For tests: the exchange protocol this agent speaks (default: this build's, or SWITCHYARD_PROTOCOL). */
   protocol?: number;
+  /** For tests: the health endpoints' live read of the server (default: the `mysql` section). */
+  readServer?: () => Promise<ServerReading>;
   /** For tests: the server fence (read_only and its escalation) with fakes. */
   fence?: LocalFence;
 }

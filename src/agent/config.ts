@@ -26,6 +26,11 @@ const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be a
 
 export const agentConfigSchema = z.strictObject({
   listen: listenAddress,
+  /**
+   * Optional plain-HTTP listener that serves only GET /health/writer and /health/reader (for
+   * routers that cannot present the agent's client certificate or reach its API port).
+   */
+  health_listen: listenAddress.optional(),
   auth: z
     .strictObject({
       token_file: z.string().min(1).optional(),

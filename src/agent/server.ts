@@ -14,6 +14,14 @@ import type { AgentConfig } from './config.js';
 import { LeaseKeeper } from './lease.js';
 import { HostFence } from './host-fence.js';
 import { localMysqlOf } from './local-fence.js';
+import {
+  ExchangeRolesStore,
+  HEALTH_PATHS,
+  healthRouter,
+  LiveServerState,
+  readLocalServer,
+  type HealthDeps,
+} from './health.js';
 import { Mutex, SequenceGuard } from './mutex.js';
 import { createSyncRouter } from './sync-routes.js';
 import type { HeldAddress } from './vip-driver.js';
@@ -29,6 +37,8 @@ export interface AgentRuntime {
   lease: LeaseKeeper;
   fence: HostFence;
   probe: WriterProbe;
+  /** What the health endpoints answer from (also served on `health_listen`). */
+  health: HealthDeps;
   /** Sources that get the reserved connection budget (see src/net/admission.ts). */
   trusted: (address: string) => boolean;
   stop(): void;
@@ -135,6 +145,14 @@ export function createAgentApp(
     fence: (vips, reason) => hostFence.run(vips, reason),
   });
   const probe = new WriterProbe(options.probe);
+  const exchangeRoles = new ExchangeRolesStore();
+  const health: HealthDeps = {
+    exchange: exchangeRoles,
+    lease: () => lease.status(),
+    server: options.readServer
+      ? new LiveServerState(options.readServer)
+      : localMysql && new LiveServerState(() => readLocalServer(localMysql)),
+  };
   const app = express();
   app.disable('x-powered-by');
 
@@ -143,8 +161,10 @@ export function createAgentApp(
     response.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const routine = /\/api\/v1\/(sync|lease\/ping)$/.test(request.path);
-      const level =
-        response.statusCode >= 500
+      // Routers poll health every second or two; a 503 there is an answer, not a failure.
+      const level = HEALTH_PATHS.test(request.path)
+        ? 'debug'
+        : response.statusCode >= 500
           ? 'error'
           : response.statusCode >= 400
             ? 'warn'
@@ -170,6 +190,8 @@ export function createAgentApp(
   app.get('/healthz', (_request, response) => {
     response.json({ ok: true });
   });
+  // Before the request budgets: a router's check must never be answered "busy".
+  app.use(healthRouter(health));
 
   // Two request budgets: the manager's exchange and the lease's pings have their own, which
   // slow requests to the other routes cannot fill; each has a per-client cap as well.
@@ -422,6 +444,7 @@ export function createAgentApp(
       probe,
       lease,
       fence: hostFence,
+      exchangeRoles,
       log,
       protocol: options.protocol ?? speakingProtocol(),
       parse: parseBody,
@@ -448,6 +471,7 @@ export function createAgentApp(
     lease,
     fence: hostFence,
     probe,
+    health,
     trusted,
     stop: () => {
       lease.stop();

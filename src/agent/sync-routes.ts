@@ -7,6 +7,7 @@ import { PROTOCOL_WITHOUT_FIELD, peerProtocol, protocolMismatch } from '../domai
 import type { Logger } from '../log.js';
 import { switchyardVersion } from '../version.js';
 import type { AgentConfig } from './config.js';
+import type { ExchangeRolesStore } from './health.js';
 import type { HostFence } from './host-fence.js';
 import type { LeaseKeeper } from './lease.js';
 import { voterProblem, writerProblem } from './peers.js';
@@ -45,6 +46,12 @@ export const syncBody = z.strictObject({
       writer_vips: z.array(ipv4),
     })
     .optional(),
+  /** Every role this host holds now (for /health/writer and /health/reader). */
+  roles: z.array(z.string().min(1).max(64)).max(64).optional(),
+  /** Which of them is the writer's. */
+  writer_role: z.string().min(1).max(64).optional(),
+  /** The manager's monitor.max_lag: /health/reader answers 503 above it. */
+  max_lag_ms: z.number().int().nonnegative().max(86_400_000).optional(),
 });
 export type SyncBody = z.output<typeof syncBody>;
 
@@ -56,6 +63,7 @@ export interface SyncDeps {
   probe: WriterProbe;
   lease: LeaseKeeper;
   fence: HostFence;
+  exchangeRoles: ExchangeRolesStore;
   log: Logger;
   /** The exchange protocol this agent speaks (src/domain/protocol.ts). */
   protocol: number;
@@ -94,16 +102,22 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
         );
         deps.refuse(response, 409, 'protocol_mismatch', mismatch);
       }
+      // Without a "vip" section (a cluster routed by health checks or hooks) the exchange still
+      // carries the lease, the probe and the roles; only a request for VIPs is refused.
       const vip = deps.config.vip;
-      if (!vip)
+      if (!vip && (body.vips.length > 0 || (body.lease?.writer_vips.length ?? 0) > 0))
         deps.refuse(
           response,
           409,
           'not_configured',
           'this agent has no "vip" section in its config, so it holds no VIPs',
         );
-      const vipConfig = vip as NonNullable<AgentConfig['vip']>;
-      if (body.interface !== undefined && body.interface !== vipConfig.interface) {
+      const vipConfig: NonNullable<AgentConfig['vip']> = vip ?? {
+        interface: '',
+        ips: [],
+        refuse_moved: false,
+      };
+      if (vip && body.interface !== undefined && body.interface !== vipConfig.interface) {
         deps.refuse(
           response,
           403,
@@ -166,9 +180,11 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       const outcome = await deps.lock.run(async () => {
         const refusal = deps.sequence.admit(body.seq);
         if (refusal) deps.refuse(response, 409, refusal.code, refusal.detail);
-        const held = (await deps.driver.list(vipConfig.interface)).filter((address) =>
-          vipConfig.ips.includes(address.ip),
-        );
+        const held = vip
+          ? (await deps.driver.list(vipConfig.interface)).filter((address) =>
+              vipConfig.ips.includes(address.ip),
+            )
+          : [];
         const added: string[] = [];
         const removed: string[] = [];
         const errors: string[] = [];
@@ -199,6 +215,13 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
                 .filter((address) => vipConfig.ips.includes(address.ip))
                 .map((address) => address.ip);
         return { added, removed, errors, after };
+      });
+      // Only from an exchange the sequence admitted: a stale one must not change what the health
+      // endpoints answer.
+      deps.exchangeRoles.note({
+        roles: body.roles ?? [],
+        writerRole: body.writer_role,
+        maxLagMs: body.max_lag_ms,
       });
       if (outcome.added.length > 0 || outcome.removed.length > 0) {
         deps.log.info(

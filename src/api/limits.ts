@@ -66,6 +66,18 @@ export const AGENT_LIMITS: ServerLimits = {
   keepAliveTimeoutMs: 2000,
 };
 
+/**
+ * The agent's optional `health_listen`: only two cheap GETs, polled by every router (one HAProxy
+ * per application host is common), with no token and no body.
+ */
+export const HEALTH_LIMITS: ServerLimits = {
+  ...AGENT_LIMITS,
+  maxConnections: 256,
+  perClientConnections: 16,
+  reservedConnections: 0,
+  bodyTimeoutMs: 1000,
+};
+
 function busy(response: Response, detail: string): void {
   response.set('retry-after', '1');
   sendError(response, 503, 'busy', detail);

@@ -1,5 +1,7 @@
 import express from 'express';
 import type { LoadedConfig } from '../config/load.js';
+import type { RoleConfig } from '../config/schema.js';
+import { NO_IP, roleSlots, rolesHeldBy } from '../engine/roles.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
 import type { AutoRejoinReport } from '../daemon/auto-rejoin.js';
@@ -86,19 +88,26 @@ export function buildStatus(
   const now = extras.now ?? Date.now();
   const observations = new Map(cycle?.observations.map((obs) => [obs.host, obs]) ?? []);
   const roles: StatusSnapshot['roles'] = {};
+  // An exclusive role without IPs shows its holder under "-"; see rolesHeldBy for the others.
   for (const [role, roleConfig] of Object.entries(config.roles)) {
     roles[role] = Object.fromEntries(
-      roleConfig.ips.map((ip) => [ip, state.roles[role]?.[ip] ?? null]),
+      roleSlots(roleConfig).map((ip) => [ip, state.roles[role]?.[ip] ?? null]),
     );
   }
   const hosts = Object.entries(config.hosts).map(([name, host]): HostStatus => {
     const record = state.hosts[name];
     const obs = observations.get(name);
-    const held = Object.entries(roles).flatMap(([role, ips]) =>
-      Object.entries(ips)
-        .filter(([, holder]) => holder === name)
-        .map(([ip]) => ({ role, ip })),
-    );
+    const held = [
+      ...Object.entries(roles).flatMap(([role, ips]) =>
+        Object.entries(ips)
+          .filter(([, holder]) => holder === name)
+          .map(([ip]) => ({ role, ip })),
+      ),
+      // Roles without IPs that are not exclusive: held by every eligible host.
+      ...rolesHeldBy(name, config.roles, state, 'writer')
+        .filter((role) => roleSlots(config.roles[role] as RoleConfig).length === 0)
+        .map((role) => ({ role, ip: NO_IP })),
+    ];
     return {
       name,
       address: host.address,

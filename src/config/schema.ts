@@ -384,6 +384,22 @@ const haSchema = z.strictObject({
 export const MODES = ['active', 'passive', 'manual'] as const;
 export type Mode = (typeof MODES)[number];
 
+const hookArgv = z
+  .array(z.string().min(1, 'an argument must not be empty'))
+  .min(1, 'give the program and its arguments as a list, e.g. [/usr/local/bin/update-consul]');
+const hooksSchema = z.strictObject({
+  pre_failover: hookArgv.optional(),
+  post_failover: hookArgv.optional(),
+  /** A non-zero exit aborts the switchover before anything changed. */
+  pre_switchover: hookArgv.optional(),
+  post_switchover: hookArgv.optional(),
+  on_state_change: hookArgv.optional(),
+  /** Each run is killed (its whole process group) after this. */
+  timeout: duration.default(10_000),
+  /** Whether a failing pre_failover hook stops the failover; by default only journalled. */
+  pre_failover_aborts: z.boolean().default(false),
+});
+
 export const configSchema = z.strictObject({
   cluster: name,
   mysql: mysqlSchema,
@@ -481,6 +497,11 @@ export const configSchema = z.strictObject({
       promote_held: z.boolean().default(true),
     })
     .default({ promote_held: true }),
+  /**
+   * Programs run around failovers, switchovers and host state changes (argv lists, no shell); the
+   * context in SWITCHYARD_* variables and as JSON on stdin. See docs/routing.md.
+   */
+  hooks: hooksSchema.optional(),
   state_dir: z.string().min(1).default('/var/lib/switchyard'),
   journal: journalSchema.default({ max_size: 64 * 1024 * 1024, keep: 5 }),
   checksum: checksumSchema.default({ chunk_time: 500, max_lag: 5000, schema: 'switchyard' }),

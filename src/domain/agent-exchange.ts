@@ -23,6 +23,15 @@ export interface SyncRequest {
     managers: number;
     writer_vips: string[];
   };
+  /**
+   * Every role this host holds now: a role IP assigned to it, or, for a role without IPs, its
+   * assignment. The agent's /health/writer and /health/reader answer from it.
+   */
+  roles?: string[];
+  /** The writer role's name (which of `roles` makes this host the writer). */
+  writer_role?: string;
+  /** monitor.max_lag: /health/reader answers 503 while this host's replication lags more. */
+  max_lag_ms?: number;
 }
 
 export interface SyncAnswer {

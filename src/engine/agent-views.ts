@@ -5,7 +5,7 @@ import type { EngineConfig } from './context.js';
 import type { ObserverView } from './evidence.js';
 import { awaitLeaseLapse, type LeaseGateInput } from './lease-gate.js';
 import { hasVip } from './operation.js';
-import { holderOf } from './roles.js';
+import { holderOf, rolesHeldBy } from './roles.js';
 
 /**
  * What the engine reads from, and asks of, the hosts' agents: their views of the writer for the
@@ -175,6 +175,15 @@ export class AgentViews {
               writer_vips: this.config.roles[this.writerRole]?.ips ?? [],
             }
           : undefined,
+      // A lease granted before the state names the new writer already makes it the writer.
+      roles: [
+        ...new Set([
+          ...rolesHeldBy(host, this.config.roles, state, this.writerRole),
+          ...(writer === host ? [this.writerRole] : []),
+        ]),
+      ],
+      writer_role: this.writerRole,
+      max_lag_ms: this.config.monitor.max_lag,
     };
   }
 }

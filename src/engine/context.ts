@@ -5,6 +5,7 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import type { GtidOps } from '../mysql/gtid.js';
+import type { Hooks } from '../hooks/hooks.js';
 import type { StepRunner } from './steps.js';
 
 /** The parts of the configuration the engine decides with. */
@@ -20,6 +21,7 @@ export type EngineConfig = Pick<
   | 'mode'
   | 'failover'
   | 'lease'
+  | 'hooks'
 >;
 
 /**
@@ -76,5 +78,7 @@ export interface OpContext {
   grantLease(host: string): Promise<{ ok: boolean; detail: string }>;
   /** False while the host's agent fails the exchange: a VIP removal there would only wait for timeouts. */
   agentAnswering(host: string): boolean;
+  /** The configured hooks; absent while only planning (passive mode, analysis, dry runs). */
+  hooks?: Hooks;
   now(): number;
 }

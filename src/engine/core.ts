@@ -11,6 +11,8 @@ import { HandledAlerts } from './alerts.js';
 import type { EngineConfig, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence, type Evidence } from './evidence.js';
 import { hasVip, note, refused } from './operation.js';
+import { Hooks } from '../hooks/hooks.js';
+import { rolesHeldBy } from './roles.js';
 import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
 import type { OperationResult } from './types.js';
 
@@ -30,6 +32,8 @@ export interface EngineOptions {
   writerRole?: string;
   /** The per-cycle exchange with the hosts' agents (VIP sets, writer probes, lease). */
   agents?: AgentExchange;
+  /** Default: the config's `hooks`, journalled in `journal`. */
+  hooks?: Hooks;
   now?: () => number;
 }
 
@@ -92,6 +96,9 @@ export class EngineCore {
   /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
   lastSaved = '';
   readonly agents: AgentViews;
+  readonly hooks: Hooks;
+  /** Host states as on_state_change hooks last saw them (see cycle.ts). */
+  hookStates?: Map<string, string>;
   /** Manager clock: start of the first of a host's current run of failed checks. */
   readonly lostSince = new Map<string, number>();
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
@@ -109,6 +116,9 @@ export class EngineCore {
     this.writerRole = options.writerRole ?? 'writer';
     this.now = options.now ?? Date.now;
     this.agents = new AgentViews(options.agents, options.config, this.writerRole, this.now);
+    this.hooks =
+      options.hooks ??
+      new Hooks({ config: options.config.hooks, journal: options.journal, log: this.log });
     this.state = initial ? structuredClone(initial) : emptyState(options.config, this.now());
     for (const [host, roles] of Object.entries(this.state.dropped ?? {}))
       this.dropped.set(host, new Set(roles));
@@ -240,6 +250,7 @@ export class EngineCore {
           ? Promise.resolve({ ok: true, detail: 'planned', agent: false })
           : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry)),
       agentAnswering: (host) => this.agents.answering(host),
+      hooks: runner.dry ? undefined : this.hooks,
       grantLease: (host) =>
         runner.dry
           ? Promise.resolve({ ok: true, detail: 'planned' })
@@ -332,6 +343,10 @@ export class EngineCore {
       for (const [ip, host] of Object.entries(ips))
         if (host && hasVip(ip)) metrics.roleIpAssigned.set({ role, ip, host }, 1);
     }
+    metrics.roleAssigned.reset();
+    for (const host of Object.keys(this.config.hosts))
+      for (const role of rolesHeldBy(host, this.config.roles, this.state, this.writerRole))
+        metrics.roleAssigned.set({ role, host }, 1);
     metrics.alertingPipelineUp.set(this.pipelineUp() ? 1 : 0);
   }
 }

@@ -61,6 +61,7 @@ export async function runCycle(
   // Compared with what was last saved, not with the start of this cycle: an operator command
   // between cycles may have moved roles after its own save.
   if (core.signature() !== core.lastSaved) await core.persist();
+  fireStateChangeHooks(core);
   exchangeWithAgents(core);
   return core.snapshot();
 }
@@ -279,4 +280,30 @@ function exchangeWithAgents(core: EngineCore): void {
 
 function deferredEntry(entry: JournalDraft, reason: string): JournalDraft {
   return { ...entry, outcome: 'skipped', reason: `${reason}: ${entry.reason ?? ''}`.trim() };
+}
+
+/**
+ * on_state_change hooks for every host whose state changed since the last cycle (the monitor's
+ * transitions and the operator's set-online / set-offline alike), without waiting for them. Only
+ * on a manager that acts and not in passive mode; states at start are the baseline, not changes.
+ */
+function fireStateChangeHooks(core: EngineCore): void {
+  const current = new Map(
+    Object.entries(core.state.hosts).map(([host, record]) => [host, record.state as string]),
+  );
+  const previous = core.hookStates;
+  core.hookStates = current;
+  if (!previous || !core.options.leadership.mayAct() || core.state.mode === 'passive') return;
+  for (const [host, state] of current) {
+    const before = previous.get(host);
+    if (before === undefined || before === state) continue;
+    core.hooks.fire({
+      cluster: core.config.cluster,
+      event: 'on_state_change',
+      host,
+      state,
+      previous_state: before,
+      reason: core.state.hosts[host]?.reason,
+    });
+  }
 }

@@ -9,6 +9,7 @@ import {
 } from './candidates.js';
 import type { Evidence } from './evidence.js';
 import { repointStrayReplicas } from './follow-writer.js';
+import { describeHookResult } from '../hooks/hooks.js';
 import {
   clearOperation,
   failed,
@@ -83,6 +84,24 @@ export async function runFailover(
     step: 'deciding',
   };
   const runner = ctx.runner;
+  const hookContext = {
+    cluster: ctx.config.cluster,
+    role,
+    old_writer: oldWriter,
+    new_writer: target,
+    reason: evidence.reason,
+  };
+  // Before the old writer is fenced. Journalled either way; it stops the failover only when
+  // hooks.pre_failover_aborts says so (a writer beats no writer).
+  const pre = await ctx.hooks?.run({ ...hookContext, event: 'pre_failover' });
+  if (pre && !pre.ok && ctx.hooks?.preFailoverAborts) {
+    const reason = `the pre_failover hook (${ctx.config.hooks?.pre_failover?.join(' ')}) failed: ${describeHookResult(pre)}; hooks.pre_failover_aborts is true, so ${target} is not promoted`;
+    journalRefusal(reason, () => {
+      note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason });
+      ctx.metrics?.failoversTotal.inc({ role, result: 'refused' });
+    });
+    return { result: refused(reason) };
+  }
   // Invariant 7 starts now, beside the catch-up: the old writer's agent is asked to fence (or its
   // lease is waited out) while the candidate applies its relay log; promotion awaits it below.
   const leaseLapse = ctx.leaseLapsed(oldWriter);
@@ -283,6 +302,8 @@ export async function runFailover(
     reason: detail,
     level: 'warn',
   });
+  // Not awaited: the engine's lock must not wait on a program it does not control.
+  ctx.hooks?.fire({ ...hookContext, event: 'post_failover', reason: detail });
   return {
     result: { ok: true, detail },
     promoted: {

@@ -228,3 +228,27 @@ export function holderOf(roles: ClusterState['roles'], role: string): string | n
   for (const host of Object.values(roles[role] ?? {})) if (host) return host;
   return null;
 }
+
+/**
+ * The roles `host` holds in `state`: a role IP (or an exclusive role's slot) assigned to it, and
+ * every role without IPs that is not exclusive (readers routed by health checks or hooks) while
+ * the host is eligible for it. What the agent's health endpoints and `show` report.
+ */
+export function rolesHeldBy(
+  host: string,
+  roles: Record<string, RoleConfig>,
+  state: ClusterState,
+  writerRole: string,
+): string[] {
+  const dropped = new Map(
+    Object.entries(state.dropped ?? {}).map(([name, list]) => [name, new Set(list)]),
+  );
+  return Object.entries(roles)
+    .filter(([role, config]) =>
+      config.ips.length === 0 && !config.exclusive
+        ? config.hosts.includes(host) &&
+          isEligible({ hosts: state.hosts, writerRole, dropped }, role, host)
+        : Object.values(state.roles[role] ?? {}).includes(host),
+    )
+    .map(([role]) => role);
+}

@@ -13,6 +13,7 @@ import {
 } from './operation.js';
 import { repointStrayReplicas } from './follow-writer.js';
 import { isEligible } from './roles.js';
+import { describeHookResult } from '../hooks/hooks.js';
 
 /**
  * Planned writer switchover `from` -> `to` (DESIGN.md invariants 2 and 3). The write pause runs
@@ -72,6 +73,22 @@ export async function runSwitchover(
     reason: `switchover ${from ?? '(no writer)'} -> ${to}: ${options.reason}${options.force ? ' (force)' : ''}`,
     inputs: { from, to, force: options.force, dryRun: runner.dry },
   });
+  // Before anything changes: a pre_switchover hook that fails (an application that cannot drain)
+  // refuses the move, and the journal says which hook and how it ended.
+  const hookContext = {
+    cluster: ctx.config.cluster,
+    role,
+    old_writer: from,
+    new_writer: to,
+    reason: options.reason,
+  };
+  const pre = await ctx.hooks?.run({ ...hookContext, event: 'pre_switchover' });
+  if (pre && !pre.ok)
+    return refuseWith(
+      ctx,
+      to,
+      `the pre_switchover hook (${ctx.config.hooks?.pre_switchover?.join(' ')}) failed: ${describeHookResult(pre)}; nothing changed, ${from ?? 'no host'} stays the writer`,
+    );
   const operation: Operation = {
     kind: options.kind ?? 'switchover',
     role,
@@ -310,6 +327,8 @@ export async function runSwitchover(
     role,
     reason: detail,
   });
+  // Not awaited: the engine's lock must not wait on a program it does not control.
+  ctx.hooks?.fire({ ...hookContext, event: 'post_switchover', reason: detail });
   return { ok: true, detail, steps: runner.planned.map((entry) => entry.detail ?? entry.event) };
 }
 

@@ -61,6 +61,11 @@ export class SwitchyardMetrics {
     '1 where the roles put the IP (desired; switchyard_vip_held is what the agents report)',
     ['role', 'ip', 'host'],
   );
+  readonly roleAssigned = this.gauge(
+    'switchyard_role_assigned',
+    '1 for every role a host holds, with or without IPs (roles routed by health checks or hooks)',
+    ['role', 'host'],
+  );
   readonly vipHeld = this.gauge(
     'switchyard_vip_held',
     "1 where the host's agent reports holding the IP (actual)",

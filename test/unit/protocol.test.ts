@@ -263,26 +263,30 @@ test('the manager exports its build', async () => {
 
 test('an agent built before the protocol field (rejects it as an unknown key) is spoken to without it', async () => {
   let rejected = 0;
+  // Its strict schema knows none of the fields added since: the protocol, the health roles.
+  const newer = ['protocol', 'roles', 'writer_role', 'max_lag_ms'];
   const { exchange, sent, journal } = manager(async (request) => {
-    if ('protocol' in request) {
+    const unknown = newer.filter((key) => key in request);
+    if (unknown.length > 0) {
       rejected++;
       throw new AgentError(
-        'POST http://db1:9106/api/v1/sync: HTTP 400 malformed: unknown key(s) protocol',
+        `POST http://db1:9106/api/v1/sync: HTTP 400 malformed: unknown key(s) ${unknown.join(', ')}`,
         400,
         'malformed',
       );
     }
     return answer(request.seq);
   });
-  await exchange.exchangeNow('db1', REQUEST, 1000);
+  const request = { ...REQUEST, roles: ['reader'], writer_role: 'writer', max_lag_ms: 10_000 };
+  await exchange.exchangeNow('db1', request, 1000);
   assert.equal(exchange.report('db1')?.answer?.seq, 1, 'the first exchange already succeeds');
   for (let cycle = 0; cycle < 3; cycle++) {
-    exchange.send('db1', REQUEST);
+    exchange.send('db1', request);
     await exchange.settled();
   }
-  assert.equal(rejected, 1, 'the field is left out from then on');
+  assert.equal(rejected, 1, 'the new fields are left out from then on');
   assert.equal(exchange.report('db1')?.error, undefined);
-  assert.equal(sent.at(-1)?.protocol, undefined);
+  for (const key of newer) assert.ok(!(key in (sent.at(-1) ?? {})), `${key} left out`);
   assert.equal(
     journal.entries.filter((entry) => entry.event.startsWith('agent.')).length,
     0,

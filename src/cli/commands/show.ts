@@ -119,6 +119,8 @@ function rolesCell(host: StatusSnapshot['hosts'][number], colour: boolean): stri
   if (host.roles.length === 0) return '-';
   return host.roles
     .map((entry) => {
+      // A role without IPs (routed by health checks or hooks): nothing for the agent to hold.
+      if (entry.ip === '-') return entry.role;
       const missing =
         host.agent?.up === true &&
         host.agent.held !== undefined &&
