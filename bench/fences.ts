@@ -75,7 +75,7 @@ const holdMs: Record<string, number> = {
 };
 const results = new Map<
   string,
-  Array<{ promoted: number; first: number; lastOld: number; late: number }>
+  Array<{ promoted: number; first: number; lastOld: number; late: number; afterResume?: number }>
 >();
 
 for (let round = 1; round <= runs; round++) {
@@ -99,6 +99,7 @@ for (let round = 1; round <= runs; round++) {
         );
         await sleep(Math.max(0, faultAt + (holdMs[fault] as number) - Date.now()));
         await end();
+        const resumedAt = Date.now();
         await sleep(3000);
         const acks = await local.stop();
         await probe.stop();
@@ -114,11 +115,20 @@ for (let round = 1; round <= runs; round++) {
         const first = probe.acked().find((record) => (record.ackedAt as number) >= promotedAt)
           ?.ackedAt as number;
         const lastOld = Math.max(...acks) - promotedAt;
-        const late = acks.filter((at) => at >= promotedAt).length;
-        const entry = { promoted: promotedAt - faultAt, first: first - faultAt, lastOld, late };
+        const lateAcks = acks.filter((at) => at >= promotedAt);
+        const late = lateAcks.length;
+        // A paused host's late acknowledgements come after its resume: how long after.
+        const afterResume = late ? Math.max(...lateAcks) - resumedAt : undefined;
+        const entry = {
+          promoted: promotedAt - faultAt,
+          first: first - faultAt,
+          lastOld,
+          late,
+          afterResume,
+        };
         results.set(fault, [...(results.get(fault) ?? []), entry]);
         console.log(
-          `${fault} round ${round}: promoted ${entry.promoted} ms, first write through the VIP ${entry.first} ms after the fault; old writer's last local ack ${lastOld} ms relative to the promotion, ${late} after it`,
+          `${fault} round ${round}: promoted ${entry.promoted} ms, first write through the VIP ${entry.first} ms after the fault; old writer's last local ack ${lastOld} ms relative to the promotion, ${late} after it${afterResume === undefined ? '' : ` (the last ${afterResume} ms after the resume)`}`,
         );
       } finally {
         await daemon.stop();
@@ -135,6 +145,6 @@ console.log(
 );
 for (const [fault, list] of results)
   console.log(
-    `${fault}: promotion median ${median(list.map((item) => item.promoted))} ms (range ${Math.min(...list.map((item) => item.promoted))}-${Math.max(...list.map((item) => item.promoted))}), first write median ${median(list.map((item) => item.first))} ms; old writer's last ack median ${median(list.map((item) => item.lastOld))} ms relative to the promotion; acks after the promotion: ${list.map((item) => item.late).join(', ')}`,
+    `${fault}: promotion median ${median(list.map((item) => item.promoted))} ms (range ${Math.min(...list.map((item) => item.promoted))}-${Math.max(...list.map((item) => item.promoted))}), first write median ${median(list.map((item) => item.first))} ms; old writer's last ack median ${median(list.map((item) => item.lastOld))} ms relative to the promotion; acks after the promotion: ${list.map((item) => `${item.late}${item.afterResume === undefined ? '' : ` (last ${item.afterResume} ms after the resume)`}`).join(', ')}`,
   );
 process.exit(0);
