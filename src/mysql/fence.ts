@@ -42,21 +42,29 @@ export class FenceTimeoutError extends Error {}
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Turns the semi-sync master side off when a replication thread waits for an acknowledgement. */
+/**
+ * Turns the semi-sync master side off when only replication threads wait for an acknowledgement.
+ * While read_only=ON is pending no client statement can start or reach its commit, so the only
+ * client sessions that can be waiting were there before the kills; if one is still listed (its
+ * kill not through yet) nothing is released this round.
+ */
 async function releaseSemiSyncWaits(connection: Connection): Promise<boolean> {
   const [row] = await queryRows<{ enabled: string | number }>(
     connection,
     'SELECT @@global.rpl_semi_sync_master_enabled AS enabled',
   );
   if (Number(row?.enabled) !== 1) return false;
-  const stuck = await queryRows(
+  const waiting = await queryRows<{ COMMAND: string }>(
     connection,
-    "SELECT ID FROM information_schema.PROCESSLIST WHERE STATE LIKE '%semi-sync ACK%'",
+    "SELECT COMMAND FROM information_schema.PROCESSLIST WHERE STATE LIKE '%semi-sync ACK%'",
   );
-  if (stuck.length === 0) return false;
+  if (waiting.length === 0 || waiting.some((session) => !REPLICATION_APPLIERS.has(session.COMMAND)))
+    return false;
   await connection.query('SET GLOBAL rpl_semi_sync_master_enabled=OFF');
   return true;
 }
+
+const REPLICATION_APPLIERS = new Set(['Slave_SQL', 'Slave_worker']);
 
 /** What is still running on the server, for the message of a fence that stalled. */
 async function blockers(connection: Connection, spareIds: ReadonlySet<number>): Promise<string> {
@@ -135,8 +143,7 @@ export async function fenceReadOnly(options: ReadOnlyFenceOptions): Promise<Read
         // commit waits for a semi-sync acknowledgement (it may never come). New commits cannot
         // start while read_only waits, and the clients that were waiting are killed: turning the
         // master side off now acknowledges nobody, and lets read_only through.
-        if (!releasedSemiSync && killed.length === 0)
-          releasedSemiSync = await releaseSemiSyncWaits(killer);
+        if (!releasedSemiSync) releasedSemiSync = await releaseSemiSyncWaits(killer);
         if (options.stallMs !== undefined && Date.now() - waitingSince >= options.stallMs)
           throw new FenceTimeoutError(
             `read_only=ON still waits ${Date.now() - waitingSince} ms after its sessions were killed: ${await blockers(killer, spareIds)}`,

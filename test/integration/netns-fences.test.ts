@@ -284,7 +284,7 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
       .filter((entry) => entry.time >= faultAt)
       .map(
         (entry) =>
-          `  agent ${writer} +${entry.time - faultAt} ms (resume +${entry.time - endedAt}) ${entry.event} ${(entry.detail ?? '').slice(0, 160)}`,
+          `  agent ${writer} +${entry.time - faultAt} ms (resume +${entry.time - endedAt}) ${entry.event} ${(entry.detail ?? '').slice(0, 400)}`,
       );
     t.diagnostic(`timeline:\n${[...timeline, ...agentEvents].join('\n')}`);
     const lateAcks = localAcks.filter((at) => at >= promoted);
