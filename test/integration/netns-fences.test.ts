@@ -132,10 +132,17 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
     await sleep(2000);
   };
   const restore = async (host: string) => {
-    if (!cluster.instance(host).isRunning()) await cluster.instance(host).start();
+    // The agent's fence may stop the server a moment after the fault ends (its escalation):
+    // started again whenever it is found stopped, until the manager sees it back.
     await waitFor(
       `${host} back and held`,
-      async () => ['AWAITING_RECOVERY', 'ONLINE'].includes(stateOf(host)?.state ?? ''),
+      async () => {
+        if (!cluster.instance(host).isRunning()) await cluster.instance(host).start();
+        return (
+          ['AWAITING_RECOVERY', 'ONLINE'].includes(stateOf(host)?.state ?? '') &&
+          daemon.status().hosts.find((entry) => entry.name === host)?.up === true
+        );
+      },
       60_000,
     );
     if (stateOf(host)?.state === 'ONLINE') return;
