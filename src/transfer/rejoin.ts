@@ -130,23 +130,21 @@ export async function errantGtidsInBinlogs(
       )
         found.push(seq);
     }
-    // What the domain had reached when this file began: nothing older can be in the window.
+    // The server's last GTID in the domain when this file began (Gtid_list lists every
+    // domain-server pair): below the window, no older file holds any of the window.
     const list = events.find((event) => event.Event_type === 'Gtid_list');
     const before = [...(list?.Info ?? '').matchAll(GTID_IN_INFO)]
-      .filter((gtid) => Number(gtid[1]) === window.domain)
-      .map((gtid) => ({ server: Number(gtid[2]), seq: BigInt(gtid[3] as string) }));
-    if (before.every((gtid) => gtid.seq < window.first)) {
+      .filter((gtid) => Number(gtid[1]) === window.domain && Number(gtid[2]) === window.server)
+      .map((gtid) => BigInt(gtid[3] as string))[0];
+    if (before === undefined || before < window.first) {
       reachedBefore = true;
       break;
     }
-    if (log === logs[0]?.Log_name) {
-      // The oldest log left began inside the window: its start may have been purged.
-      if (before.some((gtid) => gtid.server === window.server && gtid.seq >= window.first))
-        throw new ReseedRefused(
-          `${host}'s oldest binary log ${log} begins after some of its errant transactions (${window.stop.replace(/-\d+$/, '')}-${window.first}..${window.last}): they were purged and cannot be saved; nothing was discarded`,
-        );
-      reachedBefore = true;
-    }
+    if (log === logs[0]?.Log_name)
+      // The oldest log left begins after some of the window: those events were purged.
+      throw new ReseedRefused(
+        `${host}'s oldest binary log ${log} begins after ${window.domain}-${window.server}-${before}, inside its errant range ${window.domain}-${window.server}-${window.first}..${window.last}: purged errant transactions cannot be saved; nothing was discarded`,
+      );
   }
   if (!reachedBefore)
     throw new ReseedRefused(`could not read ${host}'s binary logs back to its errant transactions`);
