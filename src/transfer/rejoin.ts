@@ -59,8 +59,20 @@ export async function liveErrant(
   };
 }
 
-/** "0-1-101..103" -> start after 0-1-100, stop at 0-1-103 (mariadb-binlog's GTID start is exclusive, stop inclusive). */
-export function binlogWindow(range: string): { start: string; stop: string; gtids: string[] } {
+/**
+ * "0-1-101..103" -> the dump window of server 1 in domain 0: start after 0-1-100, stop at 0-1-103
+ * (mariadb-binlog's GTID start is exclusive, stop inclusive). Sequence numbers belong to the
+ * domain, not to the server: other servers' transactions may hold some numbers of the range
+ * (a replicated 0-2-102 between 0-1-101 and 0-1-103), so the range is a window, not a list.
+ */
+export function binlogWindow(range: string): {
+  domain: number;
+  server: number;
+  first: bigint;
+  last: bigint;
+  start: string;
+  stop: string;
+} {
   const match = /^(\d+)-(\d+)-(\d+)(?:\.\.(\d+))?$/.exec(range);
   if (!match) throw new Error(`not a GTID range: ${range}`);
   const [, domain, server, from, to] = match as unknown as [
@@ -72,10 +84,73 @@ export function binlogWindow(range: string): { start: string; stop: string; gtid
   ];
   const first = BigInt(from);
   const last = BigInt(to ?? from);
-  const gtids: string[] = [];
-  for (let seq = first; seq <= last && gtids.length < 100_000; seq++)
-    gtids.push(`${domain}-${server}-${seq}`);
-  return { start: `${domain}-${server}-${first - 1n}`, stop: `${domain}-${server}-${last}`, gtids };
+  return {
+    domain: Number(domain),
+    server: Number(server),
+    first,
+    last,
+    start: `${domain}-${server}-${first - 1n}`,
+    stop: `${domain}-${server}-${last}`,
+  };
+}
+
+type Window = ReturnType<typeof binlogWindow>;
+
+const GTID_IN_INFO = /\b(\d+)-(\d+)-(\d+)\b/g;
+
+/**
+ * The GTIDs of the window's server that the host's binary logs hold inside the window, read by
+ * the server itself (SHOW BINLOG EVENTS), newest file first, stopping at the first file whose
+ * Gtid_list shows the domain had not reached the window yet. Refused when the window may reach
+ * into purged logs: what is not in a log cannot be saved.
+ */
+export async function errantGtidsInBinlogs(
+  connection: Parameters<typeof queryRows>[0],
+  host: string,
+  window: Window,
+): Promise<string[]> {
+  const logs = await queryRows<{ Log_name: string }>(connection, 'SHOW BINARY LOGS');
+  const found: bigint[] = [];
+  let reachedBefore = false;
+  for (const { Log_name: log } of [...logs].reverse()) {
+    const events = await queryRows<{ Event_type: string; Info: string }>(
+      connection,
+      `SHOW BINLOG EVENTS IN ${connection.escape(log)}`,
+    );
+    for (const event of events) {
+      if (event.Event_type !== 'Gtid') continue;
+      const [gtid] = [...event.Info.matchAll(GTID_IN_INFO)];
+      if (!gtid) continue;
+      const [domain, server, seq] = [Number(gtid[1]), Number(gtid[2]), BigInt(gtid[3] as string)];
+      if (
+        domain === window.domain &&
+        server === window.server &&
+        seq >= window.first &&
+        seq <= window.last
+      )
+        found.push(seq);
+    }
+    // The server's last GTID in the domain when this file began (Gtid_list lists every
+    // domain-server pair): below the window, no older file holds any of the window.
+    const list = events.find((event) => event.Event_type === 'Gtid_list');
+    const before = [...(list?.Info ?? '').matchAll(GTID_IN_INFO)]
+      .filter((gtid) => Number(gtid[1]) === window.domain && Number(gtid[2]) === window.server)
+      .map((gtid) => BigInt(gtid[3] as string))[0];
+    if (before === undefined || before < window.first) {
+      reachedBefore = true;
+      break;
+    }
+    if (log === logs[0]?.Log_name)
+      // The oldest log left begins after some of the window: those events were purged.
+      throw new ReseedRefused(
+        `${host}'s oldest binary log ${log} begins after ${window.domain}-${window.server}-${before}, inside its errant range ${window.domain}-${window.server}-${window.first}..${window.last}: purged errant transactions cannot be saved; nothing was discarded`,
+      );
+  }
+  if (!reachedBefore)
+    throw new ReseedRefused(`could not read ${host}'s binary logs back to its errant transactions`);
+  return found
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((seq) => `${window.domain}-${window.server}-${seq}`);
 }
 
 function run(file: string, args: string[]): Promise<string> {
@@ -114,13 +189,25 @@ export async function saveErrantEvents(
       'the config has no backup.dir: errant transactions are saved there before a host is reseeded',
     );
   const entry = config.hosts[host] as NonNullable<LoadedConfig['hosts'][string]>;
+  const windows = errant.map(binlogWindow);
   const connection = await connect(host);
   let firstLog: string;
+  // Which GTIDs each window really holds, by the server's own reading of its logs: the check
+  // below compares mariadb-binlog's output with these, not with every number of the range.
+  const expected: string[] = [];
   try {
     const logs = await queryRows<{ Log_name: string }>(connection, 'SHOW BINARY LOGS');
     if (logs.length === 0)
       throw new ReseedRefused(`${host} has no binary logs to save its errant transactions from`);
     firstLog = logs[0]?.Log_name as string;
+    for (const window of windows) {
+      const gtids = await errantGtidsInBinlogs(connection, host, window);
+      if (!gtids.includes(window.stop))
+        throw new ReseedRefused(
+          `${host}'s binary logs do not hold its last errant transaction ${window.stop}; nothing was discarded`,
+        );
+      expected.push(...gtids);
+    }
   } finally {
     connection.destroy();
   }
@@ -137,19 +224,19 @@ export async function saveErrantEvents(
     ),
   });
   const parts: string[] = [
-    `-- Errant transactions of ${host} (${errant.join(', ')}), saved by switchyard rejoin --discard-errant before ${host} was reseeded.\n-- Replay on the writer with: mariadb < ${file}\n`,
+    `-- Errant transactions of ${host} (${expected.join(', ')}), saved by switchyard rejoin --discard-errant before ${host} was reseeded.\n-- Replay on the writer with: mariadb < ${file}\n`,
   ];
-  const expected: string[] = [];
   try {
-    for (const range of errant) {
-      const window = binlogWindow(range);
-      expected.push(...window.gtids);
+    for (const window of windows) {
       parts.push(
         await run('mariadb-binlog', [
           ...client.args,
           '--read-from-remote-server',
           `--start-position=${window.start}`,
           `--stop-position=${window.stop}`,
+          // Only the errant server's events: others' transactions inside the window (replicated
+          // to the host, so the writer has them) must not be replayed.
+          `--server-id=${window.server}`,
           '--to-last-log',
           firstLog,
         ]),
@@ -158,7 +245,7 @@ export async function saveErrantEvents(
   } finally {
     client.cleanup();
   }
-  const text = parts.join('\n');
+  const text = parts.slice(1).join('\n');
   const found = [...text.matchAll(/\bGTID (\d+-\d+-\d+)\b/g)].map((match) => match[1] as string);
   const missing = expected.filter((gtid) => !found.includes(gtid));
   const extra = found.filter((gtid) => !expected.includes(gtid));
@@ -167,7 +254,7 @@ export async function saveErrantEvents(
       `mariadb-binlog did not return exactly the errant transactions (missing ${missing.join(', ') || 'none'}; unexpected ${extra.join(', ') || 'none'}); nothing was discarded`,
     );
   }
-  writeFileSync(file, text, { mode: 0o600 });
+  writeFileSync(file, [parts[0], text].join('\n'), { mode: 0o600 });
   chmodSync(file, 0o600);
   if (statSync(file).size === 0) {
     rmSync(file, { force: true });

@@ -153,6 +153,7 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
     assert.match(online.detail, /transactions the writer .* lacks/, online.detail);
     const rejoin = await cli(['rejoin', host, '--discard-errant', '--json', ...config]);
     assert.equal(rejoin.code, 0, `${rejoin.stderr}\n${rejoin.stdout}`);
+    t.diagnostic(`${host} rejoined: ${rejoin.stdout.split('\n')[0]?.slice(0, 300)}`);
     await waitFor(
       `${host} ONLINE after rejoin`,
       async () => stateOf(host)?.state === 'ONLINE',
