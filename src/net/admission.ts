@@ -92,7 +92,14 @@ export function admitConnections(
     else reserve++;
     const idle = setTimeout(() => {
       awaitingRequest.delete(key);
-      socket.destroy();
+      // A client that sent part of a request is told why (as node's own header timeout would);
+      // one that sent nothing, or is inside TLS, is just closed.
+      if (!options.tls && socket.bytesRead > 0 && socket.writable) {
+        socket.end(
+          'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+        );
+        setTimeout(() => socket.destroy(), 1000).unref();
+      } else socket.destroy();
     }, limits.firstRequestMs);
     idle.unref();
     awaitingRequest.set(key, idle);
