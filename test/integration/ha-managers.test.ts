@@ -83,7 +83,18 @@ test(
       10_000,
       200,
     );
-    const refused = await followers[0].api('PUT', '/mode', { mode: 'manual' });
+    // A follower names the leader once its own leadership round has read the election key
+    // (every round, about a second); until then it refuses without one (seen once in CI).
+    let refused = await followers[0].api('PUT', '/mode', { mode: 'manual' });
+    await waitFor(
+      'a follower to refuse control naming the leader',
+      async () => {
+        refused = await followers[0].api('PUT', '/mode', { mode: 'manual' });
+        return refused.status === 409 && refused.body.leader !== undefined;
+      },
+      10_000,
+      200,
+    );
     assert.equal(refused.status, 409);
     assert.equal(refused.body.error, 'not_leader');
     assert.equal(refused.body.leader, first.url);
