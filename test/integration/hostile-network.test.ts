@@ -5,6 +5,7 @@
  * (127.0.0.2 ...), bounded in count and time.
  */
 import assert from 'node:assert/strict';
+import { MemoryVipDriver } from '../support/memory-agent.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -14,7 +15,6 @@ import { test, type TestContext } from 'node:test';
 import express from 'express';
 import { validateAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { createAgentApp } from '../../src/agent/server.js';
-import type { HeldAddress, VipDriver } from '../../src/agent/vip-driver.js';
 import { AGENT_LIMITS, MANAGER_LIMITS } from '../../src/api/limits.js';
 import { createHttpApp, listen } from '../../src/api/server.js';
 import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
@@ -157,22 +157,6 @@ test('manager: slow bodies from one client or one token leave health, metrics an
   assert.ok(elapsed < 15_000, `the slow bodies held on for ${elapsed} ms`);
 });
 
-class MemoryDriver implements VipDriver {
-  held: HeldAddress[] = [];
-  async list(): Promise<HeldAddress[]> {
-    return this.held.map((address) => ({ ...address }));
-  }
-  async add(ip: string, prefix: number): Promise<void> {
-    this.held.push({ ip, prefix });
-  }
-  async remove(ip: string): Promise<void> {
-    this.held = this.held.filter((address) => address.ip !== ip);
-  }
-  async announce(): Promise<string> {
-    return 'sent';
-  }
-}
-
 test('agent: idle sockets without a token cannot silence it; they are closed within seconds and the manager keeps its exchange', async (t) => {
   const token = 'hostile-agent-token';
   const { config } = validateAgentConfig(
@@ -185,7 +169,7 @@ test('agent: idle sockets without a token cannot silence it; they are closed wit
   );
   const app = createAgentApp({
     config: config as AgentConfig,
-    driver: new MemoryDriver(),
+    driver: new MemoryVipDriver(),
     getToken: () => token,
     logger: silentLogger,
     probe: async (target) => ({

@@ -3,31 +3,13 @@
  * the writer unordered, or make the agent send its token or open connections where it is told.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { MemoryVipDriver, serveAgent } from '../support/memory-agent.js';
 import { test, type TestContext } from 'node:test';
 import { validateAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { MAX_SEQUENCE_AHEAD, MAX_SEQUENCE_STEP, SequenceGuard } from '../../src/agent/mutex.js';
 import { createAgentApp } from '../../src/agent/server.js';
-import type { HeldAddress, VipDriver } from '../../src/agent/vip-driver.js';
-import { listen } from '../../src/api/server.js';
 import { TermSequence, nextTerm } from '../../src/domain/fencing.js';
 import { silentLogger } from '../../src/log.js';
-
-class MemoryDriver implements VipDriver {
-  held: HeldAddress[] = [];
-  async list(): Promise<HeldAddress[]> {
-    return this.held.map((address) => ({ ...address }));
-  }
-  async add(ip: string, prefix: number): Promise<void> {
-    this.held.push({ ip, prefix });
-  }
-  async remove(ip: string): Promise<void> {
-    this.held = this.held.filter((address) => address.ip !== ip);
-  }
-  async announce(): Promise<string> {
-    return 'sent';
-  }
-}
 
 const TOKEN = 'hostile-agent-token';
 const VIPS = ['10.9.9.100', '10.9.9.101'];
@@ -48,7 +30,7 @@ async function agent(t: TestContext, extra: Record<string, unknown> = {}) {
     '/tmp/agent.yml',
   );
   assert.deepEqual(problems, []);
-  const driver = new MemoryDriver();
+  const driver = new MemoryVipDriver();
   const pinged: string[] = [];
   const probed: string[] = [];
   const app = createAgentApp({
@@ -71,13 +53,7 @@ async function agent(t: TestContext, extra: Record<string, unknown> = {}) {
       pinged.push(url);
     },
   });
-  const server = await listen(app, '127.0.0.1:0');
-  t.after(() => {
-    app.runtime.stop();
-    server.close();
-    server.closeAllConnections();
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await serveAgent(t, app);
   const post = async (path: string, body: Record<string, unknown>) => {
     const response = await fetch(`${url}/api/v1${path}`, {
       method: 'POST',

@@ -3,34 +3,13 @@
  * convergence, ordering by sequence, refusals that change nothing, and the writer's lease.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { MemoryVipDriver, serveAgent } from '../support/memory-agent.js';
 import { test } from 'node:test';
 import { validateAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { LeaseKeeper } from '../../src/agent/lease.js';
 import { createAgentApp } from '../../src/agent/server.js';
-import type { HeldAddress, VipDriver } from '../../src/agent/vip-driver.js';
 import type { ProbeResult } from '../../src/agent/writer-probe.js';
-import { listen } from '../../src/api/server.js';
 import { silentLogger } from '../../src/log.js';
-
-class MemoryDriver implements VipDriver {
-  held: HeldAddress[] = [{ ip: '10.9.9.11', prefix: 24 }];
-  readonly calls: string[] = [];
-  async list(): Promise<HeldAddress[]> {
-    return this.held.map((address) => ({ ...address }));
-  }
-  async add(ip: string, prefix: number): Promise<void> {
-    this.calls.push(`add ${ip}`);
-    this.held.push({ ip, prefix });
-  }
-  async remove(ip: string): Promise<void> {
-    this.calls.push(`del ${ip}`);
-    this.held = this.held.filter((address) => address.ip !== ip);
-  }
-  async announce(): Promise<string> {
-    return 'sent';
-  }
-}
 
 const TOKEN = 'sync-test-token';
 const VIPS = ['10.9.9.100', '10.9.9.101', '10.9.9.102'];
@@ -47,7 +26,7 @@ async function agent(
     },
     '/tmp/agent.yml',
   );
-  const driver = new MemoryDriver();
+  const driver = new MemoryVipDriver([{ ip: '10.9.9.11', prefix: 24 }]);
   const app = createAgentApp({
     config: config as AgentConfig,
     driver,
@@ -67,13 +46,7 @@ async function agent(
       throw new Error('unreachable');
     },
   });
-  const server = await listen(app, '127.0.0.1:0');
-  t.after(() => {
-    app.runtime.stop();
-    server.close();
-    server.closeAllConnections();
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await serveAgent(t, app);
   const sync = async (body: Record<string, unknown>) => {
     const response = await fetch(`${url}/api/v1/sync`, {
       method: 'POST',

@@ -3,15 +3,13 @@
  * works in both directions, anything further is refused whole, with the side to upgrade named.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { MemoryVipDriver, serveAgent } from '../support/memory-agent.js';
 import { test, type TestContext } from 'node:test';
 import { AgentError } from '../../src/actuator/agent-client.js';
 import { AgentExchange } from '../../src/actuator/agent-exchange.js';
 import type { AgentTransport } from '../../src/actuator/types.js';
 import { validateAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import { createAgentApp } from '../../src/agent/server.js';
-import type { HeldAddress, VipDriver } from '../../src/agent/vip-driver.js';
-import { listen } from '../../src/api/server.js';
 import type { SyncAnswer, SyncRequest } from '../../src/domain/agent-exchange.js';
 import {
   PROTOCOL_VERSION,
@@ -39,22 +37,6 @@ test('negotiation: one version apart works both ways; further names the side tha
   assert.equal(speakingProtocol({ SWITCHYARD_PROTOCOL: 'old' }), PROTOCOL_VERSION);
 });
 
-class MemoryDriver implements VipDriver {
-  held: HeldAddress[] = [];
-  async list(): Promise<HeldAddress[]> {
-    return this.held.map((address) => ({ ...address }));
-  }
-  async add(ip: string, prefix: number): Promise<void> {
-    this.held.push({ ip, prefix });
-  }
-  async remove(ip: string): Promise<void> {
-    this.held = this.held.filter((address) => address.ip !== ip);
-  }
-  async announce(): Promise<string> {
-    return 'sent';
-  }
-}
-
 const TOKEN = 'protocol-test-token';
 
 async function agent(t: TestContext, protocol?: number) {
@@ -66,7 +48,7 @@ async function agent(t: TestContext, protocol?: number) {
     },
     '/tmp/agent.yml',
   );
-  const driver = new MemoryDriver();
+  const driver = new MemoryVipDriver();
   const app = createAgentApp({
     config: config as AgentConfig,
     driver,
@@ -85,13 +67,7 @@ async function agent(t: TestContext, protocol?: number) {
       throw new Error('unreachable');
     },
   });
-  const server = await listen(app, '127.0.0.1:0');
-  t.after(() => {
-    app.runtime.stop();
-    server.close();
-    server.closeAllConnections();
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await serveAgent(t, app);
   const sync = async (body: Record<string, unknown>) => {
     const response = await fetch(`${url}/api/v1/sync`, {
       method: 'POST',
