@@ -126,7 +126,7 @@ export async function setOffline(core: EngineCore, host: string): Promise<Operat
   const ctx = core.context(runner);
   const steps: string[] = [];
   if (holderOf(core.state.roles, core.writerRole) === host) {
-    const choice = switchoverTarget(core, ctx, host);
+    const choice = await switchoverTarget(core, ctx, host);
     if (!choice.ok)
       return core.refuse(
         'host.set_offline',

@@ -12,7 +12,7 @@ import {
 } from './candidates.js';
 import type { OpContext } from './context.js';
 import type { EngineCore, Trigger } from './core.js';
-import { divergedHosts, errantOf } from './errant-tracking.js';
+import { divergedHosts, errantOf, liveErrant } from './errant-tracking.js';
 import { runFailover } from './failover.js';
 import { hasVip, note } from './operation.js';
 import { assignRoles, holderOf, isEligible } from './roles.js';
@@ -183,7 +183,7 @@ async function reconcileWriter(
     return;
   }
   if (!isEligible(eligibility, role, holder)) {
-    const choice = switchoverTarget(core, ctx, holder);
+    const choice = await switchoverTarget(core, ctx, holder);
     const why =
       core.state.hosts[holder]?.held ??
       (core.dropped.get(holder)?.has(role)
@@ -296,17 +296,28 @@ export async function applyMove(
   return `${role} ${ip} ${from ?? '(none)'} -> ${holder ?? '(none)'}`;
 }
 
-/** Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). */
-export function switchoverTarget(
+/**
+ * Target of a planned switchover away from the live writer (see chooseSwitchoverTarget). Errant
+ * transactions seen in the cycle's observations are confirmed by live reads before they reject a
+ * host: right after a switchover the observations still show the new writer as the replica it
+ * was a moment before, behind the old writer's last transactions.
+ */
+export async function switchoverTarget(
   core: EngineCore,
   ctx: OpContext,
   writer: string,
-): CandidateChoice {
+): Promise<CandidateChoice> {
+  const errant = new Map<string, string[]>();
+  for (const host of core.config.roles[core.writerRole]?.hosts ?? []) {
+    if (host === writer || errantOf(core, host, writer).length === 0) continue;
+    const live = await liveErrant(core, host, writer);
+    errant.set(host, live.ok ? live.errant : [`unknown: ${live.reason}`]);
+  }
   return chooseSwitchoverTarget(
     ctx,
     writer,
     [],
-    (host) => errantOf(core, host, writer),
+    (host) => errant.get(host) ?? [],
     (host) => {
       const replication = core.observations.get(host)?.replication;
       return (
