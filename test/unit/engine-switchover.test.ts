@@ -277,3 +277,30 @@ test('every action has a journal entry before and after it, paired by action id'
   assert.deepEqual(h.sim.writable(), ['db1']);
   assert.deepEqual(h.sim.violations, []);
 });
+
+test("set-offline right after a switchover: the cycle's older copy shows the new writer behind the old one, live reads show it caught up, and the move goes ahead", async () => {
+  const h = harness();
+  // The cycle sampled db1 (the writer now) before it applied db2's and db3's last transactions.
+  Object.assign(h.sim.host('db1'), { binlogState: '0-1-100,0-2-65' });
+  Object.assign(h.sim.host('db2'), { binlogState: '0-1-100,0-2-66' });
+  Object.assign(h.sim.host('db3'), { binlogState: '0-1-100,0-2-66' });
+  await h.cycle(healthy);
+  // By the time the operator asks, db1 has them.
+  Object.assign(h.sim.host('db1'), { binlogState: '0-1-100,0-2-66' });
+  const result = await h.engine.setOffline('db1');
+  assert.equal(result.ok, true, result.detail);
+  assert.equal(h.sim.writable().length, 1);
+  assert.notDeepEqual(h.sim.writable(), ['db1']);
+});
+
+test('set-offline is still refused when live reads confirm the errant transactions', async () => {
+  const h = harness();
+  Object.assign(h.sim.host('db1'), { binlogState: '0-1-100,0-2-65' });
+  Object.assign(h.sim.host('db2'), { binlogState: '0-1-100,0-2-66' });
+  Object.assign(h.sim.host('db3'), { binlogState: '0-1-100,0-2-66' });
+  await h.cycle(healthy);
+  const result = await h.engine.setOffline('db1');
+  assert.equal(result.code, 'refused');
+  assert.match(result.detail, /db2: has transactions the writer lacks \(0-2-66\)/);
+  assert.deepEqual(h.sim.writable(), ['db1']);
+});
