@@ -90,7 +90,7 @@ export async function startAgent(options: {
     config.listen,
     AGENT_LIMITS,
     config.tls && { files: config.tls, log: logger },
-    { trusted: app.runtime.trusted, log: logger },
+    { trusted: app.runtime.trusted, priority: app.runtime.priority, log: logger },
   );
   // Its own listener and connection budget: only the two health routes, no token, no TLS.
   let healthServer: Server | undefined;

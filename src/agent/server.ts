@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
 import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
 import { AGENT_LIMITS, bodyDeadline, inFlightLimit } from '../api/limits.js';
-import { RecentlyAuthenticated } from '../net/admission.js';
+import { normalAddress, RecentlyAuthenticated } from '../net/admission.js';
 import { peerAddress } from './peers.js';
 import { TlsDispatcher } from '../net/tls.js';
 import { fetch as undiciFetch } from 'undici';
@@ -41,6 +41,8 @@ export interface AgentRuntime {
   health: HealthDeps;
   /** Sources that get the reserved connection budget (see src/net/admission.ts). */
   trusted: (address: string) => boolean;
+  /** Sources that get the priority budgets: peers and the current manager. */
+  priority: (address: string) => boolean;
   stop(): void;
 }
 
@@ -101,7 +103,12 @@ export function createAgentApp(
   // that presented the agent token lately (the manager, whose address the file does not name).
   const recent = new RecentlyAuthenticated();
   const peerAddresses = new Set(Object.values(config.peers ?? {}).map(peerAddress));
-  const trusted = (address: string) => peerAddresses.has(address) || recent.has(address);
+  // The priority sources: the peers, and the manager whose current exchange this agent accepted.
+  // The lease and the fence travel between them; nobody else may take their budget, not even a
+  // client that holds the token (a stolen or misused token must not starve the fence's channel).
+  const currentManagers = new RecentlyAuthenticated(60_000);
+  const priority = (address: string) => peerAddresses.has(address) || currentManagers.has(address);
+  const trusted = (address: string) => priority(address) || recent.has(address);
   const rememberAuthenticated = (request: Request, _response: Response, next: NextFunction) => {
     recent.note(request.socket.remoteAddress);
     next();
@@ -197,11 +204,16 @@ export function createAgentApp(
   // slow requests to the other routes cannot fill; each has a per-client cap as well.
   const limits = AGENT_LIMITS;
   const maxInFlight = options.maxInFlight ?? limits.maxInFlight;
+  // The priority sources' exchange has a third budget of its own: two token holders with slow
+  // bodies on /api/v1/sync fill the shared one, and the manager's fence must still get through.
+  const priorityBudget = inFlightLimit(maxInFlight, limits.perClientInFlight);
   const exchangeBudget = inFlightLimit(maxInFlight, limits.perClientInFlight);
   const otherBudget = inFlightLimit(maxInFlight, limits.perClientInFlight);
-  app.use((request, response, next) =>
-    (EXCHANGE_PATHS.test(request.path) ? exchangeBudget : otherBudget)(request, response, next),
-  );
+  app.use((request, response, next) => {
+    if (!EXCHANGE_PATHS.test(request.path)) return otherBudget(request, response, next);
+    const fromPriority = priority(normalAddress(request.socket.remoteAddress));
+    return (fromPriority ? priorityBudget : exchangeBudget)(request, response, next);
+  });
 
   const api = express.Router();
   api.use(requireBearerToken(options.getToken));
@@ -450,6 +462,7 @@ export function createAgentApp(
       parse: parseBody,
       refuse,
       announceAfter,
+      noteManager: (address) => currentManagers.note(address),
     }),
   );
 
@@ -473,6 +486,7 @@ export function createAgentApp(
     probe,
     health,
     trusted,
+    priority,
     stop: () => {
       lease.stop();
       hostFence.stop();

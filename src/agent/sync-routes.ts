@@ -71,6 +71,8 @@ export interface SyncDeps {
   refuse(response: Response, status: number, code: string, detail: string): never;
   /** Announces an added VIP after the reply (gratuitous ARP takes about a second). */
   announceAfter(response: Response, ip: string, iface: string): void;
+  /** The address of a manager whose exchange was accepted (it gets the priority budgets). */
+  noteManager?(address: string | undefined): void;
 }
 
 type Handler = (request: Request, response: Response) => Promise<void>;
@@ -151,6 +153,7 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
       const early = deps.sequence.refusal(body.seq);
       if (early) deps.refuse(response, 409, early.code, early.detail);
       deps.lease.managerContact();
+      deps.noteManager?.(request.socket.remoteAddress);
       deps.lease.configure(
         body.lease
           ? {

@@ -60,6 +60,9 @@ export function errorHandler(
   response: Response,
   _next: NextFunction,
 ): void {
+  // The body deadline answers 408 and the body parser then fails on the cut stream: the client
+  // has its answer already, and a second one would only throw.
+  if (response.headersSent) return;
   if (error instanceof HttpError) {
     sendError(response, error.status, error.code, error.message);
     return;

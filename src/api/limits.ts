@@ -21,6 +21,10 @@ export interface ServerLimits {
   perClientConnections: number;
   /** Extra sockets only trusted sources (peers, recently authenticated addresses) may use. */
   reservedConnections: number;
+  /** Of those, what one trusted address may hold (priority sources are not counted). */
+  reservedPerClientConnections: number;
+  /** Extra sockets only priority sources (peers, the current manager) may use. */
+  priorityReservedConnections: number;
   /** With TLS: sockets still in their handshake, and how long a handshake may take. */
   preAuthConnections: number;
   handshakeTimeoutMs: number;
@@ -45,6 +49,8 @@ export const MANAGER_LIMITS: ServerLimits = {
   maxConnections: 512,
   perClientConnections: 64,
   reservedConnections: 0, // the manager names no trusted sources
+  reservedPerClientConnections: 0,
+  priorityReservedConnections: 0,
   preAuthConnections: 64,
   handshakeTimeoutMs: 3000,
   headersTimeoutMs: 2000,
@@ -61,6 +67,8 @@ export const AGENT_LIMITS: ServerLimits = {
   maxConnections: 128,
   perClientConnections: 16,
   reservedConnections: 32,
+  reservedPerClientConnections: 4,
+  priorityReservedConnections: 16,
   preAuthConnections: 16,
   // Idle keep-alive sockets go after 2 s (the manager's client reuses them within 1 s).
   keepAliveTimeoutMs: 2000,
@@ -75,6 +83,7 @@ export const HEALTH_LIMITS: ServerLimits = {
   maxConnections: 256,
   perClientConnections: 16,
   reservedConnections: 0,
+  priorityReservedConnections: 0,
   bodyTimeoutMs: 1000,
 };
 

@@ -101,7 +101,11 @@ export function listen(
   address: string,
   limits: ServerLimits = MANAGER_LIMITS,
   tls?: { files: ServerTlsFiles; log?: Logger },
-  admission: { trusted?: (address: string) => boolean; log?: Logger } = {},
+  admission: {
+    trusted?: (address: string) => boolean;
+    priority?: (address: string) => boolean;
+    log?: Logger;
+  } = {},
 ): Promise<Server> {
   const index = address.lastIndexOf(':');
   const host = address.slice(0, index).replace(/^\[|\]$/g, '') || '0.0.0.0';
@@ -134,10 +138,17 @@ export function listen(
       perClient: limits.perClientConnections,
       preAuth: limits.preAuthConnections,
       reserved: limits.reservedConnections,
+      reservedPerClient: limits.reservedPerClientConnections,
+      priorityReserved: limits.priorityReservedConnections,
       // With TLS the handshake comes first and has its own deadline.
       firstRequestMs: limits.headersTimeoutMs + (tls ? limits.handshakeTimeoutMs : 0),
     },
-    { tls: tls !== undefined, trusted: admission.trusted, log: admission.log ?? tls?.log },
+    {
+      tls: tls !== undefined,
+      trusted: admission.trusted,
+      priority: admission.priority,
+      log: admission.log ?? tls?.log,
+    },
   );
   return new Promise((resolve, reject) => {
     server.once('listening', () => resolve(server));

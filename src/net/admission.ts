@@ -11,7 +11,12 @@ import type { Logger } from '../log.js';
  * - at most `perClient` sockets from one address;
  * - at most `maxConnections` sockets from sources outside the reserve; sources in the reserve
  *   (the agent's peers, and addresses that recently presented a valid token) have `reserved`
- *   more of their own, which idle sockets from elsewhere cannot fill;
+ *   more of their own, which idle sockets from elsewhere cannot fill, at most
+ *   `reservedPerClient` of them per address: any client that once held the token (and every
+ *   socket from its address, NAT included) must not be able to fill the reserve by itself;
+ * - the priority sources (the agent's peers and the manager whose exchange it accepted last: the
+ *   lease and the fence travel between them) have `priorityReserved` more, which nobody else can
+ *   take, not even a client holding the token;
  * - with TLS, at most `preAuth` sockets still in their handshake (with mutual TLS: not yet
  *   authenticated); the handshake itself has a deadline (the server's handshakeTimeout).
  *
@@ -22,6 +27,10 @@ export interface ConnectionLimits {
   perClient: number;
   preAuth: number;
   reserved: number;
+  /** Sockets one trusted (not priority) address may hold of the reserve. */
+  reservedPerClient: number;
+  /** Sockets only priority sources may use, once the general budget is full. */
+  priorityReserved: number;
   /**
    * A connection whose first request has not arrived (headers complete) this long after it was
    * accepted is closed: node's own header timeout does not apply to a socket that sends nothing.
@@ -33,6 +42,8 @@ export interface AdmissionOptions {
   tls: boolean;
   /** Addresses that get the reserved budget (checked per connection). */
   trusted?: (address: string) => boolean;
+  /** Addresses that get the priority budget (checked per connection); they are trusted too. */
+  priority?: (address: string) => boolean;
   log?: Logger;
 }
 
@@ -50,6 +61,8 @@ export function admitConnections(
   const perAddress = new Map<string, number>();
   let general = 0;
   let reserve = 0;
+  let priorityPool = 0;
+  const reserveByAddress = new Map<string, number>();
   const handshaking = new Map<string, Socket>();
   /** address:port -> the timer that closes the connection if no request arrives. */
   const awaitingRequest = new Map<string, NodeJS.Timeout>();
@@ -76,10 +89,18 @@ export function admitConnections(
     const fromAddress = perAddress.get(address) ?? 0;
     if (fromAddress >= limits.perClient)
       return refuse(socket, address, `more than ${limits.perClient} from one address`);
-    const trusted = options.trusted?.(address) ?? false;
-    let pool: 'general' | 'reserve';
+    const priority = options.priority?.(address) ?? false;
+    const trusted = priority || (options.trusted?.(address) ?? false);
+    const reserveFromAddress = reserveByAddress.get(address) ?? 0;
+    let pool: 'general' | 'priority' | 'reserve';
     if (general < limits.maxConnections) pool = 'general';
-    else if (trusted && reserve < limits.reserved) pool = 'reserve';
+    else if (priority && priorityPool < limits.priorityReserved) pool = 'priority';
+    else if (
+      trusted &&
+      reserve < limits.reserved &&
+      (priority || reserveFromAddress < limits.reservedPerClient)
+    )
+      pool = 'reserve';
     else return refuse(socket, address, 'connection budget full');
     const key = `${address}:${socket.remotePort}`;
     if (options.tls) {
@@ -89,7 +110,11 @@ export function admitConnections(
     }
     perAddress.set(address, fromAddress + 1);
     if (pool === 'general') general++;
-    else reserve++;
+    else if (pool === 'priority') priorityPool++;
+    else {
+      reserve++;
+      reserveByAddress.set(address, reserveFromAddress + 1);
+    }
     const idle = setTimeout(() => {
       awaitingRequest.delete(key);
       // A client that sent part of a request is told why (as node's own header timeout would);
@@ -111,7 +136,13 @@ export function admitConnections(
       if (left <= 0) perAddress.delete(address);
       else perAddress.set(address, left);
       if (pool === 'general') general--;
-      else reserve--;
+      else if (pool === 'priority') priorityPool--;
+      else {
+        reserve--;
+        const leftInReserve = (reserveByAddress.get(address) ?? 1) - 1;
+        if (leftInReserve <= 0) reserveByAddress.delete(address);
+        else reserveByAddress.set(address, leftInReserve);
+      }
     });
   });
   // The request's socket is the TLS socket with TLS: both are found by the peer's address:port.

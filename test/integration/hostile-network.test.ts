@@ -247,6 +247,140 @@ test('agent: idle sockets without a token cannot silence it; they are closed wit
   assert.equal(await sync(), 200, 'the manager after the flood');
 });
 
+/** A GET from `from` with the token, on a fresh connection: status code (0 when refused). */
+function getFrom(port: number, from: string, path: string, token: string): Promise<number> {
+  return new Promise((resolve) => {
+    const request = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        localAddress: from,
+        agent: false,
+        headers: { authorization: `Bearer ${token}` },
+      },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    request.setTimeout(5000, () => request.destroy());
+    request.on('error', () => resolve(0));
+    request.end();
+  });
+}
+
+/** POST /api/v1/sync from 127.0.0.1 on a fresh connection: status code (0 when refused). */
+function syncOnNewConnection(port: number, token: string, seq: number): Promise<number> {
+  const body = JSON.stringify({ seq, host: 'db1', vips: ['10.9.9.100'], interval_ms: 500 });
+  return new Promise((resolve) => {
+    const request = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/v1/sync',
+        method: 'POST',
+        agent: false,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    request.setTimeout(5000, () => request.destroy());
+    request.on('error', () => resolve(0));
+    request.end(body);
+  });
+}
+
+test("agent: clients holding the token cannot take the current manager's budgets: its fence gets a new connection and a request slot", async (t) => {
+  const token = 'hostile-agent-token';
+  const { config } = validateAgentConfig(
+    {
+      listen: '127.0.0.1:0',
+      auth: { token_env: 'UNUSED_TOKEN' },
+      vip: { interface: 'eth0', ips: ['10.9.9.100'] },
+    },
+    '/tmp/agent.yml',
+  );
+  const app = createAgentApp({
+    config: config as AgentConfig,
+    driver: new MemoryVipDriver(),
+    getToken: () => token,
+    logger: silentLogger,
+    probe: async (target) => ({
+      target: target.host,
+      ok: true,
+      refused: false,
+      detail: 'greeting',
+      startedAt: Date.now(),
+      finishedAt: Date.now(),
+    }),
+    ping: async () => undefined,
+  });
+  const server = await listen(app, '127.0.0.1:0', AGENT_LIMITS, undefined, {
+    trusted: app.runtime.trusted,
+    priority: app.runtime.priority,
+  });
+  t.after(() => {
+    app.runtime.stop();
+    server.close();
+    server.closeAllConnections();
+  });
+  const port = (server.address() as AddressInfo).port;
+  let seq = Date.now() * 1000;
+  assert.equal(await syncOnNewConnection(port, token, ++seq), 200, 'the manager before');
+
+  // Two token holders fill the shared exchange budget with slow bodies on /api/v1/sync ...
+  const holders = ['127.0.0.40', '127.0.0.41', '127.0.0.42', '127.0.0.43'];
+  const slow = holders
+    .slice(0, 2)
+    .flatMap((from) =>
+      Array.from({ length: AGENT_LIMITS.perClientInFlight }, () =>
+        slowBody(t, port, from, '/api/v1/sync', token),
+      ),
+    );
+  // ... two more present the token ...
+  for (const from of holders.slice(2))
+    assert.equal(await getFrom(port, from, '/api/v1/no-such-route', token), 404);
+  await sleep(300);
+  // ... strangers fill the general connection budget ...
+  for (let index = 0; index < 10; index++)
+    for (let socket = 0; socket < AGENT_LIMITS.perClientConnections; socket++)
+      await open(t, port, `127.0.1.${index + 1}`).catch(() => undefined);
+  // ... and every token holder's address opens idle sockets.
+  const reserveTakers = await Promise.allSettled(
+    holders.flatMap((from) =>
+      Array.from({ length: AGENT_LIMITS.perClientConnections }, () => open(t, port, from)),
+    ),
+  );
+  await sleep(100);
+  const heldByHolders = (
+    await Promise.all(
+      reserveTakers.map((result) =>
+        result.status === 'fulfilled' ? closedWithin(result.value, 0) : Promise.resolve(true),
+      ),
+    )
+  ).filter((closed) => !closed).length;
+  t.diagnostic(`token holders hold ${heldByHolders} idle sockets beyond the general budget`);
+  assert.ok(
+    heldByHolders <= holders.length * AGENT_LIMITS.reservedPerClientConnections,
+    `the token holders took ${heldByHolders} sockets`,
+  );
+
+  assert.equal(
+    await syncOnNewConnection(port, token, seq + 1),
+    200,
+    "the current manager's exchange on a new connection while the budgets are full",
+  );
+  await Promise.all(slow);
+});
+
 test('mutual TLS: sockets that never finish the handshake count against a small pre-auth budget and are closed at the handshake deadline', async (t) => {
   if (!requireBinaries(t, OPENSSL)) return;
   const dir = mkdtempSync(join(tmpdir(), 'hostile-tls-'));

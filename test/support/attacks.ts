@@ -2,7 +2,10 @@
  * Hostile clients for tests (issue 23): idle sockets and slow bodies, from a chosen source
  * address, bounded in count and time. Only ever aimed at 127.0.0.1 or the test's own namespaces.
  */
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { AttackPlan } from './attack-process.js';
 
 /** A raw socket from `from` to host:port that reads (so a close is seen) and sends nothing. */
 export function idleSocket(host: string, port: number, from: string): Promise<Socket> {
@@ -118,6 +121,57 @@ export function slowBodyFlood(
       stopped = true;
       for (const attack of running) attack.stop();
       return outcomes;
+    },
+  };
+}
+
+/**
+ * Starts the plan's floods in a child process (./attack-process.ts) and resolves once they run.
+ * Tokens travel in the environment, never on the command line. stop() ends them and resolves
+ * with each flood's result.
+ */
+export async function startAttackProcess(
+  plan: AttackPlan,
+  env: Record<string, string> = {},
+): Promise<{ stop(): Promise<unknown[]> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./attack-process.ts', import.meta.url)),
+      JSON.stringify(plan),
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (output.includes('started\n')) {
+        child.stdout.off('data', check);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    child.once('exit', (code) => reject(new Error(`the attack process exited early (${code})`)));
+  });
+  let stopped: Promise<unknown[]> | undefined;
+  return {
+    stop() {
+      stopped ??= new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve([]);
+        child.once('exit', () => {
+          const line = output.split('\n').filter(Boolean).pop() ?? '[]';
+          try {
+            resolve(JSON.parse(line) as unknown[]);
+          } catch {
+            resolve([]);
+          }
+        });
+        child.kill('SIGTERM');
+      });
+      return stopped;
     },
   };
 }
