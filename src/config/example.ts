@@ -82,10 +82,22 @@ function keyLines(
           : key.meta.example
         : (key.meta.example ?? key.default);
     if (key.kind === 'section') {
-      lines.push({ indent, text: `${key.name}:`, commentedOut: off, isDescription: false });
-      lines.push(
-        ...keyLines(key.children, indent + 2, off, isEntry(value) ? value : undefined, describe),
+      const children = keyLines(
+        key.children,
+        indent + 2,
+        off,
+        isEntry(value) ? value : undefined,
+        describe,
       );
+      // A section in effect whose keys are all commented out must still be a mapping, not null.
+      const empty = !off && children.every((line) => line.isDescription || line.commentedOut);
+      lines.push({
+        indent,
+        text: empty ? `${key.name}: {}` : `${key.name}:`,
+        commentedOut: off,
+        isDescription: false,
+      });
+      lines.push(...children);
     } else if (key.kind === 'map' && isEntry(value) && Object.keys(value).length > 0) {
       lines.push({ indent, text: `${key.name}:`, commentedOut: off, isDescription: false });
       Object.entries(value).forEach(([name, entry], index) => {

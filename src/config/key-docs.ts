@@ -55,6 +55,7 @@ interface Definition {
   shape?: Record<string, AnySchema>;
   entries?: Record<string, string | number>;
   values?: unknown[];
+  options?: AnySchema[];
   defaultValue?: unknown;
 }
 
@@ -77,7 +78,10 @@ function unwrap(schema: AnySchema): {
     const meta = z.globalRegistry.get(current) as KeyMeta | undefined;
     if (meta) metas.push(meta);
     const definition = definitionOf(current);
-    if (definition.type === 'optional' && definition.innerType) {
+    if (
+      (definition.type === 'optional' || definition.type === 'nullable') &&
+      definition.innerType
+    ) {
       optional = true;
       current = definition.innerType;
     } else if (
@@ -139,6 +143,13 @@ function typeName(schema: AnySchema, meta: KeyMeta): string {
     }
     case 'object':
       return 'section';
+    case 'union': {
+      const options = (definition.options ?? []).map((option) => {
+        const inner = unwrap(option);
+        return typeName(inner.core, inner.meta);
+      });
+      return options.join(' or ');
+    }
     case 'record': {
       const value = unwrap(definition.valueType as AnySchema);
       return definitionOf(value.core).type === 'object'

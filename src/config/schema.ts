@@ -924,7 +924,7 @@ export const configSchema = z.strictObject({
    */
   lease: duration.default(3000).meta({
     description:
-      "The writer's agent fences its host (read_only, sessions killed, VIP removed) when it reached no majority of the voters (managers, every host's agent, itself) for this long; a new writer is promoted only after the old one's lease has certainly run out.",
+      "The writer's agent fences its host (read_only, sessions killed, VIP removed) when it reached no majority of the voters (managers, every host's agent, itself) for this long; a new writer is promoted only after the old one's lease has certainly run out. At least 2 x monitor.interval.",
   }),
   failover: z
     .strictObject({
