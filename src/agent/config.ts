@@ -18,26 +18,53 @@ const listenAddress = z
     {
       message: 'must be HOST:PORT, such as 10.0.0.11:9106',
     },
-  );
+  )
+  .meta({ valueType: 'HOST:PORT' });
 const interfaceName = z
   .string()
-  .regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name');
-const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
+  .regex(/^[A-Za-z0-9_.@-]{1,15}$/, 'must be a network interface name')
+  .meta({ valueType: 'network interface name' });
+const ipv4 = z
+  .string()
+  .refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' })
+  .meta({ valueType: 'IPv4 address' });
+const absolutePath = z
+  .string()
+  .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
+  .meta({ valueType: 'absolute path' });
+const filePath = z.string().min(1).meta({ valueType: 'file path' });
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+  .meta({ valueType: 'environment variable name' });
 
 export const agentConfigSchema = z.strictObject({
-  listen: listenAddress,
+  listen: listenAddress.meta({
+    description:
+      "Address of the agent's API (the manager's per-cycle exchange, peers' lease votes, transfers) and of /health/writer and /health/reader.",
+    example: '10.0.0.11:9106',
+  }),
   /**
    * Optional plain-HTTP listener that serves only GET /health/writer and /health/reader (for
    * routers that cannot present the agent's client certificate or reach its API port).
    */
-  health_listen: listenAddress.optional(),
+  health_listen: listenAddress.optional().meta({
+    description:
+      "A plain-HTTP listener serving only GET /health/writer and /health/reader, for routers that cannot present the agent's client certificate or reach its API port.",
+    example: '10.0.0.11:9200',
+  }),
   auth: z
     .strictObject({
-      token_file: z.string().min(1).optional(),
-      token_env: z
-        .string()
-        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
-        .optional(),
+      token_file: filePath.optional().meta({
+        description:
+          "File holding the token the manager and the peer agents present (the same on every host: agents vote in the writer's lease); set this or token_env.",
+        example: '/etc/switchyard/agent.token',
+        exampleEnabled: true,
+      }),
+      token_env: envName.optional().meta({
+        description: 'Environment variable holding the agent token; instead of token_file.',
+        example: 'SWITCHYARD_AGENT_TOKEN',
+      }),
     })
     .superRefine((value, ctx) => {
       if (value.token_file === undefined && value.token_env === undefined) {
@@ -53,28 +80,57 @@ export const agentConfigSchema = z.strictObject({
           message: 'set only one of token_file and token_env',
         });
       }
-    }),
+    })
+    .meta({ description: 'The bearer token every request to the agent must carry.' }),
   /**
    * HTTPS on `listen`; with client_ca_file only a manager (or peer agent) holding a certificate it
    * signed gets through. The writer's lease pings other agents with this certificate as client
    * certificate, checking theirs against peer_ca_file (default client_ca_file).
    */
-  tls: serverTlsSchema.extend({ peer_ca_file: z.string().min(1).optional() }).optional(),
+  tls: serverTlsSchema
+    .extend({
+      peer_ca_file: filePath.optional().meta({
+        description:
+          "The CA (PEM) the writer's lease checks other agents' certificates against when it asks them for votes.",
+        example: '/etc/switchyard/tls/agents-ca.crt',
+        defaultText: 'client_ca_file',
+      }),
+    })
+    .optional()
+    .meta({
+      description:
+        'HTTPS on `listen`; with client_ca_file only a manager or peer agent holding a certificate it signed gets through. The lease presents this certificate to other agents.',
+    }),
   vip: z
     .strictObject({
-      interface: interfaceName,
+      interface: interfaceName.meta({
+        description: 'The only interface the agent adds and removes VIPs on.',
+        example: 'eth0',
+      }),
       ips: z
         .array(ipv4)
         .min(1, 'list the role IPs this host may hold')
-        .refine((ips) => new Set(ips).size === ips.length, { message: 'an IP is listed twice' }),
+        .refine((ips) => new Set(ips).size === ips.length, { message: 'an IP is listed twice' })
+        .meta({
+          description:
+            'The only IPs this host may hold (the role IPs it can be given); the agent refuses any other.',
+          example: ['10.0.0.100', '10.0.0.101'],
+        }),
       /**
        * After a VIP leaves this host, refuse (iptables nat REDIRECT to a closed port) the
        * connections that still arrive for it from clients with a stale ARP entry, instead of
        * letting the kernel drop them: they retry at once rather than after their connect timeout.
        */
-      refuse_moved: z.boolean().default(true),
+      refuse_moved: z.boolean().default(true).meta({
+        description:
+          'After a VIP leaves this host, refuse (iptables REDIRECT to a closed port) the connections that still arrive for it from clients with a stale ARP entry, so they retry at once instead of waiting for their connect timeout.',
+      }),
     })
-    .optional(),
+    .optional()
+    .meta({
+      description: 'Virtual IPs: the interface and IPs this agent may touch, nothing else.',
+      exampleEnabled: true,
+    }),
   /**
    * The cluster's agents (this one may be listed too): host name -> agent URL and, when it differs
    * from the URL's host, the address its MySQL listens on. With it, the manager can only name these
@@ -88,11 +144,29 @@ export const agentConfigSchema = z.strictObject({
         agent: z
           .string()
           .url()
-          .refine((text) => /^https?:\/\//.test(text), { message: 'must be an http(s) URL' }),
-        address: z.string().min(1).optional(),
+          .refine((text) => /^https?:\/\//.test(text), { message: 'must be an http(s) URL' })
+          .meta({
+            valueType: 'http(s) URL',
+            description: "The peer's agent URL.",
+            example: 'http://10.0.0.12:9106',
+          }),
+        address: z.string().min(1).optional().meta({
+          description: "Where the peer's MySQL listens, when it differs from the agent URL's host.",
+          example: '10.0.1.11',
+          defaultText: "the agent URL's host",
+        }),
       }),
     )
-    .optional(),
+    .optional()
+    .meta({
+      description:
+        "The cluster's agents by host name (this one may be listed too). With it, the manager can only name these as lease voters (which receive this agent's token), as the writer to probe and as the source of a copy; without it, any address the manager sends is used.",
+      example: {
+        db1: { agent: 'http://10.0.0.11:9106' },
+        db2: { agent: 'http://10.0.0.12:9106' },
+        db3: { agent: 'http://10.0.0.13:9106' },
+      },
+    }),
   /**
    * How the agent reaches the MySQL server on this host, for the writer lease's local fence
    * (read_only=ON and client sessions killed when the writer is cut off from the majority).
@@ -100,18 +174,32 @@ export const agentConfigSchema = z.strictObject({
    */
   mysql: z
     .strictObject({
-      socket: z
-        .string()
-        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
-        .optional(),
-      address: z.string().min(1).default('127.0.0.1'),
-      port: z.number().int().min(1).max(65535).default(3306),
-      user: z.string().min(1),
-      password_file: z.string().min(1).optional(),
-      password_env: z
-        .string()
-        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
-        .optional(),
+      socket: absolutePath.optional().meta({
+        description: "The local server's socket; used instead of address and port when set.",
+        example: '/run/mysqld/mysqld.sock',
+        exampleEnabled: true,
+      }),
+      address: z.string().min(1).default('127.0.0.1').meta({
+        description: "The local server's address, when no socket is set.",
+      }),
+      port: z.number().int().min(1).max(65535).default(3306).meta({
+        description: "The local server's port, when no socket is set.",
+      }),
+      user: z.string().min(1).meta({
+        description:
+          'The account of the local fence: it needs READ_ONLY ADMIN (to set read_only) and CONNECTION ADMIN (to kill sessions); `agent --check` tells.',
+        example: 'switchyard',
+      }),
+      password_file: filePath.optional().meta({
+        description: "File holding the account's password; set this or password_env.",
+        example: '/etc/switchyard/mysql.pass',
+        exampleEnabled: true,
+      }),
+      password_env: envName.optional().meta({
+        description:
+          "Environment variable holding the account's password; instead of password_file.",
+        example: 'SWITCHYARD_MYSQL_PASSWORD',
+      }),
     })
     .superRefine((value, ctx) => {
       if (value.password_file === undefined && value.password_env === undefined)
@@ -127,7 +215,12 @@ export const agentConfigSchema = z.strictObject({
           message: 'set only one of password_file and password_env',
         });
     })
-    .optional(),
+    .optional()
+    .meta({
+      description:
+        "How the agent reaches this host's MySQL server for the writer lease's local fence (read_only=ON and client sessions killed when the writer is cut off from the majority). Without it, an isolated writer's agent can only take its VIP down.",
+      exampleEnabled: true,
+    }),
   /**
    * What the local fence does when read_only=ON cannot be proved (login refused, the server hung,
    * read_only reads back OFF): stop the server. `kill` sends SIGKILL to the mariadbd/mysqld found
@@ -136,55 +229,97 @@ export const agentConfigSchema = z.strictObject({
    */
   fence: z
     .strictObject({
-      escalate: z.enum(['kill', 'service', 'none']).default('kill'),
+      escalate: z.enum(['kill', 'service', 'none']).default('kill').meta({
+        description:
+          'When read_only=ON cannot be proved: kill sends SIGKILL to the server (found by pid_file, or listening on the mysql socket or port); service runs `stop`; none only reports and retries.',
+      }),
       stop: z
         .array(z.string().min(1, 'an argument must not be empty'))
         .min(1, 'give the program and its arguments as a list, e.g. [systemctl, kill, mariadb]')
-        .optional(),
-      pid_file: z
-        .string()
-        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
-        .optional(),
+        .optional()
+        .meta({
+          valueType: 'program and arguments (list)',
+          description: 'For escalate: service, how the server is stopped.',
+          example: ['systemctl', 'kill', '--signal=KILL', 'mariadb'],
+          defaultText: 'snapshot.service.stop',
+        }),
+      pid_file: absolutePath.optional().meta({
+        description: "The server's pid file, for escalate: kill.",
+        example: '/run/mysqld/mysqld.pid',
+      }),
     })
-    .prefault({}),
+    .prefault({})
+    .meta({
+      description:
+        'What the local fence does when read_only=ON cannot be proved (login refused, server hung, read_only reads back OFF): stop the server.',
+    }),
   snapshot: z
     .strictObject({
-      method: z.enum(['lvm', 'btrfs', 'mariabackup']),
+      method: z.enum(['lvm', 'btrfs', 'mariabackup']).meta({
+        description:
+          'How this host copies its data: mariabackup (hot backup), btrfs (read-only subvolume snapshot) or lvm (LV snapshot), the last two under a brief FLUSH TABLES WITH READ LOCK.',
+        example: 'mariabackup',
+      }),
       /** The datadir (or subvolume) the snapshot copies; the only path the agent accepts. */
-      path: z.string().refine((text) => isAbsolute(text), { message: 'must be an absolute path' }),
+      path: absolutePath.meta({
+        description:
+          'The datadir (or subvolume) the snapshot copies; the only data path the agent accepts.',
+        example: '/var/lib/mysql',
+      }),
       /** lvm: the logical volume, e.g. vg0/mysql. */
       volume: z
         .string()
         .regex(/^[A-Za-z0-9_.+-]+\/[A-Za-z0-9_.+-]+$/, 'must be VG/LV')
-        .optional(),
+        .optional()
+        .meta({
+          valueType: 'VG/LV',
+          description: 'lvm: the logical volume holding the datadir (required for lvm).',
+          example: 'vg0/mysql',
+        }),
       /** lvm: snapshot size, e.g. 5G. */
       size: z
         .string()
         .regex(/^\d+[KMGT]?$/i, 'must be a size such as 5G')
-        .optional(),
+        .optional()
+        .meta({
+          valueType: 'LVM size (5G)',
+          description: "lvm: the snapshot volume's size (lvcreate -L).",
+          example: '5G',
+        }),
       /** Where snapshots or backups are kept (btrfs subvolumes, mariabackup directories). */
-      target_dir: z
-        .string()
-        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
-        .optional(),
+      target_dir: absolutePath.optional().meta({
+        description:
+          'Where snapshots or local backups are kept (btrfs subvolumes, mariabackup directories).',
+        example: '/var/lib/switchyard/snapshots',
+      }),
       /**
        * Where this agent keeps backups streamed to it from other agents (`backup --to-agent`),
        * laid out like the manager's backup.dir: <host>/<time>-full. Must exist; never created.
        */
-      backup_dir: z
-        .string()
-        .refine((text) => isAbsolute(text), { message: 'must be an absolute path' })
-        .optional(),
+      backup_dir: absolutePath.optional().meta({
+        description:
+          "Where this agent keeps backups streamed to it from other agents (`backup --to-agent`), laid out like the manager's backup.dir. Must exist; never created.",
+        example: '/var/backups/switchyard',
+      }),
       /** How this host's MariaDB is stopped and started when a copy is swapped in (argument arrays). */
-      service: serviceSchema.optional(),
+      service: serviceSchema.optional().meta({
+        description:
+          "How this host's server is stopped and started when a copy is swapped in (clone, restore).",
+      }),
       /** The account a copy swapped in here replicates from the writer with. */
-      replication: replicationSchema.optional(),
+      replication: replicationSchema.optional().meta({
+        description: 'The account a copy swapped in here replicates from the writer with.',
+      }),
     })
     .superRefine((value, ctx) => {
       if (value.method === 'lvm' && value.volume === undefined)
         ctx.addIssue({ code: 'custom', path: ['volume'], message: 'lvm needs "volume" (VG/LV)' });
     })
-    .optional(),
+    .optional()
+    .meta({
+      description:
+        "Snapshots and copies of this host's data: clone, backup and restore through the agent.",
+    }),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema> & { source: string };

@@ -12,16 +12,24 @@ import type { LocalServer } from '../snapshot/command.js';
 /** A program and its arguments, run without a shell. */
 const argv = z
   .array(z.string().min(1, 'an argument must not be empty'))
-  .min(1, 'give the program and its arguments as a list, e.g. [systemctl, stop, mariadb]');
+  .min(1, 'give the program and its arguments as a list, e.g. [systemctl, stop, mariadb]')
+  .meta({ valueType: 'program and arguments (list)' });
 
 export const serviceSchema = z.strictObject({
-  stop: argv,
-  start: argv,
+  stop: argv.meta({ description: 'Stops the server.', example: ['systemctl', 'stop', 'mariadb'] }),
+  start: argv.meta({
+    description: 'Starts the server.',
+    example: ['systemctl', 'start', 'mariadb'],
+  }),
 });
 
 export const replicationSchema = z.strictObject({
-  user: z.string().min(1),
-  password_file: z.string().min(1),
+  user: z.string().min(1).meta({ description: 'The replication account.', example: 'repl' }),
+  password_file: z.string().min(1).meta({
+    valueType: 'file path',
+    description: "File holding the replication account's password.",
+    example: '/etc/switchyard/repl.pass',
+  }),
 });
 
 /** The agent file's `mysql` section, as validated in config.ts (password_file already absolute). */

@@ -20,3 +20,12 @@ export function parseSize(text: string): number {
     );
   return Math.round(Number(match[1]) * (UNIT_BYTES[match[2] as string] as number));
 }
+
+/** The shortest exact way to write a byte count with parseSize's units (binary units first). */
+export function formatSize(bytes: number): string {
+  for (const unit of ['GiB', 'MiB', 'KiB', 'GB', 'MB', 'KB'] as const) {
+    const factor = UNIT_BYTES[unit] as number;
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return `${bytes}B`;
+}

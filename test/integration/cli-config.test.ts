@@ -59,3 +59,28 @@ test('config check: missing file and usage errors exit 2', async () => {
   assert.equal((await cli(['config', 'check'])).code, 2);
   assert.equal((await cli(['no-such-command'])).code, 2);
 });
+
+test('config example: the printed manager file passes config check unchanged', async () => {
+  const example = await cli(['config', 'example']);
+  assert.equal(example.code, 0, example.stderr);
+  const file = join(mkdtempSync(join(tmpdir(), 'switchyard-config-')), 'switchyard.yml');
+  writeFileSync(file, example.stdout);
+  const result = await cli(['config', 'check', '-c', file]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /ok\n {2}cluster prod: 3 hosts/);
+});
+
+test('config example --agent: the printed agent file passes config check --agent unchanged', async () => {
+  const example = await cli(['config', 'example', '--agent']);
+  assert.equal(example.code, 0, example.stderr);
+  const file = join(mkdtempSync(join(tmpdir(), 'switchyard-config-')), 'agent.yml');
+  writeFileSync(file, example.stdout);
+  const result = await cli(['config', 'check', '--agent', '-c', file]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /ok\n {2}agent: listen 10\.0\.0\.11:9106/);
+  // An agent file with a problem is refused with its key path, as agent --check does.
+  writeFileSync(file, example.stdout.replace('interface: eth0', 'interface: "eth 0"'));
+  const bad = await cli(['config', 'check', '--agent', '-c', file]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /vip\.interface: must be a network interface name/);
+});

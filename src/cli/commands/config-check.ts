@@ -1,6 +1,9 @@
 import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
 import { tokenSpecs } from '../../api/scopes.js';
+import { agentSecretFiles } from '../../agent/agent.js';
+import { readAgentConfigFile } from '../../agent/config.js';
+import { agentConfigExample, managerConfigExample } from '../../config/example.js';
 import { readConfigFile } from '../../config/load.js';
 import { isDirectory, readConfigDir } from '../../config/conf-dir.js';
 import { formatProblem } from '../../config/problems.js';
@@ -10,8 +13,24 @@ import { configWarnings } from '../../config/warnings.js';
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
 import { liveWarnings } from './config-live.js';
 
+interface CheckOptions {
+  config: string;
+  json?: boolean;
+  live?: boolean;
+  agent?: boolean;
+}
+
 export function registerConfigCheck(program: Command): void {
   const config = program.command('config').description('work with configuration files');
+  config
+    .command('example')
+    .description(
+      'print a complete commented config file: every key with what it does, its default or an example',
+    )
+    .option('--agent', "the agent's file instead of the manager's")
+    .action((options: { agent?: boolean }) => {
+      process.stdout.write(options.agent ? agentConfigExample() : managerConfigExample());
+    });
   config
     .command('check')
     .description('validate a config file and print every problem with its key path')
@@ -24,7 +43,15 @@ export function registerConfigCheck(program: Command): void {
       '--live',
       'also check every host once as the monitor does: unreachable hosts, replicas whose slave_net_timeout makes a silent writer loss slow to confirm',
     )
-    .action(async (options: { config: string; json?: boolean; live?: boolean }) => {
+    .option(
+      '--agent',
+      "the file is an agent's (what `agent --check` validates, without touching this machine)",
+    )
+    .action(async (options: CheckOptions) => {
+      if (options.agent) {
+        checkAgentFile(options.config, options.json === true);
+        return;
+      }
       if (isDirectory(options.config)) {
         // A conf.d directory: one cluster per file (switchyard run -c DIR).
         const { configs, problems } = readConfigDir(options.config);
@@ -116,4 +143,20 @@ export function registerConfigCheck(program: Command): void {
       }
       process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;
     });
+}
+
+/** `config check --agent`: the agent file's schema and its secret files' modes, nothing live. */
+function checkAgentFile(file: string, json: boolean): void {
+  const { config, problems } = readAgentConfigFile(file);
+  if (config) problems.push(...secretFileProblems(agentSecretFiles(config)));
+  if (json)
+    process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems }, null, 2)}\n`);
+  else if (problems.length > 0) {
+    process.stderr.write(`${file}: ${problems.length} problem(s)\n`);
+    for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
+  } else if (config)
+    process.stdout.write(
+      `${file}: ok\n  agent: listen ${config.listen}, vip ${config.vip ? `${config.vip.interface} [${config.vip.ips.join(', ')}]` : 'none'}, snapshot ${config.snapshot?.method ?? 'none'}\n`,
+    );
+  process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;
 }
