@@ -212,10 +212,28 @@ const checksumSchema = z.strictObject({
   schema: schemaName.default('switchyard'),
 });
 
+/**
+ * What is kept of each host's backups (manager's backup.dir and agents' snapshot.backup_dir alike),
+ * applied after every successful backup; src/backup/retention.ts has the rules.
+ */
+const retentionSchema = z.strictObject({
+  keep_full: z
+    .number({ error: 'must be a whole number of full backups to keep, such as 7' })
+    .int('must be a whole number of full backups to keep, such as 7')
+    .min(1, 'must be at least 1: the newest full backup is never removed')
+    .default(7),
+  max_age: duration
+    .refine((ms) => ms > 0, {
+      message: 'must be a positive duration such as "30d" (leave the key out for no age limit)',
+    })
+    .optional(),
+});
+
 const backupSchema = z.strictObject({
   dir: z.string().min(1),
   schedule: cronExpression.optional(),
   method: z.enum(['mariabackup']).default('mariabackup'),
+  retention: retentionSchema.prefault({}),
 });
 
 /** What a token may do; see src/api/scopes.ts for the endpoints behind each. */
