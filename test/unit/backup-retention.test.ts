@@ -21,6 +21,7 @@ import {
 } from '../../src/backup/catalogue.js';
 import { localCatalogue, pruneBackups } from '../../src/backup/prune.js';
 import { planRetention, type RetentionCandidate } from '../../src/backup/retention.js';
+import { renderBackupList } from '../../src/cli/backup-list.js';
 import { validateConfig } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/problems.js';
 import { MemoryJournal } from '../../src/journal/journal.js';
@@ -338,4 +339,48 @@ test('config: backup.retention defaults and validation name the key', () => {
     assert.equal(problems.length, 1, `${JSON.stringify(retention)}: ${problems.join('; ')}`);
     assert.match(problems[0] as string, expected);
   }
+});
+
+test('backup --list table: one row per backup with where it is kept; unlisted catalogues named', () => {
+  const text = renderBackupList(
+    {
+      backups: [
+        {
+          id: 'db2/a-full',
+          host: 'db2',
+          keptBy: 'manager',
+          kind: 'full',
+          path: '/srv/backups/db2/a-full',
+          gtidPosition: '0-1-5',
+          createdAt: '2026-02-27T00:00:00.000Z',
+          sizeBytes: 3 * 1048576,
+        },
+        {
+          id: 'db2/b-inc',
+          host: 'db2',
+          keptBy: 'db1',
+          kind: 'incremental',
+          baseId: 'db2/a-full',
+          path: '/b/db2/b-inc',
+          gtidPosition: '0-1-9',
+          createdAt: '2026-02-28T22:30:00.000Z',
+          sizeBytes: 1048576,
+        },
+      ],
+      sources: [
+        { keptBy: 'manager', ok: true, count: 1 },
+        { keptBy: 'db3', ok: false, count: 0, error: 'connect ECONNREFUSED' },
+      ],
+    },
+    false,
+    NOW,
+  );
+  assert.match(text, /HOST .*KEPT BY .*ID .*KIND .*TAKEN .*AGE .*GTID .*SIZE/);
+  assert.match(
+    text,
+    /db2 .*manager .*db2\/a-full .*full .*2026-02-27T00:00:00Z .*2d 0h .*0-1-5 .*3\.0 MiB/,
+  );
+  assert.match(text, /db2 .*db1 .*db2\/b-inc .*incremental on a-full .*1h 30m/);
+  assert.match(text, /could not list the backups kept by db3: connect ECONNREFUSED/);
+  assert.equal(renderBackupList({ backups: [], sources: [] }, false), 'no backups\n');
 });
