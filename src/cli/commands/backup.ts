@@ -36,7 +36,7 @@ export function registerBackup(program: Command): void {
       .description(
         'back a host up into backup.dir/<host>/<timestamp>-full|inc (sandbox hosts directly, real hosts streamed from their agent through the daemon), or --list the backups',
       )
-      .argument('[host]', 'host to back up')
+      .argument('[host]', 'host to back up (with --list: list only its backups)')
       .option('--incremental', 'on top of the newest backup of this host (sandbox hosts)')
       .option(
         '--list',
