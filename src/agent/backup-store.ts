@@ -3,6 +3,12 @@ import { statfs } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Logger } from '../log.js';
 import { BACKUP_META, type BackupInfo } from '../backup/backup.js';
+import {
+  deleteFromCatalogue,
+  readCatalogue,
+  type CatalogueEntry,
+  type CatalogueListing,
+} from '../backup/catalogue.js';
 import { receiveBackup, removeStaleStaging } from '../backup/receive.js';
 import { humanBytes } from '../transfer/stream-tools.js';
 import {
@@ -129,6 +135,30 @@ export class AgentBackupStore {
       this.finished.splice(20);
       this.current = undefined;
     }
+  }
+
+  /** The catalogue of backup_dir (of `host` only when given). */
+  list(host?: string): CatalogueListing {
+    return readCatalogue(this.settings.dir, host);
+  }
+
+  /** Ids of the stored backups whose paths are in `paths` (an open offer or a stream sends them). */
+  idsOf(paths: Iterable<string>): Set<string> {
+    const root = resolve(this.settings.dir);
+    return new Set([...paths].map((path) => relative(root, resolve(path)).split(sep).join('/')));
+  }
+
+  /**
+   * Deletes backup `id`: only an entry the catalogue lists, never one in `inUse` (ids) or one an
+   * incremental builds on. A receive in progress writes to a staging directory, not to an entry.
+   */
+  remove(id: string, inUse: ReadonlySet<string>): CatalogueEntry {
+    const removed = deleteFromCatalogue(this.settings.dir, id, inUse);
+    this.settings.log.info(
+      { event: 'backup.deleted', id, path: removed.path },
+      'backup deleted from backup_dir',
+    );
+    return removed;
   }
 
   /** The backup `id` (`<host>/<dir>`) under backup_dir, for an offer; refused when it is not one. */

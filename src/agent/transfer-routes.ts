@@ -8,6 +8,7 @@ import { AGENT_LIMITS, bodyDeadline } from '../api/limits.js';
 import { silentLogger } from '../log.js';
 import type { AgentAppOptions } from './app-options.js';
 import { agentFilePath, localServerOf } from './transfer-config.js';
+import { CatalogueRefused } from '../backup/catalogue.js';
 import { AgentBackupStore } from './backup-store.js';
 import { TransferSource } from './transfer-source.js';
 import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
@@ -29,6 +30,13 @@ const backupReceiveBody = z.strictObject({
   token: z.string().min(16),
   estimated_bytes: z.number().int().min(0),
 });
+
+/** A catalogue refusal as an HTTP error: 400 for a malformed id, 404 when absent, 409 otherwise. */
+function catalogueRefusal(error: unknown): unknown {
+  if (!(error instanceof CatalogueRefused)) return error;
+  const status = { malformed: 400, not_found: 404, in_use: 409, has_dependents: 409 }[error.code];
+  return new HttpError(status, error.code, error.message);
+}
 
 /** A refusal as an HTTP error: 404 when the thing asked for is not there, 409 otherwise. */
 function refusal(error: unknown): unknown {
@@ -91,6 +99,8 @@ const route =
  * - PUT  /api/v1/transfers/:id/upload (bearer): the copy itself, pushed by the manager (restore).
  * - GET  /api/v1/transfers/:id (bearer): progress and outcome of a receive (or of a backup receive).
  * - POST /api/v1/backups/receive (bearer): pull a copy from a source agent into snapshot.backup_dir.
+ * - GET /api/v1/backups[?host=] (bearer): the catalogue of snapshot.backup_dir.
+ * - DELETE /api/v1/backups/:host/:dir (bearer): one backup of that catalogue (retention, operators).
  */
 export function transferRouter(options: AgentAppOptions): express.Router {
   const { config } = options;
@@ -337,6 +347,41 @@ export function transferRouter(options: AgentAppOptions): express.Router {
         response.status(202).json(status);
       } catch (error) {
         throw refusal(error);
+      }
+    }),
+  );
+  // The catalogue of snapshot.backup_dir, for `backup --list` and retention (the manager decides
+  // what to prune; this agent only lists and deletes what its own catalogue holds).
+  backups.get(
+    '/',
+    route(async (request, response) => {
+      const host = request.query.host;
+      if (host !== undefined && typeof host !== 'string')
+        throw new HttpError(400, 'malformed', 'give host once');
+      const dir = config.snapshot?.backup_dir;
+      if (!dir) {
+        response.json({ backup_dir: null, backups: [], problems: [] });
+        return;
+      }
+      try {
+        const { entries, problems } = storeOf().list(host);
+        response.json({ backup_dir: dir, backups: entries, problems });
+      } catch (error) {
+        throw catalogueRefusal(error);
+      }
+    }),
+  );
+  backups.delete(
+    '/:host/:name',
+    route(async (request, response) => {
+      const id = `${String(request.params.host)}/${String(request.params.name)}`;
+      const store = storeOf();
+      const inUse = source ? store.idsOf(source.storedBackupsInUse()) : new Set<string>();
+      try {
+        const removed = store.remove(id, inUse);
+        response.json({ deleted: removed.id });
+      } catch (error) {
+        throw catalogueRefusal(error);
       }
     }),
   );

@@ -50,6 +50,8 @@ export class TransferSource {
   private readonly offers = new Map<string, Offer>();
   /** When each recent wrong token arrived (at most WRONG_TOKEN_BUDGET kept). */
   private readonly wrongTokens: number[] = [];
+  /** Offers of stored backups being streamed now (claimed, so no longer in `offers`). */
+  private readonly streaming = new Set<Offer>();
 
   constructor(private readonly settings: SourceSettings) {}
 
@@ -75,6 +77,19 @@ export class TransferSource {
     };
     this.offers.set(id, offer);
     return offer;
+  }
+
+  /**
+   * Paths of stored backups an open offer will send or a stream is sending: retention and the
+   * delete route leave them alone.
+   */
+  storedBackupsInUse(): Set<string> {
+    const now = Date.now();
+    const paths = new Set<string>();
+    for (const offer of [...this.offers.values(), ...this.streaming])
+      if (offer.backup && (this.streaming.has(offer) || offer.expiresAt >= now))
+        paths.add(offer.backup.path);
+    return paths;
   }
 
   /**
@@ -111,6 +126,7 @@ export class TransferSource {
     let snapshot: SnapshotInfo | undefined;
     const scratch = mkdtempSync(join(dirname(this.settings.datadir), '.switchyard-send-'));
     let cleanupClient = () => undefined as void;
+    this.streaming.add(offer);
     try {
       let program: { file: string; args: string[] };
       const headers: Record<string, string> = {
@@ -174,6 +190,7 @@ export class TransferSource {
         'copy sent',
       );
     } finally {
+      this.streaming.delete(offer);
       cleanupClient();
       rmSync(scratch, { recursive: true, force: true });
       if (snapshot) await this.settings.snapshotMethod?.remove(snapshot).catch(() => undefined);

@@ -5,6 +5,7 @@ import { sendMalformed } from './errors.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import { holderOf } from '../engine/roles.js';
 import { ReseedRefused } from '../transfer/reseed.js';
+import type { BackupCatalogues } from '../transfer/backup-catalogues.js';
 import type { RemoteBackups, StartedTransfer } from '../transfer/remote-backup.js';
 import { jobView, type TransferJob } from './transfer-routes.js';
 import { isOwnName } from '../domain/own.js';
@@ -27,6 +28,7 @@ const restoreBody = z.strictObject({
 export interface BackupRouteDeps {
   config: LoadedConfig;
   backups: RemoteBackups;
+  catalogues: BackupCatalogues;
   state: () => ClusterState;
   jobs: Map<string, TransferJob>;
 }
@@ -58,6 +60,7 @@ function record(jobs: Map<string, TransferJob>, started: StartedTransfer): Trans
 }
 
 /**
+ * GET /api/v1/backups[?host=] lists the backups of every agent and the manager (issue 26).
  * Backup and restore of real hosts through their agents (issue 14): POST /api/v1/backups streams a
  * copy of a host into backup.dir, POST /api/v1/restores sends a backup to a host's agent. Both
  * answer 202 with a transfer job (followed with GET /api/v1/transfers/:id) or 409 with the
@@ -78,6 +81,16 @@ export function backupRouter(deps: BackupRouteDeps): express.Router {
         else next(error);
       },
     );
+  // Every catalogue at once: the manager's backup.dir and each agent's snapshot.backup_dir. An
+  // agent that cannot be listed is named in `sources` with its error; the rest still answer.
+  router.get('/backups', (request, response, next) => {
+    const host = request.query.host;
+    if (host !== undefined && (typeof host !== 'string' || !isOwnName(deps.config.hosts, host))) {
+      response.status(404).json({ error: 'not_found', detail: `unknown host "${String(host)}"` });
+      return;
+    }
+    deps.catalogues.listAll(host).then((listing) => response.json(listing), next);
+  });
   router.post('/backups', (request, response, next) => {
     const body = backupBody.safeParse(request.body ?? {});
     if (!body.success) {

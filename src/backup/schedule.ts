@@ -10,7 +10,12 @@ import { listBackups, takeBackup, type BackupDeps } from './backup.js';
 export function startBackupSchedule(
   config: LoadedConfig,
   hosts: string[],
-  deps: BackupDeps & { alwaysFull?: boolean; enabled?: () => boolean } = {},
+  deps: BackupDeps & {
+    alwaysFull?: boolean;
+    enabled?: () => boolean;
+    /** After each successful backup: retention (a line to log when it removed or skipped something). */
+    afterBackup?: (host: string) => Promise<string | undefined>;
+  } = {},
 ): { stop(): void } | undefined {
   const expression = config.backup?.schedule;
   if (!expression) return undefined;
@@ -32,6 +37,7 @@ export function startBackupSchedule(
         try {
           const incremental = !deps.alwaysFull && listBackups(config, host).length > 0;
           await takeBackup(config, host, { incremental }, deps);
+          await deps.afterBackup?.(host);
         } catch (error) {
           log.error(
             { event: 'backup.failed', host, error: (error as Error).message },

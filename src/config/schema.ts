@@ -410,6 +410,32 @@ const checksumSchema = z.strictObject({
   }),
 });
 
+/**
+ * What is kept of each host's backups (manager's backup.dir and agents' snapshot.backup_dir alike),
+ * applied after every successful backup; src/backup/retention.ts has the rules.
+ */
+const retentionSchema = z.strictObject({
+  keep_full: z
+    .number({ error: 'must be a whole number of full backups to keep, such as 7' })
+    .int('must be a whole number of full backups to keep, such as 7')
+    .min(1, 'must be at least 1: the newest full backup is never removed')
+    .default(7)
+    .meta({
+      description:
+        'Full backups kept per host (with their incrementals); older ones are pruned after each backup.',
+    }),
+  max_age: duration
+    .refine((ms) => ms > 0, {
+      message: 'must be a positive duration such as "30d" (leave the key out for no age limit)',
+    })
+    .optional()
+    .meta({
+      description:
+        'Backups whose chain is older than this are pruned (the newest restorable full backup is kept whatever its age); without it, no age limit.',
+      example: '30d',
+    }),
+});
+
 const backupSchema = z.strictObject({
   dir: filePath.meta({
     description:
@@ -422,6 +448,10 @@ const backupSchema = z.strictObject({
   }),
   method: z.enum(['mariabackup']).default('mariabackup').meta({
     description: 'How backups are taken.',
+  }),
+  retention: retentionSchema.prefault({}).meta({
+    description:
+      "What is kept of each host's backups, here and in every agent's snapshot.backup_dir: pruned after every successful backup; a host's newest restorable full backup is never removed.",
   }),
 });
 

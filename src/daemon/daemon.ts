@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
 import type { Router } from 'express';
-import { SwitchyardActuator } from '../actuator/actuator.js';
+import { agentDispatcher, SwitchyardActuator } from '../actuator/actuator.js';
 import { AgentExchange } from '../actuator/agent-exchange.js';
 import { MANAGER_LIMITS } from '../api/limits.js';
 import { createHttpApp, listen, serverUrl } from '../api/server.js';
@@ -37,6 +37,7 @@ import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
 import { FileStateStore } from '../state/file-store.js';
 import { startChecksumSchedule, type ChecksumSchedule } from '../checksum/run.js';
 import { startBackupSchedule } from '../backup/schedule.js';
+import { BackupCatalogues, MANAGER_CATALOGUE } from '../transfer/backup-catalogues.js';
 import { countWebhookRequests } from '../receiver/webhook.js';
 import type { AutoRejoinReport } from './auto-rejoin.js';
 
@@ -91,6 +92,9 @@ const QUICK_RECHECK_MS = 50;
  * and the HTTP listener. The engine owns and persists the cluster state; the monitor works on
  * the state the engine returned from the previous cycle.
  */
+/** How often the backup catalogues are listed for switchyard_backup_age_seconds (and after every backup). */
+const BACKUP_CATALOGUE_REFRESH_MS = 5 * 60_000;
+
 export class Daemon {
   readonly metrics: SwitchyardMetrics;
   readonly journal: Journal;
@@ -98,6 +102,8 @@ export class Daemon {
   readonly engine: Engine;
   readonly leadership: Leadership;
   readonly agents: AgentExchange;
+  /** Where the cluster's backups are kept (backup.dir, agents' backup_dir): listing, retention, their age. */
+  readonly backupCatalogues: BackupCatalogues;
   private readonly monitor: Monitor;
   private readonly heartbeat: HeartbeatWriter;
   private state: ClusterState;
@@ -207,6 +213,11 @@ export class Daemon {
           config.ha?.etcd.timeout ?? 1000,
         )
       : switchyardLive;
+    this.backupCatalogues = new BackupCatalogues(config, {
+      dispatcher: agentDispatcher(config),
+      deps: { journal: this.journal, logger: log.child({ component: 'backup' }) },
+    });
+    this.metrics.backupNewestSource = () => this.backupCatalogues.newestFullBackups();
     const planner = this.actuator(true);
     this.agents = new AgentExchange({
       transport: live.agents,
@@ -391,9 +402,23 @@ export class Daemon {
     const backups = startBackupSchedule(
       this.config,
       Object.keys(this.config.hosts).filter((host) => host !== writerLookup()),
-      { logger: this.log.child({ component: 'backup' }), journal: this.journal, enabled: leads },
+      {
+        logger: this.log.child({ component: 'backup' }),
+        journal: this.journal,
+        enabled: leads,
+        afterBackup: (host) => this.backupCatalogues.pruneAfterBackup(host, MANAGER_CATALOGUE),
+      },
     );
     if (backups) this.schedules.push(backups);
+    // switchyard_backup_age_seconds: the catalogues are listed now and then; the age itself is
+    // computed at scrape time, so it keeps growing when no backup comes.
+    void this.backupCatalogues.refresh();
+    const catalogueTimer = setInterval(
+      () => void this.backupCatalogues.refresh(),
+      BACKUP_CATALOGUE_REFRESH_MS,
+    );
+    catalogueTimer.unref();
+    this.schedules.push({ stop: () => clearInterval(catalogueTimer) });
     this.loopDone = this.loop();
     return url;
   }

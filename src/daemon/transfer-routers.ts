@@ -15,11 +15,14 @@ export function transferRouters(daemon: Daemon): Router[] {
     metrics: daemon.metrics,
     logger: log,
   });
-  const backups = new RemoteBackups(daemon.config, reseeder, {
-    journal: daemon.journal,
-    metrics: daemon.metrics,
-    logger: log,
-  });
+  const catalogues = daemon.backupCatalogues;
+  const backups = new RemoteBackups(
+    daemon.config,
+    reseeder,
+    { journal: daemon.journal, metrics: daemon.metrics, logger: log },
+    catalogues,
+  );
+  catalogues.busy = () => backups.backupsInUse();
   const jobs = new Map<string, TransferJob>();
   const deps = { config: daemon.config, reseeder, state: () => daemon.engine.snapshot(), jobs };
   const rejoinDeps = { ...deps, engine: daemon.engine, journal: daemon.journal };
@@ -37,5 +40,9 @@ export function transferRouters(daemon: Daemon): Router[] {
     daemon.afterCycle.push((cycle) => auto.consider(cycle.state, cycle.observations));
     daemon.autoRejoinReport = () => auto.last;
   }
-  return [transferRouter(deps), rejoinRouter(rejoinDeps), backupRouter({ ...deps, backups })];
+  return [
+    transferRouter(deps),
+    rejoinRouter(rejoinDeps),
+    backupRouter({ ...deps, backups, catalogues }),
+  ];
 }

@@ -121,6 +121,10 @@ export class SwitchyardMetrics {
     'end time of the last completed consistency check',
     [],
   );
+  /** Read at scrape time from backupNewestSource, so the age grows between catalogue listings. */
+  readonly backupAge: Gauge<'host'>;
+  /** Host -> epoch ms of its newest restorable full backup (manager's backup.dir and agents'); set by the daemon. */
+  backupNewestSource?: () => ReadonlyMap<string, number>;
   readonly actionsTotal = this.counter('switchyard_actions_total', 'actions taken by Switchyard', [
     'action',
     'result',
@@ -202,6 +206,20 @@ export class SwitchyardMetrics {
       collect() {
         const leading = isLeader();
         if (leading !== undefined) this.set(leading ? 1 : 0);
+      },
+    });
+    const newestBackups = () => this.backupNewestSource?.();
+    this.backupAge = new Gauge({
+      name: 'switchyard_backup_age_seconds',
+      help: 'age of the newest restorable full backup of the host, wherever kept (manager backup.dir or an agent snapshot.backup_dir); absent for a host without one',
+      labelNames: ['host'],
+      registers: [this.registry],
+      collect() {
+        const newest = newestBackups();
+        if (newest === undefined) return;
+        this.reset();
+        const now = Date.now();
+        for (const [host, at] of newest) this.set({ host }, Math.max(0, (now - at) / 1000));
       },
     });
     if (options.processMetrics !== false) {

@@ -9,6 +9,7 @@ import { agentTokenSource } from '../actuator/actuator.js';
 import { SPACE_MARGIN } from '../domain/transfer.js';
 import { BACKUP_META, backupRoot, listBackups, type BackupInfo } from '../backup/backup.js';
 import { receiveBackup, removeStaleStaging } from '../backup/receive.js';
+import type { BackupCatalogues } from './backup-catalogues.js';
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { silentLogger } from '../log.js';
@@ -105,11 +106,30 @@ export function findBackup(config: LoadedConfig, id: string | undefined): Backup
  * the target agent, which takes it through the clone's receive/prepare/swap path.
  */
 export class RemoteBackups {
+  /** Ids in backup.dir a restore is pushing now: retention leaves them alone. */
+  private readonly pushing = new Map<string, number>();
+
   constructor(
     private readonly config: LoadedConfig,
     private readonly reseeder: Reseeder,
     private readonly deps: ReseedDeps = {},
+    /** Retention after each backup; absent, backups are only taken. */
+    private readonly catalogues?: BackupCatalogues,
   ) {}
+
+  /** Ids in backup.dir a restore of this manager reads now. */
+  backupsInUse(): string[] {
+    return [...this.pushing.keys()];
+  }
+
+  /** Retention in the catalogue the backup went into; a line for the job's notes. */
+  private async prune(host: string, keptBy: string, result: ReseedResult): Promise<ReseedResult> {
+    if (!this.catalogues) return result;
+    const note = await this.catalogues
+      .pruneAfterBackup(host, keptBy)
+      .catch((error: Error) => `retention: ${error.message}`);
+    return note ? { ...result, notes: [...(result.notes ?? []), note] } : result;
+  }
 
   private agentUrl(host: string): string {
     const entry = this.config.hosts[host];
@@ -277,7 +297,7 @@ export class RemoteBackups {
         detail: `${final} (${humanBytes(progress.rawBytes)} copied, ${humanBytes(progress.wireBytes)} on the wire, ${seconds.toFixed(1)} s, GTID ${gtidPosition})`,
       });
       log.info({ event: 'transfer.finished', ...result }, 'backup finished');
-      return result;
+      return await this.prune(host, MANAGER, result);
     } catch (error) {
       progress.phase = 'failed';
       const message = `backup of ${host} failed: ${(error as Error).message}; the partial copy was removed, nothing was added to ${root}`;
@@ -376,7 +396,8 @@ export class RemoteBackups {
     }
     const done = this.reseeder
       .follow(id, progress, targetUrl, token, '', host)
-      .finally(() => this.reseeder.untrack(id));
+      .finally(() => this.reseeder.untrack(id))
+      .then((result) => this.prune(host, toAgent, result));
     done.catch(() => undefined);
     return { id, progress, done };
   }
@@ -482,11 +503,15 @@ export class RemoteBackups {
       throw error;
     }
     const abort = new AbortController();
+    this.pushing.set(name, (this.pushing.get(name) ?? 0) + 1);
     void this.push(id, info, targetUrl, token, request.rateLimit, abort.signal);
     const done = this.reseeder.follow(id, progress, targetUrl, token, writer).finally(() => {
       // The target's outcome is final; a push still hanging (an agent gone silent) is cut.
       abort.abort();
       this.reseeder.untrack(id);
+      const users = (this.pushing.get(name) ?? 1) - 1;
+      if (users > 0) this.pushing.set(name, users);
+      else this.pushing.delete(name);
     });
     done.catch(() => undefined);
     return { id, progress, done };

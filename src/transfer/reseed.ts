@@ -122,10 +122,11 @@ export async function agentCall<T>(
   path: string,
   body?: unknown,
   dispatcher?: () => Dispatcher,
+  timeoutMs = 60_000,
 ): Promise<T> {
   let response: { ok: boolean; status: number; text(): Promise<string> };
   try {
-    const init = bearerJsonInit(method, token, body, 60_000);
+    const init = bearerJsonInit(method, token, body, timeoutMs);
     const target = `${url.replace(/\/+$/, '')}${path}`;
     // HTTPS agents (actuator.agent_ca_file / agent_cert_file): the same client settings as the actuator's.
     response = dispatcher

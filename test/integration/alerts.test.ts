@@ -19,6 +19,7 @@ const DESIGN_ALERTS = [
   'SwitchyardHostAwaitingRecovery',
   'SwitchyardChecksumMismatch',
   'SwitchyardChecksumStale',
+  'SwitchyardBackupStale',
   'SwitchyardManagerDown',
   'SwitchyardGtidStrictModeOff',
   'Watchdog',

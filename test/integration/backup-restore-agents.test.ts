@@ -68,9 +68,11 @@ test(
       );
 
       // A slow backup (rate limit); a second one from db2 is refused; then db2's agent dies mid-stream.
+      // The copy is about 1 MB on the wire: at 256K it ended in ~5 s, sometimes before the CLI runs
+      // below (each a fresh process, seconds from sources under load) got to it; 64K gives ~16 s.
       const slow = spawn(
         process.execPath,
-        [CLI, 'backup', 'db2', '--rate-limit', '256K', '--json', ...config],
+        [CLI, 'backup', 'db2', '--rate-limit', '64K', '--json', ...config],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stderr = '';

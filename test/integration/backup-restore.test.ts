@@ -15,7 +15,7 @@ test(
     const sandbox = await startSandbox(t, { masters: 1, replicas: 1 });
     const config: LoadedConfig = {
       ...sandbox.config,
-      backup: { dir: 'backups', method: 'mariabackup' },
+      backup: { dir: 'backups', method: 'mariabackup', retention: { keep_full: 7 } },
     };
     const db1 = sandbox.instance('db1');
     const db2 = sandbox.instance('db2');

@@ -22,7 +22,10 @@ async function divergedPair(t: TestContext) {
   const sandbox = await startSandbox(t, { masters: 2, replicas: 0 });
   const backups = mkdtempSync(join(tmpdir(), 'switchyard-errant-'));
   t.after(() => rmSync(backups, { recursive: true, force: true }));
-  const config = { ...sandbox.config, backup: { dir: backups, method: 'mariabackup' as const } };
+  const config = {
+    ...sandbox.config,
+    backup: { dir: backups, method: 'mariabackup' as const, retention: { keep_full: 7 } },
+  };
   const [db1, db2] = ['db1', 'db2'].map((name) => sandbox.instance(name)) as [
     ReturnType<typeof sandbox.instance>,
     ReturnType<typeof sandbox.instance>,

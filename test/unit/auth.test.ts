@@ -28,6 +28,10 @@ test('each endpoint needs its scope; anything unlisted needs admin', () => {
   assert.equal(scopeFor('GET', '/transfers/0b9c-4f/extra'), 'admin');
   assert.equal(scopeFor('POST', '/transfers'), 'admin');
   assert.equal(scopeFor('POST', '/backups'), 'admin');
+  // The backup catalogue is for watching; deleting is the agents' business, not the API's.
+  assert.equal(scopeFor('GET', '/backups'), 'read');
+  assert.equal(scopeFor('GET', '/backups/db2/x'), 'admin');
+  assert.equal(scopeFor('DELETE', '/backups'), 'admin');
   assert.equal(scopeFor('POST', '/restores'), 'admin');
 });
 

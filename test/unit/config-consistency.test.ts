@@ -46,10 +46,11 @@ test('checksum section: defaults in milliseconds, cron validated, table filters 
   );
 });
 
-test('backup section: dir required, method defaults to mariabackup', () => {
+test('backup section: dir required, method defaults to mariabackup, retention keeps 7 full backups', () => {
   assert.deepEqual(validateConfig({ ...base, backup: { dir: '/srv/backups' } }).config?.backup, {
     dir: '/srv/backups',
     method: 'mariabackup',
+    retention: { keep_full: 7 },
   });
   const problems = validateConfig({
     ...base,
