@@ -50,7 +50,7 @@ export function scopeFor(method: string, path: string): Scope {
   const route = `${method.toUpperCase()} ${path.replace(/\/+$/, '')}`;
   if (route === 'POST /alerts') return 'alerts';
   // Transfer jobs show hosts, byte counts and outcomes, nothing more than the journal does.
-  if (/^GET \/(status|checks|journal|transfers(\/[^/]+)?)$/.test(route)) return 'read';
+  if (/^GET \/(status|checks|analysis|journal|transfers(\/[^/]+)?)$/.test(route)) return 'read';
   if (
     /^POST \/hosts\/[^/]+\/(online|offline)$/.test(route) ||
     /^POST \/roles\/[^/]+\/move$/.test(route) ||
