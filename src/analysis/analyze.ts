@@ -11,7 +11,12 @@ import type { Mode } from '../config/schema.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { EngineConfig } from '../engine/context.js';
-import { chooseWriterCandidate, type CandidateChoice } from '../engine/candidates.js';
+import {
+  chooseWriterCandidate,
+  heldOnly,
+  planCatchUp,
+  type CandidateChoice,
+} from '../engine/candidates.js';
 import { writerDeathEvidence, type Evidence, type ObserverView } from '../engine/evidence.js';
 import { isErrantHold } from '../engine/errant-holds.js';
 import { hasVip } from '../engine/operation.js';
@@ -279,7 +284,7 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
         until: snapshot.maintenance.get(writer)?.endsAt,
       });
     if (evidence.dead || snapshot.leaseWait || operation?.kind === 'failover') {
-      const choice = chooseWriterCandidate(candidateInput, [writer]);
+      const choice = failoverChoice(snapshot, candidateInput, writer);
       plan = writerPlan(snapshot, 'failover', writer, choice, evidence.reason);
       if (evidence.dead && !writerInMaintenance)
         candidateBlockers(snapshot, choice, block, [writer]);
@@ -412,12 +417,12 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
         summary: `${host} has transactions the writer lacks${errant.length > 0 ? `: ${errant.join(',')}` : ` (${record?.held})`}`,
         evidence: { errant, held: record?.held },
       });
-    if (host !== writer && record?.held && !isErrantHold(record.held))
+    if (host !== writer && isHeld(record) && !isErrantHold(record?.held))
       add({
         name: writerHosts.has(host) ? 'held_candidate' : 'held_host',
         host,
-        summary: `${host} is held for the operator (${record.held}): set-online lets it take roles again${writerHosts.has(host) ? `, ${role} included` : ''}`,
-        evidence: { state: record.state, held: record.held },
+        summary: `${host} is held for the operator (${record?.held ?? record?.state}): set-online lets it take roles again${writerHosts.has(host) ? `, ${role} included` : ''}`,
+        evidence: { state: record?.state, held: record?.held },
       });
     const agent = snapshot.agents.get(host);
     if (agent?.answering && agent.held) {
@@ -533,6 +538,43 @@ function narrow(analysis: Analysis, host: string): Analysis {
   };
 }
 
+/**
+ * The candidate runFailover (failover.ts) ends up with: the strict choice; else one that catches
+ * up from the most advanced host (planCatchUp); else, with failover.promote_held, a host held only
+ * for a restart or flapping that has everything (never one with transactions the writer lacked).
+ */
+function failoverChoice(
+  snapshot: ClusterSnapshot,
+  input: Parameters<typeof chooseWriterCandidate>[0],
+  writer: string,
+): CandidateChoice {
+  const strict = chooseWriterCandidate(input, [writer]);
+  if (strict.ok) return strict;
+  const catchUp = planCatchUp(input, [writer], strict.positions);
+  if (catchUp)
+    return {
+      ok: true,
+      host: catchUp.candidate,
+      reason: catchUp.reason,
+      positions: strict.positions,
+    };
+  if (!snapshot.config.failover.promote_held) return strict;
+  const diverged = [...snapshot.errant]
+    .filter(([, ranges]) => ranges.length > 0)
+    .map(([host]) => host);
+  const relaxed = chooseWriterCandidate(input, [writer, ...diverged], { allowHeld: true });
+  if (!relaxed.ok || !heldOnly(input, relaxed.host)) return strict;
+  return {
+    ...relaxed,
+    reason: `${relaxed.reason}; promoted although held (${snapshot.state.hosts[relaxed.host]?.held}): failover.promote_held`,
+  };
+}
+
+/** Waiting for the operator: held (flapped, restarted, errant), or back from an outage and AWAITING_RECOVERY. */
+function isHeld(record: ClusterState['hosts'][string] | undefined): boolean {
+  return record?.held !== undefined || record?.state === 'AWAITING_RECOVERY';
+}
+
 function agentLeaseLapsed(snapshot: ClusterSnapshot, host: string): boolean {
   return snapshot.agents.get(host)?.leaseLapsed === true;
 }
@@ -573,14 +615,14 @@ function candidateBlockers(
         rule: 'invariant 2 (issue 22: never promote a host with writes the writer lacks)',
         detail: `${host} has transactions the writer lacks${record?.held ? ` (${record.held})` : ''}`,
       });
-    } else if (record?.held) {
+    } else if (isHeld(record)) {
       block({
         kind: 'held_candidate',
         host,
         rule: snapshot.config.failover.promote_held
-          ? 'failover.promote_held (only hosts held for a restart or flapping)'
+          ? 'held hosts take no role until set-online (failover.promote_held takes only hosts held for a restart or flapping)'
           : 'held hosts take no role until set-online (failover.promote_held: false)',
-        detail: `${host} is held (${record.held}): \`switchyard set-online ${host}\` lets it take ${role}`,
+        detail: `${host} is held (${record?.held ?? record?.state}): \`switchyard set-online ${host}\` lets it take ${role}`,
       });
     }
   }

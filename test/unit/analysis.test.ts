@@ -343,7 +343,8 @@ const rows: Row[] = [
     situation: 'held_candidate',
     snapshot: () => {
       const { snapshot } = deadWriter();
-      return withHost(snapshot, 'db2', 'AWAITING_RECOVERY', { held: 'restarted' });
+      // Back from an outage, waiting for set-online (auto_set_online did not let it in).
+      return withHost(snapshot, 'db2', 'AWAITING_RECOVERY');
     },
     host: 'db2',
     blockers: ['held_candidate', 'no_candidate'],
@@ -472,6 +473,19 @@ test('a dead writer whose only candidate has errant transactions: the errant hos
   });
   assert.ok(analysis.blockers.some((b) => b.kind === 'errant_host' && b.host === 'db2'));
   assert.equal(analysis.acts, false);
+});
+
+test('failover.promote_held: a candidate held only for a restart is promoted, as the engine does', () => {
+  const { snapshot } = deadWriter();
+  const analysis = analyze(withHost(snapshot, 'db2', 'AWAITING_RECOVERY', { held: 'restarted' }));
+  assert.equal(analysis.plan?.to, 'db2');
+  assert.equal(analysis.acts, true, JSON.stringify(analysis.blockers));
+  const strict = analyze({
+    ...withHost(snapshot, 'db2', 'AWAITING_RECOVERY', { held: 'restarted' }),
+    config: testConfig({ failover: { promote_held: false } }),
+  });
+  assert.equal(strict.plan?.to, undefined);
+  assert.ok(strict.blockers.some((blocker) => blocker.kind === 'held_candidate'));
 });
 
 test('the failover plan names its steps in the order the engine runs them', () => {
