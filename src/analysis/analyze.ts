@@ -478,7 +478,14 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
       });
     // The engine's words, shown as they were journaled: nothing here can disagree with them.
     const coverage = conditionCoverage(key);
-    if (key === 'failover.withheld' && blockers.some((b) => b.rule === 'invariant 4')) continue;
+    // Already shown with who is missing or contradicting (invariant 4), or as the maintenance.
+    if (
+      key === 'failover.withheld' &&
+      blockers.some(
+        (b) => b.rule === 'invariant 4' || (b.kind === 'maintenance' && b.host === writer),
+      )
+    )
+      continue;
     block({ kind: 'refusal', rule: coverage?.rule ?? key, detail: reason });
   }
 

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { analyze, type ClusterSnapshot } from '../../src/analysis/analyze.js';
 import { SITUATION_NAMES, type Blocker, type SituationName } from '../../src/analysis/types.js';
+import { scopeFor } from '../../src/api/scopes.js';
+import { renderAnalysis } from '../../src/cli/commands/why.js';
 import { mariadbGtid } from '../../src/mysql/gtid.js';
 import { clusterState, harness, record, SimCluster, testConfig } from './engine-fakes.js';
 
@@ -553,4 +555,26 @@ test('engine: in manual mode a dead writer is planned, not acted on, and why say
   await h.engine.setMode('active', 'test');
   await h.cycle({ db1: 'HARD_OFFLINE', db2: 'ONLINE', db3: 'ONLINE' });
   assert.equal(h.engine.snapshot().roles.writer?.['127.0.1.100'], 'db2');
+});
+
+test('GET /analysis needs only the read scope', () => {
+  assert.equal(scopeFor('GET', '/analysis'), 'read');
+});
+
+test('why prints the situations, the plan step by step, and what stops it', () => {
+  const { snapshot } = deadWriter();
+  const text = renderAnalysis(
+    analyze({
+      ...snapshot,
+      state: { ...snapshot.state, mode: 'manual' },
+      disposition: { kind: 'defer', reason: 'manual mode: deferred, only operator commands act' },
+    }),
+  );
+  assert.match(text, /^cluster test: mode manual; writer db1/);
+  assert.match(text, /dead_writer: writer db1 is dead/);
+  assert.match(text, /plan: failover of writer db1 -> db2/);
+  assert.match(text, /  \d+\. promote \(db2\): db2: read_only=OFF/);
+  assert.match(text, /the engine does not run this plan now/);
+  assert.match(text, /what stops it:\n  mode: manual mode: deferred/);
+  assert.match(renderAnalysis(analyze(healthy().snapshot)), /situations: none \(healthy\)/);
 });
