@@ -573,8 +573,8 @@ test('why prints the situations, the plan step by step, and what stops it', () =
   assert.match(text, /^cluster test: mode manual; writer db1/);
   assert.match(text, /dead_writer: writer db1 is dead/);
   assert.match(text, /plan: failover of writer db1 -> db2/);
-  assert.match(text, /  \d+\. promote \(db2\): db2: read_only=OFF/);
+  assert.match(text, / {2}\d+\. promote \(db2\): db2: read_only=OFF/);
   assert.match(text, /the engine does not run this plan now/);
-  assert.match(text, /what stops it:\n  mode: manual mode: deferred/);
+  assert.match(text, /what stops it:\n {2}mode: manual mode: deferred/);
   assert.match(renderAnalysis(analyze(healthy().snapshot)), /situations: none \(healthy\)/);
 });
