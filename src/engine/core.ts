@@ -429,7 +429,17 @@ export class EngineCore {
   exportSituations(): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
-    const named = new Set(this.analysis().situations.map((situation) => situation.name));
+    let named: Set<string>;
+    try {
+      named = new Set(this.analysis().situations.map((situation) => situation.name));
+    } catch (error) {
+      // A report must never stop the cycle that keeps the invariants.
+      this.log.warn(
+        { event: 'analysis.failed', err: error as Error },
+        'the analysis failed; switchyard_situation keeps its last values',
+      );
+      return;
+    }
     for (const situation of SITUATION_NAMES)
       metrics.situation.set({ situation }, named.has(situation) ? 1 : 0);
   }
