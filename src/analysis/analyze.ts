@@ -220,6 +220,22 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
       says: string;
       why: string;
     }>;
+    const contradicting = observers.filter((verdict) => verdict.says === 'alive');
+    // The server does not answer (a timeout, not a refusal) while its host's agent does and no
+    // other host reaches the server either: the host is up and mysqld hangs (SIGSTOP, a stuck
+    // disk), not a partition. Named beside dead_writer too: the evidence may already say dead.
+    if (
+      obsOf(writer)?.refusal === undefined &&
+      agent?.answering &&
+      !agent.leaseLapsed &&
+      contradicting.length === 0
+    )
+      add({
+        name: 'hung_writer',
+        host: writer,
+        summary: `${writer}'s server does not answer (${obsOf(writer)?.error ?? 'no answer'}) while its agent does: the server hangs`,
+        evidence: { error: obsOf(writer)?.error, agentAnswering: true },
+      });
     if (evidence.dead) {
       add({
         name: others.length > 0 ? 'dead_writer_and_some_replicas' : 'dead_writer',
@@ -231,7 +247,6 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
         evidence: { ...evidence.inputs, down: others },
       });
     } else {
-      const contradicting = observers.filter((verdict) => verdict.says === 'alive');
       if (snapshot.managerPathBroken || contradicting.length > 0)
         add({
           name: 'manager_path_broken',
@@ -245,15 +260,6 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
           host: writer,
           summary: `the manager cannot reach writer ${writer}, but it is not dead by evidence: ${evidence.reason}`,
           evidence: evidence.inputs,
-        });
-      // The server does not answer (a timeout, not a refusal) while its host's agent does:
-      // the host is up and mysqld hangs (SIGSTOP, a stuck disk), not a partition.
-      if (obsOf(writer)?.refusal === undefined && agent?.answering && !agent.leaseLapsed)
-        add({
-          name: 'hung_writer',
-          host: writer,
-          summary: `${writer}'s server does not answer (${obsOf(writer)?.error ?? 'no answer'}) while its agent does: the server hangs`,
-          evidence: { error: obsOf(writer)?.error, agentAnswering: true },
         });
       if (contradicting.length > 0)
         block({

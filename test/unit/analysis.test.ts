@@ -578,3 +578,27 @@ test('why prints the situations, the plan step by step, and what stops it', () =
   assert.match(text, /what stops it:\n {2}mode: manual mode: deferred/);
   assert.match(renderAnalysis(analyze(healthy().snapshot)), /situations: none \(healthy\)/);
 });
+
+test('a hung writer that everyone lost is dead by evidence and named hung too', () => {
+  const { snapshot, sim } = healthy();
+  sim.host('db1').reachable = false;
+  sim.host('db1').failure = 'silent';
+  const failed = { ok: false, refused: false, startedAt: NOW - 500, detail: 'no greeting' };
+  const analysis = analyze(
+    withHost(
+      {
+        ...observe(snapshot, sim),
+        lostSince: new Map([['db1', NOW - 3000]]),
+        observerViews: new Map([
+          ['db2', { hasAgent: true, probe: failed }],
+          ['db3', { hasAgent: true, probe: failed }],
+        ]),
+      },
+      'db1',
+      'HARD_OFFLINE',
+    ),
+  );
+  const names = analysis.situations.map((situation) => situation.name);
+  assert.ok(names.includes('dead_writer') && names.includes('hung_writer'), names.join(', '));
+  assert.equal(analysis.plan?.kind, 'failover');
+});
