@@ -257,14 +257,8 @@ export class EngineCore {
       leaseLapsed: (oldWriter) =>
         runner.dry
           ? Promise.resolve({ ok: true, detail: 'planned', agent: false })
-          : this.agents
-              .awaitLeaseLapse(oldWriter, (entry) => {
-                this.watchLeaseGate(oldWriter, entry);
-                note(this.ctxBase(), entry);
-              })
-              .finally(() => {
-                this.leaseWait = undefined;
-              }),
+          : this.watchedLeaseLapse(oldWriter),
+
       agentAnswering: (host) => this.agents.answering(host),
       hooks: runner.dry ? undefined : this.hooks,
       grantLease: (host) =>
@@ -276,6 +270,20 @@ export class EngineCore {
         if (!runner.dry) await this.persist();
       },
     };
+  }
+
+  /** The lease gate of one failover, with what it journals kept for `why` while it runs. */
+  private watchedLeaseLapse(oldWriter: string): ReturnType<OpContext['leaseLapsed']> {
+    // A fence left unproved by an earlier failover says nothing about this one.
+    this.fenceUnproved = undefined;
+    return this.agents
+      .awaitLeaseLapse(oldWriter, (entry) => {
+        this.watchLeaseGate(oldWriter, entry);
+        note(this.ctxBase(), entry);
+      })
+      .finally(() => {
+        this.leaseWait = undefined;
+      });
   }
 
   /** Keeps what the lease gate journals (a wait and its deadline, an unproved fence) for `why`. */
