@@ -12,6 +12,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerRun } from './commands/run.js';
 import { registerSandbox } from './commands/sandbox.js';
 import { registerShow } from './commands/show.js';
+import { registerWhy } from './commands/why.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
 import { switchyardVersion } from '../version.js';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerRun(program);
   registerShow(program);
+  registerWhy(program);
   registerControl(program);
   registerAgent(program);
   registerChecksum(program);

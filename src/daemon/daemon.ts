@@ -8,6 +8,8 @@ import { AgentExchange } from '../actuator/agent-exchange.js';
 import { MANAGER_LIMITS } from '../api/limits.js';
 import { createHttpApp, listen, serverUrl } from '../api/server.js';
 import { statusRouter, buildStatus, type AgentStatus } from '../api/status-routes.js';
+import { analysisRouter } from '../api/analysis-routes.js';
+import type { Analysis } from '../analysis/types.js';
 import { tokenSpecs } from '../api/scopes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { configWarnings } from '../config/warnings.js';
@@ -310,6 +312,11 @@ export class Daemon {
     });
   }
 
+  /** `switchyard why`: the engine's analysis, with the maintenance windows the silences give. */
+  analysis(host?: string): Analysis {
+    return this.engine.analysis({ host, maintenance: this.silences?.status().hosts });
+  }
+
   /** Starts the HTTP listener first (so /healthz answers), then the monitor loop. */
   async start(): Promise<string> {
     assertSecretFilesPrivate(managerSecretFiles(this.config));
@@ -321,6 +328,10 @@ export class Daemon {
       metricsAuth: this.config.metrics_auth,
       apiRouters: [
         statusRouter(() => this.status()),
+        analysisRouter({
+          hosts: Object.keys(this.config.hosts),
+          analysis: (host) => this.analysis(host),
+        }),
         ...(this.ha
           ? [
               followerGuard({

@@ -39,6 +39,37 @@ export class AgentViews {
     return agents.report(host)?.answer?.lease?.lapsed === true;
   }
 
+  /** The host's agent as last heard from, for the analysis; undefined without an agent. */
+  summary(
+    host: string,
+  ): { answering: boolean; leaseLapsed: boolean; held?: readonly string[] } | undefined {
+    const agents = this.agents;
+    if (!agents?.hasAgent(host)) return undefined;
+    const report = agents.report(host);
+    const answering = report !== undefined && this.answering(host);
+    return {
+      answering,
+      leaseLapsed: this.leaseLapsedOn(host),
+      ...(answering && report?.answer?.held ? { held: report.answer.held } : {}),
+    };
+  }
+
+  /**
+   * Where a lease wait for `writer` ends now: the last contact anyone had with its agent, plus
+   * the lease and the margin awaitLeaseLapse adds (a contact during the wait moves it).
+   */
+  leaseDeadline(writer: string): number | undefined {
+    if (!this.agents?.hasAgent(writer)) return undefined;
+    return this.agents.lastContactWith(writer) + this.config.lease + this.leaseMarginMs();
+  }
+
+  // The agent counts each voter from when its ping left (never later than the contact that
+  // voter reports here) and notices a lapse within 100 ms, but its fence (agent lock, ip and
+  // iptables) takes its own time on a loaded host: 500 ms was seen to fall short once.
+  private leaseMarginMs(): number {
+    return Math.max(1000, this.config.monitor.interval);
+  }
+
   /** Each host's agent's view of `writer`'s port, from answers fresh enough to count. */
   observerViews(writer: string): Map<string, ObserverView> | undefined {
     const agents = this.agents;
@@ -113,10 +144,7 @@ export class AgentViews {
       writer: oldWriter,
       hasAgent: agents.hasAgent(oldWriter),
       leaseMs: this.config.lease,
-      // The agent counts each voter from when its ping left (never later than the contact that
-      // voter reports here) and notices a lapse within 100 ms, but its fence (agent lock, ip and
-      // iptables) takes its own time on a loaded host: 500 ms was seen to fall short once.
-      marginMs: Math.max(1000, this.config.monitor.interval),
+      marginMs: this.leaseMarginMs(),
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),
       answering: this.answering(oldWriter),

@@ -10,9 +10,11 @@ import { AgentViews } from './agent-views.js';
 import { HandledAlerts } from './alerts.js';
 import type { EngineConfig, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence, type Evidence } from './evidence.js';
+import { analyze, type ClusterSnapshot } from '../analysis/analyze.js';
+import { SITUATION_NAMES, type Analysis } from '../analysis/types.js';
 import { hasVip, note, refused } from './operation.js';
 import { Hooks } from '../hooks/hooks.js';
-import { rolesHeldBy } from './roles.js';
+import { holderOf, rolesHeldBy } from './roles.js';
 import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
 import type { OperationResult } from './types.js';
 
@@ -105,6 +107,13 @@ export class EngineCore {
   readonly vipRetries = new Map<string, { role: string; host: string }>();
   /** Hosts an Alertmanager silence holds automation off (src/maintenance); not the host an operator command names. */
   maintenance: ReadonlySet<string> = new Set();
+  /**
+   * A failover waiting out the old writer's lease, while it waits (runFailover holds the lock
+   * meanwhile, so `why` reads this instead of waiting for the lock).
+   */
+  leaseWait?: { writer: string; since: number; deadline: number; reason: string };
+  /** The last lease release whose fence the old writer's agent could not prove. */
+  fenceUnproved?: { host: string; at: number; reason: string };
 
   constructor(
     readonly options: EngineOptions,
@@ -248,7 +257,8 @@ export class EngineCore {
       leaseLapsed: (oldWriter) =>
         runner.dry
           ? Promise.resolve({ ok: true, detail: 'planned', agent: false })
-          : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry)),
+          : this.watchedLeaseLapse(oldWriter),
+
       agentAnswering: (host) => this.agents.answering(host),
       hooks: runner.dry ? undefined : this.hooks,
       grantLease: (host) =>
@@ -260,6 +270,37 @@ export class EngineCore {
         if (!runner.dry) await this.persist();
       },
     };
+  }
+
+  /** The lease gate of one failover, with what it journals kept for `why` while it runs. */
+  private watchedLeaseLapse(oldWriter: string): ReturnType<OpContext['leaseLapsed']> {
+    // A fence left unproved by an earlier failover says nothing about this one.
+    this.fenceUnproved = undefined;
+    return this.agents
+      .awaitLeaseLapse(oldWriter, (entry) => {
+        this.watchLeaseGate(oldWriter, entry);
+        note(this.ctxBase(), entry);
+      })
+      .finally(() => {
+        this.leaseWait = undefined;
+      });
+  }
+
+  /** Keeps what the lease gate journals (a wait and its deadline, an unproved fence) for `why`. */
+  private watchLeaseGate(
+    oldWriter: string,
+    entry: { event: string; reason: string; inputs?: Record<string, unknown> },
+  ): void {
+    if (entry.event === 'failover.lease_wait') {
+      const deadline = entry.inputs?.deadline;
+      this.leaseWait = {
+        writer: oldWriter,
+        since: this.now(),
+        deadline: typeof deadline === 'number' ? deadline : this.now() + this.config.lease,
+        reason: entry.reason,
+      };
+    } else if (entry.event === 'failover.fence_unproved')
+      this.fenceUnproved = { host: oldWriter, at: this.now(), reason: entry.reason };
   }
 
   async persist(): Promise<void> {
@@ -332,6 +373,83 @@ export class EngineCore {
       agents: this.agents.observerViews(writer),
       lostSince: this.lostSince.get(writer),
     });
+  }
+
+  /**
+   * The cycle's snapshot for the analysis: what the engine decided with, read without the lock
+   * (a failover waiting out a lease holds it; `why` must answer meanwhile). All of it is read in
+   * one synchronous pass, so it is one consistent moment.
+   */
+  analysisSnapshot(
+    windows: Record<string, { endsAt?: string; silence?: string; comment?: string }> = {},
+  ): ClusterSnapshot {
+    const writer = holderOf(this.state.roles, this.writerRole);
+    const agents = new Map<
+      string,
+      { answering: boolean; leaseLapsed: boolean; held?: readonly string[] }
+    >();
+    for (const host of Object.keys(this.config.hosts)) {
+      const summary = this.agents.summary(host);
+      if (summary) agents.set(host, summary);
+    }
+    const leaseWait = this.leaseWait && {
+      ...this.leaseWait,
+      deadline: this.agents.leaseDeadline(this.leaseWait.writer) ?? this.leaseWait.deadline,
+    };
+    const errant = new Map<string, string[]>();
+    for (const [host, signature] of this.errantConfirmed)
+      if (signature !== '') errant.set(host, signature.split(','));
+    return {
+      at: this.now(),
+      config: this.config,
+      writerRole: this.writerRole,
+      state: structuredClone(this.state),
+      observations: new Map(this.observations),
+      gtid: this.gtid,
+      disposition: this.disposition('monitor'),
+      monitorDecides: this.config.triggers.monitor || !this.pipelineUp(),
+      maintenance: new Map([...this.maintenance].map((host) => [host, windows[host] ?? {}])),
+      dropped: this.dropped,
+      pinned: this.pinned,
+      agents,
+      observerViews: writer ? this.agents.observerViews(writer) : undefined,
+      lostSince: new Map(this.lostSince),
+      errant,
+      conditions: new Map(this.conditions),
+      ...(leaseWait ? { leaseWait } : {}),
+      // Shown while the failover that found it is still under way.
+      ...(this.fenceUnproved && this.state.operation ? { fenceUnproved: this.fenceUnproved } : {}),
+      managerPathBroken: this.pathBroken,
+      switchoverBackoffUntil: this.switchoverBackoffUntil,
+    };
+  }
+
+  analysis(
+    options: {
+      host?: string;
+      maintenance?: Record<string, { endsAt?: string; silence?: string; comment?: string }>;
+    } = {},
+  ): Analysis {
+    return analyze(this.analysisSnapshot(options.maintenance), { host: options.host });
+  }
+
+  /** switchyard_situation: 1 for each situation named now, 0 for the others (one writer: the cycle). */
+  exportSituations(): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    let named: Set<string>;
+    try {
+      named = new Set(this.analysis().situations.map((situation) => situation.name));
+    } catch (error) {
+      // A report must never stop the cycle that keeps the invariants.
+      this.log.warn(
+        { event: 'analysis.failed', err: error as Error },
+        'the analysis failed; switchyard_situation keeps its last values',
+      );
+      return;
+    }
+    for (const situation of SITUATION_NAMES)
+      metrics.situation.set({ situation }, named.has(situation) ? 1 : 0);
   }
 
   exportMetrics(): void {

@@ -58,6 +58,7 @@ export async function runCycle(
     delete core.state.lastPromotion;
   reportErrant(core);
   core.exportMetrics();
+  core.exportSituations();
   // Compared with what was last saved, not with the start of this cycle: an operator command
   // between cycles may have moved roles after its own save.
   if (core.signature() !== core.lastSaved) await core.persist();

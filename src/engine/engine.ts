@@ -1,4 +1,5 @@
 import type { Mode } from '../config/schema.js';
+import type { Analysis } from '../analysis/types.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import { handleAlerts } from './alert-handling.js';
@@ -53,6 +54,19 @@ export class Engine implements ControlPlane {
   /** Lasting conditions journaled once (why no failover, no writer, ...), for status. */
   currentConditions(): Record<string, string> {
     return this.core.currentConditions();
+  }
+
+  /**
+   * `switchyard why`: the situations now, the plan the engine would run and what stops it. Reads
+   * the last cycle's snapshot without taking the lock, so it answers during a lease wait too.
+   */
+  analysis(
+    options: {
+      host?: string;
+      maintenance?: Record<string, { endsAt?: string; silence?: string; comment?: string }>;
+    } = {},
+  ): Analysis {
+    return this.core.analysis(options);
   }
 
   /** The manager lost the writer while another host still reaches it (its own path is broken). */

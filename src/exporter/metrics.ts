@@ -144,6 +144,11 @@ export class SwitchyardMetrics {
     "transactions a host has that the writer lacks (after a failover: the old writer's writes that never reached the new one); the journal names them",
     ['host'],
   );
+  readonly situation = this.gauge(
+    'switchyard_situation',
+    'switchyard why: 1 for each situation the analysis names now (dead_writer, lease_wait, maintenance, ...), 0 for the others',
+    ['situation'],
+  );
   readonly maintenance = this.gauge(
     'switchyard_maintenance',
     '1 while an Alertmanager silence holds automation off the host',

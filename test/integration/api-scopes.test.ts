@@ -66,6 +66,7 @@ test('scoped tokens: each scope against each endpoint; a refused request changes
   const endpoints: Array<{ method: string; path: string; body?: unknown; scope: string }> = [
     { method: 'GET', path: '/api/v1/status', scope: 'read' },
     { method: 'GET', path: '/api/v1/checks', scope: 'read' },
+    { method: 'GET', path: '/api/v1/analysis', scope: 'read' },
     { method: 'GET', path: '/api/v1/journal', scope: 'read' },
     { method: 'GET', path: '/metrics', scope: 'read' },
     { method: 'POST', path: '/api/v1/alerts', body: { version: '4' }, scope: 'alerts' },

@@ -119,6 +119,9 @@ test('switchyard demo: sandbox, daemon, Prometheus and Alertmanager; the printed
   );
   assert.match(await step(4), /db1 .*AWAITING_RECOVERY/s);
   assert.equal(await writer(), 'db2', 'a restarted host does not get the writer back on its own');
+  // Why not? `switchyard why db1` names the hold that keeps db1 from the writer role.
+  const why = await cli(['why', 'db1', ...configArgs]);
+  assert.match(why, /held_candidate: db1 is held for the operator \(restarted/, why);
   await step(5);
   await waitFor(
     'db1 to be ONLINE',
