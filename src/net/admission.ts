@@ -11,7 +11,10 @@ import type { Logger } from '../log.js';
  * - at most `perClient` sockets from one address;
  * - at most `maxConnections` sockets from sources outside the reserve; sources in the reserve
  *   (the agent's peers, and addresses that recently presented a valid token) have `reserved`
- *   more of their own, which idle sockets from elsewhere cannot fill;
+ *   more of their own, which idle sockets from elsewhere cannot fill. A trusted source whose
+ *   `perClient` sockets are taken may still use its share of the reserve (a quarter of it): a
+ *   router polling the health endpoints from the manager's or a peer's host shares that
+ *   address, and its checks must never leave the exchange or a lease ping without a socket;
  * - with TLS, at most `preAuth` sockets still in their handshake (with mutual TLS: not yet
  *   authenticated); the handshake itself has a deadline (the server's handshakeTimeout).
  *
@@ -48,6 +51,9 @@ export function admitConnections(
   options: AdmissionOptions,
 ): void {
   const perAddress = new Map<string, number>();
+  /** Reserve sockets per trusted address: one busy trusted host cannot take the whole reserve. */
+  const reservePerAddress = new Map<string, number>();
+  const reserveShare = Math.max(1, Math.floor(limits.reserved / 4));
   let general = 0;
   let reserve = 0;
   const handshaking = new Map<string, Socket>();
@@ -74,12 +80,15 @@ export function admitConnections(
   server.on('connection', (socket: Socket) => {
     const address = normalAddress(socket.remoteAddress);
     const fromAddress = perAddress.get(address) ?? 0;
-    if (fromAddress >= limits.perClient)
-      return refuse(socket, address, `more than ${limits.perClient} from one address`);
+    const overAddressCap = fromAddress >= limits.perClient;
     const trusted = options.trusted?.(address) ?? false;
+    const reserveFromAddress = reservePerAddress.get(address) ?? 0;
     let pool: 'general' | 'reserve';
-    if (general < limits.maxConnections) pool = 'general';
-    else if (trusted && reserve < limits.reserved) pool = 'reserve';
+    if (!overAddressCap && general < limits.maxConnections) pool = 'general';
+    else if (trusted && reserve < limits.reserved && reserveFromAddress < reserveShare)
+      pool = 'reserve';
+    else if (overAddressCap)
+      return refuse(socket, address, `more than ${limits.perClient} from one address`);
     else return refuse(socket, address, 'connection budget full');
     const key = `${address}:${socket.remotePort}`;
     if (options.tls) {
@@ -89,7 +98,10 @@ export function admitConnections(
     }
     perAddress.set(address, fromAddress + 1);
     if (pool === 'general') general++;
-    else reserve++;
+    else {
+      reserve++;
+      reservePerAddress.set(address, reserveFromAddress + 1);
+    }
     const idle = setTimeout(() => {
       awaitingRequest.delete(key);
       // A client that sent part of a request is told why (as node's own header timeout would);
@@ -111,7 +123,12 @@ export function admitConnections(
       if (left <= 0) perAddress.delete(address);
       else perAddress.set(address, left);
       if (pool === 'general') general--;
-      else reserve--;
+      else {
+        reserve--;
+        const reserveLeft = (reservePerAddress.get(address) ?? 1) - 1;
+        if (reserveLeft <= 0) reservePerAddress.delete(address);
+        else reservePerAddress.set(address, reserveLeft);
+      }
     });
   });
   // The request's socket is the TLS socket with TLS: both are found by the peer's address:port.
