@@ -400,6 +400,62 @@ const hooksSchema = z.strictObject({
   pre_failover_aborts: z.boolean().default(false),
 });
 
+/** An HAProxy runtime API: a unix socket's absolute path, or HOST:PORT of its TCP form. */
+const haproxyAddress = z
+  .string()
+  .min(1)
+  .refine(
+    (text) => text.startsWith('/') || /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/.test(text),
+    {
+      message:
+        'must be the admin socket\'s absolute path (/run/haproxy/admin.sock) or HOST:PORT of a "stats socket ipv4@..." line',
+    },
+  );
+const haproxyName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, "_", ".", ":" or "-"');
+/**
+ * HAProxy driven through its runtime API (docs/routing.md): every cycle the manager declares each
+ * backend's servers (named as the hosts) ready or maint by the roles, and pushes the change inside
+ * a failover or switchover after the fence.
+ */
+const routingSchema = z.strictObject({
+  haproxy: z
+    .strictObject({
+      instances: z
+        .array(
+          z.strictObject({
+            name: haproxyName,
+            address: haproxyAddress,
+            /** Per command; an instance that does not answer within it never holds a failover. */
+            timeout: duration
+              .refine((ms) => ms >= 50 && ms <= 10_000, { message: 'must be between 50ms and 10s' })
+              .default(1000),
+          }),
+        )
+        .min(1, 'list at least one HAProxy instance')
+        .superRefine((instances, ctx) => {
+          const seen = new Set<string>();
+          instances.forEach((instance, index) => {
+            if (seen.has(instance.name))
+              ctx.addIssue({
+                code: 'custom',
+                path: [index, 'name'],
+                message: `"${instance.name}" is named twice: each instance needs its own name (the metrics' proxy label)`,
+              });
+            seen.add(instance.name);
+          });
+        }),
+      /** role -> the backend whose servers (named as the hosts) follow that role. */
+      backends: z.record(name, haproxyName).refine((backends) => Object.keys(backends).length > 0, {
+        message: 'name the backend of at least one role, e.g. { writer: mysql_writer }',
+      }),
+    })
+    .optional(),
+});
+export type RoutingConfig = z.output<typeof routingSchema>;
+export type HaproxyConfig = NonNullable<RoutingConfig['haproxy']>;
+
 export const configSchema = z.strictObject({
   cluster: name,
   mysql: mysqlSchema,
@@ -502,6 +558,8 @@ export const configSchema = z.strictObject({
    * context in SWITCHYARD_* variables and as JSON on stdin. See docs/routing.md.
    */
   hooks: hooksSchema.optional(),
+  /** Routers the manager drives beside or instead of VIPs (HAProxy's runtime API). */
+  routing: routingSchema.optional(),
   state_dir: z.string().min(1).default('/var/lib/switchyard'),
   journal: journalSchema.default({ max_size: 64 * 1024 * 1024, keep: 5 }),
   checksum: checksumSchema.default({ chunk_time: 500, max_lag: 5000, schema: 'switchyard' }),

@@ -12,6 +12,7 @@ import type { EngineConfig, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence, type Evidence } from './evidence.js';
 import { hasVip, note, refused } from './operation.js';
 import { Hooks } from '../hooks/hooks.js';
+import type { HaproxyRoutes } from '../routing/haproxy-routes.js';
 import { rolesHeldBy } from './roles.js';
 import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
 import type { OperationResult } from './types.js';
@@ -34,6 +35,8 @@ export interface EngineOptions {
   agents?: AgentExchange;
   /** Default: the config's `hooks`, journalled in `journal`. */
   hooks?: Hooks;
+  /** HAProxy instances driven through their runtime API (routing.haproxy), when configured. */
+  routes?: Pick<HaproxyRoutes, 'converge' | 'follow'>;
   now?: () => number;
 }
 
@@ -251,6 +254,14 @@ export class EngineCore {
           : this.agents.awaitLeaseLapse(oldWriter, (entry) => note(this.ctxBase(), entry)),
       agentAnswering: (host) => this.agents.answering(host),
       hooks: runner.dry ? undefined : this.hooks,
+      routes:
+        runner.dry || !this.options.routes
+          ? undefined
+          : {
+              follow: async (reason) => {
+                await this.options.routes?.follow(() => this.state, reason);
+              },
+            },
       grantLease: (host) =>
         runner.dry
           ? Promise.resolve({ ok: true, detail: 'planned' })

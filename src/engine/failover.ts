@@ -253,6 +253,8 @@ export async function runFailover(
   await recordStep(ctx, operation, 'moving_vip');
   setHolder(ctx, role, target);
   await ctx.persist();
+  // After the fence and the promotion: routers send writes to the new writer only.
+  await ctx.routes?.follow(`failover of ${role} from ${oldWriter} to ${target}`);
   const vipProblems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
     const outcome = await runner.attempt(

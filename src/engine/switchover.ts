@@ -271,6 +271,8 @@ export async function runSwitchover(
   await recordStep(ctx, operation, 'moving_vip');
   setHolder(ctx, role, to);
   await ctx.persist();
+  // After the fence and the promotion: routers send writes to the new writer only.
+  await ctx.routes?.follow(`switchover of ${role} from ${from ?? 'no host'} to ${to}`);
   const problems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
     const outcome = await runner.attempt(
