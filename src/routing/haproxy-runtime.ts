@@ -71,9 +71,10 @@ export function assertSafeName(kind: string, name: string): void {
   if (!SAFE_NAME.test(name)) throw new Error(`${kind} name "${name}" cannot be sent to HAProxy`);
 }
 
-// srv_admin_state bits (HAProxy's SRV_ADMF_*): forced, inherited, configured, resolver and
-// hostname maintenance; forced and inherited drain.
-const ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
+// srv_admin_state bits (HAProxy's SRV_ADMF_*): forced, inherited, resolver and hostname
+// maintenance; forced and inherited drain. Not 0x04 (CMAINT, "disabled" in the file): it stays set
+// after `set server ... state ready` on such a server, which then takes traffic (seen on 2.6).
+const ADMIN_MAINT = 0x01 | 0x02 | 0x20 | 0x40;
 const ADMIN_DRAIN = 0x08 | 0x10;
 const OP_RUNNING = 2;
 

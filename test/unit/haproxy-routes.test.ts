@@ -27,12 +27,14 @@ import {
 import { HaproxyRoutes, wantedServers } from '../../src/routing/haproxy-routes.js';
 import { clusterState, harness, testConfig } from './engine-fakes.js';
 
-/** Captured from Debian's HAProxy 2.6 (`show servers state w`, db2 in maint). */
+/** Captured from Debian's HAProxy 2.6 (`show servers state w`): db2 in maint, db3 drain, db4 "disabled" in the file, db5 too but set ready since. */
 const SHOW_SERVERS_STATE = `1
 # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
 2 w 1 db1 127.0.0.1 2 0 1 1 1 1 0 2 0 0 0 0 - 3306 - 0 0 - - 0
 2 w 2 db2 127.0.0.1 0 1 1 1 1 1 0 2 0 0 0 0 - 3307 - 0 0 - - 0
 2 w 3 db3 127.0.0.1 2 8 1 1 1 1 0 2 0 0 0 0 - 3308 - 0 0 - - 0
+2 w 4 db4 127.0.0.1 0 5 1 1 1 1 0 2 0 0 0 0 - 3309 - 0 0 - - 0
+2 w 5 db5 127.0.0.1 2 4 1 1 1 1 0 2 0 0 0 0 - 3310 - 0 0 - - 0
 
 `;
 
@@ -41,6 +43,9 @@ test('show servers state: columns found by name, admin bits read as ready, maint
     { backend: 'w', server: 'db1', admin: 'ready', up: true },
     { backend: 'w', server: 'db2', admin: 'maint', up: false },
     { backend: 'w', server: 'db3', admin: 'drain', up: true },
+    // "disabled" in the file (CMAINT + FMAINT), then after `set server w/db5 state ready` (CMAINT alone).
+    { backend: 'w', server: 'db4', admin: 'maint', up: false },
+    { backend: 'w', server: 'db5', admin: 'ready', up: true },
   ]);
   assert.throws(() => parseServersState("Can't find backend.\n\n"), /Can't find backend/);
 });
@@ -302,7 +307,7 @@ test('runtime API client: one command line per connection, the answer until HAPr
   const client = new RuntimeApiClient(path, 300);
   assert.deepEqual(
     (await readBackend(client, 'w')).map((server) => `${server.server}:${server.admin}`),
-    ['db1:ready', 'db2:maint', 'db3:drain'],
+    ['db1:ready', 'db2:maint', 'db3:drain', 'db4:maint', 'db5:ready'],
   );
   await setServerState(client, 'w', 'db1', 'maint');
   assert.deepEqual(received, [
