@@ -103,8 +103,8 @@ export class HaproxyRoutes {
 
   /**
    * Inside a failover or switchover, after the fence and the promotion: every instance at once,
-   * each waited for at most a bound (a read, the pushes, a read-back at its timeout each); the
-   * round goes on in the background past it. Never throws.
+   * each waited for at most twice its timeout; the round goes on in the background past it.
+   * Never throws.
    */
   async follow(state: () => ClusterState, reason: string): Promise<InstanceRound[]> {
     return Promise.all(
@@ -115,7 +115,9 @@ export class HaproxyRoutes {
           await previous?.catch(() => undefined);
           return this.round(instance, state, reason);
         })();
-        const boundMs = instance.timeout * 4;
+        // A healthy HAProxy answers each command in milliseconds; a hung one costs the decision
+        // at most this (the VIP moves meanwhile), then finishes or fails in the background.
+        const boundMs = instance.timeout * 2;
         let timer: NodeJS.Timeout | undefined;
         const late = new Promise<InstanceRound>((resolve) => {
           timer = setTimeout(
