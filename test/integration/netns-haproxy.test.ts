@@ -138,6 +138,16 @@ ${checks ? '  option httpchk GET /health/writer\n  http-check expect status 200\
   t.diagnostic(
     `after kill -9: failover decided ${journalAt('failover.decided')} ms, done ${journalAt('failover.done')} ms; db2 the only routable writer at a (push + httpchk) ${firstAt('a')} ms, at b (push) ${firstAt('b')} ms; both checked ${movedAt - killedAt} ms (${samples.length} samples)`,
   );
+  t.diagnostic(
+    daemon.journal
+      .read()
+      .filter((entry) => entry.at >= killedAt)
+      .map(
+        (entry) =>
+          `+${entry.at - killedAt} ms ${entry.phase} ${entry.event} ${entry.host ?? ''} ${entry.outcome ?? ''} ${(entry.detail ?? entry.reason ?? '').slice(0, 140)}`,
+      )
+      .join('\n'),
+  );
   assert.ok(samples.length > 50, `${samples.length} samples`);
   const doubled = samples.filter((sample) => sample.servers.length > 1);
   assert.deepEqual(doubled, [], 'never two routable writers at one HAProxy');
