@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   percona-toolkit                                # checksum benchmark baseline
   etcd-server etcd-client                        # several managers (ha): leadership and state tests
   openssl                                        # the test CA of the TLS tests
+  haproxy                                        # routing through HAProxy's runtime API, demo --haproxy
 )
 
 missing=()

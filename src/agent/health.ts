@@ -221,6 +221,10 @@ export function healthRouter(deps: HealthDeps): express.Router {
     response
       .status(verdict.healthy ? 200 : 503)
       .set('cache-control', 'no-store')
+      // A router keeps no agent socket between its checks: on the agent's listener an idle
+      // keep-alive check would hold a place in its address's connection budget, which it shares
+      // with the manager's exchange or a peer's lease pings when it runs on their host.
+      .set('connection', 'close')
       .type('text/plain')
       .send(`${verdict.reason}\n`);
   };

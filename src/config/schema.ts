@@ -736,6 +736,90 @@ const hooksSchema = z.strictObject({
   }),
 });
 
+/** An HAProxy runtime API: a unix socket's absolute path, or HOST:PORT of its TCP form. */
+const haproxyAddress = z
+  .string()
+  .min(1)
+  .refine(
+    (text) => text.startsWith('/') || /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/.test(text),
+    {
+      message:
+        'must be the admin socket\'s absolute path (/run/haproxy/admin.sock) or HOST:PORT of a "stats socket ipv4@..." line',
+    },
+  );
+const haproxyName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, "_", ".", ":" or "-"');
+/**
+ * HAProxy driven through its runtime API (docs/routing.md): every cycle the manager declares each
+ * backend's servers (named as the hosts) ready or maint by the roles, and pushes the change inside
+ * a failover or switchover after the fence.
+ */
+const routingSchema = z.strictObject({
+  haproxy: z
+    .strictObject({
+      instances: z
+        .array(
+          z.strictObject({
+            name: haproxyName.meta({
+              description:
+                "The instance's name: the `proxy` label of the route metrics and its name in the journal.",
+              example: 'app1',
+            }),
+            address: haproxyAddress.meta({
+              description:
+                "HAProxy's runtime API: the absolute path of its admin socket, or HOST:PORT of its TCP form.",
+              example: '/run/haproxy/admin.sock',
+            }),
+            // Per command: an instance that does not answer within it never holds a failover.
+            timeout: duration
+              .refine((ms) => ms >= 50 && ms <= 10_000, { message: 'must be between 50ms and 10s' })
+              .default(1000)
+              .meta({
+                description:
+                  'How long one runtime-API command may take; an instance that does not answer is journalled route.unreachable and never holds a failover.',
+              }),
+          }),
+        )
+        .min(1, 'list at least one HAProxy instance')
+        .superRefine((instances, ctx) => {
+          const seen = new Set<string>();
+          instances.forEach((instance, index) => {
+            if (seen.has(instance.name))
+              ctx.addIssue({
+                code: 'custom',
+                path: [index, 'name'],
+                message: `"${instance.name}" is named twice: each instance needs its own name (the metrics' proxy label)`,
+              });
+            seen.add(instance.name);
+          });
+        })
+        .meta({
+          description:
+            'The HAProxy instances to drive (one per application host is common); each gets the same wanted state.',
+          example: [{ name: 'app1', address: '/run/haproxy/admin.sock' }],
+        }),
+      // role -> the backend whose servers (named as the hosts) follow that role.
+      backends: z
+        .record(name, haproxyName)
+        .refine((backends) => Object.keys(backends).length > 0, {
+          message: 'name the backend of at least one role, e.g. { writer: mysql_writer }',
+        })
+        .meta({
+          description:
+            "Role name to HAProxy backend: the backend's servers are named as the hosts; the role's holders are ready, every other server maint (the writer backend's with their sessions shut down).",
+          example: { writer: 'mysql_writer', reader: 'mysql_readers' },
+        }),
+    })
+    .optional()
+    .meta({
+      description:
+        'HAProxy through its runtime API: the wanted server states are declared every cycle, pushed inside each failover and switchover, and read back (docs/routing.md).',
+    }),
+});
+export type RoutingConfig = z.output<typeof routingSchema>;
+export type HaproxyConfig = NonNullable<RoutingConfig['haproxy']>;
+
 export const configSchema = z.strictObject({
   cluster: name.meta({
     description:
@@ -977,6 +1061,10 @@ export const configSchema = z.strictObject({
   hooks: hooksSchema.optional().meta({
     description:
       'Programs run around failovers, switchovers and state changes: argument lists run without a shell, with the context in SWITCHYARD_* variables and as JSON on stdin.',
+  }),
+  routing: routingSchema.optional().meta({
+    description:
+      'Routers the manager drives beside or instead of VIPs: HAProxy through its runtime API, declared every cycle and pushed inside each failover and switchover after the fence.',
   }),
   state_dir: filePath.default('/var/lib/switchyard').meta({
     description:

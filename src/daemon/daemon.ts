@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { HaproxyRoutes } from '../routing/haproxy-routes.js';
 import { hostname } from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
@@ -255,6 +256,17 @@ export class Daemon {
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
         agents: this.agents,
+        routes:
+          config.routing?.haproxy &&
+          new HaproxyRoutes({
+            config: config.routing.haproxy,
+            roles: config.roles,
+            hosts: Object.keys(config.hosts),
+            writerRole: 'writer',
+            journal: this.journal,
+            log: log.child({ component: 'routing' }),
+            metrics: this.metrics,
+          }),
       },
       initial,
     );

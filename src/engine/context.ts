@@ -80,5 +80,11 @@ export interface OpContext {
   agentAnswering(host: string): boolean;
   /** The configured hooks; absent while only planning (passive mode, analysis, dry runs). */
   hooks?: Hooks;
+  /**
+   * Routers the manager drives (HAProxy's runtime API): pushes the roles as they are now, after
+   * the fence and the promotion. Bounded and never throws: an unreachable router never holds a
+   * failover. Absent while only planning and when no routing is configured.
+   */
+  routes?: { follow(reason: string): Promise<void> };
   now(): number;
 }

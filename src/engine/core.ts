@@ -14,6 +14,7 @@ import { analyze, type ClusterSnapshot } from '../analysis/analyze.js';
 import { SITUATION_NAMES, type Analysis } from '../analysis/types.js';
 import { hasVip, note, refused } from './operation.js';
 import { Hooks } from '../hooks/hooks.js';
+import type { HaproxyRoutes } from '../routing/haproxy-routes.js';
 import { holderOf, rolesHeldBy } from './roles.js';
 import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
 import type { OperationResult } from './types.js';
@@ -36,6 +37,8 @@ export interface EngineOptions {
   agents?: AgentExchange;
   /** Default: the config's `hooks`, journalled in `journal`. */
   hooks?: Hooks;
+  /** HAProxy instances driven through their runtime API (routing.haproxy), when configured. */
+  routes?: Pick<HaproxyRoutes, 'converge' | 'follow'>;
   now?: () => number;
 }
 
@@ -261,6 +264,14 @@ export class EngineCore {
 
       agentAnswering: (host) => this.agents.answering(host),
       hooks: runner.dry ? undefined : this.hooks,
+      routes:
+        runner.dry || !this.options.routes
+          ? undefined
+          : {
+              follow: async (reason) => {
+                await this.options.routes?.follow(() => this.state, reason);
+              },
+            },
       grantLease: (host) =>
         runner.dry
           ? Promise.resolve({ ok: true, detail: 'planned' })

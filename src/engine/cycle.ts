@@ -64,6 +64,7 @@ export async function runCycle(
   if (core.signature() !== core.lastSaved) await core.persist();
   fireStateChangeHooks(core);
   exchangeWithAgents(core);
+  convergeRoutes(core);
   return core.snapshot();
 }
 
@@ -277,6 +278,13 @@ function liftWriterReplicationDrops(core: EngineCore): void {
 function exchangeWithAgents(core: EngineCore): void {
   if (!core.options.leadership.mayAct() || core.state.mode === 'passive') return;
   core.agents.exchange(core.state);
+}
+
+/** Routers converge to the roles every cycle, like VIPs; not awaited (a hung HAProxy never slows a cycle). */
+function convergeRoutes(core: EngineCore): void {
+  if (!core.options.routes) return;
+  if (!core.options.leadership.mayAct() || core.state.mode === 'passive') return;
+  core.options.routes.converge(() => core.state);
 }
 
 function deferredEntry(entry: JournalDraft, reason: string): JournalDraft {

@@ -253,6 +253,9 @@ export async function runFailover(
   await recordStep(ctx, operation, 'moving_vip');
   setHolder(ctx, role, target);
   await ctx.persist();
+  // After the fence and the promotion: routers send writes to the new writer only. Beside the
+  // VIP move, not before it: a hung router must not delay the VIP (it is waited for below).
+  const routed = ctx.routes?.follow(`failover of ${role} from ${oldWriter} to ${target}`);
   const vipProblems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
     const outcome = await runner.attempt(
@@ -270,6 +273,7 @@ export async function runFailover(
       ctx.vipNotAdded(role, ip, target);
     }
   }
+  await routed;
   // Replicas follow after the promotion, outside the write outage: the new writer already has
   // every transaction they have (the candidate rule), and they cannot receive from the dead writer.
   await recordStep(ctx, operation, 'repointing');

@@ -271,6 +271,9 @@ export async function runSwitchover(
   await recordStep(ctx, operation, 'moving_vip');
   setHolder(ctx, role, to);
   await ctx.persist();
+  // After the fence and the promotion: routers send writes to the new writer only. Beside the
+  // VIP move, not before it: a hung router must not delay the VIP (it is waited for below).
+  const routed = ctx.routes?.follow(`switchover of ${role} from ${from ?? 'no host'} to ${to}`);
   const problems: string[] = [];
   for (const ip of vipsOf(ctx, role)) {
     const outcome = await runner.attempt(
@@ -288,6 +291,7 @@ export async function runSwitchover(
       ctx.vipNotAdded(role, ip, to);
     }
   }
+  await routed;
 
   const followers = from !== null ? followersOf(ctx, from, [to]) : [];
   if (from !== null) {

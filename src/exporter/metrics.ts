@@ -86,6 +86,26 @@ export class SwitchyardMetrics {
     "always 1: this manager's build (package version) in the version label",
     ['version'],
   );
+  readonly routeState = this.gauge(
+    'switchyard_route_state',
+    "1 for the state (ready, maint, drain) each HAProxy reports for a host's server in a routed backend",
+    ['proxy', 'backend', 'host', 'state'],
+  );
+  readonly routeMismatch = this.gauge(
+    'switchyard_route_mismatch',
+    "servers whose state, read back from the HAProxy after the cycle's push, differs from the roles (-1: not read)",
+    ['proxy'],
+  );
+  readonly routeProxyUp = this.gauge(
+    'switchyard_route_proxy_up',
+    "1 if the HAProxy's runtime API answered the manager's last round",
+    ['proxy'],
+  );
+  readonly routePushesTotal = this.counter(
+    'switchyard_route_pushes_total',
+    'server state changes pushed to an HAProxy, by result (ok, failed)',
+    ['proxy', 'result'],
+  );
   readonly fenceReady = this.gauge(
     'switchyard_fence_ready',
     "1 if the host's agent can fence its server (local login and the privileges read_only and KILL need, checked every 30 s)",

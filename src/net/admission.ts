@@ -16,7 +16,10 @@ import type { Logger } from '../log.js';
  *   socket from its address, NAT included) must not be able to fill the reserve by itself;
  * - the priority sources (the agent's peers and the manager whose exchange it accepted last: the
  *   lease and the fence travel between them) have `priorityReserved` more, which nobody else can
- *   take, not even a client holding the token;
+ *   take, not even a client holding the token. A trusted source whose `perClient` sockets are taken may still use the reserve (and a
+ *   priority source its pool): a router polling the health endpoints from the manager's or a
+ *   peer's host shares that address, and its checks must never leave the exchange or a lease
+ *   ping without a socket;
  * - with TLS, at most `preAuth` sockets still in their handshake (with mutual TLS: not yet
  *   authenticated); the handshake itself has a deadline (the server's handshakeTimeout).
  *
@@ -87,20 +90,17 @@ export function admitConnections(
   server.on('connection', (socket: Socket) => {
     const address = normalAddress(socket.remoteAddress);
     const fromAddress = perAddress.get(address) ?? 0;
-    if (fromAddress >= limits.perClient)
-      return refuse(socket, address, `more than ${limits.perClient} from one address`);
+    const overAddressCap = fromAddress >= limits.perClient;
     const priority = options.priority?.(address) ?? false;
     const trusted = priority || (options.trusted?.(address) ?? false);
     const reserveFromAddress = reserveByAddress.get(address) ?? 0;
     let pool: 'general' | 'priority' | 'reserve';
-    if (general < limits.maxConnections) pool = 'general';
+    if (!overAddressCap && general < limits.maxConnections) pool = 'general';
     else if (priority && priorityPool < limits.priorityReserved) pool = 'priority';
-    else if (
-      trusted &&
-      reserve < limits.reserved &&
-      (priority || reserveFromAddress < limits.reservedPerClient)
-    )
+    else if (trusted && reserve < limits.reserved && reserveFromAddress < limits.reservedPerClient)
       pool = 'reserve';
+    else if (overAddressCap)
+      return refuse(socket, address, `more than ${limits.perClient} from one address`);
     else return refuse(socket, address, 'connection budget full');
     const key = `${address}:${socket.remotePort}`;
     if (options.tls) {

@@ -29,6 +29,7 @@ const DESIGN_ALERTS = [
   'SwitchyardManagersDisagree',
   'SwitchyardFenceNotReady',
   'SwitchyardAgentProtocolMismatch',
+  'SwitchyardRouteMismatch',
 ];
 
 test('alert rules: promtool check rules and promtool test rules pass', async (t) => {

@@ -3,6 +3,7 @@
  * positions, replication links) behind a fake Actuator that records every call, fails on
  * demand, and checks after every call that at most one host is writable.
  */
+import type { EngineOptions } from '../../src/engine/core.js';
 import {
   ActionError,
   type Actuator,
@@ -371,6 +372,7 @@ export function harness(
     state?: ClusterState;
     positions?: Record<string, string>;
     now?: () => number;
+    routes?: EngineOptions['routes'];
   } = {},
 ): Harness {
   const config = options.config ?? testConfig();
@@ -406,6 +408,7 @@ export function harness(
       },
       metrics,
       now: options.now,
+      routes: options.routes,
     },
     initial,
   );

@@ -8,6 +8,7 @@ import { daemonRouters } from '../../daemon/routers.js';
 import { createLogger } from '../../log.js';
 import { readManifest, sandboxStatus, sandboxUp } from '../../sandbox/cluster.js';
 import { startDemoStack } from '../../demo/prometheus-stack.js';
+import { startDemoHaproxy, type DemoHaproxy } from '../../demo/haproxy.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { untilSignal } from './run.js';
 import { runHaDemo } from './demo-ha.js';
@@ -29,7 +30,11 @@ export function registerDemo(program: Command): void {
       '--ha',
       'three managers sharing the cluster through a local 3-member etcd (kill the leader and watch)',
     )
-    .action(async (options: { dir: string; basePort: string; ha?: boolean }) => {
+    .option(
+      '--haproxy',
+      'a local HAProxy in front of the sandbox, driven by the daemon through its runtime API (writes and reads through it)',
+    )
+    .action(async (options: { dir: string; basePort: string; ha?: boolean; haproxy?: boolean }) => {
       const dir = resolve(options.dir);
       const basePort = Number(options.basePort);
       if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000)
@@ -68,7 +73,23 @@ export function registerDemo(program: Command): void {
         throw new CliExit(EXIT_FAILED, `demo failed: ${(error as Error).message}`);
       }
       const configFile = join(dir, 'switchyard.yml');
-      const config = loadConfig(configFile);
+      const loaded = loadConfig(configFile);
+      const firstPort = readManifest(dir).hosts[0]?.port ?? basePort;
+      let haproxy: DemoHaproxy | undefined;
+      if (options.haproxy) {
+        try {
+          haproxy = await startDemoHaproxy({
+            dir,
+            hosts: readManifest(dir).hosts.map((host) => ({ name: host.name, port: host.port })),
+            writerPort: firstPort + 300,
+            readerPort: firstPort + 301,
+          });
+        } catch (error) {
+          throw new CliExit(EXIT_FAILED, `demo --haproxy failed: ${(error as Error).message}`);
+        }
+      }
+      // The HAProxy exists only while the demo runs: its section is not written to the sandbox's file.
+      const config = haproxy ? { ...loaded, routing: { haproxy: haproxy.routing } } : loaded;
       const logFile = join(dir, 'switchyard.log');
       const log = createLogger('switchyard', {
         destination: pino.destination({ dest: logFile, sync: false, mkdir: true }),
@@ -78,13 +99,13 @@ export function registerDemo(program: Command): void {
       try {
         url = await daemon.start();
       } catch (error) {
+        await haproxy?.stop();
         throw new CliExit(
           EXIT_FAILED,
           `daemon failed to start: ${(error as Error).message} (log: ${logFile})`,
         );
       }
       const daemonPort = Number(config.listen.slice(config.listen.lastIndexOf(':') + 1));
-      const firstPort = readManifest(dir).hosts[0]?.port ?? basePort;
       const stack = await startDemoStack({
         dir,
         daemonPort,
@@ -104,6 +125,12 @@ export function registerDemo(program: Command): void {
           stack.prometheusUrl
             ? `  Prometheus: ${stack.prometheusUrl}/alerts      Alertmanager: ${stack.alertmanagerUrl}`
             : `  (${stack.skipped})`,
+          ...(haproxy
+            ? [
+                `  HAProxy:   writes 127.0.0.1:${haproxy.writerPort} (the writer only), reads 127.0.0.1:${haproxy.readerPort}; runtime API ${haproxy.adminSocket}`,
+                `             what it reports: curl -s ${url}/metrics | grep 'switchyard_route_state{.*} 1'`,
+              ]
+            : []),
           '',
           'Try the failover story, in another terminal (paste one line at a time):',
           ...demoStory(join(shown, 'switchyard.yml'), shown),
@@ -116,6 +143,7 @@ export function registerDemo(program: Command): void {
       process.stdout.write('stopping the daemon...\n');
       await stack.stop();
       await daemon.stop();
+      await haproxy?.stop();
     });
 }
 
