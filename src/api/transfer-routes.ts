@@ -29,6 +29,8 @@ export interface TransferJob {
   error?: string;
   /** What happened after the copy (rejoin: set-online). */
   notes: string[];
+  /** Resolves when the job is done, its last step included. */
+  settled?: Promise<void>;
 }
 
 export interface TransferRouteDeps {
@@ -75,7 +77,7 @@ export async function startJob(
     notes: [],
   };
   deps.jobs.set(job.id, job);
-  started.done.then(
+  job.settled = started.done.then(
     async (result) => {
       job.result = result;
       job.notes.push(...(result.notes ?? []));

@@ -95,6 +95,9 @@ const QUICK_RECHECK_MS = 50;
  * and the HTTP listener. The engine owns and persists the cluster state; the monitor works on
  * the state the engine returned from the previous cycle.
  */
+/** How long stop() waits for transfer jobs to finish their last steps. */
+const STOP_SETTLE_MS = 10_000;
+
 /** How often the backup catalogues are listed for switchyard_backup_age_seconds (and after every backup). */
 const BACKUP_CATALOGUE_REFRESH_MS = 5 * 60_000;
 
@@ -113,6 +116,9 @@ export class Daemon {
   private lastCycle?: MonitorCycle;
   /** Called after every monitor cycle with its result (e.g. monitor.auto_rejoin). */
   readonly afterCycle: Array<(cycle: MonitorCycle) => void> = [];
+  /** Work that journals when it ends (transfer jobs finishing): awaited, bounded, by stop(). */
+  readonly settleBeforeStop: Array<() => Promise<unknown>> = [];
+  private readonly routes: HaproxyRoutes | undefined;
   /** The last automatic rejoin, when monitor.auto_rejoin runs (set by the transfer routers). */
   autoRejoinReport?: () => AutoRejoinReport | undefined;
   private server?: Server;
@@ -243,6 +249,17 @@ export class Daemon {
         connectTimeoutMs: config.monitor.connect_timeout,
       };
     };
+    this.routes =
+      config.routing?.haproxy &&
+      new HaproxyRoutes({
+        config: config.routing.haproxy,
+        roles: config.roles,
+        hosts: Object.keys(config.hosts),
+        writerRole: 'writer',
+        journal: this.journal,
+        log: log.child({ component: 'routing' }),
+        metrics: this.metrics,
+      });
     this.engine = new Engine(
       {
         config,
@@ -256,17 +273,7 @@ export class Daemon {
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
         agents: this.agents,
-        routes:
-          config.routing?.haproxy &&
-          new HaproxyRoutes({
-            config: config.routing.haproxy,
-            roles: config.roles,
-            hosts: Object.keys(config.hosts),
-            writerRole: 'writer',
-            journal: this.journal,
-            log: log.child({ component: 'routing' }),
-            metrics: this.metrics,
-          }),
+        routes: this.routes,
       },
       initial,
     );
@@ -602,6 +609,13 @@ export class Daemon {
     await this.heartbeat.stop();
     await this.silences?.stop();
     await this.agents.settled();
+    await this.routes?.settled();
+    // A transfer job in its last step (set-online after a rejoin) journals when it ends; a copy
+    // still streaming is not waited for (it fails with the daemon, as before).
+    await Promise.race([
+      Promise.allSettled(this.settleBeforeStop.map((settle) => settle())),
+      new Promise((resolve) => setTimeout(resolve, STOP_SETTLE_MS).unref()),
+    ]);
     await this.monitor.close();
     if (this.ha) {
       await this.ha.leadership.stop();

@@ -24,6 +24,11 @@ export function transferRouters(daemon: Daemon): Router[] {
   );
   catalogues.busy = () => backups.backupsInUse();
   const jobs = new Map<string, TransferJob>();
+  daemon.settleBeforeStop.push(() =>
+    Promise.allSettled(
+      [...jobs.values()].flatMap((job) => (!job.done && job.settled ? [job.settled] : [])),
+    ),
+  );
   const deps = { config: daemon.config, reseeder, state: () => daemon.engine.snapshot(), jobs };
   const rejoinDeps = { ...deps, engine: daemon.engine, journal: daemon.journal };
   if (daemon.config.monitor.auto_rejoin) {

@@ -141,6 +141,11 @@ export class HaproxyRoutes {
     );
   }
 
+  /** Resolves when no round is running (the daemon waits for it before it stops). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
+  }
+
   private round(
     instance: Instance,
     state: () => ClusterState,
