@@ -39,14 +39,16 @@ export function checkReferences(raw: unknown): Problem[] {
 
   // Each routed role must exist: its backend's servers follow that role's holders.
   const routing = isObject(raw.routing) ? raw.routing : {};
-  const haproxy = isObject(routing.haproxy) ? routing.haproxy : {};
-  if (isObject(haproxy.backends))
-    for (const role of Object.keys(haproxy.backends))
+  const haproxy = Array.isArray(routing.haproxy) ? (routing.haproxy as unknown[]) : [];
+  haproxy.forEach((instance, index) => {
+    if (!isObject(instance) || !isObject(instance.backends)) return;
+    for (const role of Object.keys(instance.backends))
       if (!roleNames.has(role))
         problems.push({
-          path: `routing.haproxy.backends.${role}`,
+          path: `routing.haproxy[${index}].backends.${role}`,
           message: `unknown role "${role}" (roles: ${[...roleNames].join(', ') || 'none'})`,
         });
+  });
 
   const endpoints = new Map<string, string>();
   for (const [hostName, host] of Object.entries(hosts)) {

@@ -739,86 +739,103 @@ const hooksSchema = z.strictObject({
 /** An HAProxy runtime API: a unix socket's absolute path, or HOST:PORT of its TCP form. */
 const haproxyAddress = z
   .string()
-  .min(1)
-  .refine(
-    (text) => text.startsWith('/') || /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/.test(text),
-    {
-      message:
-        'must be the admin socket\'s absolute path (/run/haproxy/admin.sock) or HOST:PORT of a "stats socket ipv4@..." line',
-    },
-  );
+  .regex(
+    /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/,
+    'must be HOST:PORT of a "stats socket ipv4@..." line (an admin socket path goes in `socket`)',
+  )
+  .meta({ valueType: 'HOST:PORT' });
+const haproxySocket = z
+  .string()
+  .refine((text) => text.startsWith('/'), {
+    message: "must be the admin socket's absolute path, such as /run/haproxy/admin.sock",
+  })
+  .meta({ valueType: 'absolute path' });
 const haproxyName = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, "_", ".", ":" or "-"');
+const haproxyInstance = z
+  .strictObject({
+    address: haproxyAddress.optional().meta({
+      description:
+        "HAProxy's runtime API over TCP: HOST:PORT of its `stats socket ipv4@...` line (give this or `socket`).",
+      example: '10.0.0.21:9999',
+    }),
+    socket: haproxySocket.optional().meta({
+      description:
+        "HAProxy's runtime API on its admin socket: the socket's absolute path (give this or `address`).",
+      example: '/run/haproxy/admin.sock',
+    }),
+    name: haproxyName.optional().meta({
+      description:
+        "The instance's name: the `proxy` label of the route metrics and its name in the journal.",
+      defaultText: 'its address or socket',
+      example: 'app1',
+    }),
+    // role -> the backend whose servers (named as the hosts) follow that role.
+    backends: z
+      .record(name, haproxyName)
+      .refine((backends) => Object.keys(backends).length > 0, {
+        message: 'name the backend of at least one role, e.g. { writer: mysql_writer }',
+      })
+      .meta({
+        description:
+          "Role name to HAProxy backend: the backend's servers are named as the hosts; the role's holders are ready, every other server maint (the writer backend's with their sessions shut down).",
+        example: { writer: 'mysql_writer', reader: 'mysql_readers' },
+      }),
+    // Per command: an instance that does not answer within it never holds a failover.
+    timeout: duration
+      .refine((ms) => ms >= 50 && ms <= 10_000, { message: 'must be between 50ms and 10s' })
+      .default(1000)
+      .meta({
+        description:
+          'How long one runtime-API command may take; an instance that does not answer is journalled route.unreachable and never holds a failover.',
+      }),
+  })
+  .superRefine((instance, ctx) => {
+    if ((instance.address === undefined) === (instance.socket === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give exactly one of `address` (HOST:PORT) and `socket` (the admin socket path)',
+      });
+  })
+  .transform((instance) => ({
+    name: instance.name ?? instance.address ?? (instance.socket as string),
+    address: instance.address ?? (instance.socket as string),
+    backends: instance.backends,
+    timeout: instance.timeout,
+  }));
 /**
  * HAProxy driven through its runtime API (docs/routing.md): every cycle the manager declares each
  * backend's servers (named as the hosts) ready or maint by the roles, and pushes the change inside
- * a failover or switchover after the fence.
+ * each failover and switchover after the fence.
  */
 const routingSchema = z.strictObject({
   haproxy: z
-    .strictObject({
-      instances: z
-        .array(
-          z.strictObject({
-            name: haproxyName.meta({
-              description:
-                "The instance's name: the `proxy` label of the route metrics and its name in the journal.",
-              example: 'app1',
-            }),
-            address: haproxyAddress.meta({
-              description:
-                "HAProxy's runtime API: the absolute path of its admin socket, or HOST:PORT of its TCP form.",
-              example: '/run/haproxy/admin.sock',
-            }),
-            // Per command: an instance that does not answer within it never holds a failover.
-            timeout: duration
-              .refine((ms) => ms >= 50 && ms <= 10_000, { message: 'must be between 50ms and 10s' })
-              .default(1000)
-              .meta({
-                description:
-                  'How long one runtime-API command may take; an instance that does not answer is journalled route.unreachable and never holds a failover.',
-              }),
-          }),
-        )
-        .min(1, 'list at least one HAProxy instance')
-        .superRefine((instances, ctx) => {
-          const seen = new Set<string>();
-          instances.forEach((instance, index) => {
-            if (seen.has(instance.name))
-              ctx.addIssue({
-                code: 'custom',
-                path: [index, 'name'],
-                message: `"${instance.name}" is named twice: each instance needs its own name (the metrics' proxy label)`,
-              });
-            seen.add(instance.name);
+    .array(haproxyInstance)
+    .min(1, 'list at least one HAProxy instance')
+    .superRefine((instances, ctx) => {
+      const seen = new Set<string>();
+      instances.forEach((instance, index) => {
+        if (seen.has(instance.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: [index, 'name'],
+            message: `"${instance.name}" is named twice: each instance needs its own name (the metrics' proxy label)`,
           });
-        })
-        .meta({
-          description:
-            'The HAProxy instances to drive (one per application host is common); each gets the same wanted state.',
-          example: [{ name: 'app1', address: '/run/haproxy/admin.sock' }],
-        }),
-      // role -> the backend whose servers (named as the hosts) follow that role.
-      backends: z
-        .record(name, haproxyName)
-        .refine((backends) => Object.keys(backends).length > 0, {
-          message: 'name the backend of at least one role, e.g. { writer: mysql_writer }',
-        })
-        .meta({
-          description:
-            "Role name to HAProxy backend: the backend's servers are named as the hosts; the role's holders are ready, every other server maint (the writer backend's with their sessions shut down).",
-          example: { writer: 'mysql_writer', reader: 'mysql_readers' },
-        }),
+        seen.add(instance.name);
+      });
     })
     .optional()
     .meta({
       description:
-        'HAProxy through its runtime API: the wanted server states are declared every cycle, pushed inside each failover and switchover, and read back (docs/routing.md).',
+        'HAProxy instances driven through their runtime API (one per application host is common): the wanted server states are declared every cycle, pushed inside each failover and switchover after the fence, and read back (docs/routing.md).',
+      example: [{ address: '10.0.0.21:9999', backends: { writer: 'mysql_writer' } }],
     }),
 });
 export type RoutingConfig = z.output<typeof routingSchema>;
 export type HaproxyConfig = NonNullable<RoutingConfig['haproxy']>;
+export type HaproxyInstanceConfig = HaproxyConfig[number];
 
 export const configSchema = z.strictObject({
   cluster: name.meta({

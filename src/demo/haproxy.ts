@@ -89,10 +89,14 @@ ${servers('')}
     writerPort: options.writerPort,
     readerPort: options.readerPort,
     adminSocket,
-    routing: {
-      instances: [{ name: 'demo', address: adminSocket, timeout: 1000 }],
-      backends: { writer: 'mysql_writer', reader: 'mysql_readers' },
-    },
+    routing: [
+      {
+        name: 'demo',
+        address: adminSocket,
+        backends: { writer: 'mysql_writer', reader: 'mysql_readers' },
+        timeout: 1000,
+      },
+    ],
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

@@ -32,7 +32,7 @@ export interface InstanceRound {
   error?: string;
 }
 
-type Instance = HaproxyConfig['instances'][number];
+type Instance = HaproxyConfig[number];
 
 /**
  * Wanted state per routed backend from the roles: the exclusive writer role's holder `ready`,
@@ -95,7 +95,7 @@ export class HaproxyRoutes {
 
   /** The per-cycle round: started, not awaited; an instance still busy with its last round is skipped. */
   converge(state: () => ClusterState): void {
-    for (const instance of this.options.config.instances) {
+    for (const instance of this.options.config) {
       if (this.running.has(instance.name)) continue;
       void this.round(instance, state, undefined);
     }
@@ -108,7 +108,7 @@ export class HaproxyRoutes {
    */
   async follow(state: () => ClusterState, reason: string): Promise<InstanceRound[]> {
     return Promise.all(
-      this.options.config.instances.map(async (instance) => {
+      this.options.config.map(async (instance) => {
         // Behind a round already under way: its answer may predate the move.
         const previous = this.running.get(instance.name);
         const round = (async () => {
@@ -166,7 +166,7 @@ export class HaproxyRoutes {
     const { metrics, log } = this.options;
     const api = this.api(instance);
     const proxy = instance.name;
-    const backends = [...new Set(Object.values(this.options.config.backends))];
+    const backends = [...new Set(Object.values(instance.backends))];
     const result: InstanceRound = { proxy, reachable: false, pushed: [], mismatches: [] };
     let current: ServerState[];
     try {
@@ -188,7 +188,7 @@ export class HaproxyRoutes {
         inputs: { proxy },
       });
     // Wanted from the state as it is now (a failover may have moved the writer meanwhile).
-    const wanted = this.wanted(state());
+    const wanted = this.wanted(instance, state());
     const changes = wanted.filter((want) => {
       const found = current.find(
         (server) => server.backend === want.backend && server.server === want.server,
@@ -219,7 +219,7 @@ export class HaproxyRoutes {
           candidate === server.admin ? 1 : 0,
         );
     }
-    const wantedNow = this.wanted(state());
+    const wantedNow = this.wanted(instance, state());
     for (const want of wantedNow) {
       const found = readBack.find(
         (server) => server.backend === want.backend && server.server === want.server,
@@ -238,9 +238,9 @@ export class HaproxyRoutes {
     return result;
   }
 
-  private wanted(state: ClusterState): WantedServer[] {
+  private wanted(instance: Instance, state: ClusterState): WantedServer[] {
     return wantedServers({
-      backends: this.options.config.backends,
+      backends: instance.backends,
       roles: this.options.roles,
       hosts: this.options.hosts,
       writerRole: this.options.writerRole,

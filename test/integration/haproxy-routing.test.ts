@@ -78,19 +78,22 @@ backend mysql_readers
     sections(frontendB),
   );
   const proxies = [a, b];
+  const backends = { writer: 'mysql_writer', reader: 'mysql_readers' };
   const config = writeTestConfig(sandbox, 'haproxy.yml', (raw) => {
     raw.monitor = FAST_MONITOR;
     raw.listen = `127.0.0.1:${sandbox.listenPort}`;
     raw.routing = {
-      haproxy: {
-        instances: [
-          { name: 'a', address: a.admin, timeout: '500ms' },
-          { name: 'b', address: b.admin, timeout: '500ms' },
-          // Configured but never started: it must not hold anything.
-          { name: 'gone', address: join(sandbox.dir, 'no-such-haproxy.sock'), timeout: '500ms' },
-        ],
-        backends: { writer: 'mysql_writer', reader: 'mysql_readers' },
-      },
+      haproxy: [
+        { name: 'a', socket: a.admin, backends, timeout: '500ms' },
+        { name: 'b', address: b.admin, backends, timeout: '500ms' },
+        // Configured but never started: it must not hold anything.
+        {
+          name: 'gone',
+          socket: join(sandbox.dir, 'no-such-haproxy.sock'),
+          backends,
+          timeout: '500ms',
+        },
+      ],
     };
   });
   const credentials = {

@@ -55,13 +55,10 @@ test('namespace hosts through two HAProxys (push + httpchk, push only): kill -9 
     replicas: 1,
     managerConfig: {
       routing: {
-        haproxy: {
-          instances: [
-            { name: 'a', address: sockets.a, timeout: '500ms' },
-            { name: 'b', address: sockets.b, timeout: '500ms' },
-          ],
-          backends: { writer: 'mysql_writer' },
-        },
+        haproxy: [
+          { name: 'a', socket: sockets.a, backends: { writer: 'mysql_writer' }, timeout: '500ms' },
+          { name: 'b', socket: sockets.b, backends: { writer: 'mysql_writer' }, timeout: '500ms' },
+        ],
       },
     },
   });

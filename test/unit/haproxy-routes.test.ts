@@ -110,13 +110,11 @@ const ROLES: Record<string, RoleConfig> = {
   reader: { exclusive: false, hosts: ['db1', 'db2', 'db3'], ips: [] } as unknown as RoleConfig,
 };
 const HOSTS = ['db1', 'db2', 'db3'];
-const HAPROXY: HaproxyConfig = {
-  instances: [
-    { name: 'app1', address: '/run/haproxy/admin.sock', timeout: 200 },
-    { name: 'app2', address: '10.0.0.21:9999', timeout: 200 },
-  ],
-  backends: { writer: 'mysql_writer', reader: 'mysql_readers' },
-};
+const BACKENDS = { writer: 'mysql_writer', reader: 'mysql_readers' };
+const HAPROXY: HaproxyConfig = [
+  { name: 'app1', address: '/run/haproxy/admin.sock', backends: BACKENDS, timeout: 200 },
+  { name: 'app2', address: '10.0.0.21:9999', backends: BACKENDS, timeout: 200 },
+];
 
 function routes(proxies: Record<string, FakeHaproxy>) {
   const journal = new MemoryJournal();
@@ -156,7 +154,7 @@ async function metricValue(
 
 test('wanted: the writer ready in the writer backend and every other server maint; readers by role', () => {
   const wanted = wantedServers({
-    backends: HAPROXY.backends,
+    backends: BACKENDS,
     roles: ROLES,
     hosts: HOSTS,
     writerRole: 'writer',
@@ -169,7 +167,7 @@ test('wanted: the writer ready in the writer backend and every other server main
   assert.deepEqual(of('mysql_writer'), { db1: 'maint', db2: 'ready', db3: 'maint' });
   assert.deepEqual(of('mysql_readers'), { db1: 'ready', db2: 'ready', db3: 'ready' });
   const none = wantedServers({
-    backends: HAPROXY.backends,
+    backends: BACKENDS,
     roles: ROLES,
     hosts: HOSTS,
     writerRole: 'writer',
@@ -360,51 +358,48 @@ test('config: routing.haproxy keys validated with their paths', () => {
     readFileSync(new URL('../fixtures/valid.yml', import.meta.url), 'utf8'),
   ) as Record<string, any>;
   raw.routing = {
-    haproxy: {
-      instances: [
-        { name: 'app1', address: '/run/haproxy/admin.sock' },
-        { name: 'app2', address: '10.0.0.21:9999', timeout: '500ms' },
-      ],
-      backends: { writer: 'mysql_writer', reader: 'mysql_readers' },
-    },
+    haproxy: [
+      { socket: '/run/haproxy/admin.sock', backends: BACKENDS },
+      { name: 'app2', address: '10.0.0.21:9999', backends: { writer: 'w' }, timeout: '500ms' },
+    ],
   };
   const { config, problems } = validateConfig(raw);
   assert.deepEqual(problems, []);
-  assert.deepEqual(config?.routing?.haproxy?.instances, [
-    { name: 'app1', address: '/run/haproxy/admin.sock', timeout: 1000 },
-    { name: 'app2', address: '10.0.0.21:9999', timeout: 500 },
+  assert.deepEqual(config?.routing?.haproxy, [
+    {
+      name: '/run/haproxy/admin.sock',
+      address: '/run/haproxy/admin.sock',
+      backends: BACKENDS,
+      timeout: 1000,
+    },
+    { name: 'app2', address: '10.0.0.21:9999', backends: { writer: 'w' }, timeout: 500 },
   ]);
   raw.routing = {
-    haproxy: {
-      instances: [
-        { name: 'app1', address: 'run/admin.sock' },
-        { name: 'app1', address: '10.0.0.21:9999', timeout: '1h' },
-      ],
-      backends: { writer: 'mysql writer', nosuchrole: 'x' },
-      port: 1,
-    },
+    haproxy: [
+      { name: 'app1', socket: 'run/admin.sock', backends: BACKENDS },
+      { name: 'app1', address: '10.0.0.21:9999', timeout: '1h', backends: BACKENDS },
+      { address: '10.0.0.22:9999', socket: '/run/a.sock', backends: BACKENDS },
+      { address: '10.0.0.23:9999', backends: { writer: 'mysql writer', nosuchrole: 'x' }, port: 1 },
+    ],
   };
   const bad = validateConfig(raw).problems.map(formatProblem);
   for (const path of [
-    'routing.haproxy.instances[0].address',
-    'routing.haproxy.instances[1].name',
-    'routing.haproxy.instances[1].timeout',
-    'routing.haproxy.backends.writer',
-    'routing.haproxy.backends.nosuchrole',
-    'routing.haproxy',
+    'routing.haproxy[0].socket',
+    'routing.haproxy[1].name',
+    'routing.haproxy[1].timeout',
+    'routing.haproxy[2]',
+    'routing.haproxy[3].backends.writer',
+    'routing.haproxy[3].backends.nosuchrole',
+    'routing.haproxy[3]',
   ])
     assert.ok(
       bad.some((line) => line.startsWith(path)),
       `${path} in ${bad.join('\n')}`,
     );
-  raw.routing = { haproxy: { instances: [], backends: {} } };
+  raw.routing = { haproxy: [] };
   const empty = validateConfig(raw).problems.map(formatProblem);
   assert.ok(
-    empty.some((line) => /routing\.haproxy\.instances.*at least one/.test(line)),
-    empty.join('\n'),
-  );
-  assert.ok(
-    empty.some((line) => /routing\.haproxy\.backends.*at least one role/.test(line)),
+    empty.some((line) => /routing\.haproxy.*at least one/.test(line)),
     empty.join('\n'),
   );
 });
