@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import {
   readBackend,
   RuntimeApiClient,
+  setCheckedServerRoute,
   setServerState,
   type RuntimeApi,
   type ServerAdminState,
@@ -33,6 +34,9 @@ export interface InstanceRound {
 }
 
 type Instance = HaproxyConfig['instances'][number];
+
+/** A wanted state that differs from what HAProxy reports, with that report. */
+type Change = WantedServer & { found: ServerState };
 
 /**
  * Wanted state per routed backend from the roles: the exclusive writer role's holder `ready`,
@@ -184,17 +188,31 @@ export class HaproxyRoutes {
       });
     // Wanted from the state as it is now (a failover may have moved the writer meanwhile).
     const wanted = this.wanted(state());
-    const changes = wanted.filter((want) => {
+    const inDecision = reason !== undefined;
+    const changes = wanted.flatMap((want): Change[] => {
       const found = current.find(
         (server) => server.backend === want.backend && server.server === want.server,
       );
-      return found !== undefined && found.admin !== want.state;
+      if (!found) return [];
+      if (!found.checked) return found.admin !== want.state ? [{ ...want, found }] : [];
+      // A server HAProxy checks is routed by its health (see setCheckedServerRoute). Every cycle
+      // a non-holder that is routable is taken out; the holder's health is forced up only inside
+      // a decision: between decisions its own check has the last word (a writer whose lease
+      // lapsed answers 503 and must leave, whatever the manager last saw).
+      if (want.state === 'maint')
+        return found.admin !== 'ready' || found.up ? [{ ...want, found }] : [];
+      return found.admin !== 'ready' || (inDecision && !found.up) ? [{ ...want, found }] : [];
     });
     // Fence first, then route: every server leaves before the new one is let in.
     changes.sort((a, b) => (a.state === b.state ? 0 : a.state === 'maint' ? -1 : 1));
     for (const change of changes) {
       const ok = await this.push(instance, api, change, reason);
-      result.pushed.push({ ...change, ok });
+      result.pushed.push({
+        backend: change.backend,
+        server: change.server,
+        state: change.state,
+        ok,
+      });
     }
     let readBack = current;
     if (changes.length > 0) {
@@ -219,9 +237,15 @@ export class HaproxyRoutes {
       const found = readBack.find(
         (server) => server.backend === want.backend && server.server === want.server,
       );
-      if (found && found.admin !== want.state)
+      if (!found) continue;
+      if (!found.checked && found.admin !== want.state)
         result.mismatches.push(
           `${want.backend}/${want.server} is ${found.admin}, wanted ${want.state}`,
+        );
+      const routable = found.admin === 'ready' && found.up;
+      if (found.checked && routable !== (want.state === 'ready'))
+        result.mismatches.push(
+          `${want.backend}/${want.server} is ${found.admin} and ${found.up ? 'up' : 'down'} by HAProxy's check, wanted ${want.state === 'ready' ? 'routable' : 'not routable'}`,
         );
     }
     metrics?.routeMismatch.set({ proxy }, result.mismatches.length);
@@ -247,7 +271,7 @@ export class HaproxyRoutes {
   private async push(
     instance: Instance,
     api: RuntimeApi,
-    change: WantedServer,
+    change: Change,
     reason: string | undefined,
   ): Promise<boolean> {
     const { journal, log, metrics } = this.options;
@@ -258,18 +282,37 @@ export class HaproxyRoutes {
       (change.state === 'ready'
         ? `${change.server} holds ${change.role}`
         : `${change.server} does not hold ${change.role}`);
-    const inputs = { proxy, backend: change.backend, server: change.server, state: change.state };
+    const checked = change.found.checked;
+    const inputs = {
+      proxy,
+      backend: change.backend,
+      server: change.server,
+      state: change.state,
+      via: checked ? 'health' : 'admin',
+    };
+    const what = checked
+      ? change.state === 'maint'
+        ? 'health down (sessions shut down; its own check can bring it back only on a 200)'
+        : `ready${reason !== undefined && !change.found.up ? ', health up' : ''}`
+      : `${change.state}${change.state === 'maint' ? ' (sessions shut down)' : ''}`;
     journal.append({
       phase: 'before',
       event: 'route.push',
       action,
       host: change.server,
       role: change.role,
-      reason: `${proxy}: ${change.backend}/${change.server} -> ${change.state}${change.state === 'maint' ? ' (sessions shut down)' : ''}: ${why}`,
+      reason: `${proxy}: ${change.backend}/${change.server} -> ${what}: ${why}`,
       inputs,
     });
     try {
-      await setServerState(api, change.backend, change.server, change.state);
+      if (checked)
+        await setCheckedServerRoute(
+          api,
+          change.found,
+          change.state === 'ready',
+          reason !== undefined && !change.found.up,
+        );
+      else await setServerState(api, change.backend, change.server, change.state);
       journal.append({
         phase: 'after',
         event: 'route.push',
