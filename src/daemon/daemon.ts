@@ -109,6 +109,8 @@ export class Daemon {
   readonly backupCatalogues: BackupCatalogues;
   private readonly monitor: Monitor;
   private readonly heartbeat: HeartbeatWriter;
+  /** routing.haproxy: the HAProxys driven through their runtime API (their last reports for `show`). */
+  private routes?: HaproxyRoutes;
   private state: ClusterState;
   private lastCycle?: MonitorCycle;
   /** Called after every monitor cycle with its result (e.g. monitor.auto_rejoin). */
@@ -256,7 +258,7 @@ export class Daemon {
         metrics: this.metrics,
         log: log.child({ component: 'engine' }),
         agents: this.agents,
-        routes:
+        routes: (this.routes =
           config.routing?.haproxy &&
           new HaproxyRoutes({
             config: config.routing.haproxy,
@@ -266,7 +268,7 @@ export class Daemon {
             journal: this.journal,
             log: log.child({ component: 'routing' }),
             metrics: this.metrics,
-          }),
+          })),
       },
       initial,
     );
@@ -321,6 +323,7 @@ export class Daemon {
       conditions: this.engine.currentConditions(),
       autoRejoin: this.autoRejoinReport?.(),
       managerPathBroken: this.engine.managerPathBroken(),
+      routes: this.routes?.report(),
     });
   }
 

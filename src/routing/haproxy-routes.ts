@@ -35,6 +35,18 @@ export interface InstanceRound {
 
 type Instance = HaproxyConfig['instances'][number];
 
+/** What one HAProxy reported at its last round (`switchyard show`, GET /api/v1/status). */
+export interface RouteReport {
+  proxy: string;
+  /** When it was read (epoch ms); 0 before the first round. */
+  at: number;
+  reachable: boolean;
+  error?: string;
+  /** Servers named as hosts, read back after the round's pushes. */
+  servers: Array<Pick<ServerState, 'backend' | 'server' | 'admin' | 'up' | 'checked'>>;
+  mismatches: string[];
+}
+
 /** A wanted state that differs from what HAProxy reports, with that report. */
 type Change = WantedServer & { found: ServerState };
 
@@ -91,10 +103,38 @@ export class HaproxyRoutes {
   /** Instances last found unreachable (journalled once per outage, not every cycle). */
   private readonly unreachable = new Map<string, string>();
   private readonly api: (instance: Instance) => RuntimeApi;
+  /** Each instance's last round, as read back. */
+  private readonly reports = new Map<string, RouteReport>();
 
   constructor(private readonly options: HaproxyRoutesOptions) {
     this.api =
       options.api ?? ((instance) => new RuntimeApiClient(instance.address, instance.timeout));
+  }
+
+  /** What each HAProxy reported at its last round, in config order. */
+  report(): RouteReport[] {
+    return this.options.config.instances.map(
+      (instance) =>
+        this.reports.get(instance.name) ?? {
+          proxy: instance.name,
+          at: 0,
+          reachable: false,
+          error: 'not read yet',
+          servers: [],
+          mismatches: [],
+        },
+    );
+  }
+
+  private unreadable(proxy: string, error: string): void {
+    this.reports.set(proxy, {
+      proxy,
+      at: Date.now(),
+      reachable: false,
+      error,
+      servers: [],
+      mismatches: [],
+    });
   }
 
   /** The per-cycle round: started, not awaited; an instance still busy with its last round is skipped. */
@@ -150,9 +190,26 @@ export class HaproxyRoutes {
     state: () => ClusterState,
     reason: string | undefined,
   ): Promise<InstanceRound> {
-    const work = this.runRound(instance, state, reason).finally(() => {
-      if (this.running.get(instance.name) === work) this.running.delete(instance.name);
-    });
+    // A round never rejects: the per-cycle one is not awaited, and a throw there (the journal's
+    // file gone or full) would be an unhandled rejection that ends the manager.
+    const work = this.runRound(instance, state, reason)
+      .catch((error: unknown): InstanceRound => {
+        const detail = `round failed: ${(error as Error).message}`;
+        this.options.log.warn(
+          { event: 'route.round_failed', proxy: instance.name, error: detail },
+          'HAProxy round failed',
+        );
+        return {
+          proxy: instance.name,
+          reachable: false,
+          pushed: [],
+          mismatches: [],
+          error: detail,
+        };
+      })
+      .finally(() => {
+        if (this.running.get(instance.name) === work) this.running.delete(instance.name);
+      });
     this.running.set(instance.name, work);
     return work;
   }
@@ -174,6 +231,7 @@ export class HaproxyRoutes {
       result.error = (error as Error).message;
       metrics?.routeProxyUp.set({ proxy }, 0);
       metrics?.routeMismatch.set({ proxy }, -1);
+      this.unreadable(proxy, result.error);
       this.journalUnreachable(proxy, result.error, reason);
       return result;
     }
@@ -221,6 +279,7 @@ export class HaproxyRoutes {
       } catch (error) {
         result.error = (error as Error).message;
         metrics?.routeMismatch.set({ proxy }, -1);
+        this.unreadable(proxy, result.error);
         return result;
       }
     }
@@ -249,6 +308,21 @@ export class HaproxyRoutes {
         );
     }
     metrics?.routeMismatch.set({ proxy }, result.mismatches.length);
+    this.reports.set(proxy, {
+      proxy,
+      at: Date.now(),
+      reachable: true,
+      servers: readBack
+        .filter((server) => this.options.hosts.includes(server.server))
+        .map(({ backend, server, admin, up, checked }) => ({
+          backend,
+          server,
+          admin,
+          up,
+          checked,
+        })),
+      mismatches: result.mismatches,
+    });
     if (result.mismatches.length > 0)
       log.warn(
         { event: 'route.mismatch', proxy, mismatches: result.mismatches },

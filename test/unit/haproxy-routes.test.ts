@@ -359,6 +359,18 @@ test('servers HAProxy checks itself are routed by health, never left in maint: a
         'set server mysql_writer/db2 health down; shutdown sessions server mysql_writer/db2',
       ),
   );
+  // What `switchyard show` prints: the last round's reading per instance.
+  const [report] = driver.report();
+  assert.equal(report?.reachable, true);
+  assert.deepEqual(
+    report?.servers
+      .filter((server) => server.backend === 'mysql_writer')
+      .map((server) => [server.server, server.admin, server.up, server.checked]),
+    [
+      ['db1', 'ready', true, true],
+      ['db2', 'ready', false, true],
+    ],
+  );
 });
 
 /** A unix socket that answers like HAProxy's runtime API, or never answers. */
