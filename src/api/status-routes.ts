@@ -6,6 +6,7 @@ import type { ClusterState } from '../domain/cluster-state.js';
 import type { MaintenanceStatus, MaintenanceWindow } from '../maintenance/silences.js';
 import type { AutoRejoinReport } from '../daemon/auto-rejoin.js';
 import type { MonitorCycle } from '../domain/monitor-cycle.js';
+import type { RouteReport } from '../routing/haproxy-routes.js';
 import { onlyKnownQuery } from './query.js';
 
 export interface HostStatus {
@@ -67,6 +68,8 @@ export interface StatusSnapshot {
   managerPathBroken: boolean;
   /** monitor.auto_rejoin: the last automatic rejoin (host, when, state, saved file, detail). */
   autoRejoin?: AutoRejoinReport;
+  /** routing.haproxy: what each HAProxy reported at its last round. */
+  routes?: RouteReport[];
 }
 
 /** What `switchyard show` and GET /api/v1/status present: config order, state, live values, roles. */
@@ -83,6 +86,7 @@ export function buildStatus(
     managerPathBroken?: boolean;
     maintenance?: MaintenanceStatus;
     autoRejoin?: AutoRejoinReport;
+    routes?: RouteReport[];
   },
 ): StatusSnapshot {
   const now = extras.now ?? Date.now();
@@ -158,6 +162,7 @@ export function buildStatus(
     conditions: extras.conditions ?? {},
     managerPathBroken: extras.managerPathBroken ?? false,
     ...(extras.autoRejoin ? { autoRejoin: extras.autoRejoin } : {}),
+    ...(extras.routes ? { routes: extras.routes } : {}),
   };
 }
 

@@ -118,6 +118,7 @@ export class Daemon {
   readonly afterCycle: Array<(cycle: MonitorCycle) => void> = [];
   /** Work that journals when it ends (transfer jobs finishing): awaited, bounded, by stop(). */
   readonly settleBeforeStop: Array<() => Promise<unknown>> = [];
+  /** routing.haproxy: the HAProxys driven through their runtime API (their last reports for `show`). */
   private readonly routes: HaproxyRoutes | undefined;
   /** The last automatic rejoin, when monitor.auto_rejoin runs (set by the transfer routers). */
   autoRejoinReport?: () => AutoRejoinReport | undefined;
@@ -328,6 +329,7 @@ export class Daemon {
       conditions: this.engine.currentConditions(),
       autoRejoin: this.autoRejoinReport?.(),
       managerPathBroken: this.engine.managerPathBroken(),
+      routes: this.routes?.report(),
     });
   }
 

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import {
   readBackend,
   RuntimeApiClient,
+  setCheckedServerRoute,
   setServerState,
   type RuntimeApi,
   type ServerAdminState,
@@ -33,6 +34,21 @@ export interface InstanceRound {
 }
 
 type Instance = HaproxyConfig[number];
+
+/** What one HAProxy reported at its last round (`switchyard show`, GET /api/v1/status). */
+export interface RouteReport {
+  proxy: string;
+  /** When it was read (epoch ms); 0 before the first round. */
+  at: number;
+  reachable: boolean;
+  error?: string;
+  /** Servers named as hosts, read back after the round's pushes. */
+  servers: Array<Pick<ServerState, 'backend' | 'server' | 'admin' | 'up' | 'checked'>>;
+  mismatches: string[];
+}
+
+/** A wanted state that differs from what HAProxy reports, with that report. */
+type Change = WantedServer & { found: ServerState };
 
 /**
  * Wanted state per routed backend from the roles: the exclusive writer role's holder `ready`,
@@ -87,10 +103,38 @@ export class HaproxyRoutes {
   /** Instances last found unreachable (journalled once per outage, not every cycle). */
   private readonly unreachable = new Map<string, string>();
   private readonly api: (instance: Instance) => RuntimeApi;
+  /** Each instance's last round, as read back. */
+  private readonly reports = new Map<string, RouteReport>();
 
   constructor(private readonly options: HaproxyRoutesOptions) {
     this.api =
       options.api ?? ((instance) => new RuntimeApiClient(instance.address, instance.timeout));
+  }
+
+  /** What each HAProxy reported at its last round, in config order. */
+  report(): RouteReport[] {
+    return this.options.config.map(
+      (instance) =>
+        this.reports.get(instance.name) ?? {
+          proxy: instance.name,
+          at: 0,
+          reachable: false,
+          error: 'not read yet',
+          servers: [],
+          mismatches: [],
+        },
+    );
+  }
+
+  private unreadable(proxy: string, error: string): void {
+    this.reports.set(proxy, {
+      proxy,
+      at: Date.now(),
+      reachable: false,
+      error,
+      servers: [],
+      mismatches: [],
+    });
   }
 
   /** The per-cycle round: started, not awaited; an instance still busy with its last round is skipped. */
@@ -151,9 +195,26 @@ export class HaproxyRoutes {
     state: () => ClusterState,
     reason: string | undefined,
   ): Promise<InstanceRound> {
-    const work = this.runRound(instance, state, reason).finally(() => {
-      if (this.running.get(instance.name) === work) this.running.delete(instance.name);
-    });
+    // A round never rejects: the per-cycle one is not awaited, and a throw there (the journal's
+    // file gone or full) would be an unhandled rejection that ends the manager.
+    const work = this.runRound(instance, state, reason)
+      .catch((error: unknown): InstanceRound => {
+        const detail = `round failed: ${(error as Error).message}`;
+        this.options.log.warn(
+          { event: 'route.round_failed', proxy: instance.name, error: detail },
+          'HAProxy round failed',
+        );
+        return {
+          proxy: instance.name,
+          reachable: false,
+          pushed: [],
+          mismatches: [],
+          error: detail,
+        };
+      })
+      .finally(() => {
+        if (this.running.get(instance.name) === work) this.running.delete(instance.name);
+      });
     this.running.set(instance.name, work);
     return work;
   }
@@ -175,6 +236,7 @@ export class HaproxyRoutes {
       result.error = (error as Error).message;
       metrics?.routeProxyUp.set({ proxy }, 0);
       metrics?.routeMismatch.set({ proxy }, -1);
+      this.unreadable(proxy, result.error);
       this.journalUnreachable(proxy, result.error, reason);
       return result;
     }
@@ -189,17 +251,31 @@ export class HaproxyRoutes {
       });
     // Wanted from the state as it is now (a failover may have moved the writer meanwhile).
     const wanted = this.wanted(instance, state());
-    const changes = wanted.filter((want) => {
+    const inDecision = reason !== undefined;
+    const changes = wanted.flatMap((want): Change[] => {
       const found = current.find(
         (server) => server.backend === want.backend && server.server === want.server,
       );
-      return found !== undefined && found.admin !== want.state;
+      if (!found) return [];
+      if (!found.checked) return found.admin !== want.state ? [{ ...want, found }] : [];
+      // A server HAProxy checks is routed by its health (see setCheckedServerRoute). Every cycle
+      // a non-holder that is routable is taken out; the holder's health is forced up only inside
+      // a decision: between decisions its own check has the last word (a writer whose lease
+      // lapsed answers 503 and must leave, whatever the manager last saw).
+      if (want.state === 'maint')
+        return found.admin !== 'ready' || found.up ? [{ ...want, found }] : [];
+      return found.admin !== 'ready' || (inDecision && !found.up) ? [{ ...want, found }] : [];
     });
     // Fence first, then route: every server leaves before the new one is let in.
     changes.sort((a, b) => (a.state === b.state ? 0 : a.state === 'maint' ? -1 : 1));
     for (const change of changes) {
       const ok = await this.push(instance, api, change, reason);
-      result.pushed.push({ ...change, ok });
+      result.pushed.push({
+        backend: change.backend,
+        server: change.server,
+        state: change.state,
+        ok,
+      });
     }
     let readBack = current;
     if (changes.length > 0) {
@@ -208,6 +284,7 @@ export class HaproxyRoutes {
       } catch (error) {
         result.error = (error as Error).message;
         metrics?.routeMismatch.set({ proxy }, -1);
+        this.unreadable(proxy, result.error);
         return result;
       }
     }
@@ -224,12 +301,33 @@ export class HaproxyRoutes {
       const found = readBack.find(
         (server) => server.backend === want.backend && server.server === want.server,
       );
-      if (found && found.admin !== want.state)
+      if (!found) continue;
+      if (!found.checked && found.admin !== want.state)
         result.mismatches.push(
           `${want.backend}/${want.server} is ${found.admin}, wanted ${want.state}`,
         );
+      const routable = found.admin === 'ready' && found.up;
+      if (found.checked && routable !== (want.state === 'ready'))
+        result.mismatches.push(
+          `${want.backend}/${want.server} is ${found.admin} and ${found.up ? 'up' : 'down'} by HAProxy's check, wanted ${want.state === 'ready' ? 'routable' : 'not routable'}`,
+        );
     }
     metrics?.routeMismatch.set({ proxy }, result.mismatches.length);
+    this.reports.set(proxy, {
+      proxy,
+      at: Date.now(),
+      reachable: true,
+      servers: readBack
+        .filter((server) => this.options.hosts.includes(server.server))
+        .map(({ backend, server, admin, up, checked }) => ({
+          backend,
+          server,
+          admin,
+          up,
+          checked,
+        })),
+      mismatches: result.mismatches,
+    });
     if (result.mismatches.length > 0)
       log.warn(
         { event: 'route.mismatch', proxy, mismatches: result.mismatches },
@@ -252,7 +350,7 @@ export class HaproxyRoutes {
   private async push(
     instance: Instance,
     api: RuntimeApi,
-    change: WantedServer,
+    change: Change,
     reason: string | undefined,
   ): Promise<boolean> {
     const { journal, log, metrics } = this.options;
@@ -263,18 +361,37 @@ export class HaproxyRoutes {
       (change.state === 'ready'
         ? `${change.server} holds ${change.role}`
         : `${change.server} does not hold ${change.role}`);
-    const inputs = { proxy, backend: change.backend, server: change.server, state: change.state };
+    const checked = change.found.checked;
+    const inputs = {
+      proxy,
+      backend: change.backend,
+      server: change.server,
+      state: change.state,
+      via: checked ? 'health' : 'admin',
+    };
+    const what = checked
+      ? change.state === 'maint'
+        ? 'health down (sessions shut down; its own check can bring it back only on a 200)'
+        : `ready${reason !== undefined && !change.found.up ? ', health up' : ''}`
+      : `${change.state}${change.state === 'maint' ? ' (sessions shut down)' : ''}`;
     journal.append({
       phase: 'before',
       event: 'route.push',
       action,
       host: change.server,
       role: change.role,
-      reason: `${proxy}: ${change.backend}/${change.server} -> ${change.state}${change.state === 'maint' ? ' (sessions shut down)' : ''}: ${why}`,
+      reason: `${proxy}: ${change.backend}/${change.server} -> ${what}: ${why}`,
       inputs,
     });
     try {
-      await setServerState(api, change.backend, change.server, change.state);
+      if (checked)
+        await setCheckedServerRoute(
+          api,
+          change.found,
+          change.state === 'ready',
+          reason !== undefined && !change.found.up,
+        );
+      else await setServerState(api, change.backend, change.server, change.state);
       journal.append({
         phase: 'after',
         event: 'route.push',

@@ -19,6 +19,8 @@ export interface ServerState {
   admin: ServerAdminState;
   /** Whether HAProxy's own check says the server is up (srv_op_state 2 = running). */
   up: boolean;
+  /** Whether HAProxy checks the server itself (`check` in its line, e.g. httpchk on /health/writer). */
+  checked: boolean;
 }
 
 /** Names HAProxy accepts for a backend or server in a command: nothing that would split a command line. */
@@ -77,6 +79,8 @@ export function assertSafeName(kind: string, name: string): void {
 const ADMIN_MAINT = 0x01 | 0x02 | 0x20 | 0x40;
 const ADMIN_DRAIN = 0x08 | 0x10;
 const OP_RUNNING = 2;
+// srv_check_state bit CHK_ST_CONFIGURED: the server has `check` in the file (set in maint too).
+const CHECK_CONFIGURED = 0x02;
 
 /**
  * Parses `show servers state [BACKEND]` (format version 1): a version line, a "# ..." header
@@ -101,6 +105,8 @@ export function parseServersState(text: string): ServerState[] {
     at('srv_op_state'),
     at('srv_admin_state'),
   ];
+  // Older formats may lack the column: such servers are treated as unchecked (pushed by admin state).
+  const checkStateAt = columns.indexOf('srv_check_state');
   const states: ServerState[] = [];
   for (const line of lines) {
     if (!line || line.startsWith('#') || /^\d+$/.test(line)) continue;
@@ -114,6 +120,7 @@ export function parseServersState(text: string): ServerState[] {
       server: fields[serverAt] as string,
       admin: admin & ADMIN_MAINT ? 'maint' : admin & ADMIN_DRAIN ? 'drain' : 'ready',
       up: op === OP_RUNNING,
+      checked: checkStateAt >= 0 && (Number(fields[checkStateAt]) & CHECK_CONFIGURED) !== 0,
     });
   }
   return states;
@@ -150,6 +157,43 @@ export async function setServerState(
   const answer = await api.run(command);
   // Success is silent; every refusal is a sentence ("No such server.", "Unknown command...").
   if (answer.trim() !== '') throw new Error(answerError(answer, command));
+}
+
+/**
+ * Routes one server that HAProxy checks itself (its agent's /health/writer or /health/reader) by
+ * its health, not by its administrative state: forced maintenance pauses HAProxy's checks, so a
+ * server the manager had set to `maint` would never be brought up by them when the manager can
+ * no longer reach this HAProxy (the poll half of push and poll). Out of routing: health forced
+ * down and sessions shut down, administratively `ready`, so that its own check brings it back
+ * only when its agent answers 200 (holds the writer lease). Into routing: `ready`, and with
+ * `forceUp` health forced up without waiting for the next check.
+ */
+export async function setCheckedServerRoute(
+  api: RuntimeApi,
+  current: ServerState,
+  routed: boolean,
+  forceUp: boolean,
+): Promise<string> {
+  assertSafeName('backend', current.backend);
+  assertSafeName('server', current.server);
+  const target = `${current.backend}/${current.server}`;
+  const commands: string[] = [];
+  if (!routed) {
+    // Leaving maint makes a checked server up at once, before any check (seen on 2.6); through
+    // drain (no new connections) with its health forced down first, it is never routable on the way.
+    if (current.admin === 'maint') commands.push(`set server ${target} state drain`);
+    commands.push(`set server ${target} health down`);
+    if (current.admin !== 'ready') commands.push(`set server ${target} state ready`);
+    commands.push(`shutdown sessions server ${target}`);
+  } else {
+    if (current.admin !== 'ready') commands.push(`set server ${target} state ready`);
+    if (forceUp) commands.push(`set server ${target} health up`);
+  }
+  if (commands.length === 0) return '';
+  const command = commands.join('; ');
+  const answer = await api.run(command);
+  if (answer.trim() !== '') throw new Error(answerError(answer, command));
+  return command;
 }
 
 function answerError(answer: string, command: string): string {

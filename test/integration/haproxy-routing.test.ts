@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { renderStatus } from '../../src/cli/commands/show.js';
 import { openConnection } from '../../src/mysql/connect.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
@@ -197,4 +198,11 @@ backend mysql_readers
     metrics,
     /switchyard_route_state\{[^}]*proxy="b",backend="mysql_writer",host="db2",state="ready"[^}]*\} 1/,
   );
+  // 4. `switchyard show`: what each HAProxy reported at its last round.
+  const shown = await waitFor('show to give the routes after the failover', async () => {
+    const text = renderStatus(daemon.status());
+    return /haproxy a mysql_writer: db1 - \(maint\), db2 ROUTED \(ready\)/.test(text) && text;
+  });
+  assert.match(shown, /haproxy b mysql_writer: db1 - \(maint\), db2 ROUTED \(ready\)/);
+  assert.match(shown, /haproxy gone: UNREACHABLE/);
 });

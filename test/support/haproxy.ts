@@ -19,10 +19,11 @@ export interface TestHaproxy {
 
 /**
  * A real HAProxy started in the background (`-D -p PIDFILE`) with the given sections after a
- * global section that opens its runtime API; killed by its pid when the test ends.
+ * global section that opens its runtime API; killed by its pid when the test ends (without a
+ * test, the caller kills it).
  */
 export async function startHaproxy(
-  t: TestContext,
+  t: TestContext | undefined,
   dir: string,
   name: string,
   admin: { socket: string } | { tcpPort: number },
@@ -49,7 +50,7 @@ export async function startHaproxy(
       // already gone
     }
   };
-  t.after(kill);
+  t?.after(kill);
   return {
     admin: 'socket' in admin ? admin.socket : `127.0.0.1:${admin.tcpPort}`,
     pid,
@@ -91,4 +92,34 @@ export async function serversState(
         Number(fields[adminAt]) & 0x01 ? 'maint' : 'ready',
       ]),
   );
+}
+
+/**
+ * Servers HAProxy would send a new connection to right now: administratively ready (no forced
+ * maintenance, bit 0x01) and, where it checks them, up (srv_op_state 2). Read over the test's own
+ * connection, not through the code under test.
+ */
+export async function routableServers(admin: string, backend: string): Promise<string[]> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = admin.startsWith('/')
+      ? connect(admin)
+      : connect(Number(admin.split(':')[1]), admin.split(':')[0]);
+    let buffer = '';
+    socket.setTimeout(2000, () => socket.destroy(new Error('show servers state timed out')));
+    socket.on('connect', () => socket.write(`show servers state ${backend}\n`));
+    socket.on('data', (chunk) => (buffer += String(chunk)));
+    socket.on('end', () => resolve(buffer));
+    socket.on('error', reject);
+  });
+  const lines = text.split('\n');
+  const header = (lines.find((line) => line.startsWith('# ')) ?? '').slice(2).split(' ');
+  const [nameAt, opAt, adminAt] = ['srv_name', 'srv_op_state', 'srv_admin_state'].map((column) =>
+    header.indexOf(column),
+  ) as [number, number, number];
+  if (nameAt < 0 || opAt < 0 || adminAt < 0) throw new Error(`unexpected answer: ${text}`);
+  return lines
+    .filter((line) => /^\d+ /.test(line))
+    .map((line) => line.split(' '))
+    .filter((fields) => (Number(fields[adminAt]) & 0x01) === 0 && Number(fields[opAt]) === 2)
+    .map((fields) => fields[nameAt] as string);
 }

@@ -125,3 +125,47 @@ test('show marks a VIP the roles give a host that its agent does not hold, a str
   assert.match(text, /reader\(10\.0\.0\.103\) \?/);
   assert.match(text, /db3: agent not answering \(no answer within 1000 ms\): its VIPs are unknown/);
 });
+
+test('show gives the route state each HAProxy reported: routed servers, mismatches, an unreachable one', () => {
+  const text = renderStatus({
+    ...status,
+    routes: [
+      {
+        proxy: 'app1',
+        at: 1,
+        reachable: true,
+        servers: [
+          { backend: 'mysql_writer', server: 'db1', admin: 'ready', up: true, checked: true },
+          { backend: 'mysql_writer', server: 'db2', admin: 'ready', up: false, checked: true },
+        ],
+        mismatches: [],
+      },
+      {
+        proxy: 'app2',
+        at: 1,
+        reachable: true,
+        servers: [
+          { backend: 'mysql_writer', server: 'db1', admin: 'maint', up: true, checked: false },
+          { backend: 'mysql_writer', server: 'db2', admin: 'ready', up: true, checked: false },
+        ],
+        mismatches: ['mysql_writer/db1 is maint, wanted ready'],
+      },
+      {
+        proxy: 'app3',
+        at: 1,
+        reachable: false,
+        error: 'connect ECONNREFUSED',
+        servers: [],
+        mismatches: [],
+      },
+    ],
+  });
+  assert.match(
+    text,
+    /haproxy app1 mysql_writer: db1 ROUTED \(ready, check up\), db2 - \(ready, check down\)/,
+  );
+  assert.match(text, /haproxy app2 mysql_writer: db1 - \(maint\), db2 ROUTED \(ready\)/);
+  assert.match(text, /haproxy app2: MISMATCH mysql_writer\/db1 is maint, wanted ready/);
+  assert.match(text, /haproxy app3: UNREACHABLE \(connect ECONNREFUSED\)/);
+  assert.doesNotMatch(renderStatus(status), /haproxy/, 'nothing without routing');
+});

@@ -40,12 +40,12 @@ const SHOW_SERVERS_STATE = `1
 
 test('show servers state: columns found by name, admin bits read as ready, maint, drain', () => {
   assert.deepEqual(parseServersState(SHOW_SERVERS_STATE), [
-    { backend: 'w', server: 'db1', admin: 'ready', up: true },
-    { backend: 'w', server: 'db2', admin: 'maint', up: false },
-    { backend: 'w', server: 'db3', admin: 'drain', up: true },
+    { backend: 'w', server: 'db1', admin: 'ready', up: true, checked: false },
+    { backend: 'w', server: 'db2', admin: 'maint', up: false, checked: false },
+    { backend: 'w', server: 'db3', admin: 'drain', up: true, checked: false },
     // "disabled" in the file (CMAINT + FMAINT), then after `set server w/db5 state ready` (CMAINT alone).
-    { backend: 'w', server: 'db4', admin: 'maint', up: false },
-    { backend: 'w', server: 'db5', admin: 'ready', up: true },
+    { backend: 'w', server: 'db4', admin: 'maint', up: false, checked: false },
+    { backend: 'w', server: 'db5', admin: 'ready', up: true, checked: false },
   ]);
   assert.throws(() => parseServersState("Can't find backend.\n\n"), /Can't find backend/);
 });
@@ -58,10 +58,17 @@ class FakeHaproxy implements RuntimeApi {
   down = false;
   readonly servers = new Map<string, Map<string, 'ready' | 'maint' | 'drain'>>();
   readonly shutdowns: string[] = [];
+  /** With `checked`: each server's health (HAProxy's check, or forced), by backend/server. */
+  readonly health = new Map<string, boolean>();
 
-  constructor(backends: Record<string, string[]>) {
-    for (const [backend, servers] of Object.entries(backends))
+  constructor(
+    backends: Record<string, string[]>,
+    private readonly checked = false,
+  ) {
+    for (const [backend, servers] of Object.entries(backends)) {
       this.servers.set(backend, new Map(servers.map((server) => [server, 'ready'])));
+      for (const server of servers) this.health.set(`${backend}/${server}`, true);
+    }
   }
 
   async run(line: string): Promise<string> {
@@ -81,15 +88,26 @@ class FakeHaproxy implements RuntimeApi {
       if (!servers) return "Can't find backend.\n\n";
       const rows = [...servers].map(
         ([server, admin], index) =>
-          `2 ${match?.[1]} ${index + 1} ${server} 10.0.0.${index + 1} 2 ${admin === 'maint' ? 1 : admin === 'drain' ? 8 : 0} 1 1 0 6 3 4 6 0 0 0 - 3306 - 0 0 - - 0`,
+          `2 ${match?.[1]} ${index + 1} ${server} 10.0.0.${index + 1} ${this.up(`${match?.[1]}/${server}`, admin) ? 2 : 0} ${admin === 'maint' ? 1 : admin === 'drain' ? 8 : 0} 1 1 0 6 3 4 ${this.checked ? (admin === 'maint' ? 14 : 6) : 0} 0 0 0 - 3306 - 0 0 - - 0`,
       );
       return `1\n${SHOW_SERVERS_STATE.split('\n')[1]}\n${rows.join('\n')}\n\n`;
     }
-    match = /^set server (\S+)\/(\S+) state (ready|maint)$/.exec(command);
+    match = /^set server (\S+)\/(\S+) state (ready|maint|drain)$/.exec(command);
     if (match) {
       const servers = this.servers.get(match[1] as string);
       if (!servers?.has(match[2] as string)) return 'No such server.\n\n';
-      servers.set(match[2] as string, match[3] as 'ready' | 'maint');
+      // As HAProxy 2.6 does: a checked server leaving maint is up at once, before any check.
+      if (servers.get(match[2] as string) === 'maint' && match[3] !== 'maint')
+        this.health.set(`${match[1]}/${match[2]}`, true);
+      servers.set(match[2] as string, match[3] as 'ready' | 'maint' | 'drain');
+      this.routableLog.push(this.routable());
+      return '';
+    }
+    match = /^set server (\S+)\/(\S+) health (up|down)$/.exec(command);
+    if (match) {
+      if (!this.checked) return 'Unknown command.\n\n';
+      this.health.set(`${match[1]}/${match[2]}`, match[3] === 'up');
+      this.routableLog.push(this.routable());
       return '';
     }
     match = /^shutdown sessions server (\S+)\/(\S+)$/.exec(command);
@@ -102,6 +120,20 @@ class FakeHaproxy implements RuntimeApi {
 
   state(backend: string): Record<string, string> {
     return Object.fromEntries(this.servers.get(backend) ?? []);
+  }
+
+  /** The writer backend's routable servers after each command that changed a state. */
+  readonly routableLog: string[][] = [];
+
+  private up(server: string, admin: string): boolean {
+    return this.checked ? admin !== 'maint' && this.health.get(server) === true : true;
+  }
+
+  /** Servers of the writer backend a new connection could go to. */
+  routable(backend = 'mysql_writer'): string[] {
+    return [...(this.servers.get(backend) ?? [])]
+      .filter(([server, admin]) => admin === 'ready' && this.up(`${backend}/${server}`, admin))
+      .map(([server]) => server);
   }
 }
 
@@ -265,6 +297,78 @@ test('a server changed behind Switchyard is set back at the next cycle', async (
   driver.converge(() => withWriter('db1'));
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.deepEqual(app1.state('mysql_writer'), { db1: 'ready', db2: 'maint' });
+});
+
+test('servers HAProxy checks itself are routed by health, never left in maint: a new writer is still picked up by the check when the manager cannot reach that HAProxy', async () => {
+  const app1 = new FakeHaproxy({ mysql_writer: ['db1', 'db2'], mysql_readers: ['db1'] }, true);
+  // As the file starts them: disabled (maint), with `check`.
+  app1.servers.get('mysql_writer')?.set('db1', 'maint');
+  app1.servers.get('mysql_writer')?.set('db2', 'maint');
+  const { driver, journal } = routes({ app1, app2: fakeProxy() });
+  await driver.follow(() => withWriter('db1'), 'start');
+  // db2 leaves maint through drain with its health down first: never routable on the way.
+  assert.deepEqual(app1.state('mysql_writer'), { db1: 'ready', db2: 'ready' });
+  assert.deepEqual(app1.routable(), ['db1']);
+  assert.ok(
+    app1.routableLog.every((servers) => servers.length <= 1),
+    'never two routable',
+  );
+  assert.ok(
+    app1.commands.includes(
+      'set server mysql_writer/db2 state drain; set server mysql_writer/db2 health down; set server mysql_writer/db2 state ready; shutdown sessions server mysql_writer/db2',
+    ),
+  );
+  const push = journal
+    .read()
+    .find(
+      (entry) => entry.event === 'route.push' && entry.host === 'db2' && entry.phase === 'before',
+    );
+  assert.equal(push?.inputs?.via, 'health');
+
+  // A failover to db2: db1 down and its sessions shut, then db2 forced up at once.
+  app1.routableLog.length = 0;
+  await driver.follow(() => withWriter('db2'), 'failover of writer from db1 to db2');
+  assert.deepEqual(app1.routable(), ['db2']);
+  assert.ok(
+    app1.routableLog.every((servers) => servers.length <= 1),
+    'never two routable',
+  );
+  assert.ok(app1.shutdowns.includes('mysql_writer/db1'));
+
+  // The manager loses this HAProxy: its own check (the agents' answers) moves the writer back,
+  // which it could not if db1 had been left in maint.
+  app1.health.set('mysql_writer/db2', false);
+  app1.health.set('mysql_writer/db1', true);
+  assert.deepEqual(app1.routable(), ['db1']);
+
+  // Between decisions the check has the last word on the holder; a routable non-holder is taken out.
+  driver.converge(() => withWriter('db1'));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(app1.routable(), ['db1']);
+  app1.health.set('mysql_writer/db2', true);
+  const before = app1.commands.length;
+  driver.converge(() => withWriter('db1'));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(app1.routable(), ['db1']);
+  assert.ok(
+    app1.commands
+      .slice(before)
+      .includes(
+        'set server mysql_writer/db2 health down; shutdown sessions server mysql_writer/db2',
+      ),
+  );
+  // What `switchyard show` prints: the last round's reading per instance.
+  const [report] = driver.report();
+  assert.equal(report?.reachable, true);
+  assert.deepEqual(
+    report?.servers
+      .filter((server) => server.backend === 'mysql_writer')
+      .map((server) => [server.server, server.admin, server.up, server.checked]),
+    [
+      ['db1', 'ready', true, true],
+      ['db2', 'ready', false, true],
+    ],
+  );
 });
 
 /** A unix socket that answers like HAProxy's runtime API, or never answers. */

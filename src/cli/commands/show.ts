@@ -105,6 +105,7 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
         `  ${host.name}: in maintenance until ${window.endsAt} (silence ${window.silence}${window.createdBy ? ` by ${window.createdBy}` : ''}${window.comment ? `: ${window.comment}` : ''}): no automatic failover or role change`,
       );
   }
+  for (const report of status.routes ?? []) lines.push(...routeLines(report, colour));
   const unassigned = Object.entries(status.roles).flatMap(([role, ips]) =>
     Object.entries(ips)
       .filter(([, holder]) => holder === null)
@@ -112,6 +113,38 @@ export function renderStatus(status: StatusSnapshot, colour = false): string {
   );
   if (unassigned.length > 0) lines.push(`  unassigned: ${unassigned.join(', ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * One HAProxy as it reported itself at its last round: per routed backend each host's server, with
+ * the servers a new connection can go to in upper case (ROUTED), then what differs from the roles.
+ */
+function routeLines(
+  report: NonNullable<StatusSnapshot['routes']>[number],
+  colour: boolean,
+): string[] {
+  if (!report.reachable)
+    return [
+      `  haproxy ${report.proxy}: ${paint(colour, 'red', 'UNREACHABLE')} (${report.error ?? 'no answer'}): it follows its own health checks only`,
+    ];
+  const backends = [...new Set(report.servers.map((server) => server.backend))];
+  const lines = backends.map(
+    (backend) =>
+      `  haproxy ${report.proxy} ${backend}: ${report.servers
+        .filter((server) => server.backend === backend)
+        .map((server) => {
+          const routed = server.admin === 'ready' && server.up;
+          // A checked server is routed by its health: its admin state alone says little.
+          const detail = server.checked
+            ? `${server.admin}, check ${server.up ? 'up' : 'down'}`
+            : server.admin;
+          return `${server.server} ${routed ? paint(colour, 'green', 'ROUTED') : '-'} (${detail})`;
+        })
+        .join(', ')}`,
+  );
+  for (const mismatch of report.mismatches)
+    lines.push(`  haproxy ${report.proxy}: ${paint(colour, 'red', 'MISMATCH')} ${mismatch}`);
+  return lines;
 }
 
 /** Roles with their IPs; an IP the roles give the host but its agent does not hold is marked. */
