@@ -14,6 +14,15 @@ export interface LeaseGateInput {
   release(): Promise<ReleaseAnswer>;
   /** The old writer's agent answered the last exchanges: worth asking (else waiting starts at once). */
   answering: boolean;
+  /**
+   * Asks the other hosts' agents, without waiting, for their latest contact with the old writer's
+   * agent. The per-cycle exchange that otherwise brings those reports waits for the engine's lock,
+   * which the failover holds: without this, lastContact() would stand still during the wait and
+   * the lease would look lapsed while the old writer's agent still renews it through them.
+   */
+  refreshContacts?(): void;
+  /** Between two refreshContacts() calls (default 300 ms). */
+  refreshEveryMs?: number;
   now(): number;
   journal(entry: {
     phase: 'decision' | 'note' | 'refused';
@@ -91,7 +100,13 @@ export async function awaitLeaseLapse(input: LeaseGateInput): Promise<LeaseGateR
       deadline,
     },
   });
+  const refreshEveryMs = input.refreshEveryMs ?? 300;
+  let refreshAt = started;
   while (input.now() < deadline) {
+    if (input.refreshContacts && input.now() >= refreshAt) {
+      input.refreshContacts();
+      refreshAt = input.now() + refreshEveryMs;
+    }
     if (input.now() > bound) {
       return {
         ok: false,

@@ -373,6 +373,8 @@ export function harness(
     positions?: Record<string, string>;
     now?: () => number;
     routes?: EngineOptions['routes'];
+    /** The hosts' agents (default none: every agent question has the no-agent answer). */
+    agents?: EngineOptions['agents'];
   } = {},
 ): Harness {
   const config = options.config ?? testConfig();
@@ -409,6 +411,7 @@ export function harness(
       metrics,
       now: options.now,
       routes: options.routes,
+      agents: options.agents,
     },
     initial,
   );
