@@ -173,6 +173,9 @@ export class SwitchyardActuator implements Actuator {
   stopIoThread(host: string): Promise<void> {
     return this.mysql.stopIoThread(host);
   }
+  startIoThread(host: string): Promise<void> {
+    return this.mysql.startIoThread(host);
+  }
   startReplication(host: string): Promise<void> {
     return this.mysql.startReplication(host);
   }

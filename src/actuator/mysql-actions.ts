@@ -68,6 +68,11 @@ const ER_SPECIFIC_ACCESS_DENIED = 1227;
 const HEARTBEAT_PERIOD_SECONDS = 1;
 /** Longest an ordinary action (read_only, fence, STOP SLAVE) may take; waits get their own bound added. */
 const ACTION_DEADLINE_MS = 15_000;
+/**
+ * START SLAVE IO_THREAD returns once the thread is created; it waits only behind another START or
+ * STOP on the channel (a background IO stop towards a vanished semi-sync master: about 2 s).
+ */
+const IO_THREAD_START_DEADLINE_MS = 5_000;
 /** read_only=ON waits for commits in flight; past this their sessions are killed under it. */
 const READ_ONLY_KILL_AFTER_MS = 250;
 
@@ -469,6 +474,38 @@ export class MysqlActions implements MysqlActuator {
           if (status?.Slave_IO_Running === 'Yes')
             throw new ActionError(`${host}: IO thread still running after STOP SLAVE IO_THREAD`);
         }),
+    );
+  }
+
+  /**
+   * Undoes stopIoThread: the channel, its position and its SQL thread are as they were, so only
+   * the IO thread starts again. Not waited for until it reaches its master, unlike
+   * startReplication: the master may be the dead writer of a refused failover, and a thread
+   * that cannot connect says "Connecting" and retries by itself (MASTER_CONNECT_RETRY) until it
+   * is back. Bounded by IO_THREAD_START_DEADLINE_MS: the engine waits on it.
+   */
+  async startIoThread(host: string): Promise<void> {
+    this.target(host);
+    await this.recorder.step(
+      { action: 'mysql.start_io_thread', host, description: 'START SLAVE IO_THREAD' },
+      undefined,
+      () =>
+        this.withHost(
+          host,
+          async (connection) => {
+            await connection.query('START SLAVE IO_THREAD');
+            const status = await slaveStatus(connection);
+            if (!status)
+              throw new ActionError(
+                `${host}: no replication is configured (SHOW SLAVE STATUS is empty)`,
+              );
+            if (status.Slave_IO_Running === 'No')
+              throw new ActionError(
+                `${host}: IO thread not running after START SLAVE IO_THREAD${status.Last_IO_Error ? `: ${String(status.Last_IO_Error)}` : ''}`,
+              );
+          },
+          IO_THREAD_START_DEADLINE_MS,
+        ),
     );
   }
 

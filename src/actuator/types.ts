@@ -50,6 +50,11 @@ export interface MysqlActuator {
   stopReplication(host: string, options?: { ioInBackground?: boolean }): Promise<void>;
   /** STOP SLAVE IO_THREAD: no more events fetched; what was received is still applied. */
   stopIoThread(host: string): Promise<void>;
+  /**
+   * START SLAVE IO_THREAD, undoing stopIoThread: resolves once the thread runs or is connecting,
+   * without waiting for it to reach its master (which may be gone: it retries by itself).
+   */
+  startIoThread(host: string): Promise<void>;
   startReplication(host: string): Promise<void>;
 }
 

@@ -102,10 +102,15 @@ export class AgentViews {
 
   /** Sends every agent its part of `state`, without waiting (see AgentExchange). */
   exchange(state: ClusterState): void {
+    this.exchangeExcept(state, undefined);
+  }
+
+  /** As exchange(), leaving `except` out (an old writer whose lease must not be renewed). */
+  private exchangeExcept(state: ClusterState, except: string | undefined): void {
     if (!this.agents) return;
     const writer = holderOf(state.roles, this.writerRole);
     for (const host of Object.keys(this.config.hosts))
-      this.agents.send(host, this.requestFor(host, writer, state));
+      if (host !== except) this.agents.send(host, this.requestFor(host, writer, state));
   }
 
   /** Grants `host`'s agent the writer lease and waits for it to confirm. */
@@ -136,6 +141,8 @@ export class AgentViews {
   awaitLeaseLapse(
     oldWriter: string,
     journal: LeaseGateInput['journal'],
+    /** The engine's state, read at each refresh (the failover changes it only after the gate). */
+    state: () => ClusterState,
   ): ReturnType<typeof awaitLeaseLapse> {
     const agents = this.agents;
     if (!agents)
@@ -148,6 +155,10 @@ export class AgentViews {
       lastContact: () => agents.lastContactWith(oldWriter),
       confirmedAt: agents.leaseConfirmedAt(oldWriter),
       answering: this.answering(oldWriter),
+      // The other agents only: a request to the old writer's own agent would renew its lease
+      // (the state still names it the writer) and count as this manager's vote for it.
+      refreshContacts: () => this.exchangeExcept(state(), oldWriter),
+      refreshEveryMs: this.config.monitor.interval,
       // Long enough for the agent's whole fence (read_only proved within 1.5 s, else the server
       // stopped): a release that times out costs the lease wait, one that answers costs nothing.
       release: () =>

@@ -288,10 +288,14 @@ export class EngineCore {
     // A fence left unproved by an earlier failover says nothing about this one.
     this.fenceUnproved = undefined;
     return this.agents
-      .awaitLeaseLapse(oldWriter, (entry) => {
-        this.watchLeaseGate(oldWriter, entry);
-        note(this.ctxBase(), entry);
-      })
+      .awaitLeaseLapse(
+        oldWriter,
+        (entry) => {
+          this.watchLeaseGate(oldWriter, entry);
+          note(this.ctxBase(), entry);
+        },
+        () => this.state,
+      )
       .finally(() => {
         this.leaseWait = undefined;
       });

@@ -22,6 +22,28 @@ import {
   type Operation,
 } from './operation.js';
 
+/** How long a refused failover waits for its replicas' IO threads to start again. */
+export const RESTART_IO_WAIT_MS = 2000;
+
+/** Whether `work` settles within `ms`; it goes on either way. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true as const,
+        () => true as const,
+      ),
+      expired,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface FailoverOutcome {
   result: OperationResult;
   /** The new writer and the position it had when promoted, for errant-transaction reports. */
@@ -123,20 +145,40 @@ export async function runFailover(
       return outcome.ok ? replica : undefined;
     }),
   );
-  /** A refused failover leaves the replicas as they were: their IO threads start again. */
+  /**
+   * A refused failover leaves the replicas as they were: their IO threads start again (nothing
+   * else would: no cycle restarts a stopped IO thread). Only the IO thread, and not waited for
+   * until it reaches the old writer, which is most likely dead: START SLAVE waited up to 15 s for
+   * a connection that never came, and held the engine's lock, and with it the next try, meanwhile.
+   * Bounded here too (a statement stuck on the server); a restart that takes longer finishes in
+   * the background, journalled by the runner when it ends.
+   */
   const restartIo = async () => {
-    for (const replica of await ioStops) {
-      if (!replica) continue;
-      await runner.attempt(
-        {
-          event: 'mysql.start_replication',
-          host: replica,
-          role,
-          reason: `failover refused: ${replica} replicates from ${oldWriter} again`,
-        },
-        (actuator) => actuator.startReplication(replica),
-      );
-    }
+    const restarts = ioStops.then((stopped) =>
+      Promise.all(
+        stopped.map(async (replica) => {
+          if (!replica) return;
+          await runner.attempt(
+            {
+              event: 'mysql.start_io_thread',
+              host: replica,
+              role,
+              reason: `failover refused: ${replica} fetches from ${oldWriter} again`,
+            },
+            (actuator) => actuator.startIoThread(replica),
+          );
+        }),
+      ),
+    );
+    if (await settlesWithin(restarts, RESTART_IO_WAIT_MS)) return;
+    note(ctx, {
+      phase: 'note',
+      event: 'failover.restart_io_pending',
+      host: oldWriter,
+      role,
+      reason: `failover refused: the IO threads of ${followers.join(', ')} did not restart within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the restarts finish in the background`,
+      level: 'warn',
+    });
   };
 
   if (choice.waitFor) {

@@ -84,6 +84,9 @@ export class FencedActuator implements Actuator {
   stopIoThread(host: string): Promise<void> {
     return this.fenced(`STOP SLAVE IO_THREAD on ${host}`, () => this.inner.stopIoThread(host));
   }
+  startIoThread(host: string): Promise<void> {
+    return this.fenced(`START SLAVE IO_THREAD on ${host}`, () => this.inner.startIoThread(host));
+  }
   startReplication(host: string): Promise<void> {
     return this.fenced(`START SLAVE on ${host}`, () => this.inner.startReplication(host));
   }

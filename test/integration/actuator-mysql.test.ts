@@ -229,6 +229,19 @@ test('MySQL actions on a real MariaDB cluster: fence, GTID wait, repoint, errant
     await assert.rejects(actuator.startReplication('db1-typo'), /unknown host "db1-typo"/);
   });
 
+  await t.test('stop and start the IO thread alone; the SQL thread keeps running', async () => {
+    await actuator.stopIoThread('db3');
+    assert.equal(await replicationThreads(sandbox, 'db3'), 'No/Yes');
+    // Resolves once the thread runs or connects, without waiting for it to reach its master.
+    await actuator.startIoThread('db3');
+    assert.match(await replicationThreads(sandbox, 'db3'), /^(Yes|Connecting|Preparing)\/Yes$/);
+    await waitFor(
+      'the IO thread connected again',
+      async () => (await replicationThreads(sandbox, 'db3')) === 'Yes/Yes',
+      10_000,
+    );
+  });
+
   await t.test('dry-run plans every action and changes nothing', async () => {
     const dryJournal = new MemoryJournal();
     const dry = new SwitchyardActuator(config, { dryRun: true, journal: dryJournal });

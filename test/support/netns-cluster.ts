@@ -103,6 +103,8 @@ export interface NetnsCluster {
   killAgent(name: string): Promise<void>;
   /** Starts a host's agent again (after killAgent) and waits for /healthz. */
   startAgent(name: string): Promise<void>;
+  /** The pid of a host's running agent (`ip netns exec` execs it), for SIGSTOP / SIGCONT. */
+  agentPid(name: string): number | undefined;
   destroy(): Promise<void>;
 }
 
@@ -386,6 +388,10 @@ export async function startNetnsCluster(
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGKILL');
         await exited;
+      },
+      agentPid(name) {
+        const child = agentByHost.get(name)?.child;
+        return child && child.exitCode === null ? child.pid : undefined;
       },
       async startAgent(name) {
         const entry = agentByHost.get(name);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { RESTART_IO_WAIT_MS } from '../../src/engine/failover.js';
 import { holderOf } from '../../src/engine/roles.js';
 import { SimCluster, clusterState, harness, testConfig } from './engine-fakes.js';
 
@@ -287,4 +288,39 @@ test('a writer VIP that could not be added is retried on later cycles', async ()
     retries,
     'no retry once it is there',
   );
+});
+
+test("a refused failover starts its replicas' IO threads again, and one that hangs holds the engine no longer than the bound", async () => {
+  const h = harness();
+  h.sim.waitAnswer = () => false;
+  h.sim.killHost('db1');
+  // db1's mariadbd is gone: START SLAVE towards it never sees a running IO thread, and a stuck
+  // server never answers at all.
+  h.sim.hangOn.add('startIoThread:db3');
+  h.sim.hangOn.add('startReplication:db3');
+  const started = Date.now();
+  const cycle = h.cycle(down);
+  const within = await Promise.race([
+    cycle.then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), RESTART_IO_WAIT_MS + 3000)),
+  ]);
+  assert.ok(within, `the refused failover still held the engine after ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < RESTART_IO_WAIT_MS + 1000, `${Date.now() - started} ms`);
+  assert.ok(h.sim.calls.includes('startIoThread:db3:hung'), h.sim.calls.join(' '));
+  const events = h.events();
+  assert.ok(events.includes('refused:failover.refused:db2'), events.join('\n'));
+  assert.ok(events.includes('note:failover.restart_io_pending:db1'), events.join('\n'));
+  assert.deepEqual(h.sim.writable(), []);
+});
+
+test('a refused failover restarts only the IO threads it stopped, without waiting for them to reach the dead writer', async () => {
+  const h = harness();
+  h.sim.waitAnswer = () => false;
+  h.sim.killHost('db1');
+  await h.cycle(down);
+  assert.ok(h.sim.calls.includes('stopIoThread:db3'));
+  assert.ok(h.sim.calls.includes('startIoThread:db3'), h.sim.calls.join(' '));
+  assert.ok(!h.sim.calls.includes('startReplication:db3'), h.sim.calls.join(' '));
+  assert.equal(h.sim.host('db3').ioRunning, true);
+  assert.ok(!h.events().includes('note:failover.restart_io_pending:db1'));
 });

@@ -86,6 +86,8 @@ export class SimCluster {
   readonly failOn = new Set<string>();
   /** Keys that take effect and then throw (a timeout on the answer to a statement that ran). */
   readonly failAfter = new Set<string>();
+  /** "method:host" keys whose call is recorded and then never returns (a statement stuck on the server). */
+  readonly hangOn = new Set<string>();
   /** waitForGtid answers this (default: applied catches up to received, true). */
   waitAnswer: (host: string, position: string) => boolean = () => true;
 
@@ -220,6 +222,12 @@ export class FakeActuator implements Actuator {
     if (this.sim.failAfter.has(key)) throw new ActionError(`injected failure after effect: ${key}`);
   }
 
+  private async hangIf(key: string): Promise<void> {
+    if (this.dryRun || !this.sim.hangOn.has(key)) return;
+    this.sim.calls.push(`${key}:hung`);
+    await new Promise<never>(() => undefined);
+  }
+
   private mysql(host: string): SimHost {
     const sim = this.sim.host(host);
     if (!sim.reachable) throw new ActionError(`${host}: connect ECONNREFUSED`);
@@ -281,7 +289,16 @@ export class FakeActuator implements Actuator {
       this.mysql(host).ioRunning = false;
     });
   }
+  async startIoThread(host: string): Promise<void> {
+    await this.hangIf(`startIoThread:${host}`);
+    this.call(`startIoThread:${host}`, 'START SLAVE IO_THREAD', host, () => {
+      const sim = this.mysql(host);
+      sim.ioRunning = true;
+      sim.lastIoError = '';
+    });
+  }
   async startReplication(host: string): Promise<void> {
+    await this.hangIf(`startReplication:${host}`);
     this.call(`startReplication:${host}`, 'START SLAVE', host, () => {
       const sim = this.mysql(host);
       sim.ioRunning = true;
@@ -373,6 +390,8 @@ export function harness(
     positions?: Record<string, string>;
     now?: () => number;
     routes?: EngineOptions['routes'];
+    /** The hosts' agents (default none: every agent question has the no-agent answer). */
+    agents?: EngineOptions['agents'];
   } = {},
 ): Harness {
   const config = options.config ?? testConfig();
@@ -409,6 +428,7 @@ export function harness(
       metrics,
       now: options.now,
       routes: options.routes,
+      agents: options.agents,
     },
     initial,
   );

@@ -220,18 +220,116 @@ test('lease gate: an unreachable old writer agent is waited out from its last co
   assert.ok(now >= 9_800 + 3000 + 500, `promoted at ${now}, before the lease certainly lapsed`);
 });
 
-test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: refused', async () => {
+test('lease gate: an old writer agent that never confirmed a lease cannot be waited out: asked again for one lease, then refused', async () => {
+  let now = 10_000;
+  let requests = 0;
   const result = await awaitLeaseLapse({
     writer: 'db1',
     hasAgent: true,
     leaseMs: 3000,
     marginMs: 500,
     lastContact: () => 0,
-    release: async () => Promise.reject(new Error('no answer')),
+    release: async () => {
+      requests += 1;
+      throw new Error('no answer');
+    },
     answering: false,
-    now: () => 10_000,
+    now: () => now,
     journal: () => undefined,
+    sleep: async (ms) => {
+      now += ms;
+    },
   });
   assert.equal(result.ok, false);
   assert.match(result.detail, /never confirmed holding the writer lease/);
+  assert.match(result.detail, /fence request\(s\) got no answer \(last: no answer\)/);
+  assert.ok(requests > 1, `asked ${requests} time(s)`);
+  assert.ok(now <= 10_000 + 3000 + 100, `refused only at ${now}`);
+});
+
+test('lease gate: an agent that never confirmed a lease but answers a later request with a proved fence: promoted', async () => {
+  let now = 10_000;
+  let requests = 0;
+  const entries: string[] = [];
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 500,
+    lastContact: () => 0,
+    release: async () => {
+      requests += 1;
+      if (requests === 1) throw new Error('no answer within 2500 ms');
+      return { fenced: true, how: 'not_running', detail: 'mariadbd is not running' };
+    },
+    answering: true,
+    now: () => now,
+    journal: (entry) => entries.push(entry.event),
+    sleep: async (ms) => {
+      now += ms;
+    },
+  });
+  assert.equal(result.ok, true, result.detail);
+  assert.equal(requests, 2);
+  assert.deepEqual(entries, ['failover.lease_released']);
+});
+
+test('lease gate: the old writer agent still renews its lease through the other agents and one request timed out: asked again, its proved fence ends the wait', async () => {
+  // The agent is alive: the other agents report its pings every 300 ms, so its lease never lapses
+  // and waiting alone would end at the gate's bound, refused.
+  let now = 10_000;
+  let requests = 0;
+  const entries: string[] = [];
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 1000,
+    lastContact: () => now - 300,
+    confirmedAt: 9_900,
+    // The per-cycle exchange timed out once, just before: not even asked at first.
+    answering: false,
+    release: async () => {
+      requests += 1;
+      if (requests === 1) throw new Error('no answer within 2500 ms');
+      return { fenced: true, how: 'not_running', detail: 'mariadbd is not running' };
+    },
+    now: () => now,
+    journal: (entry) => entries.push(entry.event),
+    sleep: async (ms) => {
+      now += ms;
+    },
+    releaseRetryMs: 500,
+  });
+  assert.equal(result.ok, true, result.detail);
+  assert.equal(requests, 2);
+  assert.ok(now <= 10_000 + 1000, `promoted only at ${now}`);
+  assert.deepEqual(entries, ['failover.lease_wait', 'failover.lease_released']);
+});
+
+test('lease gate: an agent reached by others that never answers is refused at the bound, saying so', async () => {
+  let now = 10_000;
+  let requests = 0;
+  const result = await awaitLeaseLapse({
+    writer: 'db1',
+    hasAgent: true,
+    leaseMs: 3000,
+    marginMs: 1000,
+    lastContact: () => now - 300,
+    confirmedAt: 9_900,
+    answering: true,
+    release: async () => {
+      requests += 1;
+      throw new Error('no answer within 2500 ms');
+    },
+    now: () => now,
+    journal: () => undefined,
+    sleep: async (ms) => {
+      now += ms;
+    },
+  });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /kept being reached by other hosts/);
+  assert.match(result.detail, /fence request\(s\) got no answer/);
+  assert.ok(requests > 2, `asked ${requests} time(s)`);
 });

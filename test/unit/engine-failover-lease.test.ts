@@ -1,0 +1,186 @@
+/**
+ * The lease step of a failover with the hosts' agents (a fake transport over the simulated
+ * cluster): kill -9 of the writer's mariadbd while its agent lives on and keeps its lease through
+ * the other agents, and one exchange with that agent timed out just then.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AgentExchange } from '../../src/actuator/agent-exchange.js';
+import type { AgentTransport } from '../../src/actuator/types.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../../src/domain/agent-exchange.js';
+import { silentLogger } from '../../src/log.js';
+import { holderOf } from '../../src/engine/roles.js';
+import { SimCluster, harness, testConfig } from './engine-fakes.js';
+
+/**
+ * Agents over the sim: each answers with the VIPs it was told to hold, its probe of the writer
+ * (failing once the writer's mariadbd is dead) and, while the old writer's agent lives, that agent's
+ * latest lease ping (it reaches the others every cycle, so its lease never lapses by itself).
+ */
+class SimAgents implements AgentTransport {
+  private seq = 0;
+  /** Hosts whose agent process lives (it pings the others as lease holder, answers when not slow). */
+  readonly alive = new Set<string>(['db1', 'db2', 'db3']);
+  /** Per-cycle exchanges with these agents time out (a loaded machine). */
+  readonly slowSync = new Set<string>();
+  /** Fence requests answered with a timeout before the agent answers one. */
+  releaseTimeouts = 0;
+  readonly releases: Array<{ at: number; answered: boolean }> = [];
+
+  constructor(
+    private readonly sim: SimCluster,
+    private readonly leaseHolder: () => string,
+  ) {}
+
+  nextSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+
+  agentUrl(host: string): string {
+    return `http://${host}.test:9106`;
+  }
+
+  async sync(host: string, request: SyncRequest): Promise<SyncAnswer> {
+    if (!this.alive.has(host) || this.slowSync.has(host))
+      throw new Error(`${host}'s agent: no answer within 500 ms`);
+    const holder = this.leaseHolder();
+    const target = request.writer?.host;
+    return {
+      seq: request.seq,
+      held: request.vips,
+      added: [],
+      removed: [],
+      withheld: [],
+      probe: target
+        ? {
+            target,
+            ok: this.sim.host(target).alive,
+            refused: !this.sim.host(target).alive,
+            detail: this.sim.host(target).alive ? 'connected' : 'connect ECONNREFUSED',
+            started_ago_ms: 0,
+          }
+        : undefined,
+      contacts: holder !== host && this.alive.has(holder) ? { [holder]: 0 } : {},
+      lease: request.lease
+        ? { holding: true, lapsed: false, fenced: false, quorum_ago_ms: 0, reached: [] }
+        : undefined,
+    };
+  }
+
+  async releaseLease(host: string): Promise<ReleaseAnswer> {
+    this.sim.calls.push(`releaseLease:${host}`);
+    if (!this.alive.has(host) || this.releaseTimeouts > 0) {
+      this.releaseTimeouts -= 1;
+      this.releases.push({ at: Date.now(), answered: false });
+      throw new Error(`${host}'s agent: no answer within 2500 ms`);
+    }
+    this.releases.push({ at: Date.now(), answered: true });
+    this.leaseReleased = host;
+    return this.sim.host(host).alive
+      ? { fenced: true, how: 'read_only', detail: 'read_only=ON read back' }
+      : { fenced: true, how: 'not_running', detail: 'mariadbd is not running' };
+  }
+
+  /** The host whose agent answered a release (it holds no lease from then on). */
+  leaseReleased?: string;
+}
+
+function agentHarness() {
+  // A short lease keeps the test quick; the gate's bound is 2 x (lease + margin of 1 s) = 3 s.
+  const config = testConfig({ lease: '500ms', monitor: { interval: '200ms' } });
+  const sim = SimCluster.standard(config);
+  let writer = 'db1';
+  const transport = new SimAgents(sim, () => writer);
+  const agents = new AgentExchange({ transport, timeoutMs: 500, log: silentLogger });
+  const h = harness({ config, sim, agents });
+  const cycle = async (hosts: Parameters<typeof h.cycle>[0]) => {
+    const state = await h.cycle(hosts);
+    writer = holderOf(state.roles, 'writer') ?? writer;
+    await agents.settled();
+    return state;
+  };
+  return { h, sim, transport, agents, cycle };
+}
+
+test("kill -9 of the writer's mariadbd, its agent alive, one exchange and one fence request timed out: the request is sent again and the failover completes, never before the fence was proved", async () => {
+  const { h, sim, transport, agents, cycle } = agentHarness();
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.ok(agents.leaseConfirmedAt('db1') !== undefined, "db1's agent confirmed its lease");
+
+  // The manager's exchange with db1's agent times out (a loaded machine), just as mariadbd dies.
+  transport.slowSync.add('db1');
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  transport.slowSync.delete('db1');
+  assert.equal(agents.report('db1')?.error !== undefined, true, 'the exchange with db1 failed');
+  sim.killHost('db1');
+  sim.host('db1').agentUp = true;
+  // And the first fence request of the failover times out too.
+  transport.releaseTimeouts = 1;
+
+  const started = Date.now();
+  const state = await cycle({
+    db1: 'HARD_OFFLINE',
+    db2: 'REPLICATION_FAIL',
+    db3: 'REPLICATION_FAIL',
+  });
+  const took = Date.now() - started;
+
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db2', events.join('\n'));
+  assert.ok(!events.includes('refused:failover.refused:db2'), events.join('\n'));
+  assert.deepEqual(h.sim.violations, []);
+  // Promoted only after db1's agent proved its fence: its lease never lapses by itself here.
+  const proved = sim.calls.lastIndexOf('releaseLease:db1');
+  assert.ok(
+    proved >= 0 && proved < sim.calls.indexOf('setReadOnly:db2:false'),
+    sim.calls.join(' '),
+  );
+  assert.ok(transport.releases.some((release) => release.answered));
+  assert.ok(events.includes('note:failover.lease_released:db1'), events.join('\n'));
+  assert.ok(took < 2500, `the failover took ${took} ms`);
+});
+
+test("the old writer's agent goes silent for good after its lease was confirmed: the failover waits its lease out from the last contact, then completes", async () => {
+  const { h, sim, transport, cycle } = agentHarness();
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  sim.killHost('db1');
+  transport.alive.delete('db1');
+  const lostAt = Date.now();
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  const state = await cycle({
+    db1: 'HARD_OFFLINE',
+    db2: 'REPLICATION_FAIL',
+    db3: 'REPLICATION_FAIL',
+  });
+  const promotedAt = Date.now();
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db2', events.join('\n'));
+  assert.ok(events.includes('decision:failover.lease_wait:db1'), events.join('\n'));
+  // Last contact no later than lostAt; lease 500 ms + margin 1000 ms.
+  assert.ok(
+    promotedAt - lostAt >= 1500,
+    `promoted ${promotedAt - lostAt} ms after the last contact`,
+  );
+  assert.deepEqual(h.sim.violations, []);
+});
+
+test("the old writer's agent still reaches the other agents but never answers the manager: its lease is not taken as lapsed from contacts reported before the failover, the failover is refused at the gate's bound", async () => {
+  const { h, sim, transport, cycle } = agentHarness();
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  transport.slowSync.add('db1');
+  transport.releaseTimeouts = Number.POSITIVE_INFINITY;
+  sim.killHost('db1');
+  sim.host('db1').agentUp = true;
+  const started = Date.now();
+  const state = await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db1', events.join('\n'));
+  assert.deepEqual(sim.writable(), []);
+  assert.ok(!sim.calls.includes('setReadOnly:db2:false'), sim.calls.join(' '));
+  const refusal = h.journal.entries.find((entry) => entry.event === 'failover.refused');
+  assert.match(refusal?.reason ?? '', /kept being reached by other hosts/);
+  assert.match(refusal?.reason ?? '', /fence request\(s\) got no answer/);
+  // Bound: 2 x (lease 500 ms + margin 1000 ms).
+  assert.ok(Date.now() - started < 3000 + 1500, `held the engine ${Date.now() - started} ms`);
+});
