@@ -157,8 +157,11 @@ test('manager: slow bodies from one client or one token leave health, metrics an
   assert.ok(elapsed < 15_000, `the slow bodies held on for ${elapsed} ms`);
 });
 
-test('agent: idle sockets without a token cannot silence it; they are closed within seconds and the manager keeps its exchange', async (t) => {
-  const token = 'hostile-agent-token';
+/**
+ * An agent on 127.0.0.1 with an in-memory VIP driver, listening as `switchyard agent` does (its
+ * trusted and priority sources wired into the admission): its port.
+ */
+async function startLoopbackAgent(t: TestContext, token: string): Promise<number> {
   const { config } = validateAgentConfig(
     {
       listen: '127.0.0.1:0',
@@ -184,13 +187,19 @@ test('agent: idle sockets without a token cannot silence it; they are closed wit
   });
   const server = await listen(app, '127.0.0.1:0', AGENT_LIMITS, undefined, {
     trusted: app.runtime.trusted,
+    priority: app.runtime.priority,
   });
   t.after(() => {
     app.runtime.stop();
     server.close();
     server.closeAllConnections();
   });
-  const port = (server.address() as AddressInfo).port;
+  return (server.address() as AddressInfo).port;
+}
+
+test('agent: idle sockets without a token cannot silence it; they are closed within seconds and the manager keeps its exchange', async (t) => {
+  const token = 'hostile-agent-token';
+  const port = await startLoopbackAgent(t, token);
   let seq = Date.now() * 1000;
   const sync = async () => {
     const response = await fetch(`http://127.0.0.1:${port}/api/v1/sync`, {
@@ -300,39 +309,7 @@ function syncOnNewConnection(port: number, token: string, seq: number): Promise<
 
 test("agent: clients holding the token cannot take the current manager's budgets: its fence gets a new connection and a request slot", async (t) => {
   const token = 'hostile-agent-token';
-  const { config } = validateAgentConfig(
-    {
-      listen: '127.0.0.1:0',
-      auth: { token_env: 'UNUSED_TOKEN' },
-      vip: { interface: 'eth0', ips: ['10.9.9.100'] },
-    },
-    '/tmp/agent.yml',
-  );
-  const app = createAgentApp({
-    config: config as AgentConfig,
-    driver: new MemoryVipDriver(),
-    getToken: () => token,
-    logger: silentLogger,
-    probe: async (target) => ({
-      target: target.host,
-      ok: true,
-      refused: false,
-      detail: 'greeting',
-      startedAt: Date.now(),
-      finishedAt: Date.now(),
-    }),
-    ping: async () => undefined,
-  });
-  const server = await listen(app, '127.0.0.1:0', AGENT_LIMITS, undefined, {
-    trusted: app.runtime.trusted,
-    priority: app.runtime.priority,
-  });
-  t.after(() => {
-    app.runtime.stop();
-    server.close();
-    server.closeAllConnections();
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await startLoopbackAgent(t, token);
   let seq = Date.now() * 1000;
   assert.equal(await syncOnNewConnection(port, token, ++seq), 200, 'the manager before');
 

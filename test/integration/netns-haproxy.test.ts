@@ -9,38 +9,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { connect } from 'node:net';
 import { requireBinaries, requireRoot } from '../support/binaries.js';
 import { startDaemon } from '../support/daemon.js';
-import { HAPROXY, startHaproxy } from '../support/haproxy.js';
+import { HAPROXY, routableServers as routable, startHaproxy } from '../support/haproxy.js';
 import { MYSQL_PORT, NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 import { WritableSampler } from '../support/writable-sampler.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
-
-/** Servers HAProxy would send a new connection to: admin ready (no FMAINT) and, with checks, up. */
-async function routable(admin: string, backend: string): Promise<string[]> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const socket = connect(admin);
-    let buffer = '';
-    socket.setTimeout(2000, () => socket.destroy(new Error('timed out')));
-    socket.on('connect', () => socket.write(`show servers state ${backend}\n`));
-    socket.on('data', (chunk) => (buffer += String(chunk)));
-    socket.on('end', () => resolve(buffer));
-    socket.on('error', reject);
-  });
-  const lines = text.split('\n');
-  const header = (lines.find((line) => line.startsWith('# ')) ?? '').slice(2).split(' ');
-  const [name, op, adminState] = ['srv_name', 'srv_op_state', 'srv_admin_state'].map((column) =>
-    header.indexOf(column),
-  ) as [number, number, number];
-  if (name < 0) throw new Error(`unexpected answer: ${text}`);
-  return lines
-    .filter((line) => /^\d+ /.test(line))
-    .map((line) => line.split(' '))
-    .filter((fields) => (Number(fields[adminState]) & 0x01) === 0 && Number(fields[op]) === 2)
-    .map((fields) => fields[name] as string);
-}
 
 test('namespace hosts through two HAProxys (push + httpchk, push only): kill -9 of the writer moves both, never two routable writers', async (t) => {
   if (
