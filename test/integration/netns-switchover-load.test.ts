@@ -13,6 +13,7 @@ import { startDaemon } from '../support/daemon.js';
 import { NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
 import { startLoad } from '../support/load.js';
+import { describeDaemon, within } from '../support/deadline.js';
 
 const MOVES = 20;
 
@@ -24,7 +25,11 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
     preferFirst: false,
     extraRules: [{ alert: 'NodeDiskFailing', action: 'move_role', role: 'writer' }],
   });
-  const { daemon } = await startDaemon(t, cluster.config);
+  const { daemon, logFile } = await startDaemon(t, cluster.config);
+  // A move takes well under a second; one that does not return within a minute is a hang, and
+  // the failure then says what the manager was doing.
+  const bounded = <T>(what: string, work: Promise<T>) =>
+    within(60_000, what, work, () => describeDaemon(daemon, logFile));
   const writerOf = () => daemon.status().roles.writer?.[cluster.writerVip] ?? null;
   await waitFor('db1 to be the writer', async () => writerOf() === 'db1', 20_000);
   const { writes, sampler } = startLoad(t, cluster);
@@ -41,12 +46,15 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
       startsAt: new Date(started).toISOString(),
       fingerprint: `disk-${move}`,
     };
-    const [decision] = await daemon.engine.handleAlerts([alert]);
+    const [decision] = await bounded(`alert move ${move}`, daemon.engine.handleAlerts([alert]));
     assert.equal(decision?.decision, 'acted', `alert move ${move}: ${decision?.reason}`);
     assert.notEqual(writerOf(), holder, `alert move ${move}: the writer moved`);
-    const [resolved] = await daemon.engine.handleAlerts([
-      { ...alert, status: 'resolved', endsAt: new Date().toISOString() },
-    ]);
+    const [resolved] = await bounded(
+      `resolving alert ${move}`,
+      daemon.engine.handleAlerts([
+        { ...alert, status: 'resolved', endsAt: new Date().toISOString() },
+      ]),
+    );
     assert.notEqual(resolved?.decision, 'failed');
     const movedAt = Date.now();
     await waitFor(
@@ -70,10 +78,10 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
   }
   for (let move = 1; move <= MOVES; move++) {
     const holder = writerOf() as string;
-    const offline = await daemon.engine.setOffline(holder);
+    const offline = await bounded(`set-offline move ${move}`, daemon.engine.setOffline(holder));
     assert.equal(offline.ok, true, `set-offline move ${move}: ${offline.detail}`);
     assert.notEqual(writerOf(), holder);
-    const online = await daemon.engine.setOnline(holder);
+    const online = await bounded(`set-online after move ${move}`, daemon.engine.setOnline(holder));
     assert.equal(online.ok, true, `set-online ${holder} after move ${move}: ${online.detail}`);
     const movedAt = Date.now();
     await waitFor(
@@ -87,8 +95,8 @@ test(`${MOVES} alert-triggered switchovers and ${MOVES} set-offline switchovers 
     `longest write pause over ${2 * MOVES} switchovers: ${writes.longestPause().pauseMs} ms`,
   );
 
-  await writes.stop();
-  await sampler.stop();
+  await bounded('stopping the writes', writes.stop());
+  await bounded('stopping the sampler', sampler.stop());
   const survivor = await openConnection({
     socketPath: cluster.instance(writerOf() as string).socket,
     user: 'root',

@@ -9,6 +9,10 @@ import { daemonRouters } from '../../src/daemon/routers.js';
 import { createLogger } from '../../src/log.js';
 import type { TestSandbox } from './sandbox.js';
 import { stopBeforeTeardown } from './teardown.js';
+import { describeDaemon, within } from './deadline.js';
+
+/** Daemon.stop waits at most about 10 s for transfer jobs; more than this is a hang. */
+const STOP_DEADLINE_MS = 45_000;
 
 /** Fast settings for tests: a dead host is noticed within about a second. */
 export const FAST_MONITOR = {
@@ -61,7 +65,11 @@ export async function startDaemon(
     if (stopped) return;
     stopped = true;
     forget();
-    await daemon.stop();
+    // Bounded: a manager that cannot stop fails the test with what it was doing, instead of
+    // holding the file until the runner's timeout.
+    await within(STOP_DEADLINE_MS, 'the manager stopping', daemon.stop(), () =>
+      describeDaemon(daemon, logFile),
+    );
   };
   forget = stopBeforeTeardown(stop);
   t.after(stop);
