@@ -23,8 +23,9 @@ import { hasVip } from '../engine/operation.js';
 import { holderOf, isEligible } from '../engine/roles.js';
 import { droppedWithMaintenance } from '../maintenance/engine-input.js';
 import type { GtidOps } from '../mysql/gtid.js';
+import { buildWriterPlan } from '../engine/plan/writer-plan.js';
 import { conditionCoverage } from './refusals.js';
-import type { Analysis, Blocker, Plan, PlanStep, Situation } from './types.js';
+import type { Analysis, Blocker, Plan, Situation } from './types.js';
 
 /** What the engine's last cycle had: observations, state and its own memory between cycles. */
 export interface ClusterSnapshot {
@@ -646,7 +647,7 @@ function candidateBlockers(
   });
 }
 
-/** The named steps the engine runs for the plan's kind (failover.ts, switchover.ts). */
+/** The plan the engine would run: the same builder the executor runs (src/engine/plan/). */
 function writerPlan(
   snapshot: ClusterSnapshot,
   kind: Plan['kind'],
@@ -654,90 +655,18 @@ function writerPlan(
   choice: CandidateChoice,
   reason: string,
 ): Plan {
-  const role = snapshot.writerRole;
   const to = choice.ok ? choice.host : undefined;
-  const target = to ?? '(no candidate)';
-  const hooks = snapshot.config.hooks;
-  const preHook = kind === 'failover' ? hooks?.pre_failover : hooks?.pre_switchover;
-  const postHook = kind === 'failover' ? hooks?.post_failover : hooks?.post_switchover;
-  const ips = (snapshot.config.roles[role]?.ips ?? []).filter(hasVip);
-  const replicas = Object.keys(snapshot.config.hosts).filter(
-    (host) => host !== from && host !== to && snapshot.config.hosts[host]?.replica_of !== undefined,
-  );
-  const steps: PlanStep[] = [];
-  if (preHook?.length)
-    steps.push({
-      step: 'pre_hook',
-      detail: `run pre_${kind === 'failover' ? 'failover' : 'switchover'}: ${preHook.join(' ')}`,
-    });
-  if (kind === 'failover' && from) {
-    steps.push({
-      step: 'stop_replica_io',
-      detail: `replicas of ${from} stop fetching from it`,
-    });
-    if (choice.ok && choice.waitFor)
-      steps.push({
-        step: 'catch_up',
-        host: to,
-        detail: `${target} applies its relay log up to ${choice.waitFor}`,
-      });
-    steps.push({
-      step: 'stop_replication',
-      host: to,
-      detail: `${target} stops replicating from ${from}`,
-    });
-    steps.push({
-      step: 'wait_for_lease',
-      host: from,
-      detail: `${from}'s agent fences on request (proved), else its writer lease (${snapshot.config.lease} ms) is waited out`,
-    });
-  } else if (kind === 'switchover' && from) {
-    steps.push({
-      step: 'fence',
-      host: from,
-      detail: `${from}: read_only=ON, client connections killed, ${role} VIP and routes removed; proved by reading read_only back`,
-    });
-    steps.push({
-      step: 'catch_up',
-      host: to,
-      detail: `${target} applies everything ${from} wrote`,
-    });
-    steps.push({
-      step: 'stop_replication',
-      host: to,
-      detail: `${target} stops replicating from ${from}`,
-    });
-  } else if (choice.ok && choice.waitFor) {
-    steps.push({
-      step: 'catch_up',
-      host: to,
-      detail: `${target} applies its relay log up to ${choice.waitFor}`,
-    });
-  }
-  steps.push({ step: 'grant_lease', host: to, detail: `${target}'s agent takes the writer lease` });
-  steps.push({ step: 'promote', host: to, detail: `${target}: read_only=OFF` });
-  steps.push({
-    step: 'route',
-    host: to,
-    detail:
-      ips.length > 0 ? `${role} VIP ${ips.join(', ')} to ${target}` : `${role} routes to ${target}`,
-  });
-  if (replicas.length > 0 || (kind === 'switchover' && from))
-    steps.push({
-      step: 'repoint',
-      detail: `${[...(kind === 'switchover' && from ? [from] : []), ...replicas].join(', ')} replicate from ${target}`,
-    });
-  if (postHook?.length)
-    steps.push({
-      step: 'post_hook',
-      detail: `run post_${kind === 'failover' ? 'failover' : 'switchover'}: ${postHook.join(' ')}`,
-    });
-  return {
+  return buildWriterPlan({
+    config: snapshot.config,
     kind,
-    role,
+    role: snapshot.writerRole,
     from,
     ...(to ? { to } : {}),
+    ...(choice.ok && choice.waitFor ? { waitFor: choice.waitFor } : {}),
     reason: choice.ok ? `${reason}; ${choice.reason}` : reason,
-    steps,
-  };
+    followers: Object.keys(snapshot.config.hosts).filter(
+      (host) =>
+        host !== from && host !== to && snapshot.config.hosts[host]?.replica_of !== undefined,
+    ),
+  });
 }

@@ -8,19 +8,9 @@ import {
   type CandidateChoice,
 } from './candidates.js';
 import type { Evidence } from './evidence.js';
-import { repointStrayReplicas } from './follow-writer.js';
-import { describeHookResult } from '../hooks/hooks.js';
-import {
-  clearOperation,
-  failed,
-  followersOf,
-  note,
-  recordStep,
-  refused,
-  setHolder,
-  vipsOf,
-  type Operation,
-} from './operation.js';
+import { followersOf, note, refused, vipsOf } from './operation.js';
+import { executeWriterPlan, PlanAbort, type MoveKind, type MoveRun } from './plan/executor.js';
+import { buildWriterPlan } from './plan/writer-plan.js';
 
 /** How long a refused failover waits for its replicas' IO threads to start again. */
 export const RESTART_IO_WAIT_MS = 2000;
@@ -51,10 +41,11 @@ export interface FailoverOutcome {
 }
 
 /**
- * Writer failover after `writerDeathEvidence` said dead. Order matters for invariant 1 and 2:
- * the candidate applies everything it received before anything else, replicas follow it, the
- * dead writer's VIP is removed where its host still answers, and only then is the candidate
- * made writable and given the VIP.
+ * Writer failover after `writerDeathEvidence` said dead. The candidate is chosen (caught up from
+ * the most advanced host, or a held host promoted, when needed), then the writer plan runs
+ * (src/engine/plan/): its failover steps keep invariants 1 and 2: the candidate applies everything
+ * it received, the dead writer is proved fenced or its lease waited out, and only then is the
+ * candidate made writable and given the VIP.
  */
 export async function runFailover(
   ctx: OpContext,
@@ -97,267 +88,183 @@ export async function runFailover(
     inputs: { evidence: evidence.inputs, positions: choice.positions, dryRun: ctx.runner.dry },
     level: 'warn',
   });
-  const operation: Operation = {
+  const followers = followersOf(ctx, oldWriter, [target]);
+  const plan = buildWriterPlan({
+    config: ctx.config,
     kind: 'failover',
     role,
     from: oldWriter,
     to: target,
-    startedAt: ctx.now(),
-    step: 'deciding',
-  };
-  const runner = ctx.runner;
-  const hookContext = {
-    cluster: ctx.config.cluster,
-    role,
-    old_writer: oldWriter,
-    new_writer: target,
+    ...(choice.waitFor ? { waitFor: choice.waitFor } : {}),
     reason: evidence.reason,
-  };
-  // Before the old writer is fenced. Journalled either way; it stops the failover only when
-  // hooks.pre_failover_aborts says so (a writer beats no writer).
-  const pre = await ctx.hooks?.run({ ...hookContext, event: 'pre_failover' });
-  if (pre && !pre.ok && ctx.hooks?.preFailoverAborts) {
-    const reason = `the pre_failover hook (${ctx.config.hooks?.pre_failover?.join(' ')}) failed: ${describeHookResult(pre)}; hooks.pre_failover_aborts is true, so ${target} is not promoted`;
-    journalRefusal(reason, () => {
-      note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason });
-      ctx.metrics?.failoversTotal.inc({ role, result: 'refused' });
-    });
-    return { result: refused(reason) };
-  }
-  // Invariant 7 starts now, beside the catch-up: the old writer's agent is asked to fence (or its
-  // lease is waited out) while the candidate applies its relay log; promotion awaits it below.
-  const leaseLapse = ctx.leaseLapsed(oldWriter);
-  // Also meanwhile, the dead writer's replicas stop fetching from it: on a semi-sync replica that
-  // stop waits for a kill connection to the vanished master (about 2 s), and after the promotion
-  // it would delay their repoint, and with it the new writer's first acknowledged commit.
-  const followers = followersOf(ctx, oldWriter, [target]);
-  const ioStops = Promise.all(
-    followers.map(async (replica) => {
-      const outcome = await runner.attempt(
-        {
-          event: 'mysql.stop_io_thread',
-          host: replica,
-          role,
-          reason: `${replica} stops fetching from the dead ${oldWriter} while the failover proceeds`,
-        },
-        (actuator) => actuator.stopIoThread(replica),
-      );
-      return outcome.ok ? replica : undefined;
-    }),
-  );
-  /**
-   * A refused failover leaves the replicas as they were: their IO threads start again (nothing
-   * else would: no cycle restarts a stopped IO thread). Only the IO thread, and not waited for
-   * until it reaches the old writer, which is most likely dead: START SLAVE waited up to 15 s for
-   * a connection that never came, and held the engine's lock, and with it the next try, meanwhile.
-   * Bounded here too (a statement stuck on the server); a restart that takes longer finishes in
-   * the background, journalled by the runner when it ends.
-   */
-  const restartIo = async () => {
-    const restarts = ioStops.then((stopped) =>
-      Promise.all(
-        stopped.map(async (replica) => {
-          if (!replica) return;
-          await runner.attempt(
-            {
-              event: 'mysql.start_io_thread',
-              host: replica,
-              role,
-              reason: `failover refused: ${replica} fetches from ${oldWriter} again`,
-            },
-            (actuator) => actuator.startIoThread(replica),
-          );
-        }),
-      ),
-    );
-    if (await settlesWithin(restarts, RESTART_IO_WAIT_MS)) return;
-    note(ctx, {
-      phase: 'note',
-      event: 'failover.restart_io_pending',
-      host: oldWriter,
+    followers,
+  });
+  const run: MoveRun = {
+    ctx,
+    plan: { ...plan, to: target },
+    operation: {
+      kind: 'failover',
       role,
-      reason: `failover refused: the IO threads of ${followers.join(', ')} did not restart within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the restarts finish in the background`,
-      level: 'warn',
-    });
-  };
-
-  if (choice.waitFor) {
-    await recordStep(ctx, operation, 'catching_up');
-    const timeout = ctx.config.actuator.catchup_timeout;
-    let applied: boolean;
-    try {
-      applied = await runner.run(
-        {
-          event: 'mysql.wait_for_gtid',
-          host: target,
-          role,
-          reason: `apply the relay log up to what ${target} received from ${oldWriter}`,
-          inputs: { position: choice.waitFor, timeoutMs: timeout },
-        },
-        (actuator) => actuator.waitForGtid(target, choice.waitFor as string, timeout),
-        true,
-      );
-    } catch (error) {
-      applied = false;
-      note(ctx, {
-        phase: 'note',
-        event: 'failover.catchup_error',
-        host: target,
-        role,
-        reason: (error as Error).message,
-      });
-    }
-    if (!applied) {
-      await restartIo();
-      await clearOperation(ctx);
-      const reason = `${target} did not apply its relay log (${choice.waitFor}) within ${timeout} ms: not promoting a host that lacks received transactions`;
-      journalRefusal(reason, () => {
-        note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason });
-        ctx.metrics?.failoversTotal.inc({ role, result: 'refused' });
-      });
-      return { result: refused(reason) };
-    }
-  }
-
-  await recordStep(ctx, operation, 'repointing');
-  // The new writer must not pull in whatever the old writer wrote last if it comes back.
-  await runner.attempt(
-    {
-      event: 'mysql.stop_replication',
-      host: target,
-      role,
-      reason: `${target} becomes the writer; stop replicating from the dead ${oldWriter}`,
+      from: oldWriter,
+      to: target,
+      startedAt: ctx.now(),
+      step: 'deciding',
     },
-    // The SQL thread now (nothing more is applied); the IO thread's stop may take seconds under
-    // semi-sync (a kill connection to the vanished master) and finishes in the background.
-    (actuator) => actuator.stopReplication(target, { ioInBackground: true }),
-  );
-
-  await recordStep(ctx, operation, 'fencing');
-  // Invariant 7: not while the old writer may still hold its lease (and take writes on its side).
-  // Its agent, when it answers, fences on request (VIP off, read_only=ON); otherwise the lease is
-  // waited out, and the agent took the VIP down itself when it lapsed.
-  const lease = await leaseLapse;
-  if (!lease.ok) {
-    await restartIo();
-    await clearOperation(ctx);
-    const reason = `not promoting ${target}: ${lease.detail}`;
-    journalRefusal(reason, () =>
-      note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }),
-    );
-    return { result: refused(reason) };
-  }
-  if (!lease.agent) {
-    for (const ip of vipsOf(ctx, role)) {
-      await runner.attempt(
-        {
-          event: 'vip.remove',
-          host: oldWriter,
-          role,
-          reason: `fence the dead writer's VIP ${ip}`,
-          inputs: { ip },
-        },
-        (actuator) => actuator.removeVip(oldWriter, ip),
-      );
-    }
-  }
-
-  await recordStep(ctx, operation, 'promoting');
-  const granted = await ctx.grantLease(target);
-  if (!granted.ok) {
-    await restartIo();
-    await clearOperation(ctx);
-    const reason = `not promoting ${target}: ${granted.detail}`;
-    journalRefusal(reason, () =>
-      note(ctx, { phase: 'refused', event: 'failover.refused', host: target, role, reason }),
-    );
-    return { result: refused(reason) };
-  }
-  try {
-    await runner.run(
-      {
-        event: 'mysql.set_read_only',
-        host: target,
-        role,
-        reason: `promote ${target}: read_only=OFF`,
-        inputs: { on: false },
-      },
-      (actuator) => actuator.setReadOnly(target, false),
-      undefined,
-    );
-  } catch (error) {
-    await restartIo();
-    await clearOperation(ctx);
-    ctx.metrics?.failoversTotal.inc({ role, result: 'failed' });
-    return { result: failed(`could not make ${target} writable: ${(error as Error).message}`) };
-  }
-
-  await recordStep(ctx, operation, 'moving_vip');
-  setHolder(ctx, role, target);
-  await ctx.persist();
-  // After the fence and the promotion: routers send writes to the new writer only. Beside the
-  // VIP move, not before it: a hung router must not delay the VIP (it is waited for below).
-  const routed = ctx.routes?.follow(`failover of ${role} from ${oldWriter} to ${target}`);
-  const vipProblems: string[] = [];
-  for (const ip of vipsOf(ctx, role)) {
-    const outcome = await runner.attempt(
-      {
-        event: 'vip.add',
-        host: target,
-        role,
-        reason: `writer VIP ${ip} follows the new writer`,
-        inputs: { ip },
-      },
-      (actuator) => actuator.addVip(target, ip),
-    );
-    if (!outcome.ok) {
-      vipProblems.push(`${ip}: ${outcome.error}`);
-      ctx.vipNotAdded(role, ip, target);
-    }
-  }
-  await routed;
-  // Replicas follow after the promotion, outside the write outage: the new writer already has
-  // every transaction they have (the candidate rule), and they cannot receive from the dead writer.
-  await recordStep(ctx, operation, 'repointing');
-  await ioStops;
-  for (const replica of followers) {
-    await runner.attempt(
-      {
-        event: 'mysql.repoint',
-        host: replica,
-        role,
-        reason: `${replica} follows the new writer ${target}`,
-        inputs: { newMaster: target },
-      },
-      (actuator) => actuator.repoint(replica, target),
-    );
-  }
-  // Replicas of the writer role that replicated from neither (another host, a writer before).
-  await repointStrayReplicas(ctx, target, {
-    reason: `they follow the new writer after the failover from ${oldWriter}`,
-    except: followers,
-  });
-  await clearOperation(ctx);
-  if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });
-  const detail = `${target} is the writer (was ${oldWriter})${vipProblems.length ? `; VIP not added: ${vipProblems.join('; ')}` : ''}`;
-  note(ctx, {
-    phase: 'note',
-    event: ctx.runner.dry ? 'failover.planned' : 'failover.done',
-    host: target,
-    role,
-    reason: detail,
-    level: 'warn',
-  });
-  // Not awaited: the engine's lock must not wait on a program it does not control.
-  ctx.hooks?.fire({ ...hookContext, event: 'post_failover', reason: detail });
+    ...(choice.waitFor ? { waitFor: choice.waitFor } : {}),
+    followers,
+    problems: [],
+    undo: [],
+  };
+  const executed = await executeWriterPlan(failoverKind(oldWriter, journalRefusal), run);
+  if (!executed.ok) return { result: executed.result };
   return {
-    result: { ok: true, detail },
+    result: { ok: true, detail: executed.detail },
     promoted: {
       host: target,
       position: choice.positions.find((item) => item.host === target)?.known ?? '',
       from: oldWriter,
     },
   };
+}
+
+/** The failover's own steps: the dead writer's side of the move. */
+function failoverKind(
+  oldWriter: string,
+  journalRefusal: (reason: string, write: () => void) => void,
+): MoveKind {
+  let leaseLapse: ReturnType<OpContext['leaseLapsed']> | undefined;
+  return {
+    event: 'failover',
+    steps: {
+      async stop_replica_io(run) {
+        const { ctx, plan } = run;
+        const runner = ctx.runner;
+        // Invariant 7 starts now, beside the catch-up: the old writer's agent is asked to fence
+        // (or its lease is waited out) while the candidate applies its relay log; awaited at
+        // wait_for_lease.
+        leaseLapse = ctx.leaseLapsed(oldWriter);
+        // Also meanwhile, the dead writer's replicas stop fetching from it: on a semi-sync replica
+        // that stop waits for a kill connection to the vanished master (about 2 s), and after the
+        // promotion it would delay their repoint, and with it the new writer's first commit.
+        const ioStops = Promise.all(
+          run.followers.map(async (replica) => {
+            const outcome = await runner.attempt(
+              {
+                event: 'mysql.stop_io_thread',
+                host: replica,
+                role: plan.role,
+                reason: `${replica} stops fetching from the dead ${oldWriter} while the failover proceeds`,
+              },
+              (actuator) => actuator.stopIoThread(replica),
+            );
+            return outcome.ok ? replica : undefined;
+          }),
+        );
+        run.beforeRepoint = ioStops;
+        run.undo.push({
+          givesWritesBack: false,
+          run: () => restartIo(ctx, plan.role, oldWriter, run.followers, ioStops),
+        });
+      },
+
+      async stop_replication(run) {
+        const { ctx, plan } = run;
+        // The new writer must not pull in whatever the old writer wrote last if it comes back.
+        await ctx.runner.attempt(
+          {
+            event: 'mysql.stop_replication',
+            host: plan.to,
+            role: plan.role,
+            reason: `${plan.to} becomes the writer; stop replicating from the dead ${oldWriter}`,
+          },
+          // The SQL thread now (nothing more is applied); the IO thread's stop may take seconds
+          // under semi-sync (a kill connection to the vanished master), in the background.
+          (actuator) => actuator.stopReplication(plan.to, { ioInBackground: true }),
+        );
+      },
+
+      async wait_for_lease(run) {
+        const { ctx, plan } = run;
+        // Invariant 7: not while the old writer may still hold its lease (and take writes on its
+        // side). Its agent, when it answers, fences on request (VIP off, read_only=ON); otherwise
+        // the lease is waited out, and the agent took the VIP down itself when it lapsed.
+        const lease = await (leaseLapse ?? ctx.leaseLapsed(oldWriter));
+        if (!lease.ok) throw new PlanAbort('refused', `not promoting ${plan.to}: ${lease.detail}`);
+        if (lease.agent) return;
+        for (const ip of vipsOf(ctx, plan.role)) {
+          await ctx.runner.attempt(
+            {
+              event: 'vip.remove',
+              host: oldWriter,
+              role: plan.role,
+              reason: `fence the dead writer's VIP ${ip}`,
+              inputs: { ip },
+            },
+            (actuator) => actuator.removeVip(oldWriter, ip),
+          );
+        }
+      },
+    },
+    refuse(run, reason, result) {
+      const { ctx, plan } = run;
+      journalRefusal(reason, () => {
+        note(ctx, {
+          phase: 'refused',
+          event: 'failover.refused',
+          host: plan.to,
+          role: plan.role,
+          reason,
+        });
+        if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role: plan.role, result });
+      });
+    },
+    done(run) {
+      const problems = run.problems.length ? `; ${run.problems.join('; ')}` : '';
+      return `${run.plan.to} is the writer (was ${oldWriter})${problems}`;
+    },
+  };
+}
+
+/**
+ * A refused failover leaves the replicas as they were: their IO threads start again (nothing
+ * else would: no cycle restarts a stopped IO thread). Only the IO thread, and not waited for
+ * until it reaches the old writer, which is most likely dead: START SLAVE waited up to 15 s for
+ * a connection that never came, and held the engine's lock, and with it the next try, meanwhile.
+ * Bounded here too (a statement stuck on the server); a restart that takes longer finishes in
+ * the background, journalled by the runner when it ends.
+ */
+async function restartIo(
+  ctx: OpContext,
+  role: string,
+  oldWriter: string,
+  followers: string[],
+  ioStops: Promise<Array<string | undefined>>,
+): Promise<void> {
+  const restarts = ioStops.then((stopped) =>
+    Promise.all(
+      stopped.map(async (replica) => {
+        if (!replica) return;
+        await ctx.runner.attempt(
+          {
+            event: 'mysql.start_io_thread',
+            host: replica,
+            role,
+            reason: `failover refused: ${replica} fetches from ${oldWriter} again`,
+          },
+          (actuator) => actuator.startIoThread(replica),
+        );
+      }),
+    ),
+  );
+  if (await settlesWithin(restarts, RESTART_IO_WAIT_MS)) return;
+  note(ctx, {
+    phase: 'note',
+    event: 'failover.restart_io_pending',
+    host: oldWriter,
+    role,
+    reason: `failover refused: the IO threads of ${followers.join(', ')} did not restart within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the restarts finish in the background`,
+    level: 'warn',
+  });
 }
 
 /**

@@ -1,19 +1,15 @@
 import type { OperationResult } from './types.js';
 import type { OpContext } from './context.js';
+import { followersOf, note, refused, vipsOf } from './operation.js';
 import {
-  clearOperation,
-  failed,
-  followersOf,
-  note,
-  recordStep,
-  refused,
-  setHolder,
-  vipsOf,
-  type Operation,
-} from './operation.js';
-import { repointStrayReplicas } from './follow-writer.js';
+  executeWriterPlan,
+  PlanAbort,
+  relayLogCatchUp,
+  type MoveKind,
+  type MoveRun,
+} from './plan/executor.js';
+import { buildWriterPlan } from './plan/writer-plan.js';
 import { isEligible } from './roles.js';
-import { describeHookResult } from '../hooks/hooks.js';
 
 /**
  * Planned writer switchover `from` -> `to` (DESIGN.md invariants 2 and 3). The write pause runs
@@ -73,267 +69,145 @@ export async function runSwitchover(
     reason: `switchover ${from ?? '(no writer)'} -> ${to}: ${options.reason}${options.force ? ' (force)' : ''}`,
     inputs: { from, to, force: options.force, dryRun: runner.dry },
   });
-  // Before anything changes: a pre_switchover hook that fails (an application that cannot drain)
-  // refuses the move, and the journal says which hook and how it ended.
-  const hookContext = {
-    cluster: ctx.config.cluster,
-    role,
-    old_writer: from,
-    new_writer: to,
-    reason: options.reason,
-  };
-  const pre = await ctx.hooks?.run({ ...hookContext, event: 'pre_switchover' });
-  if (pre && !pre.ok)
-    return refuseWith(
-      ctx,
-      to,
-      `the pre_switchover hook (${ctx.config.hooks?.pre_switchover?.join(' ')}) failed: ${describeHookResult(pre)}; nothing changed, ${from ?? 'no host'} stays the writer`,
-    );
-  const operation: Operation = {
-    kind: options.kind ?? 'switchover',
-    role,
-    from: from ?? undefined,
-    to,
-    startedAt: ctx.now(),
-    step: 'deciding',
-  };
-
-  if (from !== null) {
-    await recordStep(ctx, operation, 'fencing');
-    try {
-      await runner.run(
-        {
-          event: 'mysql.fence',
-          host: from,
-          role,
-          reason: `fence the old writer before ${to} becomes writable`,
-        },
-        (actuator) => actuator.fence(from),
-        { readOnly: true, killedConnections: 0 },
-      );
-      for (const ip of vipsOf(ctx, role)) {
-        await runner.run(
-          {
-            event: 'vip.remove',
-            host: from,
-            role,
-            reason: `writer VIP ${ip} leaves the fenced writer`,
-            inputs: { ip },
-          },
-          (actuator) => actuator.removeVip(from, ip),
-          undefined,
-        );
-      }
-    } catch (error) {
-      await undoFence(ctx, from);
-      return finishRefused(
-        ctx,
-        to,
-        `fencing ${from} failed (${(error as Error).message}); fence undone, ${from} stays the writer`,
-        'failed',
-      );
-    }
-
-    await recordStep(ctx, operation, 'catching_up');
-    if (options.force) {
-      note(ctx, {
-        phase: 'note',
-        event: 'switchover.force',
-        host: to,
-        role,
-        reason: `--force: NOT waiting for ${to} to apply ${from}'s last transactions; anything it lacks is lost or diverges`,
-        level: 'warn',
-      });
-    } else {
-      const timeout = ctx.config.actuator.catchup_timeout;
-      let caughtUp = false;
-      let why = '';
-      try {
-        const finalPosition = runner.dry
-          ? (ctx.observations.get(from)?.gtid?.currentPos ?? '')
-          : await ctx.positions.currentGtidPosition(from);
-        note(ctx, {
-          phase: 'note',
-          event: 'switchover.final_position',
-          host: from,
-          role,
-          reason: `${from}'s final position after the fence: ${finalPosition}`,
-        });
-        caughtUp = await runner.run(
-          {
-            event: 'mysql.wait_for_gtid',
-            host: to,
-            role,
-            reason: `wait until ${to} applied ${from}'s final position`,
-            inputs: { position: finalPosition, timeoutMs: timeout },
-          },
-          (actuator) => actuator.waitForGtid(to, finalPosition, timeout),
-          true,
-        );
-        if (!caughtUp)
-          why = `${to} did not apply ${from}'s final position (${finalPosition}) within ${timeout} ms`;
-      } catch (error) {
-        why = `waiting for ${to} to catch up failed: ${(error as Error).message}`;
-      }
-      if (!caughtUp) {
-        await undoFence(ctx, from);
-        return finishRefused(ctx, to, `${why}; fence undone, ${from} stays the writer`, 'refused');
-      }
-    }
-  }
-
-  if (from === null && options.waitFor) {
-    await recordStep(ctx, operation, 'catching_up');
-    const timeout = ctx.config.actuator.catchup_timeout;
-    const waitFor = options.waitFor;
-    let applied: boolean;
-    try {
-      applied = await runner.run(
-        {
-          event: 'mysql.wait_for_gtid',
-          host: to,
-          role,
-          reason: `apply the relay log up to what ${to} received`,
-          inputs: { position: waitFor, timeoutMs: timeout },
-        },
-        (actuator) => actuator.waitForGtid(to, waitFor, timeout),
-        true,
-      );
-    } catch {
-      applied = false;
-    }
-    if (!applied) {
-      await clearOperation(ctx);
-      return finishRefused(
-        ctx,
-        to,
-        `${to} did not apply its relay log (${waitFor}) within ${timeout} ms: not promoting a host that lacks received transactions`,
-        'refused',
-      );
-    }
-  }
-
-  await recordStep(ctx, operation, 'promoting');
-  const lease = await ctx.grantLease(to);
-  if (!lease.ok) {
-    if (from !== null) await undoFence(ctx, from);
-    else await clearOperation(ctx);
-    return finishRefused(
-      ctx,
-      to,
-      `not promoting ${to}: ${lease.detail}${from ? `; fence undone, ${from} stays the writer` : ''}`,
-      'failed',
-    );
-  }
-  try {
-    await runner.run(
-      {
-        event: 'mysql.set_read_only',
-        host: to,
-        role,
-        reason: `promote ${to}: read_only=OFF`,
-        inputs: { on: false },
-      },
-      (actuator) => actuator.setReadOnly(to, false),
-      undefined,
-    );
-  } catch (error) {
-    // The error may have come after read_only=OFF took effect (a timeout on the answer): the old
-    // writer gets its writes back only once the target is proved read-only again (read back).
-    const rollback = await runner.attempt(
-      {
-        event: 'mysql.set_read_only',
-        host: to,
-        role,
-        reason: `promotion failed: keep ${to} read-only`,
-        inputs: { on: true },
-      },
-      (actuator) => actuator.setReadOnly(to, true),
-    );
-    if (!rollback.ok) {
-      await clearOperation(ctx);
-      return finishRefused(
-        ctx,
-        to,
-        `could not make ${to} writable (${(error as Error).message}), and ${to} could not be proved read-only again (${rollback.error}): ${from ? `${from} stays fenced and ` : ''}no host is made writable until an operator checks ${to}`,
-        'failed',
-      );
-    }
-    if (from !== null) await undoFence(ctx, from);
-    return finishRefused(
-      ctx,
-      to,
-      `could not make ${to} writable (${(error as Error).message}); ${to} is read-only again (read back)${from ? `; fence undone, ${from} stays the writer` : ''}`,
-      'failed',
-    );
-  }
-
-  await recordStep(ctx, operation, 'moving_vip');
-  setHolder(ctx, role, to);
-  await ctx.persist();
-  // After the fence and the promotion: routers send writes to the new writer only. Beside the
-  // VIP move, not before it: a hung router must not delay the VIP (it is waited for below).
-  const routed = ctx.routes?.follow(`switchover of ${role} from ${from ?? 'no host'} to ${to}`);
-  const problems: string[] = [];
-  for (const ip of vipsOf(ctx, role)) {
-    const outcome = await runner.attempt(
-      {
-        event: 'vip.add',
-        host: to,
-        role,
-        reason: `writer VIP ${ip} follows the new writer`,
-        inputs: { ip },
-      },
-      (actuator) => actuator.addVip(to, ip),
-    );
-    if (!outcome.ok) {
-      problems.push(`VIP ${ip} not added: ${outcome.error}`);
-      ctx.vipNotAdded(role, ip, to);
-    }
-  }
-  await routed;
-
   const followers = from !== null ? followersOf(ctx, from, [to]) : [];
-  if (from !== null) {
-    await recordStep(ctx, operation, 'repointing');
-    for (const replica of followers) {
-      const outcome = await runner.attempt(
-        {
-          event: 'mysql.repoint',
-          host: replica,
-          role,
-          reason: `${replica} follows the new writer ${to}`,
-          inputs: { newMaster: to },
-        },
-        (actuator) => actuator.repoint(replica, to),
-      );
-      if (!outcome.ok) problems.push(`${replica} not repointed: ${outcome.error}`);
-    }
-  }
-  // Every replica of the writer role follows the writer chosen here, also after an election
-  // (no old writer: the replicas may still point at a dead one) and when one replicated from
-  // a third host.
-  problems.push(
-    ...(await repointStrayReplicas(ctx, to, {
-      reason: from
-        ? `they follow the new writer after the switchover from ${from}`
-        : 'they follow the elected writer',
-      except: followers,
-    })),
-  );
-  await clearOperation(ctx);
-  if (!runner.dry) ctx.metrics?.failoversTotal.inc({ role, result: 'ok' });
-  const detail = `${to} is the writer${from ? ` (was ${from})` : ''}${options.force ? ' (forced, catch-up skipped)' : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`;
-  note(ctx, {
-    phase: 'note',
-    event: runner.dry ? 'switchover.planned' : 'switchover.done',
-    host: to,
+  const plan = buildWriterPlan({
+    config: ctx.config,
+    kind: from === null ? 'election' : 'switchover',
     role,
-    reason: detail,
+    from,
+    to,
+    ...(from === null && options.waitFor ? { waitFor: options.waitFor } : {}),
+    reason: options.reason,
+    followers,
   });
-  // Not awaited: the engine's lock must not wait on a program it does not control.
-  ctx.hooks?.fire({ ...hookContext, event: 'post_switchover', reason: detail });
-  return { ok: true, detail, steps: runner.planned.map((entry) => entry.detail ?? entry.event) };
+  const run: MoveRun = {
+    ctx,
+    plan: { ...plan, to },
+    operation: {
+      kind: options.kind ?? 'switchover',
+      role,
+      from: from ?? undefined,
+      to,
+      startedAt: ctx.now(),
+      step: 'deciding',
+    },
+    ...(from === null && options.waitFor ? { waitFor: options.waitFor } : {}),
+    followers,
+    problems: [],
+    undo: [],
+  };
+  const executed = await executeWriterPlan(switchoverKind(options.force), run);
+  if (!executed.ok) return executed.result;
+  return {
+    ok: true,
+    detail: executed.detail,
+    steps: runner.planned.map((entry) => entry.detail ?? entry.event),
+  };
+}
+
+/** The switchover's own steps: the live old writer is fenced, and the target applies all it wrote. */
+function switchoverKind(force: boolean): MoveKind {
+  return {
+    event: 'switchover',
+    steps: {
+      async fence(run) {
+        const { ctx, plan } = run;
+        const from = plan.from as string;
+        // Registered first: a fence that failed halfway is undone too.
+        run.undo.push({ givesWritesBack: true, run: () => undoFence(ctx, from) });
+        try {
+          await ctx.runner.run(
+            {
+              event: 'mysql.fence',
+              host: from,
+              role: plan.role,
+              reason: `fence the old writer before ${plan.to} becomes writable`,
+            },
+            (actuator) => actuator.fence(from),
+            { readOnly: true, killedConnections: 0 },
+          );
+          for (const ip of vipsOf(ctx, plan.role)) {
+            await ctx.runner.run(
+              {
+                event: 'vip.remove',
+                host: from,
+                role: plan.role,
+                reason: `writer VIP ${ip} leaves the fenced writer`,
+                inputs: { ip },
+              },
+              (actuator) => actuator.removeVip(from, ip),
+              undefined,
+            );
+          }
+        } catch (error) {
+          throw new PlanAbort('failed', `fencing ${from} failed (${(error as Error).message})`);
+        }
+      },
+
+      async catch_up(run) {
+        const { ctx, plan } = run;
+        const from = plan.from;
+        if (from === null) return relayLogCatchUp(run);
+        if (force) {
+          note(ctx, {
+            phase: 'note',
+            event: 'switchover.force',
+            host: plan.to,
+            role: plan.role,
+            reason: `--force: NOT waiting for ${plan.to} to apply ${from}'s last transactions; anything it lacks is lost or diverges`,
+            level: 'warn',
+          });
+          return;
+        }
+        const timeout = ctx.config.actuator.catchup_timeout;
+        let why: string;
+        try {
+          const finalPosition = ctx.runner.dry
+            ? (ctx.observations.get(from)?.gtid?.currentPos ?? '')
+            : await ctx.positions.currentGtidPosition(from);
+          note(ctx, {
+            phase: 'note',
+            event: 'switchover.final_position',
+            host: from,
+            role: plan.role,
+            reason: `${from}'s final position after the fence: ${finalPosition}`,
+          });
+          const caughtUp = await ctx.runner.run(
+            {
+              event: 'mysql.wait_for_gtid',
+              host: plan.to,
+              role: plan.role,
+              reason: `wait until ${plan.to} applied ${from}'s final position`,
+              inputs: { position: finalPosition, timeoutMs: timeout },
+            },
+            (actuator) => actuator.waitForGtid(plan.to, finalPosition, timeout),
+            true,
+          );
+          if (caughtUp) return;
+          why = `${plan.to} did not apply ${from}'s final position (${finalPosition}) within ${timeout} ms`;
+        } catch (error) {
+          why = `waiting for ${plan.to} to catch up failed: ${(error as Error).message}`;
+        }
+        throw new PlanAbort('refused', why);
+      },
+    },
+    refuse(run, reason, result) {
+      const { ctx, plan } = run;
+      note(ctx, {
+        phase: 'refused',
+        event: 'switchover.refused',
+        host: plan.to,
+        role: plan.role,
+        reason,
+      });
+      if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role: plan.role, result });
+    },
+    done(run) {
+      const { plan } = run;
+      const problems = run.problems.length ? `; ${run.problems.join('; ')}` : '';
+      return `${plan.to} is the writer${plan.from ? ` (was ${plan.from})` : ''}${force ? ' (forced, catch-up skipped)' : ''}${problems}`;
+    },
+  };
 }
 
 /** Gives the old writer its writes back: VIP on, read_only=OFF; the operation is over. */
@@ -360,24 +234,6 @@ async function undoFence(ctx: OpContext, from: string): Promise<void> {
     },
     (actuator) => actuator.setReadOnly(from, false),
   );
-  await clearOperation(ctx);
-}
-
-async function finishRefused(
-  ctx: OpContext,
-  to: string,
-  reason: string,
-  result: 'refused' | 'failed',
-): Promise<OperationResult> {
-  note(ctx, {
-    phase: 'refused',
-    event: 'switchover.refused',
-    host: to,
-    role: ctx.writerRole,
-    reason,
-  });
-  if (!ctx.runner.dry) ctx.metrics?.failoversTotal.inc({ role: ctx.writerRole, result });
-  return result === 'refused' ? refused(reason) : failed(reason);
 }
 
 function refuseWith(ctx: OpContext, to: string, reason: string): OperationResult {
