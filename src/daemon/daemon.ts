@@ -392,7 +392,6 @@ export class Daemon {
       this.metricsServer = await listen(plain, this.config.metrics_listen);
       this.metricsUrl = serverUrl(this.metricsServer, this.config.metrics_listen);
     }
-    this.metrics.setMode(this.state.mode);
     if (this.ha) {
       // The first round (lease, maybe the election) runs now; etcd unreachable is not fatal: the
       // manager follows (monitors, exports metrics) until it can reach etcd.
@@ -472,7 +471,7 @@ export class Daemon {
     }
     this.state = state;
     this.lastCycle = { ...cycle, state };
-    updateMetrics(this.metrics, this.config, this.lastCycle);
+    updateMetrics(this.metrics, this.lastCycle);
     this.exportLeadership();
     this.monitor.watchWriter(state);
     if (cycle.networkOk) for (const listener of this.afterCycle) listener(this.lastCycle);

@@ -12,10 +12,11 @@ import type { EngineConfig, OpContext, PositionReader } from './context.js';
 import { writerDeathEvidence, type Evidence } from './evidence.js';
 import { analyze, type ClusterSnapshot } from '../analysis/analyze.js';
 import { SITUATION_NAMES, type Analysis } from '../analysis/types.js';
-import { hasVip, note, refused } from './operation.js';
+import { note, refused } from './operation.js';
+import { exportEngineState } from '../exporter/engine-state.js';
 import { Hooks } from '../hooks/hooks.js';
 import type { HaproxyRoutes } from '../routing/haproxy-routes.js';
-import { holderOf, rolesHeldBy } from './roles.js';
+import { holderOf } from './roles.js';
 import { StepRunner, type Actuators, type JournalDraft } from './steps.js';
 import type { OperationResult } from './types.js';
 
@@ -135,7 +136,7 @@ export class EngineCore {
     for (const [host, roles] of Object.entries(this.state.dropped ?? {}))
       this.dropped.set(host, new Set(roles));
     for (const [role, host] of Object.entries(this.state.pinned ?? {})) this.pinned.set(role, host);
-    options.metrics?.setMode(this.state.mode);
+    this.exportMetrics();
   }
 
   /** A copy of the engine's current state (for status, tests). */
@@ -158,7 +159,7 @@ export class EngineCore {
       this.loadPinned();
       this.vipRetries.clear();
       if (options.recover) this.started = false;
-      this.options.metrics?.setMode(this.state.mode);
+      this.exportMetrics();
     });
   }
 
@@ -467,19 +468,15 @@ export class EngineCore {
       metrics.situation.set({ situation }, named.has(situation) ? 1 : 0);
   }
 
+  /** The state's gauges, through their one writer (src/exporter/engine-state.ts). */
   exportMetrics(): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
-    metrics.setMode(this.state.mode);
-    metrics.roleIpAssigned.reset();
-    for (const [role, ips] of Object.entries(this.state.roles)) {
-      for (const [ip, host] of Object.entries(ips))
-        if (host && hasVip(ip)) metrics.roleIpAssigned.set({ role, ip, host }, 1);
-    }
-    metrics.roleAssigned.reset();
-    for (const host of Object.keys(this.config.hosts))
-      for (const role of rolesHeldBy(host, this.config.roles, this.state, this.writerRole))
-        metrics.roleAssigned.set({ role, host }, 1);
-    metrics.alertingPipelineUp.set(this.pipelineUp() ? 1 : 0);
+    exportEngineState(metrics, {
+      config: this.config,
+      writerRole: this.writerRole,
+      state: this.state,
+      pipelineUp: this.pipelineUp(),
+    });
   }
 }

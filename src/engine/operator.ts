@@ -281,7 +281,7 @@ export async function setMode(
   core.state.modeReason = reason;
   core.lastPlanSignature = '';
   await core.persist();
-  core.options.metrics?.setMode(mode);
+  core.exportMetrics();
   return {
     ok: true,
     detail: `mode is ${mode}${previous === mode ? ' (unchanged)' : ` (was ${previous})`}`,

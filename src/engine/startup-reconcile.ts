@@ -63,7 +63,7 @@ export async function reconcileStartup(core: EngineCore): Promise<void> {
       reason,
       inputs: { problems },
     });
-    core.options.metrics?.setMode('passive');
+    core.exportMetrics();
   } else if (problems.length > 0) {
     note(core.ctxBase(), {
       phase: 'note',

@@ -1,4 +1,3 @@
-import type { LoadedConfig } from '../config/load.js';
 import type { SwitchyardMetrics } from './metrics.js';
 import type { MonitorCycle } from '../domain/monitor-cycle.js';
 
@@ -7,11 +6,7 @@ import type { MonitorCycle } from '../domain/monitor-cycle.js';
  * MySQL. Values that are unknown this cycle (an unreachable host's lag) are removed rather
  * than left stale.
  */
-export function updateMetrics(
-  metrics: SwitchyardMetrics,
-  config: LoadedConfig,
-  cycle: MonitorCycle,
-): void {
+export function updateMetrics(metrics: SwitchyardMetrics, cycle: MonitorCycle): void {
   let writable = 0;
   for (const observation of cycle.observations) {
     const host = { host: observation.host };
@@ -72,12 +67,4 @@ export function updateMetrics(
     );
   }
   metrics.writableHosts.set(writable);
-  metrics.roleIpAssigned.reset();
-  for (const [role, roleConfig] of Object.entries(config.roles)) {
-    for (const ip of roleConfig.ips) {
-      const holder = cycle.state.roles[role]?.[ip];
-      if (holder) metrics.roleIpAssigned.set({ role, ip, host: holder }, 1);
-    }
-  }
-  metrics.setMode(cycle.state.mode);
 }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import type { ClusterState } from '../../src/domain/cluster-state.js';
 import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
 import { updateMetrics } from '../../src/exporter/update.js';
+import { exportEngineState } from '../../src/exporter/engine-state.js';
 import { silentLogger } from '../../src/log.js';
 import { HeartbeatWriter } from '../../src/monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../../src/monitor/monitor.js';
@@ -43,7 +44,9 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
   const cycle = async () => {
     last = await monitor.runCycle(state);
     state = last.state;
-    updateMetrics(metrics, config, last);
+    updateMetrics(metrics, last);
+    // The engine's part (roles, mode), as the engine exports it after a cycle.
+    exportEngineState(metrics, { config, writerRole: 'writer', state, pipelineUp: true });
     return last;
   };
   const hostState = (name: string) => state.hosts[name]?.state;

@@ -5,7 +5,7 @@ import type { HostObservation } from '../../src/domain/observation.js';
 import { SwitchyardMetrics } from '../../src/exporter/metrics.js';
 import { updateMetrics } from '../../src/exporter/update.js';
 import { gtidStrictModeWarning } from '../../src/monitor/gtid-strict-mode.js';
-import { clusterState, testConfig } from './engine-fakes.js';
+import { clusterState } from './engine-fakes.js';
 
 function observation(host: string, gtidStrictMode: boolean | undefined): HostObservation {
   return { host, at: 1, reachable: true, readOnly: true, gtidStrictMode, checks: {} };
@@ -22,10 +22,9 @@ test('gtid_strict_mode=OFF is a warning naming the host and the fix; ON or unrea
 
 test('switchyard_gtid_strict_mode{host} follows the last cycle and is removed for an unreachable host', async () => {
   const metrics = new SwitchyardMetrics('test', { processMetrics: false });
-  const config = testConfig() as Parameters<typeof updateMetrics>[1];
   const state = clusterState({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
   const cycle = (observations: HostObservation[]) =>
-    updateMetrics(metrics, config, {
+    updateMetrics(metrics, {
       at: 1,
       observations,
       state,
