@@ -11,6 +11,68 @@ export interface RecorderOptions {
   metrics?: SwitchyardMetrics;
 }
 
+/** What one recorded action is: its event, where, why, and what it was given. */
+export interface ActionEntry {
+  event: string;
+  host: string;
+  role?: string;
+  reason?: string;
+  inputs?: Record<string, unknown>;
+}
+
+/**
+ * The one way an action is recorded, whoever runs it (the engine's decisions, the actuator's
+ * steps): journal "before", run, journal "after" with the outcome, log, count in
+ * switchyard_actions_total. Errors are journalled and rethrown unchanged.
+ */
+export async function recordAction<T>(
+  deps: { journal?: Journal; logger: Logger; metrics?: SwitchyardMetrics },
+  entry: ActionEntry,
+  action: string,
+  work: () => Promise<T>,
+  describe: (result: T) => string | undefined,
+  message: string,
+): Promise<T> {
+  const base = { event: entry.event, action, host: entry.host, role: entry.role };
+  deps.journal?.append({ ...base, phase: 'before', reason: entry.reason, inputs: entry.inputs });
+  const started = Date.now();
+  try {
+    const result = await work();
+    const detail = describe(result);
+    deps.journal?.append({
+      ...base,
+      phase: 'after',
+      outcome: 'ok',
+      ...(detail !== undefined ? { detail } : {}),
+    });
+    deps.logger.info(
+      {
+        event: entry.event,
+        host: entry.host,
+        role: entry.role,
+        action,
+        ms: Date.now() - started,
+        ...(detail !== undefined ? { detail } : {}),
+      },
+      message,
+    );
+    deps.metrics?.actionsTotal.inc({ action: entry.event, result: 'ok' });
+    return result;
+  } catch (error) {
+    const reason = (error as Error).message;
+    deps.journal?.append({ ...base, phase: 'after', outcome: 'failed', detail: reason });
+    deps.logger.warn(
+      { event: `${entry.event}.failed`, host: entry.host, role: entry.role, action, err: reason },
+      `${entry.event} failed`,
+    );
+    deps.metrics?.actionsTotal.inc({
+      action: entry.event,
+      result: (error as Error).name === 'RefusedError' ? 'refused' : 'failed',
+    });
+    throw error;
+  }
+}
+
 /**
  * The one place every actuator step passes through: it is remembered in `steps`, journaled
  * before and after (invariant 5), logged, counted in switchyard_actions_total, and in dry-run
@@ -63,47 +125,14 @@ export class StepRecorder {
       this.options.metrics?.actionsTotal.inc({ action: step.action, result: 'dry_run' });
       return planned;
     }
-    this.options.journal?.append({ ...base, phase: 'before' });
-    const started = Date.now();
-    try {
-      const result = await work();
-      const detail = describeResult?.(result);
-      this.options.journal?.append({
-        ...base,
-        phase: 'after',
-        outcome: 'ok',
-        ...(detail ? { detail } : {}),
-      });
-      this.logger.info(
-        {
-          event: step.action,
-          host: step.host,
-          description: step.description,
-          ms: Date.now() - started,
-          ...(detail ? { detail } : {}),
-        },
-        'action done',
-      );
-      this.options.metrics?.actionsTotal.inc({ action: step.action, result: 'ok' });
-      return result;
-    } catch (error) {
-      const message = (error as Error).message;
-      this.options.journal?.append({ ...base, phase: 'after', outcome: 'failed', detail: message });
-      this.logger.warn(
-        {
-          event: `${step.action}.failed`,
-          host: step.host,
-          description: step.description,
-          error: message,
-        },
-        'action failed',
-      );
-      this.options.metrics?.actionsTotal.inc({
-        action: step.action,
-        result: (error as Error).name === 'RefusedError' ? 'refused' : 'failed',
-      });
-      throw error;
-    }
+    return recordAction(
+      { journal: this.options.journal, logger: this.logger, metrics: this.options.metrics },
+      { event: step.action, host: step.host, inputs: base.inputs },
+      action,
+      work,
+      (result) => describeResult?.(result),
+      step.description,
+    );
   }
 
   /** A refusal is a decision, not an action: journaled as such so the operator sees why nothing ran. */

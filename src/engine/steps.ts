@@ -2,6 +2,7 @@ import type { Actuator } from '../actuator/types.js';
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal, JournalEntry } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import { recordAction } from '../actuator/recorder.js';
 
 export type JournalDraft = Omit<JournalEntry, 'at' | 'seq'>;
 export type Actuators = { live: Actuator; planner?: Actuator };
@@ -22,8 +23,8 @@ function newActionId(): string {
 }
 
 /**
- * Runs actuator calls for one decision. Acting: journal "before", call, journal "after" with
- * the outcome, count it. Planning (passive mode, not the leader): nothing runs on the live
+ * Runs actuator calls for one decision. Acting: recorded by recordAction, the one recorder of
+ * actions (journal before and after, log, count). Planning (passive mode, not the leader): nothing runs on the live
  * actuator; the planner actuator (dry-run) describes the step and a "dry-run" entry is kept in
  * `planned` for the caller to journal (the engine journals a cycle's plan only when it changed,
  * so a passive daemon does not write the same plan every second).
@@ -72,49 +73,15 @@ export class StepRunner {
       });
       return plannedResult;
     }
-    const action = newActionId();
     const { journal, log, metrics } = this.deps;
-    journal.append({
-      phase: 'before',
-      event: spec.event,
-      action,
-      host: spec.host,
-      role: spec.role,
-      reason: spec.reason,
-      inputs: spec.inputs,
-    });
-    try {
-      const result = await call(this.deps.actuators.live);
-      journal.append({
-        phase: 'after',
-        event: spec.event,
-        action,
-        host: spec.host,
-        role: spec.role,
-        outcome: 'ok',
-        detail: describeResult(result),
-      });
-      metrics?.actionsTotal.inc({ action: spec.event, result: 'ok' });
-      log.info({ event: spec.event, host: spec.host, role: spec.role, action }, spec.reason);
-      return result;
-    } catch (error) {
-      const message = (error as Error).message;
-      journal.append({
-        phase: 'after',
-        event: spec.event,
-        action,
-        host: spec.host,
-        role: spec.role,
-        outcome: 'failed',
-        detail: message,
-      });
-      metrics?.actionsTotal.inc({ action: spec.event, result: 'failed' });
-      log.warn(
-        { event: spec.event, host: spec.host, role: spec.role, action, err: message },
-        `${spec.event} failed`,
-      );
-      throw error;
-    }
+    return recordAction(
+      { journal, logger: log, metrics },
+      spec,
+      newActionId(),
+      () => call(this.deps.actuators.live),
+      describeResult,
+      spec.reason,
+    );
   }
 
   /** Best-effort step: failure is journaled (by run) and reported, not thrown. */
