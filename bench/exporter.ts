@@ -1,38 +1,53 @@
 /**
- * bench/exporter: a sandbox (3 real MariaDB instances) plus 47 host entries pointing at closed
- * loopback ports, monitor interval 1 s; the daemon runs as `switchyard run` from the compiled
- * build in its own process; this process scrapes /metrics and reads the daemon's RSS and CPU
- * time from /proc. Run `npm run build` first. The daemon gets the node flags of the shipped unit
- * (deploy/switchyard.service) unless --node-flags says otherwise ('' for node's defaults).
+ * bench/exporter: /metrics latency and memory of one `switchyard run -c DIR` process (from the
+ * compiled build; run `npm run build` first) monitoring several clusters, each with its own
+ * listener, at the shipped monitor interval (1 s). Two cases, measured apart and alternated
+ * (A B A B, --repeats times):
  *
- * With --tls the daemon serves HTTPS (a test CA made with openssl) and the scrapes verify its
- * certificate over kept-alive connections, as Prometheus does.
+ * - **real**: --clusters sandboxes (default 10) of 3 real MariaDB servers each (2 masters, 1
+ *   replica, replication wired; sandbox settings: innodb_buffer_pool_size=32M,
+ *   performance_schema=OFF), every host connected to and queried every second;
+ * - **closed**: the same clusters and host names pointing at closed loopback ports (refused at
+ *   once: no connection, no query): what a fleet of unreachable hosts costs.
  *
- *   npx tsx bench/exporter.ts [--scrapes 300] [--seconds 30] [--node-flags '...'] [--tls]
+ * Each case starts its own daemon, waits until every cluster answers /metrics (real: until every
+ * host reports switchyard_host_up 1), settles 5 s, then scrapes every cluster's /metrics for
+ * --rounds seconds all at the same instant (the worst case), then --rounds seconds spread over
+ * each second (as Prometheus offsets its targets), reading the daemon's RSS and CPU time from
+ * /proc. The daemon gets the node flags of the shipped unit (deploy/switchyard.service) unless
+ * --node-flags says otherwise ('' for node's defaults). --tls: the daemon serves HTTPS (a test
+ * CA) and the scrapes verify it over kept-alive connections, as Prometheus does. --closed-only
+ * skips the real servers (for fleets too big to run as real servers here, e.g. --clusters 100).
+ * Every server is stopped at the end, failure or not.
  *
- * Many clusters (--clusters N, e.g. 100): one `switchyard run -c DIR` process with a conf.d of N
- * configs with 3 hosts each. The first cluster is the real sandbox; the others are simulated
- * hosts: loopback ports with nothing listening (refused at once), because 300 real MariaDB
- * servers do not fit this machine. Each cluster has its own listener; every round scrapes all N
- * /metrics endpoints at once, as Prometheus would (--spread: spread over the second).
- *
- *   npx tsx bench/exporter.ts --clusters 100 [--rounds 30] [--spread]
+ *   npx tsx bench/exporter.ts [--clusters 10] [--rounds 30] [--repeats 2] [--tls]
+ *                             [--node-flags '...'] [--closed-only]
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { fetch as undiciFetch } from 'undici';
+import { readConfigDir } from '../src/config/conf-dir.js';
 import { TlsDispatcher } from '../src/net/tls.js';
-import { readConfigFile } from '../src/config/load.js';
-import { findFreePortRange } from '../src/sandbox/ports.js';
-import { startSandbox } from '../test/support/sandbox.js';
+import { sandboxDown, sandboxUp, type SandboxManifest } from '../src/sandbox/cluster.js';
+import { findFreePortRange, isPortFree } from '../src/sandbox/ports.js';
 import { makeTestCa } from '../test/support/test-ca.js';
-import { flag, option, percentile } from './support.js';
+import { flag, median, option, percentile } from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
 const TICKS = 100; // USER_HZ on Linux
 const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
+const HOSTS_PER_CLUSTER = 3;
 
 /** The node options between the node binary and the script in the unit's ExecStart. */
 function unitNodeFlags(): string[] {
@@ -51,171 +66,315 @@ function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
   return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
 }
 
-const clusters = Number(option('--clusters', '1'));
-const scrapes = Number(option('--scrapes', '300'));
-const seconds = Number(option('--seconds', '30'));
+/**
+ * Ports for servers and listeners below the kernel's ephemeral range (32768 and up here): a
+ * listener picked free at the start could otherwise be taken meanwhile by an outgoing
+ * connection's local port (a first version lost its second daemon that way, silently).
+ */
+const PORTS = { low: 20_000, high: 32_000 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const load = () =>
+  loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+
+const clusters = Number(option('--clusters', '10'));
+const rounds = Number(option('--rounds', '30'));
+const repeats = Number(option('--repeats', '2'));
 const tls = flag('--tls');
+const closedOnly = flag('--closed-only');
 const nodeFlags = flag('--node-flags')
   ? option('--node-flags', '').split(/\s+/).filter(Boolean)
   : unitNodeFlags();
-const sandbox = await startSandbox(undefined, { masters: 2, replicas: 1 });
-if (clusters > 1) {
-  try {
-    await manyClusters();
-  } finally {
-    await sandbox.down();
-  }
-  process.exit(0);
-}
-try {
-  const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
-  const closedBase = await findFreePortRange(47, 41_000, 60_000);
-  for (let index = 0; index < 47; index++)
-    raw.hosts[`dead${index + 1}`] = { address: '127.0.0.1', port: closedBase + index };
-  raw.monitor = { ...raw.monitor, interval: '1s' };
-  raw.listen = `127.0.0.1:${sandbox.listenPort}`;
-  let dispatcher: TlsDispatcher | undefined;
-  if (tls) {
-    const ca = await makeTestCa(join(sandbox.dir, 'tls'), 'bench');
-    const server = await ca.issue('manager');
-    raw.tls = { cert_file: server.cert, key_file: server.key };
-    dispatcher = new TlsDispatcher({ ca_file: ca.cert });
-  }
-  const file = join(sandbox.dir, 'bench-exporter.yml');
-  writeFileSync(file, yaml.dump(raw));
-  const { problems } = readConfigFile(file);
-  if (problems.length > 0) throw new Error(JSON.stringify(problems));
-  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', file], {
-    stdio: 'ignore',
-  });
-  try {
-    await new Promise((resolve) => setTimeout(resolve, 6000));
-    const pid = daemon.pid as number;
-    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${sandbox.listenPort}/metrics`;
-    const latencies: number[] = [];
-    const before = procStats(pid);
-    const wallStart = performance.now();
-    let maxRss = before.rssBytes;
-    let bytes = 0;
-    const interval = (seconds * 1000) / scrapes;
-    for (let index = 0; index < scrapes; index++) {
-      const started = performance.now();
-      const response = dispatcher
-        ? await undiciFetch(url, { dispatcher: dispatcher.get() })
-        : await fetch(url);
-      bytes = (await response.text()).length;
-      latencies.push(performance.now() - started);
-      maxRss = Math.max(maxRss, procStats(pid).rssBytes);
-      const wait = interval - (performance.now() - started);
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-    const after = procStats(pid);
-    const wallSeconds = (performance.now() - wallStart) / 1000;
-    console.log(
-      `exporter: 50 configured hosts (3 real MariaDB, 47 closed loopback ports), monitor interval 1 s, ${scrapes} scrapes over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}`,
-    );
-    console.log(
-      `  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${bytes} bytes per scrape)`,
-    );
-    console.log(
-      `  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`,
-    );
-  } finally {
-    await dispatcher?.close();
-    daemon.kill('SIGTERM');
-    await new Promise((resolve) => daemon.once('exit', resolve));
-  }
-} finally {
-  await sandbox.down();
+
+interface Figures {
+  case: 'real' | 'closed';
+  atOnce: number[];
+  spread: number[];
+  maxRssBytes: number;
+  cpuPercent: number;
+  bytesPerScrape: number;
+  hostsUp: number;
 }
 
-async function manyClusters(): Promise<void> {
-  const rounds = Number(option('--rounds', '30'));
-  const spread = flag('--spread');
-  const base = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
-  const confd = join(sandbox.dir, 'conf.d');
-  mkdirSync(confd);
-  const listenBase = await findFreePortRange(clusters, 41_000, 50_000);
-  const closedBase = await findFreePortRange(3 * clusters, 50_000, 60_000);
-  const absolute = (file: string) => join(sandbox.dir, file);
-  for (let index = 0; index < clusters; index++) {
-    const raw = structuredClone(base);
-    raw.cluster = `c${String(index + 1).padStart(3, '0')}`;
-    raw.listen = `127.0.0.1:${listenBase + index}`;
-    raw.state_dir = absolute(`state-${raw.cluster}`);
-    raw.mysql.password_file = absolute(raw.mysql.password_file);
-    raw.mysql.replication_password_file = absolute(raw.mysql.replication_password_file);
-    raw.auth.token_file = absolute(raw.auth.token_file);
-    raw.monitor = { ...raw.monitor, interval: '1s' };
-    if (index > 0) {
-      // Simulated hosts: nothing listens on these ports.
-      for (const [offset, name] of Object.keys(raw.hosts).entries())
-        raw.hosts[name] = {
-          ...raw.hosts[name],
-          address: '127.0.0.1',
-          port: closedBase + 3 * index + offset,
-        };
-    }
-    writeFileSync(join(confd, `${raw.cluster}.yml`), yaml.dump(raw));
-  }
-  const daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', confd], {
-    stdio: 'ignore',
-  });
-  try {
-    const urls = Array.from(
-      { length: clusters },
-      (_, index) => `http://127.0.0.1:${listenBase + index}/metrics`,
+const root = mkdtempSync(join(tmpdir(), 'switchyard-bench-exporter-'));
+const sandboxDirs: string[] = [];
+let daemon: ChildProcess | undefined;
+let dispatcher: TlsDispatcher | undefined;
+
+async function stopDaemon(): Promise<void> {
+  const child = daemon;
+  daemon = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exit = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exit;
+}
+
+async function cleanup(): Promise<void> {
+  await stopDaemon();
+  await dispatcher?.close();
+  // Every server stopped, each sandbox removed, whatever happened before.
+  await Promise.all(sandboxDirs.map((dir) => sandboxDown(dir).catch(() => undefined)));
+  rmSync(root, { recursive: true, force: true });
+}
+
+/** Starts the real clusters, a few at a time (each is 3 mariadb-install-db and 3 servers). */
+async function startSandboxes(): Promise<SandboxManifest[]> {
+  const perCluster = HOSTS_PER_CLUSTER;
+  const base = await findFreePortRange(clusters * perCluster, PORTS.low, PORTS.high);
+  const manifests: SandboxManifest[] = [];
+  const batch = 5;
+  for (let first = 0; first < clusters; first += batch) {
+    const started = await Promise.all(
+      Array.from({ length: Math.min(batch, clusters - first) }, (_, offset) => {
+        const index = first + offset;
+        const dir = join(root, `sandbox-${index + 1}`);
+        sandboxDirs.push(dir);
+        return sandboxUp({
+          dir,
+          masters: 2,
+          replicas: perCluster - 2,
+          basePort: base + index * perCluster,
+          listenPort: 1, // unused: the bench writes its own listen addresses
+        });
+      }),
     );
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const up = await Promise.all(
-        urls.map((url) =>
-          fetch(url).then(
-            (response) => response.ok,
-            () => false,
-          ),
-        ),
-      );
-      if (up.every(Boolean)) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+    manifests.push(...started);
+    console.log(
+      `  ${manifests.length} of ${clusters} clusters up (${manifests.length * perCluster} servers)`,
+    );
+  }
+  return manifests;
+}
+
+/** One conf.d file per cluster; closed: the same clusters with every host on a closed port. */
+async function writeConfDir(
+  name: string,
+  manifests: SandboxManifest[] | undefined,
+  listenBase: number,
+  tlsFiles: { cert: string; key: string } | undefined,
+): Promise<string> {
+  const confd = join(root, name);
+  mkdirSync(confd);
+  const closedBase = await findFreePortRange(clusters * HOSTS_PER_CLUSTER, PORTS.low, PORTS.high);
+  for (let index = 0; index < clusters; index++) {
+    const cluster = `c${String(index + 1).padStart(3, '0')}`;
+    let raw: Record<string, any>;
+    if (manifests) {
+      const manifest = manifests[index] as SandboxManifest;
+      raw = yaml.load(readFileSync(manifest.configFile, 'utf8')) as Record<string, any>;
+      const dir = join(manifest.configFile, '..');
+      raw.mysql.password_file = join(dir, raw.mysql.password_file);
+      raw.mysql.replication_password_file = join(dir, raw.mysql.replication_password_file);
+      raw.auth.token_file = join(dir, raw.auth.token_file);
+    } else {
+      // The shape of a sandbox cluster, nothing listening behind it.
+      writeFileSync(join(confd, `${cluster}.pass`), 'unused\n', { mode: 0o600 });
+      writeFileSync(join(confd, `${cluster}.token`), 'x'.repeat(32), { mode: 0o600 });
+      raw = {
+        mysql: {
+          user: 'switchyard',
+          password_file: join(confd, `${cluster}.pass`),
+          replication_user: 'repl',
+          replication_password_file: join(confd, `${cluster}.pass`),
+        },
+        hosts: {
+          db1: { address: '127.0.0.1', port: 0, peer: 'db2' },
+          db2: { address: '127.0.0.1', port: 0, peer: 'db1' },
+          db3: { address: '127.0.0.1', port: 0, replica_of: 'writer' },
+        },
+        roles: {
+          writer: { exclusive: true, hosts: ['db1', 'db2'], ips: ['127.0.1.100'], prefer: 'db1' },
+          reader: {
+            hosts: ['db1', 'db2', 'db3'],
+            ips: ['127.0.1.101', '127.0.1.102', '127.0.1.103'],
+          },
+        },
+        heartbeat: { schema: 'switchyard', interval: '500ms' },
+        auth: { token_file: join(confd, `${cluster}.token`) },
+        mode: 'active',
+        triggers: { alertmanager: true, monitor: true },
+      };
+      for (const [offset, host] of Object.keys(raw.hosts).entries()) {
+        const port = closedBase + index * HOSTS_PER_CLUSTER + offset;
+        if (!(await isPortFree(port))) throw new Error(`port ${port} is not closed`);
+        raw.hosts[host].port = port;
+      }
     }
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    const pid = daemon.pid as number;
-    const latencies: number[] = [];
+    raw.cluster = cluster;
+    raw.listen = `127.0.0.1:${listenBase + index}`;
+    raw.state_dir = join(root, `${name}-state-${cluster}`);
+    raw.monitor = { ...raw.monitor, interval: '1s', connect_timeout: '1s' };
+    if (tlsFiles) raw.tls = { cert_file: tlsFiles.cert, key_file: tlsFiles.key };
+    writeFileSync(join(confd, `${cluster}.yml`), yaml.dump(raw));
+  }
+  const { problems } = readConfigDir(confd);
+  if (problems.length > 0) throw new Error(JSON.stringify(problems));
+  return confd;
+}
+
+async function scrape(url: string): Promise<string> {
+  const response = dispatcher
+    ? await undiciFetch(url, { dispatcher: dispatcher.get() })
+    : await fetch(url);
+  return response.text();
+}
+
+async function measure(
+  which: 'real' | 'closed',
+  confd: string,
+  listenBase: number,
+): Promise<Figures> {
+  const scheme = tls ? 'https' : 'http';
+  const urls = Array.from(
+    { length: clusters },
+    (_, index) => `${scheme}://127.0.0.1:${listenBase + index}/metrics`,
+  );
+  const logFile = join(root, `daemon-${which}.log`);
+  const logFd = openSync(logFile, 'a');
+  daemon = spawn(process.execPath, [...nodeFlags, CLI, 'run', '-c', confd], {
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  const pid = daemon.pid as number;
+  const exited = () => {
+    if (daemon?.exitCode !== null || daemon.signalCode !== null) {
+      const tail = readFileSync(logFile, 'utf8').split('\n').slice(-5).join('\n');
+      throw new Error(
+        `${which}: the daemon exited (${daemon?.exitCode ?? daemon?.signalCode}):\n${tail}`,
+      );
+    }
+  };
+  try {
+    // Every cluster answering; for real servers, every host up in its cluster's figures.
+    const deadline = Date.now() + 120_000;
+    let hostsUp = 0;
+    for (;;) {
+      const bodies = await Promise.all(urls.map((url) => scrape(url).catch(() => undefined)));
+      hostsUp = bodies
+        .flatMap((body) => body?.split('\n') ?? [])
+        .filter((line) => line.startsWith('switchyard_host_up{') && line.endsWith(' 1')).length;
+      const ready =
+        bodies.every((body) => body !== undefined) &&
+        (which === 'closed' || hostsUp === clusters * HOSTS_PER_CLUSTER);
+      if (ready) break;
+      exited();
+      if (Date.now() > deadline)
+        throw new Error(`${which}: not ready after 120 s (${hostsUp} hosts up)`);
+      await sleep(500);
+    }
+    await sleep(5000);
     const before = procStats(pid);
     const wallStart = performance.now();
     let maxRss = before.rssBytes;
     let bytes = 0;
-    for (let round = 0; round < rounds; round++) {
-      const started = performance.now();
-      await Promise.all(
-        urls.map(async (url, index) => {
-          // --spread: scrapes spread over the second, as Prometheus offsets its targets.
-          if (spread)
-            await new Promise((resolve) => setTimeout(resolve, (index * 1000) / urls.length));
-          const begun = performance.now();
-          const response = await fetch(url);
-          bytes += (await response.text()).length;
-          latencies.push(performance.now() - begun);
-        }),
-      );
-      maxRss = Math.max(maxRss, procStats(pid).rssBytes);
-      const wait = 1000 - (performance.now() - started);
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    }
+    let count = 0;
+    const run = async (spread: boolean) => {
+      const latencies: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const started = performance.now();
+        await Promise.all(
+          urls.map(async (url, index) => {
+            if (spread) await sleep((index * 1000) / urls.length);
+            const begun = performance.now();
+            bytes += (await scrape(url)).length;
+            count += 1;
+            latencies.push(performance.now() - begun);
+          }),
+        );
+        maxRss = Math.max(maxRss, procStats(pid).rssBytes);
+        const wait = 1000 - (performance.now() - started);
+        if (wait > 0) await sleep(wait);
+      }
+      return latencies;
+    };
+    const atOnce = await run(false);
+    exited();
+    const spread = await run(true);
+    exited();
     const after = procStats(pid);
     const wallSeconds = (performance.now() - wallStart) / 1000;
-    console.log(
-      `exporter: ${clusters} clusters x 3 hosts in one process (cluster 1 the real sandbox, the others simulated hosts on closed loopback ports), monitor interval 1 s, ${rounds} rounds of ${clusters} ${spread ? 'scrapes spread over each second' : 'concurrent scrapes'} over ${wallSeconds.toFixed(1)} s, node flags: ${nodeFlags.join(' ') || '(defaults)'}`,
-    );
-    console.log(
-      `  /metrics latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${Math.round(bytes / latencies.length)} bytes per scrape)`,
-    );
-    console.log(
-      `  daemon RSS: max ${(maxRss / 1024 / 1024).toFixed(1)} MB; daemon CPU: ${(((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100).toFixed(1)}% of one core`,
-    );
+    const last = await Promise.all(urls.map((url) => scrape(url)));
+    hostsUp = last
+      .flatMap((body) => body.split('\n'))
+      .filter((line) => line.startsWith('switchyard_host_up{') && line.endsWith(' 1')).length;
+    return {
+      case: which,
+      atOnce,
+      spread,
+      maxRssBytes: maxRss,
+      cpuPercent: ((after.cpuSeconds - before.cpuSeconds) / wallSeconds) * 100,
+      bytesPerScrape: Math.round(bytes / count),
+      hostsUp,
+    };
   } finally {
-    daemon.kill('SIGTERM');
-    await new Promise((resolve) => daemon.once('exit', resolve));
+    await stopDaemon();
   }
+}
+
+function line(figures: Figures): string {
+  const p = (values: number[], q: number) => percentile(values, q).toFixed(1);
+  return (
+    `${figures.case.padEnd(6)} all at once p50 ${p(figures.atOnce, 50)} ms, p99 ${p(figures.atOnce, 99)} ms, max ${Math.max(...figures.atOnce).toFixed(1)} ms; ` +
+    `spread p50 ${p(figures.spread, 50)} ms, p99 ${p(figures.spread, 99)} ms; RSS max ${(figures.maxRssBytes / 1024 / 1024).toFixed(1)} MB; ` +
+    `CPU ${figures.cpuPercent.toFixed(1)}% of a core; ${figures.bytesPerScrape} bytes per scrape; hosts up ${figures.hostsUp}`
+  );
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `exporter bench: ${clusters} clusters x ${HOSTS_PER_CLUSTER} hosts in one process, ${closedOnly ? 'closed ports only' : `real MariaDB servers vs closed ports, alternated ${repeats} times`}, monitor interval 1 s, ${rounds} rounds all at once + ${rounds} spread, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}; load average ${load()} (2 cores, shared)`,
+  );
+  let tlsFiles: { cert: string; key: string } | undefined;
+  if (tls) {
+    const ca = await makeTestCa(join(root, 'tls'), 'bench');
+    tlsFiles = await ca.issue('manager');
+    dispatcher = new TlsDispatcher({ ca_file: ca.cert });
+  }
+  const manifests = closedOnly ? undefined : await startSandboxes();
+  const listenBase = await findFreePortRange(2 * clusters, PORTS.low, PORTS.high);
+  const realDir = manifests
+    ? await writeConfDir('conf-real', manifests, listenBase, tlsFiles)
+    : undefined;
+  const closedDir = await writeConfDir('conf-closed', undefined, listenBase + clusters, tlsFiles);
+  const results: Figures[] = [];
+  for (let repeat = 1; repeat <= repeats; repeat++) {
+    if (realDir) {
+      const real = await measure('real', realDir, listenBase);
+      console.log(`  run ${repeat} ${line(real)}`);
+      results.push(real);
+    }
+    const closed = await measure('closed', closedDir, listenBase + clusters);
+    console.log(`  run ${repeat} ${line(closed)}`);
+    results.push(closed);
+  }
+  console.log(`summary (load average ${load()}):`);
+  for (const which of ['real', 'closed'] as const) {
+    const runs = results.filter((figures) => figures.case === which);
+    if (runs.length === 0) continue;
+    const pooled = (pick: (figures: Figures) => number[]) => runs.flatMap(pick);
+    const perRun = (pick: (figures: Figures) => number) => runs.map(pick);
+    const range = (values: number[], digits = 1) =>
+      `${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}`;
+    const p99AtOnce = perRun((figures) => percentile(figures.atOnce, 99));
+    const p99Spread = perRun((figures) => percentile(figures.spread, 99));
+    const rss = perRun((figures) => figures.maxRssBytes / 1024 / 1024);
+    console.log(
+      `  ${which.padEnd(6)} ${runs.length} runs, ${clusters * HOSTS_PER_CLUSTER} ${which === 'real' ? 'real MariaDB hosts' : 'closed-port hosts'}: ` +
+        `all at once p99 median ${median(p99AtOnce).toFixed(1)} ms (${range(p99AtOnce)}), pooled p50 ${percentile(
+          pooled((figures) => figures.atOnce),
+          50,
+        ).toFixed(1)} ms; ` +
+        `spread p99 median ${median(p99Spread).toFixed(1)} ms (${range(p99Spread)}); ` +
+        `RSS max median ${median(rss).toFixed(1)} MB (${range(rss)}); CPU ${range(perRun((figures) => figures.cpuPercent))}% of a core`,
+    );
+  }
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
 }

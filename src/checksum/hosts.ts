@@ -33,6 +33,8 @@ export class WriterDiscoveryError extends Error {
 export async function discoverWriter(
   config: LoadedConfig,
   connect: (host: string) => Promise<Connection>,
+  /** When given, the connections opened for the discovery are kept here (host -> open connection) instead of closed. */
+  keep?: Map<string, Connection>,
 ): Promise<string> {
   const writable: string[] = [];
   const unreachable: string[] = [];
@@ -46,6 +48,10 @@ export async function discoverWriter(
           'SELECT @@global.read_only AS ro',
         );
         if (Number(row?.ro) === 0) writable.push(host);
+        if (keep) {
+          keep.set(host, connection);
+          connection = undefined;
+        }
       } catch {
         unreachable.push(host);
       } finally {

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { queryRows, type Connection } from '../mysql/connect.js';
 import { missingFrom } from '../mysql/gtid.js';
 import { connectManager, discoverWriter } from './hosts.js';
+import { chunkerFor } from './chunker.js';
 import { HeartbeatLag } from './lag.js';
 import {
   checksumTableDdl,
@@ -14,7 +15,6 @@ import {
   diffQuerySql,
   literal,
   masterResultSql,
-  nextBoundarySql,
   nextChunkSize,
   qualified,
 } from './sql.js';
@@ -83,13 +83,13 @@ interface Replica {
 
 /** Opens the writer session the way the replicated checksum needs it: statement-based, quick to give up on locks. */
 async function prepareWriterSession(connection: Connection): Promise<void> {
-  await connection.query("SET SESSION binlog_format = 'STATEMENT'");
+  // One round trip: statement-based binlog (every replica re-executes the chunk over its own
+  // rows); a chunk that would wait for an application's row lock gives up after 1 s instead of
+  // queueing behind it (and making the application queue behind the chunk).
+  await connection.query(
+    "SET SESSION binlog_format = 'STATEMENT', SESSION innodb_lock_wait_timeout = 1, SESSION lock_wait_timeout = 2, SESSION autocommit = 1",
+  );
   await connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-  // A chunk that would wait for an application's row lock gives up after 1 s instead of queueing
-  // behind it (and making the application queue behind the chunk).
-  await connection.query('SET SESSION innodb_lock_wait_timeout = 1');
-  await connection.query('SET SESSION lock_wait_timeout = 2');
-  await connection.query('SET SESSION autocommit = 1');
 }
 
 export async function runChecksum(
@@ -100,7 +100,34 @@ export async function runChecksum(
   const settings = config.checksum;
   const connect = deps.connect ?? connectManager(config);
   const startedAt = new Date();
-  const writer = deps.writer ?? (await discoverWriter(config, connect));
+  // Every host's connection is opened at once (and the discovery's are kept), not one after the
+  // other: on a fleet the connects were a visible share of a short run.
+  const opened = new Map<string, Connection>();
+  const openAll = async (hosts: string[]) =>
+    Promise.all(
+      hosts.map(async (host) => {
+        try {
+          opened.set(host, await connect(host));
+          return undefined;
+        } catch (error) {
+          return { host, error: error as Error };
+        }
+      }),
+    );
+  let writer: string;
+  let failedConnects: Array<{ host: string; error: Error } | undefined>;
+  try {
+    if (deps.writer) {
+      writer = deps.writer;
+      failedConnects = await openAll(Object.keys(config.hosts));
+    } else {
+      writer = await discoverWriter(config, connect, opened);
+      failedConnects = await openAll(Object.keys(config.hosts).filter((host) => !opened.has(host)));
+    }
+  } catch (error) {
+    for (const connection of opened.values()) connection.destroy();
+    throw error;
+  }
   const action = randomUUID();
   deps.journal?.append({
     phase: 'before',
@@ -111,9 +138,44 @@ export async function runChecksum(
   });
   log.info({ event: 'checksum.started', writer }, 'consistency check started');
 
-  const writerConnection = await connect(writer);
+  const writerFailure = failedConnects.find((failure) => failure?.host === writer);
   const replicas: Replica[] = [];
+  const writerConnection = opened.get(writer);
+  let sideOpening: Promise<Connection> | undefined;
   try {
+    if (!writerConnection)
+      throw writerFailure?.error ?? new Error(`could not connect to the writer ${writer}`);
+    // A second writer session, as statement-based as the first, writes each chunk's master_crc
+    // while the first computes the next chunk: that UPDATE (a commit on every host) was on the
+    // critical path of every chunk. Opened now, alongside the rest of the setup.
+    sideOpening = connect(writer).then(async (connection) => {
+      try {
+        await prepareWriterSession(connection);
+      } catch (error) {
+        connection.destroy();
+        throw error;
+      }
+      return connection;
+    });
+    sideOpening.catch(() => undefined); // awaited before the first chunk
+    opened.delete(writer);
+    for (const host of Object.keys(config.hosts)
+      .filter((name) => name !== writer)
+      .sort()) {
+      const connection = opened.get(host);
+      opened.delete(host);
+      const failure = failedConnects.find((entry) => entry?.host === host);
+      if (connection) {
+        replicas.push({ host, connection, outcome: { host, status: 'checked', diffs: {} } });
+      } else {
+        const reason = failure?.error.message ?? 'not connected';
+        replicas.push({ host, outcome: { host, status: 'unreachable', reason, diffs: {} } });
+        log.warn(
+          { event: 'checksum.replica_unreachable', host, error: reason },
+          'replica unreachable; it will not be compared',
+        );
+      }
+    }
     await prepareWriterSession(writerConnection);
     const [readOnly] = await queryRows<{ ro: string | number }>(
       writerConnection,
@@ -125,27 +187,7 @@ export async function runChecksum(
       await writerConnection.query(statement);
     const heartbeat = new HeartbeatLag(writerConnection, config.heartbeat.schema);
     await heartbeat.prepare();
-
-    for (const host of Object.keys(config.hosts)
-      .filter((name) => name !== writer)
-      .sort()) {
-      const replica: Replica = { host, outcome: { host, status: 'checked', diffs: {} } };
-      try {
-        replica.connection = await connect(host);
-      } catch (error) {
-        replica.outcome = {
-          host,
-          status: 'unreachable',
-          reason: (error as Error).message,
-          diffs: {},
-        };
-        log.warn(
-          { event: 'checksum.replica_unreachable', host, error: (error as Error).message },
-          'replica unreachable; it will not be compared',
-        );
-      }
-      replicas.push(replica);
-    }
+    const sideConnection = await sideOpening;
 
     const plans = await planTables(writerConnection, {
       excludeSchemas: [settings.schema, config.heartbeat.schema],
@@ -169,12 +211,17 @@ export async function runChecksum(
       for (;;) {
         await heartbeat.stamp();
         const lagging: Array<{ host: string; lag: number }> = [];
-        for (const replica of replicas) {
-          if (!replica.connection) continue;
-          const lag = await heartbeat.lagSeconds(replica.connection);
+        // Every replica asked at once, not one after the other.
+        const lags = await Promise.all(
+          replicas.map((replica) =>
+            replica.connection ? heartbeat.lagSeconds(replica.connection) : Promise.resolve(null),
+          ),
+        );
+        replicas.forEach((replica, index) => {
+          const lag = lags[index] ?? null;
           if (lag !== null && lag * 1000 > settings.max_lag)
             lagging.push({ host: replica.host, lag });
-        }
+        });
         if (lagging.length === 0) return;
         if (Date.now() > giveUpAt)
           throw new Error(
@@ -196,7 +243,14 @@ export async function runChecksum(
       } else {
         try {
           tables.push(
-            await checksumTable(writerConnection, settings, plan, waitForLag, deps.onProgress),
+            await checksumTable(
+              writerConnection,
+              sideConnection,
+              settings,
+              plan,
+              waitForLag,
+              deps.onProgress,
+            ),
           );
         } catch (error) {
           tables.push({
@@ -297,13 +351,19 @@ export async function runChecksum(
     });
     throw error;
   } finally {
-    writerConnection.destroy();
+    writerConnection?.destroy();
+    for (const connection of opened.values()) connection.destroy();
     for (const replica of replicas) replica.connection?.destroy();
+    sideOpening?.then(
+      (connection) => connection.destroy(),
+      () => undefined,
+    );
   }
 }
 
 async function checksumTable(
   connection: Connection,
+  side: Connection,
   settings: LoadedConfig['checksum'],
   plan: TablePlan,
   waitForLag: () => Promise<void>,
@@ -319,59 +379,81 @@ async function checksumTable(
   let lower: unknown[] | undefined;
   let chunk = 0;
   let rows = 0;
-  for (;;) {
-    await waitForLag();
-    const [boundaryRow] = (
-      await connection.query({
-        sql: nextBoundarySql(plan.db, plan.table, key, lower, size),
-        rowsAsArray: true,
-      })
-    )[0] as unknown[][];
-    const upper = boundaryRow;
-    chunk += 1;
-    const statement = chunkChecksumSql(settings.schema, {
-      db: plan.db,
-      table: plan.table,
-      chunk,
-      key,
-      columns: plan.columns,
-      lower,
-      upper,
-    });
-    const started = process.hrtime.bigint();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await connection.query(statement);
-        break;
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? '';
-        if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS)
-          throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, {
-            cause: error,
-          });
-        await sleep(250 * attempt);
+  const chunker = chunkerFor(connection, plan);
+  // The previous chunk's master_crc UPDATE, running on the side session meanwhile.
+  let recording: Promise<unknown> = Promise.resolve();
+  try {
+    for (;;) {
+      await waitForLag();
+      const upper = await chunker.next(size);
+      chunk += 1;
+      const statement = chunkChecksumSql(settings.schema, {
+        db: plan.db,
+        table: plan.table,
+        chunk,
+        key,
+        columns: plan.columns,
+        lower,
+        upper,
+      });
+      const started = process.hrtime.bigint();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await connection.query(statement);
+          break;
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? '';
+          if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS)
+            throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, {
+              cause: error,
+            });
+          await sleep(250 * attempt);
+        }
       }
-    }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const [result] = await queryRows<{ crc: string; cnt: string | number }>(
-      connection,
-      `SELECT this_crc AS crc, this_cnt AS cnt FROM ${qualified(settings.schema, 'checksums')} WHERE db = ? AND tbl = ? AND chunk = ?`,
-      [plan.db, plan.table, chunk],
-    );
-    if (!result)
-      throw new Error(
-        `chunk ${chunk} of ${name}: result row missing from ${settings.schema}.checksums`,
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const [result] = await queryRows<{ crc: string; cnt: string | number }>(
+        connection,
+        `SELECT this_crc AS crc, this_cnt AS cnt FROM ${qualified(settings.schema, 'checksums')} WHERE db = ? AND tbl = ? AND chunk = ?`,
+        [plan.db, plan.table, chunk],
       );
-    const count = Number(result.cnt);
-    await connection.query(
-      masterResultSql(settings.schema, plan.db, plan.table, chunk, result.crc, count, seconds),
-    );
-    rows += count;
-    onProgress?.({ table: name, chunk, rows });
-    if (upper === undefined) break;
-    lower = upper;
-    size = nextChunkSize(size, count, seconds, settings.chunk_time / 1000);
+      if (!result)
+        throw new Error(
+          `chunk ${chunk} of ${name}: result row missing from ${settings.schema}.checksums`,
+        );
+      const count = Number(result.cnt);
+      // One UPDATE at a time on the side session (the previous one is done before this one
+      // starts), each after its own chunk's REPLACE: replicas apply them in that order too.
+      await recording;
+      const update = masterResultSql(
+        settings.schema,
+        plan.db,
+        plan.table,
+        chunk,
+        result.crc,
+        count,
+        seconds,
+      );
+      const recorded = chunk;
+      recording = side.query(update).catch((error: unknown) => {
+        throw new Error(`chunk ${recorded} of ${name}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      });
+      // Awaited at the next chunk or at the end; never left unhandled meanwhile.
+      recording.catch(() => undefined);
+      chunker.observe(count);
+      rows += count;
+      onProgress?.({ table: name, chunk, rows });
+      if (upper === undefined) break;
+      lower = upper;
+      size = nextChunkSize(size, count, seconds, settings.chunk_time / 1000);
+    }
+  } finally {
+    // Every master_crc of this table is written (or has failed) before the table counts as done
+    // and before the run reads the writer's binlog position.
+    await recording.catch(() => undefined);
   }
+  await recording;
   return { table: name, status: 'checked', chunks: chunk, rows };
 }
 
@@ -398,7 +480,8 @@ async function compareReplica(
         throw new Error(
           `did not apply the writer's position ${writerPosition} within ${timeoutMs} ms (at ${row?.pos ?? 'nothing'}); is replication running?`,
         );
-      await sleep(200);
+      // A short poll: the run ends as soon as the slowest replica has applied the last chunk.
+      await sleep(10);
     }
     const diffs: Record<string, number> = Object.fromEntries(tables.map((table) => [table, 0]));
     for (const row of await queryRows<{ db: string; tbl: string; chunks: string | number }>(

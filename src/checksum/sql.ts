@@ -15,6 +15,9 @@ export function qualified(db: string, table: string): string {
 }
 
 export function literal(value: unknown): string {
+  // Whole-number boundaries computed by key arithmetic: exact digits, unquoted (a quoted string
+  // compared with a BIGINT column may go through a double and lose the last digits).
+  if (typeof value === 'bigint') return value.toString();
   return mysql.escape(value as Parameters<typeof mysql.escape>[0]);
 }
 
@@ -27,6 +30,8 @@ export interface TableKey {
 export interface ColumnInfo {
   name: string;
   nullable: boolean;
+  /** information_schema DATA_TYPE (int, varchar ...), when known: an integer key is chunked by arithmetic. */
+  type?: string;
 }
 
 /**

@@ -73,9 +73,9 @@ export async function planTables(
   const selected = tables.filter((row) => matchesFilter(row.db, row.tbl, options.filters));
   const plans: TablePlan[] = [];
   for (const { db, tbl } of selected) {
-    const columns = await queryRows<{ name: string; nullable: string }>(
+    const columns = await queryRows<{ name: string; nullable: string; type: string }>(
       connection,
-      `SELECT COLUMN_NAME AS name, IS_NULLABLE AS nullable FROM information_schema.COLUMNS
+      `SELECT COLUMN_NAME AS name, IS_NULLABLE AS nullable, DATA_TYPE AS type FROM information_schema.COLUMNS
         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [db, tbl],
     );
@@ -106,6 +106,7 @@ export async function planTables(
       columns: columns.map((column) => ({
         name: column.name,
         nullable: column.nullable === 'YES',
+        type: column.type,
       })),
       key,
     });
