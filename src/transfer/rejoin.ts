@@ -9,6 +9,7 @@ import { errantTransactions, type GtidView } from '../engine/errant.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
 import { formatGtid, gtidsIn, mariadbGtid, parseRange, type GtidRange } from '../mysql/gtid.js';
 import { queryRows } from '../mysql/connect.js';
+import { readPositions } from '../mysql/positions.js';
 import { clientArguments } from '../snapshot/command.js';
 import { readSecret } from '../config/secrets.js';
 import { ReseedRefused } from './reseed.js';
@@ -299,11 +300,7 @@ export async function repointToWriter(
   const connection = await connect(host);
   let position: string;
   try {
-    const [row] = await queryRows<{ pos: string }>(
-      connection,
-      'SELECT @@global.gtid_current_pos AS pos',
-    );
-    position = row?.pos ?? '';
+    position = (await readPositions(connection)).text.currentPos;
   } finally {
     connection.destroy();
   }
