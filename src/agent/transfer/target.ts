@@ -14,18 +14,18 @@ import { get, type IncomingMessage } from 'node:http';
 import { get as getTls } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { Logger } from '../log.js';
-import { queryRows, sqlString } from '../mysql/connect.js';
-import { isPositionText } from '../mysql/gtid.js';
-import { connectLocal, type LocalServer } from '../snapshot/command.js';
-import { mariabackupPrepare, readBackupGtid } from '../snapshot/mariabackup.js';
-import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.js';
+import type { Logger } from '../../log.js';
+import { queryRows, sqlString } from '../../mysql/connect.js';
+import { isPositionText } from '../../mysql/gtid.js';
+import { connectLocal, type LocalServer } from '../../snapshot/command.js';
+import { mariabackupPrepare, readBackupGtid } from '../../snapshot/mariabackup.js';
+import { ByteCounter, humanBytes, spawnProgram } from '../../transfer/stream-tools.js';
 import {
   SPACE_MARGIN,
   type ServerOutcome,
   type TransferPhase,
   type TransferStatus,
-} from '../domain/transfer.js';
+} from '../../domain/transfer.js';
 
 export { SPACE_MARGIN, type ServerOutcome, type TransferPhase, type TransferStatus };
 

@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { readSecret } from '../config/secrets.js';
-import type { LocalServer } from '../snapshot/command.js';
+import { readSecret } from '../../config/secrets.js';
+import type { LocalServer } from '../../snapshot/command.js';
 
 /**
  * Agent-file keys for clone/restore through the agent (issue 14): how the server is stopped and
