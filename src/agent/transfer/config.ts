@@ -32,7 +32,7 @@ export const replicationSchema = z.strictObject({
   }),
 });
 
-/** The agent file's `mysql` section, as validated in config.ts (password_file already absolute). */
+/** The agent file's `mysql` section, as validated in src/agent/config.ts (password_file already absolute). */
 export interface AgentMysql {
   socket?: string;
   address: string;
