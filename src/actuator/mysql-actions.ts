@@ -17,6 +17,7 @@ import {
   parsePosition,
 } from '../mysql/gtid.js';
 import { fenceReadOnly } from '../mysql/fence.js';
+import { readPositions } from '../mysql/positions.js';
 import { moveToServablePosition } from '../mysql/start-position.js';
 import { killClientSessions, type KilledSession } from '../mysql/sessions.js';
 import type { StepRecorder } from './recorder.js';
@@ -281,13 +282,10 @@ export class MysqlActions implements MysqlActuator {
           host,
           async (connection) => {
             // A position already in this host's own binlog counts too (MASTER_GTID_WAIT only looks at the replication position).
-            const [row] = await queryRows<{ binlog: string; slave: string }>(
-              connection,
-              'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
-            );
+            const positions = await readPositions(connection);
             let has;
             try {
-              has = mergePositions(row?.binlog ?? '', row?.slave ?? '');
+              has = mergePositions(positions.binlog, positions.slave);
             } catch (error) {
               throw new ActionError(`${host}: ${(error as Error).message}`);
             }
@@ -335,8 +333,8 @@ export class MysqlActions implements MysqlActuator {
       await this.recorder.step(step, undefined, async () => undefined);
       return;
     }
-    const replicaState = await this.withHost(replica, (connection) => readGtidState(connection));
-    const masterState = await this.withHost(newMaster, (connection) => readGtidState(connection));
+    const replicaState = await this.withHost(replica, (connection) => readPositions(connection));
+    const masterState = await this.withHost(newMaster, (connection) => readPositions(connection));
     if (replicaState.serverId === masterState.serverId) {
       const reason = `${replica} and ${newMaster} report the same server_id ${replicaState.serverId}: refusing to replicate a server from itself`;
       this.recorder.refused(step, reason);
@@ -349,18 +347,18 @@ export class MysqlActions implements MysqlActuator {
     }
     let replicaHas;
     try {
-      replicaHas = mergePositions(replicaState.binlogPos, replicaState.slavePos);
+      replicaHas = mergePositions(replicaState.binlog, replicaState.slave);
     } catch (error) {
       const reason = `${replica}'s own binlog and replication positions diverged: ${(error as Error).message}`;
       this.recorder.refused(step, reason);
       throw new RefusedError(reason);
     }
-    const missing = missingFrom(replicaHas, masterState.binlogPos);
+    const missing = missingFrom(replicaHas, masterState.binlog);
     if (missing.length > 0) {
       const gtids = missing.map((range) => formatGtid(range.have)).join(',');
       const reason =
         `${newMaster} lacks transactions that ${replica} has (errant GTIDs ${gtids}; ${describeMissing(missing)}); ` +
-        `${replica} has ${formatPosition(replicaHas) || '(nothing)'}, ${newMaster} has ${masterState.binlogPos || '(nothing)'}`;
+        `${replica} has ${formatPosition(replicaHas) || '(nothing)'}, ${newMaster} has ${masterState.text.binlogPos || '(nothing)'}`;
       this.recorder.refused(step, reason);
       throw new RefusedError(reason);
     }
@@ -377,7 +375,7 @@ export class MysqlActions implements MysqlActuator {
             // A former master's own writes are in its binlog but not in gtid_slave_pos; start after them,
             // not before (the new master has them, checked above), or they would be applied twice.
             const start = formatPosition(replicaHas);
-            if (start !== formatPosition(parsePosition(replicaState.slavePos)))
+            if (start !== formatPosition(replicaState.slave))
               await connection.query('SET GLOBAL gtid_slave_pos = ?', [start]);
             const password = replication.password();
             await connection
@@ -614,7 +612,7 @@ export class MysqlActions implements MysqlActuator {
     try {
       decision = await moveToServablePosition(
         connection,
-        () => this.withHost(master, async (other) => (await readGtidState(other)).binlogPos),
+        () => this.withHost(master, async (other) => (await readPositions(other)).text.binlogPos),
         { deadline: Date.now() + MASTER_CATCH_UP_WAIT_MS, pollMs: 250 },
       );
     } catch (error) {
@@ -625,31 +623,6 @@ export class MysqlActions implements MysqlActuator {
       return `from ${decision.start}, which ${master}'s binlog holds (gtid_slave_pos moved from ${decision.from || '(empty)'})`;
     return `${master} does not have ${decision.wanted} (all ${host} has) after ${MASTER_CATCH_UP_WAIT_MS} ms: started from gtid_slave_pos as it was`;
   }
-}
-
-interface GtidState {
-  serverId: number;
-  logBin: boolean;
-  binlogPos: string;
-  slavePos: string;
-}
-
-async function readGtidState(connection: Connection): Promise<GtidState> {
-  const [row] = await queryRows<{
-    server_id: string | number;
-    log_bin: string | number;
-    binlog: string;
-    slave: string;
-  }>(
-    connection,
-    'SELECT @@global.server_id AS server_id, @@global.log_bin AS log_bin, @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
-  );
-  return {
-    serverId: Number(row?.server_id),
-    logBin: Number(row?.log_bin) === 1,
-    binlogPos: row?.binlog ?? '',
-    slavePos: row?.slave ?? '',
-  };
 }
 
 type SlaveStatusRow = Record<string, string | number | null>;

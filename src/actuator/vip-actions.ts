@@ -19,7 +19,7 @@ export interface VipActionsOptions {
   clientFactory?: (options: AgentClientOptions) => AgentClient;
   /**
    * Several managers (ha): the leader's fencing token, undefined when this manager does not lead.
-   * Set, every sequence number is term-based (src/ha/fencing.ts) and a manager without a term
+   * Set, every sequence number is term-based (src/domain/fencing.ts) and a manager without a term
    * sends nothing.
    */
   fencingToken?: () => number | undefined;

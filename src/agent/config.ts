@@ -5,7 +5,7 @@ import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath, type Problem } from '../config/problems.js';
 import { serverTlsSchema } from '../config/schema.js';
-import { replicationSchema, serviceSchema } from './transfer-config.js';
+import { replicationSchema, serviceSchema } from './transfer/config.js';
 
 /**
  * The agent's own file (one per database host). It names the only interface, IPs and data path

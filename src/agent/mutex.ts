@@ -32,7 +32,7 @@ export interface SequenceRefusal {
  * Orders the manager's VIP changes: every mutating request carries the manager's sequence number;
  * one lower than the highest applied is stale (a desired set computed before a newer move) and is
  * refused, so a slow exchange can never undo a move made after it. With several managers the
- * leader's term is the number's high part (src/ha/fencing.ts): a deposed leader is refused too.
+ * leader's term is the number's high part (src/domain/fencing.ts): a deposed leader is refused too.
  *
  * A number far above the last one is refused as well: accepted, it would make every genuine
  * request after it stale (one request with seq 2^53-1 locked the manager out until the agent

@@ -1,22 +1,16 @@
-import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { z } from 'zod';
 import { requireBearerToken } from '../api/auth.js';
-import { errorHandler, HttpError, requireJson, sendError } from '../api/errors.js';
+import { errorHandler, requireJson, sendError } from '../api/errors.js';
 import { AGENT_LIMITS, bodyDeadline, inFlightLimit } from '../api/limits.js';
 import { normalAddress, RecentlyAuthenticated } from '../net/admission.js';
 import { peerAddress } from './peers.js';
 import { TlsDispatcher } from '../net/tls.js';
-import { fetch as undiciFetch } from 'undici';
 import { silentLogger } from '../log.js';
-import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
-import type { AgentConfig } from './config.js';
 import { LeaseKeeper } from './lease.js';
 import { HostFence } from './host-fence.js';
 import { localMysqlOf } from './local-fence.js';
 import {
   ExchangeRolesStore,
-  HEALTH_PATHS,
   healthRouter,
   LiveServerState,
   readLocalServer,
@@ -24,9 +18,12 @@ import {
 } from './health.js';
 import { Mutex, SequenceGuard } from './mutex.js';
 import { createSyncRouter } from './sync-routes.js';
-import type { HeldAddress } from './vip-driver.js';
 import { WriterProbe } from './writer-probe.js';
-import { transferRouter } from './transfer-routes.js';
+import { parseBody, refuser, requestLog } from './http.js';
+import { pingAgent } from './lease-ping.js';
+import { snapshotRouter } from './transfer/snapshot-routes.js';
+import { transferRouter } from './transfer/routes.js';
+import { announcer, vipRouter } from './vip-routes.js';
 import type { AgentAppOptions } from './app-options.js';
 import { speakingProtocol } from '../domain/protocol.js';
 
@@ -48,46 +45,6 @@ export interface AgentRuntime {
 
 /** The manager's per-cycle exchange and the lease's agent-to-agent calls. */
 const EXCHANGE_PATHS = /^\/api\/v1\/(sync|lease\/(ping|release))$/;
-
-const ipv4 = z.string().refine((text) => isIP(text) === 4, { message: 'must be an IPv4 address' });
-const addBody = z.strictObject({
-  ip: ipv4,
-  interface: z.string().min(1).optional(),
-  prefix: z.number().int().min(8).max(32).optional(),
-  seq: z.number().int().nonnegative().optional(),
-});
-const removeBody = z.strictObject({
-  ip: ipv4,
-  interface: z.string().min(1).optional(),
-  seq: z.number().int().nonnegative().optional(),
-});
-const snapshotBody = z.strictObject({
-  id: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"'),
-  path: z.string().optional(),
-});
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body ?? {});
-  if (!parsed.success) {
-    const detail = parsed.error.issues
-      .map((issue) => {
-        const path = issue.path.join('.') || 'body';
-        return issue.code === 'unrecognized_keys'
-          ? `unknown key(s) ${issue.keys.join(', ')}`
-          : `${path}: ${issue.message}`;
-      })
-      .join('; ');
-    throw new HttpError(400, 'malformed', detail);
-  }
-  return parsed.data;
-}
-
-type Handler = (request: Request, response: Response) => Promise<void>;
-const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => {
-  handler(request, response).catch(next);
-};
 
 /**
  * The agent's HTTP API. Everything but /healthz needs the bearer token. It refuses (403 with a
@@ -163,36 +120,7 @@ export function createAgentApp(
   const app = express();
   app.disable('x-powered-by');
 
-  app.use((request, response, next) => {
-    const started = process.hrtime.bigint();
-    response.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const routine = /\/api\/v1\/(sync|lease\/ping)$/.test(request.path);
-      // Routers poll health every second or two; a 503 there is an answer, not a failure.
-      const level = HEALTH_PATHS.test(request.path)
-        ? 'debug'
-        : response.statusCode >= 500
-          ? 'error'
-          : response.statusCode >= 400
-            ? 'warn'
-            : routine
-              ? 'debug'
-              : 'info';
-      log[level](
-        {
-          event: 'agent.request',
-          method: request.method,
-          path: request.originalUrl.split('?')[0],
-          status: response.statusCode,
-          ms: Math.round(ms * 10) / 10,
-          remote: request.socket.remoteAddress,
-          ...(response.locals.refusal ? { reason: response.locals.refusal } : {}),
-        },
-        'request',
-      );
-    });
-    next();
-  });
+  app.use(requestLog(log));
 
   app.get('/healthz', (_request, response) => {
     response.json({ ok: true });
@@ -222,231 +150,10 @@ export function createAgentApp(
   api.use(bodyDeadline(limits.bodyTimeoutMs));
   api.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
 
-  // The gratuitous ARP blocks about a second: it runs after the reply is on its way.
-  const announceAfter = (response: Response, ip: string, iface: string) => {
-    response.on('finish', () => {
-      driver.announce(ip, iface).then(
-        (detail) => {
-          log.info({ event: 'vip.announced', ip, interface: iface, detail }, 'gratuitous ARP sent');
-          options.onAnnounced?.(ip, { ok: true, detail });
-        },
-        (error: Error) => {
-          log.warn(
-            { event: 'vip.announce_failed', ip, interface: iface, error: error.message },
-            'gratuitous ARP failed',
-          );
-          options.onAnnounced?.(ip, { ok: false, detail: error.message });
-        },
-      );
-    });
-  };
-
-  const refuse = (response: Response, status: number, code: string, detail: string): never => {
-    response.locals.refusal = detail;
-    // A stale sequence number is how a deposed manager shows up (several managers): say so apart.
-    if (code === 'stale')
-      log.warn(
-        { event: 'sequence.stale_refused', detail, highest: sequence.current },
-        'refused a request with a stale sequence number (fencing)',
-      );
-    if (code === 'sequence_too_far')
-      log.warn(
-        { event: 'sequence.too_far_refused', detail, highest: sequence.current },
-        'refused a sequence number far above the last one: it would lock the manager out',
-      );
-    throw new HttpError(status, code, detail);
-  };
-  const vipConfig = (response: Response) => {
-    if (!config.vip)
-      refuse(
-        response,
-        409,
-        'not_configured',
-        'this agent has no "vip" section in its config, so it holds no VIPs',
-      );
-    return config.vip as NonNullable<AgentConfig['vip']>;
-  };
-  const checkTarget = (response: Response, ip: string, iface: string | undefined) => {
-    const vip = vipConfig(response);
-    if (iface !== undefined && iface !== vip.interface)
-      refuse(
-        response,
-        403,
-        'interface_not_allowed',
-        `interface "${iface}" is not this agent's VIP interface ("${vip.interface}")`,
-      );
-    if (!vip.ips.includes(ip))
-      refuse(
-        response,
-        403,
-        'ip_not_allowed',
-        `${ip} is not one of this agent's VIPs (${vip.ips.join(', ')})`,
-      );
-    return vip;
-  };
-  const held = async (iface: string): Promise<HeldAddress[]> => {
-    try {
-      return await driver.list(iface);
-    } catch (error) {
-      throw new HttpError(500, 'interface_error', (error as Error).message);
-    }
-  };
-
-  api.get(
-    '/vips',
-    route(async (_request, response) => {
-      const vip = vipConfig(response);
-      const addresses = await held(vip.interface);
-      response.json({
-        interface: vip.interface,
-        allowed: vip.ips,
-        held: addresses.filter((address) => vip.ips.includes(address.ip)),
-      });
-    }),
-  );
-
-  api.post(
-    '/vips/add',
-    route(async (request, response) => {
-      const body = parseBody(addBody, request.body);
-      const vip = checkTarget(response, body.ip, body.interface);
-      const prefix = body.prefix ?? 24;
-      const result = await lock.run(async () => {
-        const refusal = sequence.admit(body.seq);
-        if (refusal) refuse(response, 409, refusal.code, refusal.detail);
-        const before = await held(vip.interface);
-        if (before.some((address) => address.ip === body.ip)) return { changed: false };
-        await driver.add(body.ip, prefix, vip.interface);
-        const after = await held(vip.interface);
-        if (!after.some((address) => address.ip === body.ip))
-          throw new HttpError(
-            500,
-            'not_applied',
-            `${body.ip} is not on ${vip.interface} after ip addr add`,
-          );
-        log.info(
-          { event: 'vip.added', ip: body.ip, prefix, interface: vip.interface, seq: body.seq },
-          'added VIP',
-        );
-        return { changed: true };
-      });
-      // Also on a no-op add: a retried add may be the one whose first announcement was lost.
-      announceAfter(response, body.ip, vip.interface);
-      response.json({ ip: body.ip, interface: vip.interface, prefix, changed: result.changed });
-    }),
-  );
-
-  api.post(
-    '/vips/remove',
-    route(async (request, response) => {
-      const body = parseBody(removeBody, request.body);
-      const vip = checkTarget(response, body.ip, body.interface);
-      const result = await lock.run(async () => {
-        const refusal = sequence.admit(body.seq);
-        if (refusal) refuse(response, 409, refusal.code, refusal.detail);
-        const current = (await held(vip.interface)).find((address) => address.ip === body.ip);
-        if (!current) return { changed: false, prefix: undefined };
-        await driver.remove(body.ip, current.prefix, vip.interface);
-        const after = await held(vip.interface);
-        if (after.some((address) => address.ip === body.ip))
-          throw new HttpError(
-            500,
-            'not_applied',
-            `${body.ip} is still on ${vip.interface} after ip addr del`,
-          );
-        log.info(
-          {
-            event: 'vip.removed',
-            ip: body.ip,
-            prefix: current.prefix,
-            interface: vip.interface,
-            seq: body.seq,
-          },
-          'removed VIP',
-        );
-        return { changed: true, prefix: current.prefix };
-      });
-      response.json({
-        ip: body.ip,
-        interface: vip.interface,
-        ...(result.prefix === undefined ? {} : { prefix: result.prefix }),
-        changed: result.changed,
-      });
-    }),
-  );
-
-  const snapshots = (response: Response) => {
-    if (!config.snapshot)
-      refuse(response, 409, 'not_configured', 'this agent has no "snapshot" section in its config');
-    if (!options.snapshotMethod)
-      refuse(
-        response,
-        501,
-        'not_implemented',
-        `snapshot method "${config.snapshot?.method}" is not available in this agent`,
-      );
-    return {
-      method: options.snapshotMethod as SnapshotMethod,
-      settings: config.snapshot as NonNullable<AgentConfig['snapshot']>,
-    };
-  };
-  const snapshotLock = new Mutex();
-
-  api.get(
-    '/snapshots',
-    route(async (_request, response) => {
-      const { method } = snapshots(response);
-      response.json({ method: method.name, snapshots: await method.list() });
-    }),
-  );
-
-  api.post(
-    '/snapshots',
-    route(async (request, response) => {
-      const body = parseBody(snapshotBody, request.body);
-      const { method, settings } = snapshots(response);
-      if (body.path !== undefined && body.path !== settings.path)
-        refuse(
-          response,
-          403,
-          'path_not_allowed',
-          `path "${body.path}" is not this agent's snapshot path ("${settings.path}")`,
-        );
-      const info = await snapshotLock.run(async () => {
-        if ((await method.list()).some((snapshot) => snapshot.id === body.id))
-          refuse(response, 409, 'exists', `snapshot "${body.id}" already exists`);
-        log.info(
-          { event: 'snapshot.take', id: body.id, method: method.name, path: settings.path },
-          'taking snapshot',
-        );
-        return method.take({ id: body.id });
-      });
-      log.info(
-        { event: 'snapshot.taken', id: info.id, method: info.method, gtid: info.gtidPosition },
-        'snapshot taken',
-      );
-      response.status(201).json(info);
-    }),
-  );
-
-  api.delete(
-    '/snapshots/:id',
-    route(async (request, response) => {
-      const id = parseBody(snapshotBody, { id: request.params.id }).id;
-      const { method } = snapshots(response);
-      const removed = await snapshotLock.run(async () => {
-        const found: SnapshotInfo | undefined = (await method.list()).find(
-          (snapshot) => snapshot.id === id,
-        );
-        if (!found) return false;
-        await method.remove(found);
-        log.info({ event: 'snapshot.removed', id }, 'snapshot removed');
-        return true;
-      });
-      response.json({ id, removed });
-    }),
-  );
-
+  const refuse = refuser(log, sequence);
+  const announceAfter = announcer(driver, log, options.onAnnounced);
+  api.use(vipRouter({ config, driver, lock, sequence, log, refuse, announceAfter }));
+  api.use(snapshotRouter({ config, snapshotMethod: options.snapshotMethod, log, refuse }));
   api.use(
     createSyncRouter({
       config,
@@ -495,27 +202,4 @@ export function createAgentApp(
     },
   };
   return Object.assign(app, { runtime });
-}
-
-/** The lease's agent-to-agent contact: authenticated with the agent token every host shares. */
-async function pingAgent(
-  url: string,
-  from: string,
-  token: string,
-  timeoutMs: number,
-  tls?: TlsDispatcher,
-): Promise<void> {
-  const target = `${url.replace(/\/+$/, '')}/api/v1/lease/ping`;
-  const init = {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ from }),
-    signal: AbortSignal.timeout(timeoutMs),
-  };
-  const response =
-    tls && target.startsWith('https:')
-      ? await undiciFetch(target, { ...init, dispatcher: tls.get() })
-      : await fetch(target, init);
-  await response.arrayBuffer();
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
 }

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Response } from 'express';
 import { z } from 'zod';
 import { HttpError } from '../api/errors.js';
 import type { ReleaseAnswer, SyncAnswer } from '../domain/agent-exchange.js';
@@ -9,6 +9,7 @@ import { switchyardVersion } from '../version.js';
 import type { AgentConfig } from './config.js';
 import type { ExchangeRolesStore } from './health.js';
 import type { HostFence } from './host-fence.js';
+import { route } from './http.js';
 import type { LeaseKeeper } from './lease.js';
 import { voterProblem, writerProblem } from './peers.js';
 import type { Mutex, SequenceGuard } from './mutex.js';
@@ -74,11 +75,6 @@ export interface SyncDeps {
   /** The address of a manager whose exchange was accepted (it gets the priority budgets). */
   noteManager?(address: string | undefined): void;
 }
-
-type Handler = (request: Request, response: Response) => Promise<void>;
-const route = (handler: Handler) => (request: Request, response: Response, next: NextFunction) => {
-  handler(request, response).catch(next);
-};
 
 /**
  * The manager's per-cycle exchange with this agent (POST /api/v1/sync) and the lease's

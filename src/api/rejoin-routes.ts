@@ -6,8 +6,8 @@ import { holderOf } from '../engine/roles.js';
 import type { ControlPlane, OperationResult } from '../engine/types.js';
 import type { Journal } from '../journal/journal.js';
 import { queryRows } from '../mysql/connect.js';
+import { countTransactions } from '../mysql/gtid.js';
 import {
-  countTransactions,
   liveErrant,
   mostAdvancedReplica,
   repointToWriter,

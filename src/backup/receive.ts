@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { isPositionText } from '../mysql/gtid.js';
 import { directorySize } from '../snapshot/command.js';
 import { readBackupGtid } from '../snapshot/mariabackup.js';
 import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.js';
 import { BACKUP_META, type BackupInfo } from './backup.js';
-
-const GTID_LIST = /^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$/;
 
 export interface BackupStream {
   /** The gzipped copy as a source agent sends it (GET /api/v1/transfers/:id/stream). */
@@ -65,7 +64,7 @@ export async function receiveBackup(
     await done;
     const gtidPosition =
       stream.format === 'mbstream' ? readBackupGtid(staging) : (stream.gtid ?? '');
-    if (!GTID_LIST.test(gtidPosition))
+    if (!isPositionText(gtidPosition))
       throw new Error(`the copy has no usable GTID position ("${gtidPosition}")`);
     const info: BackupInfo = {
       host,

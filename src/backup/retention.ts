@@ -14,6 +14,8 @@
  *   restorable, but retention only removes what it can account for.
  */
 
+import { isPositionText } from '../mysql/gtid.js';
+
 export interface RetentionPolicy {
   /** Full backups kept per host (at least 1). */
   keepFull: number;
@@ -43,11 +45,9 @@ export interface RetentionPlan {
   remove: RetentionDecision[];
 }
 
-const GTID_LIST = /^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$/;
-
 /** A full backup with the GTID a restore starts replication from. */
 export function isRestorableFull(candidate: RetentionCandidate): boolean {
-  return candidate.kind === 'full' && GTID_LIST.test(candidate.gtidPosition);
+  return candidate.kind === 'full' && isPositionText(candidate.gtidPosition);
 }
 
 export function planRetention(

@@ -6,6 +6,7 @@ import type { Journal } from '../journal/journal.js';
 import { silentLogger, type Logger } from '../log.js';
 import { queryRows, type Connection } from '../mysql/connect.js';
 import { missingFrom } from '../mysql/gtid.js';
+import { readPositions } from '../mysql/positions.js';
 import { connectManager, discoverWriter } from './hosts.js';
 import { chunkerFor } from './chunker.js';
 import { HeartbeatLag } from './lag.js';
@@ -271,11 +272,7 @@ export async function runChecksum(
 
     // Every checksum statement is in the writer's binlog up to here; a replica that has applied
     // this position has computed all chunks over its own data.
-    const [position] = await queryRows<{ pos: string }>(
-      writerConnection,
-      'SELECT @@global.gtid_binlog_pos AS pos',
-    );
-    const writerPosition = position?.pos ?? '';
+    const writerPosition = (await readPositions(writerConnection)).text.binlogPos;
     const checked = tables
       .filter((table) => table.status === 'checked')
       .map((table) => table.table);
@@ -471,14 +468,11 @@ async function compareReplica(
     // writer whose own domain is in the writer's position still counts as caught up.
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [row] = await queryRows<{ pos: string }>(
-        connection,
-        'SELECT @@global.gtid_current_pos AS pos',
-      );
-      if (missingFrom(writerPosition, row?.pos ?? '').length === 0) break;
+      const positions = await readPositions(connection);
+      if (missingFrom(writerPosition, positions.current).length === 0) break;
       if (Date.now() > deadline)
         throw new Error(
-          `did not apply the writer's position ${writerPosition} within ${timeoutMs} ms (at ${row?.pos ?? 'nothing'}); is replication running?`,
+          `did not apply the writer's position ${writerPosition} within ${timeoutMs} ms (at ${positions.text.currentPos}); is replication running?`,
         );
       // A short poll: the run ends as soon as the slowest replica has applied the last chunk.
       await sleep(10);

@@ -25,8 +25,9 @@ export type EngineConfig = Pick<
 >;
 
 /**
- * Reads a host's GTID position live (`SELECT @@gtid_current_pos`). A switchover needs the old
- * writer's final position after the fence, which no monitor observation can give.
+ * Reads a host's GTID positions live (src/mysql/positions.ts: `@@gtid_binlog_pos` merged with
+ * `@@gtid_slave_pos` for currentGtidPosition). A switchover needs the old writer's final position
+ * after the fence, which no monitor observation can give.
  */
 export interface PositionReader {
   currentGtidPosition(host: string): Promise<string>;

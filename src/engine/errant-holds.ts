@@ -11,7 +11,7 @@
  */
 import type { HostRecord } from '../domain/cluster-state.js';
 import type { EngineCore } from './core.js';
-import { countTransactions } from './errant.js';
+import { countTransactions } from '../mysql/gtid.js';
 import { errantOf } from './errant-tracking.js';
 import { note } from './operation.js';
 import { holderOf } from './roles.js';

@@ -6,7 +6,8 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { GtidView } from './context.js';
 import type { EngineCore } from './core.js';
-import { countTransactions, errantTransactions, gtidViewOf } from './errant.js';
+import { countTransactions } from '../mysql/gtid.js';
+import { errantTransactions, gtidViewOf } from './errant.js';
 import { forgetAcceptedErrant, holdForErrant, isErrantHold } from './errant-holds.js';
 import { note } from './operation.js';
 import { holderOf } from './roles.js';

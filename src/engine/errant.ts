@@ -1,7 +1,13 @@
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import type { GtidView } from './context.js';
-import { parseBinlogState, type Gtid, type GtidOps } from '../mysql/gtid.js';
+import {
+  formatRange,
+  parseBinlogState,
+  parseRange,
+  type Gtid,
+  type GtidOps,
+} from '../mysql/gtid.js';
 
 export type { GtidView };
 import { knownPosition } from './topology.js';
@@ -51,11 +57,7 @@ export function errantTransactions(input: ErrantInput): string[] {
     const promoted = input.promotion ? domainSeq(input.promotion.position, pair.domain) : undefined;
     if (promoted && promoted.seq < pair.seq) bounds.push(promoted.seq + 1n);
     const from = bounds.length > 0 ? bounds.reduce((a, b) => (a > b ? a : b)) : pair.seq;
-    result.push(
-      from === pair.seq
-        ? `${pair.domain}-${pair.server}-${pair.seq}`
-        : `${pair.domain}-${pair.server}-${from}..${pair.seq}`,
-    );
+    result.push(formatRange({ domain: pair.domain, server: pair.server, from, to: pair.seq }));
   }
   return result;
 }
@@ -64,7 +66,7 @@ export function errantTransactions(input: ErrantInput): string[] {
 function fallbackErrant(input: ErrantInput): string[] {
   const missing = input.gtid.missing(input.writer.known, input.host.known);
   return missing.filter((range) => {
-    const server = Number(range.split('-')[1]);
+    const server = parseRange(range).server;
     return input.writer.serverId === undefined || server !== input.writer.serverId;
   });
 }
@@ -81,16 +83,4 @@ export function gtidViewOf(
     known: knownPosition(obs, merge) ?? '',
     serverId: obs.serverId ?? rememberedServerId,
   };
-}
-
-/** How many transactions ranges like "0-1-101..103" or "0-1-100" name. */
-export function countTransactions(ranges: string[]): number {
-  let count = 0;
-  for (const item of ranges) {
-    const match = /-(\d+)(?:\.\.(\d+))?$/.exec(item);
-    if (!match) continue;
-    const from = BigInt(match[1] as string);
-    count += match[2] === undefined ? 1 : Number(BigInt(match[2]) - from + 1n);
-  }
-  return count;
 }

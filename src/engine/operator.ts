@@ -6,7 +6,7 @@
 import type { Mode } from '../config/schema.js';
 import { setOnline as setOnlineRecord } from '../monitor/state-machine.js';
 import type { EngineCore } from './core.js';
-import { countTransactions } from './errant.js';
+import { countTransactions } from '../mysql/gtid.js';
 import { liveErrant } from './errant-tracking.js';
 import { note, refused } from './operation.js';
 import { applyMove, reconcileRoles, switchoverTarget } from './reconcile.js';

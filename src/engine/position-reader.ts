@@ -1,4 +1,5 @@
 import { openConnection, type Endpoint } from '../mysql/connect.js';
+import { readPositions, type ServerPositions } from '../mysql/positions.js';
 import type { GtidView, PositionReader } from './context.js';
 
 /**
@@ -13,44 +14,25 @@ export class MysqlPositionReader implements PositionReader {
   ) {}
 
   async currentGtidPosition(host: string): Promise<string> {
-    const row = await this.read(host);
-    return this.merge(row.binlog ?? '', row.slave ?? '');
+    const { text } = await this.read(host);
+    return this.merge(text.binlogPos, text.slavePos);
   }
 
   async gtidView(host: string): Promise<GtidView> {
-    const row = await this.read(host);
+    const positions = await this.read(host);
+    const { text } = positions;
     return {
-      binlogState: row.state ?? '',
-      known: this.merge(row.binlog ?? '', row.slave ?? '', row.current ?? ''),
-      serverId: Number(row.server_id),
+      binlogState: text.binlogState,
+      known: this.merge(text.binlogPos, text.slavePos, text.currentPos),
+      serverId: positions.serverId,
     };
   }
 
-  private async read(host: string): Promise<{
-    binlog: string | null;
-    slave: string | null;
-    current: string | null;
-    state: string | null;
-    server_id: number | string;
-  }> {
+  private async read(host: string): Promise<ServerPositions> {
     const connection = await openConnection(this.endpointFor(host));
     try {
-      const [rows] = await connection.query({
-        sql: 'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave, @@global.gtid_current_pos AS current, @@global.gtid_binlog_state AS state, @@global.server_id AS server_id',
-        // A host gone silent must not hold the switchover or the operator's set-online.
-        timeout: 5000,
-      });
-      const row = (
-        rows as Array<{
-          binlog: string | null;
-          slave: string | null;
-          current: string | null;
-          state: string | null;
-          server_id: number | string;
-        }>
-      )[0];
-      if (!row) throw new Error(`${host}: no answer to the GTID query`);
-      return row;
+      // A host gone silent must not hold the switchover or the operator's set-online.
+      return await readPositions(connection, { timeoutMs: 5000, host });
     } finally {
       connection.destroy();
     }

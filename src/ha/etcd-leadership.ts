@@ -43,7 +43,7 @@ export interface EtcdLeadershipOptions {
  *
  * Winning an election increments the cluster's term by compare-and-swap in the same etcd
  * transaction that creates the election key: every term has exactly one winner, terms only grow,
- * and the term is the fencing token (src/ha/fencing.ts). A lost term is never resumed: a manager
+ * and the term is the fencing token (src/domain/fencing.ts). A lost term is never resumed: a manager
  * that lost its lease or key campaigns again and, if it wins, leads a new term.
  *
  * Events: 'change' (LeadershipChange) when this manager starts or stops leading.

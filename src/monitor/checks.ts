@@ -2,6 +2,7 @@ import type { HostConfig } from '../config/schema.js';
 import type { CheckName, CheckOutcome, HostObservation } from '../domain/observation.js';
 import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
 import { flavorOf, parseReplicationStatus, replicationStatusQuery } from '../mysql/dialect.js';
+import { POSITION_COLUMNS, positionsFromRow } from '../mysql/positions.js';
 
 export interface CheckTarget {
   name: string;
@@ -72,8 +73,7 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     const [variables] = await bounded(
       queryRows<Record<string, string | number | null>>(
         connection,
-        'SELECT @@global.read_only AS read_only, @@version AS version, @@global.server_id AS server_id, @@global.gtid_binlog_pos AS binlog_pos, ' +
-          '@@global.gtid_slave_pos AS slave_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_binlog_state AS binlog_state, ' +
+        `SELECT @@global.read_only AS read_only, @@version AS version, ${POSITION_COLUMNS}, ` +
           '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id',
       ),
     );
@@ -82,19 +82,15 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     );
     observation.readOnly = Number(variables?.read_only) === 1;
     observation.version = String(variables?.version ?? '');
-    observation.serverId = Number(variables?.server_id);
+    const positions = positionsFromRow(variables);
+    observation.serverId = positions.serverId;
     observation.uptimeSeconds = Number(uptime?.Value);
     observation.connectionId = Number(variables?.connection_id);
     if (variables?.slave_net_timeout !== null && variables?.slave_net_timeout !== undefined)
       observation.slaveNetTimeoutSeconds = Number(variables.slave_net_timeout);
     if (variables?.gtid_strict_mode !== null && variables?.gtid_strict_mode !== undefined)
       observation.gtidStrictMode = Number(variables.gtid_strict_mode) === 1;
-    observation.gtid = {
-      binlogPos: String(variables?.binlog_pos ?? ''),
-      slavePos: String(variables?.slave_pos ?? ''),
-      currentPos: String(variables?.current_pos ?? ''),
-      binlogState: String(variables?.binlog_state ?? ''),
-    };
+    observation.gtid = { ...positions.text };
     record(
       'mysql',
       started,

@@ -152,21 +152,6 @@ export function contains(a: GtidPosition | string, b: GtidPosition | string): bo
   return missingFrom(b, a).length === 0;
 }
 
-export type PositionOrder = 'equal' | 'ahead' | 'behind' | 'diverged';
-
-/** How `a` relates to `b`: ahead = a has everything b has and more; diverged = each lacks something. */
-export function comparePositions(
-  a: GtidPosition | string,
-  b: GtidPosition | string,
-): PositionOrder {
-  const aLacks = missingFrom(b, a).length > 0;
-  const bLacks = missingFrom(a, b).length > 0;
-  if (aLacks && bLacks) return 'diverged';
-  if (aLacks) return 'behind';
-  if (bLacks) return 'ahead';
-  return 'equal';
-}
-
 /** What to do when two positions hold different GTIDs with the same sequence in one domain. */
 type OnDivergence = 'throw' | 'keep-first';
 
@@ -213,75 +198,86 @@ export function mergePositionsKeepingFirst(
   return mergeInto(positions, 'keep-first');
 }
 
-export interface Candidate<T> {
-  item: T;
-  position: GtidPosition | string;
-}
-
-export type MostAdvanced<T> =
-  | { ok: true; winner: T; tiedWith: T[] }
-  | {
-      ok: false;
-      reason: string;
-      /** candidates that no other candidate is ahead of */ frontier: T[];
-    };
+// --- Ranges, lists and GTIDs inside other text: the only other GTID text the project reads ---
 
 /**
- * The candidate that has every transaction any other candidate has. Ties (equal positions) are
- * resolved in input order, so callers list their preferred host first. When no candidate
- * contains all the others (they diverged, or each is ahead in a different domain), there is
- * no safe winner and the result says why.
+ * Transactions of one server in one domain, sequence numbers `from` to `to` inclusive, as the
+ * engine names errant and missing transactions: "domain-server-seq" for one, else
+ * "domain-server-from..to".
  */
-export function mostAdvanced<T>(
-  candidates: Array<Candidate<T>>,
-  label: (item: T) => string = String,
-): MostAdvanced<T> {
-  if (candidates.length === 0) return { ok: false, reason: 'no candidates', frontier: [] };
-  const parsed = candidates.map((candidate) => ({
-    item: candidate.item,
-    position: asPosition(candidate.position),
-  }));
-  for (const candidate of parsed) {
-    if (parsed.every((other) => contains(candidate.position, other.position))) {
-      const tiedWith = parsed
-        .filter(
-          (other) =>
-            other !== candidate && comparePositions(candidate.position, other.position) === 'equal',
-        )
-        .map((other) => other.item);
-      return { ok: true, winner: candidate.item, tiedWith };
-    }
-  }
-  const frontier = parsed.filter(
-    (candidate) =>
-      !parsed.some((other) => comparePositions(other.position, candidate.position) === 'ahead'),
-  );
-  const details = frontier.flatMap((candidate) =>
-    frontier
-      .filter((other) => other !== candidate)
-      .map((other) => ({
-        candidate,
-        other,
-        missing: missingFrom(other.position, candidate.position),
-      }))
-      .filter((entry) => entry.missing.length > 0)
-      .map(
-        (entry) =>
-          `${label(entry.candidate.item)} lacks from ${label(entry.other.item)}: ${describeMissing(entry.missing)}`,
-      ),
-  );
-  return {
-    ok: false,
-    reason: `no candidate has every transaction: ${details.join(' | ')}`,
-    frontier: frontier.map((candidate) => candidate.item),
-  };
+export interface GtidRange {
+  domain: number;
+  server: number;
+  from: bigint;
+  to: bigint;
 }
 
-/** Total transactions counted by sequence numbers (sum over domains); for logs and ordering hints only. */
-export function totalSequence(position: GtidPosition | string): bigint {
-  let total = 0n;
-  for (const gtid of asPosition(position).values()) total += gtid.seq;
-  return total;
+const RANGE = /^(\d+-\d+-\d+)(?:\.\.(\d{1,20}))?$/;
+
+export function formatRange(range: GtidRange): string {
+  const prefix = `${range.domain}-${range.server}`;
+  return range.from === range.to ? `${prefix}-${range.to}` : `${prefix}-${range.from}..${range.to}`;
+}
+
+/** Parses "0-1-101..103" or "0-1-100"; throws GtidParseError on anything else. */
+export function parseRange(text: string): GtidRange {
+  const match = RANGE.exec(text);
+  if (!match) throw new GtidParseError(`"${text}" is not a GTID range (domain-server-seq[..seq])`);
+  const first = parseGtid(match[1] as string);
+  const to = match[2] === undefined ? first.seq : BigInt(match[2]);
+  if (to > UINT64_MAX) throw new GtidParseError(`"${text}" has a number out of range`);
+  return { domain: first.domain, server: first.server, from: first.seq, to };
+}
+
+/** How many transactions ranges like "0-1-101..103" or "0-1-100" name; what is no range counts none. */
+export function countTransactions(ranges: string[]): number {
+  let count = 0;
+  for (const item of ranges) {
+    let range: GtidRange;
+    try {
+      range = parseRange(item);
+    } catch {
+      continue;
+    }
+    count += Number(range.to - range.from + 1n);
+  }
+  return count;
+}
+
+/**
+ * True when `text` is a non-empty list of GTIDs as a server or a backup writes a position
+ * ("0-1-10" or "0-1-10, 1-2-5"): the check for positions that arrive from outside (an agent's
+ * request, a backup's metadata) before they go into SQL or a catalogue.
+ */
+export function isPositionText(text: string): boolean {
+  return text.split(',').every((part, index) => {
+    const entry = index === 0 ? part : part.trimStart();
+    if (entry === '' || entry !== entry.trim()) return false;
+    try {
+      parseGtid(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The GTIDs written inside other text, in order: the Info column of SHOW BINLOG EVENTS
+ * ("BEGIN GTID 0-1-5", "[0-1-4,0-2-3]"), or mariadb-binlog's output when `after` is "GTID "
+ * (only the GTIDs that follow that word). Numbers out of range are not GTIDs and are skipped.
+ */
+export function gtidsIn(text: string, after = ''): Gtid[] {
+  const prefix = after.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const found: Gtid[] = [];
+  for (const match of text.matchAll(new RegExp(`\\b${prefix}(\\d+-\\d+-\\d+)\\b`, 'g'))) {
+    try {
+      found.push(parseGtid(match[1] as string));
+    } catch {
+      continue;
+    }
+  }
+  return found;
 }
 
 // --- The engine's view: text positions in, text ranges out, divergence reported, never thrown ---
@@ -309,8 +305,7 @@ function rangeBounds(range: MissingRange): { from: bigint; to: bigint } {
 
 function rangeText(range: MissingRange): string {
   const { from, to } = rangeBounds(range);
-  const prefix = `${range.domain}-${range.have.server}`;
-  return from === to ? `${prefix}-${to}` : `${prefix}-${from}..${to}`;
+  return formatRange({ domain: range.domain, server: range.have.server, from, to });
 }
 
 export const mariadbGtid: GtidOps = {
@@ -325,80 +320,3 @@ export const mariadbGtid: GtidOps = {
     ),
   merge: (...positions) => formatPosition(mergePositionsKeepingFirst(...positions)),
 };
-
-// --- MySQL uuid:interval sets (not used by MariaDB; kept small for a future MySQL port) ---
-
-export type MysqlGtidSet = ReadonlyMap<string, ReadonlyArray<readonly [bigint, bigint]>>;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Merges overlapping and adjacent intervals so every set has one canonical form. */
-function normalizeIntervals(intervals: Array<[bigint, bigint]>): Array<[bigint, bigint]> {
-  const sorted = [...intervals].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const result: Array<[bigint, bigint]> = [];
-  for (const [start, end] of sorted) {
-    const last = result[result.length - 1];
-    if (last && start <= last[1] + 1n) last[1] = end > last[1] ? end : last[1];
-    else result.push([start, end]);
-  }
-  return result;
-}
-
-/** Parses MySQL's "uuid:1-5:7,uuid2:1-3" (as in @@gtid_executed). */
-export function parseMysqlGtidSet(text: string): MysqlGtidSet {
-  const set = new Map<string, Array<[bigint, bigint]>>();
-  for (const part of text.replace(/\s+/g, '').split(',')) {
-    if (part === '') continue;
-    const [rawUuid, ...ranges] = part.split(':');
-    const uuid = (rawUuid ?? '').toLowerCase();
-    if (!UUID.test(uuid) || ranges.length === 0)
-      throw new GtidParseError(
-        `"${part}" is not a MySQL GTID set entry (uuid:interval[:interval])`,
-      );
-    const intervals = set.get(uuid) ?? [];
-    for (const range of ranges) {
-      const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(range);
-      if (!match) throw new GtidParseError(`"${range}" in "${part}" is not an interval`);
-      const start = BigInt(match[1] as string);
-      const end = match[2] === undefined ? start : BigInt(match[2]);
-      if (start < 1n || end < start)
-        throw new GtidParseError(`"${range}" in "${part}" is not a valid interval`);
-      intervals.push([start, end]);
-    }
-    set.set(uuid, intervals);
-  }
-  return new Map([...set].map(([uuid, intervals]) => [uuid, normalizeIntervals(intervals)]));
-}
-
-export function formatMysqlGtidSet(set: MysqlGtidSet): string {
-  return [...set.keys()]
-    .sort()
-    .filter((uuid) => (set.get(uuid) ?? []).length > 0)
-    .map(
-      (uuid) =>
-        `${uuid}:${(set.get(uuid) ?? []).map(([start, end]) => (start === end ? `${start}` : `${start}-${end}`)).join(':')}`,
-    )
-    .join(',');
-}
-
-/** The transactions in `a` that are not in `b` (set difference). */
-export function subtractMysqlGtidSet(a: MysqlGtidSet, b: MysqlGtidSet): MysqlGtidSet {
-  const result = new Map<string, Array<[bigint, bigint]>>();
-  for (const [uuid, intervals] of a) {
-    let remaining: Array<[bigint, bigint]> = intervals.map(([start, end]) => [start, end]);
-    for (const [removeStart, removeEnd] of b.get(uuid) ?? []) {
-      const next: Array<[bigint, bigint]> = [];
-      for (const [start, end] of remaining) {
-        if (removeEnd < start || removeStart > end) {
-          next.push([start, end]);
-          continue;
-        }
-        if (start < removeStart) next.push([start, removeStart - 1n]);
-        if (end > removeEnd) next.push([removeEnd + 1n, end]);
-      }
-      remaining = next;
-    }
-    if (remaining.length > 0) result.set(uuid, remaining);
-  }
-  return result;
-}

@@ -1,5 +1,6 @@
-import { queryRows, type Connection } from './connect.js';
+import type { Connection } from './connect.js';
 import { contains, formatPosition, mergePositions, parsePosition } from './gtid.js';
+import { readPositions } from './positions.js';
 
 /**
  * Where a replica with MASTER_USE_GTID=slave_pos should ask its master to start.
@@ -60,14 +61,8 @@ export async function moveToServablePosition(
 ): Promise<StartDecision> {
   let lastError: Error | undefined;
   for (;;) {
-    const [row] = await queryRows<{ binlog: string; slave: string }>(
-      replica,
-      'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
-    );
-    const decision = startPosition(
-      { binlogPos: row?.binlog ?? '', slavePos: row?.slave ?? '' },
-      await masterBinlogPos(),
-    );
+    const { text } = await readPositions(replica);
+    const decision = startPosition(text, await masterBinlogPos());
     if (decision.kind === 'keep') return decision;
     if (decision.kind === 'move') {
       try {

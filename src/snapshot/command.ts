@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
-import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
+import { openConnection, type Connection } from '../mysql/connect.js';
+import { readPositions } from '../mysql/positions.js';
 
 /** Runs one program with an argument array (never a shell); rejects with stderr in the message. */
 export type CommandRunner = (
@@ -65,11 +66,8 @@ export async function withGlobalReadLock<T>(
     await connection.query('SET SESSION lock_wait_timeout = 10');
     await connection.query('FLUSH TABLES WITH READ LOCK');
     try {
-      const [row] = await queryRows<{ pos: string }>(
-        connection,
-        'SELECT @@global.gtid_binlog_pos AS pos',
-      );
-      return await work(row?.pos ?? '');
+      const positions = await readPositions(connection);
+      return await work(positions.text.binlogPos);
     } finally {
       await connection.query('UNLOCK TABLES').catch(() => undefined);
     }

@@ -1,5 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
-import { contains, formatPosition, mergePositions, parsePosition } from '../mysql/gtid.js';
+import { contains, formatPosition, mergePositions } from '../mysql/gtid.js';
+import { readPositions } from '../mysql/positions.js';
 import { queryRows, type Connection } from '../mysql/connect.js';
 import { moveToServablePosition } from '../mysql/start-position.js';
 
@@ -65,14 +66,11 @@ export async function reconnectPeers(
       const stoppedOnPurpose =
         row.Slave_IO_Running === 'No' && row.Slave_SQL_Running === 'No' && !died;
       const currentPos = String(row.Using_Gtid).toLowerCase() === 'current_pos';
-      const [positions] = await queryRows<{ binlog: string; slave: string }>(
-        peer,
-        'SELECT @@global.gtid_binlog_pos AS binlog, @@global.gtid_slave_pos AS slave',
-      );
-      const slavePos = formatPosition(parsePosition(String(positions?.slave ?? '')));
+      const positions = await readPositions(peer);
+      const slavePos = formatPosition(positions.slave);
       // Everything the peer has: what it asks for from now on (with current_pos the server does
       // this itself), so a copy whose binlog starts after the stale slave position can serve it.
-      const wanted = formatPosition(mergePositions(String(positions?.binlog ?? ''), slavePos));
+      const wanted = formatPosition(mergePositions(positions.binlog, positions.slave));
       const stale = !currentPos && wanted !== slavePos;
       if (!died && !stale) continue;
       const why = died
@@ -142,11 +140,7 @@ async function binlogPosOf(
 ): Promise<string> {
   const connection = await connect(target);
   try {
-    const [row] = await queryRows<{ binlog: string }>(
-      connection,
-      'SELECT @@global.gtid_binlog_pos AS binlog',
-    );
-    return String(row?.binlog ?? '');
+    return (await readPositions(connection)).text.binlogPos;
   } finally {
     connection.destroy();
   }
@@ -163,12 +157,8 @@ async function caughtUp(
   const connection = await connect(target);
   try {
     for (;;) {
-      const [row] = await queryRows<{ binlog: string }>(
-        connection,
-        'SELECT @@global.gtid_binlog_pos AS binlog',
-      );
       // The binlog, not the replication position: a peer can be served only what the binlog holds.
-      if (contains(row?.binlog ?? '', position)) return true;
+      if (contains((await readPositions(connection)).binlog, position)) return true;
       if (Date.now() > deadline) return false;
       await sleep(options.pollMs ?? 250);
     }

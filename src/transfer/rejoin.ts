@@ -5,10 +5,11 @@ import { connectManager, managerEndpoint } from '../checksum/hosts.js';
 import { pointAtWriter } from '../clone/clone.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ClusterState } from '../domain/cluster-state.js';
-import { countTransactions, errantTransactions, type GtidView } from '../engine/errant.js';
+import { errantTransactions, type GtidView } from '../engine/errant.js';
 import { MysqlPositionReader } from '../engine/position-reader.js';
-import { mariadbGtid } from '../mysql/gtid.js';
+import { formatGtid, gtidsIn, mariadbGtid, parseRange, type GtidRange } from '../mysql/gtid.js';
 import { queryRows } from '../mysql/connect.js';
+import { readPositions } from '../mysql/positions.js';
 import { clientArguments } from '../snapshot/command.js';
 import { readSecret } from '../config/secrets.js';
 import { ReseedRefused } from './reseed.js';
@@ -73,30 +74,24 @@ export function binlogWindow(range: string): {
   start: string;
   stop: string;
 } {
-  const match = /^(\d+)-(\d+)-(\d+)(?:\.\.(\d+))?$/.exec(range);
-  if (!match) throw new Error(`not a GTID range: ${range}`);
-  const [, domain, server, from, to] = match as unknown as [
-    string,
-    string,
-    string,
-    string,
-    string | undefined,
-  ];
-  const first = BigInt(from);
-  const last = BigInt(to ?? from);
+  let parsed: GtidRange;
+  try {
+    parsed = parseRange(range);
+  } catch {
+    throw new Error(`not a GTID range: ${range}`);
+  }
+  const { domain, server, from: first, to: last } = parsed;
   return {
-    domain: Number(domain),
-    server: Number(server),
+    domain,
+    server,
     first,
     last,
-    start: `${domain}-${server}-${first - 1n}`,
-    stop: `${domain}-${server}-${last}`,
+    start: formatGtid({ domain, server, seq: first - 1n }),
+    stop: formatGtid({ domain, server, seq: last }),
   };
 }
 
 type Window = ReturnType<typeof binlogWindow>;
-
-const GTID_IN_INFO = /\b(\d+)-(\d+)-(\d+)\b/g;
 
 /**
  * The GTIDs of the window's server that the host's binary logs hold inside the window, read by
@@ -119,9 +114,9 @@ export async function errantGtidsInBinlogs(
     );
     for (const event of events) {
       if (event.Event_type !== 'Gtid') continue;
-      const [gtid] = [...event.Info.matchAll(GTID_IN_INFO)];
+      const [gtid] = gtidsIn(event.Info);
       if (!gtid) continue;
-      const [domain, server, seq] = [Number(gtid[1]), Number(gtid[2]), BigInt(gtid[3] as string)];
+      const { domain, server, seq } = gtid;
       if (
         domain === window.domain &&
         server === window.server &&
@@ -133,9 +128,9 @@ export async function errantGtidsInBinlogs(
     // The server's last GTID in the domain when this file began (Gtid_list lists every
     // domain-server pair): below the window, no older file holds any of the window.
     const list = events.find((event) => event.Event_type === 'Gtid_list');
-    const before = [...(list?.Info ?? '').matchAll(GTID_IN_INFO)]
-      .filter((gtid) => Number(gtid[1]) === window.domain && Number(gtid[2]) === window.server)
-      .map((gtid) => BigInt(gtid[3] as string))[0];
+    const before = gtidsIn(list?.Info ?? '')
+      .filter((gtid) => gtid.domain === window.domain && gtid.server === window.server)
+      .map((gtid) => gtid.seq)[0];
     if (before === undefined || before < window.first) {
       reachedBefore = true;
       break;
@@ -246,7 +241,7 @@ export async function saveErrantEvents(
     client.cleanup();
   }
   const text = parts.slice(1).join('\n');
-  const found = [...text.matchAll(/\bGTID (\d+-\d+-\d+)\b/g)].map((match) => match[1] as string);
+  const found = gtidsIn(text, 'GTID ').map(formatGtid);
   const missing = expected.filter((gtid) => !found.includes(gtid));
   const extra = found.filter((gtid) => !expected.includes(gtid));
   if (missing.length > 0 || extra.length > 0) {
@@ -305,16 +300,10 @@ export async function repointToWriter(
   const connection = await connect(host);
   let position: string;
   try {
-    const [row] = await queryRows<{ pos: string }>(
-      connection,
-      'SELECT @@global.gtid_current_pos AS pos',
-    );
-    position = row?.pos ?? '';
+    position = (await readPositions(connection)).text.currentPos;
   } finally {
     connection.destroy();
   }
   await pointAtWriter(config, connect, host, writer, position);
   return position;
 }
-
-export { countTransactions };

@@ -192,7 +192,7 @@ test('a wrong transfer token leaves the offer open; many wrong tokens are limite
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { TransferSource } = await import('../../src/agent/transfer-source.js');
+  const { TransferSource } = await import('../../src/agent/transfer/source.js');
   const dir = mkdtempSync(join(tmpdir(), 'hostile-offer-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const source = new TransferSource({

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  comparePositions,
   contains,
+  countTransactions,
   describeMissing,
-  formatMysqlGtidSet,
+  formatGtid,
   formatPosition,
+  formatRange,
   GtidParseError,
+  gtidsIn,
+  isPositionText,
   mergePositions,
   missingFrom,
-  mostAdvanced,
   parseGtid,
-  parseMysqlGtidSet,
   parsePosition,
-  subtractMysqlGtidSet,
-  totalSequence,
+  parseRange,
 } from '../../src/mysql/gtid.js';
 
 test('parse and format MariaDB positions round-trip in canonical order', () => {
@@ -68,15 +68,10 @@ test('missingFrom names transactions one side lacks, per domain', () => {
   );
 });
 
-test('contains and comparePositions', () => {
+test('contains', () => {
   assert.equal(contains('0-1-10,1-2-5', '0-1-9'), true);
   assert.equal(contains('0-1-9', '0-1-10'), false);
   assert.equal(contains('0-1-9', ''), true);
-  assert.equal(comparePositions('0-1-10', '0-1-10'), 'equal');
-  assert.equal(comparePositions('0-1-11', '0-1-10'), 'ahead');
-  assert.equal(comparePositions('0-1-10', '0-1-10,1-1-1'), 'behind');
-  assert.equal(comparePositions('0-1-11,1-1-1', '0-1-10,1-1-2'), 'diverged');
-  assert.equal(comparePositions('0-2-10', '0-1-10'), 'diverged');
 });
 
 test('mergePositions takes the higher sequence per domain and refuses divergence', () => {
@@ -88,57 +83,19 @@ test('mergePositions takes the higher sequence per domain and refuses divergence
   assert.throws(() => mergePositions('0-1-10', '0-2-10'), /diverged/);
 });
 
-test('mostAdvanced picks the host that has everything, preferring the first on ties', () => {
-  const result = mostAdvanced([
-    { item: 'db2', position: '0-1-10' },
-    { item: 'db1', position: '0-1-12' },
-    { item: 'db3', position: '0-1-12' },
+test('ranges, position lists and GTIDs inside other text are read by the same parser', () => {
+  assert.deepEqual(parseRange('2-11-101..103'), { domain: 2, server: 11, from: 101n, to: 103n });
+  assert.equal(formatRange(parseRange('0-1-100')), '0-1-100');
+  assert.equal(formatRange({ domain: 0, server: 1, from: 98n, to: 100n }), '0-1-98..100');
+  assert.throws(() => parseRange('0-1'), GtidParseError);
+  assert.equal(countTransactions(['0-1-101..103', '0-2-7', 'nonsense']), 4);
+  assert.equal(isPositionText('0-1-10'), true);
+  assert.equal(isPositionText('0-1-10, 1-2-5'), true);
+  for (const bad of ['', ' 0-1-10', '0-1-10,', '0-1', 'a-b-c', '0-1-10\n'])
+    assert.equal(isPositionText(bad), false, JSON.stringify(bad));
+  assert.deepEqual(gtidsIn('BEGIN GTID 0-1-5 cid=3').map(formatGtid), ['0-1-5']);
+  assert.deepEqual(gtidsIn('[0-1-4,1-2-3]').map(formatGtid), ['0-1-4', '1-2-3']);
+  assert.deepEqual(gtidsIn('#1 GTID 0-1-5 trans\nSET @@gtid 0-1-6', 'GTID ').map(formatGtid), [
+    '0-1-5',
   ]);
-  assert.deepEqual(result, { ok: true, winner: 'db1', tiedWith: ['db3'] });
-  const single = mostAdvanced([{ item: 'db1', position: '' }]);
-  assert.equal(single.ok && single.winner, 'db1');
-  assert.equal(mostAdvanced([]).ok, false);
-});
-
-test('mostAdvanced refuses when no candidate contains the others, and says why', () => {
-  const result = mostAdvanced([
-    { item: 'db1', position: '0-1-12,1-2-3' },
-    { item: 'db2', position: '0-1-10,1-2-5' },
-    { item: 'db3', position: '0-1-9' },
-  ]);
-  assert.equal(result.ok, false);
-  if (result.ok) return;
-  assert.deepEqual(result.frontier, ['db1', 'db2']);
-  assert.match(
-    result.reason,
-    /db1 lacks from db2: domain 1: 2 transaction\(s\) after 1-2-3, up to 1-2-5/,
-  );
-  assert.match(
-    result.reason,
-    /db2 lacks from db1: domain 0: 2 transaction\(s\) after 0-1-10, up to 0-1-12/,
-  );
-  const diverged = mostAdvanced([
-    { item: 'a', position: '0-1-10' },
-    { item: 'b', position: '0-2-10' },
-  ]);
-  assert.equal(diverged.ok, false);
-});
-
-test('totalSequence sums domains', () => {
-  assert.equal(totalSequence('0-1-10,1-2-5'), 15n);
-  assert.equal(totalSequence(''), 0n);
-});
-
-test('MySQL GTID sets: parse, normalise, format, subtract', () => {
-  const uuidA = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
-  const uuidB = '4e11fa47-71ca-11e1-9e33-c80aa9429562';
-  const set = parseMysqlGtidSet(`${uuidB}:1-3,\n${uuidA.toUpperCase()}:1-5:7:6:10-12`);
-  assert.equal(formatMysqlGtidSet(set), `${uuidA}:1-7:10-12,${uuidB}:1-3`);
-  const missing = subtractMysqlGtidSet(set, parseMysqlGtidSet(`${uuidA}:2-6:11`));
-  assert.equal(formatMysqlGtidSet(missing), `${uuidA}:1:7:10:12,${uuidB}:1-3`);
-  assert.equal(formatMysqlGtidSet(subtractMysqlGtidSet(set, set)), '');
-  assert.throws(() => parseMysqlGtidSet('nope:1-2'), GtidParseError);
-  assert.throws(() => parseMysqlGtidSet(`${uuidA}:5-2`), /not a valid interval/);
-  assert.throws(() => parseMysqlGtidSet(`${uuidA}:0`), /not a valid interval/);
-  assert.throws(() => parseMysqlGtidSet(uuidA), GtidParseError);
 });

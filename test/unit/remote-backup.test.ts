@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { AgentBackupStore } from '../../src/agent/backup-store.js';
+import { AgentBackupStore } from '../../src/agent/transfer/backup-store.js';
 import { validateAgentConfig } from '../../src/agent/config.js';
-import { TransferRefused } from '../../src/agent/transfer-target.js';
+import { TransferRefused } from '../../src/agent/transfer/target.js';
 import {
   BACKUP_META,
   restoreBackup,

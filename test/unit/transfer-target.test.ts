@@ -12,7 +12,7 @@ import {
   TransferRefused,
   TransferTarget,
   type TransferStatus,
-} from '../../src/agent/transfer-target.js';
+} from '../../src/agent/transfer/target.js';
 
 /**
  * The target agent's receive/swap/rollback logic against a fake source (an HTTP server sending a

@@ -5,7 +5,7 @@ import { agentSecretFiles, agentTokenReader, startAgent } from '../../agent/agen
 import { secretFileProblems } from '../../config/secret-files.js';
 import { serverTlsOptions } from '../../net/tls.js';
 import { IpCommandDriver } from '../../agent/vip-driver.js';
-import { localServerOf } from '../../agent/transfer-config.js';
+import { localServerOf } from '../../agent/transfer/config.js';
 import { checkFenceReadiness } from '../../agent/fence-readiness.js';
 import { localFenceOf, localMysqlOf } from '../../agent/local-fence.js';
 import { formatProblem } from '../../config/problems.js';

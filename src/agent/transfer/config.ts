@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { readSecret } from '../config/secrets.js';
-import type { LocalServer } from '../snapshot/command.js';
+import { readSecret } from '../../config/secrets.js';
+import type { LocalServer } from '../../snapshot/command.js';
 
 /**
  * Agent-file keys for clone/restore through the agent (issue 14): how the server is stopped and
@@ -32,7 +32,7 @@ export const replicationSchema = z.strictObject({
   }),
 });
 
-/** The agent file's `mysql` section, as validated in config.ts (password_file already absolute). */
+/** The agent file's `mysql` section, as validated in src/agent/config.ts (password_file already absolute). */
 export interface AgentMysql {
   socket?: string;
   address: string;

@@ -14,17 +14,18 @@ import { get, type IncomingMessage } from 'node:http';
 import { get as getTls } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { Logger } from '../log.js';
-import { queryRows, sqlString } from '../mysql/connect.js';
-import { connectLocal, type LocalServer } from '../snapshot/command.js';
-import { mariabackupPrepare, readBackupGtid } from '../snapshot/mariabackup.js';
-import { ByteCounter, humanBytes, spawnProgram } from '../transfer/stream-tools.js';
+import type { Logger } from '../../log.js';
+import { queryRows, sqlString } from '../../mysql/connect.js';
+import { isPositionText } from '../../mysql/gtid.js';
+import { connectLocal, type LocalServer } from '../../snapshot/command.js';
+import { mariabackupPrepare, readBackupGtid } from '../../snapshot/mariabackup.js';
+import { ByteCounter, humanBytes, spawnProgram } from '../../transfer/stream-tools.js';
 import {
   SPACE_MARGIN,
   type ServerOutcome,
   type TransferPhase,
   type TransferStatus,
-} from '../domain/transfer.js';
+} from '../../domain/transfer.js';
 
 export { SPACE_MARGIN, type ServerOutcome, type TransferPhase, type TransferStatus };
 
@@ -262,7 +263,7 @@ export class TransferTarget {
         for (const name of readdirSync(staging))
           if (FOREIGN_REPLICATION_STATE.test(name)) rmSync(join(staging, name), { force: true });
       }
-      if (!/^\d+-\d+-\d+(,\s*\d+-\d+-\d+)*$/.test(gtidPosition))
+      if (!isPositionText(gtidPosition))
         throw new Error(`the copy has no usable GTID position ("${gtidPosition}")`);
       status.gtidPosition = gtidPosition;
       if (existsSync(datadir)) {

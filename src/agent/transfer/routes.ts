@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { requireBearerToken } from '../api/auth.js';
-import { HttpError, requireJson } from '../api/errors.js';
-import { AGENT_LIMITS, bodyDeadline } from '../api/limits.js';
-import { silentLogger } from '../log.js';
-import type { AgentAppOptions } from './app-options.js';
-import { agentFilePath, localServerOf } from './transfer-config.js';
-import { CatalogueRefused } from '../backup/catalogue.js';
+import { requireBearerToken } from '../../api/auth.js';
+import { HttpError, requireJson } from '../../api/errors.js';
+import { AGENT_LIMITS, bodyDeadline } from '../../api/limits.js';
+import { silentLogger } from '../../log.js';
+import type { AgentAppOptions } from '../app-options.js';
+import { agentFilePath, localServerOf } from './config.js';
+import { CatalogueRefused } from '../../backup/catalogue.js';
 import { AgentBackupStore } from './backup-store.js';
-import { TransferSource } from './transfer-source.js';
-import { readPasswordFile, TransferRefused, TransferTarget } from './transfer-target.js';
-import { sourceProblem } from './peers.js';
+import { TransferSource } from './source.js';
+import { readPasswordFile, TransferRefused, TransferTarget } from './target.js';
+import { sourceProblem } from '../peers.js';
 
 const transferId = z
   .string()

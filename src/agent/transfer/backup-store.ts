@@ -1,22 +1,17 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import type { Logger } from '../log.js';
-import { BACKUP_META, type BackupInfo } from '../backup/backup.js';
+import type { Logger } from '../../log.js';
+import { BACKUP_META, type BackupInfo } from '../../backup/backup.js';
 import {
   deleteFromCatalogue,
   readCatalogue,
   type CatalogueEntry,
   type CatalogueListing,
-} from '../backup/catalogue.js';
-import { receiveBackup, removeStaleStaging } from '../backup/receive.js';
-import { humanBytes } from '../transfer/stream-tools.js';
-import {
-  openStream,
-  SPACE_MARGIN,
-  TransferRefused,
-  type TransferStatus,
-} from './transfer-target.js';
+} from '../../backup/catalogue.js';
+import { receiveBackup, removeStaleStaging } from '../../backup/receive.js';
+import { humanBytes } from '../../transfer/stream-tools.js';
+import { openStream, SPACE_MARGIN, TransferRefused, type TransferStatus } from './target.js';
 
 export interface BackupReceiveRequest {
   id: string;

@@ -4,12 +4,12 @@ import { dirname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Response } from 'express';
 import { createGzip } from 'node:zlib';
-import { tokenMatches } from '../api/auth.js';
-import { BACKUP_META, type BackupInfo } from '../backup/backup.js';
-import type { Logger } from '../log.js';
-import { clientArguments, directorySize, type LocalServer } from '../snapshot/command.js';
-import type { SnapshotInfo, SnapshotMethod } from '../snapshot/types.js';
-import { ByteCounter, spawnProgram, Throttle } from '../transfer/stream-tools.js';
+import { tokenMatches } from '../../api/auth.js';
+import { BACKUP_META, type BackupInfo } from '../../backup/backup.js';
+import type { Logger } from '../../log.js';
+import { clientArguments, directorySize, type LocalServer } from '../../snapshot/command.js';
+import type { SnapshotInfo, SnapshotMethod } from '../../snapshot/types.js';
+import { ByteCounter, spawnProgram, Throttle } from '../../transfer/stream-tools.js';
 
 /** How long a target has to start pulling an offered copy; the token works once. */
 const OFFER_TTL_MS = 120_000;
