@@ -90,12 +90,15 @@ export class AgentExchange {
     }
   }
 
-  /** A protocol-1 manager (test setting) sends no field, as builds from before it did. */
+  /**
+   * A protocol-1 manager (test setting) sends the request as builds from before the field did:
+   * without it and without the fields added since (the roles the health endpoints answer from).
+   */
   private request(request: SyncBody): SyncRequest {
     const seq = this.options.transport.nextSeq();
     return this.protocol > PROTOCOL_WITHOUT_FIELD
       ? { protocol: this.protocol, ...request, seq }
-      : { ...request, seq };
+      : withoutProtocol({ ...request, seq });
   }
 
   /**
