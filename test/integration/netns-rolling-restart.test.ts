@@ -221,7 +221,7 @@ test(
       t.diagnostic(steps.join('; '));
       const pause = writes.longestPause(loadFrom);
       t.diagnostic(
-        `${writes.acked().length} writes acknowledged, longest pause ${pause.pauseMs} ms; ` +
+        `${writes.acked().length} writes acknowledged, longest pause ${pause.pauseMs} ms from ${(((pause.from ?? loadFrom) - loadFrom) / 1000).toFixed(1)} s; ` +
           `${seen.length} status samples; total ${((Date.now() - started) / 1000).toFixed(0)} s`,
       );
 
