@@ -200,7 +200,16 @@ test('a manager one protocol behind current agents: the cluster works, and a kil
       10_000,
     );
     t.diagnostic(
-      `first write on db2 ${(writes.firstAckOfWriteSentAfter(killedAt + 50) as number) - killedAt} ms after the kill`,
+      `first write on db2 ${(writes.firstAckOfWriteSentAfter(killedAt + 50) as number) - killedAt} ms after the kill; ` +
+        manager
+          .journal()
+          .filter((entry) => entry.at >= killedAt)
+          .slice(0, 20)
+          .map(
+            (entry) =>
+              `+${entry.at - killedAt} ms ${entry.phase} ${entry.event} ${entry.host ?? ''} ${(entry.reason ?? '').slice(0, 80)}`,
+          )
+          .join(', '),
     );
   });
 
