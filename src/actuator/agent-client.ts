@@ -24,10 +24,25 @@ export class AgentError extends Error {
     message: string,
     /** HTTP status when the agent answered; undefined for network errors and timeouts. */
     readonly status?: number,
+    /** The agent's error code; for a network error, AGENT_NOT_LISTENING when the connection was refused. */
     readonly code?: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * The agent's host refused the connection: it is reachable and nothing listens on the agent's
+ * port, so no agent process runs there (stopped, restarting, crashed) and nothing on that host
+ * would fence it.
+ */
+export const AGENT_NOT_LISTENING = 'not_listening';
+
+/** True for an AgentError whose connection was refused (see AGENT_NOT_LISTENING). */
+export function agentNotListening(error: unknown): boolean {
+  return (
+    error instanceof AgentError && error.status === undefined && error.code === AGENT_NOT_LISTENING
+  );
 }
 
 export interface AgentClientOptions {
@@ -155,12 +170,17 @@ export class AgentClient {
         (error as Error).name === 'TimeoutError'
           ? `no answer within ${timeoutMs} ms`
           : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
+      const refused = (error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
       // A TLS 1.3 server refuses a client certificate after the handshake, by closing: say what that usually means.
       const hint =
         url.startsWith('https:') && /other side closed|socket hang up|ECONNRESET/.test(cause)
           ? ' (the agent closed the TLS connection: does it require a client certificate from its client_ca_file? see actuator.agent_cert_file)'
           : '';
-      throw new AgentError(`${method} ${url}: ${cause}${hint}`);
+      throw new AgentError(
+        `${method} ${url}: ${cause}${hint}`,
+        undefined,
+        refused ? AGENT_NOT_LISTENING : undefined,
+      );
     }
     const text = await response.text();
     let parsed: unknown;

@@ -8,7 +8,7 @@ import {
 import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
-import { AgentError } from './agent-client.js';
+import { AgentError, agentNotListening } from './agent-client.js';
 import type { AgentTransport } from './types.js';
 
 export interface AgentReport {
@@ -86,16 +86,20 @@ export class AgentExchange {
       return answer;
     } catch (error) {
       if (isProtocolMismatch(error)) this.mismatched(host, (error as Error).message);
+      if (agentNotListening(error)) this.notListening(host, (error as Error).message);
       throw error;
     }
   }
 
-  /** A protocol-1 manager (test setting) sends no field, as builds from before it did. */
+  /**
+   * A protocol-1 manager (test setting) sends the request as builds from before the field did:
+   * without it and without the fields added since (the roles the health endpoints answer from).
+   */
   private request(request: SyncBody): SyncRequest {
     const seq = this.options.transport.nextSeq();
     return this.protocol > PROTOCOL_WITHOUT_FIELD
       ? { protocol: this.protocol, ...request, seq }
-      : { ...request, seq };
+      : withoutProtocol({ ...request, seq });
   }
 
   /**
@@ -293,6 +297,7 @@ export class AgentExchange {
     // Stale: a newer change reached the agent first; this desired set was already outdated.
     if (error instanceof AgentError && error.status === 409 && error.code === 'stale') return;
     if (isProtocolMismatch(error)) this.mismatched(host, error.message);
+    if (agentNotListening(error)) this.notListening(host, error.message);
     const previous = this.reports.get(host);
     const message = error.message;
     if (previous?.error === undefined) {
@@ -315,6 +320,28 @@ export class AgentExchange {
       failedAt: previous?.failedAt ?? this.now(),
     });
     this.exportHost(host, undefined);
+  }
+
+  /**
+   * No agent process runs on `host` (its port refused the connection: stopped for an upgrade,
+   * restarting, crashed). A lease it confirmed before no longer counts: that process is gone, and
+   * the one that starts next holds no lease until this manager grants it one, so nothing on that
+   * host would fence it if it were cut off now. A failover away from it then needs a proved
+   * fence (the lease gate's never-confirmed path) instead of waiting for a lapse that nobody
+   * would act on. The next answer that says it holds the lease counts again.
+   */
+  private notListening(host: string, detail: string): void {
+    if (!this.leaseConfirmed.delete(host)) return;
+    this.options.journal?.append({
+      phase: 'note',
+      event: 'agent.lease_unconfirmed',
+      host,
+      reason: `${host}'s agent is not running (${detail}): the writer lease it held is gone with it, so a failover away from ${host} needs its fence proved until its agent holds the lease again`,
+    });
+    this.options.log.warn(
+      { event: 'agent.lease_unconfirmed', host, err: detail },
+      `${host}'s agent is not running: its writer lease no longer counts`,
+    );
   }
 
   /**

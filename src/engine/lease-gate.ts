@@ -6,7 +6,10 @@ export interface LeaseGateInput {
   leaseMs: number;
   /** Covers how late another agent's report of a contact with the old writer's agent can be. */
   marginMs: number;
-  /** The agent said it held the lease at least once in this manager's life (undefined: never). */
+  /**
+   * The agent said it held the lease in this manager's life, and has not been found not running
+   * since (undefined: never, or its process was gone after that: see AgentExchange).
+   */
   confirmedAt?: number;
   /** The latest moment anyone is known to have reached the old writer's agent. */
   lastContact(): number;
@@ -202,7 +205,7 @@ class FenceRequests {
       : this.describeUnanswered();
     return {
       ok: false,
-      detail: `${this.input.writer}'s agent cannot be asked to fence (${why}) and never confirmed holding the writer lease since this manager started, so its lease cannot be waited out: promoting could make two writers`,
+      detail: `${this.input.writer}'s agent cannot be asked to fence (${why}) and holds no lease this manager knows of (none confirmed since this manager started, or since its agent was last found not running), so its lease cannot be waited out: promoting could make two writers`,
       agent: true,
     };
   }

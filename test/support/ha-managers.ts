@@ -23,8 +23,16 @@ export interface ManagerProcess {
   journal(): JournalEntry[];
 }
 
-/** A manager as a child process (`switchyard run -c FILE`), SIGKILLed when the test ends. */
-export function managerProcess(t: TestContext, name: string, config: LoadedConfig): ManagerProcess {
+/**
+ * A manager as a child process (`switchyard run -c FILE`), SIGKILLed when the test ends; `env`
+ * is added to its environment (e.g. SWITCHYARD_PROTOCOL=1: a manager of the previous protocol).
+ */
+export function managerProcess(
+  t: TestContext,
+  name: string,
+  config: LoadedConfig,
+  env?: Record<string, string>,
+): ManagerProcess {
   const token = readSecret({ file: config.auth.token_file, env: config.auth.token_env }, 'token');
   const url = `http://${config.listen}`;
   const logFile = join(config.state_dir, '..', `${name}.log`);
@@ -37,6 +45,7 @@ export function managerProcess(t: TestContext, name: string, config: LoadedConfi
       const log = openSync(logFile, 'a');
       manager.child = spawn(process.execPath, [CLI, 'run', '-c', config.source], {
         stdio: ['ignore', log, log],
+        env: { ...process.env, ...env },
       });
       closeSync(log);
     },

@@ -99,8 +99,11 @@ export interface NetnsCluster {
   agentPasswordFile: string;
   /** Where a host's MariaDB directory is (datadir = <dir>/data). */
   instanceDir(name: string): string;
-  /** SIGKILL of a host's agent (its VIPs stay on the interface). */
-  killAgent(name: string): Promise<void>;
+  /**
+   * Stops a host's agent and waits for it to exit: SIGKILL by default (a crash), SIGTERM for a
+   * clean stop as a service manager's restart does. Its VIPs stay on the interface either way.
+   */
+  killAgent(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a host's agent again (after killAgent) and waits for /healthz. */
   startAgent(name: string): Promise<void>;
   /** The pid of a host's running agent (`ip netns exec` execs it), for SIGSTOP / SIGCONT. */
@@ -381,12 +384,12 @@ export async function startNetnsCluster(
       appUser,
       agentPasswordFile,
       instanceDir: (name) => instanceDirs.get(name) as string,
-      async killAgent(name) {
+      async killAgent(name, signal = 'SIGKILL') {
         const entry = agentByHost.get(name);
         const child = entry?.child;
-        if (!child || child.exitCode !== null) return;
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
+        child.kill(signal);
         await exited;
       },
       agentPid(name) {

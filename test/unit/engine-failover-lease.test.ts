@@ -1,10 +1,12 @@
 /**
  * The lease step of a failover with the hosts' agents (a fake transport over the simulated
  * cluster): kill -9 of the writer's mariadbd while its agent lives on and keeps its lease through
- * the other agents, and one exchange with that agent timed out just then.
+ * the other agents, and one exchange with that agent timed out just then; the writer lost while
+ * its agent is not running at all (stopped for an upgrade).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AGENT_NOT_LISTENING, AgentError } from '../../src/actuator/agent-client.js';
 import { AgentExchange } from '../../src/actuator/agent-exchange.js';
 import type { AgentTransport } from '../../src/actuator/types.js';
 import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../../src/domain/agent-exchange.js';
@@ -23,6 +25,8 @@ class SimAgents implements AgentTransport {
   readonly alive = new Set<string>(['db1', 'db2', 'db3']);
   /** Per-cycle exchanges with these agents time out (a loaded machine). */
   readonly slowSync = new Set<string>();
+  /** No agent process runs on these hosts: their port refuses connections (stopped, restarting). */
+  readonly stopped = new Set<string>();
   /** Fence requests answered with a timeout before the agent answers one. */
   releaseTimeouts = 0;
   readonly releases: Array<{ at: number; answered: boolean }> = [];
@@ -42,6 +46,7 @@ class SimAgents implements AgentTransport {
   }
 
   async sync(host: string, request: SyncRequest): Promise<SyncAnswer> {
+    if (this.stopped.has(host)) throw refused(host);
     if (!this.alive.has(host) || this.slowSync.has(host))
       throw new Error(`${host}'s agent: no answer within 500 ms`);
     const holder = this.leaseHolder();
@@ -70,6 +75,7 @@ class SimAgents implements AgentTransport {
 
   async releaseLease(host: string): Promise<ReleaseAnswer> {
     this.sim.calls.push(`releaseLease:${host}`);
+    if (this.stopped.has(host)) throw refused(host);
     if (!this.alive.has(host) || this.releaseTimeouts > 0) {
       this.releaseTimeouts -= 1;
       this.releases.push({ at: Date.now(), answered: false });
@@ -84,6 +90,14 @@ class SimAgents implements AgentTransport {
 
   /** The host whose agent answered a release (it holds no lease from then on). */
   leaseReleased?: string;
+}
+
+function refused(host: string): AgentError {
+  return new AgentError(
+    `POST http://${host}.test:9106/api/v1/sync: connect ECONNREFUSED`,
+    undefined,
+    AGENT_NOT_LISTENING,
+  );
 }
 
 function agentHarness() {
@@ -183,4 +197,40 @@ test("the old writer's agent still reaches the other agents but never answers th
   assert.match(refusal?.reason ?? '', /fence request\(s\) got no answer/);
   // Bound: 2 x (lease 500 ms + margin 1000 ms).
   assert.ok(Date.now() - started < 3000 + 1500, `held the engine ${Date.now() - started} ms`);
+});
+
+test("the writer's agent is not running (its port refuses: stopped for an upgrade) when the writer is lost: no promotion on a lease lapse nobody would act on; once the agent is back and proves the fence, the failover completes", async () => {
+  const { h, sim, transport, agents, cycle } = agentHarness();
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.ok(agents.leaseConfirmedAt('db1') !== undefined, "db1's agent confirmed its lease");
+  // db1's agent is stopped; the manager's next exchange is refused. Then db1 is lost (cut off,
+  // or dead: the manager cannot tell, and no agent runs there to fence it).
+  transport.stopped.add('db1');
+  transport.alive.delete('db1');
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(agents.leaseConfirmedAt('db1'), undefined, 'the stopped agent holds no lease');
+  sim.killHost('db1');
+  const state = await cycle({
+    db1: 'HARD_OFFLINE',
+    db2: 'REPLICATION_FAIL',
+    db3: 'REPLICATION_FAIL',
+  });
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db1', events.join('\n'));
+  assert.ok(!sim.calls.includes('setReadOnly:db2:false'), sim.calls.join(' '));
+  assert.ok(!events.includes('decision:failover.lease_wait:db1'), events.join('\n'));
+  assert.ok(events.includes('refused:failover.refused:db2'), events.join('\n'));
+  assert.deepEqual(h.sim.violations, []);
+
+  // The agent starts again (its server is dead): the fence request is answered and proved.
+  transport.stopped.delete('db1');
+  transport.alive.add('db1');
+  const after = await cycle({
+    db1: 'HARD_OFFLINE',
+    db2: 'REPLICATION_FAIL',
+    db3: 'REPLICATION_FAIL',
+  });
+  assert.equal(holderOf(after.roles, 'writer'), 'db2', h.events().join('\n'));
+  assert.ok(h.events().includes('note:failover.lease_released:db1'), h.events().join('\n'));
+  assert.deepEqual(h.sim.violations, []);
 });

@@ -222,10 +222,17 @@ test("the agent's 409 protocol_mismatch counts as a mismatch on the manager too"
   assert.ok(journal.entries.some((entry) => entry.event === 'agent.protocol_mismatch'));
 });
 
-test('a manager speaking protocol 1 (test setting) sends no protocol field', async () => {
+test('a manager speaking protocol 1 (test setting) sends what builds before the field sent', async () => {
   const { exchange, sent } = manager(async (request) => answer(request.seq), 1);
-  await exchange.exchangeNow('db1', REQUEST, 1000);
-  assert.equal('protocol' in (sent[0] ?? {}), false);
+  const request = { ...REQUEST, roles: ['reader'], writer_role: 'writer', max_lag_ms: 10_000 };
+  await exchange.exchangeNow('db1', request, 1000);
+  exchange.send('db1', request);
+  await exchange.settled();
+  assert.equal(sent.length, 2);
+  for (const body of sent)
+    for (const key of ['protocol', 'roles', 'writer_role', 'max_lag_ms'])
+      assert.equal(key in body, false, `${key} left out`);
+  assert.deepEqual(sent[1]?.vips, REQUEST.vips);
 });
 
 test('the manager exports its build', async () => {
