@@ -310,8 +310,10 @@ export class ClusterRuntime {
   /**
    * Leadership (ha), the heartbeat writer, silences, schedules, then the monitor loop. `listen`
    * names the listener in the journal's start note; the listener itself belongs to the process.
+   * `firstCycleDelayMs` spreads the clusters of a fleet over the interval, so that their checks
+   * do not all open their connections at the same instant every cycle.
    */
-  async start(listen: string): Promise<void> {
+  async start(listen: string, firstCycleDelayMs = 0): Promise<void> {
     this.metrics.setMode(this.state.mode);
     if (this.ha) {
       // The first round (lease, maybe the election) runs now; etcd unreachable is not fatal: the
@@ -358,7 +360,7 @@ export class ClusterRuntime {
     );
     catalogueTimer.unref();
     this.schedules.push({ stop: () => clearInterval(catalogueTimer) });
-    this.loopDone = this.loop();
+    this.loopDone = this.loop(firstCycleDelayMs);
   }
 
   /** The mode the cluster starts in (for the process's start-up log). */
@@ -482,8 +484,9 @@ export class ClusterRuntime {
     this.leaderChangesSeen = changes;
   }
 
-  private async loop(): Promise<void> {
+  private async loop(firstCycleDelayMs: number): Promise<void> {
     const interval = this.config.monitor.interval;
+    if (firstCycleDelayMs > 0) await this.pause(firstCycleDelayMs);
     while (!this.stopping) {
       const started = Date.now();
       try {
@@ -508,16 +511,21 @@ export class ClusterRuntime {
       }
       if (this.cycleRequested) wait = 0;
       this.cycleRequested = false;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.wake = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, wait);
-        this.wake = done;
-      });
+      await this.pause(wait);
     }
+  }
+
+  /** Waits `ms`, cut short by cycleSoon() or stop(). */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
   }
 
   /** Ends the loop, the schedules, the heartbeat, the agents' exchanges and leadership; journals the stop. */

@@ -159,8 +159,10 @@ export class Daemon {
       this.metricsServer = await listen(plain, shared.metrics_listen);
       this.metricsUrl = serverUrl(this.metricsServer, shared.metrics_listen);
     }
-    for (const cluster of this.clusters) {
-      await cluster.start(shared.listen);
+    const count = this.clusters.length;
+    for (const [index, cluster] of this.clusters.entries()) {
+      // Several clusters: their cycles spread evenly over the interval rather than in one burst.
+      await cluster.start(shared.listen, (index * cluster.config.monitor.interval) / count);
       for (const warning of configWarnings(cluster.config))
         cluster.options.log.warn({ event: 'config.warning', warning }, warning);
     }
