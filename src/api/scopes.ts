@@ -51,7 +51,7 @@ export function scopeFor(method: string, path: string): Scope {
   if (route === 'POST /alerts') return 'alerts';
   // Transfer jobs show hosts, byte counts and outcomes, nothing more than the journal does.
   // The backup catalogue: ids, times, sizes and GTIDs, no data.
-  if (/^GET \/(status|checks|analysis|journal|backups|transfers(\/[^/]+)?)$/.test(route))
+  if (/^GET \/(clusters|status|checks|analysis|journal|backups|transfers(\/[^/]+)?)$/.test(route))
     return 'read';
   if (
     /^POST \/hosts\/[^/]+\/(online|offline)$/.test(route) ||

@@ -11,18 +11,21 @@ import {
 import { admitConnections } from '../net/admission.js';
 import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from '../net/tls.js';
 import type { Logger } from '../log.js';
-import type { SwitchyardMetrics } from '../exporter/metrics.js';
+import type { MetricsSource } from '../exporter/merge.js';
 import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';
 import { errorHandler, requireJson, sendError } from './errors.js';
 
 export interface HttpAppOptions {
-  metrics: SwitchyardMetrics;
+  /** What /metrics serves: one cluster's registry, or every cluster's merged. */
+  metrics: MetricsSource;
   /** The configured API tokens, read per request (rotation); a single token is `[{name: 'admin', scopes: ['admin']}]`. */
   getTokens: () => TokenSpec[];
   /** Require a read-scoped token on /metrics too (config `metrics_auth`). */
   metricsAuth?: boolean;
   /** Routers mounted under /api/v1, all behind the bearer token. */
   apiRouters: Router[];
+  /** Run under /api/v1 before authentication (taking the cluster's name out of the URL, so scopes read the plain route). */
+  apiBeforeAuth?: express.RequestHandler[];
   /** Readiness: false until the first monitor cycle finished, for example. */
   isReady?: () => { ready: boolean; detail: string };
   logger?: Logger;
@@ -66,6 +69,7 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
 
   app.use(inFlightLimit(options.maxInFlight ?? limits.maxInFlight, limits.perClientInFlight));
   const api = express.Router();
+  for (const handler of options.apiBeforeAuth ?? []) api.use(handler);
   api.use(auth);
   api.use(perTokenLimit(limits.perTokenInFlight));
   api.use(requireJson);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { fetch as undiciFetch } from 'undici';
 import { tokenSpecs } from '../api/scopes.js';
 import { TlsDispatcher } from '../net/tls.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfigs } from '../config/conf-dir.js';
 import { readSecret } from '../config/secrets.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from './exit.js';
 import { bearerJsonInit } from '../net/bearer-json.js';
@@ -11,6 +11,8 @@ export interface ClientOptions {
   url?: string;
   tokenFile?: string;
   config?: string;
+  /** The cluster to address when the daemon runs several (`--cluster NAME`). */
+  cluster?: string;
   caFile?: string;
   certFile?: string;
   keyFile?: string;
@@ -24,7 +26,14 @@ export function withDaemonOptions(command: Command): Command {
       '--token-file <file>',
       'file with the API token (default: SWITCHYARD_TOKEN, else from -c)',
     )
-    .option('-c, --config <file>', 'config file to take the URL and token file from')
+    .option(
+      '-c, --config <file>',
+      'config file (or clusters: file, conf.d directory) to take the URL and token file from',
+    )
+    .option(
+      '--cluster <name>',
+      'the cluster to address, when the daemon runs several (default: its only one)',
+    )
     .option(
       '--ca-file <file>',
       "CA certificate to verify the daemon's HTTPS certificate with (default: the system store)",
@@ -55,7 +64,8 @@ function localUrl(listen: string, https: boolean): string {
 export function createDaemonClient(options: ClientOptions): DaemonClient {
   let baseUrl = options.url;
   let token: string | undefined;
-  const config = options.config ? loadConfig(options.config) : undefined;
+  // listen, tls and auth are process-level: any cluster of a clusters: file or conf.d gives them.
+  const config = options.config ? loadConfigs(options.config)[0] : undefined;
   if (!baseUrl)
     baseUrl = config ? localUrl(config.listen, config.tls !== undefined) : 'http://127.0.0.1:9105';
   if ((options.certFile === undefined) !== (options.keyFile === undefined))
@@ -87,6 +97,11 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   if (!token)
     throw new CliExit(EXIT_USAGE, 'no API token: set SWITCHYARD_TOKEN, or pass --token-file or -c');
   const base = baseUrl.replace(/\/$/, '');
+  // Several clusters behind one listener: /api/v1/clusters/NAME/... addresses one of them.
+  const addressed = (path: string) =>
+    options.cluster === undefined
+      ? path
+      : path.replace(/^\/api\/v1\//, `/api/v1/clusters/${encodeURIComponent(options.cluster)}/`);
   const send = async <T>(root: string, method: string, path: string, body?: unknown) => {
     let response: { status: number; text(): Promise<string> };
     try {
@@ -116,7 +131,7 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
   return {
     baseUrl: base,
     async request<T>(method: string, path: string, body?: unknown) {
-      const first = await send<T>(base, method, path, body);
+      const first = await send<T>(base, method, addressed(path), body);
       // Several managers: a follower answers 409 not_leader with the leader's URL; follow it once.
       const refusal = first.body as { error?: string; leader?: unknown } | undefined;
       if (
@@ -125,7 +140,7 @@ export function createDaemonClient(options: ClientOptions): DaemonClient {
         typeof refusal.leader === 'string' &&
         /^https?:\/\//.test(refusal.leader)
       ) {
-        return send<T>(refusal.leader.replace(/\/$/, ''), method, path, body);
+        return send<T>(refusal.leader.replace(/\/$/, ''), method, addressed(path), body);
       }
       return first;
     },

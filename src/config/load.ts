@@ -45,13 +45,10 @@ export function validateConfig(raw: unknown): { config?: Config; problems: Probl
     : { problems: sorted };
 }
 
-export function parseConfigText(
-  text: string,
-  file: string,
-): { config?: LoadedConfig; problems: Problem[] } {
-  let raw: unknown;
+/** The YAML document in `text`, or the problem that stops it being read. */
+export function parseYaml(text: string, file: string): { raw?: unknown; problems: Problem[] } {
   try {
-    raw = yaml.load(text, { filename: file });
+    return { raw: yaml.load(text, { filename: file }), problems: [] };
   } catch (error) {
     const mark = (error as { mark?: { line: number; column: number } }).mark;
     const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : '(yaml)';
@@ -64,6 +61,22 @@ export function parseConfigText(
       ],
     };
   }
+}
+
+export function parseConfigText(
+  text: string,
+  file: string,
+): { config?: LoadedConfig; problems: Problem[] } {
+  const { raw, problems } = parseYaml(text, file);
+  if (problems.length > 0) return { problems };
+  return configFromDocument(raw, file);
+}
+
+/** One cluster's section, validated, with its relative paths resolved against `file`'s folder. */
+export function configFromDocument(
+  raw: unknown,
+  file: string,
+): { config?: LoadedConfig; problems: Problem[] } {
   const { config, problems } = validateConfig(raw);
   if (!config) return { problems };
   const base = dirname(resolve(file));
@@ -117,10 +130,10 @@ export function parseConfigText(
   return { config: loaded, problems: [] };
 }
 
-export function readConfigFile(file: string): { config?: LoadedConfig; problems: Problem[] } {
-  let text: string;
+/** A file's text, or the problem that stops it being read. */
+export function readText(file: string): { text?: string; problems: Problem[] } {
   try {
-    text = readFileSync(file, 'utf8');
+    return { text: readFileSync(file, 'utf8'), problems: [] };
   } catch (error) {
     return {
       problems: [
@@ -131,6 +144,11 @@ export function readConfigFile(file: string): { config?: LoadedConfig; problems:
       ],
     };
   }
+}
+
+export function readConfigFile(file: string): { config?: LoadedConfig; problems: Problem[] } {
+  const { text, problems } = readText(file);
+  if (text === undefined) return { problems };
   return parseConfigText(text, file);
 }
 

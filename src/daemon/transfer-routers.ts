@@ -5,45 +5,45 @@ import { transferRouter, type TransferJob } from '../api/transfer-routes.js';
 import { RemoteBackups } from '../transfer/remote-backup.js';
 import { Reseeder } from '../transfer/reseed.js';
 import { AutoRejoin } from './auto-rejoin.js';
-import type { Daemon } from './daemon.js';
+import type { ClusterRuntime } from './cluster-runtime.js';
 
-/** Clone, rejoin, backup and restore through the agents: one Reseeder per daemon, so two transfers into one host are refused. */
-export function transferRouters(daemon: Daemon): Router[] {
-  const log = daemon.options.log.child({ component: 'transfer' });
-  const reseeder = new Reseeder(daemon.config, {
-    journal: daemon.journal,
-    metrics: daemon.metrics,
+/** Clone, rejoin, backup and restore through the agents: one Reseeder per cluster, so two transfers into one host are refused. */
+export function transferRouters(cluster: ClusterRuntime): Router[] {
+  const log = cluster.options.log.child({ component: 'transfer' });
+  const reseeder = new Reseeder(cluster.config, {
+    journal: cluster.journal,
+    metrics: cluster.metrics,
     logger: log,
   });
-  const catalogues = daemon.backupCatalogues;
+  const catalogues = cluster.backupCatalogues;
   const backups = new RemoteBackups(
-    daemon.config,
+    cluster.config,
     reseeder,
-    { journal: daemon.journal, metrics: daemon.metrics, logger: log },
+    { journal: cluster.journal, metrics: cluster.metrics, logger: log },
     catalogues,
   );
   catalogues.busy = () => backups.backupsInUse();
   const jobs = new Map<string, TransferJob>();
-  daemon.settleBeforeStop.push(() =>
+  cluster.settleBeforeStop.push(() =>
     Promise.allSettled(
       [...jobs.values()].flatMap((job) => (!job.done && job.settled ? [job.settled] : [])),
     ),
   );
-  const deps = { config: daemon.config, reseeder, state: () => daemon.engine.snapshot(), jobs };
-  const rejoinDeps = { ...deps, engine: daemon.engine, journal: daemon.journal };
-  if (daemon.config.monitor.auto_rejoin) {
+  const deps = { config: cluster.config, reseeder, state: () => cluster.engine.snapshot(), jobs };
+  const rejoinDeps = { ...deps, engine: cluster.engine, journal: cluster.journal };
+  if (cluster.config.monitor.auto_rejoin) {
     const auto = new AutoRejoin({
-      config: daemon.config,
-      journal: daemon.journal,
-      metrics: daemon.metrics,
-      log: daemon.options.log.child({ component: 'auto-rejoin' }),
-      mayAct: () => daemon.leadership.mayAct(),
-      inMaintenance: (host) => daemon.engine.inMaintenance(host),
+      config: cluster.config,
+      journal: cluster.journal,
+      metrics: cluster.metrics,
+      log: cluster.options.log.child({ component: 'auto-rejoin' }),
+      mayAct: () => cluster.leadership.mayAct(),
+      inMaintenance: (host) => cluster.engine.inMaintenance(host),
       rejoin: (host) => rejoinHost(rejoinDeps, host, { discardErrant: true }),
       jobs,
     });
-    daemon.afterCycle.push((cycle) => auto.consider(cycle.state, cycle.observations));
-    daemon.autoRejoinReport = () => auto.last;
+    cluster.afterCycle.push((cycle) => auto.consider(cycle.state, cycle.observations));
+    cluster.autoRejoinReport = () => auto.last;
   }
   return [
     transferRouter(deps),

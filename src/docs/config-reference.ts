@@ -1,6 +1,7 @@
 import * as yaml from 'js-yaml';
 import { agentConfigSchema } from '../agent/config.js';
 import { describeConfigKeys, flattenKeys, type KeyDoc } from '../config/key-docs.js';
+import { fleetKeysSchema } from '../config/fleet.js';
 import { configSchema } from '../config/schema.js';
 
 /**
@@ -78,10 +79,24 @@ export function configReference(): string {
     ...fileSection(
       "The manager's file",
       [
-        'One file per cluster; `switchyard run -c DIR` runs every `*.yml` of a conf.d directory in one',
-        'process, each a complete file with its own `cluster`, `listen` and `state_dir`.',
+        'One cluster per file, or several: see the next section. `switchyard run -c DIR` runs every',
+        '`*.yml` of a conf.d directory in one process, each file a complete one. Every cluster of a',
+        'process has its own `cluster` and `state_dir`; `listen`, `metrics_listen`, `tls`, `auth` and',
+        '`metrics_auth` are process-level (one listener serves every cluster) and must be the same in',
+        'every file, or `run` and `config check` name the key that differs.',
       ],
       describeConfigKeys(configSchema),
+    ),
+    ...fileSection(
+      'Several clusters in one file',
+      [
+        'A manager file whose top level has `clusters:` holds several clusters for one process and one',
+        'listener. Its top level takes only the keys below and the process-level keys (`listen`,',
+        '`metrics_listen`, `tls`, `auth`, `metrics_auth`); each entry of `clusters` is a complete',
+        'cluster section as above. The API and the CLI pick a cluster by name: `/api/v1/clusters/NAME/...`',
+        'or `?cluster=NAME`, `switchyard show --cluster NAME`; with one cluster naming it is optional.',
+      ],
+      describeConfigKeys(fleetKeysSchema),
     ),
     ...fileSection(
       "The agent's file",

@@ -217,6 +217,18 @@ export class SwitchyardMetrics {
     registers: [this.registry],
   });
 
+  readonly cycleDuration = new Histogram({
+    name: 'switchyard_monitor_cycle_duration_seconds',
+    help: 'how long one monitor cycle took (checks, the engine, metrics); a cycle longer than monitor.interval delays the next',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5],
+    registers: [this.registry],
+  });
+  readonly cycleOverruns = this.counter(
+    'switchyard_monitor_cycle_overruns_total',
+    'monitor cycles that took longer than monitor.interval (the next one started late)',
+    [],
+  );
+
   constructor(
     readonly cluster: string,
     options: { processMetrics?: boolean } = {},

@@ -1,6 +1,5 @@
 import express from 'express';
 import type { AlertDecision, ControlPlane } from '../engine/types.js';
-import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
 import { cut } from '../journal/bound.js';
 import { parseWebhook, toIncomingAlerts } from './payload.js';
@@ -18,7 +17,10 @@ export const WEBHOOK_PATH = '/alerts';
  * alive, drops resends of what it already acted on, and re-checks live state before it acts.
  * The receiver itself decides nothing about the cluster.
  */
-export function webhookRouter(deps: { engine: ControlPlane; log: Logger }): express.Router {
+export function webhookRouter(deps: {
+  engine: Pick<ControlPlane, 'handleAlerts'>;
+  log: Logger;
+}): express.Router {
   const router = express.Router();
   router.post(WEBHOOK_PATH, async (request, response, next) => {
     try {
@@ -56,16 +58,4 @@ export function webhookRouter(deps: { engine: ControlPlane; log: Logger }): expr
     }
   });
   return router;
-}
-
-/** Counts every request to the webhook by its final status, rejected ones included. */
-export function countWebhookRequests(metrics: SwitchyardMetrics): express.RequestHandler {
-  return (request, response, next) => {
-    if (request.method === 'POST' && request.path === `/api/v1${WEBHOOK_PATH}`) {
-      response.on('finish', () =>
-        metrics.webhookRequestsTotal.inc({ code: String(response.statusCode) }),
-      );
-    }
-    next();
-  };
 }

@@ -10,25 +10,34 @@ import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 
-/** The sandbox's config as a conf.d file: its own cluster name, secrets as absolute paths. */
+/**
+ * The sandbox's config as a conf.d file: its own cluster name, secrets as absolute paths. The
+ * listener and its token are the process's: both files take them from `shared`.
+ */
 function confFile(
   sandbox: TestSandbox,
   cluster: string,
   dir: string,
+  shared: TestSandbox,
 ): { token: string; url: string } {
   const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
+  const owner = yaml.load(readFileSync(shared.manifest.configFile, 'utf8')) as Record<string, any>;
   raw.cluster = cluster;
   raw.monitor = FAST_MONITOR;
   raw.mysql.password_file = join(sandbox.dir, raw.mysql.password_file);
   raw.mysql.replication_password_file = join(sandbox.dir, raw.mysql.replication_password_file);
-  raw.auth.token_file = join(sandbox.dir, raw.auth.token_file);
+  raw.listen = owner.listen;
+  raw.auth = { token_file: join(shared.dir, owner.auth.token_file) };
   raw.state_dir = join(sandbox.dir, `state-${cluster}`);
   writeFileSync(join(dir, `${cluster}.yml`), yaml.dump(raw));
-  return { token: readFileSync(raw.auth.token_file, 'utf8').trim(), url: `http://${raw.listen}` };
+  return {
+    token: readFileSync(raw.auth.token_file, 'utf8').trim(),
+    url: `http://${raw.listen}/api/v1/clusters/${cluster}`,
+  };
 }
 
 test(
-  'conf.d: two clusters in one manager process, each with its own engine and loop: a host hanging in one does not keep the other from failing over',
+  'conf.d: two clusters in one manager process and one listener, each with its own engine and loop: a host hanging in one does not keep the other from failing over',
   { timeout: 180_000 },
   async (t) => {
     if (!requireBinaries(t, MARIADB)) return;
@@ -36,8 +45,8 @@ test(
     const betaSandbox = await startSandbox(t, { masters: 2, replicas: 0 });
     const confd = join(alphaSandbox.dir, 'conf.d');
     mkdirSync(confd);
-    const alpha = confFile(alphaSandbox, 'alpha', confd);
-    const beta = confFile(betaSandbox, 'beta', confd);
+    const alpha = confFile(alphaSandbox, 'alpha', confd, alphaSandbox);
+    const beta = confFile(betaSandbox, 'beta', confd, alphaSandbox);
     const log = openSync(join(alphaSandbox.dir, 'manager.log'), 'a');
     const manager = spawn(process.execPath, [CLI, 'run', '-c', confd], {
       stdio: ['ignore', log, log],
@@ -46,7 +55,7 @@ test(
     t.after(() => manager.kill('SIGKILL'));
     const status = async (cluster: { token: string; url: string }) =>
       (await (
-        await fetch(`${cluster.url}/api/v1/status`, {
+        await fetch(`${cluster.url}/status`, {
           headers: { authorization: `Bearer ${cluster.token}` },
         })
       ).json()) as any;
@@ -59,7 +68,7 @@ test(
       );
     assert.equal((await status(alpha)).cluster, 'alpha');
     assert.match(
-      await (await fetch(`${beta.url}/metrics`)).text(),
+      await (await fetch(new URL('/metrics', beta.url))).text(),
       /switchyard_host_up\{host="db1",cluster="beta"\} 1/,
     );
 

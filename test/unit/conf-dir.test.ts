@@ -22,7 +22,7 @@ function dirWith(
   return dir;
 }
 
-test('conf.d: one cluster per file, each validated; cluster, listen and state_dir must differ across files', (t) => {
+test('conf.d: one cluster per file, each validated; cluster and state_dir must differ across files, listen (process-level) must agree', (t) => {
   const good = dirWith(t, {
     'a.yml': {
       ...base,
@@ -33,7 +33,7 @@ test('conf.d: one cluster per file, each validated; cluster, listen and state_di
     'b.yaml': {
       ...base,
       cluster: 'beta',
-      listen: '127.0.0.1:19106',
+      listen: '127.0.0.1:19105',
       state_dir: '/var/lib/switchyard/beta',
     },
     'README.txt': {},
@@ -48,11 +48,11 @@ test('conf.d: one cluster per file, each validated; cluster, listen and state_di
 
   const bad = dirWith(t, {
     'a.yml': { ...base, cluster: 'alpha', listen: '127.0.0.1:19105', state_dir: '/x/a' },
-    'b.yml': { ...base, cluster: 'alpha', listen: '127.0.0.1:19105', state_dir: '/x/b' },
+    'b.yml': { ...base, cluster: 'alpha', listen: '127.0.0.1:19106', state_dir: '/x/b' },
     'c.yml': {
       ...base,
       cluster: 'gamma',
-      listen: '127.0.0.1:19107',
+      listen: '127.0.0.1:19105',
       state_dir: '/x/c',
       monitor: { interval: '10' },
     },
@@ -65,7 +65,11 @@ test('conf.d: one cluster per file, each validated; cluster, listen and state_di
     lines.join('\n'),
   );
   assert.ok(
-    lines.some((line) => /^b\.yml: listen: /.test(line)),
+    lines.some((line) =>
+      /^b\.yml: listen: "127\.0\.0\.1:19106" differs from a\.yml's "127\.0\.0\.1:19105": .*process-level/.test(
+        line,
+      ),
+    ),
     lines.join('\n'),
   );
   assert.ok(

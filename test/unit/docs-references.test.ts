@@ -8,6 +8,7 @@ import { describeConfigKeys, flattenKeys } from '../../src/config/key-docs.js';
 import { validateConfig } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/problems.js';
 import { configSchema } from '../../src/config/schema.js';
+import { fleetKeysSchema } from '../../src/config/fleet.js';
 import { CONFIG_REFERENCE_FILE, configReference } from '../../src/docs/config-reference.js';
 import { METRICS_REFERENCE_FILE, metricsReference } from '../../src/docs/metrics-reference.js';
 
@@ -15,6 +16,7 @@ const root = new URL('../../', import.meta.url);
 const checkedIn = (file: string) => readFileSync(new URL(file, root), 'utf8');
 const schemas = [
   { file: "the manager's file", schema: configSchema },
+  { file: 'a clusters: file', schema: fleetKeysSchema },
   { file: "the agent's file", schema: agentConfigSchema },
 ];
 

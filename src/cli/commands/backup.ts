@@ -10,7 +10,7 @@ import {
 import { renderBackupList } from '../backup-list.js';
 import { useColour } from '../table.js';
 import { NotLocalError } from '../../clone/local-host.js';
-import { loadConfig } from '../../config/load.js';
+import { loadClusterConfig } from '../../config/conf-dir.js';
 import { createDaemonClient, failOnError, withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { createProgress } from '../progress.js';
@@ -18,6 +18,7 @@ import { rateLimitOption, runTransferJob } from '../transfer-follow.js';
 import { isSandbox } from './clone.js';
 
 interface BackupOptions {
+  cluster?: string;
   config?: string;
   url?: string;
   tokenFile?: string;
@@ -82,7 +83,7 @@ export function registerBackup(program: Command): void {
 async function listAllBackups(host: string | undefined, options: BackupOptions): Promise<void> {
   let listing: FleetListing;
   if (isSandbox(options.config)) {
-    const config = loadConfig(options.config as string);
+    const config = loadClusterConfig(options.config as string, options.cluster);
     if (!config.backup)
       throw new CliExit(EXIT_USAGE, `${options.config} has no "backup" section (backup.dir)`);
     const root = backupRoot(config);
@@ -124,7 +125,7 @@ async function listAllBackups(host: string | undefined, options: BackupOptions):
 async function backupSandbox(host: string, options: BackupOptions): Promise<void> {
   if (options.rateLimit !== undefined)
     throw new CliExit(EXIT_USAGE, '--rate-limit applies to backups through the agents');
-  const config = loadConfig(options.config as string);
+  const config = loadClusterConfig(options.config as string, options.cluster);
   if (!config.backup)
     throw new CliExit(EXIT_USAGE, `${options.config} has no "backup" section (backup.dir)`);
   const progress = createProgress({

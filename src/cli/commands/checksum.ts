@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
+import { loadClusterConfig } from '../../config/conf-dir.js';
 import { runChecksum, type ChecksumReport } from '../../checksum/run.js';
 import { WriterDiscoveryError } from '../../checksum/hosts.js';
 import { CliExit, EXIT_FAILED, EXIT_OK } from '../exit.js';
@@ -31,7 +31,8 @@ export function registerChecksum(program: Command): void {
     .description(
       'run a consistency check now: chunked checksums on the writer, replayed and compared on every replica',
     )
-    .requiredOption('-c, --config <file>', 'config file')
+    .requiredOption('-c, --config <file>', 'config file (or a clusters: file, a conf.d directory)')
+    .option('--cluster <name>', 'the cluster to check, when the config has several')
     .option(
       '--tables <list>',
       'comma-separated db.table (or db.*) to check instead of checksum.tables / all tables',
@@ -39,8 +40,14 @@ export function registerChecksum(program: Command): void {
     .option('--json', 'print the full report as JSON (and progress as JSON lines on stderr)')
     .option('--no-progress', 'no progress bar or progress lines')
     .action(
-      async (options: { config: string; tables?: string; json?: boolean; progress: boolean }) => {
-        const config = loadConfig(options.config);
+      async (options: {
+        config: string;
+        cluster?: string;
+        tables?: string;
+        json?: boolean;
+        progress: boolean;
+      }) => {
+        const config = loadClusterConfig(options.config, options.cluster);
         const tables = options.tables
           ?.split(',')
           .map((entry) => entry.trim())

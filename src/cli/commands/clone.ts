@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { cloneHost, CloneRefused } from '../../clone/clone.js';
 import { WriterDiscoveryError } from '../../checksum/hosts.js';
 import { NotLocalError } from '../../clone/local-host.js';
-import { loadConfig } from '../../config/load.js';
+import { loadClusterConfig } from '../../config/conf-dir.js';
 import { MANIFEST } from '../../sandbox/cluster.js';
 import { humanBytes } from '../../transfer/stream-tools.js';
 import { withDaemonOptions } from '../client.js';
@@ -13,6 +13,7 @@ import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { rateLimitOption, runTransferJob } from '../transfer-follow.js';
 
 interface CloneOptions {
+  cluster?: string;
   from: string;
   to: string;
   config?: string;
@@ -67,7 +68,7 @@ async function cloneSandbox(options: CloneOptions, rateLimit: number | undefined
       EXIT_USAGE,
       '--rate-limit applies to clones between agents, not to sandbox hosts',
     );
-  const config = loadConfig(options.config as string);
+  const config = loadClusterConfig(options.config as string, options.cluster);
   const bar =
     options.progress && !options.json && process.stderr.isTTY
       ? new cliProgress.SingleBar(

@@ -5,7 +5,8 @@ import { agentSecretFiles } from '../../agent/agent.js';
 import { readAgentConfigFile } from '../../agent/config.js';
 import { agentConfigExample, managerConfigExample } from '../../config/example.js';
 import { readConfigFile } from '../../config/load.js';
-import { isDirectory, readConfigDir } from '../../config/conf-dir.js';
+import { isDirectory, readConfigs } from '../../config/conf-dir.js';
+import { isClustersFile } from '../../config/fleet.js';
 import { formatProblem } from '../../config/problems.js';
 import { readSecret } from '../../config/secrets.js';
 import { managerSecretFiles, secretFileProblems } from '../../config/secret-files.js';
@@ -36,7 +37,7 @@ export function registerConfigCheck(program: Command): void {
     .description('validate a config file and print every problem with its key path')
     .requiredOption(
       '-c, --config <file>',
-      'config file, or a conf.d directory (one file per cluster)',
+      'config file (one cluster or a clusters: list), or a conf.d directory of such files',
     )
     .option('--json', 'print the result as JSON')
     .option(
@@ -52,9 +53,9 @@ export function registerConfigCheck(program: Command): void {
         checkAgentFile(options.config, options.json === true);
         return;
       }
-      if (isDirectory(options.config)) {
-        // A conf.d directory: one cluster per file (switchyard run -c DIR).
-        const { configs, problems } = readConfigDir(options.config);
+      if (isDirectory(options.config) || isClustersFile(options.config)) {
+        // Several clusters for one process: a conf.d directory or a clusters: list.
+        const { configs, problems } = readConfigs(options.config);
         if (options.json)
           process.stdout.write(
             `${JSON.stringify({ ok: problems.length === 0, problems, clusters: configs.map((entry) => entry.cluster) }, null, 2)}\n`,
@@ -63,10 +64,12 @@ export function registerConfigCheck(program: Command): void {
           process.stderr.write(`${options.config}: ${problems.length} problem(s)\n`);
           for (const problem of problems) process.stderr.write(`  ${formatProblem(problem)}\n`);
         } else {
-          process.stdout.write(`${options.config}: ok, ${configs.length} cluster(s)\n`);
+          process.stdout.write(
+            `${options.config}: ok, ${configs.length} cluster(s) on one listener, listen ${configs[0]?.listen}\n`,
+          );
           for (const entry of configs)
             process.stdout.write(
-              `  cluster ${entry.cluster}: ${Object.keys(entry.hosts).length} hosts, listen ${entry.listen}, state_dir ${entry.state_dir}${entry.ha ? ', ha' : ''}\n`,
+              `  cluster ${entry.cluster}: ${Object.keys(entry.hosts).length} hosts, state_dir ${entry.state_dir}${entry.ha ? ', ha' : ''}\n`,
             );
         }
         process.exitCode = problems.length > 0 ? EXIT_USAGE : EXIT_OK;

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { restoreBackup, RestoreRefused } from '../../backup/backup.js';
 import { WriterDiscoveryError } from '../../checksum/hosts.js';
-import { loadConfig } from '../../config/load.js';
+import { loadClusterConfig } from '../../config/conf-dir.js';
 import { withDaemonOptions } from '../client.js';
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from '../exit.js';
 import { rateLimitOption, runTransferJob } from '../transfer-follow.js';
 import { isSandbox } from './clone.js';
 
 interface RestoreOptions {
+  cluster?: string;
   from?: string;
   backup?: string;
   fromAgent?: string;
@@ -78,7 +79,7 @@ async function restoreSandbox(host: string, options: RestoreOptions): Promise<vo
       EXIT_USAGE,
       '--backup, --from-agent and --rate-limit apply to restores through the agents',
     );
-  const config = loadConfig(options.config as string);
+  const config = loadClusterConfig(options.config as string, options.cluster);
   try {
     const result = await restoreBackup(config, host, options.from);
     process.stdout.write(

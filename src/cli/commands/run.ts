@@ -22,40 +22,30 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description(
-      'the manager daemon: monitor, heartbeat, /metrics, webhook receiver, control API (-c DIR: one per cluster file, in one process)',
+      'the manager daemon: monitor, heartbeat, /metrics, webhook receiver, control API (a clusters: file or -c DIR: several clusters, one process, one listener)',
     )
     .requiredOption(
       '-c, --config <file>',
-      'config file, or a conf.d directory with one file per cluster',
+      'config file (one cluster, or a clusters: list), or a conf.d directory of such files',
     )
     .action(async (options: { config: string }) => {
       const configs = loadConfigs(options.config);
       const log = createLogger('switchyard');
-      const daemons: Daemon[] = [];
+      // Each cluster its own engine, lock, leadership, journal and monitor loop (so one
+      // cluster's slow host never delays another's cycle); one listener serves them all.
+      const daemon = new Daemon({ configs, log, extraRouters: daemonRouters });
       try {
-        // Each cluster its own daemon: engine, lock, leadership, listener, journal and monitor
-        // loop, so one cluster's slow host never delays another's cycle.
-        for (const config of configs) {
-          // Process metrics are the same for every cluster of this process: exported once, by the first.
-          const daemon = new Daemon({
-            config,
-            log: configs.length > 1 ? log.child({ cluster: config.cluster }) : log,
-            extraRouters: daemonRouters,
-            processMetrics: daemons.length === 0,
-          });
-          daemons.push(daemon);
-          await daemon.start();
-        }
+        await daemon.start();
       } catch (error) {
         log.error(
           { event: 'daemon.start_failed', err: (error as Error).message },
           'could not start',
         );
-        await Promise.all(daemons.map((daemon) => daemon.stop().catch(() => undefined)));
+        await daemon.stop().catch(() => undefined);
         throw new CliExit(EXIT_FAILED, `could not start: ${(error as Error).message}`);
       }
       const signal = await untilSignal();
       log.info({ event: 'daemon.stopping', signal }, 'stopping');
-      await Promise.all(daemons.map((daemon) => daemon.stop()));
+      await daemon.stop();
     });
 }

@@ -1,0 +1,334 @@
+/**
+ * bench/fleet: 100 clusters of 3 hosts at default settings in one `switchyard run` process, one
+ * listener (a `clusters:` file). Run `npm run build` first: the manager runs from the build, with
+ * the node flags of the shipped unit (deploy/switchyard.service).
+ *
+ * Shared-server mode (300 real MariaDB servers do not fit a 2-core machine): cluster 1, "alpha",
+ * has its own 3 real servers (a sandbox: two masters, one replica) and is the one that fails
+ * over; the other 99 clusters are 3 host entries each pointing at the 3 real servers of a second
+ * sandbox. Each of those clusters runs everything a real one does against real servers (a
+ * connection and its queries per host per cycle, its heartbeat writes, its writer watch); only
+ * the servers are shared, so those 3 servers do the work 297 would. Every cluster has the
+ * defaults of the schema (monitor 1 s x 3 failures, connect_timeout 1 s, heartbeat 500 ms);
+ * alpha's flap limit is raised so that killing db1 run after run does not hold it as flapping.
+ *
+ * Measured:
+ * - cycles: switchyard_monitor_cycle_duration_seconds and ..._overruns_total of every cluster,
+ *   from /metrics after --seconds of steady monitoring (histogram: p99 and max are bucket bounds);
+ * - /metrics: --scrapers concurrent GETs at the same instant, once a second, latency of each;
+ * - RSS: VmRSS of the manager process from /proc, sampled every second; CPU from /proc/PID/stat;
+ * - failover: kill -9 of alpha's writer (db1); time from the kill to the journal's
+ *   `mysql.set_read_only` (after, db2 made writable), on the same clock. --runs each, interleaved:
+ *   alpha alone in its own process, then alpha with the 99 others, and so on. Between runs db1 is
+ *   restarted, set online, and gets the writer back (prefer: db1).
+ *
+ *   npx tsx bench/fleet.ts [--clusters 100] [--seconds 60] [--scrapers 10] [--runs 3] [--state-dir /dev/shm]
+ *
+ * --state-dir puts every cluster's state_dir under DIR (e.g. tmpfs), to tell what the journal's
+ * and the state's fsyncs cost the shared event loop from everything else.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as yaml from 'js-yaml';
+import { startSandbox, type TestSandbox } from '../test/support/sandbox.js';
+import { median, option, percentile, until } from './support.js';
+
+const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
+const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
+const TICKS = 100; // USER_HZ on Linux
+
+const clusterCount = Number(option('--clusters', '100'));
+const seconds = Number(option('--seconds', '60'));
+const scrapers = Number(option('--scrapers', '10'));
+const runs = Number(option('--runs', '3'));
+/** Where the clusters' state_dirs go (each fsyncs its journal and state): default beside the sandbox, on disk. */
+const stateRoot = option('--state-dir', '');
+
+/** The node options between the node binary and the script in the unit's ExecStart. */
+function unitNodeFlags(): string[] {
+  const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))?.[1] ?? '';
+  const words = execStart.split(/\s+/);
+  return words.slice(
+    1,
+    words.findIndex((word) => word.endsWith('switchyard.js')),
+  );
+}
+
+function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
+}
+
+/** A sandbox's cluster section at the schema's defaults: no monitor, heartbeat or journal keys. */
+function section(sandbox: TestSandbox, cluster: string, stateDir: string): Record<string, any> {
+  const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
+  const { listen: _listen, auth: _auth, monitor: _monitor, heartbeat: _heartbeat, ...rest } = raw;
+  return {
+    ...rest,
+    cluster,
+    state_dir: stateDir,
+    mysql: {
+      ...raw.mysql,
+      password_file: join(sandbox.dir, raw.mysql.password_file),
+      replication_password_file: join(sandbox.dir, raw.mysql.replication_password_file),
+    },
+  };
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+const alphaBox = await startSandbox(undefined, { masters: 2, replicas: 1 });
+// 99 clusters' connections (checks, heartbeat writers, writer watches) reach these 3 servers.
+const sharedBox = await startSandbox(undefined, {
+  masters: 2,
+  replicas: 1,
+  extraSettings: { max_connections: 2000 },
+});
+const dir = join(alphaBox.dir, 'fleet-bench');
+mkdirSync(dir, { recursive: true });
+const states = stateRoot ? mkdtempSync(join(stateRoot, 'switchyard-fleet-state-')) : dir;
+// The managers' logs outlive the sandboxes (removed at the end): a crash must be readable.
+const logDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-fleet-'));
+const owner = yaml.load(readFileSync(alphaBox.manifest.configFile, 'utf8')) as Record<string, any>;
+const tokenFile = join(alphaBox.dir, owner.auth.token_file);
+const token = readFileSync(tokenFile, 'utf8').trim();
+const listen = owner.listen as string;
+const base = `http://${listen}`;
+const alpha = {
+  ...section(alphaBox, 'alpha', join(states, 'state-alpha')),
+  // Killing db1 in every run must not hold it as a flapping host (default: 3 in 10m).
+  monitor: { flap: { count: 1000, window: '10m' } },
+};
+const others = Array.from({ length: clusterCount - 1 }, (_, index) =>
+  section(sharedBox, `c${String(index + 2).padStart(3, '0')}`, join(states, `state-${index + 2}`)),
+);
+const top = { listen, auth: { token_file: tokenFile } };
+const singleFile = join(dir, 'single.yml');
+const fleetFile = join(dir, 'fleet.yml');
+writeFileSync(singleFile, yaml.dump({ ...top, clusters: [alpha] }));
+writeFileSync(fleetFile, yaml.dump({ ...top, clusters: [alpha, ...others] }));
+
+const api = async (method: string, path: string): Promise<any> => {
+  const response = await fetch(`${base}/api/v1/clusters/alpha${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: method === 'GET' ? undefined : '{}',
+  });
+  return response.json();
+};
+const writerOf = async () => (await api('GET', '/status')).roles?.writer?.['127.0.1.100'];
+const allOnline = async () =>
+  ((await api('GET', '/status')).hosts as Array<{ state: string }>).every(
+    (host) => host.state === 'ONLINE',
+  );
+
+let manager: ChildProcess | undefined;
+async function startManager(file: string, name: string): Promise<{ pid: number; startMs: number }> {
+  const log = openSync(join(logDir, `${name}.log`), 'a');
+  const started = Date.now();
+  manager = spawn(process.execPath, [...unitNodeFlags(), CLI, 'run', '-c', file], {
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  await until(
+    'every cluster to finish a cycle (/readyz)',
+    async () => {
+      try {
+        return (await fetch(`${base}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    120_000,
+    100,
+  );
+  return { pid: manager.pid as number, startMs: Date.now() - started };
+}
+async function stopManager(): Promise<void> {
+  const child = manager;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  manager = undefined;
+}
+
+/** kill -9 of alpha's db1; ms until the journal says db2 was made writable. */
+async function failover(): Promise<number> {
+  await until(
+    'alpha: db1 the writer, every host ONLINE',
+    async () => (await writerOf()) === 'db1' && (await allOnline()),
+    60_000,
+    200,
+  ).catch(async (error: Error) => {
+    throw new Error(`${error.message}: ${JSON.stringify(await api('GET', '/status'))}`);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // a few quiet cycles
+  const killedAt = Date.now();
+  await alphaBox.instance('db1').kill();
+  await until('alpha to fail over to db2', async () => (await writerOf()) === 'db2', 60_000, 50);
+  const entries = (await api('GET', `/journal?since=${killedAt}&limit=1000`)).entries as Array<{
+    at: number;
+    event: string;
+    phase: string;
+    host?: string;
+  }>;
+  const promoted = entries.find(
+    (entry) =>
+      entry.event === 'mysql.set_read_only' && entry.phase === 'after' && entry.host === 'db2',
+  );
+  if (!promoted) throw new Error('no mysql.set_read_only after db2 in the journal');
+  // Back to where the next run starts: db1 restarted, set online, the writer again (prefer).
+  await alphaBox.instance('db1').start();
+  await until(
+    'db1 back and held',
+    async () => {
+      const result = await api('POST', '/hosts/db1/online');
+      return result.error === undefined;
+    },
+    60_000,
+    500,
+  );
+  return promoted.at - killedAt;
+}
+
+/** One /metrics text, tried a few times: a starved manager may drop a connection. */
+async function scrapeText(): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(`${base}/metrics`)).text();
+    } catch (error) {
+      if (attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+/** Steady monitoring of the whole fleet: scrapes, RSS, CPU; then the cycle histograms. */
+async function steady(pid: number): Promise<string[]> {
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  let rssMax = 0;
+  const cpuStart = procStats(pid).cpuSeconds;
+  const startedAt = Date.now();
+  const before = await scrapeText();
+  for (let second = 0; second < seconds; second++) {
+    const tick = Date.now();
+    rssMax = Math.max(rssMax, procStats(pid).rssBytes);
+    await Promise.all(
+      Array.from({ length: scrapers }, async () => {
+        const started = performance.now();
+        try {
+          const response = await fetch(`${base}/metrics`);
+          await response.text();
+          if (response.ok) latencies.push(performance.now() - started);
+          else failures.push(`HTTP ${response.status}`);
+        } catch (error) {
+          failures.push(((error as Error).cause as Error | undefined)?.message ?? String(error));
+        }
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - tick))));
+  }
+  if (manager?.exitCode !== null && manager?.exitCode !== undefined)
+    throw new Error(
+      `the manager exited (${manager.exitCode}) during the steady phase: see ${logDir}`,
+    );
+  const elapsed = (Date.now() - startedAt) / 1000;
+  const cpu = ((procStats(pid).cpuSeconds - cpuStart) / elapsed) * 100;
+  const after = await scrapeText();
+  const size = after.length;
+  // Cycle histograms, summed over clusters, as differences over the steady phase.
+  const sum = (text: string, pattern: RegExp) => {
+    const totals = new Map<string, number>();
+    for (const match of text.matchAll(pattern))
+      totals.set(match[1] as string, (totals.get(match[1] as string) ?? 0) + Number(match[2]));
+    return totals;
+  };
+  const bucketPattern =
+    /^switchyard_monitor_cycle_duration_seconds_bucket\{le="([^"]+)",cluster="[^"]+"\} (\d+)/gm;
+  const countPattern =
+    /^switchyard_monitor_cycle_duration_seconds_count\{cluster="([^"]+)"\} (\d+)/gm;
+  const overrunPattern = /^switchyard_monitor_cycle_overruns_total\{cluster="([^"]+)"\} (\d+)/gm;
+  const bucketsBefore = sum(before, bucketPattern);
+  const buckets = [...sum(after, bucketPattern)].map(
+    ([le, count]) => [le, count - (bucketsBefore.get(le) ?? 0)] as const,
+  );
+  const total = buckets.find(([le]) => le === '+Inf')?.[1] ?? 0;
+  const p99 = buckets.find(([, count]) => count >= 0.99 * total)?.[0];
+  const max = buckets.find(([, count]) => count >= total)?.[0];
+  const countsBefore = sum(before, countPattern);
+  const perCluster = [...sum(after, countPattern)].map(
+    ([cluster, count]) => count - (countsBefore.get(cluster) ?? 0),
+  );
+  const overrunsBefore = [...sum(before, overrunPattern).values()].reduce((a, b) => a + b, 0);
+  const overruns =
+    [...sum(after, overrunPattern).values()].reduce((a, b) => a + b, 0) - overrunsBefore;
+  const online =
+    after.match(/^switchyard_host_state\{host="[^"]+",state="ONLINE",cluster="[^"]+"\} 1$/gm)
+      ?.length ?? 0;
+  const writers = after.match(/^switchyard_writable_hosts\{cluster="[^"]+"\} 1$/gm)?.length ?? 0;
+  return [
+    `health at the end: hosts ONLINE ${online} of ${perCluster.length * 3}; clusters with exactly one writable host ${writers} of ${perCluster.length}`,
+    `cycles (${perCluster.length} clusters, interval 1 s, ${elapsed.toFixed(0)} s): ${total} cycles, per cluster ${Math.min(...perCluster)}-${Math.max(...perCluster)} (expected about ${elapsed.toFixed(0)}); duration p99 <= ${p99} s, max <= ${max} s (histogram bucket bounds); cycles longer than the interval: ${overruns}`,
+    `/metrics (${(size / 1024).toFixed(0)} KiB, ${scrapers} scrapers at the same instant, once a second, ${latencies.length} scrapes answered): p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}; failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].join('; ')})` : ''}`,
+    `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core (node flags of deploy/switchyard.service: ${unitNodeFlags().join(' ') || 'none'})`,
+  ];
+}
+
+const lines: string[] = [];
+const single: number[] = [];
+const fleet: number[] = [];
+const problems: string[] = [];
+/** One failover run; a run that does not complete is reported, not fatal to the others. */
+async function measured(into: number[], what: string): Promise<void> {
+  try {
+    into.push(await failover());
+  } catch (error) {
+    problems.push(`${what}: ${(error as Error).message.slice(0, 400)}`);
+  }
+}
+try {
+  for (let run = 0; run < runs; run++) {
+    const alone = await startManager(singleFile, `single-${run}`);
+    await measured(single, `run ${run + 1} alone`);
+    await stopManager();
+    const many = await startManager(fleetFile, `fleet-${run}`);
+    if (run === 0) {
+      lines.push(
+        `start-up of ${clusterCount} clusters to /readyz (every cluster cycled): ${many.startMs} ms (alpha alone: ${alone.startMs} ms)`,
+      );
+      lines.push(...(await steady(many.pid)));
+    }
+    await measured(fleet, `run ${run + 1} in the fleet`);
+    await stopManager();
+    console.log(`# run ${run + 1}: alone ${single.at(-1)} ms, in the fleet ${fleet.at(-1)} ms`);
+  }
+} finally {
+  await stopManager().catch(() => undefined);
+  await alphaBox.down();
+  await sharedBox.down();
+}
+const range = (values: number[]) =>
+  values.length
+    ? `median ${median(values)} ms (${Math.min(...values)}-${Math.max(...values)}, ${values.length} runs)`
+    : 'no run completed';
+const ratio = median(fleet) / median(single);
+console.log(
+  [
+    `managers' logs: ${logDir}`,
+    `bench/fleet: ${clusterCount} clusters x 3 hosts in one process, one listener, schema defaults (monitor 1 s x 3, connect_timeout 1 s, heartbeat 500 ms)`,
+    `state_dirs (journal and state, fsynced on every change): ${stateRoot ? `under ${stateRoot}` : 'on disk, beside the sandbox'}`,
+    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them`,
+    ...lines,
+    `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; with ${clusterCount - 1} others monitored ${range(fleet)}; ratio of medians ${ratio.toFixed(2)} (goal <= 1.10)`,
+    ...problems.map((problem) => `did not complete: ${problem}`),
+    `machine load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores; the bench and its managers run under nice 19)`,
+  ].join('\n'),
+);
+process.exit(0);

@@ -1,0 +1,62 @@
+/** What /metrics renders: one cluster's registry, or several merged. */
+export interface MetricsSource {
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+interface Family {
+  header: string[];
+  samples: string[];
+}
+
+/**
+ * Appends one registry's exposition to the families seen so far. The text format wants every
+ * sample of a metric under its one HELP and TYPE, so clusters' samples are grouped by name
+ * rather than their texts concatenated (which Prometheus would reject as a duplicate TYPE).
+ */
+function addExposition(families: Map<string, Family>, text: string): void {
+  let current: Family | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('# HELP ') || line.startsWith('# TYPE ')) {
+      const name = line.slice(7, line.indexOf(' ', 7) === -1 ? undefined : line.indexOf(' ', 7));
+      let family = families.get(name);
+      if (!family) {
+        family = { header: [], samples: [] };
+        families.set(name, family);
+      }
+      // HELP and TYPE are the same for every cluster: kept once.
+      if (!family.header.includes(line)) family.header.push(line);
+      current = family;
+      continue;
+    }
+    current?.samples.push(line);
+  }
+}
+
+/**
+ * Several clusters' registries as one exposition. Scrapes that arrive while one is rendered share
+ * its result: N Prometheus servers scraping at the same instant cost one rendering, not N.
+ */
+export function mergedMetrics(sources: MetricsSource[]): MetricsSource {
+  let inFlight: Promise<{ contentType: string; body: string }> | undefined;
+  const renderAll = async () => {
+    const rendered = await Promise.all(sources.map((source) => source.render()));
+    const families = new Map<string, Family>();
+    for (const { body } of rendered) addExposition(families, body);
+    const lines: string[] = [];
+    for (const family of families.values()) lines.push(...family.header, ...family.samples);
+    return {
+      contentType: rendered[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8',
+      body: `${lines.join('\n')}\n`,
+    };
+  };
+  return {
+    render() {
+      if (!inFlight)
+        inFlight = renderAll().finally(() => {
+          inFlight = undefined;
+        });
+      return inFlight;
+    },
+  };
+}
