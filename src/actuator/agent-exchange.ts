@@ -53,6 +53,8 @@ export class AgentExchange {
   private readonly leaseConfirmed = new Map<string, number>();
   /** host -> why its agent's protocol does not work with this manager's, while it does not. */
   private readonly mismatches = new Map<string, string>();
+  /** The build each agent last stated, for switchyard_agent_build_info. */
+  private readonly builds = new Map<string, { version: string; protocol: string }>();
   /** Hosts whose agent rejected the protocol field (built before it): requests leave it out. */
   private readonly legacyAgents = new Set<string>();
   private readonly now: () => number;
@@ -366,7 +368,19 @@ export class AgentExchange {
     const metrics = this.options.metrics;
     if (!metrics) return;
     if (this.hasAgent(host)) metrics.agentUp.set({ host }, answer ? 1 : 0);
-    if (answer && this.hasAgent(host)) metrics.agentProtocolMismatch.set({ host }, 0);
+    if (answer && this.hasAgent(host)) {
+      metrics.agentProtocolMismatch.set({ host }, 0);
+      // One series per host: a rolling upgrade shows each agent's build change in place.
+      const build = {
+        version: answer.version ?? 'unknown',
+        protocol: String(answer.protocol ?? 1),
+      };
+      const previous = this.builds.get(host);
+      if (previous && (previous.version !== build.version || previous.protocol !== build.protocol))
+        metrics.agentBuildInfo.remove({ host, ...previous });
+      metrics.agentBuildInfo.set({ host, ...build }, 1);
+      this.builds.set(host, build);
+    }
     for (const ip of this.heldSeries.get(host) ?? []) metrics.vipHeld.remove({ ip, host });
     const held = answer?.held ?? [];
     for (const ip of held) metrics.vipHeld.set({ ip, host }, 1);

@@ -81,6 +81,11 @@ export class SwitchyardMetrics {
     "1 while the host's agent speaks an exchange protocol too far from this manager's (its answers are not used: upgrade the side that is behind)",
     ['host'],
   );
+  readonly agentBuildInfo = this.gauge(
+    'switchyard_agent_build_info',
+    '1 for the build and exchange protocol the host\'s agent stated in its last answer (version "unknown" and protocol 1: a build before the protocol field); kept while the agent is silent',
+    ['host', 'version', 'protocol'],
+  );
   readonly buildInfo = this.gauge(
     'switchyard_build_info',
     "always 1: this manager's build (package version) in the version label",

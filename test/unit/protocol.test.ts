@@ -286,3 +286,22 @@ test('a malformed request for another reason is not retried without the field', 
   await assert.rejects(exchange.exchangeNow('db1', REQUEST, 1000), /IPv4/);
   assert.equal(calls, 1);
 });
+
+test("switchyard_agent_build_info shows each agent's stated build, one series per host through an upgrade", async () => {
+  let stated: Partial<SyncAnswer> = {};
+  const { exchange, metrics } = manager(async (request) => answer(request.seq, stated));
+  const series = async () =>
+    (await metrics.agentBuildInfo.get()).values.map((value) => ({
+      ...value.labels,
+      value: value.value,
+    }));
+  exchange.send('db1', REQUEST);
+  await exchange.settled();
+  assert.deepEqual(await series(), [{ host: 'db1', version: 'unknown', protocol: '1', value: 1 }]);
+  stated = { version: '9.9.9', protocol: PROTOCOL_VERSION };
+  exchange.send('db1', REQUEST);
+  await exchange.settled();
+  assert.deepEqual(await series(), [
+    { host: 'db1', version: '9.9.9', protocol: String(PROTOCOL_VERSION), value: 1 },
+  ]);
+});
