@@ -34,14 +34,15 @@ export async function recordAction<T>(
   message: string,
 ): Promise<T> {
   const base = { event: entry.event, action, host: entry.host, role: entry.role };
-  deps.journal?.append({ ...base, phase: 'before', reason: entry.reason, inputs: entry.inputs });
+  // Phase first, as the journal has always written it (operators' greps rely on the order).
+  deps.journal?.append({ phase: 'before', ...base, reason: entry.reason, inputs: entry.inputs });
   const started = Date.now();
   try {
     const result = await work();
     const detail = describe(result);
     deps.journal?.append({
-      ...base,
       phase: 'after',
+      ...base,
       outcome: 'ok',
       ...(detail !== undefined ? { detail } : {}),
     });
@@ -60,7 +61,7 @@ export async function recordAction<T>(
     return result;
   } catch (error) {
     const reason = (error as Error).message;
-    deps.journal?.append({ ...base, phase: 'after', outcome: 'failed', detail: reason });
+    deps.journal?.append({ phase: 'after', ...base, outcome: 'failed', detail: reason });
     deps.logger.warn(
       { event: `${entry.event}.failed`, host: entry.host, role: entry.role, action, err: reason },
       `${entry.event} failed`,
