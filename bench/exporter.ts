@@ -42,29 +42,10 @@ import { TlsDispatcher } from '../src/net/tls.js';
 import { sandboxDown, sandboxUp, type SandboxManifest } from '../src/sandbox/cluster.js';
 import { findFreePortRange, isPortFree } from '../src/sandbox/ports.js';
 import { makeTestCa } from '../test/support/test-ca.js';
-import { flag, median, option, percentile } from './support.js';
+import { flag, median, option, percentile, procStats, unitNodeFlags } from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
-const TICKS = 100; // USER_HZ on Linux
-const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
 const HOSTS_PER_CLUSTER = 3;
-
-/** The node options between the node binary and the script in the unit's ExecStart. */
-function unitNodeFlags(): string[] {
-  const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))?.[1] ?? '';
-  const words = execStart.split(/\s+/);
-  return words.slice(
-    1,
-    words.findIndex((word) => word.endsWith('switchyard.js')),
-  );
-}
-
-function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
-}
 
 /**
  * Ports for servers and listeners below the kernel's ephemeral range (32768 and up here): a

@@ -33,11 +33,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { startSandbox, type TestSandbox } from '../test/support/sandbox.js';
-import { median, option, percentile, until } from './support.js';
+import { median, option, percentile, until, procStats, unitNodeFlags } from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
-const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
-const TICKS = 100; // USER_HZ on Linux
 
 const clusterCount = Number(option('--clusters', '100'));
 const seconds = Number(option('--seconds', '60'));
@@ -45,23 +43,6 @@ const scrapers = Number(option('--scrapers', '10'));
 const runs = Number(option('--runs', '3'));
 /** Where the clusters' state_dirs go (each fsyncs its journal and state): default beside the sandbox, on disk. */
 const stateRoot = option('--state-dir', '');
-
-/** The node options between the node binary and the script in the unit's ExecStart. */
-function unitNodeFlags(): string[] {
-  const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))?.[1] ?? '';
-  const words = execStart.split(/\s+/);
-  return words.slice(
-    1,
-    words.findIndex((word) => word.endsWith('switchyard.js')),
-  );
-}
-
-function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
-}
 
 /** A sandbox's cluster section at the schema's defaults: no monitor, heartbeat or journal keys. */
 function section(sandbox: TestSandbox, cluster: string, stateDir: string): Record<string, any> {

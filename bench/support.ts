@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../src/daemon/daemon.js';
@@ -6,6 +7,27 @@ import type { LoadedConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { MYSQL_PORT, type NetnsCluster } from '../test/support/netns-cluster.js';
 import { WriteProbe } from '../test/support/write-probe.js';
+
+const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
+const TICKS = 100; // USER_HZ on Linux
+
+/** The node options between the node binary and the script in the shipped unit's ExecStart. */
+export function unitNodeFlags(): string[] {
+  const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))?.[1] ?? '';
+  const words = execStart.split(/\s+/);
+  return words.slice(
+    1,
+    words.findIndex((word) => word.endsWith('switchyard.js')),
+  );
+}
+
+/** A process's resident memory and CPU time so far, from /proc. */
+export function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
+}
 
 export function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
