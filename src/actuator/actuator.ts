@@ -176,6 +176,9 @@ export class SwitchyardActuator implements Actuator {
   startIoThread(host: string): Promise<void> {
     return this.mysql.startIoThread(host);
   }
+  resumeReplication(host: string): Promise<void> {
+    return this.mysql.resumeReplication(host);
+  }
   startReplication(host: string): Promise<void> {
     return this.mysql.startReplication(host);
   }

@@ -482,16 +482,33 @@ export class MysqlActions implements MysqlActuator {
    * that cannot connect says "Connecting" and retries by itself (MASTER_CONNECT_RETRY) until it
    * is back. Bounded by IO_THREAD_START_DEADLINE_MS: the engine waits on it.
    */
-  async startIoThread(host: string): Promise<void> {
+  startIoThread(host: string): Promise<void> {
+    return this.startThreads(host, 'START SLAVE IO_THREAD');
+  }
+
+  /**
+   * Undoes stopReplication (a refused failover's target): both threads start again on the
+   * channel as it was, the IO thread not waited for until it reaches its master (see
+   * startIoThread). Without it the host would no longer replicate from the writer that stays.
+   */
+  resumeReplication(host: string): Promise<void> {
+    return this.startThreads(host, 'START SLAVE');
+  }
+
+  private async startThreads(
+    host: string,
+    statement: 'START SLAVE IO_THREAD' | 'START SLAVE',
+  ): Promise<void> {
     this.target(host);
+    const io = statement === 'START SLAVE IO_THREAD';
     await this.recorder.step(
-      { action: 'mysql.start_io_thread', host, description: 'START SLAVE IO_THREAD' },
+      { action: io ? 'mysql.start_io_thread' : 'mysql.start_slave', host, description: statement },
       undefined,
       () =>
         this.withHost(
           host,
           async (connection) => {
-            await connection.query('START SLAVE IO_THREAD');
+            await connection.query(statement);
             const status = await slaveStatus(connection);
             if (!status)
               throw new ActionError(
@@ -499,7 +516,11 @@ export class MysqlActions implements MysqlActuator {
               );
             if (status.Slave_IO_Running === 'No')
               throw new ActionError(
-                `${host}: IO thread not running after START SLAVE IO_THREAD${status.Last_IO_Error ? `: ${String(status.Last_IO_Error)}` : ''}`,
+                `${host}: IO thread not running after ${statement}${status.Last_IO_Error ? `: ${String(status.Last_IO_Error)}` : ''}`,
+              );
+            if (!io && status.Slave_SQL_Running !== 'Yes')
+              throw new ActionError(
+                `${host}: SQL thread not running after ${statement}${status.Last_SQL_Error ? `: ${String(status.Last_SQL_Error)}` : ''}`,
               );
           },
           IO_THREAD_START_DEADLINE_MS,

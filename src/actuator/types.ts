@@ -55,6 +55,8 @@ export interface MysqlActuator {
    * without waiting for it to reach its master (which may be gone: it retries by itself).
    */
   startIoThread(host: string): Promise<void>;
+  /** START SLAVE, undoing stopReplication: the SQL thread runs, the IO thread runs or is connecting. */
+  resumeReplication(host: string): Promise<void>;
   startReplication(host: string): Promise<void>;
 }
 

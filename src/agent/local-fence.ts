@@ -77,6 +77,11 @@ export interface FenceVerdict {
   proved: boolean;
   how: 'read_only' | 'stopped' | 'not_running' | 'unproved';
   detail: string;
+  /**
+   * how read_only: the server's GTID position read after the proof (final: nobody is left who
+   * could write). The manager's new writer must have it before its promotion.
+   */
+  position?: string;
 }
 
 export interface LocalFenceOptions {
@@ -166,13 +171,15 @@ export class LocalFence {
           graceMs: 0,
           deadlineMs: this.options.readOnlyDeadlineMs ?? READ_ONLY_DEADLINE_MS,
           stallMs: READ_ONLY_STALL_MS,
+          readPosition: true,
         });
         const sessions = `${result.killed.length + result.killedWhileWaiting} client session(s) killed${result.killedWhileWaiting ? ` (${result.killedWhileWaiting} while read_only waited for them)` : ''}`;
         if (result.readOnly)
           return {
             proved: true,
             how: 'read_only',
-            detail: `read_only=ON read back after ${result.elapsedMs} ms; ${sessions}`,
+            detail: `read_only=ON read back after ${result.elapsedMs} ms; ${sessions}; ${result.position !== undefined ? `final position ${result.position || '(empty)'}` : `final position not read: ${result.positionError}`}`,
+            ...(result.position !== undefined ? { position: result.position } : {}),
           };
         why = `read_only reads back OFF after SET GLOBAL read_only=ON; ${sessions}`;
       } catch (error) {

@@ -339,6 +339,7 @@ export function createSyncRouter(deps: SyncDeps): express.Router {
         fenced: verdict.proved,
         how: verdict.how,
         detail: verdict.detail,
+        ...(verdict.proved && verdict.position !== undefined ? { position: verdict.position } : {}),
       };
       response.json(answer);
     }),

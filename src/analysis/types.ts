@@ -60,6 +60,7 @@ export interface PlanStep {
     | 'pre_hook'
     | 'fence'
     | 'wait_for_lease'
+    | 'final_catch_up'
     | 'stop_replica_io'
     | 'catch_up'
     | 'stop_replication'

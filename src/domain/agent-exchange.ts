@@ -78,4 +78,10 @@ export interface ReleaseAnswer {
   fenced: boolean;
   how: string;
   detail: string;
+  /**
+   * Fenced with read_only (the server up): its GTID position read after the proof. Optional on
+   * the wire (an agent of the previous protocol does not send it): the manager then reads it
+   * itself before it promotes anyone.
+   */
+  position?: string;
 }

@@ -1,3 +1,4 @@
+import type { LeaseGateResult } from './lease-gate.js';
 import type { Config } from '../config/schema.js';
 import type { ClusterState } from '../domain/cluster-state.js';
 import type { HostObservation } from '../domain/observation.js';
@@ -67,11 +68,7 @@ export interface OpContext {
    * Invariant 7: resolves once the old writer's lease has certainly lapsed (its agent released it,
    * or the lease ran out since anyone last reached that agent); ok false when it cannot be known.
    */
-  leaseLapsed(oldWriter: string): Promise<{
-    ok: boolean;
-    detail: string;
-    /** the old writer has an agent (it fenced, or its lease ran out) */ agent: boolean;
-  }>;
+  leaseLapsed(oldWriter: string): Promise<LeaseGateResult>;
   /**
    * Grants `host`'s agent the writer lease and waits for it to confirm, before `host` becomes
    * writable: a writer that holds no lease would not fence itself if it were cut off.

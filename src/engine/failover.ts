@@ -133,6 +133,8 @@ function failoverKind(
   journalRefusal: (reason: string, write: () => void) => void,
 ): MoveKind {
   let leaseLapse: ReturnType<OpContext['leaseLapsed']> | undefined;
+  /** Set when the old writer's agent proved a read_only fence: its server is up, and serves. */
+  let fencedAlive: { position?: string } | undefined;
   return {
     event: 'failover',
     steps: {
@@ -181,6 +183,13 @@ function failoverKind(
           // under semi-sync (a kill connection to the vanished master), in the background.
           (actuator) => actuator.stopReplication(plan.to, { ioInBackground: true }),
         );
+        // A refused failover leaves the old writer the writer: the target replicates from it
+        // again, or it would lack everything written after the refusal (and a later switchover
+        // could never catch it up).
+        run.undo.push({
+          givesWritesBack: false,
+          run: () => resumeTarget(ctx, plan.role, oldWriter, plan.to),
+        });
       },
 
       async wait_for_lease(run) {
@@ -190,6 +199,9 @@ function failoverKind(
         // the lease is waited out, and the agent took the VIP down itself when it lapsed.
         const lease = await (leaseLapse ?? ctx.leaseLapsed(oldWriter));
         if (!lease.ok) throw new PlanAbort('refused', `not promoting ${plan.to}: ${lease.detail}`);
+        if (lease.fence?.how === 'read_only')
+          fencedAlive =
+            lease.fence.position !== undefined ? { position: lease.fence.position } : {};
         if (lease.agent) return;
         for (const ip of vipsOf(ctx, plan.role)) {
           await ctx.runner.attempt(
@@ -203,6 +215,10 @@ function failoverKind(
             (actuator) => actuator.removeVip(oldWriter, ip),
           );
         }
+      },
+
+      async final_catch_up(run) {
+        if (fencedAlive) await catchUpFromFenced(run, oldWriter, fencedAlive.position);
       },
     },
     refuse(run, reason, result) {
@@ -263,6 +279,133 @@ async function restartIo(
     host: oldWriter,
     role,
     reason: `failover refused: the IO threads of ${followers.join(', ')} did not restart within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the restarts finish in the background`,
+    level: 'warn',
+  });
+}
+
+/**
+ * The old writer's agent proved a read_only fence: its server is up, fenced, and has a final
+ * position, which may hold transactions the target never received (acknowledged just before a
+ * cut, a hang, a partition that healed while the failover waited). Those are transactions the
+ * target could have had, so it gets them before it is promoted, from the fenced server itself;
+ * when it cannot (no position, no catch-up within catchup_timeout) the failover is refused and the
+ * old writer stays fenced: no writer for now beats a writer that lost acknowledged writes.
+ */
+async function catchUpFromFenced(
+  run: MoveRun,
+  oldWriter: string,
+  answered: string | undefined,
+): Promise<void> {
+  const { ctx, plan } = run;
+  const target = plan.to;
+  const role = plan.role;
+  let position = answered;
+  if (position === undefined) {
+    // An agent of the previous protocol proves the fence without the position: read it here.
+    try {
+      position = await ctx.positions.currentGtidPosition(oldWriter);
+    } catch (error) {
+      throw new PlanAbort(
+        'refused',
+        `${oldWriter}'s agent fenced it with its server up, but ${oldWriter}'s final position was not in its answer and cannot be read here (${(error as Error).message}): ${target} might lack ${oldWriter}'s last acknowledged writes, so it is not promoted; ${oldWriter} stays fenced (read-only)`,
+      );
+    }
+  }
+  let has: string;
+  try {
+    has = await ctx.positions.currentGtidPosition(target);
+  } catch (error) {
+    throw new PlanAbort(
+      'refused',
+      `${target}'s position cannot be read to compare with fenced ${oldWriter}'s (${(error as Error).message}); not promoting`,
+    );
+  }
+  const lacking = ctx.gtid.missing(has, position);
+  if (lacking.length === 0) return;
+  const count = ctx.gtid.missingCount(has, position);
+  const timeout = ctx.config.actuator.catchup_timeout;
+  note(ctx, {
+    phase: 'decision',
+    event: 'failover.final_catch_up',
+    host: target,
+    role,
+    reason: `${oldWriter} was fenced with its server up and has ${count} transaction(s) ${target} lacks (${lacking.join(', ')}): ${target} replicates them from ${oldWriter} before it is promoted`,
+    inputs: { position, has, timeoutMs: timeout },
+    level: 'warn',
+  });
+  let reached: boolean;
+  try {
+    await ctx.runner.run(
+      {
+        event: 'mysql.repoint',
+        host: target,
+        role,
+        reason: `${target} fetches the fenced ${oldWriter}'s last transactions`,
+        inputs: { newMaster: oldWriter },
+      },
+      (actuator) => actuator.repoint(target, oldWriter),
+      undefined,
+    );
+    reached = await ctx.runner.run(
+      {
+        event: 'mysql.wait_for_gtid',
+        host: target,
+        role,
+        reason: `${target} applies the fenced ${oldWriter}'s final position`,
+        inputs: { position, timeoutMs: timeout },
+      },
+      (actuator) => actuator.waitForGtid(target, position, timeout),
+      true,
+    );
+  } catch (error) {
+    throw new PlanAbort(
+      'refused',
+      `${target} could not replicate the fenced ${oldWriter}'s last ${count} transaction(s): ${(error as Error).message}; not promoting a host that lacks writes it could have had, ${oldWriter} stays fenced (read-only)`,
+    );
+  }
+  if (!reached)
+    throw new PlanAbort(
+      'refused',
+      `${target} did not apply the fenced ${oldWriter}'s final position (${position}) within ${timeout} ms; not promoting a host that lacks writes it could have had, ${oldWriter} stays fenced (read-only)`,
+    );
+  await ctx.runner.run(
+    {
+      event: 'mysql.stop_replication',
+      host: target,
+      role,
+      reason: `${target} has everything the fenced ${oldWriter} wrote; it stops replicating before its promotion`,
+    },
+    (actuator) => actuator.stopReplication(target, { ioInBackground: true }),
+    undefined,
+  );
+}
+
+/**
+ * A refused failover's target replicates from the old writer again. Bounded like restartIo: the
+ * old writer may be the dead one, and its IO thread retries by itself.
+ */
+async function resumeTarget(
+  ctx: OpContext,
+  role: string,
+  oldWriter: string,
+  target: string,
+): Promise<void> {
+  const resumed = ctx.runner.attempt(
+    {
+      event: 'mysql.start_replication',
+      host: target,
+      role,
+      reason: `failover refused: ${target} replicates from ${oldWriter} again`,
+    },
+    (actuator) => actuator.resumeReplication(target),
+  );
+  if (await settlesWithin(resumed, RESTART_IO_WAIT_MS)) return;
+  note(ctx, {
+    phase: 'note',
+    event: 'failover.restart_io_pending',
+    host: oldWriter,
+    role,
+    reason: `failover refused: ${target}'s replication did not start again within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the start finishes in the background`,
     level: 'warn',
   });
 }

@@ -40,7 +40,13 @@ export interface LeaseGateInput {
   releaseRetryMs?: number;
 }
 
-type LeaseGateResult = { ok: boolean; detail: string; agent: boolean };
+export interface LeaseGateResult {
+  ok: boolean;
+  detail: string;
+  agent: boolean;
+  /** The agent proved its fence on request: how, and the position it read after (read_only). */
+  fence?: { how: string; position?: string };
+}
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -196,6 +202,10 @@ class FenceRequests {
       ok: true,
       detail: `lease released by ${this.input.writer}'s agent, fence proved (${answer.how}: ${answer.detail})`,
       agent: true,
+      fence: {
+        how: answer.how,
+        ...(answer.position !== undefined ? { position: answer.position } : {}),
+      },
     };
   }
 

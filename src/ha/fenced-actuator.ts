@@ -87,6 +87,9 @@ export class FencedActuator implements Actuator {
   startIoThread(host: string): Promise<void> {
     return this.fenced(`START SLAVE IO_THREAD on ${host}`, () => this.inner.startIoThread(host));
   }
+  resumeReplication(host: string): Promise<void> {
+    return this.fenced(`START SLAVE on ${host}`, () => this.inner.resumeReplication(host));
+  }
   startReplication(host: string): Promise<void> {
     return this.fenced(`START SLAVE on ${host}`, () => this.inner.startReplication(host));
   }

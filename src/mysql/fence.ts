@@ -1,5 +1,7 @@
 import { queryRows, type Connection } from './connect.js';
 import { killClientSessions, type KilledSession } from './sessions.js';
+import { formatPosition, mergePositionsKeepingFirst } from './gtid.js';
+import { readPositions } from './positions.js';
 
 export interface ReadOnlyFenceOptions {
   /** Opens a new connection to the server being fenced (the fence may need two). */
@@ -26,6 +28,13 @@ export interface ReadOnlyFenceOptions {
    * the caller kills them as a step of its own, after a grace of its own.
    */
   killRemaining?: boolean;
+  /**
+   * Once read_only is proved, read the server's GTID position too (its binlog and applied
+   * positions merged): final, since nobody is left who could write. A failover's new writer must
+   * have it before it is promoted (DESIGN.md: never promote a host missing transactions it could
+   * have had, and a server fenced alive could hand them over).
+   */
+  readPosition?: boolean;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -36,6 +45,10 @@ export interface ReadOnlyFenceResult {
   /** Sessions killed while read_only=ON waited for them (semi-sync, long commits). */
   killedWhileWaiting: number;
   elapsedMs: number;
+  /** With readPosition, when read_only was proved: the position read after it. */
+  position?: string;
+  /** With readPosition: why the position could not be read (the fence still counts). */
+  positionError?: string;
 }
 
 export class FenceTimeoutError extends Error {}
@@ -83,6 +96,20 @@ async function blockers(connection: Connection, spareIds: ReadonlySet<number>): 
       .map((row) => `${row.USER} ${row.COMMAND} "${row.STATE}"`)
       .join('; ') || 'nothing visible'
   );
+}
+
+/** The fenced server's position; a failed read leaves the fence proved and says why. */
+async function finalPosition(
+  connection: Connection,
+): Promise<{ position?: string; positionError?: string }> {
+  try {
+    const positions = await readPositions(connection);
+    return {
+      position: formatPosition(mergePositionsKeepingFirst(positions.binlog, positions.slave)),
+    };
+  } catch (error) {
+    return { positionError: (error as Error).message };
+  }
 }
 
 /**
@@ -164,11 +191,14 @@ export async function fenceReadOnly(options: ReadOnlyFenceOptions): Promise<Read
       main,
       'SELECT @@global.read_only AS read_only',
     );
+    const readOnly = Number(row?.read_only) === 1;
+    const final = readOnly && options.readPosition ? await finalPosition(main) : {};
     return {
-      readOnly: Number(row?.read_only) === 1,
+      readOnly,
       killed,
       killedWhileWaiting,
       elapsedMs: Date.now() - started,
+      ...final,
     };
   };
   try {

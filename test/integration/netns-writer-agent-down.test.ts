@@ -5,6 +5,11 @@
  * manager must not promote another host while the cut-off writer may still take writes from
  * clients on its side. Before the fix it promoted db2 once the lease had "lapsed", and the
  * sampler saw db1 and db2 writable at once for as long as the cut lasted.
+ *
+ * Then the heal: db1's host and agent come back while the failover retries. Its agent answers the
+ * fence request and proves read_only with the server up; db1 holds writes it acknowledged just
+ * before the cut that db2 never received. Before the final catch-up, db2 was promoted without
+ * them (about 50 acknowledged writes lost, every run).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -63,17 +68,10 @@ test("the writer's agent stopped for its upgrade and the writer's host cut off m
     t.diagnostic(`failover refused ${refused.at - cutAt} ms after the cut: ${refused.reason}`);
   });
 
-  // Known open safety problem (see issue 27's note): once db1 and its agent are back, the writer
-  // role has once (CI, 1 of 4 runs) moved to db2 without a failover's proved fence, and writes db1
-  // acknowledged just before the cut were then missing on db2. The heal phase runs and reports as
-  // TODO until that is understood and fixed; never two writable hosts stays a hard assertion below.
-  const HEAL_TODO =
-    'open: after the heal the role moved to db2 without a proved fence once, losing writes db1 acknowledged before the cut';
   let agentBackAt = 0;
   let writer = 'db1';
   await t.test(
-    'db1 back with its agent: no two writers either way',
-    { todo: HEAL_TODO },
+    "db1 back with its agent: no two writers either way, and a failover on its proved fence has db1's last writes",
     async () => {
       await cluster.nsHost('db1').exec('ip', ['link', 'set', 'eth0', 'up']);
       await cluster.startAgent('db1');
@@ -84,7 +82,10 @@ test("the writer's agent stopped for its upgrade and the writer's host cut off m
         'db1 held as the writer, or the failover completed on a proved fence',
         async () => {
           if (writerOf() === 'db1' && stateOf('db1') === 'AWAITING_RECOVERY') return 'held';
-          if (writerOf() === 'db2' && stateOf('db2') === 'ONLINE') return 'moved';
+          const done = daemon.journal
+            .read()
+            .some((entry) => entry.event === 'failover.done' && entry.at >= cutAt);
+          if (writerOf() === 'db2' && stateOf('db2') === 'ONLINE' && done) return 'moved';
           return undefined;
         },
         30_000,
@@ -128,7 +129,7 @@ test("the writer's agent stopped for its upgrade and the writer's host cut off m
       .read()
       .filter((entry) => entry.event === 'failover.done' && entry.at < agentBackAt);
     assert.deepEqual(early, [], 'no promotion while db1 was cut off and its agent stopped');
-    // For the open heal-phase problem: what the manager did from the cut on.
+    // What the manager did from the cut on, for a failure's diagnosis.
     t.diagnostic(
       daemon.journal
         .read()
@@ -141,7 +142,7 @@ test("the writer's agent stopped for its upgrade and the writer's host cut off m
     );
   });
 
-  await t.test('no acknowledged write lost; only db1 writable', { todo: HEAL_TODO }, async () => {
+  await t.test(`no acknowledged write lost; only the writer writable`, async () => {
     const connection = await openConnection({
       socketPath: cluster.instance(writer).socket,
       user: 'root',
@@ -151,12 +152,20 @@ test("the writer's agent stopped for its upgrade and the writer's host cut off m
     } finally {
       connection.destroy();
     }
+    // Held: db1 never stopped being the writer. Moved: db2 only after db1's proved fence.
+    const movedAt =
+      writer === 'db2'
+        ? (daemon.journal
+            .read()
+            .find((entry) => entry.event === 'failover.lease_released' && entry.at >= cutAt)?.at ??
+          0)
+        : Number.POSITIVE_INFINITY;
     assert.deepEqual(
       sampler.samples
-        .filter((sample) => sample.writable.some((host) => host !== 'db1'))
+        .filter((sample) => sample.writable.some((host) => host !== 'db1' && sample.at < movedAt))
         .slice(0, 3),
       [],
-      'no host but db1 was ever writable',
+      'no host but db1 was writable before db1 proved its fence',
     );
     t.diagnostic(
       `cut at +${cutAt - (sampler.samples[0]?.at ?? cutAt)} ms of ${sampler.samples.length} samples`,

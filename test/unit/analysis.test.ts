@@ -499,6 +499,7 @@ test('the failover plan names its steps in the order the engine runs them', () =
       'catch_up',
       'stop_replication',
       'wait_for_lease',
+      'final_catch_up',
       'grant_lease',
       'promote',
       'route',

@@ -29,6 +29,8 @@ class SimAgents implements AgentTransport {
   readonly stopped = new Set<string>();
   /** Fence requests answered with a timeout before the agent answers one. */
   releaseTimeouts = 0;
+  /** Replaces the answer to a fence request that is answered (what the agent proved, and how). */
+  releaseAnswer?: (host: string) => ReleaseAnswer;
   readonly releases: Array<{ at: number; answered: boolean }> = [];
 
   constructor(
@@ -83,6 +85,7 @@ class SimAgents implements AgentTransport {
     }
     this.releases.push({ at: Date.now(), answered: true });
     this.leaseReleased = host;
+    if (this.releaseAnswer) return this.releaseAnswer(host);
     return this.sim.host(host).alive
       ? { fenced: true, how: 'read_only', detail: 'read_only=ON read back' }
       : { fenced: true, how: 'not_running', detail: 'mariadbd is not running' };
@@ -233,4 +236,89 @@ test("the writer's agent is not running (its port refuses: stopped for an upgrad
   assert.equal(holderOf(after.roles, 'writer'), 'db2', h.events().join('\n'));
   assert.ok(h.events().includes('note:failover.lease_released:db1'), h.events().join('\n'));
   assert.deepEqual(h.sim.violations, []);
+});
+
+/**
+ * The old writer fenced alive: its agent proved read_only with the server up (a host that came
+ * back while the failover retried, a hang that ended), and that server holds transactions db2
+ * never received (acknowledged just before a cut). db2 could have had them: it gets them first.
+ */
+function fencedAliveAhead(answer: Partial<ReleaseAnswer> = {}) {
+  const setup = agentHarness();
+  const { sim, transport } = setup;
+  transport.releaseAnswer = () => ({
+    fenced: true,
+    how: 'read_only',
+    detail: 'read_only=ON read back',
+    position: '0-1-150',
+    ...answer,
+  });
+  return {
+    ...setup,
+    async failOver() {
+      await setup.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+      sim.killHost('db1');
+      // What db1 wrote and acknowledged that never reached db2 (applied) nor db3.
+      sim.host('db1').applied = '0-1-150';
+      sim.host('db1').agentUp = true;
+      return setup.cycle({ db1: 'HARD_OFFLINE', db2: 'REPLICATION_FAIL', db3: 'REPLICATION_FAIL' });
+    },
+  };
+}
+
+test('the old writer fenced alive with transactions the candidate lacks: the candidate replicates them from it before its promotion', async () => {
+  const { h, sim, failOver } = fencedAliveAhead();
+  const state = await failOver();
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db2', events.join('\n'));
+  assert.ok(events.includes('decision:failover.final_catch_up:db2'), events.join('\n'));
+  const calls = sim.calls;
+  const repoint = calls.indexOf('repoint:db2:db1');
+  const caughtUp = calls.indexOf('waitForGtid:db2:0-1-150');
+  const promoted = calls.indexOf('setReadOnly:db2:false');
+  assert.ok(repoint >= 0 && repoint < caughtUp && caughtUp < promoted, calls.join(' '));
+  assert.ok(calls.lastIndexOf('stopReplication:db2') > caughtUp, calls.join(' '));
+  assert.equal(sim.host('db2').applied, '0-1-150');
+  const decision = h.journal.entries.find((entry) => entry.event === 'failover.final_catch_up');
+  assert.match(decision?.reason ?? '', /50 transaction\(s\) db2 lacks/);
+  assert.deepEqual(sim.violations, []);
+});
+
+test('an agent of the previous protocol proves the fence without a position: the manager reads it, and the candidate still catches up', async () => {
+  const { h, sim, failOver } = fencedAliveAhead({ position: undefined });
+  const state = await failOver();
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db2', events.join('\n'));
+  assert.ok(sim.calls.includes('waitForGtid:db2:0-1-150'), sim.calls.join(' '));
+});
+
+test("the candidate cannot get the fenced writer's last transactions: the failover is refused, the old writer stays fenced, and the candidate replicates again", async () => {
+  const { h, sim, failOver } = fencedAliveAhead();
+  sim.waitAnswer = (host, position) => !(host === 'db2' && position === '0-1-150');
+  const state = await failOver();
+  const events = h.events();
+  assert.equal(holderOf(state.roles, 'writer'), 'db1', events.join('\n'));
+  assert.ok(!sim.calls.includes('setReadOnly:db2:false'), sim.calls.join(' '));
+  const refusal = h.journal.entries.find((entry) => entry.event === 'failover.refused');
+  assert.match(refusal?.reason ?? '', /lacks writes it could have had/);
+  assert.ok(sim.calls.includes('resumeReplication:db2'), sim.calls.join(' '));
+  assert.equal(sim.host('db2').sqlRunning, true);
+  assert.deepEqual(sim.writable(), []);
+});
+
+test('a failover refused at the lease leaves the candidate replicating from the old writer, not stopped', async () => {
+  const { h, sim, transport, cycle } = agentHarness();
+  await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  transport.slowSync.add('db1');
+  transport.releaseTimeouts = Number.POSITIVE_INFINITY;
+  sim.killHost('db1');
+  sim.host('db1').agentUp = true;
+  const state = await cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  assert.equal(holderOf(state.roles, 'writer'), 'db1', h.events().join('\n'));
+  const stopped = sim.calls.indexOf('stopReplication:db2');
+  assert.ok(
+    stopped >= 0 && sim.calls.indexOf('resumeReplication:db2') > stopped,
+    sim.calls.join(' '),
+  );
+  assert.equal(sim.host('db2').sqlRunning, true);
 });

@@ -297,6 +297,15 @@ export class FakeActuator implements Actuator {
       sim.lastIoError = '';
     });
   }
+  async resumeReplication(host: string): Promise<void> {
+    await this.hangIf(`resumeReplication:${host}`);
+    this.call(`resumeReplication:${host}`, 'START SLAVE', host, () => {
+      const sim = this.mysql(host);
+      sim.ioRunning = true;
+      sim.sqlRunning = true;
+      sim.lastIoError = '';
+    });
+  }
   async startReplication(host: string): Promise<void> {
     await this.hangIf(`startReplication:${host}`);
     this.call(`startReplication:${host}`, 'START SLAVE', host, () => {

@@ -38,6 +38,8 @@ function fakeServer(readBack: number, log: string[] = []) {
         if (/CONNECTION_ID/.test(sql)) return [[{ id: 7 }]];
         if (/SET GLOBAL read_only=ON/.test(sql)) readOnly = readBack;
         if (/@@global.read_only/.test(sql)) return [[{ read_only: readOnly }]];
+        if (/gtid_binlog_pos/.test(sql))
+          return [[{ binlog: '0-1-150', slave: '0-2-40,1-1-7', current: '0-1-150,1-1-7' }]];
         return [[]];
       },
       destroy: () => undefined,
@@ -62,6 +64,9 @@ test('fence: read_only=ON read back is a proof', async () => {
   assert.equal(verdict.proved, true);
   assert.equal(verdict.how, 'read_only');
   assert.match(verdict.detail, /read_only=ON read back/);
+  // Read after the proof: the new writer must have it before a failover promotes it.
+  assert.equal(verdict.position, '0-1-150,1-1-7');
+  assert.match(verdict.detail, /final position 0-1-150,1-1-7/);
 });
 
 test('fence: a login that fails is not a fence (escalation none: unproved, and says why)', async () => {

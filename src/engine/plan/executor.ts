@@ -70,6 +70,7 @@ const OPERATION_STEP: Record<StepName, string | undefined> = {
   stop_replica_io: undefined,
   fence: 'fencing',
   wait_for_lease: 'fencing',
+  final_catch_up: 'catching_up',
   catch_up: 'catching_up',
   stop_replication: 'repointing',
   grant_lease: 'promoting',

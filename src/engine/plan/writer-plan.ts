@@ -52,6 +52,11 @@ export function buildWriterPlan(input: WriterPlanInput): Plan {
       host: from,
       detail: `${from}'s agent fences on request (proved), else its writer lease (${config.lease} ms) is waited out`,
     });
+    steps.push({
+      step: 'final_catch_up',
+      host: to,
+      detail: `if ${from} was fenced with its server up, ${target} first replicates whatever ${from} has that it lacks (${from}'s position read after the fence)`,
+    });
   } else if (from) {
     steps.push({
       step: 'fence',
