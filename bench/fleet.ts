@@ -25,7 +25,9 @@
  *   npx tsx bench/fleet.ts [--clusters 100] [--seconds 60] [--scrapers 10] [--runs 3] [--state-dir /dev/shm]
  *
  * --state-dir puts every cluster's state_dir under DIR (e.g. tmpfs), to tell what the journal's
- * and the state's fsyncs cost the shared event loop from everything else.
+ * and the state's fsyncs cost the shared event loop from everything else. --profile DIR writes a
+ * V8 CPU profile of each fleet manager there (node --cpu-prof), for where the time goes.
+ * --node-flags "..." runs the managers with these node flags instead of the shipped unit's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +45,11 @@ const scrapers = Number(option('--scrapers', '10'));
 const runs = Number(option('--runs', '3'));
 /** Where the clusters' state_dirs go (each fsyncs its journal and state): default beside the sandbox, on disk. */
 const stateRoot = option('--state-dir', '');
+/** Node flags for the managers instead of the shipped unit's (e.g. a larger young generation). */
+const nodeFlags = option('--node-flags', '');
+const managerFlags = () => (nodeFlags ? nodeFlags.split(' ').filter(Boolean) : unitNodeFlags());
+/** Where the fleet managers' CPU profiles go (node --cpu-prof); none by default. */
+const profileDir = option('--profile', '');
 
 /** A sandbox's cluster section at the schema's defaults: no monitor, heartbeat or journal keys. */
 function section(sandbox: TestSandbox, cluster: string, stateDir: string): Record<string, any> {
@@ -60,7 +67,8 @@ function section(sandbox: TestSandbox, cluster: string, stateDir: string): Recor
   };
 }
 
-const ms = (value: number) => `${value.toFixed(1)} ms`;
+const ms = (value: number | undefined) =>
+  value === undefined || !Number.isFinite(value) ? 'n/a' : `${value.toFixed(1)} ms`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 const alphaBox = await startSandbox(undefined, { masters: 2, replicas: 1 });
@@ -112,7 +120,9 @@ let manager: ChildProcess | undefined;
 async function startManager(file: string, name: string): Promise<{ pid: number; startMs: number }> {
   const log = openSync(join(logDir, `${name}.log`), 'a');
   const started = Date.now();
-  manager = spawn(process.execPath, [...unitNodeFlags(), CLI, 'run', '-c', file], {
+  const profile =
+    profileDir && file === fleetFile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  manager = spawn(process.execPath, [...managerFlags(), ...profile, CLI, 'run', '-c', file], {
     stdio: ['ignore', log, log],
   });
   closeSync(log);
@@ -143,7 +153,13 @@ async function stopManager(): Promise<void> {
 async function failover(): Promise<number> {
   await until(
     'alpha: db1 the writer, every host ONLINE',
-    async () => (await writerOf()) === 'db1' && (await allOnline()),
+    async () => {
+      // A manager started after db1's restart (the previous run's) holds it as restarted.
+      const hosts = (await api('GET', '/status')).hosts as Array<{ name: string; state: string }>;
+      if (hosts.some((host) => host.name === 'db1' && host.state === 'AWAITING_RECOVERY'))
+        await api('POST', '/hosts/db1/online');
+      return (await writerOf()) === 'db1' && (await allOnline());
+    },
     60_000,
     200,
   ).catch(async (error: Error) => {
@@ -258,7 +274,7 @@ async function steady(pid: number): Promise<string[]> {
     `health at the end: hosts ONLINE ${online} of ${perCluster.length * 3}; clusters with exactly one writable host ${writers} of ${perCluster.length}`,
     `cycles (${perCluster.length} clusters, interval 1 s, ${elapsed.toFixed(0)} s): ${total} cycles, per cluster ${Math.min(...perCluster)}-${Math.max(...perCluster)} (expected about ${elapsed.toFixed(0)}); duration p99 <= ${p99} s, max <= ${max} s (histogram bucket bounds); cycles longer than the interval: ${overruns}`,
     `/metrics (${(size / 1024).toFixed(0)} KiB, ${scrapers} scrapers at the same instant, once a second, ${latencies.length} scrapes answered): p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}; failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].join('; ')})` : ''}`,
-    `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core (node flags of deploy/switchyard.service: ${unitNodeFlags().join(' ') || 'none'})`,
+    `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core (node flags${nodeFlags ? ' (--node-flags)' : ' of deploy/switchyard.service'}: ${managerFlags().join(' ') || 'none'})`,
   ];
 }
 

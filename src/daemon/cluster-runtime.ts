@@ -533,6 +533,14 @@ export class ClusterRuntime {
     for (const schedule of this.schedules) schedule.stop();
     this.wake?.();
     await this.loopDone;
+    await this.engine
+      .flush()
+      .catch((error: Error) =>
+        this.log.warn(
+          { event: 'state.save_failed', err: error.message },
+          'could not save the state at shutdown',
+        ),
+      );
     await this.heartbeat.stop();
     await this.silences?.stop();
     await this.agents.settled();

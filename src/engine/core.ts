@@ -68,6 +68,14 @@ export function emptyState(config: EngineConfig, now = Date.now()): ClusterState
  * Ownership of ClusterState: the monitor owns host records (states, failures), the engine owns
  * roles, mode and the in-flight operation.
  */
+/**
+ * How stale the saved uptimes may get. A restart is told by a smaller uptime than the one saved:
+ * after a manager restart, a server that restarted meanwhile and has been up longer than its
+ * saved uptime (at most this much older than the last reading) is not noticed as restarted,
+ * as with any reading taken before the manager stopped.
+ */
+export const STATE_REFRESH_MS = 60_000;
+
 export class EngineCore {
   state: ClusterState;
   observations = new Map<string, HostObservation>();
@@ -99,8 +107,11 @@ export class EngineCore {
   readonly dropCauses = new Map<string, string>();
   /** Writers the manager lost while other hosts still reached them (its own path was broken). */
   readonly seenByOthersWhileLost = new Set<string>();
-  /** The state as last saved (without updatedAt), so any unsaved change is saved next cycle. */
+  /** The state as last saved (see signature()), so any unsaved change is saved next cycle. */
   lastSaved = '';
+  /** When the state was last saved (epoch ms), for the refresh of what signature() leaves out. */
+  lastSavedAt = 0;
+  private lastSavedReadings = '';
   readonly agents: AgentViews;
   readonly hooks: Hooks;
   /** Host states as on_state_change hooks last saw them (see cycle.ts). */
@@ -323,10 +334,46 @@ export class EngineCore {
     this.state.updatedAt = this.now();
     await this.options.store.save(structuredClone(this.state));
     this.lastSaved = this.signature();
+    this.lastSavedAt = this.now();
+    this.lastSavedReadings = this.readings();
   }
 
+  /** The per-cycle readings signature() leaves out. */
+  private readings(): string {
+    return JSON.stringify(
+      Object.entries(this.state.hosts).map(([name, record]) => [
+        name,
+        record.lastUptimeSeconds,
+        record.lastConnectionId,
+      ]),
+    );
+  }
+
+  /** Saves what a cycle left unsaved, readings included (the daemon stops). */
+  async flush(): Promise<void> {
+    if (this.signature() !== this.lastSaved || this.readings() !== this.lastSavedReadings)
+      await this.persist();
+  }
+
+  /**
+   * The state without what changes every cycle on a healthy host (its uptime; its check
+   * connection's id, which changes at each fresh login): a change here is saved at once, those
+   * only with it or every STATE_REFRESH_MS. Saved every cycle, they cost a write and two fsyncs
+   * per cluster per second (a fleet in one process spent its event loop on them).
+   */
   signature(): string {
-    return JSON.stringify({ ...this.state, updatedAt: 0 });
+    const hosts = Object.fromEntries(
+      Object.entries(this.state.hosts).map(([name, record]) => [
+        name,
+        { ...record, lastUptimeSeconds: undefined, lastConnectionId: undefined },
+      ]),
+    );
+    return JSON.stringify({ ...this.state, hosts, updatedAt: 0 });
+  }
+
+  /** Due a save: a change that matters, or the per-cycle readings last saved too long ago. */
+  unsaved(): boolean {
+    return this.signature() !== this.lastSaved || this.now() - this.lastSavedAt >= STATE_REFRESH_MS;
   }
 
   exclusive<T>(work: () => Promise<T>): Promise<T> {

@@ -61,7 +61,7 @@ export async function runCycle(
   core.exportSituations();
   // Compared with what was last saved, not with the start of this cycle: an operator command
   // between cycles may have moved roles after its own save.
-  if (core.signature() !== core.lastSaved) await core.persist();
+  if (core.unsaved()) await core.persist();
   fireStateChangeHooks(core);
   exchangeWithAgents(core);
   convergeRoutes(core);

@@ -104,6 +104,11 @@ export class Engine implements ControlPlane {
     return this.core.exclusive(() => runCycle(this.core, observations, clusterState));
   }
 
+  /** Saves the state's last readings (uptimes), which cycles save only now and then. */
+  flush(): Promise<void> {
+    return this.core.exclusive(() => this.core.flush());
+  }
+
   handleAlerts(alerts: IncomingAlert[]): Promise<AlertDecision[]> {
     // Every webhook, even one without alerts, shows the alerting pipeline alive.
     this.core.notePipelineAlive();

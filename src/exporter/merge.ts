@@ -34,24 +34,43 @@ function addExposition(families: Map<string, Family>, text: string): void {
 }
 
 /**
- * Several clusters' registries as one exposition. Scrapes that arrive while one is rendered share
- * its result: N Prometheus servers scraping at the same instant cost one rendering, not N.
+ * How long a merged rendering is served again. Rendering a hundred clusters takes a good part of
+ * a second of the one event loop, so scrapes that queue behind it arrive after it finished and
+ * would each render again; a rendering this young is theirs too. The cycles that change the
+ * values run once per monitor.interval (1 s by default), so what a scrape gets is at most this
+ * much older than it could be.
  */
-export function mergedMetrics(sources: MetricsSource[]): MetricsSource {
+export const MERGED_REUSE_MS = 500;
+
+/**
+ * Several clusters' registries as one exposition. Scrapes that arrive while one is rendered, or
+ * within MERGED_REUSE_MS after, share its result: N Prometheus servers scraping at the same
+ * instant cost one rendering, not N.
+ */
+export function mergedMetrics(
+  sources: MetricsSource[],
+  options: { reuseMs?: number; now?: () => number } = {},
+): MetricsSource {
+  const reuseMs = options.reuseMs ?? MERGED_REUSE_MS;
+  const now = options.now ?? Date.now;
   let inFlight: Promise<{ contentType: string; body: string }> | undefined;
+  let last: { at: number; rendered: { contentType: string; body: string } } | undefined;
   const renderAll = async () => {
     const rendered = await Promise.all(sources.map((source) => source.render()));
     const families = new Map<string, Family>();
     for (const { body } of rendered) addExposition(families, body);
     const lines: string[] = [];
     for (const family of families.values()) lines.push(...family.header, ...family.samples);
-    return {
+    const result = {
       contentType: rendered[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8',
       body: `${lines.join('\n')}\n`,
     };
+    last = { at: now(), rendered: result };
+    return result;
   };
   return {
     render() {
+      if (last && now() - last.at < reuseMs) return Promise.resolve(last.rendered);
       if (!inFlight)
         inFlight = renderAll().finally(() => {
           inFlight = undefined;

@@ -3,6 +3,7 @@ import type { CheckName, CheckOutcome, HostObservation } from '../domain/observa
 import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
 import { flavorOf, parseReplicationStatus, replicationStatusQuery } from '../mysql/dialect.js';
 import { POSITION_COLUMNS, positionsFromRow } from '../mysql/positions.js';
+import type { CheckConnections } from './check-connections.js';
 
 export interface CheckTarget {
   name: string;
@@ -18,10 +19,16 @@ export interface CheckTarget {
 class CheckTimeout extends Error {}
 
 /**
- * Observes one host with one short-lived connection. Every query runs under the host's own
- * time budget, so a hung server costs at most checkTimeoutMs and never delays other hosts.
+ * Observes one host with one connection: the host's kept connection when `connections` has one
+ * that still answers, else a new one (given back to `connections` when every query succeeded).
+ * Every query runs under the host's own time budget, so a hung server costs at most
+ * checkTimeoutMs and never delays other hosts.
  */
-export async function observeHost(target: CheckTarget, at = Date.now()): Promise<HostObservation> {
+export async function observeHost(
+  target: CheckTarget,
+  at = Date.now(),
+  connections?: CheckConnections,
+): Promise<HostObservation> {
   const checks: HostObservation['checks'] = {};
   const observation: HostObservation = { host: target.name, at, reachable: false, checks };
   let connection: Connection | undefined;
@@ -55,17 +62,33 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
   };
 
   let started = Date.now();
+  let completed = false;
   try {
-    connection = await bounded(
-      openConnection({
-        host: target.host.address,
-        port: target.host.port,
-        user: target.user,
-        password: target.password,
-        connectTimeoutMs: target.connectTimeoutMs,
-      }),
-    );
-    await answered(connection.query('SELECT 1'), 'connected, but no answer to SELECT 1');
+    const kept = connections?.take(target.name);
+    if (kept) {
+      try {
+        await answered(kept.query('SELECT 1'), 'no answer to SELECT 1');
+        connection = kept;
+      } catch (error) {
+        kept.destroy();
+        // Hung or silent: as unresponsive as a server that does not greet a new connection.
+        if (error instanceof CheckTimeout) throw error;
+        // Lost (the server died or restarted): a new connection says how (refused, reset...).
+        started = Date.now();
+      }
+    }
+    if (!connection) {
+      connection = await bounded(
+        openConnection({
+          host: target.host.address,
+          port: target.host.port,
+          user: target.user,
+          password: target.password,
+          connectTimeoutMs: target.connectTimeoutMs,
+        }),
+      );
+      await answered(connection.query('SELECT 1'), 'connected, but no answer to SELECT 1');
+    }
     observation.reachable = true;
     record('ping', started, true, `connected to ${target.host.address}:${target.host.port}`);
 
@@ -159,6 +182,7 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
         record('lag', started, false, `heartbeat table not readable: ${(error as Error).message}`);
       }
     }
+    completed = true;
   } catch (error) {
     let message = (error as Error).message;
     if (!observation.reachable) {
@@ -180,7 +204,8 @@ export async function observeHost(target: CheckTarget, at = Date.now()): Promise
     }
   } finally {
     clearTimeout(timer);
-    connection?.destroy();
+    if (connection && completed && connections) connections.give(target.name, connection);
+    else connection?.destroy();
   }
   return observation;
 }

@@ -9,6 +9,7 @@ import type { SwitchyardMetrics } from '../exporter/metrics.js';
 import type { Logger } from '../log.js';
 import { openConnection } from '../mysql/connect.js';
 import { observeHost } from './checks.js';
+import { CheckConnections } from './check-connections.js';
 import { gtidStrictModeWarning } from './gtid-strict-mode.js';
 import { slowReplicaTimeoutWarning } from './replica-timeout.js';
 import { WriterWatch } from './writer-watch.js';
@@ -76,6 +77,8 @@ export class Monitor {
   /** Last server_id seen per host, so heartbeat lag can be measured while the writer is briefly unreachable. */
   private readonly serverIds = new Map<string, number>();
   private readonly writerWatch: WriterWatch;
+  /** One connection per host, kept between checks (see CheckConnections). */
+  private readonly checkConnections = new CheckConnections();
 
   constructor(private readonly options: MonitorOptions) {
     const { mysql } = options.config;
@@ -165,6 +168,7 @@ export class Monitor {
               heartbeat: { schema: config.heartbeat.schema, writerServerId },
             },
             at,
+            this.checkConnections,
           ),
         ),
       ),
@@ -271,7 +275,7 @@ export class Monitor {
   }
 
   async close(): Promise<void> {
-    // Check connections are per cycle; only the writer watch stays open.
+    this.checkConnections.close();
     await this.writerWatch.close();
   }
 }

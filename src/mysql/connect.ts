@@ -17,7 +17,7 @@ export interface Endpoint {
   tls?: MysqlTls;
 }
 
-/** One short-lived connection; the monitor opens its own per check so a hung session never blocks the next cycle. */
+/** One connection, not pooled: its owner decides how long it lives (src/monitor/check-connections.ts keeps the checks'). */
 export async function openConnection(endpoint: Endpoint): Promise<Connection> {
   const tls = endpoint.socketPath
     ? undefined
@@ -79,7 +79,7 @@ function createConnection(endpoint: Endpoint, tls: MysqlTls | undefined): Promis
     bigNumberStrings: true,
     dateStrings: true,
     // mysql2 sizes each connection's prepared-statement LRU up front (16000 slots by default:
-    // about 1 MB per connection). Our connections are short-lived and prepare little, and with
+    // about 1 MB per connection). Our connections prepare little, and with
     // dozens of hosts checked every second that garbage dominated the manager's memory.
     maxPreparedStatements: 16,
   });

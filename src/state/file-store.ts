@@ -1,13 +1,5 @@
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterState, ClusterStateStore } from '../domain/cluster-state.js';
 
@@ -30,6 +22,7 @@ export interface LoadOutcome {
  */
 export class FileStateStore implements ClusterStateStore {
   readonly file: string;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     readonly dir: string,
@@ -90,22 +83,36 @@ export class FileStateStore implements ClusterStateStore {
     }
   }
 
-  async save(state: ClusterState): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
+  /** Saves in order, one at a time (they share the temporary file). */
+  save(state: ClusterState): Promise<void> {
+    const next = this.saving.then(
+      () => this.write(state),
+      () => this.write(state),
+    );
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Off the event loop (fs/promises): with a fleet in one process, a synchronous write, fsync and
+   * rename per changed cycle per cluster held every other cluster's cycle and every scrape.
+   */
+  private async write(state: ClusterState): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
     const temporary = `${this.file}.tmp-${process.pid}`;
-    const fd = openSync(temporary, 'w', 0o600);
+    const file = await open(temporary, 'w', 0o600);
     try {
-      writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
-      fsyncSync(fd);
+      await file.writeFile(`${JSON.stringify(state, null, 2)}\n`);
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(temporary, this.file);
-    const dirFd = openSync(this.dir, 'r');
+    await rename(temporary, this.file);
+    const dir = await open(this.dir, 'r');
     try {
-      fsyncSync(dirFd);
+      await dir.sync();
     } finally {
-      closeSync(dirFd);
+      await dir.close();
     }
   }
 }

@@ -1,0 +1,105 @@
+/**
+ * The monitor's kept check connections against a real MariaDB: reused while they answer; a hung
+ * server fails the check on its kept connection as it would on a new one (not refused, within
+ * connect_timeout); a killed server is checked afresh in the same check, so the check still says
+ * "refused"; a restarted one gets a new login; and a fresh login comes at least every
+ * FRESH_LOGIN_EVERY_MS even while the kept connection answers.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readSecret } from '../../src/config/secrets.js';
+import { CheckConnections, FRESH_LOGIN_EVERY_MS } from '../../src/monitor/check-connections.js';
+import { observeHost, type CheckTarget } from '../../src/monitor/checks.js';
+import { MARIADB, requireBinaries } from '../support/binaries.js';
+import { startSandbox, waitFor } from '../support/sandbox.js';
+
+const CONNECT_TIMEOUT_MS = 1000;
+/** Stated slack for a loaded 2-core machine: the bound is the connect timeout, not the budget. */
+const SLACK_MS = 700;
+
+test('kept check connections: reused while healthy, and a hung, killed or restarted server is checked as with a new connection', async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 1, replicas: 0 });
+  const { config } = sandbox;
+  const host = config.hosts.db1;
+  assert.ok(host);
+  const target: CheckTarget = {
+    name: 'db1',
+    host,
+    user: config.mysql.user,
+    password: readSecret(
+      { file: config.mysql.password_file, env: config.mysql.password_env },
+      'mysql.password',
+    ),
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    checkTimeoutMs: 8000,
+    heartbeat: { schema: config.heartbeat.schema },
+  };
+  let now = Date.now();
+  const connections = new CheckConnections(() => now);
+  t.after(() => connections.close());
+
+  const first = await observeHost(target, Date.now(), connections);
+  const second = await observeHost(target, Date.now(), connections);
+  assert.equal(first.reachable, true, first.error);
+  assert.equal(second.reachable, true, second.error);
+  assert.equal(second.connectionId, first.connectionId, 'the second check reused the connection');
+  assert.deepEqual(connections.hosts(), ['db1']);
+
+  now += FRESH_LOGIN_EVERY_MS;
+  const aged = await observeHost(target, Date.now(), connections);
+  assert.equal(aged.reachable, true, aged.error);
+  assert.notEqual(aged.connectionId, second.connectionId, 'a fresh login once the kept one aged');
+
+  // Hung: SIGSTOP. The kept connection gets no answer to SELECT 1.
+  const pid = sandbox.instance('db1').pid();
+  assert.ok(pid, 'db1 has a pid');
+  let stopped = false;
+  const resume = () => {
+    if (!stopped) return;
+    stopped = false;
+    process.kill(pid, 'SIGCONT');
+  };
+  t.after(resume);
+  process.kill(pid, 'SIGSTOP');
+  stopped = true;
+  try {
+    const hung = await observeHost(target, Date.now(), connections);
+    const took = hung.checks.ping?.durationMs ?? Number.POSITIVE_INFINITY;
+    t.diagnostic(`hung: ${hung.error} after ${took} ms`);
+    assert.equal(hung.reachable, false, 'a hung server is not reachable');
+    assert.equal(hung.refusal, undefined, 'a hung server is not a refusal');
+    assert.ok(took <= CONNECT_TIMEOUT_MS + SLACK_MS, `the check took ${took} ms`);
+    assert.deepEqual(connections.hosts(), [], 'the failed check kept nothing');
+  } finally {
+    resume();
+  }
+  await waitFor(
+    'db1 answers again',
+    async () => (await observeHost(target, Date.now(), connections)).reachable,
+    10_000,
+  );
+  assert.deepEqual(connections.hosts(), ['db1']);
+
+  // Killed: the kept connection is broken; the same check connects afresh and is refused.
+  await sandbox.instance('db1').kill();
+  const killed = await observeHost(target, Date.now(), connections);
+  t.diagnostic(`killed: ${killed.error}`);
+  assert.equal(killed.reachable, false);
+  assert.equal(killed.refusal, 'refused', 'a killed server is still checked as refused');
+  assert.deepEqual(connections.hosts(), []);
+
+  await sandbox.instance('db1').start();
+  const back = await waitFor(
+    'db1 back after its restart',
+    async () => {
+      const observation = await observeHost(target, Date.now(), connections);
+      return observation.reachable ? observation : undefined;
+    },
+    30_000,
+  );
+  assert.ok(
+    (back.uptimeSeconds ?? Number.POSITIVE_INFINITY) < 60,
+    'the check reads the restarted server',
+  );
+});

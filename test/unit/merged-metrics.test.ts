@@ -1,0 +1,45 @@
+/**
+ * The fleet's one /metrics: several clusters' expositions merged under one HELP and TYPE per
+ * metric; scrapes at the same instant, or just after, share one rendering.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MERGED_REUSE_MS, mergedMetrics, type MetricsSource } from '../../src/exporter/merge.js';
+
+function source(cluster: string, counter: { renders: number }): MetricsSource {
+  return {
+    async render() {
+      counter.renders += 1;
+      return {
+        contentType: 'text/plain; version=0.0.4; charset=utf-8',
+        body: `# HELP switchyard_up Up.\n# TYPE switchyard_up gauge\nswitchyard_up{cluster="${cluster}"} ${counter.renders}\n`,
+      };
+    },
+  };
+}
+
+test("merged metrics: one HELP and TYPE per metric, every cluster's samples under it", async () => {
+  const counter = { renders: 0 };
+  const merged = mergedMetrics([source('a', counter), source('b', counter)]);
+  const { body } = await merged.render();
+  assert.equal(
+    body,
+    '# HELP switchyard_up Up.\n# TYPE switchyard_up gauge\nswitchyard_up{cluster="a"} 1\nswitchyard_up{cluster="b"} 2\n',
+  );
+});
+
+test('merged metrics: scrapes during a rendering or within MERGED_REUSE_MS after share it; later ones render afresh', async () => {
+  let now = 0;
+  const counter = { renders: 0 };
+  const merged = mergedMetrics([source('a', counter)], { now: () => now });
+  const together = await Promise.all([merged.render(), merged.render(), merged.render()]);
+  assert.equal(counter.renders, 1);
+  assert.ok(together.every((result) => result.body === together[0]?.body));
+  now += MERGED_REUSE_MS - 1;
+  await merged.render();
+  assert.equal(counter.renders, 1, 'a scrape queued behind the rendering gets it');
+  now += 1;
+  const fresh = await merged.render();
+  assert.equal(counter.renders, 2);
+  assert.match(fresh.body, /switchyard_up\{cluster="a"\} 2/);
+});
