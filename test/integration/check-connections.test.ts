@@ -6,6 +6,7 @@
  * FRESH_LOGIN_EVERY_MS even while the kept connection answers.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { readSecret } from '../../src/config/secrets.js';
 import { CheckConnections, FRESH_LOGIN_EVERY_MS } from '../../src/monitor/check-connections.js';
@@ -16,6 +17,18 @@ import { startSandbox, waitFor } from '../support/sandbox.js';
 const CONNECT_TIMEOUT_MS = 1000;
 /** Stated slack for a loaded 2-core machine: the bound is the connect timeout, not the budget. */
 const SLACK_MS = 700;
+
+/**
+ * Every thread of `pid` stopped: SIGSTOP is delivered asynchronously, and a thread still running
+ * on the other core answered a query on the kept connection right after kill() returned (CI).
+ */
+function allThreadsStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((task) => {
+    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't';
+  });
+}
 
 test('kept check connections: reused while healthy, and a hung, killed or restarted server is checked as with a new connection', async (t) => {
   if (!requireBinaries(t, MARIADB)) return;
@@ -54,6 +67,11 @@ test('kept check connections: reused while healthy, and a hung, killed or restar
   // Hung: SIGSTOP. The kept connection gets no answer to SELECT 1.
   const pid = sandbox.instance('db1').pid();
   assert.ok(pid, 'db1 has a pid');
+  assert.match(
+    readFileSync(`/proc/${pid}/comm`, 'utf8'),
+    /^(mariadbd|mysqld)/,
+    'the pid is the server',
+  );
   let stopped = false;
   const resume = () => {
     if (!stopped) return;
@@ -64,6 +82,7 @@ test('kept check connections: reused while healthy, and a hung, killed or restar
   process.kill(pid, 'SIGSTOP');
   stopped = true;
   try {
+    await waitFor('every mariadbd thread stopped', async () => allThreadsStopped(pid), 5000, 10);
     const hung = await observeHost(target, Date.now(), connections);
     const took = hung.checks.ping?.durationMs ?? Number.POSITIVE_INFINITY;
     t.diagnostic(`hung: ${hung.error} after ${took} ms`);
