@@ -67,9 +67,15 @@ test(
         200,
       );
     assert.equal((await status(alpha)).cluster, 'alpha');
-    assert.match(
-      await (await fetch(new URL('/metrics', beta.url))).text(),
-      /switchyard_host_up\{host="db1",cluster="beta"\} 1/,
+    // The merged /metrics may be one rendered up to MERGED_REUSE_MS (500 ms) ago.
+    await waitFor(
+      "beta's hosts in the one /metrics",
+      async () =>
+        /switchyard_host_up\{host="db1",cluster="beta"\} 1/.test(
+          await (await fetch(new URL('/metrics', beta.url))).text(),
+        ),
+      10_000,
+      100,
     );
 
     // alpha's db2 hangs (SIGSTOP: connections are accepted by the kernel but never answered), then
