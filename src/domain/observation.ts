@@ -55,6 +55,12 @@ export interface HostObservation {
   uptimeSeconds?: number;
   /** CONNECTION_ID() of the check's own connection: grows while the server runs. */
   connectionId?: number;
+  /**
+   * false: the check ran on a connection kept from an earlier check (src/monitor/check-connections.ts),
+   * whose id says nothing about a restart: ids only grow, but this one is as old as its login, and
+   * another manager's newer login may have been saved. Only a fresh login's id is compared.
+   */
+  connectionFresh?: boolean;
   serverId?: number;
   version?: string;
   gtid?: GtidPositions;

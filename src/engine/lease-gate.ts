@@ -230,16 +230,21 @@ class FenceRequests {
     const request = this.input.release().then(
       (answer): RequestOutcome => {
         if (answer.fenced) return { kind: 'proved', answer };
-        this.input.journal({
-          phase: 'note',
-          event: 'failover.fence_unproved',
-          host: this.input.writer,
-          reason: `${this.input.writer}'s agent released its lease but could not prove its fence (${answer.detail}): an unproved fence never counts`,
-          inputs: { how: answer.how },
-          level: 'warn',
-        });
         this.unprovedAnswer = answer;
         this.lastProblem = `its fence was not proved: ${answer.detail}`;
+        try {
+          this.input.journal({
+            phase: 'note',
+            event: 'failover.fence_unproved',
+            host: this.input.writer,
+            reason: `${this.input.writer}'s agent released its lease but could not prove its fence (${answer.detail}): an unproved fence never counts`,
+            inputs: { how: answer.how },
+            level: 'warn',
+          });
+        } catch {
+          // A request the gate no longer waits for can answer after the manager stopped and its
+          // journal went away: the unproved answer above still counts, the write is lost.
+        }
         return { kind: 'unproved', answer };
       },
       (error: Error): RequestOutcome => {
@@ -248,10 +253,15 @@ class FenceRequests {
       },
     );
     this.inFlight = request;
-    void request.then((outcome) => {
-      this.inFlight = undefined;
-      this.nextAt = this.input.now() + this.retryMs;
-      this.settled = outcome;
-    });
+    void request.then(
+      (outcome) => {
+        this.inFlight = undefined;
+        this.nextAt = this.input.now() + this.retryMs;
+        this.settled = outcome;
+      },
+      () => {
+        this.inFlight = undefined;
+      },
+    );
   }
 }

@@ -69,6 +69,7 @@ export async function observeHost(
       try {
         await answered(kept.query('SELECT 1'), 'no answer to SELECT 1');
         connection = kept;
+        observation.connectionFresh = false;
       } catch (error) {
         kept.destroy();
         // Hung or silent: as unresponsive as a server that does not greet a new connection.
@@ -88,6 +89,7 @@ export async function observeHost(
         }),
       );
       await answered(connection.query('SELECT 1'), 'connected, but no answer to SELECT 1');
+      observation.connectionFresh = true;
     }
     observation.reachable = true;
     record('ping', started, true, `connected to ${target.host.address}:${target.host.port}`);

@@ -137,17 +137,19 @@ export function nextHostRecord(
   } else {
     next.failures = 0;
     // Uptime has a resolution of one second, so a young server restarted quickly can show the same
-    // uptime as before; connection ids only grow while a server runs (the monitor opens a new
-    // connection every check) and start again from 1 after a restart.
+    // uptime as before; connection ids only grow while a server runs and start again from 1 after
+    // a restart. Only a fresh login's id counts: a kept check connection's is as old as its login,
+    // and any manager's newer login may be the one saved (HA).
+    const freshId = observation.connectionFresh !== false ? observation.connectionId : undefined;
     const restarted =
       (observation.uptimeSeconds !== undefined &&
         record.lastUptimeSeconds !== undefined &&
         observation.uptimeSeconds < record.lastUptimeSeconds) ||
-      (observation.connectionId !== undefined &&
+      (freshId !== undefined &&
         record.lastConnectionId !== undefined &&
-        observation.connectionId < record.lastConnectionId);
+        freshId < record.lastConnectionId);
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
-    if (observation.connectionId !== undefined) next.lastConnectionId = observation.connectionId;
+    if (freshId !== undefined) next.lastConnectionId = freshId;
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {

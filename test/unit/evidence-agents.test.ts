@@ -333,3 +333,50 @@ test('lease gate: an agent reached by others that never answers is refused at th
   assert.match(result.detail, /fence request\(s\) got no answer/);
   assert.ok(requests > 2, `asked ${requests} time(s)`);
 });
+
+test('lease gate: a fence request still in flight when the gate ended, answered unproved after the journal went away, rejects nothing', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    let now = 0;
+    let answer: (value: { fenced: boolean; how: string; detail: string }) => void = () => {};
+    let journalGone = false;
+    let requests = 0;
+    const result = await awaitLeaseLapse({
+      writer: 'db1',
+      hasAgent: true,
+      leaseMs: 300,
+      marginMs: 100,
+      confirmedAt: 0,
+      lastContact: () => 0,
+      // The first request times out; the next is not answered while the gate waits, so the
+      // lease is waited out with it still in flight.
+      release: () => {
+        requests += 1;
+        if (requests === 1) return Promise.reject(new Error('no answer within 2500 ms'));
+        return new Promise((resolve) => {
+          answer = resolve;
+        });
+      },
+      answering: true,
+      releaseRetryMs: 50,
+      now: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+      journal: () => {
+        if (journalGone) throw new Error("ENOENT: no such file or directory, open 'journal.jsonl'");
+      },
+    });
+    assert.equal(result.ok, true, result.detail);
+    assert.ok(requests >= 2, `requests: ${requests}`);
+    // The manager stopped and its state_dir was removed; then the agent answers, unproved.
+    journalGone = true;
+    answer({ fenced: false, how: 'unproved', detail: 'login failed' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});

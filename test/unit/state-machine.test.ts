@@ -439,3 +439,22 @@ test('a young server restarted within seconds shows the same uptime, but its con
   );
   assert.equal(steady.record.state, 'ONLINE');
 });
+
+test("a kept check connection's id is never taken for a restart: only a fresh login's id is compared", () => {
+  // Another manager's newer login was saved (500); this manager's kept connection is older (120).
+  const current = record('ONLINE', { lastUptimeSeconds: 100, lastConnectionId: 500 });
+  const kept = nextHostRecord(
+    current,
+    observe({ uptimeSeconds: 101, connectionId: 120, connectionFresh: false }),
+    context(),
+  );
+  assert.equal(kept.record.state, 'ONLINE', kept.record.reason);
+  assert.equal(kept.record.lastConnectionId, 500);
+  // A fresh login after a real restart still shows it.
+  const restarted = nextHostRecord(
+    kept.record,
+    observe({ uptimeSeconds: 101, connectionId: 3, connectionFresh: true }),
+    context({ now: NOW + 3000 }),
+  );
+  assert.equal(restarted.record.state, 'AWAITING_RECOVERY');
+});
