@@ -145,6 +145,9 @@ function failoverKind(
         // (or its lease is waited out) while the candidate applies its relay log; awaited at
         // wait_for_lease.
         leaseLapse = ctx.leaseLapsed(oldWriter);
+        // Awaited at wait_for_lease; a step that aborts before it leaves it running unawaited,
+        // and what it journals after the manager stopped must not end as an unhandled rejection.
+        leaseLapse.catch(() => undefined);
         // Also meanwhile, the dead writer's replicas stop fetching from it: on a semi-sync replica
         // that stop waits for a kill connection to the vanished master (about 2 s), and after the
         // promotion it would delay their repoint, and with it the new writer's first commit.
