@@ -275,13 +275,24 @@ async function restartIo(
       }),
     ),
   );
+  await settleOrNote(ctx, role, oldWriter, restarts, `the IO threads of ${followers.join(', ')}`);
+}
+
+/** Waits up to RESTART_IO_WAIT_MS for a refused failover's restarts; says so when they go on. */
+async function settleOrNote(
+  ctx: OpContext,
+  role: string,
+  oldWriter: string,
+  restarts: Promise<unknown>,
+  what: string,
+): Promise<void> {
   if (await settlesWithin(restarts, RESTART_IO_WAIT_MS)) return;
   note(ctx, {
     phase: 'note',
     event: 'failover.restart_io_pending',
     host: oldWriter,
     role,
-    reason: `failover refused: the IO threads of ${followers.join(', ')} did not restart within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the restarts finish in the background`,
+    reason: `failover refused: ${what} did not start again within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the restarts finish in the background`,
     level: 'warn',
   });
 }
@@ -402,15 +413,7 @@ async function resumeTarget(
     },
     (actuator) => actuator.resumeReplication(target),
   );
-  if (await settlesWithin(resumed, RESTART_IO_WAIT_MS)) return;
-  note(ctx, {
-    phase: 'note',
-    event: 'failover.restart_io_pending',
-    host: oldWriter,
-    role,
-    reason: `failover refused: ${target}'s replication did not start again within ${RESTART_IO_WAIT_MS} ms; the engine goes on, the start finishes in the background`,
-    level: 'warn',
-  });
+  await settleOrNote(ctx, role, oldWriter, resumed, `${target}'s replication`);
 }
 
 /**

@@ -297,18 +297,15 @@ export class FakeActuator implements Actuator {
       sim.lastIoError = '';
     });
   }
-  async resumeReplication(host: string): Promise<void> {
-    await this.hangIf(`resumeReplication:${host}`);
-    this.call(`resumeReplication:${host}`, 'START SLAVE', host, () => {
-      const sim = this.mysql(host);
-      sim.ioRunning = true;
-      sim.sqlRunning = true;
-      sim.lastIoError = '';
-    });
+  resumeReplication(host: string): Promise<void> {
+    return this.startSlave('resumeReplication', host);
   }
-  async startReplication(host: string): Promise<void> {
-    await this.hangIf(`startReplication:${host}`);
-    this.call(`startReplication:${host}`, 'START SLAVE', host, () => {
+  startReplication(host: string): Promise<void> {
+    return this.startSlave('startReplication', host);
+  }
+  private async startSlave(method: string, host: string): Promise<void> {
+    await this.hangIf(`${method}:${host}`);
+    this.call(`${method}:${host}`, 'START SLAVE', host, () => {
       const sim = this.mysql(host);
       sim.ioRunning = true;
       sim.sqlRunning = true;
