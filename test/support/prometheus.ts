@@ -264,7 +264,8 @@ export async function startShippedAlertmanager(
   const source = join(REPO, 'deploy/alertmanager.yml');
   const text = substituteExactly(source, readFileSync(source, 'utf8'), [
     ['http://127.0.0.1:9105/api/v1/alerts', options.webhookUrl],
-    ['/etc/switchyard/token', options.credentialsFile],
+    // The live key only: a commented example entry for a second manager names the path too.
+    ['credentials_file: /etc/switchyard/token\n', `credentials_file: ${options.credentialsFile}\n`],
   ]);
   writeFileSync(join(dir, 'alertmanager.yml'), text);
   return startServer(
