@@ -7,7 +7,9 @@
  * `NodeDiskFailing{host=<writer>}` webhook with a `move_role writer` rule, so the engine picks
  * the target itself; the success rate is reported (a refused move is counted, not fatal).
  *
- *   npx tsx bench/switchover.ts [--runs 5] [--semi-sync] [--alert]
+ * --timeline prints each move's journal entries with their offsets from the start of the move.
+ *
+ *   npx tsx bench/switchover.ts [--runs 5] [--semi-sync] [--alert] [--timeline]
  */
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { flag, median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
@@ -15,6 +17,7 @@ import { flag, median, option, startBenchDaemon, until, writerVipProbe } from '.
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
 const viaAlert = flag('--alert');
+const timeline = flag('--timeline');
 const cluster = await startNetnsCluster(undefined, {
   semiSync,
   preferFirst: !viaAlert,
@@ -68,6 +71,11 @@ try {
       console.log(
         `run ${run}: writer -> ${target} in ${finished - started} ms; longest write pause ${pause} ms`,
       );
+      if (timeline)
+        for (const entry of daemon.journal.read().filter((item) => item.at >= started))
+          console.log(
+            `  +${entry.at - started} ms ${entry.phase} ${entry.event} ${entry.host ?? ''} ${(entry.reason ?? entry.detail ?? '').slice(0, 120)}`,
+          );
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await probe.stop();
@@ -86,5 +94,7 @@ console.log('');
 console.log(
   `switchover (${semiSync ? 'semi-sync AFTER_SYNC' : 'asynchronous'} replication${viaAlert ? ', triggered by a node alert' : ''}): ${pauses.length} of ${runs} moves succeeded${refusedMoves ? `, ${refusedMoves} refused` : ''}`,
 );
-console.log(`  write pause: median ${median(pauses)} ms, max ${Math.max(...pauses)} ms`);
+console.log(
+  `  write pause: median ${median(pauses)} ms (${Math.min(...pauses)}-${Math.max(...pauses)})`,
+);
 console.log(`  acknowledged writes: ${ackedTotal}, missing afterwards: ${missingTotal}`);
