@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IOptions } from 'etcd3';
 import type { HaConfig } from '../config/schema.js';
 import { readSecret } from '../config/secrets.js';
 
@@ -29,7 +30,15 @@ export function createEtcdClient(etcd: HaConfig['etcd']): Etcd3 {
       password: readSecret({ file: etcd.password_file }, 'ha.etcd.password'),
     };
   }
-  return new Etcd3(options);
+  return new (loadEtcd3().Etcd3)(options);
+}
+
+/**
+ * etcd3 is loaded only when `ha` is configured: it brings gRPC and protobufjs, which took about
+ * half of every command's start-up and a share of every single manager's memory, for nothing.
+ */
+function loadEtcd3(): typeof import('etcd3') {
+  return createRequire(import.meta.url)('etcd3') as typeof import('etcd3');
 }
 
 /** Keys of one cluster under ha.etcd.prefix. */
