@@ -20,6 +20,7 @@ import { startDaemon } from '../support/daemon.js';
 import { HAPROXY, routableServers, startHaproxy } from '../support/haproxy.js';
 import { MYSQL_PORT, NETNS_CLUSTER_BINARIES, startNetnsCluster } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
+import { cli, TRANSFER_BINARIES } from '../support/transfer-tests.js';
 import { WritableSampler } from '../support/writable-sampler.js';
 import { WriteProbe } from '../support/write-probe.js';
 import { findFreePortRange } from '../../src/sandbox/ports.js';
@@ -30,7 +31,7 @@ const CHECK_INTERVAL_MS = 1000;
 test('through two HAProxys (push + httpchk): switchover under load, one HAProxy cut off from the manager at a kill -9, a silent host loss; never two routable writers', async (t) => {
   if (
     !requireRoot(t, 'network namespaces') ||
-    !requireBinaries(t, [...NETNS_CLUSTER_BINARIES, ...HAPROXY])
+    !requireBinaries(t, [...NETNS_CLUSTER_BINARIES, ...HAPROXY, ...TRANSFER_BINARIES])
   )
     return;
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-netns-haproxy-faults-'));
@@ -43,7 +44,10 @@ test('through two HAProxys (push + httpchk): switchover under load, one HAProxy 
     replicas: 1,
     // Nothing pulls the writer back to db1 once it is online again: the steps choose the writer.
     preferFirst: false,
+    // For the rare heartbeat db2 binlogs in the last moment before its kill -9 (below).
+    transfers: true,
     managerConfig: {
+      backup: { dir: 'backups' },
       routing: {
         haproxy: Object.entries(configuredSockets).map(([name, socket]) => ({
           name,
@@ -166,7 +170,8 @@ ${['db1', 'db2'].map((host) => `  server ${host} ${address(host)}:${MYSQL_PORT} 
       await waitFor('writes through HAProxy b', async () => writesB.acked().length > 20, 10_000);
       // With asynchronous replication a kill -9 amid writes can take with it a commit db2 never
       // sent: errant when db2 returns, so its repair below would need a rejoin, which is not what
-      // this step is about. The loads hold until db1 has all of db2, and go on at the kill.
+      // this step is about. The loads hold until db1 has all of db2, and go on at the kill (only
+      // a heartbeat can still slip in: the repair rejoins then).
       await Promise.all([writes.pause(), writesB.pause()]);
       const [sent] = await cluster.instance('db2').sql('SELECT @@gtid_binlog_pos AS pos');
       await waitFor(
@@ -250,7 +255,19 @@ ${['db1', 'db2'].map((host) => `  server ${host} ${address(host)}:${MYSQL_PORT} 
         20_000,
       );
       const online = await daemon.engine.setOnline('db2');
-      assert.equal(online.ok, true, online.detail);
+      if (!online.ok && /transactions the writer .* lacks/.test(online.detail)) {
+        // The manager's heartbeat (every 500 ms) still writes on db2 after the loads paused: one
+        // binlogged in the last moment before the kill is errant on db2, and refused, rightly.
+        // Saved and reseeded, as an operator would.
+        const rejoin = await cli(['rejoin', 'db2', '--discard-errant', '-c', cluster.configFile]);
+        assert.equal(rejoin.code, 0, `rejoin db2: ${rejoin.stderr}\n${rejoin.stdout}`);
+        t.diagnostic(`db2 was errant (${online.detail.slice(0, 120)}); rejoined`);
+        await waitFor(
+          'db2 ONLINE after rejoin',
+          async () => daemon.status().hosts.find((host) => host.name === 'db2')?.state === 'ONLINE',
+          60_000,
+        );
+      } else assert.equal(online.ok, true, online.detail);
     },
   );
 
