@@ -61,7 +61,10 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   app.get('/metrics', ...metricsHandlers, async (_request, response, next) => {
     try {
       const { contentType, body } = await options.metrics.render();
-      response.type(contentType).send(body);
+      // Written as is: send() would hash the whole exposition for an ETag on every scrape (a
+      // fleet's is over a megabyte), and Prometheus never sends If-None-Match.
+      response.status(200).setHeader('Content-Type', contentType);
+      response.end(body);
     } catch (error) {
       next(error);
     }

@@ -1,6 +1,12 @@
 /** What /metrics renders: one cluster's registry, or several merged. */
 export interface MetricsSource {
-  render(): Promise<{ contentType: string; body: string }>;
+  render(): Promise<Rendered>;
+}
+
+/** An exposition; a Buffer when it is served more than once (encoded once, not per scrape). */
+export interface Rendered {
+  contentType: string;
+  body: string | Buffer;
 }
 
 interface Family {
@@ -53,17 +59,18 @@ export function mergedMetrics(
 ): MetricsSource {
   const reuseMs = options.reuseMs ?? MERGED_REUSE_MS;
   const now = options.now ?? Date.now;
-  let inFlight: Promise<{ contentType: string; body: string }> | undefined;
-  let last: { at: number; rendered: { contentType: string; body: string } } | undefined;
+  let inFlight: Promise<Rendered> | undefined;
+  let last: { at: number; rendered: Rendered } | undefined;
   const renderAll = async () => {
     const rendered = await Promise.all(sources.map((source) => source.render()));
     const families = new Map<string, Family>();
-    for (const { body } of rendered) addExposition(families, body);
+    for (const { body } of rendered) addExposition(families, body.toString());
     const lines: string[] = [];
     for (const family of families.values()) lines.push(...family.header, ...family.samples);
     const result = {
       contentType: rendered[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8',
-      body: `${lines.join('\n')}\n`,
+      // Encoded once: every scrape that shares this rendering sends the same bytes.
+      body: Buffer.from(`${lines.join('\n')}\n`),
     };
     last = { at: now(), rendered: result };
     return result;

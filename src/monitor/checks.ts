@@ -1,7 +1,18 @@
 import type { HostConfig } from '../config/schema.js';
 import type { CheckName, CheckOutcome, HostObservation } from '../domain/observation.js';
-import { openConnection, queryRows, type Connection } from '../mysql/connect.js';
-import { flavorOf, parseReplicationStatus, replicationStatusQuery } from '../mysql/dialect.js';
+import {
+  openConnection,
+  queryBatch,
+  queryRows,
+  type Connection,
+  type RowData,
+} from '../mysql/connect.js';
+import {
+  flavorOf,
+  parseReplicationStatus,
+  replicationStatusQuery,
+  type Flavor,
+} from '../mysql/dialect.js';
 import { POSITION_COLUMNS, positionsFromRow } from '../mysql/positions.js';
 import type { CheckConnections } from './check-connections.js';
 
@@ -17,6 +28,29 @@ export interface CheckTarget {
 }
 
 class CheckTimeout extends Error {}
+
+/** What the last check on a kept connection learnt of its server, to batch the next one. */
+interface ServerKnown {
+  flavor: Flavor;
+  serverId?: number;
+}
+const knownOf = new WeakMap<Connection, ServerKnown>();
+
+const variablesQuery =
+  `SELECT @@global.read_only AS read_only, @@version AS version, ${POSITION_COLUMNS}, ` +
+  '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id';
+const uptimeQuery = "SHOW GLOBAL STATUS LIKE 'Uptime'";
+const lagQuery = (schema: string) =>
+  `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) / 1000000 AS lag FROM \`${schema}\`.heartbeat WHERE server_id = ?`;
+
+/** Whether the heartbeat lag is read on a host: not without a known writer, not on the writer. */
+const lagWanted = (target: CheckTarget, serverId: number | undefined) =>
+  target.heartbeat.writerServerId !== undefined && target.heartbeat.writerServerId !== serverId;
+
+/** A failure the server reported for a statement (the connection still works), not a lost link. */
+const isStatementError = (error: unknown) =>
+  typeof (error as { errno?: unknown }).errno === 'number' &&
+  (error as { fatal?: boolean }).fatal !== true;
 
 /**
  * Observes one host with one connection: the host's kept connection when `connections` has one
@@ -63,11 +97,36 @@ export async function observeHost(
 
   let started = Date.now();
   let completed = false;
+  /** The check's statements, answered in one round trip on a kept connection (see below). */
+  let batched: RowData[][] | undefined;
   try {
     const kept = connections?.take(target.name);
+    const known = kept ? knownOf.get(kept) : undefined;
     if (kept) {
       try {
-        await answered(kept.query('SELECT 1'), 'no answer to SELECT 1');
+        if (known) {
+          // Every statement of the check in one round trip: with hundreds of checks a second
+          // (a fleet in one process) each round trip's write and wake-up was the larger part of
+          // a check's cost. The first statement's answer is the ping, under the same bound.
+          const statements = [variablesQuery, uptimeQuery, replicationStatusQuery(known.flavor)];
+          if (lagWanted(target, known.serverId))
+            statements.push(
+              lagQuery(target.heartbeat.schema).replace(
+                '?',
+                String(Number(target.heartbeat.writerServerId)),
+              ),
+            );
+          const batch = queryBatch(kept, statements);
+          batch.results.catch(() => undefined);
+          await answered(batch.first, 'no answer to the check');
+          try {
+            batched = await bounded(batch.results);
+          } catch (error) {
+            // A statement refused (the heartbeat table not there yet): the check runs statement
+            // by statement on this connection, which tells which one and why.
+            if (!isStatementError(error)) throw error;
+          }
+        } else await answered(kept.query('SELECT 1'), 'no answer to SELECT 1');
         connection = kept;
         observation.connectionFresh = false;
       } catch (error) {
@@ -86,6 +145,8 @@ export async function observeHost(
           user: target.user,
           password: target.password,
           connectTimeoutMs: target.connectTimeoutMs,
+          // Kept for the next checks, which send their statements in one round trip.
+          multipleStatements: true,
         }),
       );
       await answered(connection.query('SELECT 1'), 'connected, but no answer to SELECT 1');
@@ -94,17 +155,15 @@ export async function observeHost(
     observation.reachable = true;
     record('ping', started, true, `connected to ${target.host.address}:${target.host.port}`);
 
-    started = Date.now();
-    const [variables] = await bounded(
-      queryRows<Record<string, string | number | null>>(
-        connection,
-        `SELECT @@global.read_only AS read_only, @@version AS version, ${POSITION_COLUMNS}, ` +
-          '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id',
-      ),
-    );
-    const [uptime] = await bounded(
-      queryRows<{ Value: string }>(connection, "SHOW GLOBAL STATUS LIKE 'Uptime'"),
-    );
+    if (!batched) started = Date.now();
+    const [variables] = batched
+      ? (batched[0] as Array<Record<string, string | number | null>>)
+      : await bounded(
+          queryRows<Record<string, string | number | null>>(connection, variablesQuery),
+        );
+    const [uptime] = batched
+      ? (batched[1] as Array<{ Value: string }>)
+      : await bounded(queryRows<{ Value: string }>(connection, uptimeQuery));
     observation.readOnly = Number(variables?.read_only) === 1;
     observation.version = String(variables?.version ?? '');
     const positions = positionsFromRow(variables);
@@ -123,13 +182,14 @@ export async function observeHost(
       `read_only=${observation.readOnly ? 'ON' : 'OFF'}, uptime ${observation.uptimeSeconds} s, gtid ${observation.gtid.currentPos || '-'}${observation.gtidStrictMode === false ? ', WARNING gtid_strict_mode=OFF' : ''}`,
     );
 
-    started = Date.now();
-    const [statusRow] = await bounded(
-      queryRows<Record<string, unknown>>(
-        connection,
-        replicationStatusQuery(flavorOf(observation.version)),
-      ),
-    );
+    const flavor = flavorOf(observation.version);
+    if (!batched) started = Date.now();
+    const [statusRow] =
+      batched && known?.flavor === flavor
+        ? (batched[2] as Array<Record<string, unknown>>)
+        : await bounded(
+            queryRows<Record<string, unknown>>(connection, replicationStatusQuery(flavor)),
+          );
     observation.replication = parseReplicationStatus(statusRow);
     const replication = observation.replication;
     if (!replication) {
@@ -152,7 +212,8 @@ export async function observeHost(
       );
     }
 
-    started = Date.now();
+    if (!batched) started = Date.now();
+    const batchedLag = batched && batched.length > 3 ? batched[3] : undefined;
     if (target.heartbeat.writerServerId === undefined) {
       observation.heartbeatLagSeconds = null;
       record('lag', started, true, 'no writer known: heartbeat lag not measured');
@@ -161,13 +222,15 @@ export async function observeHost(
       record('lag', started, true, 'writer (heartbeat source)');
     } else {
       try {
-        const [row] = await bounded(
-          queryRows<{ lag: string | number | null }>(
-            connection,
-            `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) / 1000000 AS lag FROM \`${target.heartbeat.schema}\`.heartbeat WHERE server_id = ?`,
-            [target.heartbeat.writerServerId],
-          ),
-        );
+        const [row] = batchedLag
+          ? (batchedLag as Array<{ lag: string | number | null }>)
+          : await bounded(
+              queryRows<{ lag: string | number | null }>(
+                connection,
+                lagQuery(target.heartbeat.schema),
+                [target.heartbeat.writerServerId],
+              ),
+            );
         observation.heartbeatLagSeconds =
           row?.lag === null || row?.lag === undefined ? null : Math.max(0, Number(row.lag));
         record(
@@ -184,6 +247,7 @@ export async function observeHost(
         record('lag', started, false, `heartbeat table not readable: ${(error as Error).message}`);
       }
     }
+    knownOf.set(connection, { flavor, serverId: observation.serverId });
     completed = true;
   } catch (error) {
     let message = (error as Error).message;

@@ -15,6 +15,11 @@ export interface Endpoint {
   database?: string;
   /** TLS for this connection; default: what registerMysqlTls() set for host:port. Never over a socket. */
   tls?: MysqlTls;
+  /**
+   * Several statements in one query (queryBatch). Only for connections whose every statement is
+   * built from constants and validated names, never from input: the monitor's checks.
+   */
+  multipleStatements?: boolean;
 }
 
 /** One connection, not pooled: its owner decides how long it lives (src/monitor/check-connections.ts keeps the checks'). */
@@ -74,7 +79,10 @@ function createConnection(endpoint: Endpoint, tls: MysqlTls | undefined): Promis
     password: endpoint.password,
     database: endpoint.database,
     connectTimeout: endpoint.connectTimeoutMs ?? 2000,
-    multipleStatements: false,
+    multipleStatements: endpoint.multipleStatements === true,
+    // mysql2 captures a stack trace for every query by default (an Error per query, most of a
+    // check's own cost with hundreds of checks a second); its errors carry their message anyway.
+    trace: false,
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,
@@ -92,6 +100,42 @@ export async function queryRows<T = Record<string, unknown>>(
 ): Promise<T[]> {
   const [rows] = await connection.query<RowData[]>(sql, values);
   return rows as unknown as T[];
+}
+
+/** What queryBatch gives: `first` settles when the server answered the first statement. */
+export interface Batch {
+  first: Promise<void>;
+  results: Promise<RowData[][]>;
+}
+
+/**
+ * Statements sent in one round trip on a connection opened with `multipleStatements`, each
+ * statement's rows in order. `first` settles as soon as the first statement's answer arrives
+ * (or the batch ends): a liveness proof as good as a `SELECT 1` of its own. A statement that
+ * fails fails the batch; the ones after it are not run.
+ */
+export function queryBatch(connection: Connection, statements: readonly string[]): Batch {
+  const core = (connection as unknown as { connection: CoreConnection }).connection;
+  let answered!: () => void;
+  const first = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
+  const results = new Promise<RowData[][]>((resolve, reject) => {
+    const query = core.query(statements.join(';\n'), (error: Error | null, rows: unknown) => {
+      answered();
+      if (error) reject(error);
+      else resolve(statements.length === 1 ? [rows as RowData[]] : (rows as RowData[][]));
+    });
+    query.once('fields', answered);
+  });
+  return { first, results };
+}
+
+interface CoreConnection {
+  query(
+    sql: string,
+    callback: (error: Error | null, rows: unknown) => void,
+  ): { once(event: 'fields', listener: () => void): void };
 }
 
 export async function withConnection<T>(

@@ -122,3 +122,99 @@ test('kept check connections: reused while healthy, and a hung, killed or restar
     'the check reads the restarted server',
   );
 });
+
+/** Counts the packets a kept connection sends while a check runs on it (one per round trip). */
+class CountingConnections extends CheckConnections {
+  writes = 0;
+  private readonly counted = new WeakSet<object>();
+  override take(host: string) {
+    const connection = super.take(host);
+    const stream = (
+      connection as unknown as {
+        connection?: { stream?: { write: (...args: unknown[]) => boolean } };
+      }
+    )?.connection?.stream;
+    if (stream && !this.counted.has(stream)) {
+      this.counted.add(stream);
+      const write = stream.write.bind(stream);
+      stream.write = (...args: unknown[]) => {
+        this.writes += 1;
+        return write(...args);
+      };
+    }
+    return connection;
+  }
+}
+
+test('a check on a kept connection is one round trip and reads what a fresh login reads; a refused statement falls back to one query at a time', async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 1, replicas: 1 });
+  const { config } = sandbox;
+  const replica = Object.keys(config.hosts).find((name) => name !== 'db1') as string;
+  const [writer] = await sandbox.instance('db1').sql('SELECT @@server_id AS id');
+  const schema = 'check_batch';
+  const target: CheckTarget = {
+    name: replica,
+    host: config.hosts[replica] as CheckTarget['host'],
+    user: config.mysql.user,
+    password: readSecret(
+      { file: config.mysql.password_file, env: config.mysql.password_env },
+      'mysql.password',
+    ),
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    checkTimeoutMs: 8000,
+    heartbeat: { schema, writerServerId: Number(writer?.id) },
+  };
+  const connections = new CountingConnections();
+  t.after(() => connections.close());
+  const fresh = await observeHost(target, Date.now());
+  assert.equal(fresh.reachable, true, fresh.error);
+
+  // No heartbeat table yet: the batch's last statement is refused; the check still reads
+  // everything else on the kept connection and says what the lag check met.
+  await observeHost(target, Date.now(), connections);
+  const refused = await observeHost(target, Date.now(), connections);
+  assert.equal(refused.reachable, true, refused.error);
+  assert.equal(refused.connectionFresh, false, 'the kept connection was used');
+  assert.equal(refused.checks.lag?.ok, false);
+  assert.match(refused.checks.lag?.detail ?? '', /not readable/);
+  assert.equal(refused.heartbeatLagSeconds, null);
+
+  await sandbox.instance('db1').sql(`CREATE DATABASE ${schema}`);
+  await sandbox
+    .instance('db1')
+    .sql(
+      `CREATE TABLE ${schema}.heartbeat (server_id INT UNSIGNED NOT NULL PRIMARY KEY, ts DATETIME(6) NOT NULL)`,
+    );
+  await sandbox
+    .instance('db1')
+    .sql(`INSERT INTO ${schema}.heartbeat VALUES (@@server_id, UTC_TIMESTAMP(6))`);
+  await waitFor(
+    'the heartbeat row on the replica',
+    async () =>
+      (await sandbox.instance(replica).sql(`SELECT * FROM ${schema}.heartbeat`)).length > 0,
+    10_000,
+  );
+  const before = connections.writes;
+  const batched = await observeHost(target, Date.now(), connections);
+  assert.equal(batched.reachable, true, batched.error);
+  assert.equal(batched.connectionFresh, false);
+  assert.equal(connections.writes - before, 1, 'one packet for the whole check');
+  const again = await observeHost(target, Date.now());
+  for (const observation of [batched, again]) {
+    assert.equal(observation.checks.lag?.ok, true, observation.checks.lag?.detail);
+    assert.equal(typeof observation.heartbeatLagSeconds, 'number');
+  }
+  // What a fresh login (statement by statement) reads, the batch reads too.
+  assert.equal(batched.readOnly, again.readOnly);
+  assert.equal(batched.serverId, again.serverId);
+  assert.equal(batched.version, again.version);
+  assert.deepEqual(batched.gtid, again.gtid);
+  assert.equal(batched.gtidStrictMode, again.gtidStrictMode);
+  assert.equal(batched.slaveNetTimeoutSeconds, again.slaveNetTimeoutSeconds);
+  assert.ok(batched.replication && again.replication, 'the replica replicates');
+  assert.equal(batched.replication.ioRunning, again.replication.ioRunning);
+  assert.equal(batched.replication.sqlRunning, again.replication.sqlRunning);
+  assert.equal(batched.replication.masterHost, again.replication.masterHost);
+  assert.ok(Math.abs((batched.uptimeSeconds ?? 0) - (again.uptimeSeconds ?? -99)) <= 2);
+});

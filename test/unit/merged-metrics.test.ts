@@ -22,8 +22,9 @@ test("merged metrics: one HELP and TYPE per metric, every cluster's samples unde
   const counter = { renders: 0 };
   const merged = mergedMetrics([source('a', counter), source('b', counter)]);
   const { body } = await merged.render();
+  assert.ok(Buffer.isBuffer(body), 'encoded once, for every scrape that shares it');
   assert.equal(
-    body,
+    body.toString(),
     '# HELP switchyard_up Up.\n# TYPE switchyard_up gauge\nswitchyard_up{cluster="a"} 1\nswitchyard_up{cluster="b"} 2\n',
   );
 });
@@ -41,5 +42,5 @@ test('merged metrics: scrapes during a rendering or within MERGED_REUSE_MS after
   now += 1;
   const fresh = await merged.render();
   assert.equal(counter.renders, 2);
-  assert.match(fresh.body, /switchyard_up\{cluster="a"\} 2/);
+  assert.match(fresh.body.toString(), /switchyard_up\{cluster="a"\} 2/);
 });
