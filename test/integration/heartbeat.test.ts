@@ -1,7 +1,7 @@
 /**
- * The heartbeat writer against real MariaDB servers with their defaults: the one-statement beat
- * (an anonymous compound statement) replicates as the row it wrote, with the writer's server_id,
- * and never stops a replica's SQL thread; a writer fenced under it (read_only=ON) gets no row and
+ * The heartbeat writer against real MariaDB servers: the one-statement beat (an anonymous
+ * compound statement) replicates as the row it wrote, with the writer's server_id, and never
+ * stops a replica's SQL thread, whatever the writer's binlog_format (ROW, MIXED, STATEMENT); a writer fenced under it (read_only=ON) gets no row and
  * no binlog event until it is writable again, and the refusal is logged.
  */
 import assert from 'node:assert/strict';
@@ -35,7 +35,7 @@ test('heartbeat: one statement per beat replicates as the row it wrote; a fenced
       },
     }),
   ) as unknown as Logger;
-  const heartbeat = new HeartbeatWriter({ config, log });
+  let heartbeat = new HeartbeatWriter({ config, log });
   heartbeat.start(() => 'db1');
   t.after(() => heartbeat.stop());
 
@@ -80,4 +80,34 @@ test('heartbeat: one statement per beat replicates as the row it wrote; a fenced
   await db1.sql('SET GLOBAL read_only = 0');
   const resumed = await stampOn();
   await waitFor('beats again once writable', async () => (await stampOn()) > resumed, 5000);
+
+  // The sandbox logs rows; a user's server may log MIXED (MariaDB's default) or STATEMENT: the
+  // statement inside the block is logged on its own, and replays with the writer's server_id.
+  for (const format of ['MIXED', 'STATEMENT']) {
+    await db1.sql(`SET GLOBAL binlog_format = '${format}'`);
+    await heartbeat.stop();
+    heartbeat = new HeartbeatWriter({ config, log }); // a new session, in the new format
+    heartbeat.start(() => 'db1');
+    const before = await stampOn();
+    await waitFor(
+      `beats on the replica with binlog_format=${format}`,
+      async () => {
+        // The first beat of a connection is the two-statement kind: a later one must land too.
+        const stamp = await stampOn();
+        if (stamp <= before) return false;
+        await sleep(300);
+        return (await stampOn()) > stamp;
+      },
+      8000,
+    );
+    const [formatStatus] = await db2.sql('SHOW SLAVE STATUS');
+    assert.equal(formatStatus?.Slave_SQL_Running, 'Yes', String(formatStatus?.Last_SQL_Error));
+    assert.deepEqual(
+      (await db2.sql('SELECT server_id FROM switchyard.heartbeat')).map((row) =>
+        Number(row.server_id),
+      ),
+      [Number(writer?.id)],
+      `binlog_format=${format}: only the writer's row`,
+    );
+  }
 });
