@@ -1,6 +1,7 @@
 import * as yaml from 'js-yaml';
 import { agentConfigSchema } from '../agent/config.js';
 import { describeConfigKeys, type KeyDoc } from './key-docs.js';
+import { fleetKeysSchema } from './fleet.js';
 import { configSchema } from './schema.js';
 
 /**
@@ -193,4 +194,64 @@ export function agentConfigExample(): string {
     '',
     ...HOW_TO_READ,
   ]);
+}
+
+/** Two clusters' own sections, from the manager example: what differs between clusters. */
+function fleetClusters(): Entry[] {
+  const one = yaml.load(managerConfigExample()) as Entry;
+  const first: Entry = {
+    cluster: 'prod-a',
+    mysql: one.mysql,
+    hosts: one.hosts,
+    roles: one.roles,
+    // Where the agents put the VIPs: needed once hosts have agents and roles have IPs.
+    actuator: { vip: (one.actuator as Entry).vip },
+  };
+  // The second cluster: the same layout on other addresses.
+  const second = yaml.load(
+    yaml
+      .dump(first)
+      .replace(/10\.0\.0\./g, '10.0.1.')
+      .replace('prod-a', 'prod-b'),
+  ) as Entry;
+  return [first, second];
+}
+
+/**
+ * `switchyard config example --fleet`: a `clusters:` file, several clusters in one process and on
+ * one listener. The process-level keys at the top with their descriptions, then two clusters with
+ * the keys that differ between clusters; every other key of the manager's file may be added to
+ * an entry, with the same meaning and default.
+ */
+export function fleetConfigExample(): string {
+  const processKeys = describeConfigKeys(
+    configSchema.pick({
+      listen: true,
+      metrics_listen: true,
+      tls: true,
+      auth: true,
+      metrics_auth: true,
+    }),
+  );
+  const fleetKeys = describeConfigKeys(fleetKeysSchema.pick({ state_dir: true }));
+  const top = exampleConfig(
+    [...processKeys, ...fleetKeys],
+    [
+      'Switchyard fleet configuration: several clusters in one process and one listener,',
+      'switchyard run -c FILE (or a conf.d directory of such files).',
+      'Printed by `switchyard config example --fleet`; check a copy with `switchyard config check -c FILE`.',
+      '',
+      'The keys of the process (listener, TLS, tokens) are at the top level. Each entry of',
+      '`clusters:` is a cluster section as `switchyard config example` prints it: the two below',
+      'set what differs between clusters; any other key of that file (monitor, actuator, lease,',
+      'rules, ...) may be added to an entry, with the same meaning and default. Each cluster',
+      'keeps its state and journal in a sub-folder of state_dir named after it.',
+      'Reference: docs/fleet.md, docs/config-reference.md.',
+    ],
+  );
+  const description = wrap(fleetKeysSchema.shape.clusters.meta()?.description ?? '', WIDTH - 2);
+  const clusters = yaml.dump({ clusters: fleetClusters() }, { lineWidth: -1, flowLevel: 5 });
+  return `${top}
+${description.map((line) => `# ${line}`).join('\n')}
+${clusters}`;
 }

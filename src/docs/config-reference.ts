@@ -74,7 +74,8 @@ export function configReference(): string {
     'In the paths, `<name>` stands for an entry of a map (a host name, a role name) and `[]` for an',
     'entry of a list. `switchyard config example` (manager) and `switchyard config example --agent`',
     'print a complete commented file with every key below; `switchyard config check -c FILE` and',
-    '`switchyard agent --check -c FILE` validate one.',
+    '`switchyard agent --check -c FILE` validate one; `switchyard config example --fleet` prints a',
+    '`clusters:` file (several clusters on one listener).',
     '',
     ...fileSection(
       "The manager's file",

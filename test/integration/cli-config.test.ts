@@ -70,6 +70,32 @@ test('config example: the printed manager file passes config check unchanged', a
   assert.match(result.stdout, /ok\n {2}cluster prod: 3 hosts/);
 });
 
+test('config example --fleet: the printed clusters: file passes config check unchanged, two clusters on one listener', async () => {
+  const example = await cli(['config', 'example', '--fleet']);
+  assert.equal(example.code, 0, example.stderr);
+  assert.match(example.stdout, /^clusters:$/m);
+  const file = join(mkdtempSync(join(tmpdir(), 'switchyard-config-')), 'fleet.yml');
+  writeFileSync(file, example.stdout);
+  const result = await cli(['config', 'check', '-c', file]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /cluster prod-a: 3 hosts/);
+  assert.match(result.stdout, /cluster prod-b: 3 hosts/);
+  // A process-level key is refused inside an entry when it differs from the top level's.
+  writeFileSync(
+    file,
+    example.stdout.replace(
+      '  - cluster: prod-b\n',
+      '  - cluster: prod-b\n    listen: 0.0.0.0:9999\n',
+    ),
+  );
+  const bad = await cli(['config', 'check', '-c', file]);
+  assert.equal(bad.code, 2, bad.stdout);
+  assert.match(bad.stderr, /listen/);
+  const both = await cli(['config', 'example', '--fleet', '--agent']);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /exclude each other/);
+});
+
 test('config example --agent: the printed agent file passes config check --agent unchanged', async () => {
   const example = await cli(['config', 'example', '--agent']);
   assert.equal(example.code, 0, example.stderr);

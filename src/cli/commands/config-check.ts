@@ -3,7 +3,11 @@ import type { Command } from 'commander';
 import { tokenSpecs } from '../../api/scopes.js';
 import { agentSecretFiles } from '../../agent/agent.js';
 import { readAgentConfigFile } from '../../agent/config.js';
-import { agentConfigExample, managerConfigExample } from '../../config/example.js';
+import {
+  agentConfigExample,
+  fleetConfigExample,
+  managerConfigExample,
+} from '../../config/example.js';
 import { readConfigFile } from '../../config/load.js';
 import { isDirectory, readConfigs } from '../../config/conf-dir.js';
 import { isClustersFile } from '../../config/fleet.js';
@@ -29,8 +33,20 @@ export function registerConfigCheck(program: Command): void {
       'print a complete commented config file: every key with what it does, its default or an example',
     )
     .option('--agent', "the agent's file instead of the manager's")
-    .action((options: { agent?: boolean }) => {
-      process.stdout.write(options.agent ? agentConfigExample() : managerConfigExample());
+    .option('--fleet', "a manager's file of several clusters (a clusters: list) on one listener")
+    .action((options: { agent?: boolean; fleet?: boolean }) => {
+      if (options.agent && options.fleet) {
+        process.stderr.write('config example: --agent and --fleet exclude each other\n');
+        process.exitCode = 2;
+        return;
+      }
+      process.stdout.write(
+        options.agent
+          ? agentConfigExample()
+          : options.fleet
+            ? fleetConfigExample()
+            : managerConfigExample(),
+      );
     });
   config
     .command('check')
