@@ -100,16 +100,16 @@ export class HeartbeatWriter {
     // get no heartbeat.
     const timeout = Math.max(1000, 2 * config.monitor.connect_timeout);
     const schema = config.heartbeat.schema;
-    if (this.flavor === 'mariadb' && this.prepared.has(writer)) {
+    const guarded = async () => {
       try {
         await connection.query({ sql: guardedBeat(schema), timeout });
-        return;
       } catch (error) {
         if ((error as Error).message.includes(READ_ONLY_SIGNAL))
           throw new Error(`${writer} is read-only: it is not (yet) the writer`, { cause: error });
         throw error;
       }
-    }
+    };
+    if (this.flavor === 'mariadb' && this.prepared.has(writer)) return guarded();
     const [rows] = await connection.query({
       sql: 'SELECT @@global.read_only AS ro, @@version AS version',
       timeout,
@@ -126,6 +126,9 @@ export class HeartbeatWriter {
       });
       this.prepared.add(writer);
     }
+    // On MariaDB the write re-checks read_only in its own statement, even on a connection's
+    // first beat: a fence that landed since the read above gets nothing written.
+    if (this.flavor === 'mariadb') return guarded();
     await connection.query({
       sql: `REPLACE INTO \`${schema}\`.heartbeat (server_id, ts) VALUES (@@server_id, UTC_TIMESTAMP(6))`,
       timeout,

@@ -49,8 +49,8 @@ test('heartbeat: one statement per beat replicates as the row it wrote; a fenced
       )[0]?.ts ?? '',
     );
   await waitFor('the heartbeat row on the replica', async () => (await stampOn()) !== '', 10_000);
-  // Beats after the first (which creates the table) are the one-statement kind: the replica's
-  // copy of the row keeps moving with the writer's server_id, and its SQL thread keeps running.
+  // Every beat writes with the one-statement kind: the replica's copy of the row keeps moving
+  // with the writer's server_id, and its SQL thread keeps running.
   const first = await stampOn();
   await waitFor('newer beats on the replica', async () => (await stampOn()) > first, 5000);
   const [status] = await db2.sql('SHOW SLAVE STATUS');
@@ -92,7 +92,7 @@ test('heartbeat: one statement per beat replicates as the row it wrote; a fenced
     await waitFor(
       `beats on the replica with binlog_format=${format}`,
       async () => {
-        // The first beat of a connection is the two-statement kind: a later one must land too.
+        // The first beat of a connection reads the server first: a later one must land too.
         const stamp = await stampOn();
         if (stamp <= before) return false;
         await sleep(300);
