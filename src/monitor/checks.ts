@@ -40,8 +40,9 @@ const variablesQuery =
   `SELECT @@global.read_only AS read_only, @@version AS version, ${POSITION_COLUMNS}, ` +
   '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id';
 const uptimeQuery = "SHOW GLOBAL STATUS LIKE 'Uptime'";
-const lagQuery = (schema: string) =>
-  `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) / 1000000 AS lag FROM \`${schema}\`.heartbeat WHERE server_id = ?`;
+/** The writer's server_id is a number (Number() of the config's): inlined, so that it can be batched. */
+const lagQuery = (schema: string, writerServerId: number) =>
+  `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) / 1000000 AS lag FROM \`${schema}\`.heartbeat WHERE server_id = ${Number(writerServerId)}`;
 
 /** Whether the heartbeat lag is read on a host: not without a known writer, not on the writer. */
 const lagWanted = (target: CheckTarget, serverId: number | undefined) =>
@@ -111,10 +112,7 @@ export async function observeHost(
           const statements = [variablesQuery, uptimeQuery, replicationStatusQuery(known.flavor)];
           if (lagWanted(target, known.serverId))
             statements.push(
-              lagQuery(target.heartbeat.schema).replace(
-                '?',
-                String(Number(target.heartbeat.writerServerId)),
-              ),
+              lagQuery(target.heartbeat.schema, target.heartbeat.writerServerId as number),
             );
           const batch = queryBatch(kept, statements);
           batch.results.catch(() => undefined);
@@ -227,8 +225,7 @@ export async function observeHost(
           : await bounded(
               queryRows<{ lag: string | number | null }>(
                 connection,
-                lagQuery(target.heartbeat.schema),
-                [target.heartbeat.writerServerId],
+                lagQuery(target.heartbeat.schema, target.heartbeat.writerServerId),
               ),
             );
         observation.heartbeatLagSeconds =

@@ -12,7 +12,7 @@ import { readSecret } from '../../src/config/secrets.js';
 import { CheckConnections, FRESH_LOGIN_EVERY_MS } from '../../src/monitor/check-connections.js';
 import { observeHost, type CheckTarget } from '../../src/monitor/checks.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
-import { startSandbox, waitFor } from '../support/sandbox.js';
+import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
 /** Stated slack for a loaded 2-core machine: the bound is the connect timeout, not the budget. */
@@ -30,14 +30,17 @@ function allThreadsStopped(pid: number): boolean {
   });
 }
 
-test('kept check connections: reused while healthy, and a hung, killed or restarted server is checked as with a new connection', async (t) => {
-  if (!requireBinaries(t, MARIADB)) return;
-  const sandbox = await startSandbox(t, { masters: 1, replicas: 0 });
+/** What the monitor checks `name` with, on the sandbox's accounts and this file's timeouts. */
+function checkTarget(
+  sandbox: TestSandbox,
+  name: string,
+  heartbeat: CheckTarget['heartbeat'],
+): CheckTarget {
   const { config } = sandbox;
-  const host = config.hosts.db1;
-  assert.ok(host);
-  const target: CheckTarget = {
-    name: 'db1',
+  const host = config.hosts[name];
+  assert.ok(host, `${name} is a sandbox host`);
+  return {
+    name,
     host,
     user: config.mysql.user,
     password: readSecret(
@@ -46,8 +49,14 @@ test('kept check connections: reused while healthy, and a hung, killed or restar
     ),
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     checkTimeoutMs: 8000,
-    heartbeat: { schema: config.heartbeat.schema },
+    heartbeat,
   };
+}
+
+test('kept check connections: reused while healthy, and a hung, killed or restarted server is checked as with a new connection', async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 1, replicas: 0 });
+  const target = checkTarget(sandbox, 'db1', { schema: sandbox.config.heartbeat.schema });
   let now = Date.now();
   const connections = new CheckConnections(() => now);
   t.after(() => connections.close());
@@ -149,22 +158,10 @@ class CountingConnections extends CheckConnections {
 test('a check on a kept connection is one round trip and reads what a fresh login reads; a refused statement falls back to one query at a time', async (t) => {
   if (!requireBinaries(t, MARIADB)) return;
   const sandbox = await startSandbox(t, { masters: 1, replicas: 1 });
-  const { config } = sandbox;
-  const replica = Object.keys(config.hosts).find((name) => name !== 'db1') as string;
+  const replica = Object.keys(sandbox.config.hosts).find((name) => name !== 'db1') as string;
   const [writer] = await sandbox.instance('db1').sql('SELECT @@server_id AS id');
   const schema = 'check_batch';
-  const target: CheckTarget = {
-    name: replica,
-    host: config.hosts[replica] as CheckTarget['host'],
-    user: config.mysql.user,
-    password: readSecret(
-      { file: config.mysql.password_file, env: config.mysql.password_env },
-      'mysql.password',
-    ),
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    checkTimeoutMs: 8000,
-    heartbeat: { schema, writerServerId: Number(writer?.id) },
-  };
+  const target = checkTarget(sandbox, replica, { schema, writerServerId: Number(writer?.id) });
   const connections = new CountingConnections();
   t.after(() => connections.close());
   const fresh = await observeHost(target, Date.now());
