@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { HOST_STATES } from '../domain/host-state.js';
 import { MODES } from '../config/schema.js';
 import { switchyardVersion } from '../version.js';
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from './exposition.js';
 
 /** prom-client defaults dropped because they break the naming rules; see the constructor. */
 export const OFF_CONVENTION_DEFAULTS = [
@@ -293,6 +294,8 @@ export class SwitchyardMetrics {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    // The same writer as a fleet's merged /metrics, so one cluster renders as it does in a fleet.
+    const body = await renderExposition([this.registry]);
+    return { contentType: EXPOSITION_CONTENT_TYPE, body: body.toString() };
   }
 }

@@ -4,25 +4,31 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MERGED_REUSE_MS, mergedMetrics, type MetricsSource } from '../../src/exporter/merge.js';
+import { Gauge, Registry } from 'prom-client';
+import { MERGED_REUSE_MS, mergedMetrics } from '../../src/exporter/merge.js';
 
-function source(cluster: string, counter: { renders: number }): MetricsSource {
-  return {
-    async render() {
+/** A cluster's registry with one gauge; collect() counts how often it is rendered. */
+function source(cluster: string, counter: { renders: number }): { registry: Registry } {
+  const registry = new Registry();
+  registry.setDefaultLabels({ cluster });
+  new Gauge({
+    name: 'switchyard_up',
+    help: 'Up.',
+    registers: [registry],
+    collect() {
       counter.renders += 1;
-      return {
-        contentType: 'text/plain; version=0.0.4; charset=utf-8',
-        body: `# HELP switchyard_up Up.\n# TYPE switchyard_up gauge\nswitchyard_up{cluster="${cluster}"} ${counter.renders}\n`,
-      };
+      this.set(counter.renders);
     },
-  };
+  });
+  return { registry };
 }
 
 test("merged metrics: one HELP and TYPE per metric, every cluster's samples under it", async () => {
   const counter = { renders: 0 };
   const merged = mergedMetrics([source('a', counter), source('b', counter)]);
-  const { body } = await merged.render();
+  const { body, contentType } = await merged.render();
   assert.ok(Buffer.isBuffer(body), 'encoded once, for every scrape that shares it');
+  assert.equal(contentType, 'text/plain; version=0.0.4; charset=utf-8');
   assert.equal(
     body.toString(),
     '# HELP switchyard_up Up.\n# TYPE switchyard_up gauge\nswitchyard_up{cluster="a"} 1\nswitchyard_up{cluster="b"} 2\n',
