@@ -22,11 +22,23 @@ export function unitNodeFlags(): string[] {
 }
 
 /** A process's resident memory and CPU time so far, from /proc. */
-export function procStats(pid: number): { rssBytes: number; cpuSeconds: number } {
+export function procStats(pid: number): {
+  rssBytes: number;
+  cpuSeconds: number;
+  nice: number;
+  /** How long the main thread (a Node process's event loop) was runnable but waiting for a CPU. */
+  runQueueWaitSeconds: number;
+} {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return { rssBytes: rssKb * 1024, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS };
+  const schedstat = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ');
+  return {
+    rssBytes: rssKb * 1024,
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS,
+    nice: Number(fields[16]),
+    runQueueWaitSeconds: Number(schedstat[1]) / 1e9,
+  };
 }
 
 export function option(name: string, fallback: string): string {
