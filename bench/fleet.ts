@@ -15,12 +15,16 @@
  * Measured:
  * - cycles: switchyard_monitor_cycle_duration_seconds and ..._overruns_total of every cluster,
  *   from /metrics after --seconds of steady monitoring (histogram: p99 and max are bucket bounds);
- * - /metrics: --scrapers concurrent GETs at the same instant, once a second, latency of each;
+ * - /metrics: --scrapers concurrent GETs at the same instant, once a second, latency of each to
+ *   the body's last byte and to its first;
  * - RSS: VmRSS of the manager process from /proc, sampled every second; CPU from /proc/PID/stat;
+ *   how long its event loop's thread waited for a core (/proc/PID/schedstat);
  * - failover: kill -9 of alpha's writer (db1); time from the kill to the journal's
  *   `mysql.set_read_only` (after, db2 made writable), on the same clock. --runs each, interleaved:
- *   alpha alone in its own process, then alpha with the 99 others, and so on. Between runs db1 is
- *   restarted, set online, and gets the writer back (prefer: db1).
+ *   alpha alone in its own process on a quiet machine; alpha alone in its own process beside a
+ *   second process monitoring the 99 others (the same load on the machine as in the fleet, so the
+ *   difference to the fleet is the shared process); then alpha with the 99 others in one process;
+ *   and so on. Between runs db1 is restarted, set online, and gets the writer back (prefer: db1).
  *
  *   npx tsx bench/fleet.ts [--clusters 100] [--seconds 60] [--scrapers 10] [--runs 3] [--state-dir /dev/shm]
  *
@@ -31,6 +35,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +73,18 @@ function section(sandbox: TestSandbox, cluster: string, stateDir: string): Recor
   };
 }
 
+/** A loopback port free right now (the kernel picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 const ms = (value: number | undefined) =>
   value === undefined || !Number.isFinite(value) ? 'n/a' : `${value.toFixed(1)} ms`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -99,6 +116,11 @@ const others = Array.from({ length: clusterCount - 1 }, (_, index) =>
 );
 const top = { listen, auth: { token_file: tokenFile } };
 const singleFile = join(dir, 'single.yml');
+// The 99 others in a manager of their own, on a listener of its own.
+const othersListen = `127.0.0.1:${await freePort()}`;
+const othersBase = `http://${othersListen}`;
+const othersFile = join(dir, 'others.yml');
+writeFileSync(othersFile, yaml.dump({ ...top, listen: othersListen, clusters: others }));
 const fleetFile = join(dir, 'fleet.yml');
 writeFileSync(singleFile, yaml.dump({ ...top, clusters: [alpha] }));
 writeFileSync(fleetFile, yaml.dump({ ...top, clusters: [alpha, ...others] }));
@@ -117,21 +139,28 @@ const allOnline = async () =>
     (host) => host.state === 'ONLINE',
   );
 
-let manager: ChildProcess | undefined;
-async function startManager(file: string, name: string): Promise<{ pid: number; startMs: number }> {
+interface Manager {
+  child: ChildProcess;
+  pid: number;
+  startMs: number;
+}
+const running = new Set<ChildProcess>();
+/** Starts `switchyard run -c file` and waits for its /readyz at `url` (every cluster cycled). */
+async function startManager(file: string, name: string, url = base): Promise<Manager> {
   const log = openSync(join(logDir, `${name}.log`), 'a');
   const started = Date.now();
   const profile =
     profileDir && file === fleetFile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  manager = spawn(process.execPath, [...managerFlags(), ...profile, CLI, 'run', '-c', file], {
+  const child = spawn(process.execPath, [...managerFlags(), ...profile, CLI, 'run', '-c', file], {
     stdio: ['ignore', log, log],
   });
+  running.add(child);
   closeSync(log);
   await until(
     'every cluster to finish a cycle (/readyz)',
     async () => {
       try {
-        return (await fetch(`${base}/readyz`)).status === 200;
+        return (await fetch(`${url}/readyz`)).status === 200;
       } catch {
         return false;
       }
@@ -139,15 +168,16 @@ async function startManager(file: string, name: string): Promise<{ pid: number; 
     120_000,
     100,
   );
-  return { pid: manager.pid as number, startMs: Date.now() - started };
+  return { child, pid: child.pid as number, startMs: Date.now() - started };
 }
-async function stopManager(): Promise<void> {
-  const child = manager;
-  if (!child || child.exitCode !== null) return;
+async function stopManager(manager: Manager | undefined): Promise<void> {
+  const child = manager?.child;
+  if (!child) return;
+  running.delete(child);
+  if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-  manager = undefined;
 }
 
 /** kill -9 of alpha's db1; ms until the journal says db2 was made writable. */
@@ -229,7 +259,8 @@ function scrapeDiscarding(): Promise<number> {
 }
 
 /** Steady monitoring of the whole fleet: scrapes, RSS, CPU; then the cycle histograms. */
-async function steady(pid: number): Promise<string[]> {
+async function steady(manager: Manager): Promise<string[]> {
+  const pid = manager.pid;
   const latencies: number[] = [];
   const failures: string[] = [];
   let rssMax = 0;
@@ -253,9 +284,9 @@ async function steady(pid: number): Promise<string[]> {
     );
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - tick))));
   }
-  if (manager?.exitCode !== null && manager?.exitCode !== undefined)
+  if (manager.child.exitCode !== null)
     throw new Error(
-      `the manager exited (${manager.exitCode}) during the steady phase: see ${logDir}`,
+      `the manager exited (${manager.child.exitCode}) during the steady phase: see ${logDir}`,
     );
   const elapsed = (Date.now() - startedAt) / 1000;
   const end = procStats(pid);
@@ -305,6 +336,7 @@ async function steady(pid: number): Promise<string[]> {
 
 const lines: string[] = [];
 const single: number[] = [];
+const beside: number[] = [];
 const fleet: number[] = [];
 const problems: string[] = [];
 /** One failover run; a run that does not complete is reported, not fatal to the others. */
@@ -319,20 +351,29 @@ try {
   for (let run = 0; run < runs; run++) {
     const alone = await startManager(singleFile, `single-${run}`);
     await measured(single, `run ${run + 1} alone`);
-    await stopManager();
+    await stopManager(alone);
+    // The same machine load as in the fleet (the 99 clusters' servers and their manager), but
+    // alpha in a process of its own: what the fleet adds is then the shared process alone.
+    const rest = await startManager(othersFile, `others-${run}`, othersBase);
+    const besideRest = await startManager(singleFile, `beside-${run}`);
+    await measured(beside, `run ${run + 1} alone beside the 99`);
+    await stopManager(besideRest);
+    await stopManager(rest);
     const many = await startManager(fleetFile, `fleet-${run}`);
     if (run === 0) {
       lines.push(
         `start-up of ${clusterCount} clusters to /readyz (every cluster cycled): ${many.startMs} ms (alpha alone: ${alone.startMs} ms)`,
       );
-      lines.push(...(await steady(many.pid)));
+      lines.push(...(await steady(many)));
     }
     await measured(fleet, `run ${run + 1} in the fleet`);
-    await stopManager();
-    console.log(`# run ${run + 1}: alone ${single.at(-1)} ms, in the fleet ${fleet.at(-1)} ms`);
+    await stopManager(many);
+    console.log(
+      `# run ${run + 1}: alone ${single.at(-1)} ms, alone beside the 99 ${beside.at(-1)} ms, in the fleet ${fleet.at(-1)} ms`,
+    );
   }
 } finally {
-  await stopManager().catch(() => undefined);
+  for (const child of running) child.kill('SIGTERM');
   await alphaBox.down();
   await sharedBox.down();
 }
@@ -341,6 +382,7 @@ const range = (values: number[]) =>
     ? `median ${median(values)} ms (${Math.min(...values)}-${Math.max(...values)}, ${values.length} runs)`
     : 'no run completed';
 const ratio = median(fleet) / median(single);
+const besideRatio = median(fleet) / median(beside);
 console.log(
   [
     `managers' logs: ${logDir}`,
@@ -348,7 +390,7 @@ console.log(
     `state_dirs (journal and state, fsynced on every change): ${stateRoot ? `under ${stateRoot}` : 'on disk, beside the sandbox'}`,
     `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them`,
     ...lines,
-    `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; with ${clusterCount - 1} others monitored ${range(fleet)}; ratio of medians ${ratio.toFixed(2)} (goal <= 1.10)`,
+    `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; alone beside a process monitoring the ${clusterCount - 1} others ${range(beside)}; in one process with the ${clusterCount - 1} others ${range(fleet)}; ratio of medians to alone ${ratio.toFixed(2)}, to alone beside the others ${besideRatio.toFixed(2)} (goal <= 1.10)`,
     ...problems.map((problem) => `did not complete: ${problem}`),
     `machine load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores)`,
   ].join('\n'),
