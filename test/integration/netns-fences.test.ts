@@ -26,7 +26,7 @@ import {
 } from '../support/netns-cluster.js';
 import { startLoad, startLocalWrites } from '../support/load.js';
 import { waitFor } from '../support/sandbox.js';
-import { cli, TRANSFER_BINARIES } from '../support/transfer-tests.js';
+import { cli, rejoinIfErrant, TRANSFER_BINARIES } from '../support/transfer-tests.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -150,19 +150,13 @@ async function scenario(t: TestContext, semiSync: boolean): Promise<void> {
       60_000,
     );
     if (stateOf(host)?.state === 'ONLINE') return;
-    const online = await daemon.engine.setOnline(host);
-    if (online.ok) return;
     // A commit the old writer made but could not replicate (semi-sync: never acknowledged to
-    // its client) is errant there: saved and reseeded, as an operator would.
-    assert.match(online.detail, /transactions the writer .* lacks/, online.detail);
-    const rejoin = await cli(['rejoin', host, '--discard-errant', '--json', ...config]);
-    assert.equal(rejoin.code, 0, `${rejoin.stderr}\n${rejoin.stdout}`);
-    t.diagnostic(`${host} rejoined: ${rejoin.stdout.split('\n')[0]?.slice(0, 300)}`);
-    await waitFor(
-      `${host} ONLINE after rejoin`,
-      async () => stateOf(host)?.state === 'ONLINE',
-      60_000,
-    );
+    // its client) is errant there.
+    await rejoinIfErrant(host, await daemon.engine.setOnline(host), {
+      config,
+      isOnline: () => stateOf(host)?.state === 'ONLINE',
+      diagnostic: (message) => t.diagnostic(message),
+    });
   };
 
   const faults: Fault[] = [

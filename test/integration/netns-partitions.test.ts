@@ -18,7 +18,7 @@ import {
   startNetnsCluster,
 } from '../support/netns-cluster.js';
 import { waitFor } from '../support/sandbox.js';
-import { cli, TRANSFER_BINARIES } from '../support/transfer-tests.js';
+import { rejoinIfErrant, TRANSFER_BINARIES } from '../support/transfer-tests.js';
 import { WritableSampler } from '../support/writable-sampler.js';
 
 async function readOnlyOf(cluster: NetnsCluster, name: string): Promise<number> {
@@ -217,27 +217,13 @@ test('randomized fault loop (bounded, fixed seed): never two writable hosts, nev
       await new Promise((resolve) => setTimeout(resolve, 1000));
       online = await daemon.engine.setOnline(host);
     }
-    if (!online.ok && /transactions the writer .* lacks/.test(online.detail)) {
-      // The killed writer's last commit (a heartbeat) was binlogged but never sent: errant on
-      // it, and refused, as it must be. Saved and reseeded, as an operator would.
-      const rejoin = await cli([
-        'rejoin',
-        host,
-        '--discard-errant',
-        '--json',
-        '-c',
-        cluster.configFile,
-      ]);
-      assert.equal(rejoin.code, 0, `rejoin ${host}: ${rejoin.stderr}\n${rejoin.stdout}`);
-      t.diagnostic(`${host} was errant (${online.detail.slice(0, 120)}); rejoined`);
-      await waitFor(
-        `${host} ONLINE after rejoin`,
-        async () => daemon.status().hosts.find((entry) => entry.name === host)?.state === 'ONLINE',
-        60_000,
-      );
-      return;
-    }
-    assert.equal(online.ok, true, `set-online ${host}: ${online.detail}`);
+    // The killed writer's last commit (a heartbeat) may be binlogged but never sent.
+    await rejoinIfErrant(host, online, {
+      config: ['-c', cluster.configFile],
+      isOnline: () =>
+        daemon.status().hosts.find((entry) => entry.name === host)?.state === 'ONLINE',
+      diagnostic: (message) => t.diagnostic(message),
+    });
   };
   const faults = [
     'kill writer',
