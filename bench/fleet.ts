@@ -180,6 +180,8 @@ async function stopManager(manager: Manager | undefined): Promise<void> {
   await exited;
 }
 
+/** The journal from the last failover's kill to db2 writable, as "+ms event/phase host". */
+let lastTimeline = '';
 /** kill -9 of alpha's db1; ms until the journal says db2 was made writable. */
 async function failover(): Promise<number> {
   await until(
@@ -211,6 +213,13 @@ async function failover(): Promise<number> {
       entry.event === 'mysql.set_read_only' && entry.phase === 'after' && entry.host === 'db2',
   );
   if (!promoted) throw new Error('no mysql.set_read_only after db2 in the journal');
+  lastTimeline = entries
+    .filter((entry) => entry.at <= promoted.at)
+    .map(
+      (entry) =>
+        `+${entry.at - killedAt} ${entry.event}${entry.phase ? `/${entry.phase}` : ''}${entry.host ? ` ${entry.host}` : ''}`,
+    )
+    .join(', ');
   // Back to where the next run starts: db1 restarted, set online, the writer again (prefer).
   await alphaBox.instance('db1').start();
   await until(
@@ -339,10 +348,12 @@ const single: number[] = [];
 const beside: number[] = [];
 const fleet: number[] = [];
 const problems: string[] = [];
+const timelines: Array<{ what: string; ms: number; timeline: string }> = [];
 /** One failover run; a run that does not complete is reported, not fatal to the others. */
 async function measured(into: number[], what: string): Promise<void> {
   try {
     into.push(await failover());
+    timelines.push({ what, ms: into.at(-1) as number, timeline: lastTimeline });
   } catch (error) {
     problems.push(`${what}: ${(error as Error).message.slice(0, 400)}`);
   }
@@ -392,6 +403,15 @@ console.log(
     ...lines,
     `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; alone beside a process monitoring the ${clusterCount - 1} others ${range(beside)}; in one process with the ${clusterCount - 1} others ${range(fleet)}; ratio of medians to alone ${ratio.toFixed(2)}, to alone beside the others ${besideRatio.toFixed(2)} (goal <= 1.10)`,
     ...problems.map((problem) => `did not complete: ${problem}`),
+    // Where a slow failover's time went: the journal of the slowest run of each kind.
+    ...['alone', 'beside', 'in the fleet'].map((kind) => {
+      const slowest = timelines
+        .filter((entry) => entry.what.endsWith(kind === 'beside' ? 'beside the 99' : kind))
+        .sort((a, b) => b.ms - a.ms)[0];
+      return slowest
+        ? `slowest ${slowest.what} (${slowest.ms} ms), journal from the kill: ${slowest.timeline}`
+        : `slowest ${kind}: no run completed`;
+    }),
     `machine load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores)`,
   ].join('\n'),
 );
