@@ -35,11 +35,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, get } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
+import { findFreePortRange } from '../src/sandbox/ports.js';
 import { startSandbox, type TestSandbox } from '../test/support/sandbox.js';
 import { median, option, percentile, until, procStats, unitNodeFlags } from './support.js';
 
@@ -71,18 +71,6 @@ function section(sandbox: TestSandbox, cluster: string, stateDir: string): Recor
       replication_password_file: join(sandbox.dir, raw.mysql.replication_password_file),
     },
   };
-}
-
-/** A loopback port free right now (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const ms = (value: number | undefined) =>
@@ -117,7 +105,7 @@ const others = Array.from({ length: clusterCount - 1 }, (_, index) =>
 const top = { listen, auth: { token_file: tokenFile } };
 const singleFile = join(dir, 'single.yml');
 // The 99 others in a manager of their own, on a listener of its own.
-const othersListen = `127.0.0.1:${await freePort()}`;
+const othersListen = `127.0.0.1:${await findFreePortRange(1)}`;
 const othersBase = `http://${othersListen}`;
 const othersFile = join(dir, 'others.yml');
 writeFileSync(othersFile, yaml.dump({ ...top, listen: othersListen, clusters: others }));
@@ -367,7 +355,7 @@ try {
     // alpha in a process of its own: what the fleet adds is then the shared process alone.
     const rest = await startManager(othersFile, `others-${run}`, othersBase);
     const besideRest = await startManager(singleFile, `beside-${run}`);
-    await measured(beside, `run ${run + 1} alone beside the 99`);
+    await measured(beside, `run ${run + 1} alone beside the others`);
     await stopManager(besideRest);
     await stopManager(rest);
     const many = await startManager(fleetFile, `fleet-${run}`);
@@ -380,7 +368,7 @@ try {
     await measured(fleet, `run ${run + 1} in the fleet`);
     await stopManager(many);
     console.log(
-      `# run ${run + 1}: alone ${single.at(-1)} ms, alone beside the 99 ${beside.at(-1)} ms, in the fleet ${fleet.at(-1)} ms`,
+      `# run ${run + 1}: alone ${single.at(-1)} ms, alone beside the ${clusterCount - 1} others ${beside.at(-1)} ms, in the fleet ${fleet.at(-1)} ms`,
     );
   }
 } finally {
@@ -406,7 +394,7 @@ console.log(
     // Where a slow failover's time went: the journal of the slowest run of each kind.
     ...['alone', 'beside', 'in the fleet'].map((kind) => {
       const slowest = timelines
-        .filter((entry) => entry.what.endsWith(kind === 'beside' ? 'beside the 99' : kind))
+        .filter((entry) => entry.what.endsWith(kind === 'beside' ? 'beside the others' : kind))
         .sort((a, b) => b.ms - a.ms)[0];
       return slowest
         ? `slowest ${slowest.what} (${slowest.ms} ms), journal from the kill: ${slowest.timeline}`
