@@ -188,6 +188,17 @@ test('MySQL actions on a real MariaDB cluster: fence, GTID wait, repoint, errant
     'repoint to a master that lacks the replica’s transactions is refused, naming the GTIDs',
     async () => {
       const db3 = sandbox.instance('db3');
+      // db3 must hold everything db2 has before it writes its own: an errant write made while a
+      // replicated one is still in flight diverges instead of running ahead (and then stops db3's
+      // SQL thread on an out-of-order GTID), which is another refusal than the one tested here.
+      assert.equal(
+        await actuator.waitForGtid(
+          'db3',
+          await scalar(sandbox, 'db2', 'SELECT @@global.gtid_binlog_pos'),
+          10_000,
+        ),
+        true,
+      );
       const connection = await db3.rootConnection();
       try {
         await connection.query('SET SESSION sql_log_bin=1');
