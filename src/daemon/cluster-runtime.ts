@@ -370,12 +370,22 @@ export class ClusterRuntime {
   /** One monitor cycle followed by the engine's decisions. */
   async cycleOnce(): Promise<void> {
     if (this.ha) await this.syncLeadership();
-    const cycle = await this.monitor.runCycle(this.state);
-    let state = cycle.state;
-    if (cycle.networkOk) {
+    const observed = await this.monitor.observe(this.state);
+    let cycle: MonitorCycle;
+    let state: ClusterState;
+    if (observed.network.ok) {
       if (this.silences) this.engine.setMaintenance(this.silences.update());
-      state = await this.engine.onCycle(cycle.observations, cycle.state);
+      // The state machine runs on the engine's records as they are now, under its lock: a
+      // set-online, set-offline or failover that landed while the checks ran is built on.
+      let advanced: MonitorCycle | undefined;
+      state = await this.engine.onCycle(observed.observations, (current) => {
+        advanced = this.monitor.advance(current, observed);
+        return advanced.state;
+      });
+      cycle = advanced as MonitorCycle;
     } else {
+      cycle = this.monitor.advance(this.state, observed);
+      state = cycle.state;
       // The manager's own network is in doubt: it changes nothing and sends nothing to agents.
       this.log.warn(
         { event: 'daemon.network_freeze', detail: cycle.networkDetail },

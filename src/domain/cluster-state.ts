@@ -11,6 +11,18 @@ export interface HostRecord {
   lastUptimeSeconds?: number;
   /** The monitor's last connection id on the host: smaller later means the server restarted. */
   lastConnectionId?: number;
+  /**
+   * The server started no later than this (epoch ms on the server's own clock): the smallest
+   * "server time minus uptime" seen while it ran. A start later than this shows a restart that
+   * uptime and connection ids miss (src/monitor/restart.ts).
+   */
+  bootedBy?: number;
+  /**
+   * Epoch ms of the first check, since the host last answered, whose connect was refused or reset
+   * by the host itself (nothing listened: the server process was gone). A server that answers
+   * again with an uptime not older than that restarted.
+   */
+  processGoneAt?: number;
   /** Consecutive failed pings. */
   failures: number;
   /** Epoch ms of recent ONLINE -> not-ONLINE transitions, for flap detection. */

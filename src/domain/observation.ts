@@ -53,6 +53,11 @@ export interface HostObservation {
   refusal?: 'refused' | 'reset';
   readOnly?: boolean;
   uptimeSeconds?: number;
+  /**
+   * The server's own clock (epoch ms) when it answered the check, read with the uptime: together
+   * they date the server's start without the manager's clock (src/monitor/restart.ts).
+   */
+  serverTimeMs?: number;
   /** CONNECTION_ID() of the check's own connection: grows while the server runs. */
   connectionId?: number;
   /**

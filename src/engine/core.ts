@@ -345,6 +345,7 @@ export class EngineCore {
         name,
         record.lastUptimeSeconds,
         record.lastConnectionId,
+        record.bootedBy,
       ]),
     );
   }
@@ -365,7 +366,12 @@ export class EngineCore {
     const hosts = Object.fromEntries(
       Object.entries(this.state.hosts).map(([name, record]) => [
         name,
-        { ...record, lastUptimeSeconds: undefined, lastConnectionId: undefined },
+        {
+          ...record,
+          lastUptimeSeconds: undefined,
+          lastConnectionId: undefined,
+          bootedBy: undefined,
+        },
       ]),
     );
     return JSON.stringify({ ...this.state, hosts, updatedAt: 0 });
@@ -396,6 +402,9 @@ export class EngineCore {
       // again soon after a set-online would be compared with stale figures and not be held.
       if (theirs.lastUptimeSeconds !== undefined) mine.lastUptimeSeconds = theirs.lastUptimeSeconds;
       if (theirs.lastConnectionId !== undefined) mine.lastConnectionId = theirs.lastConnectionId;
+      if (theirs.bootedBy !== undefined) mine.bootedBy = theirs.bootedBy;
+      if (theirs.processGoneAt !== undefined) mine.processGoneAt = theirs.processGoneAt;
+      else delete mine.processGoneAt;
     }
   }
 

@@ -21,9 +21,10 @@ export type { EngineOptions };
  * operations (reconcile.ts, failover.ts, switchover.ts, recovery.ts, invariants.ts, ...).
  *
  * Ownership of ClusterState: the monitor owns host records (states, failures), the engine owns
- * roles, mode and the in-flight operation. onCycle merges the monitor's host records with the
- * engine's (newest `since` wins, so an operator's set-offline between cycles survives a monitor
- * that passes an older copy) and returns the state the monitor should use next.
+ * roles, mode and the in-flight operation. The daemon runs the monitor's state machine under the
+ * engine's lock on the engine's current records (onCycle with a function), so a record an
+ * operator command or an operation changed while the checks ran is the one the monitor builds on.
+ * Given a finished state instead, onCycle merges its host records (newest `since` wins).
  */
 export class Engine implements ControlPlane {
   private readonly core: EngineCore;
@@ -99,9 +100,23 @@ export class Engine implements ControlPlane {
     return this.core.exclusive(() => startEngine(this.core, observations, monitorState));
   }
 
-  /** Called by the monitor loop after each cycle. Returns the state to persist and use next. */
-  onCycle(observations: HostObservation[], clusterState: ClusterState): Promise<ClusterState> {
-    return this.core.exclusive(() => runCycle(this.core, observations, clusterState));
+  /**
+   * Called by the monitor loop after each cycle. Returns the state to persist and use next.
+   * `hosts` is either the monitor's state, merged by `since` (tests), or, as the daemon passes
+   * it, the monitor's state machine, run under the lock on the engine's current state: nothing
+   * an operator command or an operation wrote while the checks ran is lost.
+   */
+  onCycle(
+    observations: HostObservation[],
+    hosts: ClusterState | ((current: ClusterState) => ClusterState),
+  ): Promise<ClusterState> {
+    return this.core.exclusive(() =>
+      runCycle(
+        this.core,
+        observations,
+        typeof hosts === 'function' ? hosts(this.core.snapshot()) : hosts,
+      ),
+    );
   }
 
   /** Saves the state's last readings (uptimes), which cycles save only now and then. */

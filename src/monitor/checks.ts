@@ -38,7 +38,9 @@ const knownOf = new WeakMap<Connection, ServerKnown>();
 
 const variablesQuery =
   `SELECT @@global.read_only AS read_only, @@version AS version, ${POSITION_COLUMNS}, ` +
-  '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id';
+  '@@global.slave_net_timeout AS slave_net_timeout, @@global.gtid_strict_mode AS gtid_strict_mode, CONNECTION_ID() AS connection_id, ' +
+  // The server's own clock beside its uptime dates its start (src/monitor/restart.ts).
+  'UNIX_TIMESTAMP(NOW(6)) AS server_time';
 const uptimeQuery = "SHOW GLOBAL STATUS LIKE 'Uptime'";
 /** The writer's server_id is a number (Number() of the config's): inlined, so that it can be batched. */
 const lagQuery = (schema: string, writerServerId: number) =>
@@ -168,6 +170,9 @@ export async function observeHost(
     observation.serverId = positions.serverId;
     observation.uptimeSeconds = Number(uptime?.Value);
     observation.connectionId = Number(variables?.connection_id);
+    const serverTime = Number(variables?.server_time);
+    if (variables?.server_time !== null && Number.isFinite(serverTime))
+      observation.serverTimeMs = Math.round(serverTime * 1000);
     if (variables?.slave_net_timeout !== null && variables?.slave_net_timeout !== undefined)
       observation.slaveNetTimeoutSeconds = Number(variables.slave_net_timeout);
     if (variables?.gtid_strict_mode !== null && variables?.gtid_strict_mode !== undefined)

@@ -17,6 +17,15 @@ import { initialHostRecord, nextHostRecord } from './state-machine.js';
 
 export type { MonitorCycle };
 
+/** What one round of checks found, before it is applied to any host record. */
+export interface Observed {
+  /** Epoch ms at the start of the checks. */
+  at: number;
+  observations: HostObservation[];
+  /** The manager's own network check (monitor.ping_ips). */
+  network: { ok: boolean; detail: string };
+}
+
 export interface MonitorOptions {
   config: LoadedConfig;
   log: Logger;
@@ -147,8 +156,17 @@ export class Monitor {
         };
   }
 
+  /** One cycle on its own: observe, then advance `state` (tests; the daemon splits the two). */
   async runCycle(state: ClusterState): Promise<MonitorCycle> {
-    const { config, log, metrics } = this.options;
+    return this.advance(state, await this.observe(state));
+  }
+
+  /**
+   * Checks every host (and the manager's own network). `state` only names the writer, whose
+   * server_id the replicas' heartbeat lag is read against.
+   */
+  async observe(state: ClusterState): Promise<Observed> {
+    const { config } = this.options;
     const at = this.now();
     const writer = this.writerOf(state);
     const writerServerId = writer ? this.serverIds.get(writer) : undefined;
@@ -179,8 +197,20 @@ export class Monitor {
       if (observation.serverId !== undefined && !Number.isNaN(observation.serverId))
         this.serverIds.set(observation.host, observation.serverId);
       for (const [check, outcome] of Object.entries(observation.checks))
-        metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
+        this.options.metrics?.checkDuration.observe({ check }, outcome.durationMs / 1000);
     }
+    return { at, observations, network };
+  }
+
+  /**
+   * The host records after `observed`, from `state`'s. The daemon calls it under the engine's
+   * lock with the engine's current state, not with the copy the checks started from: an operator
+   * command or a failover that changed a record while the checks ran is built on, not overwritten
+   * by a transition computed from the older record.
+   */
+  advance(state: ClusterState, observed: Observed): MonitorCycle {
+    const { config, log } = this.options;
+    const { at, observations, network } = observed;
     const next: ClusterState = { ...state, hosts: { ...state.hosts } };
     const transitions: MonitorCycle['transitions'] = [];
     if (!network.ok) {
@@ -197,7 +227,7 @@ export class Monitor {
         transitions,
       };
     }
-    const activeWriter = writer ?? this.writerOf(state, observations);
+    const activeWriter = this.writerOf(state, observations);
     const byHost = new Map(observations.map((observation) => [observation.host, observation]));
     for (const observation of observations) {
       const record = next.hosts[observation.host] ?? initialHostRecord(at);

@@ -3,6 +3,7 @@ import type { HostRecord } from '../domain/cluster-state.js';
 import type { HostState } from '../domain/host-state.js';
 import type { HostObservation } from '../domain/observation.js';
 import { formatDuration } from '../config/duration.js';
+import { checkRestart, processGoneAt } from './restart.js';
 
 export interface StateContext {
   /** The host holds the writer role: its replication (from the passive master) is not held against it. */
@@ -125,6 +126,8 @@ export function nextHostRecord(
 
   if (!observation.reachable) {
     next.failures = record.failures + 1;
+    const goneAt = processGoneAt(record, observation);
+    if (goneAt !== undefined) next.processGoneAt = goneAt;
     if (
       record.state !== 'ADMIN_OFFLINE' &&
       record.state !== 'HARD_OFFLINE' &&
@@ -136,25 +139,17 @@ export function nextHostRecord(
     }
   } else {
     next.failures = 0;
-    // Uptime has a resolution of one second, so a young server restarted quickly can show the same
-    // uptime as before; connection ids only grow while a server runs and start again from 1 after
-    // a restart. Only a fresh login's id counts: a kept check connection's is as old as its login,
-    // and any manager's newer login may be the one saved (HA).
-    const freshId = observation.connectionFresh !== false ? observation.connectionId : undefined;
-    const restarted =
-      (observation.uptimeSeconds !== undefined &&
-        record.lastUptimeSeconds !== undefined &&
-        observation.uptimeSeconds < record.lastUptimeSeconds) ||
-      (freshId !== undefined &&
-        record.lastConnectionId !== undefined &&
-        freshId < record.lastConnectionId);
+    const check = checkRestart(record, observation);
+    const restarted = check.evidence !== undefined;
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
-    if (freshId !== undefined) next.lastConnectionId = freshId;
+    if (check.lastConnectionId !== undefined) next.lastConnectionId = check.lastConnectionId;
+    if (check.bootedBy !== undefined) next.bootedBy = check.bootedBy;
+    delete next.processGoneAt;
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {
       to = 'AWAITING_RECOVERY';
-      reason = `restarted (uptime ${record.lastUptimeSeconds} s -> ${observation.uptimeSeconds} s, connection id ${record.lastConnectionId ?? '?'} -> ${observation.connectionId ?? '?'}): waiting for set-online`;
+      reason = `restarted (${check.evidence}): waiting for set-online`;
       next.held = 'restarted';
       restartedNow = true;
     } else if (record.state === 'HARD_OFFLINE') {

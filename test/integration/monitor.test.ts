@@ -8,6 +8,7 @@ import { exportEngineState } from '../../src/exporter/engine-state.js';
 import { silentLogger } from '../../src/log.js';
 import { HeartbeatWriter } from '../../src/monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../../src/monitor/monitor.js';
+import { setOnline } from '../../src/monitor/state-machine.js';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { writeTestConfig } from '../support/daemon.js';
 import { startSandbox } from '../support/sandbox.js';
@@ -162,4 +163,114 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
     child.stdin?.end(body);
   });
   assert.equal(checked.code, 0, checked.output);
+});
+
+// Seen in the repeated-faults test: a writer killed and started again seconds after a first
+// restart came back ONLINE. Its uptime read the same before and after (whole seconds), and the
+// clients, replicas and agents that reconnected first had pushed the connection ids past the
+// monitor's last one, so neither showed the restart.
+test('a server that restarts after a short life is held, though its uptime reads no lower and its connection ids grew', async (t) => {
+  if (!requireBinaries(t, MARIADB)) return;
+  const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
+  const config = writeTestConfig(sandbox, 'monitor-restart.yml', (raw) => {
+    raw.monitor = { interval: '250ms', connect_timeout: '500ms', auto_set_online: '0' };
+  });
+  const monitor = new Monitor({ config, log: silentLogger });
+  let state: ClusterState = {
+    version: 1,
+    cluster: config.cluster,
+    mode: 'active',
+    hosts: {},
+    roles: { writer: { '127.0.1.100': 'db1' } },
+    updatedAt: 0,
+  };
+  let last: MonitorCycle | undefined;
+  const cycle = async () => {
+    last = await monitor.runCycle(state);
+    state = last.state;
+  };
+  const db3 = sandbox.instance('db3');
+  const record = () => state.hosts.db3 as ClusterState['hosts'][string];
+  const uptime = () => last?.observations.find((obs) => obs.host === 'db3')?.uptimeSeconds ?? -1;
+  const cyclesUntil = async (what: string, done: () => boolean) => {
+    for (let index = 0; index < 60; index++) {
+      await cycle();
+      if (done()) return;
+      await sleep(250);
+    }
+    throw new Error(`not reached: ${what}; db3 ${record()?.state}: ${record()?.reason}`);
+  };
+  /** New logins until the server's ids are past `id`, as reconnecting clients do after a restart. */
+  const pushConnectionIds = async (id: number) => {
+    for (;;) {
+      const connection = await db3.rootConnection();
+      const [[row]] = (await connection.query('SELECT CONNECTION_ID() AS id')) as unknown as [
+        Array<{ id: number }>,
+      ];
+      connection.destroy();
+      if (Number(row?.id) > id + 2) return;
+    }
+  };
+  /** Kills db3 and starts it again; with `seenGone`, a cycle runs while it is down. */
+  const restartQuickly = async (seenGone: boolean) => {
+    const before = { uptime: uptime(), connectionId: record().lastConnectionId ?? 0 };
+    await db3.kill();
+    if (seenGone) {
+      await cycle();
+      assert.equal(last?.observations.find((obs) => obs.host === 'db3')?.refusal, 'refused');
+      assert.notEqual(record().processGoneAt, undefined, 'the refused connect is remembered');
+    }
+    await db3.start();
+    await pushConnectionIds(before.connectionId);
+    // Until the uptime reads at least what it read before the kill: it does not go backwards.
+    for (;;) {
+      const [row] = await db3.sql("SHOW GLOBAL STATUS LIKE 'Uptime'");
+      if (Number(row?.Value) >= before.uptime) break;
+      await sleep(200);
+    }
+    await cycle();
+    const observed = last?.observations.find((obs) => obs.host === 'db3');
+    t.diagnostic(
+      `before the kill: uptime ${before.uptime} s, connection id ${before.connectionId}; after: uptime ${observed?.uptimeSeconds} s, connection id ${observed?.connectionId}; ${record().state}: ${record().reason}`,
+    );
+    assert.ok((observed?.uptimeSeconds ?? -1) >= before.uptime, 'the uptime did not go backwards');
+    assert.ok((observed?.connectionId ?? 0) > before.connectionId, 'the ids grew');
+  };
+  const setOnlineAndWait = async () => {
+    state = { ...state, hosts: { ...state.hosts, db3: setOnline(record(), Date.now()).record } };
+    await cyclesUntil('db3 ONLINE', () => record().state === 'ONLINE');
+    // A life of a few seconds, as between two restarts in a crash loop.
+    while (uptime() < 3) {
+      await sleep(250);
+      await cycle();
+    }
+  };
+
+  await cyclesUntil('db3 ONLINE', () => record()?.state === 'ONLINE');
+  await db3.kill();
+  await db3.start();
+  await cyclesUntil('db3 held after a first restart', () => record().held === 'restarted');
+  await setOnlineAndWait();
+
+  // No check while it was down: only its start, later than the one it was known by, tells.
+  await restartQuickly(false);
+  assert.equal(record().state, 'AWAITING_RECOVERY');
+  assert.equal(record().held, 'restarted');
+  assert.match(record().reason, /started [\d.]+ s or more after its known start/);
+
+  // A check saw its port closed: the uptime now does not reach back before that.
+  await setOnlineAndWait();
+  await restartQuickly(true);
+  assert.equal(record().state, 'AWAITING_RECOVERY');
+  assert.equal(record().held, 'restarted');
+  assert.match(record().reason, /seen gone \(connect refused or reset\) [\d.]+ s ago/);
+  assert.equal(record().processGoneAt, undefined, 'forgotten once it answers');
+
+  // And a server that only ran on: no restart, however many cycles.
+  await setOnlineAndWait();
+  for (let index = 0; index < 8; index++) {
+    await cycle();
+    assert.equal(record().state, 'ONLINE', record().reason);
+    await sleep(250);
+  }
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClusterState } from '../../src/domain/cluster-state.js';
-import { harness } from './engine-fakes.js';
+import { nextHostRecord } from '../../src/monitor/state-machine.js';
+import { harness, testConfig } from './engine-fakes.js';
 
 // Seen under repeated faults: db1 restarted, was set online, and was killed again a second later.
 // The monitor's newer uptime and connection id were dropped in favour of the engine's record (the
@@ -47,4 +48,45 @@ test('an operator change keeps its state, but what the monitor last saw of the s
   assert.equal(db3.held, undefined);
   assert.equal(db3.lastUptimeSeconds, 1, 'the uptime the monitor saw last');
   assert.equal(db3.lastConnectionId, 15, 'the connection id the monitor saw last');
+});
+
+// A cycle's checks take up to check_timeout; an operator command may land meanwhile. The monitor
+// used to run its state machine on the copy the checks started from, and a transition computed
+// from that copy (its `since` is newer) replaced the command's record. The daemon now hands the
+// state machine to onCycle, which runs it on the engine's current record under the lock.
+test("a monitor transition in the cycle during which the operator set a host offline is built on the operator's record", async () => {
+  const h = harness();
+  await h.cycle({ db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' });
+  const monitor = testConfig().monitor;
+  const lagging = h.sim
+    .observe()
+    .map((obs) => (obs.host === 'db3' ? { ...obs, heartbeatLagSeconds: 3600 } : obs));
+  const advance = (state: ClusterState): ClusterState => ({
+    ...state,
+    hosts: Object.fromEntries(
+      Object.entries(state.hosts).map(([host, record]) => [
+        host,
+        nextHostRecord(
+          record,
+          lagging.find((obs) => obs.host === host)!,
+          {
+            isActiveWriter: host === 'db1',
+            monitor,
+            now: Date.now() + 1000,
+          },
+        ).record,
+      ]),
+    ),
+  });
+  // What the old monitor would have handed in: db3 ONLINE -> REPLICATION_DELAY, from the copy
+  // taken before the command.
+  const stale = advance(h.engine.snapshot());
+  assert.equal(stale.hosts.db3?.state, 'REPLICATION_DELAY');
+
+  const offline = await h.engine.setOffline('db3');
+  assert.equal(offline.ok, true, offline.detail);
+  await h.engine.onCycle(lagging, advance);
+  const db3 = h.engine.snapshot().hosts.db3!;
+  assert.equal(db3.state, 'ADMIN_OFFLINE', "the operator's set-offline stands");
+  assert.equal(db3.reason, 'set offline by the operator');
 });

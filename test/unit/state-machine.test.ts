@@ -458,3 +458,73 @@ test("a kept check connection's id is never taken for a restart: only a fresh lo
   );
   assert.equal(restarted.record.state, 'AWAITING_RECOVERY');
 });
+
+test('a start later than the known one is a restart, though uptime and connection ids say nothing', () => {
+  const bootedBy = NOW - 2_000_000;
+  const current = record('ONLINE', { lastUptimeSeconds: 2, lastConnectionId: 9, bootedBy });
+  // The same server, read again and again: each reading dates its start within a second.
+  let steady = current;
+  for (const fraction of [0, 400, 999, 150]) {
+    steady = nextHostRecord(
+      steady,
+      observe({ uptimeSeconds: 3, connectionId: 12, serverTimeMs: bootedBy + 3000 + fraction }),
+      context(),
+    ).record;
+    assert.equal(steady.state, 'ONLINE', steady.reason);
+  }
+  assert.equal(steady.bootedBy, bootedBy, 'the tightest bound is kept');
+  // Killed at 3 s and started again: 3 s later it reads uptime 3 again and higher ids.
+  const restarted = nextHostRecord(
+    steady,
+    observe({ uptimeSeconds: 3, connectionId: 30, serverTimeMs: bootedBy + 6000 }),
+    context({ now: NOW + 6000 }),
+  );
+  assert.equal(restarted.record.state, 'AWAITING_RECOVERY');
+  assert.equal(restarted.record.held, 'restarted');
+  assert.match(restarted.record.reason, /started 2\.0 s or more after its known start/);
+  assert.equal(restarted.record.bootedBy, bootedBy + 3000, 'the new start is the bound now');
+});
+
+test('a server seen gone (connect refused or reset) that answers with an uptime not reaching back before that restarted', () => {
+  const current = record('ONLINE', { lastUptimeSeconds: 2, lastConnectionId: 9 });
+  const refused = observe({
+    reachable: false,
+    refusal: 'refused',
+    error: 'connect ECONNREFUSED',
+    uptimeSeconds: undefined,
+    at: NOW - 800,
+  });
+  const gone = nextHostRecord(current, refused, context({ now: NOW - 800 })).record;
+  assert.equal(gone.processGoneAt, NOW - 800);
+  const later = nextHostRecord(gone, { ...refused, at: NOW - 400 }, context({ now: NOW - 400 }));
+  assert.equal(later.record.processGoneAt, NOW - 800, 'the first time it was seen gone');
+  // A timeout says nothing about the process: nothing is remembered.
+  const silent = nextHostRecord(
+    current,
+    observe({ reachable: false, error: 'connect ETIMEDOUT', uptimeSeconds: undefined }),
+    context(),
+  ).record;
+  assert.equal(silent.processGoneAt, undefined);
+
+  const back = nextHostRecord(
+    later.record,
+    observe({ uptimeSeconds: 2, connectionId: 40 }),
+    context(),
+  );
+  assert.equal(back.record.state, 'AWAITING_RECOVERY');
+  assert.equal(back.record.held, 'restarted');
+  assert.match(
+    back.record.reason,
+    /seen gone \(connect refused or reset\) 0\.8 s ago and has been up 2 s/,
+  );
+  assert.equal(back.record.processGoneAt, undefined);
+
+  // A firewall's reject on a server that ran on: its uptime reaches far back. Not a restart.
+  const ranOn = nextHostRecord(
+    { ...later.record, lastUptimeSeconds: 400 },
+    observe({ uptimeSeconds: 401, connectionId: 40 }),
+    context(),
+  );
+  assert.equal(ranOn.record.state, 'ONLINE', ranOn.record.reason);
+  assert.equal(ranOn.record.processGoneAt, undefined);
+});
