@@ -1,5 +1,5 @@
 /**
- * Switchyard's replicated checksum vs pt-table-checksum on the same 1M-row table, same sandbox
+ * Switchyard's checksum (docs/consistency.md, "How it works") vs pt-table-checksum on the same 1M-row table, same sandbox
  * (2 masters, 1 replica on loopback), interleaved: A B A B ... (Switchyard, then pt, --runs
  * times) on the clean table, then one row changed on db3 behind replication's back and the same
  * again. One unmeasured warm-up run of each tool comes first (buffer pools warm on every host).
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
         rowsRead: (await rowsRead()) - before,
         chunks: report.tables[0]?.chunks ?? 0,
         diffs: db3?.diffs['bench.items'] ?? -1,
-        note: `db2 diffs ${db2?.diffs['bench.items']}, replicas caught up ${((performance.now() - lastChunkAt) / 1000).toFixed(2)} s after the writer's last chunk`,
+        note: `db2 diffs ${db2?.diffs['bench.items']}, chunks re-checked ${report.tables[0]?.rechecked ?? 0}, replicas caught up ${((performance.now() - lastChunkAt) / 1000).toFixed(2)} s after the writer's last chunk`,
       };
     };
     const pt = async (): Promise<Outcome> => {

@@ -10,9 +10,12 @@ import { readPositions } from '../mysql/positions.js';
 import { connectManager, discoverWriter } from './hosts.js';
 import { chunkerFor } from './chunker.js';
 import { HeartbeatLag } from './lag.js';
+import { ReplicaReads, type ChunkSum } from './replica-reads.js';
 import {
   checksumTableDdl,
   chunkChecksumSql,
+  chunkSelectSql,
+  type ChunkSpec,
   diffQuerySql,
   literal,
   masterResultSql,
@@ -33,7 +36,7 @@ export interface ChecksumDeps {
   tables?: string[];
   /** Defaults to the manager account from the config. */
   connect?: (host: string) => Promise<Connection>;
-  /** How long a replica may take to apply the writer's checksum statements (default 120 s). */
+  /** How long a replica may take to reach a position of the writer's: each first-pass chunk's, and the re-check's (default 120 s). */
   replicaWaitTimeoutMs?: number;
   /** Give up when replicas stay lagged beyond checksum.max_lag this long (default 10 min). */
   maxBackoffMs?: number;
@@ -49,6 +52,11 @@ export interface TableOutcome {
   status: 'checked' | 'skipped' | 'failed';
   chunks: number;
   rows: number;
+  /**
+   * Chunks that differed in the first pass (plain reads on every host) and were checked again
+   * the exact way; only what that finds is reported. Absent when none.
+   */
+  rechecked?: number;
   reason?: string;
 }
 
@@ -82,10 +90,10 @@ interface Replica {
   outcome: HostOutcome;
 }
 
-/** Opens the writer session the way the replicated checksum needs it: statement-based, quick to give up on locks. */
+/** Opens the writer session the way the re-check needs it: statement-based, quick to give up on locks. */
 async function prepareWriterSession(connection: Connection): Promise<void> {
-  // One round trip: statement-based binlog (every replica re-executes the chunk over its own
-  // rows); a chunk that would wait for an application's row lock gives up after 1 s instead of
+  // One round trip: statement-based binlog (every replica re-executes a re-checked chunk over its
+  // own rows); a chunk that would wait for an application's row lock gives up after 1 s instead of
   // queueing behind it (and making the application queue behind the chunk).
   await connection.query(
     "SET SESSION binlog_format = 'STATEMENT', SESSION innodb_lock_wait_timeout = 1, SESSION lock_wait_timeout = 2, SESSION autocommit = 1",
@@ -142,23 +150,9 @@ export async function runChecksum(
   const writerFailure = failedConnects.find((failure) => failure?.host === writer);
   const replicas: Replica[] = [];
   const writerConnection = opened.get(writer);
-  let sideOpening: Promise<Connection> | undefined;
   try {
     if (!writerConnection)
       throw writerFailure?.error ?? new Error(`could not connect to the writer ${writer}`);
-    // A second writer session, as statement-based as the first, writes each chunk's master_crc
-    // while the first computes the next chunk: that UPDATE (a commit on every host) was on the
-    // critical path of every chunk. Opened now, alongside the rest of the setup.
-    sideOpening = connect(writer).then(async (connection) => {
-      try {
-        await prepareWriterSession(connection);
-      } catch (error) {
-        connection.destroy();
-        throw error;
-      }
-      return connection;
-    });
-    sideOpening.catch(() => undefined); // awaited before the first chunk
     opened.delete(writer);
     for (const host of Object.keys(config.hosts)
       .filter((name) => name !== writer)
@@ -188,7 +182,29 @@ export async function runChecksum(
       await writerConnection.query(statement);
     const heartbeat = new HeartbeatLag(writerConnection, config.heartbeat.schema);
     await heartbeat.prepare();
-    const sideConnection = await sideOpening;
+    // Every host renders values alike: the writer's sql_mode, timestamps in UTC.
+    const [mode] = await queryRows<{ mode: string }>(
+      writerConnection,
+      'SELECT @@session.sql_mode AS mode',
+    );
+    const sameRendering = (connection: Connection) =>
+      connection.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ?", [
+        String(mode?.mode ?? ''),
+      ]);
+    await sameRendering(writerConnection);
+    const waitTimeoutMs = deps.replicaWaitTimeoutMs ?? 120_000;
+    const readers: ReplicaReads[] = [];
+    await Promise.all(
+      replicas.map(async (replica) => {
+        if (!replica.connection) return;
+        try {
+          await sameRendering(replica.connection);
+          readers.push(new ReplicaReads(replica.host, replica.connection, waitTimeoutMs));
+        } catch (error) {
+          replica.outcome = failedOutcome(replica.host, (error as Error).message);
+        }
+      }),
+    );
 
     const plans = await planTables(writerConnection, {
       excludeSchemas: [settings.schema, config.heartbeat.schema],
@@ -204,6 +220,8 @@ export async function runChecksum(
       );
     }
     const tables: TableOutcome[] = [];
+    /** "db.table" -> chunk -> the writer's figures and the chunk, from the first pass. */
+    const writerSums = new Map<string, Map<number, WriterChunk>>();
     let lastLagCheck = 0;
     const waitForLag = async () => {
       if (Date.now() - lastLagCheck < 1000) return;
@@ -243,16 +261,16 @@ export async function runChecksum(
         log.warn({ event: 'checksum.table_skipped', table: name }, NO_KEY_REASON);
       } else {
         try {
-          tables.push(
-            await checksumTable(
-              writerConnection,
-              sideConnection,
-              settings,
-              plan,
-              waitForLag,
-              deps.onProgress,
-            ),
+          const checked = await checksumTable(
+            writerConnection,
+            readers,
+            settings,
+            plan,
+            waitForLag,
+            deps.onProgress,
           );
+          tables.push(checked.outcome);
+          writerSums.set(checked.outcome.table, checked.chunks);
         } catch (error) {
           tables.push({
             table: name,
@@ -270,22 +288,27 @@ export async function runChecksum(
       deps.onTableDone?.(tables[tables.length - 1] as TableOutcome);
     }
 
-    // Every checksum statement is in the writer's binlog up to here; a replica that has applied
-    // this position has computed all chunks over its own data.
+    // The first pass ends when every replica has read every chunk the writer read.
+    await Promise.all(readers.map((reader) => reader.done()));
+    const checkedTables = () =>
+      tables.filter((table) => table.status === 'checked').map((table) => table.table);
+    const differing = differingChunks(readers, writerSums, checkedTables());
+    await recheck(writerConnection, settings.schema, differing, tables, log);
+    // A table whose re-check failed is reported failed, not compared.
+    const checked = checkedTables();
+    // Every re-check statement is in the writer's binlog up to here; a replica that has applied
+    // this position has re-computed the chunks over its own data.
     const writerPosition = (await readPositions(writerConnection)).text.binlogPos;
-    const checked = tables
-      .filter((table) => table.status === 'checked')
-      .map((table) => table.table);
     await Promise.all(
-      replicas.map((replica) =>
-        compareReplica(
-          replica,
-          writerPosition,
-          checked,
-          settings.schema,
-          deps.replicaWaitTimeoutMs ?? 120_000,
-        ),
-      ),
+      replicas.map((replica) => {
+        const reader = readers.find((entry) => entry.host === replica.host);
+        if (!reader) return Promise.resolve();
+        if (reader.failure) {
+          replica.outcome = failedOutcome(replica.host, reader.failure);
+          return Promise.resolve();
+        }
+        return compareReplica(replica, writerPosition, checked, settings.schema, waitTimeoutMs);
+      }),
     );
 
     const finishedAt = new Date();
@@ -351,107 +374,160 @@ export async function runChecksum(
     writerConnection?.destroy();
     for (const connection of opened.values()) connection.destroy();
     for (const replica of replicas) replica.connection?.destroy();
-    sideOpening?.then(
-      (connection) => connection.destroy(),
-      () => undefined,
-    );
   }
 }
 
+interface WriterChunk {
+  spec: ChunkSpec;
+  sums: ChunkSum;
+}
+
+/**
+ * The first pass over one table: the writer reads each chunk's checksum (a consistent read, no
+ * row lock, nothing written), reads its binlog position, and hands both to every replica, which
+ * reads the same chunk once it has applied that position, while the writer goes on.
+ */
 async function checksumTable(
   connection: Connection,
-  side: Connection,
+  readers: ReplicaReads[],
   settings: LoadedConfig['checksum'],
   plan: TablePlan,
   waitForLag: () => Promise<void>,
   onProgress: ChecksumDeps['onProgress'],
-): Promise<TableOutcome> {
+): Promise<{ outcome: TableOutcome; chunks: Map<number, WriterChunk> }> {
   const key = plan.key as NonNullable<TablePlan['key']>;
   const name = `${plan.db}.${plan.table}`;
   // Results of an earlier run (possibly with more chunks) must not count again.
   await connection.query(
     `DELETE FROM ${qualified(settings.schema, 'checksums')} WHERE db = ${literal(plan.db)} AND tbl = ${literal(plan.table)}`,
   );
+  const chunks = new Map<number, WriterChunk>();
   let size = INITIAL_CHUNK_ROWS;
   let lower: unknown[] | undefined;
   let chunk = 0;
   let rows = 0;
   const chunker = chunkerFor(connection, plan);
-  // The previous chunk's master_crc UPDATE, running on the side session meanwhile.
-  let recording: Promise<unknown> = Promise.resolve();
-  try {
-    for (;;) {
-      await waitForLag();
-      const upper = await chunker.next(size);
-      chunk += 1;
-      const statement = chunkChecksumSql(settings.schema, {
-        db: plan.db,
-        table: plan.table,
-        chunk,
-        key,
-        columns: plan.columns,
-        lower,
-        upper,
-      });
+  for (;;) {
+    await waitForLag();
+    const upper = await chunker.next(size);
+    chunk += 1;
+    const spec: ChunkSpec = {
+      db: plan.db,
+      table: plan.table,
+      chunk,
+      key,
+      columns: plan.columns,
+      lower,
+      upper,
+    };
+    const statement = chunkSelectSql(spec);
+    const started = process.hrtime.bigint();
+    let result: { crc: unknown; cnt: unknown } | undefined;
+    try {
+      [result] = await queryRows<{ crc: unknown; cnt: unknown }>(connection, statement);
+    } catch (error) {
+      throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, { cause: error });
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // Read after the chunk: it covers everything the chunk's read saw.
+    const position = (await readPositions(connection)).text.binlogPos;
+    const sums: ChunkSum = { crc: String(result?.crc), count: Number(result?.cnt) };
+    chunks.set(chunk, { spec, sums });
+    for (const reader of readers) reader.read(name, chunk, position, statement);
+    chunker.observe(sums.count);
+    rows += sums.count;
+    onProgress?.({ table: name, chunk, rows });
+    if (upper === undefined) break;
+    lower = upper;
+    size = nextChunkSize(size, sums.count, seconds, settings.chunk_time / 1000);
+  }
+  return { outcome: { table: name, status: 'checked', chunks: chunk, rows }, chunks };
+}
+
+/**
+ * The chunks whose first-pass figures differ on at least one replica. Writes between the
+ * writer's read and a replica's (the replica reads at its own later position) make a chunk differ
+ * too, so each of these is checked again the exact way before anything is reported.
+ */
+function differingChunks(
+  readers: ReplicaReads[],
+  writerSums: Map<string, Map<number, WriterChunk>>,
+  tables: string[],
+): WriterChunk[] {
+  const differing = new Map<string, WriterChunk>();
+  for (const table of tables) {
+    for (const [chunk, writerChunk] of writerSums.get(table) ?? []) {
+      for (const reader of readers) {
+        if (reader.failure) continue;
+        const theirs = reader.sums.get(table)?.get(chunk);
+        if (theirs?.crc !== writerChunk.sums.crc || theirs.count !== writerChunk.sums.count)
+          differing.set(`${table}\u0000${chunk}`, writerChunk);
+      }
+    }
+  }
+  return [...differing.values()];
+}
+
+/**
+ * The exact check, chunk by chunk (pt-table-checksum's way): on the writer, statement-based,
+ * `REPLACE INTO checksums ... SELECT` under shared row locks, so no row of the chunk changes
+ * between the read and the commit that puts the statement into the binlog, and every replica
+ * re-executes it over its own rows at that same point; then the writer's figures as literals
+ * into master_crc/master_cnt. Only a difference this finds is reported.
+ */
+async function recheck(
+  connection: Connection,
+  schema: string,
+  chunks: WriterChunk[],
+  tables: TableOutcome[],
+  log: Logger,
+): Promise<void> {
+  for (const { spec } of chunks) {
+    const name = `${spec.db}.${spec.table}`;
+    const table = tables.find((entry) => entry.table === name);
+    if (!table) continue;
+    table.rechecked = (table.rechecked ?? 0) + 1;
+    try {
       const started = process.hrtime.bigint();
       for (let attempt = 1; ; attempt++) {
         try {
-          await connection.query(statement);
+          await connection.query(chunkChecksumSql(schema, spec));
           break;
         } catch (error) {
           const code = (error as { code?: string }).code ?? '';
-          if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS)
-            throw new Error(`chunk ${chunk} of ${name}: ${(error as Error).message}`, {
-              cause: error,
-            });
+          if (!LOCK_ERRORS.has(code) || attempt >= CHUNK_ATTEMPTS) throw error;
           await sleep(250 * attempt);
         }
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const [result] = await queryRows<{ crc: string; cnt: string | number }>(
         connection,
-        `SELECT this_crc AS crc, this_cnt AS cnt FROM ${qualified(settings.schema, 'checksums')} WHERE db = ? AND tbl = ? AND chunk = ?`,
-        [plan.db, plan.table, chunk],
+        `SELECT this_crc AS crc, this_cnt AS cnt FROM ${qualified(schema, 'checksums')} WHERE db = ? AND tbl = ? AND chunk = ?`,
+        [spec.db, spec.table, spec.chunk],
       );
-      if (!result)
-        throw new Error(
-          `chunk ${chunk} of ${name}: result row missing from ${settings.schema}.checksums`,
-        );
-      const count = Number(result.cnt);
-      // One UPDATE at a time on the side session (the previous one is done before this one
-      // starts), each after its own chunk's REPLACE: replicas apply them in that order too.
-      await recording;
-      const update = masterResultSql(
-        settings.schema,
-        plan.db,
-        plan.table,
-        chunk,
-        result.crc,
-        count,
-        seconds,
+      if (!result) throw new Error(`result row missing from ${schema}.checksums`);
+      await connection.query(
+        masterResultSql(
+          schema,
+          spec.db,
+          spec.table,
+          spec.chunk,
+          result.crc,
+          Number(result.cnt),
+          seconds,
+        ),
       );
-      const recorded = chunk;
-      recording = side.query(update).catch((error: unknown) => {
-        throw new Error(`chunk ${recorded} of ${name}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      });
-      // Awaited at the next chunk or at the end; never left unhandled meanwhile.
-      recording.catch(() => undefined);
-      chunker.observe(count);
-      rows += count;
-      onProgress?.({ table: name, chunk, rows });
-      if (upper === undefined) break;
-      lower = upper;
-      size = nextChunkSize(size, count, seconds, settings.chunk_time / 1000);
+    } catch (error) {
+      const reason = `re-check of chunk ${spec.chunk} of ${name}: ${(error as Error).message}`;
+      Object.assign(table, { status: 'failed', reason });
+      log.error({ event: 'checksum.table_failed', table: name, error: reason }, reason);
     }
-  } finally {
-    // Every master_crc of this table is written (or has failed) before the table counts as done
-    // and before the run reads the writer's binlog position.
-    await recording.catch(() => undefined);
   }
-  await recording;
-  return { table: name, status: 'checked', chunks: chunk, rows };
+}
+
+/** A replica that could not be compared: its status says why, and it has no figures. */
+function failedOutcome(host: string, reason: string): HostOutcome {
+  return { host, status: 'failed', reason, diffs: {} };
 }
 
 async function compareReplica(
@@ -487,12 +563,7 @@ async function compareReplica(
     }
     replica.outcome = { host: replica.host, status: 'checked', diffs };
   } catch (error) {
-    replica.outcome = {
-      host: replica.host,
-      status: 'failed',
-      reason: (error as Error).message,
-      diffs: {},
-    };
+    replica.outcome = failedOutcome(replica.host, (error as Error).message);
   }
 }
 

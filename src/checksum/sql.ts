@@ -1,9 +1,10 @@
 import mysql from 'mysql2/promise';
 
 /**
- * SQL text for the replicated checksum. Every statement that reaches the binlog carries its
- * values as literals (mysql2's query() interpolates client-side), because with STATEMENT format
- * each replica re-executes the very same text over its own rows.
+ * SQL text for the checksum: the first pass's plain reads, which every host runs itself, and the
+ * re-check's replicated statements. Every statement carries its values as literals (mysql2's
+ * query() interpolates client-side): a re-check statement reaches the binlog and, with STATEMENT
+ * format, each replica re-executes the very same text over its own rows.
  */
 
 export function quoteIdentifier(name: string): string {
@@ -140,15 +141,32 @@ export function describeBoundary(boundary: unknown[] | undefined): string | null
         .join(',');
 }
 
-/** The statement every replica re-executes over its own data. */
-export function chunkChecksumSql(schema: string, spec: ChunkSpec): string {
+/** The chunk's checksum and row count, and the rows they are over. */
+function chunkSums(spec: ChunkSpec): { crc: string; from: string } {
   const where = chunkWhere(spec.key.columns, spec.lower, spec.upper);
-  const crc = `COALESCE(LOWER(CONV(BIT_XOR(CAST(${rowCrcExpression(spec.columns)} AS UNSIGNED)), 10, 16)), 0)`;
   const index = spec.key.index === 'PRIMARY' ? 'PRIMARY' : quoteIdentifier(spec.key.index);
+  return {
+    crc: `COALESCE(LOWER(CONV(BIT_XOR(CAST(${rowCrcExpression(spec.columns)} AS UNSIGNED)), 10, 16)), 0)`,
+    from: `FROM ${qualified(spec.db, spec.table)} FORCE INDEX(${index}) WHERE ${where}`,
+  };
+}
+
+/**
+ * The first pass: a plain read of the chunk's checksum, run on every host itself. A consistent
+ * read, so it takes no row lock and works whatever the binlog format.
+ */
+export function chunkSelectSql(spec: ChunkSpec): string {
+  const { crc, from } = chunkSums(spec);
+  return `SELECT ${crc} AS crc, COUNT(*) AS cnt ${from}`;
+}
+
+/** The re-check of a chunk that differed: the statement every replica re-executes over its own data. */
+export function chunkChecksumSql(schema: string, spec: ChunkSpec): string {
+  const { crc, from } = chunkSums(spec);
   return (
     `REPLACE INTO ${qualified(schema, 'checksums')} (db, tbl, chunk, chunk_index, lower_boundary, upper_boundary, this_crc, this_cnt, ts) ` +
     `SELECT ${literal(spec.db)}, ${literal(spec.table)}, ${spec.chunk}, ${literal(spec.key.index)}, ${literal(describeBoundary(spec.lower))}, ${literal(describeBoundary(spec.upper))}, ` +
-    `${crc}, COUNT(*), NOW() FROM ${qualified(spec.db, spec.table)} FORCE INDEX(${index}) WHERE ${where}`
+    `${crc}, COUNT(*), NOW() ${from}`
   );
 }
 

@@ -22,6 +22,11 @@ export function formatChecksumReport(report: ChecksumReport): string {
   }
   for (const table of report.tables.filter((entry) => entry.status !== 'checked'))
     lines.push(`  ${table.table}: ${table.reason}`);
+  const rechecked = report.tables.filter((entry) => (entry.rechecked ?? 0) > 0);
+  if (rechecked.length > 0)
+    lines.push(
+      `  re-checked under shared locks (written during the first pass, or different): ${rechecked.map((entry) => `${entry.table} ${entry.rechecked} chunk(s)`).join(', ')}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -29,7 +34,7 @@ export function registerChecksum(program: Command): void {
   program
     .command('checksum')
     .description(
-      'run a consistency check now: chunked checksums on the writer, replayed and compared on every replica',
+      'run a consistency check now: chunked checksums read on every host at once, differing chunks re-checked the replicated way',
     )
     .requiredOption('-c, --config <file>', 'config file (or a clusters: file, a conf.d directory)')
     .option('--cluster <name>', 'the cluster to check, when the config has several')
