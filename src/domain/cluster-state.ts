@@ -19,8 +19,9 @@ export interface HostRecord {
   bootedBy?: number;
   /**
    * Epoch ms of the first check, since the host last answered, whose connect was refused or reset
-   * by the host itself (nothing listened: the server process was gone). A server that answers
-   * again with an uptime not older than that restarted.
+   * by the host itself (nothing listened: the server process was gone), or of a failover's proof
+   * from the old writer's agent that no server process runs. A server that answers again with an
+   * uptime not older than that restarted.
    */
   processGoneAt?: number;
   /** Consecutive failed pings. */

@@ -205,6 +205,8 @@ function failoverKind(
         if (lease.fence?.how === 'read_only')
           fencedAlive =
             lease.fence.position !== undefined ? { position: lease.fence.position } : {};
+        if (lease.fence?.how === 'not_running' || lease.fence?.how === 'stopped')
+          noteProcessGone(ctx, oldWriter);
         if (lease.agent) return;
         for (const ip of vipsOf(ctx, plan.role)) {
           await ctx.runner.attempt(
@@ -512,4 +514,16 @@ async function catchUp(
     reason: `${plan.candidate} caught up from ${plan.donor} to ${plan.position}`,
     positions,
   };
+}
+
+/**
+ * The old writer's agent proved its server process gone (none running, or stopped by the fence):
+ * whatever answers on that host next is a new server. The monitor's restart check reads this as
+ * it reads a refused connect (src/monitor/restart.ts), so the host is held even when no check of
+ * the manager's own saw the port closed (a restart between two checks).
+ */
+function noteProcessGone(ctx: OpContext, host: string): void {
+  const record = ctx.state.hosts[host];
+  if (ctx.runner.dry || !record || record.processGoneAt !== undefined) return;
+  ctx.state.hosts[host] = { ...record, processGoneAt: ctx.now() };
 }

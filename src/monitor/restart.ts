@@ -6,8 +6,8 @@
  * - its uptime went backwards;
  * - a fresh login's connection id went backwards (ids start again from 1 after a restart);
  * - it started later than it was known to have started (its own clock minus its uptime);
- * - its process was seen gone (connect refused or reset by the host) and its uptime now does not
- *   reach back before that.
+ * - its process was seen gone (connect refused or reset by the host, or the old writer's agent
+ *   proved no server process running) and its uptime now does not reach back before that.
  *
  * The first two fail for a server that lived only seconds: its uptime before and after can both
  * read 1 s, and by the manager's first fresh login after the restart, replicas, agents and
@@ -38,6 +38,8 @@ export interface RestartCheck {
   bootedBy?: number;
   /** The record's next lastConnectionId. */
   lastConnectionId?: number;
+  /** The record's next processGoneAt: kept only while the observation predates it. */
+  processGoneAt?: number;
 }
 
 /** A reachable host's observation against its record. Pure. */
@@ -73,11 +75,17 @@ export function checkRestart(record: HostRecord, observation: HostObservation): 
       );
   }
 
-  if (record.processGoneAt !== undefined && uptime !== undefined) {
-    const sinceGone = observation.at - record.processGoneAt;
+  // An observation from before the process was known gone (the engine learns it from the old
+  // writer's agent, possibly after this cycle's checks ran) says nothing about it.
+  const goneBefore =
+    record.processGoneAt !== undefined && observation.at >= record.processGoneAt
+      ? record.processGoneAt
+      : undefined;
+  if (goneBefore !== undefined && uptime !== undefined) {
+    const sinceGone = observation.at - goneBefore;
     if (uptime * 1000 < sinceGone + PREDATES_GONE_MS)
       evidence.push(
-        `its server was seen gone (connect refused or reset) ${seconds(sinceGone)} s ago and has been up ${uptime} s`,
+        `its server process was known gone ${seconds(sinceGone)} s ago (port closed, or its agent said so) and it has been up ${uptime} s`,
       );
   }
 
@@ -92,6 +100,7 @@ export function checkRestart(record: HostRecord, observation: HostObservation): 
           ? startedBy
           : Math.min(record.bootedBy, startedBy),
     lastConnectionId: freshId ?? record.lastConnectionId,
+    processGoneAt: goneBefore === undefined ? record.processGoneAt : undefined,
   };
 }
 

@@ -144,7 +144,8 @@ export function nextHostRecord(
     if (observation.uptimeSeconds !== undefined) next.lastUptimeSeconds = observation.uptimeSeconds;
     if (check.lastConnectionId !== undefined) next.lastConnectionId = check.lastConnectionId;
     if (check.bootedBy !== undefined) next.bootedBy = check.bootedBy;
-    delete next.processGoneAt;
+    if (check.processGoneAt !== undefined) next.processGoneAt = check.processGoneAt;
+    else delete next.processGoneAt;
     if (record.state === 'ADMIN_OFFLINE') {
       // only set-online leaves it
     } else if (restarted && !record.fresh) {

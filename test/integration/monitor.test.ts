@@ -263,7 +263,10 @@ test('a server that restarts after a short life is held, though its uptime reads
   await restartQuickly(true);
   assert.equal(record().state, 'AWAITING_RECOVERY');
   assert.equal(record().held, 'restarted');
-  assert.match(record().reason, /seen gone \(connect refused or reset\) [\d.]+ s ago/);
+  assert.match(
+    record().reason,
+    /process was known gone [\d.]+ s ago \(port closed, or its agent said so\)/,
+  );
   assert.equal(record().processGoneAt, undefined, 'forgotten once it answers');
 
   // And a server that only ran on: no restart, however many cycles.

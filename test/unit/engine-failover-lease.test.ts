@@ -156,6 +156,10 @@ test("kill -9 of the writer's mariadbd, its agent alive, one exchange and one fe
   assert.ok(transport.releases.some((release) => release.answered));
   assert.ok(events.includes('note:failover.lease_released:db1'), events.join('\n'));
   assert.ok(took < 2500, `the failover took ${took} ms`);
+  // Its agent proved no mariadbd running: whatever answers on db1 next is a new server, held as
+  // restarted however soon it comes back (src/monitor/restart.ts).
+  const goneAt = state.hosts.db1?.processGoneAt;
+  assert.ok(goneAt !== undefined && goneAt >= started && goneAt <= Date.now(), String(goneAt));
 });
 
 test("the old writer's agent goes silent for good after its lease was confirmed: the failover waits its lease out from the last contact, then completes", async () => {

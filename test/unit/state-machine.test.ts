@@ -515,7 +515,7 @@ test('a server seen gone (connect refused or reset) that answers with an uptime 
   assert.equal(back.record.held, 'restarted');
   assert.match(
     back.record.reason,
-    /seen gone \(connect refused or reset\) 0\.8 s ago and has been up 2 s/,
+    /process was known gone 0\.8 s ago \(port closed, or its agent said so\) and it has been up 2 s/,
   );
   assert.equal(back.record.processGoneAt, undefined);
 
@@ -527,4 +527,18 @@ test('a server seen gone (connect refused or reset) that answers with an uptime 
   );
   assert.equal(ranOn.record.state, 'ONLINE', ranOn.record.reason);
   assert.equal(ranOn.record.processGoneAt, undefined);
+});
+
+test("an observation from before the process was known gone (a failover's proof, after the cycle's checks) neither uses nor drops it", () => {
+  const gone = record('ONLINE', { lastUptimeSeconds: 400, processGoneAt: NOW + 500 });
+  const stale = nextHostRecord(gone, observe({ uptimeSeconds: 401, at: NOW }), context());
+  assert.equal(stale.record.state, 'ONLINE', stale.record.reason);
+  assert.equal(stale.record.processGoneAt, NOW + 500, 'kept for the next observation');
+  const back = nextHostRecord(
+    stale.record,
+    observe({ uptimeSeconds: 1, at: NOW + 3000 }),
+    context({ now: NOW + 3000 }),
+  );
+  assert.equal(back.record.held, 'restarted');
+  assert.equal(back.record.processGoneAt, undefined);
 });
