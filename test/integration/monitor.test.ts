@@ -15,6 +15,16 @@ import { startSandbox } from '../support/sandbox.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A state with no host history yet and db1 holding the writer IP, as the engine would hand in. */
+const writerOnDb1 = (cluster: string): ClusterState => ({
+  version: 1,
+  cluster,
+  mode: 'active',
+  hosts: {},
+  roles: { writer: { '127.0.1.100': 'db1' } },
+  updatedAt: 0,
+});
+
 test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_OFFLINE, AWAITING_RECOVERY, and /metrics', async (t) => {
   if (!requireBinaries(t, [...MARIADB, ['promtool', 'prometheus']])) return;
   const sandbox = await startSandbox(t, { masters: 2, replicas: 1 });
@@ -30,14 +40,7 @@ test('monitor on a real sandbox: lag, REPLICATION_DELAY, REPLICATION_FAIL, HARD_
   });
   const metrics = new SwitchyardMetrics(config.cluster, { processMetrics: false });
   const monitor = new Monitor({ config, log: silentLogger, metrics });
-  let state: ClusterState = {
-    version: 1,
-    cluster: config.cluster,
-    mode: 'active',
-    hosts: {},
-    roles: { writer: { '127.0.1.100': 'db1' } },
-    updatedAt: 0,
-  };
+  let state = writerOnDb1(config.cluster);
   const heartbeat = new HeartbeatWriter({ config, log: silentLogger });
   heartbeat.start(() => 'db1');
   t.after(() => heartbeat.stop());
@@ -176,14 +179,7 @@ test('a server that restarts after a short life is held, though its uptime reads
     raw.monitor = { interval: '250ms', connect_timeout: '500ms', auto_set_online: '0' };
   });
   const monitor = new Monitor({ config, log: silentLogger });
-  let state: ClusterState = {
-    version: 1,
-    cluster: config.cluster,
-    mode: 'active',
-    hosts: {},
-    roles: { writer: { '127.0.1.100': 'db1' } },
-    updatedAt: 0,
-  };
+  let state = writerOnDb1(config.cluster);
   let last: MonitorCycle | undefined;
   const cycle = async () => {
     last = await monitor.runCycle(state);
