@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import type { LoadedConfig } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
-import type { ClusterState } from '../domain/cluster-state.js';
+import type { ClusterState, HostRecord } from '../domain/cluster-state.js';
 import type { HostState } from '../domain/host-state.js';
 import type { MonitorCycle } from '../domain/monitor-cycle.js';
 import type { HostObservation, ReplicationStatus } from '../domain/observation.js';
@@ -13,6 +13,7 @@ import { CheckConnections } from './check-connections.js';
 import { gtidStrictModeWarning } from './gtid-strict-mode.js';
 import { slowReplicaTimeoutWarning } from './replica-timeout.js';
 import { WriterWatch } from './writer-watch.js';
+import { processGoneAt } from './restart.js';
 import { initialHostRecord, nextHostRecord } from './state-machine.js';
 
 export type { MonitorCycle };
@@ -68,6 +69,22 @@ function icmpPing(ip: string): Promise<boolean> {
   return new Promise((resolve) => {
     execFile('ping', ['-c', '1', '-W', '1', ip], { timeout: 3000 }, (error) => resolve(!error));
   });
+}
+
+/**
+ * The record changed (an operator command, a failover, a rejoin) after these checks began: what
+ * they saw predates it, so no transition is computed from it this cycle. A `since` ahead of this
+ * manager's clock is another manager's clock, not a change during the checks.
+ */
+function changedDuring(record: HostRecord, checksBegan: number, now: number): boolean {
+  return record.since > checksBegan && record.since <= now;
+}
+
+/** Of an observation that predates the record, only a refused connect is kept: the safe side. */
+function withGoneEvidence(record: HostRecord, observation: HostObservation): HostRecord {
+  if (observation.reachable || record.processGoneAt !== undefined) return record;
+  const goneAt = processGoneAt(record, observation);
+  return goneAt === undefined ? record : { ...record, processGoneAt: goneAt };
 }
 
 /**
@@ -206,7 +223,8 @@ export class Monitor {
    * The host records after `observed`, from `state`'s. The daemon calls it under the engine's
    * lock with the engine's current state, not with the copy the checks started from: an operator
    * command or a failover that changed a record while the checks ran is built on, not overwritten
-   * by a transition computed from the older record.
+   * by a transition computed from the older record. A record changed after the checks began is
+   * not moved by them at all (changedDuring).
    */
   advance(state: ClusterState, observed: Observed): MonitorCycle {
     const { config, log } = this.options;
@@ -229,8 +247,13 @@ export class Monitor {
     }
     const activeWriter = this.writerOf(state, observations);
     const byHost = new Map(observations.map((observation) => [observation.host, observation]));
+    const now = this.now();
     for (const observation of observations) {
       const record = next.hosts[observation.host] ?? initialHostRecord(at);
+      if (changedDuring(record, at, now)) {
+        next.hosts[observation.host] = withGoneEvidence(record, observation);
+        continue;
+      }
       const masterName = observation.replication
         ? masterOf(observation.replication, config.hosts)
         : undefined;
@@ -247,7 +270,7 @@ export class Monitor {
             }
           : undefined,
         monitor: config.monitor,
-        now: this.now(),
+        now,
       });
       next.hosts[observation.host] = updated;
       if (transition) {
