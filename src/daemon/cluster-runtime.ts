@@ -326,7 +326,7 @@ export class ClusterRuntime {
       event: 'daemon.started',
       reason: `listening on ${listen}, mode ${this.state.mode}, ${this.leadership.describe()}`,
     });
-    const writerLookup = () => holderOf(this.engine.snapshot().roles, 'writer') ?? undefined;
+    const writerLookup = () => this.engine.holderOf('writer');
     // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
     this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
     this.silences?.start();

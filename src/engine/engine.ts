@@ -7,6 +7,7 @@ import type { EngineConfig } from './context.js';
 import { EngineCore, emptyState, type EngineOptions } from './core.js';
 import { runCycle } from './cycle.js';
 import { moveRole, setMode, setOffline, setOnline, type SetOnlineOptions } from './operator.js';
+import { holderOf } from './roles.js';
 import { startEngine } from './startup-reconcile.js';
 import type { AlertDecision, ControlPlane, IncomingAlert, OperationResult } from './types.js';
 
@@ -40,6 +41,14 @@ export class Engine implements ControlPlane {
   /** A copy of the engine's current state (for status, tests). */
   snapshot(): ClusterState {
     return this.core.snapshot();
+  }
+
+  /**
+   * Who holds `role` now, without the copy snapshot() makes: the heartbeat asks twice a second
+   * per cluster, and copying the whole state for it was 0.6 % of a fleet manager's CPU.
+   */
+  holderOf(role: string): string | undefined {
+    return holderOf(this.core.state.roles, role) ?? undefined;
   }
 
   /** Several managers: replaces the engine's state with the cluster state read from etcd. */
