@@ -121,7 +121,23 @@ test(`${ROUNDS} rounds of writer kills, restarts, set-online and move-role under
     `${other} to take over from the isolated ${writer}`,
     async () => writerOf() === other,
     30_000,
-  );
+  ).catch((error: Error) => {
+    // Failed once in CI with no trace of why: say what the engine saw and did.
+    const journal = daemon.journal
+      .read()
+      .filter((entry) => !entry.event.startsWith('vip.'))
+      .slice(-15)
+      .map(
+        (entry) =>
+          `${entry.event} ${entry.phase} ${entry.host ?? ''}: ${entry.reason ?? entry.detail ?? ''}`,
+      );
+    const hosts = daemon
+      .status()
+      .hosts.map((host) => `${host.name} ${host.state} (${host.reason})`);
+    throw new Error(
+      `${error.message}; hosts: ${hosts.join('; ')}; why: ${JSON.stringify(daemon.analysis()).slice(0, 1500)}\njournal:\n${journal.join('\n')}`,
+    );
+  });
   await cluster.nsHost(writer).exec('ip', ['link', 'set', 'eth0', 'up']);
   await waitFor(
     `${writer} back and held`,
