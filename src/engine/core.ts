@@ -112,6 +112,9 @@ export class EngineCore {
   /** When the state was last saved (epoch ms), for the refresh of what signature() leaves out. */
   lastSavedAt = 0;
   private lastSavedReadings = '';
+  /** The save the store is doing, and the one that begins after it (see persist()). */
+  private runningSave?: Promise<void>;
+  private nextSave?: Promise<void>;
   readonly agents: AgentViews;
   readonly hooks: Hooks;
   /** Host states as on_state_change hooks last saw them (see cycle.ts). */
@@ -330,12 +333,42 @@ export class EngineCore {
       this.fenceUnproved = { host: oldWriter, at: this.now(), reason: entry.reason };
   }
 
-  async persist(): Promise<void> {
+  /**
+   * Saves the state; resolves once a save that began after this call is done, so the caller's
+   * change is in it. Saves reach the store one at a time (the etcd store's compare-and-swap
+   * would take two at once for another manager's write), and the calls made while one runs
+   * share the next, which saves the state as it is when it begins: a writer move starts the save
+   * of each step without waiting (executor.ts), and its five records before the promotion make
+   * two writes, not five.
+   */
+  persist(): Promise<void> {
+    if (this.nextSave) return this.nextSave;
+    const running = this.runningSave;
+    if (!running) return this.saveNow();
+    const next = running
+      .catch(() => undefined)
+      .then(() => {
+        this.nextSave = undefined;
+        return this.saveNow();
+      });
+    this.nextSave = next;
+    return next;
+  }
+
+  private async saveNow(): Promise<void> {
     this.state.updatedAt = this.now();
-    await this.options.store.save(structuredClone(this.state));
-    this.lastSaved = this.signature();
+    const signature = this.signature();
+    const readings = this.readings();
+    const save = this.options.store.save(structuredClone(this.state));
+    this.runningSave = save;
+    try {
+      await save;
+    } finally {
+      if (this.runningSave === save) this.runningSave = undefined;
+    }
+    this.lastSaved = signature;
     this.lastSavedAt = this.now();
-    this.lastSavedReadings = this.readings();
+    this.lastSavedReadings = readings;
   }
 
   /** The per-cycle readings signature() leaves out. */

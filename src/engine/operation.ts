@@ -17,7 +17,11 @@ export const OPERATION_STEPS = [
   'done',
 ] as const;
 
-/** Records the step before it runs, so a manager killed here knows what was in flight. */
+/**
+ * Records the step as it starts, so a manager killed here knows what was in flight (the record's
+ * presence decides recovery; the step is what `show` and the journal tell the operator). The
+ * writer-move executor awaits the save only before the steps that need it on disk.
+ */
 export async function recordStep(
   ctx: OpContext,
   operation: Operation,

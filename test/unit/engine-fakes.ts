@@ -398,12 +398,14 @@ export function harness(
     routes?: EngineOptions['routes'];
     /** The hosts' agents (default none: every agent question has the no-agent answer). */
     agents?: EngineOptions['agents'];
+    /** Where the state is saved (default: a MemoryStore that saves at once). */
+    store?: MemoryStore;
   } = {},
 ): Harness {
   const config = options.config ?? testConfig();
   const sim = options.sim ?? SimCluster.standard(config);
   const journal = new MemoryJournal();
-  const store = new MemoryStore();
+  const store = options.store ?? new MemoryStore();
   const metrics = new SwitchyardMetrics('test', { processMetrics: false });
   const live = new FakeActuator(sim);
   const planner = new FakeActuator(sim, true);

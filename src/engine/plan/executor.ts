@@ -49,6 +49,8 @@ export interface MoveRun {
   /** Non-fatal problems, reported in the move's detail. */
   problems: string[];
   undo: Undo[];
+  /** The saves of the recorded steps started so far (see RECORD_ON_DISK_BEFORE). */
+  saves?: Array<Promise<void>>;
 }
 
 export type StepImpl = (run: MoveRun, step: PlanStep) => Promise<void>;
@@ -81,10 +83,42 @@ const OPERATION_STEP: Record<StepName, string | undefined> = {
 };
 
 /**
+ * The steps that wait until the move's record is on disk. A manager killed in a move decides
+ * from the record's presence and the live read_only values, never from the recorded step
+ * (recovery.ts): a switchover's fence must be undoable after a crash, and a writable target
+ * must be finished (old writer fenced, VIP moved) by the next manager. Every other step only
+ * starts the save of its step and goes on: a failover no longer waits for a state file's write
+ * and two fsyncs before each of its steps (five of them before the promotion), which on a
+ * loaded disk or a fleet's shared event loop cost more than the steps themselves.
+ */
+const RECORD_ON_DISK_BEFORE: ReadonlySet<StepName> = new Set(['fence', 'promote']);
+
+/** Starts the save of a step's record behind the earlier ones; a failure shows where it is awaited. */
+function startRecording(run: MoveRun, step: string): void {
+  const save = recordStep(run.ctx, run.operation, step);
+  save.catch(() => undefined); // awaited, with the earlier ones, before a step that needs it
+  (run.saves ??= []).push(save);
+}
+
+/** Waits until every started save of the move's record is on disk. */
+async function recordOnDisk(run: MoveRun, step: StepName): Promise<void> {
+  if (!run.saves) return;
+  try {
+    await Promise.all(run.saves);
+  } catch (error) {
+    throw new PlanAbort(
+      'failed',
+      `the move's record could not be saved before ${step}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
  * The one executor of writer moves. Each step of the plan runs in order, its progress recorded
- * in the state before it runs; every action inside goes through the runner (journal before and
- * after, metrics, the HA fencing token, dry-run). A step that aborts takes back what earlier
- * steps registered, newest first; the post hook fires after success without being waited for.
+ * in the state as it starts (on disk before a step of RECORD_ON_DISK_BEFORE); every action
+ * inside goes through the runner (journal before and after, metrics, the HA fencing token,
+ * dry-run). A step that aborts takes back what earlier steps registered, newest first; the post
+ * hook fires after success without being waited for.
  */
 export async function executeWriterPlan(
   kind: MoveKind,
@@ -96,8 +130,9 @@ export async function executeWriterPlan(
     const impl = kind.steps[step.step] ?? SHARED_STEPS[step.step];
     if (!impl) throw new Error(`no implementation for plan step ${step.step}`);
     const recorded = OPERATION_STEP[step.step];
-    if (recorded && run.operation.step !== recorded) await recordStep(ctx, run.operation, recorded);
+    if (recorded && run.operation.step !== recorded) startRecording(run, recorded);
     try {
+      if (RECORD_ON_DISK_BEFORE.has(step.step)) await recordOnDisk(run, step.step);
       await impl(run, step);
     } catch (error) {
       const abort =
