@@ -32,11 +32,22 @@
  * and the state's fsyncs cost the shared event loop from everything else. --profile DIR writes a
  * V8 CPU profile of each fleet manager there (node --cpu-prof), for where the time goes.
  * --node-flags "..." runs the managers with these node flags instead of the shipped unit's.
+ * --servers-nice N runs the 99 clusters' shared servers at nice N (every thread): they stand in
+ * for servers a real fleet has on other machines, and at 19 they stop taking the cores' turns
+ * from the manager, so its figures are its own and not the 2-core machine's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, get } from 'node:http';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { findFreePortRange } from '../src/sandbox/ports.js';
@@ -56,6 +67,12 @@ const nodeFlags = option('--node-flags', '');
 const managerFlags = () => (nodeFlags ? nodeFlags.split(' ').filter(Boolean) : unitNodeFlags());
 /** Where the fleet managers' CPU profiles go (node --cpu-prof); none by default. */
 const profileDir = option('--profile', '');
+/**
+ * The nice value of the 99 clusters' shared servers (0: as they start). They stand in for
+ * servers on other machines; at 19 their CPU no longer takes the manager's turn on the cores,
+ * which tells the manager's own figures from the machine's.
+ */
+const serversNice = Number(option('--servers-nice', '0'));
 
 /** A sandbox's cluster section at the schema's defaults: no monitor, heartbeat or journal keys. */
 function section(sandbox: TestSandbox, cluster: string, stateDir: string): Record<string, any> {
@@ -84,6 +101,13 @@ const sharedBox = await startSandbox(undefined, {
   replicas: 1,
   extraSettings: { max_connections: 2000 },
 });
+if (serversNice !== 0)
+  for (const instance of sharedBox.instances.values()) {
+    const pid = instance.pid();
+    if (pid === undefined) throw new Error(`${instance.name} of the shared sandbox has no pid`);
+    // Every thread: the ones mysqld already has keep their nice otherwise; new ones inherit it.
+    for (const task of readdirSync(`/proc/${pid}/task`)) setPriority(Number(task), serversNice);
+  }
 const dir = join(alphaBox.dir, 'fleet-bench');
 mkdirSync(dir, { recursive: true });
 const states = stateRoot ? mkdtempSync(join(stateRoot, 'switchyard-fleet-state-')) : dir;
@@ -387,7 +411,7 @@ console.log(
     `managers' logs: ${logDir}`,
     `bench/fleet: ${clusterCount} clusters x 3 hosts in one process, one listener, schema defaults (monitor 1 s x 3, connect_timeout 1 s, heartbeat 500 ms)`,
     `state_dirs (journal and state, fsynced on every change): ${stateRoot ? `under ${stateRoot}` : 'on disk, beside the sandbox'}`,
-    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them`,
+    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them; those 3 servers at nice ${serversNice}${serversNice ? ' (--servers-nice: as if on other machines)' : ''}`,
     ...lines,
     `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; alone beside a process monitoring the ${clusterCount - 1} others ${range(beside)}; in one process with the ${clusterCount - 1} others ${range(fleet)}; ratio of medians to alone ${ratio.toFixed(2)}, to alone beside the others ${besideRatio.toFixed(2)} (goal <= 1.10)`,
     ...problems.map((problem) => `did not complete: ${problem}`),
