@@ -41,7 +41,7 @@ test('move-role writer: fence, wait for the final position, promote, VIP, repoin
   assert.equal(holderOf(h.engine.snapshot().roles, 'writer'), 'db2');
 });
 
-test('switchover persists the operation record before every step', async () => {
+test('switchover saves the operation record as it begins, then the name of every step', async () => {
   const h = harness();
   await h.cycle(healthy);
   const seen: string[] = [];
@@ -52,6 +52,7 @@ test('switchover persists the operation record before every step', async () => {
   };
   await h.engine.moveRole('writer', 'db2', { force: false });
   assert.deepEqual(seen, [
+    'deciding',
     'fencing',
     'catching_up',
     'promoting',

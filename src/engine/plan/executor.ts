@@ -49,8 +49,8 @@ export interface MoveRun {
   /** Non-fatal problems, reported in the move's detail. */
   problems: string[];
   undo: Undo[];
-  /** The saves of the recorded steps started so far (see RECORD_ON_DISK_BEFORE). */
-  saves?: Array<Promise<void>>;
+  /** The save that put the move's record on disk (see RECORD_ON_DISK_BEFORE). */
+  recorded?: Promise<void>;
 }
 
 export type StepImpl = (run: MoveRun, step: PlanStep) => Promise<void>;
@@ -86,25 +86,26 @@ const OPERATION_STEP: Record<StepName, string | undefined> = {
  * The steps that wait until the move's record is on disk. A manager killed in a move decides
  * from the record's presence and the live read_only values, never from the recorded step
  * (recovery.ts): a switchover's fence must be undoable after a crash, and a writable target
- * must be finished (old writer fenced, VIP moved) by the next manager. Every other step only
- * starts the save of its step and goes on: a failover no longer waits for a state file's write
- * and two fsyncs before each of its steps (five of them before the promotion), which on a
- * loaded disk or a fleet's shared event loop cost more than the steps themselves.
+ * must be finished (old writer fenced, VIP moved) by the next manager. The record is saved as
+ * the move begins, while its first steps run; each later step only starts the save of its
+ * step. A failover used to wait for a state file's write and two fsyncs before each of its five
+ * recorded steps up to the promotion, which on a loaded disk cost more than the steps.
  */
 const RECORD_ON_DISK_BEFORE: ReadonlySet<StepName> = new Set(['fence', 'promote']);
 
-/** Starts the save of a step's record behind the earlier ones; a failure shows where it is awaited. */
+/** Starts the save of the move's record at `step`; the first one is what the steps above wait for. */
 function startRecording(run: MoveRun, step: string): void {
   const save = recordStep(run.ctx, run.operation, step);
-  save.catch(() => undefined); // awaited, with the earlier ones, before a step that needs it
-  (run.saves ??= []).push(save);
+  // The first is awaited before a step that needs it. A later one that fails leaves an older
+  // step on disk, which recovery does not read; the move's last save reports a lasting failure.
+  save.catch(() => undefined);
+  run.recorded ??= save;
 }
 
-/** Waits until every started save of the move's record is on disk. */
+/** Waits until the move's record is on disk. */
 async function recordOnDisk(run: MoveRun, step: StepName): Promise<void> {
-  if (!run.saves) return;
   try {
-    await Promise.all(run.saves);
+    await run.recorded;
   } catch (error) {
     throw new PlanAbort(
       'failed',
@@ -115,8 +116,8 @@ async function recordOnDisk(run: MoveRun, step: StepName): Promise<void> {
 
 /**
  * The one executor of writer moves. Each step of the plan runs in order, its progress recorded
- * in the state as it starts (on disk before a step of RECORD_ON_DISK_BEFORE); every action
- * inside goes through the runner (journal before and after, metrics, the HA fencing token,
+ * in the state as it starts (the record on disk before a step of RECORD_ON_DISK_BEFORE); every
+ * action inside goes through the runner (journal before and after, metrics, the HA fencing token,
  * dry-run). A step that aborts takes back what earlier steps registered, newest first; the post
  * hook fires after success without being waited for.
  */
@@ -125,6 +126,7 @@ export async function executeWriterPlan(
   run: MoveRun,
 ): Promise<{ ok: true; detail: string } | { ok: false; result: OperationResult }> {
   const { ctx, plan } = run;
+  startRecording(run, run.operation.step);
   for (const step of plan.steps) {
     if (step.step === 'post_hook') continue;
     const impl = kind.steps[step.step] ?? SHARED_STEPS[step.step];
