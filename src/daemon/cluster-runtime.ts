@@ -328,11 +328,7 @@ export class ClusterRuntime {
     });
     const writerLookup = () => this.engine.holderOf('writer');
     // Several managers: only the leader writes heartbeats (followers measure lag from its rows).
-    // A fleet's heartbeats are spread like its cycles.
-    this.heartbeat.start(
-      () => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()),
-      firstCycleDelayMs,
-    );
+    this.heartbeat.start(() => (this.ha && !this.leadership.mayAct() ? undefined : writerLookup()));
     this.silences?.start();
     const leads = () => this.leadership.mayAct();
     const checksum: ChecksumSchedule | undefined = startChecksumSchedule(this.config, {

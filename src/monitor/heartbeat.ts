@@ -36,7 +36,6 @@ function guardedBeat(schema: string): string {
  */
 export class HeartbeatWriter {
   private timer?: NodeJS.Timeout;
-  private stopped = false;
   private connection?: Connection;
   private connectedTo?: string;
   private flavor?: Flavor;
@@ -46,11 +45,7 @@ export class HeartbeatWriter {
 
   constructor(private readonly options: { config: LoadedConfig; log: Logger }) {}
 
-  /**
-   * Beats every heartbeat.interval from `firstDelayMs` on: a fleet's clusters pass their cycle's
-   * offset, so that their writes do not all leave (and their answers all arrive) at one instant.
-   */
-  start(getWriter: () => string | undefined, firstDelayMs = 0): void {
+  start(getWriter: () => string | undefined): void {
     const tick = async () => {
       const writer = getWriter();
       if (!writer) return this.problem('no writer known: no heartbeat written');
@@ -63,21 +58,12 @@ export class HeartbeatWriter {
         this.problem(`heartbeat on ${writer} failed: ${(error as Error).message}`);
       }
     };
-    const beat = () => {
+    this.timer = setInterval(() => {
       if (this.running) return;
       this.running = tick().finally(() => {
         this.running = undefined;
       });
-    };
-    const every = () => setInterval(beat, this.options.config.heartbeat.interval);
-    if (firstDelayMs <= 0) {
-      this.timer = every();
-      return;
-    }
-    this.timer = setTimeout(() => {
-      if (this.stopped) return;
-      this.timer = every();
-    }, firstDelayMs);
+    }, this.options.config.heartbeat.interval);
   }
 
   private problem(message: string): void {
@@ -150,8 +136,7 @@ export class HeartbeatWriter {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer); // either kind: Node's timers share one clear
+    if (this.timer) clearInterval(this.timer);
     // Destroyed first: a beat waiting on a silent writer ends now instead of at its timeout.
     this.connection?.destroy();
     await this.running;
