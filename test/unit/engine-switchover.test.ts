@@ -24,7 +24,7 @@ test('move-role writer: fence, wait for the final position, promote, VIP, repoin
   const state = h.engine.snapshot();
   assert.equal(holderOf(state.roles, 'writer'), 'db2');
   assert.equal(state.operation, undefined);
-  // The operation was persisted before each step.
+  // Every action was journalled before it ran, in this order.
   const steps = h.journal.entries
     .filter((entry) => entry.phase === 'before')
     .map((entry) => entry.event);
