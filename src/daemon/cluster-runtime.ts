@@ -26,6 +26,7 @@ import type { Logger } from '../log.js';
 import { SilenceWatcher } from '../maintenance/silences.js';
 import { HeartbeatWriter } from '../monitor/heartbeat.js';
 import { Monitor, type MonitorCycle } from '../monitor/monitor.js';
+import { QuickRechecks } from '../monitor/quick-rechecks.js';
 import { formatPosition, mergePositions } from '../mysql/gtid.js';
 import { registerMysqlTls } from '../mysql/tls.js';
 import { HaproxyRoutes } from '../routing/haproxy-routes.js';
@@ -43,10 +44,6 @@ export interface ClusterRuntimeOptions {
   /** This manager's URL as other managers should forward to (ha); default from `listen`. */
   advertiseUrl?: string;
 }
-
-/** Quick looks after the writer's connection broke, and their spacing (see ClusterRuntime.quickRechecks). */
-const QUICK_RECHECKS = 5;
-const QUICK_RECHECK_MS = 50;
 
 /** How long stop() waits for transfer jobs to finish their last steps. */
 const STOP_SETTLE_MS = 10_000;
@@ -88,13 +85,12 @@ export class ClusterRuntime {
   /** A cycle was asked for while one ran: the next one starts without waiting. */
   private cycleRequested = false;
   /**
-   * After the writer's connection broke: how many more quick looks (QUICK_RECHECK_MS apart) while
-   * the writer's kernel keeps answering that nothing serves (refused, or reset while the killed
-   * process is still being torn down) and no failover happened yet. A replica's IO thread hears
-   * the same close a few milliseconds later than the manager, and a check can land in the dying
+   * After the writer's connection broke: the quick looks, while the writer's kernel keeps
+   * answering that nothing serves and no failover happened yet. A replica's IO thread hears the
+   * same close a few milliseconds later than the manager, and a check can land in the dying
    * process's backlog; waiting a whole interval for either would waste what the watch gained.
    */
-  private quickRechecks = 0;
+  private readonly quickRechecks = new QuickRechecks();
   private schedules: Array<{ stop(): void }> = [];
   private readonly log: Logger;
   /** With triggers.alertmanager_url: Alertmanager silences as maintenance windows. */
@@ -239,7 +235,7 @@ export class ClusterRuntime {
       log: log.child({ component: 'monitor' }),
       metrics: this.metrics,
       onWriterLost: () => {
-        this.quickRechecks = QUICK_RECHECKS;
+        this.quickRechecks.arm();
         this.cycleSoon();
       },
       // A hung writer closes nothing: its checks fail only after connect_timeout each, so the
@@ -398,8 +394,8 @@ export class ClusterRuntime {
     this.exportLeadership();
     this.monitor.watchWriter(state);
     if (cycle.networkOk) for (const listener of this.afterCycle) listener(this.lastCycle);
-    if (this.quickRechecks > 0 && !this.writerProcessGone(cycle.observations, state))
-      this.quickRechecks = 0;
+    if (this.quickRechecks.armed && !this.writerProcessGone(cycle.observations, state))
+      this.quickRechecks.disarm();
   }
 
   /** This cycle's check of the state's writer was refused or reset: its mysqld is gone or going. */
@@ -513,12 +509,8 @@ export class ClusterRuntime {
       if (took > interval) this.metrics.cycleOverruns.inc();
       // stop() during the cycle found no wait to cut short: do not start one.
       if (this.stopping) break;
-      let wait = Math.max(0, interval - took);
-      if (this.quickRechecks > 0) {
-        this.quickRechecks--;
-        wait = Math.min(wait, QUICK_RECHECK_MS);
-      }
-      if (this.cycleRequested) wait = 0;
+      const scheduled = this.quickRechecks.nextWait(Math.max(0, interval - took));
+      const wait = this.cycleRequested ? 0 : scheduled;
       this.cycleRequested = false;
       await this.pause(wait);
     }
