@@ -33,6 +33,7 @@ import { HaproxyRoutes } from '../routing/haproxy-routes.js';
 import { FileStateStore } from '../state/file-store.js';
 import { BackupCatalogues, MANAGER_CATALOGUE } from '../transfer/backup-catalogues.js';
 import { agentStatus } from './agent-status.js';
+import type { FleetPriority } from './fleet-priority.js';
 import type { AutoRejoinReport } from './auto-rejoin.js';
 
 export interface ClusterRuntimeOptions {
@@ -43,6 +44,8 @@ export interface ClusterRuntimeOptions {
   processMetrics?: boolean;
   /** This manager's URL as other managers should forward to (ha); default from `listen`. */
   advertiseUrl?: string;
+  /** Several clusters in one process: a cluster that lost its writer goes first (see FleetPriority). */
+  priority?: FleetPriority;
 }
 
 /** How long stop() waits for transfer jobs to finish their last steps. */
@@ -91,6 +94,8 @@ export class ClusterRuntime {
    * process's backlog; waiting a whole interval for either would waste what the watch gained.
    */
   private readonly quickRechecks = new QuickRechecks();
+  /** When this cluster last lost its writer and no cycle since has decided on it (FleetPriority). */
+  private urgentSince?: number;
   private schedules: Array<{ stop(): void }> = [];
   private readonly log: Logger;
   /** With triggers.alertmanager_url: Alertmanager silences as maintenance windows. */
@@ -236,10 +241,14 @@ export class ClusterRuntime {
       metrics: this.metrics,
       onWriterLost: () => {
         this.quickRechecks.arm();
+        this.urgentSince ??= Date.now();
+        this.options.priority?.begin(this.name);
         this.cycleSoon();
       },
       // A hung writer closes nothing: its checks fail only after connect_timeout each, so the
       // first one should start as soon as the watch notices, not up to an interval later.
+      // No priority over the fleet here: a writer that is merely slow stalls too, and its checks
+      // wait connect_timeout whatever the others do.
       onWriterStalled: () => this.cycleSoon(),
     });
     this.heartbeat = new HeartbeatWriter({ config, log: log.child({ component: 'heartbeat' }) });
@@ -365,6 +374,23 @@ export class ClusterRuntime {
 
   /** One monitor cycle followed by the engine's decisions. */
   async cycleOnce(): Promise<void> {
+    const startedAt = Date.now();
+    try {
+      await this.observeAndDecide();
+    } finally {
+      // The loss was decided on by a cycle that began after it: the other clusters go on.
+      if (
+        this.urgentSince !== undefined &&
+        startedAt >= this.urgentSince &&
+        !this.quickRechecks.armed
+      ) {
+        this.urgentSince = undefined;
+        this.options.priority?.end(this.name);
+      }
+    }
+  }
+
+  private async observeAndDecide(): Promise<void> {
     if (this.ha) await this.syncLeadership();
     const observed = await this.monitor.observe(this.state);
     let cycle: MonitorCycle;
@@ -493,6 +519,11 @@ export class ClusterRuntime {
     const interval = this.config.monitor.interval;
     if (firstCycleDelayMs > 0) await this.pause(firstCycleDelayMs);
     while (!this.stopping) {
+      if (this.options.priority && this.urgentSince === undefined) {
+        const yielded = await this.options.priority.yieldTo(this.name);
+        if (yielded > 0) this.metrics.cycleYielded.inc(yielded / 1000);
+        if (this.stopping) break;
+      }
       const started = Date.now();
       try {
         await this.cycleOnce();
@@ -532,6 +563,7 @@ export class ClusterRuntime {
   /** Ends the loop, the schedules, the heartbeat, the agents' exchanges and leadership; journals the stop. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.options.priority?.end(this.name);
     for (const schedule of this.schedules) schedule.stop();
     this.wake?.();
     await this.loopDone;

@@ -11,6 +11,7 @@ import { assertSecretFilesPrivate, managerSecretFiles } from '../config/secret-f
 import type { Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { ClusterRuntime } from './cluster-runtime.js';
+import { FleetPriority } from './fleet-priority.js';
 import { clusterApi, clusterMetrics, countFleetWebhookRequests } from './cluster-api.js';
 
 export interface DaemonOptions {
@@ -46,6 +47,7 @@ export class Daemon {
     if (configs.length === 0) throw new Error('a daemon needs at least one cluster config');
     this.log = options.log;
     const several = configs.length > 1;
+    const priority = several ? new FleetPriority() : undefined;
     this.clusters = configs.map(
       (config, index) =>
         new ClusterRuntime({
@@ -54,6 +56,7 @@ export class Daemon {
           leadership: several ? undefined : options.leadership,
           // Process metrics are the same for every cluster of this process: exported once, by the first.
           processMetrics: index === 0 ? options.processMetrics : false,
+          priority,
         }),
     );
   }

@@ -234,6 +234,11 @@ export class SwitchyardMetrics {
     'monitor cycles that took longer than monitor.interval (the next one started late)',
     [],
   );
+  readonly cycleYielded = this.counter(
+    'switchyard_monitor_cycle_yielded_seconds_total',
+    "seconds this cluster's monitor cycles waited to start while another cluster of the same process had lost its writer (docs/fleet.md)",
+    [],
+  );
 
   constructor(
     readonly cluster: string,

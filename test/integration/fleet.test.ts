@@ -37,7 +37,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 }
 
 test(
-  'clusters: two real clusters in one file, one process, one listener: both monitored and labelled, a failover in one leaves the other untouched, the API and the CLI address each by name',
+  "clusters: two real clusters in one file, one process, one listener: both monitored and labelled, a lost writer in one holds the other's cycles back until it is decided on, a failover in one leaves the other untouched, the API and the CLI address each by name",
   { timeout: 240_000 },
   async (t) => {
     if (!requireBinaries(t, MARIADB)) return;
@@ -136,18 +136,38 @@ test(
     assert.equal(back.code, 0, back.stderr);
 
     // kill -9 of beta's writer: beta fails over, alpha keeps its writer and sees nothing wrong.
+    // Beta is in manual mode at first: its loss is not decided on until its quick looks (about
+    // 300 ms) are over, and alpha's cycles, due every 300 ms, wait for them (FleetPriority).
     const lastSeq = (entries: Array<{ seq: number }>) =>
       Math.max(0, ...entries.map((entry) => entry.seq));
     const alphaSeqBefore = lastSeq((await get('/api/v1/clusters/alpha/journal')).body.entries);
+    const yielded = (text: string) =>
+      Number(
+        /^switchyard_monitor_cycle_yielded_seconds_total\{cluster="alpha"\} (\S+)$/m.exec(
+          text,
+        )?.[1],
+      );
+    assert.equal(yielded(await (await fetch(`${base}/metrics`)).text()), 0, 'alpha never waited');
+    const manual = await cli('mode', 'manual', '-c', file, '--cluster', 'beta');
+    assert.equal(manual.code, 0, manual.stderr);
     await betaSandbox.instance('db1').kill();
-    const killedAt = Date.now();
+    await waitFor(
+      "alpha's cycles to wait while beta has lost its writer",
+      async () => yielded(await (await fetch(`${base}/metrics`)).text()) > 0,
+      10_000,
+      100,
+    );
+    assert.equal(await writerOf('beta'), 'db1', 'manual mode: no failover yet');
+    const active = await cli('mode', 'active', '-c', file, '--cluster', 'beta');
+    assert.equal(active.code, 0, active.stderr);
+    const activeAt = Date.now();
     await waitFor(
       'beta to fail over to db2',
       async () => (await writerOf('beta')) === 'db2',
       60_000,
       100,
     );
-    console.log(`# beta failed over ${Date.now() - killedAt} ms after its writer died`);
+    console.log(`# beta failed over ${Date.now() - activeAt} ms after it was set active`);
     const alpha = (await get('/api/v1/clusters/alpha/status')).body;
     assert.equal(alpha.roles.writer['127.0.1.100'], 'db1', 'alpha keeps its writer');
     for (const host of ['db1', 'db2', 'db3'])
