@@ -35,8 +35,11 @@
  * --servers-nice N runs the 99 clusters' shared servers at nice N (every thread): they stand in
  * for servers a real fleet has on other machines, and at 19 they stop taking the cores' turns
  * from the manager, so its figures are its own and not the 2-core machine's.
+ * --manager-core N runs every manager on core N (taskset) and keeps every sandbox server and the
+ * bench itself off it: the manager with a core of its own, as on a host of its own (the scrapes
+ * then also wait for the bench's turn on the other cores).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Agent, get } from 'node:http';
 import {
   closeSync,
@@ -47,7 +50,7 @@ import {
   readFileSync,
   writeFileSync,
 } from 'node:fs';
-import { setPriority, tmpdir } from 'node:os';
+import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { findFreePortRange } from '../src/sandbox/ports.js';
@@ -73,6 +76,19 @@ const profileDir = option('--profile', '');
  * which tells the manager's own figures from the machine's.
  */
 const serversNice = Number(option('--servers-nice', '0'));
+/**
+ * A CPU core for the managers alone (taskset): every sandbox server is then kept off it. Their
+ * work stands in for servers on other machines; with a core of its own the manager's figures are
+ * its own and not the shared cores' (the bench process itself stays unpinned).
+ */
+const managerCoreOption = option('--manager-core', '');
+const managerCore = managerCoreOption === '' ? undefined : Number(managerCoreOption);
+const otherCores = () =>
+  Array.from({ length: availableParallelism() }, (_, core) => core)
+    .filter((core) => core !== managerCore)
+    .join(',');
+if (managerCore !== undefined && otherCores() === '')
+  throw new Error('--manager-core needs a machine with at least two cores');
 
 /** A sandbox's cluster section at the schema's defaults: no monitor, heartbeat or journal keys. */
 function section(sandbox: TestSandbox, cluster: string, stateDir: string): Record<string, any> {
@@ -101,6 +117,18 @@ const sharedBox = await startSandbox(undefined, {
   replicas: 1,
   extraSettings: { max_connections: 2000 },
 });
+if (managerCore !== undefined) {
+  for (const box of [alphaBox, sharedBox])
+    for (const instance of box.instances.values()) pinServer(instance.pid(), instance.name);
+  // The bench too (its scrapers read 10 expositions a second): the managers' core is theirs.
+  pinServer(process.pid, 'the bench');
+}
+
+/** Every thread of a process (and those it starts later) on the cores other than the managers'. */
+function pinServer(pid: number | undefined, name: string): void {
+  if (pid === undefined) throw new Error(`${name} has no pid to pin`);
+  execFileSync('taskset', ['-a', '-p', '-c', otherCores(), String(pid)], { stdio: 'ignore' });
+}
 if (serversNice !== 0)
   for (const instance of sharedBox.instances.values()) {
     const pid = instance.pid();
@@ -163,9 +191,10 @@ async function startManager(file: string, name: string, url = base): Promise<Man
   const started = Date.now();
   const profile =
     profileDir && file === fleetFile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child = spawn(process.execPath, [...managerFlags(), ...profile, CLI, 'run', '-c', file], {
-    stdio: ['ignore', log, log],
-  });
+  const command = [process.execPath, ...managerFlags(), ...profile, CLI, 'run', '-c', file];
+  const pinned =
+    managerCore === undefined ? command : ['taskset', '-c', `${managerCore}`, ...command];
+  const child = spawn(pinned[0] as string, pinned.slice(1), { stdio: ['ignore', log, log] });
   running.add(child);
   closeSync(log);
   await until(
@@ -234,6 +263,7 @@ async function failover(): Promise<number> {
     .join(', ');
   // Back to where the next run starts: db1 restarted, set online, the writer again (prefer).
   await alphaBox.instance('db1').start();
+  if (managerCore !== undefined) pinServer(alphaBox.instance('db1').pid(), 'db1');
   await until(
     'db1 back and held',
     async () => {
@@ -411,7 +441,7 @@ console.log(
     `managers' logs: ${logDir}`,
     `bench/fleet: ${clusterCount} clusters x 3 hosts in one process, one listener, schema defaults (monitor 1 s x 3, connect_timeout 1 s, heartbeat 500 ms)`,
     `state_dirs (journal and state, fsynced on every change): ${stateRoot ? `under ${stateRoot}` : 'on disk, beside the sandbox'}`,
-    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them; those 3 servers at nice ${serversNice}${serversNice ? ' (--servers-nice: as if on other machines)' : ''}`,
+    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them; those 3 servers at nice ${serversNice}${serversNice ? ' (--servers-nice: as if on other machines)' : ''}${managerCore === undefined ? '' : `; the managers pinned to core ${managerCore}, every server and the bench to cores ${otherCores()} (--manager-core)`}`,
     ...lines,
     `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; alone beside a process monitoring the ${clusterCount - 1} others ${range(beside)}; in one process with the ${clusterCount - 1} others ${range(fleet)}; ratio of medians to alone ${ratio.toFixed(2)}, to alone beside the others ${besideRatio.toFixed(2)} (goal <= 1.10)`,
     ...problems.map((problem) => `did not complete: ${problem}`),
