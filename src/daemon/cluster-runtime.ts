@@ -520,7 +520,7 @@ export class ClusterRuntime {
     if (firstCycleDelayMs > 0) await this.pause(firstCycleDelayMs);
     while (!this.stopping) {
       if (this.options.priority && this.urgentSince === undefined) {
-        const yielded = await this.options.priority.yieldTo(this.name);
+        const yielded = await this.options.priority.yieldTo(this.name, interval);
         if (yielded > 0) this.metrics.cycleYielded.inc(yielded / 1000);
         if (this.stopping) break;
       }

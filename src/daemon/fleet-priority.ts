@@ -7,7 +7,7 @@
  * Bounded both ways, so that no cluster's monitoring can be starved by another's trouble: a
  * cluster counts as urgent for at most `holdMs` from when it became so (a writer that keeps
  * breaking its connection cannot hold the others for longer than that each time), and a cycle
- * waits for at most `holdMs` in all. A cluster that is urgent itself never waits, so two
+ * waits for at most `holdMs` in all, or its own cluster's interval when that is shorter. A cluster that is urgent itself never waits, so two
  * clusters failing at once both go first.
  */
 export class FleetPriority {
@@ -40,17 +40,19 @@ export class FleetPriority {
 
   /**
    * Before a routine cycle of `cluster`: resolves at once when no other cluster is urgent, else
-   * when none is any more, `cluster` became urgent itself, or holdMs have passed. Returns how
-   * long it waited.
+   * when none is any more, `cluster` became urgent itself, or `maxWaitMs` (at most holdMs) have
+   * passed: a cluster whose interval is shorter than holdMs passes its own interval as the bound.
+   * Returns how long it waited.
    */
-  async yieldTo(cluster: string): Promise<number> {
+  async yieldTo(cluster: string, maxWaitMs = this.holdMs): Promise<number> {
+    const bound = Math.min(maxWaitMs, this.holdMs);
     const started = this.now();
     let waited = 0;
     for (;;) {
       if (this.urgent.has(cluster)) return waited;
       const deadline = this.othersDeadline(cluster);
       if (deadline === undefined) return waited;
-      const left = Math.min(deadline, started + this.holdMs) - this.now();
+      const left = Math.min(deadline, started + bound) - this.now();
       if (left <= 0) return waited;
       await new Promise<void>((resolve) => {
         const released = () => {

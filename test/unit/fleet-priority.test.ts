@@ -71,3 +71,12 @@ test('a cluster that keeps beginning without ending holds nobody beyond holdMs f
   time.advance(500);
   assert.equal(priority.othersUrgent('beta'), false, 'the second begin did not extend the first');
 });
+
+test('a cluster whose interval is shorter than the hold waits at most its own interval', async () => {
+  const priority = new FleetPriority(60_000);
+  priority.begin('alpha');
+  const started = Date.now();
+  const waited = await priority.yieldTo('beta', 20);
+  assert.ok(waited >= 15 && Date.now() - started < 1000, `waited ${waited} ms`);
+  assert.equal(priority.othersUrgent('beta'), true, 'alpha is still urgent for the others');
+});
