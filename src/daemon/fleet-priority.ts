@@ -1,14 +1,14 @@
 /**
  * Several clusters in one process share one event loop. While one of them has lost its writer
- * (its idle connection broke or stalled) and until the cycle that decided on it ended, the other
+ * (its idle connection to it broke) and until the cycle that decided on it ended, the other
  * clusters' routine cycles wait to start: the failing cluster's checks, decision and failover
  * steps then do not queue behind a hundred clusters' checks, nor their servers' answers.
  *
  * Bounded both ways, so that no cluster's monitoring can be starved by another's trouble: a
  * cluster counts as urgent for at most `holdMs` from when it became so (a writer that keeps
  * breaking its connection cannot hold the others for longer than that each time), and a cycle
- * waits for at most `holdMs` in all, or its own cluster's interval when that is shorter. A cluster that is urgent itself never waits, so two
- * clusters failing at once both go first.
+ * waits for at most `holdMs` in all, or its own cluster's interval when that is shorter. A
+ * cluster that is urgent itself never waits, so two clusters failing at once both go first.
  */
 export class FleetPriority {
   /** Urgent clusters and when each became so. */
