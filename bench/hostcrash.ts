@@ -5,8 +5,11 @@
  * timeout, 3 failures, 3 s lease). A client on the writer's own host keeps writing over the local
  * socket. Reports the time to the first write through the VIP on the new writer, and the writes
  * the isolated side accepted after the new writer's first one (must be 0). Then kill -9 of the
- * writer's mariadbd on the same settings. A fresh cluster per link-down run: the isolated side's
- * local writes are errant, so that host would need a reseed. Needs root.
+ * writer's mariadbd on the same settings, the old writer restarted and set online between kills;
+ * when it comes back with transactions the new writer lacks (asynchronous replication: written to
+ * its binary log, not yet sent, when it was killed), set-online refuses, the bench names those
+ * transactions and goes on on a fresh cluster. A fresh cluster per link-down run: the isolated
+ * side's local writes are errant, so that host would need a reseed. Needs root.
  *
  *   npx tsx bench/hostcrash.ts [--runs 5] [--kill-runs 5] [--interval 1s] [--connect-timeout 300ms]
  *     [--timeline DIR]
@@ -14,6 +17,7 @@
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDuration } from '../src/config/duration.js';
+import { gtidsIn } from '../src/mysql/gtid.js';
 import { startLocalWrites } from '../test/support/load.js';
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
 import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
@@ -66,14 +70,24 @@ for (let run = 1; run <= runs; run++) {
 
 const kills: number[] = [];
 let lost = 0;
-if (killRuns > 0) {
+/**
+ * Kills after which the old writer came back with transactions the new writer lacked. With
+ * asynchronous replication a transaction the killed mysqld had written to its binary log but not
+ * yet sent is lost to the others; Switchyard then holds that host (set-online refuses) until the
+ * operator rejoins it. The bench says what those transactions were and goes on on a fresh cluster.
+ */
+const errantAfterKill: string[] = [];
+let clustersUsed = 0;
+while (kills.length < killRuns) {
   const cluster = await startNetnsCluster(undefined, { monitor });
+  clustersUsed++;
   try {
     const daemon = await startBenchDaemon(cluster.config);
     try {
       const probe = await writerVipProbe(cluster, daemon, connectTimeoutMs);
       probe.start();
-      for (let run = 1; run <= killRuns; run++) {
+      while (kills.length < killRuns) {
+        const run = kills.length + 1;
         const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
         await until(
           'writes through the VIP',
@@ -112,6 +126,7 @@ if (killRuns > 0) {
         console.log(
           `kill -9 run ${run}: ${writer} killed; first write on the new writer ${first - killedAt} ms later`,
         );
+        if (kills.length >= killRuns) break;
         await cluster.instance(writer).start();
         await until(
           `${writer} back and held`,
@@ -130,13 +145,22 @@ if (killRuns > 0) {
           100,
         );
         const online = await daemon.engine.setOnline(writer);
-        if (!online.ok) throw new Error(`set-online ${writer} refused: ${online.detail}`);
+        if (!online.ok) {
+          if (!/lacks/.test(online.detail))
+            throw new Error(`set-online ${writer} refused: ${online.detail}`);
+          const what = await describeErrant(cluster.instance(writer), online.detail);
+          errantAfterKill.push(`run ${run}: ${writer} ${what}`);
+          console.log(
+            `kill -9 run ${run}: ${writer} came back with ${what}; a fresh cluster for the next run`,
+          );
+          break;
+        }
         await new Promise((resolve) => setTimeout(resolve, 3000));
       }
       await probe.stop();
       const writer = daemon.status().roles.writer?.[cluster.writerVip] as string;
       const connection = await cluster.instance(writer).rootConnection();
-      lost = (await probe.missingAcked(connection)).length;
+      lost += (await probe.missingAcked(connection)).length;
       connection.destroy();
     } finally {
       await daemon.stop();
@@ -144,6 +168,37 @@ if (killRuns > 0) {
   } finally {
     await cluster.destroy();
   }
+}
+
+/**
+ * What the old writer's transactions that the new writer lacks were: the statements (or, in row
+ * format, the tables) their binary-log events name, read by the old writer itself.
+ */
+async function describeErrant(
+  server: { sql(statement: string): Promise<Record<string, unknown>[]> },
+  refusal: string,
+): Promise<string> {
+  const wanted = gtidsIn(refusal.slice(refusal.indexOf('lacks'))).map(
+    (gtid) => `${gtid.domain}-${gtid.server}-${gtid.seq}`,
+  );
+  const logs = (await server.sql('SHOW BINARY LOGS')).map((row) => String(row.Log_name));
+  const found: string[] = [];
+  for (const log of logs.reverse().slice(0, 3)) {
+    const events = await server.sql(`SHOW BINLOG EVENTS IN '${log}'`);
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index] as Record<string, unknown>;
+      if (event.Event_type !== 'Gtid') continue;
+      const gtid = gtidsIn(String(event.Info))[0];
+      if (!gtid || !wanted.includes(`${gtid.domain}-${gtid.server}-${gtid.seq}`)) continue;
+      const parts: string[] = [];
+      for (const next of events.slice(index + 1, index + 6)) {
+        if (next.Event_type === 'Xid' || next.Event_type === 'Gtid') break;
+        parts.push(String(next.Info).replace(/\s+/g, ' ').slice(0, 100));
+      }
+      found.push(`${gtid.domain}-${gtid.server}-${gtid.seq} (${parts.join('; ')})`);
+    }
+  }
+  return `transactions the new writer lacks: ${found.length ? found.join(', ') : wanted.join(', ')}`;
 }
 
 console.log('');
@@ -156,7 +211,7 @@ if (linkDown.length)
   );
 if (kills.length)
   console.log(
-    `kill -9, ${kills.length} runs: median ${median(kills)} ms, worst ${Math.max(...kills)} ms; acknowledged writes lost: ${lost}`,
+    `kill -9, ${kills.length} runs: median ${median(kills)} ms, worst ${Math.max(...kills)} ms; acknowledged writes lost: ${lost}; the killed writer came back with transactions the new writer lacked after ${errantAfterKill.length} of ${kills.length} kills${errantAfterKill.length ? ` (${errantAfterKill.join('; ')})` : ''}; clusters used: ${clustersUsed}`,
   );
 // Everything was stopped and removed above; do not wait for idle keep-alive sockets to time out.
 process.exit(0);
