@@ -27,6 +27,12 @@
  *   and so on. Between runs db1 is restarted, set online, and gets the writer back (prefer: db1).
  *
  *   npx tsx bench/fleet.ts [--clusters 100] [--seconds 60] [--scrapers 10] [--runs 3] [--state-dir /dev/shm]
+ *     [--steady-rounds 1]
+ *
+ * --scrapers takes a list (e.g. 2,10): the steady phase is then run once per count, one after the
+ * other on the same fleet process, and --steady-rounds N repeats that sequence N times (A B A B),
+ * so that the counts are compared on the same process and the same machine load; a summary line
+ * gives each count's p99 per phase and their median.
  *
  * --state-dir puts every cluster's state_dir under DIR (e.g. tmpfs), to tell what the journal's
  * and the state's fsyncs cost the shared event loop from everything else. --profile DIR writes a
@@ -61,7 +67,19 @@ const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
 
 const clusterCount = Number(option('--clusters', '100'));
 const seconds = Number(option('--seconds', '60'));
-const scrapers = Number(option('--scrapers', '10'));
+/** Scrapers at the same instant per steady phase: one phase per count, in this order. */
+const scraperCounts = option('--scrapers', '10')
+  .split(',')
+  .map((count) => Number(count));
+if (scraperCounts.some((count) => !Number.isInteger(count) || count < 1))
+  throw new Error(
+    `--scrapers: expected a count or a list of counts (e.g. 2,10), got ${option('--scrapers', '10')}`,
+  );
+const steadyRounds = Number(option('--steady-rounds', '1'));
+if (!Number.isInteger(steadyRounds) || steadyRounds < 1)
+  throw new Error(
+    `--steady-rounds: expected a count of at least 1, got ${option('--steady-rounds', '1')}`,
+  );
 const runs = Number(option('--runs', '3'));
 /** Where the clusters' state_dirs go (each fsyncs its journal and state): default beside the sandbox, on disk. */
 const stateRoot = option('--state-dir', '');
@@ -294,8 +312,8 @@ async function scrapeText(): Promise<string> {
  * process would otherwise decode 13 MB a second on the cores the manager is measured on, which a
  * Prometheus server does in its own process (and usually on its own machine).
  */
-const scrapeAgent = new Agent({ keepAlive: true, maxSockets: scrapers });
-const firstBytes: number[] = [];
+const scrapeAgent = new Agent({ keepAlive: true, maxSockets: Math.max(...scraperCounts) });
+let firstBytes: number[] = [];
 function scrapeDiscarding(): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -309,10 +327,14 @@ function scrapeDiscarding(): Promise<number> {
   });
 }
 
+/** Each scraper count's /metrics p99 per steady phase, for the summary line. */
+const steadyP99 = new Map<number, number[]>();
+
 /** Steady monitoring of the whole fleet: scrapes, RSS, CPU; then the cycle histograms. */
-async function steady(manager: Manager): Promise<string[]> {
+async function steady(manager: Manager, scrapers: number): Promise<string[]> {
   const pid = manager.pid;
   const latencies: number[] = [];
+  firstBytes = [];
   const failures: string[] = [];
   let rssMax = 0;
   const { cpuSeconds: cpuStart, runQueueWaitSeconds: waitStart } = procStats(pid);
@@ -347,6 +369,9 @@ async function steady(manager: Manager): Promise<string[]> {
   const waitedMsPerSecond = ((end.runQueueWaitSeconds - waitStart) / elapsed) * 1000;
   const after = await scrapeText();
   const size = after.length;
+  const p99s = steadyP99.get(scrapers) ?? [];
+  p99s.push(percentile(latencies, 99));
+  steadyP99.set(scrapers, p99s);
   // Cycle histograms, summed over clusters, as differences over the steady phase.
   const sum = (text: string, pattern: RegExp) => {
     const totals = new Map<string, number>();
@@ -417,7 +442,21 @@ try {
       lines.push(
         `start-up of ${clusterCount} clusters to /readyz (every cluster cycled): ${many.startMs} ms (alpha alone: ${alone.startMs} ms)`,
       );
-      lines.push(...(await steady(many)));
+      for (let round = 1; round <= steadyRounds; round++)
+        for (const scrapers of scraperCounts) {
+          if (steadyRounds > 1 || scraperCounts.length > 1)
+            lines.push(`steady phase ${round} of ${steadyRounds}, ${scrapers} scrapers:`);
+          lines.push(...(await steady(many, scrapers)));
+        }
+      if (steadyRounds > 1 || scraperCounts.length > 1)
+        lines.push(
+          `/metrics p99 per steady phase, in the order run: ${scraperCounts
+            .map((count) => {
+              const p99s = steadyP99.get(count) ?? [];
+              return `${count} scrapers ${p99s.map((value) => value.toFixed(0)).join(', ')} ms (median ${median(p99s).toFixed(0)})`;
+            })
+            .join('; ')}`,
+        );
     }
     await measured(fleet, `run ${run + 1} in the fleet`);
     await stopManager(many);
