@@ -17,10 +17,16 @@
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDuration } from '../src/config/duration.js';
-import { gtidsIn } from '../src/mysql/gtid.js';
 import { startLocalWrites } from '../test/support/load.js';
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
-import { median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
+import {
+  describeTransactions,
+  median,
+  option,
+  startBenchDaemon,
+  until,
+  writerVipProbe,
+} from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const killRuns = Number(option('--kill-runs', '5'));
@@ -148,7 +154,10 @@ while (kills.length < killRuns) {
         if (!online.ok) {
           if (!/lacks/.test(online.detail))
             throw new Error(`set-online ${writer} refused: ${online.detail}`);
-          const what = await describeErrant(cluster.instance(writer), online.detail);
+          const what = `transactions the new writer lacks: ${await describeTransactions(
+            cluster.instance(writer),
+            online.detail.match(/lacks \(([^)]*)\)/)?.[1]?.split(', ') ?? [],
+          )}`;
           errantAfterKill.push(`run ${run}: ${writer} ${what}`);
           console.log(
             `kill -9 run ${run}: ${writer} came back with ${what}; a fresh cluster for the next run`,
@@ -168,37 +177,6 @@ while (kills.length < killRuns) {
   } finally {
     await cluster.destroy();
   }
-}
-
-/**
- * What the old writer's transactions that the new writer lacks were: the statements (or, in row
- * format, the tables) their binary-log events name, read by the old writer itself.
- */
-async function describeErrant(
-  server: { sql(statement: string): Promise<Record<string, unknown>[]> },
-  refusal: string,
-): Promise<string> {
-  const wanted = gtidsIn(refusal.slice(refusal.indexOf('lacks'))).map(
-    (gtid) => `${gtid.domain}-${gtid.server}-${gtid.seq}`,
-  );
-  const logs = (await server.sql('SHOW BINARY LOGS')).map((row) => String(row.Log_name));
-  const found: string[] = [];
-  for (const log of logs.reverse().slice(0, 3)) {
-    const events = await server.sql(`SHOW BINLOG EVENTS IN '${log}'`);
-    for (let index = 0; index < events.length; index++) {
-      const event = events[index] as Record<string, unknown>;
-      if (event.Event_type !== 'Gtid') continue;
-      const gtid = gtidsIn(String(event.Info))[0];
-      if (!gtid || !wanted.includes(`${gtid.domain}-${gtid.server}-${gtid.seq}`)) continue;
-      const parts: string[] = [];
-      for (const next of events.slice(index + 1, index + 6)) {
-        if (next.Event_type === 'Xid' || next.Event_type === 'Gtid') break;
-        parts.push(String(next.Info).replace(/\s+/g, ' ').slice(0, 100));
-      }
-      found.push(`${gtid.domain}-${gtid.server}-${gtid.seq} (${parts.join('; ')})`);
-    }
-  }
-  return `transactions the new writer lacks: ${found.length ? found.join(', ') : wanted.join(', ')}`;
 }
 
 console.log('');

@@ -5,6 +5,7 @@ import { Daemon } from '../src/daemon/daemon.js';
 import { daemonRouters } from '../src/daemon/routers.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
+import { gtidsIn, parseRange } from '../src/mysql/gtid.js';
 import { MYSQL_PORT, type NetnsCluster } from '../test/support/netns-cluster.js';
 import { WriteProbe } from '../test/support/write-probe.js';
 
@@ -118,4 +119,40 @@ export async function writerVipProbe(
     intervalMs: 10,
     connectTimeoutMs,
   });
+}
+
+/**
+ * What the transactions of `ranges` (GTID ranges as the engine reports them, e.g. 0-1-5 or
+ * 0-1-3..5) were on `server`: for each, the statements (or, in row format, the tables) its
+ * events in the server's three newest binary logs name. For a bench to say what a host that
+ * diverged had that the others lack: its own writes, the application's, or the heartbeat's.
+ */
+export async function describeTransactions(
+  server: { sql(statement: string): Promise<Record<string, unknown>[]> },
+  ranges: string[],
+): Promise<string> {
+  const wanted = ranges.map((range) => parseRange(range.trim()));
+  const logs = (await server.sql('SHOW BINARY LOGS')).map((row) => String(row.Log_name));
+  const found: string[] = [];
+  for (const log of logs.reverse().slice(0, 3)) {
+    const events = await server.sql(`SHOW BINLOG EVENTS IN '${log.replace(/'/g, "''")}'`);
+    for (let index = 0; index < events.length; index++) {
+      if (events[index]?.Event_type !== 'Gtid') continue;
+      const gtid = gtidsIn(String(events[index]?.Info))[0];
+      const inRange = (range: (typeof wanted)[number]) =>
+        gtid !== undefined &&
+        range.domain === gtid.domain &&
+        range.server === gtid.server &&
+        gtid.seq >= range.from &&
+        gtid.seq <= range.to;
+      if (!gtid || !wanted.some(inRange)) continue;
+      const parts: string[] = [];
+      for (const next of events.slice(index + 1, index + 6)) {
+        if (next.Event_type === 'Xid' || next.Event_type === 'Gtid') break;
+        parts.push(String(next.Info).replace(/\s+/g, ' ').slice(0, 100));
+      }
+      found.push(`${gtid.domain}-${gtid.server}-${gtid.seq} (${parts.join('; ')})`);
+    }
+  }
+  return found.length ? found.join(', ') : `${ranges.join(', ')} (not in its binary logs)`;
 }
