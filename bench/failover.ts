@@ -7,14 +7,27 @@
  * manager -> MySQL with verify_identity, mutual TLS to and between agents), alternating, and both
  * medians are printed: the cost of TLS on failover time in one run of the benchmark.
  *
- *   npx tsx bench/failover.ts [--runs 5] [--semi-sync] [--tls]
+ * --timeline prints, for each run, the journal from the kill to the first write on the new
+ * writer: which step the time went to (with --tls, what TLS adds to each).
+ *
+ *   npx tsx bench/failover.ts [--runs 5] [--semi-sync] [--tls] [--timeline]
  */
 import { startNetnsCluster } from '../test/support/netns-cluster.js';
-import { flag, median, option, startBenchDaemon, until, writerVipProbe } from './support.js';
+import {
+  flag,
+  formatTimeline,
+  median,
+  option,
+  readJournal,
+  startBenchDaemon,
+  until,
+  writerVipProbe,
+} from './support.js';
 
 const runs = Number(option('--runs', '5'));
 const semiSync = flag('--semi-sync');
 const modes = flag('--tls') ? [false, true] : [false];
+const timeline = flag('--timeline');
 type Result = {
   run: number;
   tls: boolean;
@@ -67,6 +80,13 @@ for (let index = 0; index < runs * modes.length; index++) {
       console.log(
         `run ${run}${modes.length > 1 ? (tls ? ' (TLS)' : ' (plaintext)') : ''}: first write on the new writer ${firstWrite - killedAt} ms after kill -9 (role moved at ${promotedAt - killedAt} ms); ${probe.acked().length} acknowledged writes, ${missing.length} missing`,
       );
+      if (timeline)
+        console.log(
+          `  journal from the kill: ${formatTimeline(
+            readJournal(cluster.config.state_dir).filter((entry) => entry.at <= firstWrite),
+            killedAt,
+          )}`,
+        );
     } finally {
       await daemon.stop();
     }

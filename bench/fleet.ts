@@ -61,7 +61,15 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { findFreePortRange } from '../src/sandbox/ports.js';
 import { startSandbox, type TestSandbox } from '../test/support/sandbox.js';
-import { median, option, percentile, until, procStats, unitNodeFlags } from './support.js';
+import {
+  formatTimeline,
+  median,
+  option,
+  percentile,
+  until,
+  procStats,
+  unitNodeFlags,
+} from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
 
@@ -272,13 +280,10 @@ async function failover(): Promise<number> {
       entry.event === 'mysql.set_read_only' && entry.phase === 'after' && entry.host === 'db2',
   );
   if (!promoted) throw new Error('no mysql.set_read_only after db2 in the journal');
-  lastTimeline = entries
-    .filter((entry) => entry.at <= promoted.at)
-    .map(
-      (entry) =>
-        `+${entry.at - killedAt} ${entry.event}${entry.phase ? `/${entry.phase}` : ''}${entry.host ? ` ${entry.host}` : ''}`,
-    )
-    .join(', ');
+  lastTimeline = formatTimeline(
+    entries.filter((entry) => entry.at <= promoted.at),
+    killedAt,
+  );
   // Back to where the next run starts: db1 restarted, set online, the writer again (prefer).
   await alphaBox.instance('db1').start();
   if (managerCore !== undefined) pinServer(alphaBox.instance('db1').pid(), 'db1');

@@ -156,3 +156,30 @@ export async function describeTransactions(
   }
   return found.length ? found.join(', ') : `${ranges.join(', ')} (not in its binary logs)`;
 }
+
+/** A journal entry as the benches read it (the API's or journal.jsonl's). */
+export interface TimelineEntry {
+  at: number;
+  event: string;
+  phase?: string;
+  host?: string;
+}
+
+/** Journal entries from `from` on, as "+ms event/phase host": where a failover's time went. */
+export function formatTimeline(entries: TimelineEntry[], from: number): string {
+  return entries
+    .filter((entry) => entry.at >= from)
+    .map(
+      (entry) =>
+        `+${entry.at - from} ${entry.event}${entry.phase ? `/${entry.phase}` : ''}${entry.host ? ` ${entry.host}` : ''}`,
+    )
+    .join(', ');
+}
+
+/** The entries of a state_dir's journal.jsonl. */
+export function readJournal(stateDir: string): TimelineEntry[] {
+  return readFileSync(join(stateDir, 'journal.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as TimelineEntry);
+}
