@@ -30,6 +30,7 @@ const DESIGN_ALERTS = [
   'SwitchyardFenceNotReady',
   'SwitchyardAgentProtocolMismatch',
   'SwitchyardRouteMismatch',
+  'SwitchyardMonitorBehind',
 ];
 
 test('alert rules: promtool check rules and promtool test rules pass', async (t) => {
