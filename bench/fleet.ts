@@ -407,8 +407,17 @@ async function steady(manager: Manager, scrapers: number): Promise<string[]> {
     after.match(/^switchyard_host_state\{host="[^"]+",state="ONLINE",cluster="[^"]+"\} 1$/gm)
       ?.length ?? 0;
   const writers = after.match(/^switchyard_writable_hosts\{cluster="[^"]+"\} 1$/gm)?.length ?? 0;
+  // Which hosts are not ONLINE, and why: alpha's db1 starts the fleet held (AWAITING_RECOVERY)
+  // when the run before restarted it, until the failover run sets it online.
+  const notOnline = [
+    ...after.matchAll(
+      /^switchyard_host_state\{host="([^"]+)",state="([A-Z_]+)",cluster="([^"]+)"\} 1$/gm,
+    ),
+  ]
+    .filter((match) => match[2] !== 'ONLINE')
+    .map((match) => `${match[3]}/${match[1]} ${match[2]}`);
   return [
-    `health at the end: hosts ONLINE ${online} of ${perCluster.length * 3}; clusters with exactly one writable host ${writers} of ${perCluster.length}`,
+    `health at the end: hosts ONLINE ${online} of ${perCluster.length * 3}${notOnline.length ? ` (not: ${notOnline.slice(0, 5).join(', ')}${notOnline.length > 5 ? ', ...' : ''})` : ''}; clusters with exactly one writable host ${writers} of ${perCluster.length}`,
     `cycles (${perCluster.length} clusters, interval 1 s, ${elapsed.toFixed(0)} s): ${total} cycles, per cluster ${Math.min(...perCluster)}-${Math.max(...perCluster)} (expected about ${elapsed.toFixed(0)}); duration p99 <= ${p99} s, max <= ${max} s (histogram bucket bounds); cycles longer than the interval: ${overruns}`,
     `/metrics (${(size / 1024).toFixed(0)} KiB, ${scrapers} scrapers at the same instant, once a second, ${latencies.length} scrapes answered): p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))} (to the first byte: p50 ${ms(percentile(firstBytes, 50))}, p99 ${ms(percentile(firstBytes, 99))}); failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].join('; ')})` : ''}`,
     `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core, its event loop's thread waited for a core ${waitedMsPerSecond.toFixed(0)} ms per second (nice ${end.nice}; node flags${nodeFlags ? ' (--node-flags)' : ' of deploy/switchyard.service'}: ${managerFlags().join(' ') || 'none'})`,
