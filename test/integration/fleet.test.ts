@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import * as yaml from 'js-yaml';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR } from '../support/daemon.js';
-import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
+import { explainedBy, startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -63,7 +63,8 @@ test(
 
     const token = readFileSync(join(alphaSandbox.dir, owner.auth.token_file), 'utf8').trim();
     const base = `http://${owner.listen}`;
-    const log = openSync(join(alphaSandbox.dir, 'fleet-manager.log'), 'a');
+    const logFile = join(alphaSandbox.dir, 'fleet-manager.log');
+    const log = openSync(logFile, 'a');
     const manager = spawn(process.execPath, [CLI, 'run', '-c', file], {
       stdio: ['ignore', log, log],
     });
@@ -78,13 +79,21 @@ test(
     const writerOf = async (cluster: string) =>
       (await get(`/api/v1/clusters/${cluster}/status`)).body.roles?.writer?.['127.0.1.100'];
 
-    await waitFor('the listener', async () => (await fetch(`${base}/healthz`)).ok, 30_000, 200);
+    await explainedBy(
+      waitFor('the listener', async () => (await fetch(`${base}/healthz`)).ok, 30_000, 200),
+      logFile,
+      manager,
+    );
     for (const cluster of ['alpha', 'beta'])
-      await waitFor(
-        `${cluster}'s writer`,
-        async () => (await writerOf(cluster)) === 'db1',
-        30_000,
-        200,
+      await explainedBy(
+        waitFor(
+          `${cluster}'s writer`,
+          async () => (await writerOf(cluster)) === 'db1',
+          30_000,
+          200,
+        ),
+        logFile,
+        manager,
       );
 
     // The API: by path or by query; naming none with two clusters is refused with the names.

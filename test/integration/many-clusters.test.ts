@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR } from '../support/daemon.js';
-import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
+import { explainedBy, startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 
@@ -47,7 +47,8 @@ test(
     mkdirSync(confd);
     const alpha = confFile(alphaSandbox, 'alpha', confd, alphaSandbox);
     const beta = confFile(betaSandbox, 'beta', confd, alphaSandbox);
-    const log = openSync(join(alphaSandbox.dir, 'manager.log'), 'a');
+    const logFile = join(alphaSandbox.dir, 'manager.log');
+    const log = openSync(logFile, 'a');
     const manager = spawn(process.execPath, [CLI, 'run', '-c', confd], {
       stdio: ['ignore', log, log],
     });
@@ -60,11 +61,15 @@ test(
         })
       ).json()) as any;
     for (const cluster of [alpha, beta])
-      await waitFor(
-        'the writer role assigned',
-        async () => (await status(cluster)).roles?.writer?.['127.0.1.100'] === 'db1',
-        30_000,
-        200,
+      await explainedBy(
+        waitFor(
+          'the writer role assigned',
+          async () => (await status(cluster)).roles?.writer?.['127.0.1.100'] === 'db1',
+          30_000,
+          200,
+        ),
+        logFile,
+        manager,
       );
     assert.equal((await status(alpha)).cluster, 'alpha');
     // The merged /metrics may be one rendered up to MERGED_REUSE_MS (500 ms) ago.
