@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import * as yaml from 'js-yaml';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR } from '../support/daemon.js';
-import { explainedBy, startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
+import { explainedBy } from '../support/deadline.js';
+import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 const run = promisify(execFile);

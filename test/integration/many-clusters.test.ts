@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import * as yaml from 'js-yaml';
 import { MARIADB, requireBinaries } from '../support/binaries.js';
 import { FAST_MONITOR } from '../support/daemon.js';
-import { explainedBy, startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
+import { explainedBy } from '../support/deadline.js';
+import { startSandbox, waitFor, type TestSandbox } from '../support/sandbox.js';
 
 const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 

@@ -1,15 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -27,6 +19,7 @@ import { TlsDispatcher } from '../../src/net/tls.js';
 import { createTestNetwork, type NetnsHost, type TestNetwork } from './netns.js';
 import { runEarlyStops } from './teardown.js';
 import { MARIADB } from './binaries.js';
+import { logTail } from './deadline.js';
 import { parseIpAddrJson } from '../../src/agent/vip-driver.js';
 import { makeNetnsPki, mysqlTlsSettings, replicationOverTls } from './netns-tls.js';
 
@@ -447,7 +440,7 @@ async function startAgent(
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+  const tail = logTail(logFile, 15);
   throw new Error(
     `agent on ${name} did not become healthy at ${healthUrl} (${exit ?? 'still running after 60 s'}; last probe: ${lastError})\nagent log:\n${tail}`,
   );

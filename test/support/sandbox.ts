@@ -1,5 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -106,35 +105,4 @@ export async function waitFor<T>(
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`,
   );
-}
-
-/**
- * The failure of `work` (a wait on a process the test spawned) with what that process said: its
- * exit, if it ended, and the end of its log. A manager that could not bind its listener, or
- * exited at start, otherwise shows only as a timeout.
- */
-export async function explainedBy<T>(
-  work: Promise<T>,
-  logFile: string,
-  child?: ChildProcess,
-): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    let tail: string;
-    try {
-      tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-20).join('\n');
-    } catch (readError) {
-      tail = `(unreadable: ${(readError as Error).message})`;
-    }
-    const ended =
-      child?.exitCode !== null && child?.exitCode !== undefined
-        ? ` (it exited with code ${child.exitCode})`
-        : child?.signalCode
-          ? ` (it was killed by ${child.signalCode})`
-          : '';
-    throw new Error(`${(error as Error).message}${ended}; the end of ${logFile}:\n${tail}`, {
-      cause: error,
-    });
-  }
 }
