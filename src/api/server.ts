@@ -11,6 +11,7 @@ import {
 import { admitConnections } from '../net/admission.js';
 import { reloadOnChange, serverTlsOptions, type ServerTlsFiles } from '../net/tls.js';
 import type { Logger } from '../log.js';
+import { gzipped } from '../exporter/encoding.js';
 import type { MetricsSource } from '../exporter/merge.js';
 import { actAsPrincipal, requireScopedToken, scopeFor, type TokenSpec } from './scopes.js';
 import { errorHandler, requireJson, sendError } from './errors.js';
@@ -58,12 +59,18 @@ export function createHttpApp(options: HttpAppOptions): express.Express {
   });
   // Health and metrics come before the request budget: slow API clients cannot starve them.
   const metricsHandlers: express.RequestHandler[] = options.metricsAuth ? [metricsAuth] : [];
-  app.get('/metrics', ...metricsHandlers, async (_request, response, next) => {
+  app.get('/metrics', ...metricsHandlers, async (request, response, next) => {
     try {
-      const { contentType, body } = await options.metrics.render();
-      // Written as is: send() would hash the whole exposition for an ETag on every scrape (a
-      // fleet's is over a megabyte), and Prometheus never sends If-None-Match.
-      response.status(200).setHeader('Content-Type', contentType);
+      const rendered = await options.metrics.render();
+      // Prometheus asks for gzip on every scrape: a fleet's exposition is over a megabyte per
+      // scrape and per Prometheus server, and the event loop that writes it also runs the cycles.
+      const compress = request.acceptsEncodings('gzip', 'identity') === 'gzip';
+      const body = compress ? await gzipped(rendered) : rendered.body;
+      // Written as is: send() would hash the whole exposition for an ETag on every scrape, and
+      // Prometheus never sends If-None-Match.
+      response.status(200).setHeader('Content-Type', rendered.contentType);
+      response.setHeader('Vary', 'Accept-Encoding');
+      if (compress) response.setHeader('Content-Encoding', 'gzip');
       response.end(body);
     } catch (error) {
       next(error);

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { Gauge, Registry } from 'prom-client';
+import { gzipped } from '../../src/exporter/encoding.js';
 import { MERGED_REUSE_MS, mergedMetrics } from '../../src/exporter/merge.js';
 
 /** A cluster's registry with one gauge; collect() counts how often it is rendered. */
@@ -49,4 +51,19 @@ test('merged metrics: scrapes during a rendering or within MERGED_REUSE_MS after
   const fresh = await merged.render();
   assert.equal(counter.renders, 2);
   assert.match(fresh.body.toString(), /switchyard_up\{cluster="a"\} 2/);
+});
+
+test('merged metrics: scrapes that share a rendering share its gzip too; a fresh rendering gets its own', async () => {
+  let now = 0;
+  const counter = { renders: 0 };
+  const merged = mergedMetrics([source('a', counter)], { now: () => now });
+  const [first, second] = await Promise.all([merged.render(), merged.render()]);
+  assert.ok(first && second);
+  const compressed = gzipped(first);
+  assert.equal(gzipped(second), compressed, 'compressed once for both scrapes');
+  assert.deepEqual(gunzipSync(await compressed), Buffer.from(first.body));
+  now += MERGED_REUSE_MS;
+  const fresh = await merged.render();
+  assert.notEqual(gzipped(fresh), compressed);
+  assert.match(gunzipSync(await gzipped(fresh)).toString(), /switchyard_up\{cluster="a"\} 2/);
 });
