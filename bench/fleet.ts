@@ -27,12 +27,15 @@
  *   and so on. Between runs db1 is restarted, set online, and gets the writer back (prefer: db1).
  *
  *   npx tsx bench/fleet.ts [--clusters 100] [--seconds 60] [--scrapers 10] [--runs 3] [--state-dir /dev/shm]
- *     [--steady-rounds 1]
+ *     [--steady-rounds 1] [--encodings gzip] [--servers-batch]
  *
  * --scrapers takes a list (e.g. 2,10): the steady phase is then run once per count, one after the
  * other on the same fleet process, and --steady-rounds N repeats that sequence N times (A B A B),
  * so that the counts are compared on the same process and the same machine load; a summary line
  * gives each count's p99 per phase and their median.
+ *
+ * The scrapers ask for gzip, as Prometheus does; --encodings gzip,identity alternates compressed
+ * and uncompressed phases within each scraper count (identity: the exposition as it is, 1.3 MiB).
  *
  * --state-dir puts every cluster's state_dir under DIR (e.g. tmpfs), to tell what the journal's
  * and the state's fsyncs cost the shared event loop from everything else. --profile DIR writes a
@@ -41,6 +44,9 @@
  * --servers-nice N runs the 99 clusters' shared servers at nice N (every thread): they stand in
  * for servers a real fleet has on other machines, and at 19 they stop taking the cores' turns
  * from the manager, so its figures are its own and not the 2-core machine's.
+ * --servers-batch runs every sandbox server's threads under SCHED_BATCH: with their fair share of
+ * the cores still, but a server thread the manager's query wakes no longer preempts the manager
+ * (on loopback that happens inside the manager's own write()), as servers elsewhere never do.
  * --manager-core N runs every manager on core N (taskset) and keeps every sandbox server and the
  * bench itself off it: the manager with a core of its own, as on a host of its own (the scrapes
  * then also wait for the bench's turn on the other cores).
@@ -64,6 +70,7 @@ import { startSandbox, type TestSandbox } from '../test/support/sandbox.js';
 import {
   formatTimeline,
   median,
+  flag,
   option,
   percentile,
   until,
@@ -83,6 +90,17 @@ if (scraperCounts.some((count) => !Number.isInteger(count) || count < 1))
   throw new Error(
     `--scrapers: expected a count or a list of counts (e.g. 2,10), got ${option('--scrapers', '10')}`,
   );
+/**
+ * What the scrapers ask for: gzip by default, as every Prometheus scrape does (Accept-Encoding:
+ * gzip); identity for the uncompressed exposition. A list alternates them within each scraper
+ * count's phases, on the same process.
+ */
+const encodings = option('--encodings', 'gzip')
+  .split(',')
+  .map((value) => value.trim());
+for (const encoding of encodings)
+  if (encoding !== 'gzip' && encoding !== 'identity')
+    throw new Error(`--encodings: expected gzip and/or identity, got ${encoding}`);
 const steadyRounds = Number(option('--steady-rounds', '1'));
 if (!Number.isInteger(steadyRounds) || steadyRounds < 1)
   throw new Error(
@@ -113,6 +131,13 @@ const otherCores = () =>
   Array.from({ length: availableParallelism() }, (_, core) => core)
     .filter((core) => core !== managerCore)
     .join(',');
+/**
+ * Every sandbox server's threads under SCHED_BATCH (chrt -b): a batch thread keeps its fair share
+ * of the cores but does not take the core from a running thread when it wakes. On loopback the
+ * manager's every query wakes a server thread inside the manager's own write(), which then often
+ * lost its core to it at once; servers on other machines never do that.
+ */
+const serversBatch = flag('--servers-batch');
 if (managerCore !== undefined && otherCores() === '')
   throw new Error('--manager-core needs a machine with at least two cores');
 
@@ -162,6 +187,14 @@ if (serversNice !== 0)
     // Every thread: the ones mysqld already has keep their nice otherwise; new ones inherit it.
     for (const task of readdirSync(`/proc/${pid}/task`)) setPriority(Number(task), serversNice);
   }
+/** --servers-batch for one server: every thread it has, and (inherited) those it starts later. */
+function batchServer(pid: number | undefined, name: string): void {
+  if (pid === undefined) throw new Error(`${name} has no pid`);
+  execFileSync('chrt', ['-a', '-b', '-p', '0', String(pid)], { stdio: 'ignore' });
+}
+if (serversBatch)
+  for (const box of [alphaBox, sharedBox])
+    for (const instance of box.instances.values()) batchServer(instance.pid(), instance.name);
 const dir = join(alphaBox.dir, 'fleet-bench');
 mkdirSync(dir, { recursive: true });
 const states = stateRoot ? mkdtempSync(join(stateRoot, 'switchyard-fleet-state-')) : dir;
@@ -287,6 +320,7 @@ async function failover(): Promise<number> {
   // Back to where the next run starts: db1 restarted, set online, the writer again (prefer).
   await alphaBox.instance('db1').start();
   if (managerCore !== undefined) pinServer(alphaBox.instance('db1').pid(), 'db1');
+  if (serversBatch) batchServer(alphaBox.instance('db1').pid(), 'db1');
   await until(
     'db1 back and held',
     async () => {
@@ -319,12 +353,20 @@ async function scrapeText(): Promise<string> {
  */
 const scrapeAgent = new Agent({ keepAlive: true, maxSockets: Math.max(...scraperCounts) });
 let firstBytes: number[] = [];
-function scrapeDiscarding(): Promise<number> {
+let wireBytes = 0;
+function scrapeDiscarding(encoding: string): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const request = get(`${base}/metrics`, { agent: scrapeAgent }, (response) => {
+    const headers = { 'accept-encoding': encoding };
+    const request = get(`${base}/metrics`, { agent: scrapeAgent, headers }, (response) => {
       firstBytes.push(performance.now() - started);
-      response.on('data', () => {});
+      let bytes = 0;
+      response.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      response.on('end', () => {
+        wireBytes = bytes;
+      });
       response.on('end', () => resolve(response.statusCode ?? 0));
       response.on('error', reject);
     });
@@ -332,11 +374,13 @@ function scrapeDiscarding(): Promise<number> {
   });
 }
 
-/** Each scraper count's /metrics p99 per steady phase, for the summary line. */
-const steadyP99 = new Map<number, number[]>();
+/** Each kind of phase's /metrics p99 per steady phase (e.g. "10 scrapers, gzip"), for the summary line. */
+const steadyP99 = new Map<string, number[]>();
+const phaseName = (scrapers: number, encoding: string) =>
+  `${scrapers} scrapers${encodings.length > 1 ? `, ${encoding}` : ''}`;
 
 /** Steady monitoring of the whole fleet: scrapes, RSS, CPU; then the cycle histograms. */
-async function steady(manager: Manager, scrapers: number): Promise<string[]> {
+async function steady(manager: Manager, scrapers: number, encoding: string): Promise<string[]> {
   const pid = manager.pid;
   const latencies: number[] = [];
   firstBytes = [];
@@ -352,7 +396,7 @@ async function steady(manager: Manager, scrapers: number): Promise<string[]> {
       Array.from({ length: scrapers }, async () => {
         const started = performance.now();
         try {
-          const status = await scrapeDiscarding();
+          const status = await scrapeDiscarding(encoding);
           if (status === 200) latencies.push(performance.now() - started);
           else failures.push(`HTTP ${status}`);
         } catch (error) {
@@ -374,9 +418,9 @@ async function steady(manager: Manager, scrapers: number): Promise<string[]> {
   const waitedMsPerSecond = ((end.runQueueWaitSeconds - waitStart) / elapsed) * 1000;
   const after = await scrapeText();
   const size = after.length;
-  const p99s = steadyP99.get(scrapers) ?? [];
+  const p99s = steadyP99.get(phaseName(scrapers, encoding)) ?? [];
   p99s.push(percentile(latencies, 99));
-  steadyP99.set(scrapers, p99s);
+  steadyP99.set(phaseName(scrapers, encoding), p99s);
   // Cycle histograms, summed over clusters, as differences over the steady phase.
   const sum = (text: string, pattern: RegExp) => {
     const totals = new Map<string, number>();
@@ -419,7 +463,7 @@ async function steady(manager: Manager, scrapers: number): Promise<string[]> {
   return [
     `health at the end: hosts ONLINE ${online} of ${perCluster.length * 3}${notOnline.length ? ` (not: ${notOnline.slice(0, 5).join(', ')}${notOnline.length > 5 ? ', ...' : ''})` : ''}; clusters with exactly one writable host ${writers} of ${perCluster.length}`,
     `cycles (${perCluster.length} clusters, interval 1 s, ${elapsed.toFixed(0)} s): ${total} cycles, per cluster ${Math.min(...perCluster)}-${Math.max(...perCluster)} (expected about ${elapsed.toFixed(0)}); duration p99 <= ${p99} s, max <= ${max} s (histogram bucket bounds); cycles longer than the interval: ${overruns}`,
-    `/metrics (${(size / 1024).toFixed(0)} KiB, ${scrapers} scrapers at the same instant, once a second, ${latencies.length} scrapes answered): p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))} (to the first byte: p50 ${ms(percentile(firstBytes, 50))}, p99 ${ms(percentile(firstBytes, 99))}); failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].join('; ')})` : ''}`,
+    `/metrics (${(size / 1024).toFixed(0)} KiB, ${encoding === 'gzip' ? `gzip ${(wireBytes / 1024).toFixed(0)} KiB on the wire` : 'uncompressed'}, ${scrapers} scrapers at the same instant, once a second, ${latencies.length} scrapes answered): p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))} (to the first byte: p50 ${ms(percentile(firstBytes, 50))}, p99 ${ms(percentile(firstBytes, 99))}); failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].join('; ')})` : ''}`,
     `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core, its event loop's thread waited for a core ${waitedMsPerSecond.toFixed(0)} ms per second (nice ${end.nice}; node flags${nodeFlags ? ' (--node-flags)' : ' of deploy/switchyard.service'}: ${managerFlags().join(' ') || 'none'})`,
   ];
 }
@@ -456,19 +500,23 @@ try {
       lines.push(
         `start-up of ${clusterCount} clusters to /readyz (every cluster cycled): ${many.startMs} ms (alpha alone: ${alone.startMs} ms)`,
       );
+      const several = steadyRounds > 1 || scraperCounts.length > 1 || encodings.length > 1;
       for (let round = 1; round <= steadyRounds; round++)
-        for (const scrapers of scraperCounts) {
-          if (steadyRounds > 1 || scraperCounts.length > 1)
-            lines.push(`steady phase ${round} of ${steadyRounds}, ${scrapers} scrapers:`);
-          lines.push(...(await steady(many, scrapers)));
-        }
-      if (steadyRounds > 1 || scraperCounts.length > 1)
+        for (const scrapers of scraperCounts)
+          for (const encoding of encodings) {
+            if (several)
+              lines.push(
+                `steady phase ${round} of ${steadyRounds}, ${phaseName(scrapers, encoding)}:`,
+              );
+            lines.push(...(await steady(many, scrapers, encoding)));
+          }
+      if (several)
         lines.push(
-          `/metrics p99 per steady phase, in the order run: ${scraperCounts
-            .map((count) => {
-              const p99s = steadyP99.get(count) ?? [];
-              return `${count} scrapers ${p99s.map((value) => value.toFixed(0)).join(', ')} ms (median ${median(p99s).toFixed(0)})`;
-            })
+          `/metrics p99 per steady phase, in the order run: ${[...steadyP99]
+            .map(
+              ([name, p99s]) =>
+                `${name} ${p99s.map((value) => value.toFixed(0)).join(', ')} ms (median ${median(p99s).toFixed(0)})`,
+            )
             .join('; ')}`,
         );
     }
@@ -494,7 +542,7 @@ console.log(
     `managers' logs: ${logDir}`,
     `bench/fleet: ${clusterCount} clusters x 3 hosts in one process, one listener, schema defaults (monitor 1 s x 3, connect_timeout 1 s, heartbeat 500 ms)`,
     `state_dirs (journal and state, fsynced on every change): ${stateRoot ? `under ${stateRoot}` : 'on disk, beside the sandbox'}`,
-    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them; those 3 servers at nice ${serversNice}${serversNice ? ' (--servers-nice: as if on other machines)' : ''}${managerCore === undefined ? '' : `; the managers pinned to core ${managerCore}, every server and the bench to cores ${otherCores()} (--manager-core)`}`,
+    `mode: SHARED SERVERS (300 real servers do not fit): alpha on its own 3 real MariaDB servers; the other ${clusterCount - 1} clusters on the same 3 real servers of a second sandbox, each doing its full work against them; those 3 servers at nice ${serversNice}${serversNice ? ' (--servers-nice: as if on other machines)' : ''}${serversBatch ? '; every server under SCHED_BATCH (--servers-batch: its wake-ups do not preempt the manager, as on other machines)' : ''}${managerCore === undefined ? '' : `; the managers pinned to core ${managerCore}, every server and the bench to cores ${otherCores()} (--manager-core)`}`,
     ...lines,
     `failover, kill -9 of alpha's writer to db2 writable (journal), ${runs} runs each, interleaved: alone ${range(single)}; alone beside a process monitoring the ${clusterCount - 1} others ${range(beside)}; in one process with the ${clusterCount - 1} others ${range(fleet)}; ratio of medians to alone ${ratio.toFixed(2)}, to alone beside the others ${besideRatio.toFixed(2)} (goal <= 1.10)`,
     ...problems.map((problem) => `did not complete: ${problem}`),
