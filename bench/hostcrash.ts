@@ -152,11 +152,11 @@ while (kills.length < killRuns) {
         );
         const online = await daemon.engine.setOnline(writer);
         if (!online.ok) {
-          if (!/lacks/.test(online.detail))
+          if (!online.errant?.length)
             throw new Error(`set-online ${writer} refused: ${online.detail}`);
           const what = `transactions the new writer lacks: ${await describeTransactions(
             cluster.instance(writer),
-            online.detail.match(/lacks \(([^)]*)\)/)?.[1]?.split(', ') ?? [],
+            online.errant,
           )}`;
           errantAfterKill.push(`run ${run}: ${writer} ${what}`);
           console.log(

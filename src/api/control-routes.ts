@@ -14,16 +14,20 @@ const modeBody = z.strictObject({ mode: z.enum(MODES), reason: z.string().max(50
 
 /** OperationResult -> HTTP: refusals by an invariant are 409 with the reason. */
 function send(response: express.Response, result: OperationResult): void {
+  const errant = result.errant ? { errant: result.errant } : {};
   if (result.ok) {
-    response.json({ ok: true, detail: result.detail, steps: result.steps ?? [] });
+    response.json({ ok: true, detail: result.detail, steps: result.steps ?? [], ...errant });
     return;
   }
   const status = { refused: 409, not_found: 404, bad_request: 400, failed: 500 }[
     result.code ?? 'failed'
   ];
-  response
-    .status(status)
-    .json({ error: result.code ?? 'failed', detail: result.detail, steps: result.steps ?? [] });
+  response.status(status).json({
+    error: result.code ?? 'failed',
+    detail: result.detail,
+    steps: result.steps ?? [],
+    ...errant,
+  });
 }
 
 /** Operator actions of docs/design.md "HTTP endpoints", all journaled by the engine. */

@@ -50,11 +50,12 @@ export async function setOnline(
     const live = await liveErrant(core, host, writer);
     if (!live.ok) return core.refuse('host.set_online', host, live.reason);
     if (live.errant.length > 0 && !options.acceptErrant) {
-      return core.refuse(
+      const refusal = core.refuse(
         'host.set_online',
         host,
         `${host} has transactions the writer ${writer} lacks (${live.errant.join(', ')}): it diverged; \`switchyard rejoin ${host} --discard-errant\` saves them and rebuilds it, \`set-online ${host} --accept-errant\` keeps them on it (the writer never gets them)`,
       );
+      return { ...refusal, errant: live.errant };
     }
     accepted = live.errant;
   }
@@ -111,7 +112,11 @@ export async function setOnline(
   const summary = await reconcileRoles(core, ctx, 'operator', host);
   await core.persist();
   core.exportMetrics();
-  return { ok: true, detail: [`${host} is ONLINE`, ...summary.actions].join('; ') };
+  return {
+    ok: true,
+    detail: [`${host} is ONLINE`, ...summary.actions].join('; '),
+    ...(accepted.length > 0 ? { errant: accepted } : {}),
+  };
 }
 
 export async function setOffline(core: EngineCore, host: string): Promise<OperationResult> {

@@ -28,6 +28,11 @@ export interface OperationResult {
   code?: 'refused' | 'not_found' | 'failed' | 'bad_request';
   detail: string;
   steps?: string[];
+  /**
+   * set-online: the GTID sets the host has that the writer lacks, when it was refused for them
+   * or went online keeping them (accept_errant); a client need not parse them out of detail.
+   */
+  errant?: string[];
 }
 
 /**

@@ -17,6 +17,8 @@ test('set-online: no body, {accept_errant: true}, and the CLI flag reach the eng
   const engine = {
     setOnline: async (host: string, options?: { acceptErrant?: boolean }) => {
       calls.push([host, options?.acceptErrant]);
+      if (host === 'db2' && !options?.acceptErrant)
+        return { ok: false, code: 'refused', detail: 'db2 has transactions', errant: ['0-2-5'] };
       return { ok: true, detail: `${host} is ONLINE` };
     },
   } as unknown as ControlPlane;
@@ -65,4 +67,17 @@ test('set-online: no body, {accept_errant: true}, and the CLI flag reach the eng
     ['db1', false],
     ['db1', true],
   ]);
+
+  // The refusal carries the errant GTID sets as data, beside the text.
+  const refusal = await fetch(`${base}/api/v1/hosts/db2/online`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer tok-accept' },
+  });
+  assert.equal(refusal.status, 409);
+  assert.deepEqual(await refusal.json(), {
+    error: 'refused',
+    detail: 'db2 has transactions',
+    steps: [],
+    errant: ['0-2-5'],
+  });
 });

@@ -155,8 +155,10 @@ test('set-online --accept-errant is journalled and that set holds the host no mo
   const refused = await h.engine.setOnline('db3');
   assert.equal(refused.ok, false);
   assert.match(refused.detail, /--accept-errant/);
+  assert.deepEqual(refused.errant, ['0-3-7'], 'the refusal names the set, not only its text');
   const accepted = await h.engine.setOnline('db3', { acceptErrant: true });
   assert.equal(accepted.ok, true, accepted.detail);
+  assert.deepEqual(accepted.errant, ['0-3-7']);
   const entry = h.journal.entries.find((item) => item.event === 'host.errant_accepted');
   assert.match(entry?.reason ?? '', /OPERATOR ACCEPTED ERRANT TRANSACTIONS: db3 .*0-3-7/);
   for (let i = 0; i < 3; i++) await h.cycle();
