@@ -14,14 +14,15 @@
  * host reports switchyard_host_up 1), settles 5 s, then scrapes every cluster's /metrics for
  * --rounds seconds all at the same instant (the worst case), then --rounds seconds spread over
  * each second (as Prometheus offsets its targets), reading the daemon's RSS and CPU time from
- * /proc. The daemon gets the node flags of the shipped unit (deploy/switchyard.service) unless
+ * /proc. Each scrape asks for gzip and decodes it, as Prometheus does (--encoding identity: the
+ * uncompressed exposition). The daemon gets the node flags of the shipped unit (deploy/switchyard.service) unless
  * --node-flags says otherwise ('' for node's defaults). --tls: the daemon serves HTTPS (a test
  * CA) and the scrapes verify it over kept-alive connections, as Prometheus does. --closed-only
  * skips the real servers (for fleets too big to run as real servers here, e.g. --clusters 100).
  * Every server is stopped at the end, failure or not.
  *
  *   npx tsx bench/exporter.ts [--clusters 10] [--rounds 30] [--repeats 2] [--tls]
- *                             [--node-flags '...'] [--closed-only]
+ *                             [--node-flags '...'] [--closed-only] [--encoding gzip|identity]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -35,8 +36,9 @@ import {
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import * as yaml from 'js-yaml';
-import { fetch as undiciFetch } from 'undici';
+import { request as undiciRequest } from 'undici';
 import { readConfigDir } from '../src/config/conf-dir.js';
 import { TlsDispatcher } from '../src/net/tls.js';
 import { sandboxDown, sandboxUp, type SandboxManifest } from '../src/sandbox/cluster.js';
@@ -63,6 +65,10 @@ const load = () =>
 const clusters = Number(option('--clusters', '10'));
 const rounds = Number(option('--rounds', '30'));
 const repeats = Number(option('--repeats', '2'));
+/** What the scrapes ask for: gzip (and decode it), as Prometheus does; identity: uncompressed. */
+const encoding = option('--encoding', 'gzip');
+if (encoding !== 'gzip' && encoding !== 'identity')
+  throw new Error(`--encoding: expected gzip or identity, got ${encoding}`);
 const tls = flag('--tls');
 const closedOnly = flag('--closed-only');
 const nodeFlags = flag('--node-flags')
@@ -198,11 +204,24 @@ async function writeConfDir(
   return confd;
 }
 
+/**
+ * One scrape's body as it came over the wire: timed to its last byte, not decoded (a Prometheus
+ * server decodes in its own process; ten decodes here would share the cores with the daemon).
+ */
+async function scrapeRaw(url: string): Promise<{ wire: Buffer; gzip: boolean }> {
+  const response = await undiciRequest(url, {
+    headers: { 'accept-encoding': encoding },
+    ...(dispatcher ? { dispatcher: dispatcher.get() } : {}),
+  });
+  if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+  const wire = Buffer.from(await response.body.arrayBuffer());
+  return { wire, gzip: response.headers['content-encoding'] === 'gzip' };
+}
+
+/** One scrape's exposition as text (decoded): for what it says, not for timing. */
 async function scrape(url: string): Promise<string> {
-  const response = dispatcher
-    ? await undiciFetch(url, { dispatcher: dispatcher.get() })
-    : await fetch(url);
-  return response.text();
+  const { wire, gzip } = await scrapeRaw(url);
+  return (gzip ? gunzipSync(wire) : wire).toString();
 }
 
 async function measure(
@@ -264,7 +283,7 @@ async function measure(
           urls.map(async (url, index) => {
             if (spread) await sleep((index * 1000) / urls.length);
             const begun = performance.now();
-            bytes += (await scrape(url)).length;
+            bytes += (await scrapeRaw(url)).wire.length;
             count += 1;
             latencies.push(performance.now() - begun);
           }),
@@ -303,13 +322,13 @@ function line(figures: Figures): string {
   return (
     `${figures.case.padEnd(6)} all at once p50 ${p(figures.atOnce, 50)} ms, p99 ${p(figures.atOnce, 99)} ms, max ${Math.max(...figures.atOnce).toFixed(1)} ms; ` +
     `spread p50 ${p(figures.spread, 50)} ms, p99 ${p(figures.spread, 99)} ms; RSS max ${(figures.maxRssBytes / 1024 / 1024).toFixed(1)} MB; ` +
-    `CPU ${figures.cpuPercent.toFixed(1)}% of a core; ${figures.bytesPerScrape} bytes per scrape; hosts up ${figures.hostsUp}`
+    `CPU ${figures.cpuPercent.toFixed(1)}% of a core; ${figures.bytesPerScrape} bytes per scrape on the wire; hosts up ${figures.hostsUp}`
   );
 }
 
 async function main(): Promise<void> {
   console.log(
-    `exporter bench: ${clusters} clusters x ${HOSTS_PER_CLUSTER} hosts in one process, ${closedOnly ? 'closed ports only' : `real MariaDB servers vs closed ports, alternated ${repeats} times`}, monitor interval 1 s, ${rounds} rounds all at once + ${rounds} spread, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}; load average ${load()} (2 cores, shared)`,
+    `exporter bench: ${clusters} clusters x ${HOSTS_PER_CLUSTER} hosts in one process, ${closedOnly ? 'closed ports only' : `real MariaDB servers vs closed ports, alternated ${repeats} times`}, monitor interval 1 s, ${rounds} rounds all at once + ${rounds} spread, node flags: ${nodeFlags.join(' ') || '(defaults)'}, ${tls ? 'HTTPS' : 'plain HTTP'}, scrapes asking for ${encoding}; load average ${load()} (2 cores, shared)`,
   );
   let tlsFiles: { cert: string; key: string } | undefined;
   if (tls) {
