@@ -21,7 +21,11 @@ const compressed = new WeakMap<Rendered, Promise<Buffer>>();
 export function gzipped(rendered: Rendered): Promise<Buffer> {
   let body = compressed.get(rendered);
   if (!body) {
-    body = gzipAsync(rendered.body, { level: GZIP_LEVEL });
+    // Output room for the whole result: zlib otherwise comes back to the event loop for every
+    // 16 KiB of output (six times for a fleet's exposition), each return waiting behind the
+    // cycles' work; an exposition never compresses to more than its own size.
+    const chunkSize = Math.max(16 * 1024, Buffer.byteLength(rendered.body));
+    body = gzipAsync(rendered.body, { level: GZIP_LEVEL, chunkSize });
     compressed.set(rendered, body);
   }
   return body;
