@@ -14,8 +14,8 @@
  * host reports switchyard_host_up 1), settles 5 s, then scrapes every cluster's /metrics for
  * --rounds seconds all at the same instant (the worst case), then --rounds seconds spread over
  * each second (as Prometheus offsets its targets), reading the daemon's RSS and CPU time from
- * /proc. Each scrape asks for gzip and decodes it, as Prometheus does (--encoding identity: the
- * uncompressed exposition). The daemon gets the node flags of the shipped unit (deploy/switchyard.service) unless
+ * /proc. Each scrape asks for gzip, as Prometheus does, and is timed to the last byte on the
+ * wire without being decoded (--encoding identity: the uncompressed exposition). The daemon gets the node flags of the shipped unit (deploy/switchyard.service) unless
  * --node-flags says otherwise ('' for node's defaults). --tls: the daemon serves HTTPS (a test
  * CA) and the scrapes verify it over kept-alive connections, as Prometheus does. --closed-only
  * skips the real servers (for fleets too big to run as real servers here, e.g. --clusters 100).
@@ -65,7 +65,7 @@ const load = () =>
 const clusters = Number(option('--clusters', '10'));
 const rounds = Number(option('--rounds', '30'));
 const repeats = Number(option('--repeats', '2'));
-/** What the scrapes ask for: gzip (and decode it), as Prometheus does; identity: uncompressed. */
+/** What the scrapes ask for: gzip, as Prometheus does; identity: the uncompressed exposition. */
 const encoding = option('--encoding', 'gzip');
 if (encoding !== 'gzip' && encoding !== 'identity')
   throw new Error(`--encoding: expected gzip or identity, got ${encoding}`);

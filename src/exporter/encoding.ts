@@ -23,7 +23,8 @@ export function gzipped(rendered: Rendered): Promise<Buffer> {
   if (!body) {
     // Output room for the whole result: zlib otherwise comes back to the event loop for every
     // 16 KiB of output (six times for a fleet's exposition), each return waiting behind the
-    // cycles' work; an exposition never compresses to more than its own size.
+    // cycles' work. An exposition compresses to a fraction of its size; output beyond this room
+    // would only cost one more return.
     const chunkSize = Math.max(16 * 1024, Buffer.byteLength(rendered.body));
     body = gzipAsync(rendered.body, { level: GZIP_LEVEL, chunkSize });
     compressed.set(rendered, body);
