@@ -14,11 +14,15 @@ const CLI = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
 /** A sandbox's cluster as one entry of a clusters: list (its secrets as absolute paths). */
-function section(sandbox: TestSandbox, cluster: string): Record<string, any> {
+function section(
+  sandbox: TestSandbox,
+  cluster: string,
+  monitor: Record<string, unknown> = FAST_MONITOR,
+): Record<string, any> {
   const raw = yaml.load(readFileSync(sandbox.manifest.configFile, 'utf8')) as Record<string, any>;
   const { listen: _listen, auth: _auth, state_dir: _state, ...rest } = raw;
   rest.cluster = cluster;
-  rest.monitor = FAST_MONITOR;
+  rest.monitor = monitor;
   rest.mysql.password_file = join(sandbox.dir, raw.mysql.password_file);
   rest.mysql.replication_password_file = join(sandbox.dir, raw.mysql.replication_password_file);
   return rest;
@@ -55,7 +59,13 @@ test(
         listen: owner.listen,
         auth: { token_file: join(alphaSandbox.dir, owner.auth.token_file) },
         state_dir: join(alphaSandbox.dir, 'fleet-state'),
-        clusters: [section(alphaSandbox, 'alpha'), section(betaSandbox, 'beta')],
+        // Alpha's cycles come every 100 ms, so that several of them become due within beta's
+        // urgency (about 310 ms of quick looks) whatever the load: at 300 ms, as beta's, one
+        // cycle of alpha's that ran a little long could span the whole window.
+        clusters: [
+          section(alphaSandbox, 'alpha', { ...FAST_MONITOR, interval: '100ms' }),
+          section(betaSandbox, 'beta'),
+        ],
       }),
     );
     const checked = await cli('config', 'check', '-c', file);
@@ -147,7 +157,7 @@ test(
 
     // kill -9 of beta's writer: beta fails over, alpha keeps its writer and sees nothing wrong.
     // Beta is in manual mode at first: its loss is not decided on until its quick looks (about
-    // 300 ms) are over, and alpha's cycles, due every 300 ms, wait for them (FleetPriority).
+    // 310 ms) are over, and alpha's cycles, due every 100 ms, wait for them (FleetPriority).
     const lastSeq = (entries: Array<{ seq: number }>) =>
       Math.max(0, ...entries.map((entry) => entry.seq));
     const alphaSeqBefore = lastSeq((await get('/api/v1/clusters/alpha/journal')).body.entries);
