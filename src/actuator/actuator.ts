@@ -9,7 +9,14 @@ import type { Logger } from '../log.js';
 import { MysqlActions } from './mysql-actions.js';
 import { StepRecorder } from './recorder.js';
 import { BookkeepingVips } from './bookkeeping-vips.js';
-import type { Actuator, AgentTransport, FenceResult, PlannedStep, VipActuator } from './types.js';
+import type {
+  Actuator,
+  AgentTransport,
+  FenceResult,
+  PlannedStep,
+  VipActuator,
+  VipCallBound,
+} from './types.js';
 import { VipActions } from './vip-actions.js';
 
 export interface ActuatorOptions {
@@ -182,11 +189,11 @@ export class SwitchyardActuator implements Actuator {
   startReplication(host: string): Promise<void> {
     return this.mysql.startReplication(host);
   }
-  addVip(host: string, ip: string): Promise<void> {
-    return this.vips.addVip(host, ip);
+  addVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
+    return this.vips.addVip(host, ip, bound);
   }
-  removeVip(host: string, ip: string): Promise<void> {
-    return this.vips.removeVip(host, ip);
+  removeVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
+    return this.vips.removeVip(host, ip, bound);
   }
   listVips(host: string): Promise<string[]> {
     return this.vips.listVips(host);

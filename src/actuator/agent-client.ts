@@ -1,6 +1,7 @@
 import { fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
 import type { SnapshotInfo } from '../snapshot/types.js';
+import type { VipCallBound } from './types.js';
 
 /** What the agent answers for GET /api/v1/vips. */
 export interface AgentVipList {
@@ -76,21 +77,36 @@ export class AgentClient {
     return this.request<AgentVipList>('GET', '/api/v1/vips', undefined, true);
   }
 
-  addVip(ip: string, iface: string, prefix: number, seq?: number): Promise<AgentVipChange> {
+  addVip(
+    ip: string,
+    iface: string,
+    prefix: number,
+    seq?: number,
+    bound?: VipCallBound,
+  ): Promise<AgentVipChange> {
     return this.request<AgentVipChange>(
       'POST',
       '/api/v1/vips/add',
       { ip, interface: iface, prefix, seq },
       true,
+      bound?.timeoutMs,
+      bound?.retries,
     );
   }
 
-  removeVip(ip: string, iface: string, seq?: number): Promise<AgentVipChange> {
+  removeVip(
+    ip: string,
+    iface: string,
+    seq?: number,
+    bound?: VipCallBound,
+  ): Promise<AgentVipChange> {
     return this.request<AgentVipChange>(
       'POST',
       '/api/v1/vips/remove',
       { ip, interface: iface, seq },
       true,
+      bound?.timeoutMs,
+      bound?.retries,
     );
   }
 
@@ -126,8 +142,9 @@ export class AgentClient {
     body: unknown,
     idempotent: boolean,
     timeoutMs?: number,
+    retries = this.options.retries,
   ): Promise<T> {
-    const attempts = idempotent ? this.options.retries + 1 : 1;
+    const attempts = idempotent ? retries + 1 : 1;
     let lastError: AgentError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {

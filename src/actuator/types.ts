@@ -60,9 +60,20 @@ export interface MysqlActuator {
   startReplication(host: string): Promise<void>;
 }
 
+/**
+ * How long one VIP call may hold its caller: a move a monitor cycle makes is tried once, briefly,
+ * and left to the next cycle, so that an agent that stopped answering cannot delay the cycle's
+ * checks (and the failover they may lead to).
+ */
+export interface VipCallBound {
+  timeoutMs: number;
+  retries: number;
+}
+
 export interface VipActuator {
-  addVip(host: string, ip: string): Promise<void>;
-  removeVip(host: string, ip: string): Promise<void>;
+  /** Without `bound`, actuator.agent_timeout and agent_retries. */
+  addVip(host: string, ip: string, bound?: VipCallBound): Promise<void>;
+  removeVip(host: string, ip: string, bound?: VipCallBound): Promise<void>;
   listVips(host: string): Promise<string[]>;
 }
 

@@ -1,7 +1,7 @@
 import type { StepRecorder } from './recorder.js';
 import { AgentClient, type AgentClientOptions } from './agent-client.js';
 import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../domain/agent-exchange.js';
-import { ActionError, type AgentTransport, type VipActuator } from './types.js';
+import { ActionError, type AgentTransport, type VipActuator, type VipCallBound } from './types.js';
 import { TermSequence } from '../domain/fencing.js';
 
 export interface VipActionsOptions {
@@ -63,7 +63,7 @@ export class VipActions implements VipActuator, AgentTransport {
     return this.options.interface;
   }
 
-  async addVip(host: string, ip: string): Promise<void> {
+  async addVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
     const client = this.client(host);
     const iface = this.iface();
     await this.options.recorder.step(
@@ -73,12 +73,13 @@ export class VipActions implements VipActuator, AgentTransport {
         description: `ip addr add ${ip}/${this.options.prefix} dev ${iface}; arping -U -c 1 -I ${iface} ${ip} (agent ${this.options.agents[host]})`,
       },
       undefined,
-      async () => wrap(host, () => client.addVip(ip, iface, this.options.prefix, this.nextSeq())),
+      async () =>
+        wrap(host, () => client.addVip(ip, iface, this.options.prefix, this.nextSeq(), bound)),
       (result) => (result?.changed === false ? 'already held (no-op)' : 'added and announced'),
     );
   }
 
-  async removeVip(host: string, ip: string): Promise<void> {
+  async removeVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
     const client = this.client(host);
     const iface = this.iface();
     await this.options.recorder.step(
@@ -88,7 +89,7 @@ export class VipActions implements VipActuator, AgentTransport {
         description: `ip addr del ${ip}/${this.options.prefix} dev ${iface} (agent ${this.options.agents[host]})`,
       },
       undefined,
-      async () => wrap(host, () => client.removeVip(ip, iface, this.nextSeq())),
+      async () => wrap(host, () => client.removeVip(ip, iface, this.nextSeq(), bound)),
       (result) => (result?.changed === false ? 'was not held (no-op)' : 'removed'),
     );
   }

@@ -1007,7 +1007,6 @@ export const configSchema = z.strictObject({
         description: 'Environment variable holding the agent token; instead of agent_token_file.',
         example: 'SWITCHYARD_AGENT_TOKEN',
       }),
-      /** Per-request timeout towards agents; a VIP add/remove is retried (it is idempotent) within agent_retries. */
       /** HTTPS to agents: the CA their certificates are checked against, and the manager's client certificate for mutual TLS. */
       agent_ca_file: filePath.optional().meta({
         description: 'HTTPS to agents: the CA (PEM) their certificates are checked against.',
@@ -1026,7 +1025,8 @@ export const configSchema = z.strictObject({
         .default(3000)
         .meta({ description: 'Deadline of each request to an agent.' }),
       agent_retries: z.number().int().min(0).max(10).default(2).meta({
-        description: 'Retries of an idempotent agent request (VIP add or remove) that failed.',
+        description:
+          "Retries of an idempotent agent request (VIP add or remove) that failed, in a failover, a switchover or an operator's move; a monitor cycle's own moves try once, within agent_timeout or monitor.interval (at least 1 s).",
       }),
     })
     .superRefine((value, ctx) => {

@@ -14,7 +14,7 @@ import { reportErrant } from './errant-tracking.js';
 import { keepReplicasOnWriter } from './follow-writer.js';
 import { planReadOnly } from './invariants.js';
 import { note, setHolder } from './operation.js';
-import { reconcileRoles } from './reconcile.js';
+import { reconcileRoles, routineMoves } from './reconcile.js';
 import { recoverOperation } from './recovery.js';
 import { holderOf } from './roles.js';
 import { reconcileStartup } from './startup-reconcile.js';
@@ -196,6 +196,8 @@ async function enforceReadOnly(
 /** A VIP that failed to follow its role is added again while the role still sits there. */
 async function retryVips(core: EngineCore, ctx: OpContext): Promise<void> {
   if (ctx.runner.dry) return;
+  // Once per cycle, within a routine move's bound: a retry is made again by the next cycle.
+  const { bound } = routineMoves(core);
   for (const [ip, { role, host }] of [...core.vipRetries]) {
     if (core.state.roles[role]?.[ip] !== host) {
       core.vipRetries.delete(ip);
@@ -209,7 +211,7 @@ async function retryVips(core: EngineCore, ctx: OpContext): Promise<void> {
         reason: `retry: ${role} VIP ${ip} is not on ${host} yet`,
         inputs: { ip },
       },
-      (actuator) => actuator.addVip(host, ip),
+      (actuator) => actuator.addVip(host, ip, bound),
     );
     if (outcome.ok) core.vipRetries.delete(ip);
   }

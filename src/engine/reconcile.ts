@@ -10,6 +10,7 @@ import {
   chooseWriterCandidate,
   type CandidateChoice,
 } from './candidates.js';
+import type { VipCallBound } from '../actuator/types.js';
 import type { OpContext } from './context.js';
 import type { EngineCore, Trigger } from './core.js';
 import { divergedHosts, errantOf, liveErrant } from './errant-tracking.js';
@@ -72,6 +73,8 @@ export async function reconcileRoles(
     dropped: ctx.dropped,
     pinned: core.pinned,
   });
+  // Moves the operator did not ask for are routine: the next cycle makes them again if they fail.
+  const routine = trigger === 'operator' ? undefined : routineMoves(core);
   for (const move of assignment.moves) {
     if (
       move.role === core.writerRole ||
@@ -80,7 +83,16 @@ export async function reconcileRoles(
       (onlyRoles && !onlyRoles.has(move.role))
     )
       continue;
-    const done = await applyMove(core, ctx, move.role, move.ip, move.from, move.to, move.reason);
+    const done = await applyMove(
+      core,
+      ctx,
+      move.role,
+      move.ip,
+      move.from,
+      move.to,
+      move.reason,
+      routine,
+    );
     summary.actions.push(done);
   }
   for (const item of assignment.unassigned) {
@@ -234,6 +246,33 @@ async function reconcileWriter(
   }
 }
 
+/**
+ * The VIP calls of moves the operator did not ask for (a cycle's, an alert's): each tried once
+ * within `bound`; a host whose agent failed one is not called again in the same pass, nor is one
+ * whose agent the per-cycle exchange found not answering. A
+ * reader IP moved onto a host whose link was just cut otherwise held the cycle for the agent
+ * client's every retry (3 x 3 s by default) per IP, and with it the checks that find the writer
+ * dead: the failover came 20 s late. Nothing is lost by the bound: an IP whose add failed is left
+ * unassigned and the next cycle moves it again, and the per-cycle exchange takes an IP the agent
+ * did add after all away from it.
+ */
+export interface RoutineMoves {
+  bound: VipCallBound;
+  /** Hosts whose agent failed a VIP call in this pass. */
+  unanswered: Set<string>;
+}
+
+export function routineMoves(core: EngineCore): RoutineMoves {
+  const { agent_timeout: agentTimeout } = core.config.actuator;
+  return {
+    bound: {
+      timeoutMs: Math.min(agentTimeout, Math.max(1000, core.config.monitor.interval)),
+      retries: 0,
+    },
+    unanswered: new Set(),
+  };
+}
+
 export async function applyMove(
   core: EngineCore,
   ctx: OpContext,
@@ -242,6 +281,7 @@ export async function applyMove(
   from: string | null,
   to: string | null,
   reason: string,
+  routine?: RoutineMoves,
 ): Promise<string> {
   const runner = ctx.runner;
   note(ctx, {
@@ -252,17 +292,24 @@ export async function applyMove(
     reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`,
     inputs: { ip, from, to },
   });
-  if (from && hasVip(ip) && !core.agents.answering(from)) {
+  const silent = (host: string): string | undefined =>
+    !core.agents.answering(host)
+      ? 'whose agent does not answer'
+      : routine?.unanswered.has(host)
+        ? 'whose agent failed a VIP call a moment ago'
+        : undefined;
+  const fromSilent = from ? silent(from) : undefined;
+  if (from && hasVip(ip) && fromSilent) {
     note(ctx, {
       phase: 'note',
       event: 'vip.remove_deferred',
       host: from,
       role,
-      reason: `${role} IP ${ip} leaves ${from}, whose agent does not answer: the per-cycle exchange removes it on first contact`,
+      reason: `${role} IP ${ip} leaves ${from}, ${fromSilent}: the per-cycle exchange removes it on first contact`,
       inputs: { ip },
     });
   } else if (from && hasVip(ip)) {
-    await runner.attempt(
+    const removed = await runner.attempt(
       {
         event: 'vip.remove',
         host: from,
@@ -270,11 +317,25 @@ export async function applyMove(
         reason: `${role} IP ${ip} leaves ${from}`,
         inputs: { ip },
       },
-      (actuator) => actuator.removeVip(from, ip),
+      (actuator) => actuator.removeVip(from, ip, routine?.bound),
     );
+    if (!removed.ok) routine?.unanswered.add(from);
   }
   let holder = to;
-  if (to && hasVip(ip)) {
+  const toSilent = to && routine ? silent(to) : undefined;
+  if (to && hasVip(ip) && toSilent) {
+    // Left unassigned, as after a failed add, without waiting for an agent known not to answer.
+    note(ctx, {
+      phase: 'note',
+      event: 'vip.add_deferred',
+      host: to,
+      role,
+      reason: `${role} IP ${ip} would go to ${to}, ${toSilent}: left unassigned, the next cycle moves it again`,
+      inputs: { ip },
+      level: 'warn',
+    });
+    holder = null;
+  } else if (to && hasVip(ip)) {
     const added = await runner.attempt(
       {
         event: 'vip.add',
@@ -283,10 +344,13 @@ export async function applyMove(
         reason: `${role} IP ${ip} goes to ${to}`,
         inputs: { ip },
       },
-      (actuator) => actuator.addVip(to, ip),
+      (actuator) => actuator.addVip(to, ip, routine?.bound),
     );
     // Left unassigned so the next cycle tries again.
-    if (!added.ok) holder = null;
+    if (!added.ok) {
+      holder = null;
+      routine?.unanswered.add(to);
+    }
   }
   if (!runner.dry)
     core.state.roles = {

@@ -5,6 +5,7 @@ import {
   type AgentTransport,
   type FenceResult,
   type PlannedStep,
+  type VipCallBound,
 } from '../actuator/types.js';
 import { withTimeout } from './etcd-client.js';
 import type { EtcdLeadership } from './etcd-leadership.js';
@@ -93,11 +94,11 @@ export class FencedActuator implements Actuator {
   startReplication(host: string): Promise<void> {
     return this.fenced(`START SLAVE on ${host}`, () => this.inner.startReplication(host));
   }
-  addVip(host: string, ip: string): Promise<void> {
-    return this.fenced(`adding ${ip} on ${host}`, () => this.inner.addVip(host, ip));
+  addVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
+    return this.fenced(`adding ${ip} on ${host}`, () => this.inner.addVip(host, ip, bound));
   }
-  removeVip(host: string, ip: string): Promise<void> {
-    return this.fenced(`removing ${ip} from ${host}`, () => this.inner.removeVip(host, ip));
+  removeVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
+    return this.fenced(`removing ${ip} from ${host}`, () => this.inner.removeVip(host, ip, bound));
   }
   listVips(host: string): Promise<string[]> {
     return this.inner.listVips(host);

@@ -9,6 +9,7 @@ import {
   type Actuator,
   type FenceResult,
   type PlannedStep,
+  type VipCallBound,
 } from '../../src/actuator/types.js';
 import { configSchema } from '../../src/config/schema.js';
 import type {
@@ -88,6 +89,8 @@ export class SimCluster {
   readonly failAfter = new Set<string>();
   /** "method:host" keys whose call is recorded and then never returns (a statement stuck on the server). */
   readonly hangOn = new Set<string>();
+  /** The bound each VIP call was made with, by "method:host:ip" key, in call order. */
+  readonly vipBounds: Array<{ key: string; bound: VipCallBound | undefined }> = [];
   /** waitForGtid answers this (default: applied catches up to received, true). */
   waitAnswer: (host: string, position: string) => boolean = () => true;
 
@@ -312,13 +315,15 @@ export class FakeActuator implements Actuator {
       sim.lastIoError = '';
     });
   }
-  async addVip(host: string, ip: string): Promise<void> {
+  async addVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
+    if (!this.dryRun) this.sim.vipBounds.push({ key: `addVip:${host}:${ip}`, bound });
     this.call(`addVip:${host}:${ip}`, `ip addr add ${ip}/24 dev eth0`, host, () => {
       if (!this.sim.host(host).agentUp) throw new ActionError(`${host}: agent unreachable`);
       this.sim.host(host).vips.add(ip);
     });
   }
-  async removeVip(host: string, ip: string): Promise<void> {
+  async removeVip(host: string, ip: string, bound?: VipCallBound): Promise<void> {
+    if (!this.dryRun) this.sim.vipBounds.push({ key: `removeVip:${host}:${ip}`, bound });
     this.call(`removeVip:${host}:${ip}`, `ip addr del ${ip}/24 dev eth0`, host, () => {
       if (!this.sim.host(host).agentUp) throw new ActionError(`${host}: agent unreachable`);
       this.sim.host(host).vips.delete(ip);
