@@ -83,6 +83,13 @@ const READ_ONLY_KILL_AFTER_MS = 250;
  * moment behind catches up in far less; past it the channel starts from where it was.
  */
 const MASTER_CATCH_UP_WAIT_MS = 5_000;
+/**
+ * How long a started IO thread may report an error reaching its master before the wait for it
+ * ends. The thread tries again only every MASTER_CONNECT_RETRY (60 s unless set): waiting the
+ * whole replicationStartTimeoutMs for it proved nothing more, and held the engine's lock, so a
+ * new writer killed just after a switchover was failed over 15 s late.
+ */
+export const IO_ERROR_GRACE_MS = 2_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -661,12 +668,20 @@ async function waitForThreads(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: string;
+  let ioFailingSince: number | undefined;
   for (let attempt = 0; ; attempt++) {
     const status = await slaveStatus(connection);
     if (!status) throw new ActionError(`${host}: no replication configured after CHANGE MASTER`);
     if (status.Slave_IO_Running === 'Yes' && status.Slave_SQL_Running === 'Yes') return;
     last = `IO ${String(status.Slave_IO_Running)}, SQL ${String(status.Slave_SQL_Running)}${status.Last_IO_Error ? `, IO error: ${String(status.Last_IO_Error)}` : ''}${status.Last_SQL_Error ? `, SQL error: ${String(status.Last_SQL_Error)}` : ''}`;
     if (status.Slave_SQL_Running === 'No' && status.Last_SQL_Error) break;
+    if (status.Slave_IO_Running !== 'Yes' && status.Last_IO_Error) {
+      ioFailingSince ??= Date.now();
+      if (Date.now() - ioFailingSince >= IO_ERROR_GRACE_MS) {
+        last += ` for ${IO_ERROR_GRACE_MS} ms (the channel is set; its IO thread tries again every ${String(status.Connect_Retry ?? '?')} s by itself)`;
+        break;
+      }
+    } else ioFailingSince = undefined;
     if (Date.now() > deadline) break;
     // The IO thread usually connects within milliseconds: a failover's catch-up waits on this,
     // so the first looks come quickly (5, 10, 20, 40, 80 ms), then every 100 ms.

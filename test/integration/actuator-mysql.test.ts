@@ -289,4 +289,26 @@ test('MySQL actions on a real MariaDB cluster: fence, GTID wait, repoint, errant
     );
     assert.ok(!JSON.stringify(dry.steps).includes('MASTER_PASSWORD'), 'no password in plans');
   });
+
+  await t.test(
+    "starting replication towards a master that is gone ends when the IO thread reports it, not at the start timeout (15 s): the engine's lock waits on it",
+    async () => {
+      const [before] = await sandbox.instance('db3').sql('SHOW SLAVE STATUS');
+      assert.equal(Number(before?.Master_Port), sandbox.instance('db2').port);
+      await actuator.stopReplication('db3');
+      await sandbox.instance('db2').kill();
+      const started = Date.now();
+      await assert.rejects(actuator.startReplication('db3'), (error: Error) => {
+        assert.match(
+          error.message,
+          /replication is not running: IO Connecting, SQL Yes, IO error: .*for 2000 ms \(the channel is set; its IO thread tries again every \d+ s by itself\)/,
+        );
+        t.diagnostic(`gave up after ${Date.now() - started} ms: ${error.message}`);
+        return true;
+      });
+      const [after] = await sandbox.instance('db3').sql('SHOW SLAVE STATUS');
+      assert.equal(Number(after?.Master_Port), sandbox.instance('db2').port, 'the channel is kept');
+      assert.equal(after?.Slave_SQL_Running, 'Yes');
+    },
+  );
 });
