@@ -121,6 +121,11 @@ export class EngineCore {
   hookStates?: Map<string, string>;
   /** Manager clock: start of the first of a host's current run of failed checks. */
   readonly lostSince = new Map<string, number>();
+  /**
+   * The writer replicas follow (keepReplicasOnWriter), and from when on a replica's observation
+   * counts as taken while it was the writer (0: the writer this manager started with).
+   */
+  followedWriter?: { host: string; since: number };
   /** Writer VIPs whose add failed during a move: ip -> role and host, retried every cycle. */
   readonly vipRetries = new Map<string, { role: string; host: string }>();
   /** Hosts an Alertmanager silence holds automation off (src/maintenance); not the host an operator command names. */

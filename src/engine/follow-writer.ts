@@ -128,14 +128,22 @@ export async function repointStrayReplicas(
 
 /**
  * Every monitor cycle: a replica of the writer found replicating from another host while the
- * writer is ONLINE and was observed writable (so not a writer promoted in this very cycle, whose
- * procedure repointed with these same, older observations) is repointed, once per change (its
- * master, the writer): a repoint that fails or is refused is not retried every cycle in a loop,
- * only when something changed. Hosts in maintenance or ADMIN_OFFLINE are the operator's.
+ * writer is ONLINE and was observed writable is repointed, once per change (its master, the
+ * writer): a repoint that fails or is refused is not retried every cycle in a loop, only when
+ * something changed. Hosts in maintenance or ADMIN_OFFLINE are the operator's.
+ *
+ * Only on an observation of the replica taken after the writer became the writer: the procedure
+ * that moved the writer (a failover in this very cycle, an operator's switchover while the checks
+ * ran) repointed its replicas, and an older observation still shows the old master. Repointing
+ * again on it restarted the replica's replication for nothing and, under the engine's lock,
+ * waited for its IO thread to reach the writer: a writer killed just after its switchover was
+ * failed over only when that wait ended.
  */
 export async function keepReplicasOnWriter(core: EngineCore, ctx: OpContext): Promise<void> {
   const writer = holderOf(core.state.roles, core.writerRole);
   if (!writer || core.state.operation) return;
+  if (core.followedWriter?.host !== writer)
+    core.followedWriter = { host: writer, since: core.followedWriter ? core.now() : 0 };
   const observed = core.observations.get(writer);
   if (
     core.state.hosts[writer]?.state !== 'ONLINE' ||
@@ -143,9 +151,12 @@ export async function keepReplicasOnWriter(core: EngineCore, ctx: OpContext): Pr
     observed.readOnly !== false
   )
     return;
+  const since = core.followedWriter.since;
   const strays = strayReplicas(ctx, writer).filter(
     (stray) =>
-      !core.maintenance.has(stray.host) && core.state.hosts[stray.host]?.state !== 'ADMIN_OFFLINE',
+      !core.maintenance.has(stray.host) &&
+      core.state.hosts[stray.host]?.state !== 'ADMIN_OFFLINE' &&
+      (core.observations.get(stray.host)?.at ?? 0) > since,
   );
   for (const stray of strays) {
     const key = `replica.follow:${stray.host}`;

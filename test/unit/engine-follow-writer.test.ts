@@ -84,3 +84,29 @@ test('a replica with transactions the writer lacks is not repointed to it: refus
   assert.equal(refusals.length, 1, 'journalled once, not every cycle');
   assert.match(refusals[0]?.reason ?? '', /db3 has 0-2-101\.\.105 that db1 lacks/);
 });
+
+test("a replica's observation from before the writer moved does not repoint it again: an operator's switchover while the checks ran, then the next cycle", async () => {
+  const sim = SimCluster.standard();
+  const h = harness({ sim });
+  await h.cycle(healthy);
+  // db3's check ran before the switchover repointed it, db2's after db2 was promoted.
+  const before = sim.observe(Date.now() - 50);
+  const moved = await h.engine.moveRole('writer', 'db2', { force: false });
+  assert.ok(moved.ok, moved.detail);
+  assert.equal(sim.host('db3').master, 'db2', 'the switchover repointed db3');
+  const repoints = () => sim.calls.filter((call) => call.startsWith('repoint')).length;
+  const afterSwitchover = repoints();
+  const mixed = sim
+    .observe()
+    .map((obs) => (obs.host === 'db3' ? (before.find((old) => old.host === 'db3') ?? obs) : obs));
+  assert.equal(mixed.find((obs) => obs.host === 'db3')?.replication?.masterPort, 3307, 'from db1');
+  await h.engine.onCycle(mixed, h.engine.snapshot());
+  assert.equal(repoints(), afterSwitchover, 'not repointed on an observation older than the move');
+
+  // A replica really replicating from elsewhere, seen after the move, is still repointed.
+  sim.host('db3').master = 'db1';
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await h.cycle(healthy);
+  assert.equal(sim.host('db3').master, 'db2');
+  assert.equal(repoints(), afterSwitchover + 1);
+});
