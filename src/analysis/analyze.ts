@@ -451,7 +451,7 @@ export function analyze(snapshot: ClusterSnapshot, options: { host?: string } = 
 
   // ------------------------------------------------------------ the engine's own refusals
   for (const [key, reason] of snapshot.conditions) {
-    if (key.startsWith('unassigned:')) {
+    if (key.startsWith('unassigned:') || key.startsWith('vip.add_deferred:')) {
       const [, unassignedRole, ip] = key.split(':');
       add({
         name: 'role_unassigned',

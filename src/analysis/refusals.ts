@@ -53,7 +53,7 @@ export const REFUSED_EVENTS: Record<string, RefusalCoverage> = {
 
 /**
  * Keys of the lasting conditions (EngineCore.condition) and the rule behind each; a key with a
- * colon is a prefix (`unassigned:ROLE:IP`, `replica.follow:HOST`).
+ * colon is a prefix (`unassigned:ROLE:IP`, `vip.add_deferred:ROLE:IP`, `replica.follow:HOST`).
  */
 export const CONDITION_KEYS: Record<string, RefusalCoverage> = {
   'failover.withheld': REFUSED_EVENTS['failover.withheld'] as RefusalCoverage,
@@ -64,6 +64,10 @@ export const CONDITION_KEYS: Record<string, RefusalCoverage> = {
   'writer.no_lease': REFUSED_EVENTS['writer.no_lease'] as RefusalCoverage,
   'writer.stuck': REFUSED_EVENTS['switchover.refused'] as RefusalCoverage,
   'unassigned:': { shownAs: ['role_unassigned'], rule: 'no eligible host for a role IP' },
+  'vip.add_deferred:': {
+    shownAs: ['role_unassigned'],
+    rule: "a cycle's own VIP move does not wait on an agent that does not answer",
+  },
   'replica.follow:': REFUSED_EVENTS['replica.repoint_refused'] as RefusalCoverage,
 };
 

@@ -249,17 +249,17 @@ async function reconcileWriter(
 /**
  * The VIP calls of moves the operator did not ask for (a cycle's, an alert's): each tried once
  * within `bound`; a host whose agent failed one is not called again in the same pass, nor is one
- * whose agent the per-cycle exchange found not answering. A
- * reader IP moved onto a host whose link was just cut otherwise held the cycle for the agent
- * client's every retry (3 x 3 s by default) per IP, and with it the checks that find the writer
- * dead: the failover came 20 s late. Nothing is lost by the bound: an IP whose add failed is left
- * unassigned and the next cycle moves it again, and the per-cycle exchange takes an IP the agent
- * did add after all away from it.
+ * whose agent the per-cycle exchange found not answering. A reader IP moved onto a host whose
+ * link was just cut otherwise held the cycle for the agent client's every retry (3 x 3 s by
+ * default) per IP, and with it the checks that find the writer dead: the failover came 20 s
+ * late. Nothing is lost by the bound: an IP whose add failed is left unassigned and the next
+ * cycle moves it again, and the per-cycle exchange takes an IP the agent did add after all away
+ * from it.
  */
 export interface RoutineMoves {
   bound: VipCallBound;
   /** Hosts whose agent failed a VIP call in this pass. */
-  unanswered: Set<string>;
+  agentsFailed: Set<string>;
 }
 
 export function routineMoves(core: EngineCore): RoutineMoves {
@@ -269,7 +269,7 @@ export function routineMoves(core: EngineCore): RoutineMoves {
       timeoutMs: Math.min(agentTimeout, Math.max(1000, core.config.monitor.interval)),
       retries: 0,
     },
-    unanswered: new Set(),
+    agentsFailed: new Set(),
   };
 }
 
@@ -284,6 +284,31 @@ export async function applyMove(
   routine?: RoutineMoves,
 ): Promise<string> {
   const runner = ctx.runner;
+  const silent = (host: string): string | undefined =>
+    !core.agents.answering(host)
+      ? 'whose agent does not answer'
+      : routine?.agentsFailed.has(host)
+        ? 'whose agent failed a VIP call a moment ago'
+        : undefined;
+  const toSilent = to && hasVip(ip) && routine ? silent(to) : undefined;
+  // Journaled once while it lasts (the status's conditions show it): the next cycles find the
+  // same unassigned IP and the same silent host.
+  const deferAdd = (target: string, why: string) =>
+    core.condition(`vip.add_deferred:${role}:${ip}`, `it would go to ${target}, ${why}`, () =>
+      note(ctx, {
+        phase: 'note',
+        event: 'vip.add_deferred',
+        host: target,
+        role,
+        reason: `${role} IP ${ip} would go to ${target}, ${why}: left unassigned, the next cycle moves it again`,
+        inputs: { ip },
+        level: 'warn',
+      }),
+    );
+  if (to && toSilent && from === null) {
+    deferAdd(to, toSilent);
+    return `${role} ${ip} (none) -> (none)`;
+  }
   note(ctx, {
     phase: 'decision',
     event: 'role.move',
@@ -292,12 +317,6 @@ export async function applyMove(
     reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`,
     inputs: { ip, from, to },
   });
-  const silent = (host: string): string | undefined =>
-    !core.agents.answering(host)
-      ? 'whose agent does not answer'
-      : routine?.unanswered.has(host)
-        ? 'whose agent failed a VIP call a moment ago'
-        : undefined;
   const fromSilent = from ? silent(from) : undefined;
   if (from && hasVip(ip) && fromSilent) {
     note(ctx, {
@@ -319,21 +338,12 @@ export async function applyMove(
       },
       (actuator) => actuator.removeVip(from, ip, routine?.bound),
     );
-    if (!removed.ok) routine?.unanswered.add(from);
+    if (!removed.ok) routine?.agentsFailed.add(from);
   }
   let holder = to;
-  const toSilent = to && routine ? silent(to) : undefined;
-  if (to && hasVip(ip) && toSilent) {
+  if (to && toSilent) {
     // Left unassigned, as after a failed add, without waiting for an agent known not to answer.
-    note(ctx, {
-      phase: 'note',
-      event: 'vip.add_deferred',
-      host: to,
-      role,
-      reason: `${role} IP ${ip} would go to ${to}, ${toSilent}: left unassigned, the next cycle moves it again`,
-      inputs: { ip },
-      level: 'warn',
-    });
+    deferAdd(to, toSilent);
     holder = null;
   } else if (to && hasVip(ip)) {
     const added = await runner.attempt(
@@ -349,7 +359,7 @@ export async function applyMove(
     // Left unassigned so the next cycle tries again.
     if (!added.ok) {
       holder = null;
-      routine?.unanswered.add(to);
+      routine?.agentsFailed.add(to);
     }
   }
   if (!runner.dry)

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { holderOf } from '../../src/engine/roles.js';
-import { harness, testConfig } from './engine-fakes.js';
+import { AgentExchange } from '../../src/actuator/agent-exchange.js';
+import type { AgentTransport } from '../../src/actuator/types.js';
+import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../../src/domain/agent-exchange.js';
+import { silentLogger } from '../../src/log.js';
+import { SimCluster, clusterState, harness, testConfig } from './engine-fakes.js';
 
 const READERS = ['127.0.1.101', '127.0.1.102', '127.0.1.103'];
+const healthy = { db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' } as const;
 
 test("a cycle's reader moves call a failing agent once, briefly: later moves onto that host in the cycle are not made, the IPs are left unassigned, and the next cycle moves them", async () => {
   const config = testConfig();
@@ -83,4 +88,90 @@ test("a failover's and an operator's VIP calls keep the agent client's retries; 
   assert.ok(moved.ok, moved.detail);
   assert.ok(o.sim.vipBounds.length > 0, 'the operator move called an agent');
   for (const call of o.sim.vipBounds) assert.equal(call.bound, undefined, call.key);
+});
+
+/** Agents that answer the per-cycle exchange, except those in `silent`. */
+class ExchangeOnly implements AgentTransport {
+  private seq = 0;
+  readonly silent = new Set<string>();
+  nextSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+  agentUrl(host: string): string {
+    return `http://${host}.test:9106`;
+  }
+  async sync(host: string, request: SyncRequest): Promise<SyncAnswer> {
+    if (this.silent.has(host)) throw new Error(`${host}'s agent: no answer within 500 ms`);
+    return {
+      seq: request.seq,
+      held: request.vips,
+      added: [],
+      removed: [],
+      withheld: [],
+      contacts: {},
+    };
+  }
+  async releaseLease(): Promise<ReleaseAnswer> {
+    return { fenced: true, how: 'read_only', detail: 'read_only=ON read back' };
+  }
+}
+
+test('an IP that would go to a host whose agent does not answer the exchange stays unassigned without a call, journaled once while it lasts, and goes there once the agent answers', async () => {
+  const config = testConfig();
+  const sim = SimCluster.standard(config);
+  sim.host('db3').agentUp = false;
+  const transport = new ExchangeOnly();
+  transport.silent.add('db3');
+  const agents = new AgentExchange({ transport, timeoutMs: 500, log: silentLogger });
+  const h = harness({
+    config,
+    sim,
+    agents,
+    state: clusterState(healthy, {
+      writer: { '127.0.1.100': 'db1' },
+      reader: { '127.0.1.101': 'db1', '127.0.1.102': 'db2', '127.0.1.103': null },
+    }),
+  });
+  const cycle = async () => {
+    const state = await h.cycle(healthy);
+    await agents.settled();
+    return state;
+  };
+  const adds = () => sim.calls.filter((call) => call === 'addVip:db3:127.0.1.103').length;
+  // Nothing is known of db3's agent yet: the add is tried, once, and fails.
+  await cycle();
+  assert.equal(adds(), 1);
+  const moves = () =>
+    h.journal.entries.filter(
+      (entry) => entry.event === 'role.move' && JSON.stringify(entry).includes('127.0.1.103'),
+    ).length;
+  const movesBefore = moves();
+  for (let i = 0; i < 4; i++) {
+    const state = await cycle();
+    assert.equal(state.roles.reader?.['127.0.1.103'], null);
+  }
+  assert.equal(adds(), 1, 'no call to an agent the exchange finds silent');
+  assert.equal(moves(), movesBefore, 'no role.move every cycle');
+  const deferred = h.journal.entries.filter((entry) => entry.event === 'vip.add_deferred');
+  assert.equal(deferred.length, 1, 'journaled once while it lasts');
+  assert.match(deferred[0]?.reason ?? '', /would go to db3, whose agent does not answer/);
+  assert.match(
+    h.engine.currentConditions()['vip.add_deferred:reader:127.0.1.103'] ?? '',
+    /^it would go to db3, whose agent does not answer$/,
+    'the status names it while it lasts',
+  );
+  const shown = h.engine.analysis().situations.find((item) => item.name === 'role_unassigned');
+  assert.equal(
+    shown?.summary,
+    'reader IP 127.0.1.103 is unassigned: it would go to db3, whose agent does not answer',
+    'why shows it',
+  );
+
+  sim.host('db3').agentUp = true;
+  transport.silent.delete('db3');
+  await cycle();
+  const state = await cycle();
+  assert.equal(state.roles.reader?.['127.0.1.103'], 'db3');
+  assert.ok(sim.host('db3').vips.has('127.0.1.103'));
 });
