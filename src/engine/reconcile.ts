@@ -307,7 +307,7 @@ export async function applyMove(
     );
   if (to && toSilent && from === null) {
     deferAdd(to, toSilent);
-    return `${role} ${ip} (none) -> (none)`;
+    return `${role} ${ip} not moved to ${to}: ${toSilent.replace(/^whose /, 'its ')}`;
   }
   note(ctx, {
     phase: 'decision',
