@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { holderOf } from '../../src/engine/roles.js';
 import { AgentExchange } from '../../src/actuator/agent-exchange.js';
-import type { AgentTransport } from '../../src/actuator/types.js';
-import type { ReleaseAnswer, SyncAnswer, SyncRequest } from '../../src/domain/agent-exchange.js';
 import { silentLogger } from '../../src/log.js';
 import { SimCluster, clusterState, harness, testConfig } from './engine-fakes.js';
+import { SimAgents } from './sim-agents.js';
 
 const READERS = ['127.0.1.101', '127.0.1.102', '127.0.1.103'];
 const healthy = { db1: 'ONLINE', db2: 'ONLINE', db3: 'ONLINE' } as const;
@@ -90,39 +89,12 @@ test("a failover's and an operator's VIP calls keep the agent client's retries; 
   for (const call of o.sim.vipBounds) assert.equal(call.bound, undefined, call.key);
 });
 
-/** Agents that answer the per-cycle exchange, except those in `silent`. */
-class ExchangeOnly implements AgentTransport {
-  private seq = 0;
-  readonly silent = new Set<string>();
-  nextSeq(): number {
-    this.seq += 1;
-    return this.seq;
-  }
-  agentUrl(host: string): string {
-    return `http://${host}.test:9106`;
-  }
-  async sync(host: string, request: SyncRequest): Promise<SyncAnswer> {
-    if (this.silent.has(host)) throw new Error(`${host}'s agent: no answer within 500 ms`);
-    return {
-      seq: request.seq,
-      held: request.vips,
-      added: [],
-      removed: [],
-      withheld: [],
-      contacts: {},
-    };
-  }
-  async releaseLease(): Promise<ReleaseAnswer> {
-    return { fenced: true, how: 'read_only', detail: 'read_only=ON read back' };
-  }
-}
-
 test('an IP that would go to a host whose agent does not answer the exchange stays unassigned without a call, journaled once while it lasts, and goes there once the agent answers', async () => {
   const config = testConfig();
   const sim = SimCluster.standard(config);
   sim.host('db3').agentUp = false;
-  const transport = new ExchangeOnly();
-  transport.silent.add('db3');
+  const transport = new SimAgents(sim, () => 'db1');
+  transport.slowSync.add('db3');
   const agents = new AgentExchange({ transport, timeoutMs: 500, log: silentLogger });
   const h = harness({
     config,
@@ -169,7 +141,7 @@ test('an IP that would go to a host whose agent does not answer the exchange sta
   );
 
   sim.host('db3').agentUp = true;
-  transport.silent.delete('db3');
+  transport.slowSync.delete('db3');
   await cycle();
   const state = await cycle();
   assert.equal(state.roles.reader?.['127.0.1.103'], 'db3');
