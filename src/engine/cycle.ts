@@ -195,7 +195,7 @@ async function enforceReadOnly(
 
 /** A VIP that failed to follow its role is added again while the role still sits there. */
 async function retryVips(core: EngineCore, ctx: OpContext): Promise<void> {
-  if (ctx.runner.dry) return;
+  if (ctx.runner.dry || core.vipRetries.size === 0) return;
   // Once per cycle, within a routine move's bound: a retry is made again by the next cycle.
   const { bound } = routineMoves(core);
   for (const [ip, { role, host }] of [...core.vipRetries]) {
