@@ -40,7 +40,8 @@
  * --state-dir puts every cluster's state_dir under DIR (e.g. tmpfs), to tell what the journal's
  * and the state's fsyncs cost the shared event loop from everything else. --profile DIR writes a
  * V8 CPU profile of each fleet manager there (node --cpu-prof), for where the time goes.
- * --node-flags "..." runs the managers with these node flags instead of the shipped unit's.
+ * --node-flags fleet runs the managers with the node flags of the shipped fleet drop-in
+ * (deploy/switchyard-fleet.conf) instead of the unit's; --node-flags "..." with the flags given.
  * --servers-nice N runs the 99 clusters' shared servers at nice N (every thread): they stand in
  * for servers a real fleet has on other machines, and at 19 they stop taking the cores' turns
  * from the manager, so its figures are its own and not the 2-core machine's.
@@ -76,6 +77,7 @@ import {
   until,
   procStats,
   unitNodeFlags,
+  fleetNodeFlags,
 } from './support.js';
 
 const CLI = new URL('../bin/switchyard.js', import.meta.url).pathname;
@@ -109,9 +111,23 @@ if (!Number.isInteger(steadyRounds) || steadyRounds < 1)
 const runs = Number(option('--runs', '3'));
 /** Where the clusters' state_dirs go (each fsyncs its journal and state): default beside the sandbox, on disk. */
 const stateRoot = option('--state-dir', '');
-/** Node flags for the managers instead of the shipped unit's (e.g. a larger young generation). */
-const nodeFlags = option('--node-flags', '');
-const managerFlags = () => (nodeFlags ? nodeFlags.split(' ').filter(Boolean) : unitNodeFlags());
+/**
+ * The managers' node flags: the shipped unit's (`unit`, the default), the shipped fleet drop-in's
+ * (`fleet`: what docs/fleet.md tells a fleet's operator to install), or the flags given.
+ */
+const nodeFlags = option('--node-flags', 'unit');
+const managerFlags = () =>
+  nodeFlags === 'unit'
+    ? unitNodeFlags()
+    : nodeFlags === 'fleet'
+      ? fleetNodeFlags()
+      : nodeFlags.split(' ').filter(Boolean);
+const flagsSource = () =>
+  nodeFlags === 'unit'
+    ? 'of deploy/switchyard.service'
+    : nodeFlags === 'fleet'
+      ? 'of deploy/switchyard-fleet.conf'
+      : '(--node-flags)';
 /** Where the fleet managers' CPU profiles go (node --cpu-prof); none by default. */
 const profileDir = option('--profile', '');
 /**
@@ -464,7 +480,7 @@ async function steady(manager: Manager, scrapers: number, encoding: string): Pro
     `health at the end: hosts ONLINE ${online} of ${perCluster.length * 3}${notOnline.length ? ` (not: ${notOnline.slice(0, 5).join(', ')}${notOnline.length > 5 ? ', ...' : ''})` : ''}; clusters with exactly one writable host ${writers} of ${perCluster.length}`,
     `cycles (${perCluster.length} clusters, interval 1 s, ${elapsed.toFixed(0)} s): ${total} cycles, per cluster ${Math.min(...perCluster)}-${Math.max(...perCluster)} (expected about ${elapsed.toFixed(0)}); duration p99 <= ${p99} s, max <= ${max} s (histogram bucket bounds); cycles longer than the interval: ${overruns}`,
     `/metrics (${(size / 1024).toFixed(0)} KiB, ${encoding === 'gzip' ? `gzip ${(wireBytes / 1024).toFixed(0)} KiB on the wire` : 'uncompressed'}, ${scrapers} scrapers at the same instant, once a second, ${latencies.length} scrapes answered): p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))} (to the first byte: p50 ${ms(percentile(firstBytes, 50))}, p99 ${ms(percentile(firstBytes, 99))}); failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].join('; ')})` : ''}`,
-    `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core, its event loop's thread waited for a core ${waitedMsPerSecond.toFixed(0)} ms per second (nice ${end.nice}; node flags${nodeFlags ? ' (--node-flags)' : ' of deploy/switchyard.service'}: ${managerFlags().join(' ') || 'none'})`,
+    `manager process: RSS max ${mb(rssMax)}, CPU ${cpu.toFixed(1)}% of a core, its event loop's thread waited for a core ${waitedMsPerSecond.toFixed(0)} ms per second (nice ${end.nice}; node flags ${flagsSource()}: ${managerFlags().join(' ') || 'none'})`,
   ];
 }
 

@@ -12,6 +12,8 @@
 #   /usr/bin/switchyard            a wrapper that runs it with the system's node
 #   /lib/systemd/system/*.service  the units of deploy/, pointed at /usr/lib/switchyard
 #   /etc/switchyard/*.yml          the example configs, as conffiles (kept on upgrade, removed on purge)
+#   /usr/share/doc/switchyard/     the README, and examples/switchyard-fleet.conf (a systemd drop-in
+#                                  for a process that runs a fleet; not installed as one)
 #   postinst                       creates the `switchyard` system user; /etc/switchyard 0750, group switchyard
 #   no service is enabled or started: the operator configures first, then `systemctl enable --now`
 set -euo pipefail
@@ -24,7 +26,7 @@ while (($# > 0)); do
   case "$1" in
     --tarball) tarball="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "build-deb.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -77,8 +79,13 @@ install -d "$stage/etc/switchyard"
 install -m 0644 "$lib/deploy/switchyard.yml" "$stage/etc/switchyard/switchyard.yml"
 install -m 0644 "$lib/deploy/agent.yml" "$stage/etc/switchyard/agent.yml"
 
-install -d "$stage/usr/share/doc/switchyard"
+install -d "$stage/usr/share/doc/switchyard/examples"
 cp "$lib/README.md" "$stage/usr/share/doc/switchyard/README.md"
+# The fleet drop-in is an example, not installed under /lib/systemd: a one-cluster manager keeps
+# the unit's own node flags (docs/fleet.md says when and how to install it).
+sed -e 's|/opt/switchyard/|/usr/lib/switchyard/|g' "$lib/deploy/switchyard-fleet.conf" \
+  >"$stage/usr/share/doc/switchyard/examples/switchyard-fleet.conf"
+chmod 0644 "$stage/usr/share/doc/switchyard/examples/switchyard-fleet.conf"
 
 install -d "$stage/DEBIAN"
 cat >"$stage/DEBIAN/conffiles" <<'EOF'

@@ -214,6 +214,14 @@ test('npm pack and the Debian package: install, run, keep a changed config on re
       );
       assert.equal(links, '', `${unit} is not enabled`);
     }
+    // The fleet drop-in comes as an example, pointed at this install, and is not active.
+    const fleet = readFileSync('/usr/share/doc/switchyard/examples/switchyard-fleet.conf', 'utf8');
+    assert.match(
+      fleet,
+      /^ExecStart=\/usr\/bin\/node .*\/usr\/lib\/switchyard\/bin\/switchyard\.js run/m,
+    );
+    assert.ok(!fleet.includes('/opt/switchyard'));
+    assert.ok(!existsSync('/lib/systemd/system/switchyard.service.d'));
   });
 
   await t.test('reinstall (an upgrade): a changed config is kept', async () => {

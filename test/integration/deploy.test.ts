@@ -117,3 +117,25 @@ test('systemd units: own user, hardened, capabilities only for the agent', () =>
   );
   assert.equal(manager.get('Service')?.get('ReadWritePaths'), '/var/lib/switchyard');
 });
+
+test('deploy/switchyard-fleet.conf: a drop-in that changes only the node flags and the config of the manager', () => {
+  const unitCommand = unitSections(`${root}deploy/switchyard.service`)
+    .get('Service')
+    ?.get('ExecStart');
+  assert.ok(unitCommand);
+  const lines = readFileSync(`${root}deploy/switchyard-fleet.conf`, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  // systemd refuses a second ExecStart= for Type=simple unless the unit's is reset first.
+  assert.deepEqual(lines.slice(0, 2), ['[Service]', 'ExecStart=']);
+  assert.equal(lines.length, 3, 'nothing else of the unit is changed');
+  const fleetWords = (lines[2] as string).replace(/^ExecStart=/, '').split(/\s+/);
+  const unitWords = unitCommand.split(/\s+/);
+  const script = (words: string[]) => words.find((word) => word.endsWith('/bin/switchyard.js'));
+  assert.equal(fleetWords[0], unitWords[0], 'the same node');
+  assert.equal(script(fleetWords), script(unitWords), 'the same install');
+  assert.ok(fleetWords.includes('--max-semi-space-size=16'));
+  assert.ok(!fleetWords.includes('--optimize-for-size'));
+  assert.deepEqual(fleetWords.slice(-3), ['run', '-c', '/etc/switchyard/conf.d']);
+});
