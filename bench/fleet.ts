@@ -1,7 +1,8 @@
 /**
  * bench/fleet: 100 clusters of 3 hosts at default settings in one `switchyard run` process, one
  * listener (a `clusters:` file). Run `npm run build` first: the manager runs from the build, with
- * the node flags of the shipped unit (deploy/switchyard.service).
+ * the node flags of the shipped unit (deploy/switchyard.service), or with --node-flags fleet those
+ * of the drop-in a fleet's operator installs (deploy/switchyard-fleet.conf).
  *
  * Shared-server mode (300 real MariaDB servers do not fit a 2-core machine): cluster 1, "alpha",
  * has its own 3 real servers (a sandbox: two masters, one replica) and is the one that fails
@@ -27,7 +28,7 @@
  *   and so on. Between runs db1 is restarted, set online, and gets the writer back (prefer: db1).
  *
  *   npx tsx bench/fleet.ts [--clusters 100] [--seconds 60] [--scrapers 10] [--runs 3] [--state-dir /dev/shm]
- *     [--steady-rounds 1] [--encodings gzip] [--servers-batch]
+ *     [--steady-rounds 1] [--encodings gzip] [--node-flags unit|fleet|"..."] [--servers-batch]
  *
  * --scrapers takes a list (e.g. 2,10): the steady phase is then run once per count, one after the
  * other on the same fleet process, and --steady-rounds N repeats that sequence N times (A B A B),
