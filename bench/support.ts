@@ -7,30 +7,21 @@ import type { LoadedConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { gtidsIn, parseRange } from '../src/mysql/gtid.js';
 import { MYSQL_PORT, type NetnsCluster } from '../test/support/netns-cluster.js';
+import { unitFileNodeFlags } from '../test/support/unit-files.js';
 import { WriteProbe } from '../test/support/write-probe.js';
 
 const UNIT = new URL('../deploy/switchyard.service', import.meta.url).pathname;
 const FLEET_DROP_IN = new URL('../deploy/switchyard-fleet.conf', import.meta.url).pathname;
 const TICKS = 100; // USER_HZ on Linux
 
-/** The node options between the node binary and the script of a unit file's last ExecStart. */
-function nodeFlagsOf(file: string): string[] {
-  const commands = [...readFileSync(file, 'utf8').matchAll(/^ExecStart=(.+)$/gm)];
-  const words = (commands.at(-1)?.[1] ?? '').split(/\s+/);
-  return words.slice(
-    1,
-    words.findIndex((word) => word.endsWith('switchyard.js')),
-  );
-}
-
 /** The node options of the shipped unit (deploy/switchyard.service). */
 export function unitNodeFlags(): string[] {
-  return nodeFlagsOf(UNIT);
+  return unitFileNodeFlags(UNIT);
 }
 
 /** The node options of the shipped drop-in for a fleet process (deploy/switchyard-fleet.conf). */
 export function fleetNodeFlags(): string[] {
-  return nodeFlagsOf(FLEET_DROP_IN);
+  return unitFileNodeFlags(FLEET_DROP_IN);
 }
 
 /** A process's resident memory and CPU time so far, from /proc. */

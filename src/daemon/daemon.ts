@@ -12,6 +12,7 @@ import type { Leadership } from '../leadership/leadership.js';
 import type { Logger } from '../log.js';
 import { ClusterRuntime } from './cluster-runtime.js';
 import { FleetPriority } from './fleet-priority.js';
+import { fleetNodeFlagsAdvice, processNodeFlags } from './node-flags.js';
 import { clusterApi, clusterMetrics, countFleetWebhookRequests } from './cluster-api.js';
 
 export interface DaemonOptions {
@@ -181,6 +182,8 @@ export class Daemon {
       },
       'switchyard manager started',
     );
+    const advice = fleetNodeFlagsAdvice(this.clusters.length, processNodeFlags());
+    if (advice) this.log.warn({ event: 'daemon.node_flags', warning: advice }, advice);
     return url;
   }
 
