@@ -284,30 +284,34 @@ export async function applyMove(
   routine?: RoutineMoves,
 ): Promise<string> {
   const runner = ctx.runner;
-  const silent = (host: string): string | undefined =>
+  // What is wrong with a host's agent, for a move that should not call it now.
+  const agentSilent = (host: string): string | undefined =>
     !core.agents.answering(host)
-      ? 'whose agent does not answer'
+      ? 'does not answer'
       : routine?.agentsFailed.has(host)
-        ? 'whose agent failed a VIP call a moment ago'
+        ? 'failed a VIP call a moment ago'
         : undefined;
-  const toSilent = to && hasVip(ip) && routine ? silent(to) : undefined;
+  const toSilent = to && hasVip(ip) && routine ? agentSilent(to) : undefined;
   // Journaled once while it lasts (the status's conditions show it): the next cycles find the
   // same unassigned IP and the same silent host.
-  const deferAdd = (target: string, why: string) =>
-    core.condition(`vip.add_deferred:${role}:${ip}`, `it would go to ${target}, ${why}`, () =>
-      note(ctx, {
-        phase: 'note',
-        event: 'vip.add_deferred',
-        host: target,
-        role,
-        reason: `${role} IP ${ip} would go to ${target}, ${why}: left unassigned, the next cycle moves it again`,
-        inputs: { ip },
-        level: 'warn',
-      }),
+  const deferAdd = (target: string, silent: string) =>
+    core.condition(
+      `vip.add_deferred:${role}:${ip}`,
+      `it would go to ${target}, whose agent ${silent}`,
+      () =>
+        note(ctx, {
+          phase: 'note',
+          event: 'vip.add_deferred',
+          host: target,
+          role,
+          reason: `${role} IP ${ip} would go to ${target}, whose agent ${silent}: left unassigned, the next cycle moves it again`,
+          inputs: { ip },
+          level: 'warn',
+        }),
     );
   if (to && toSilent && from === null) {
     deferAdd(to, toSilent);
-    return `${role} ${ip} not moved to ${to}: ${toSilent.replace(/^whose /, 'its ')}`;
+    return `${role} ${ip} not moved to ${to}: its agent ${toSilent}`;
   }
   note(ctx, {
     phase: 'decision',
@@ -317,14 +321,14 @@ export async function applyMove(
     reason: `${role} ${ip}: ${from ?? '(none)'} -> ${to ?? '(none)'}: ${reason}`,
     inputs: { ip, from, to },
   });
-  const fromSilent = from ? silent(from) : undefined;
+  const fromSilent = from ? agentSilent(from) : undefined;
   if (from && hasVip(ip) && fromSilent) {
     note(ctx, {
       phase: 'note',
       event: 'vip.remove_deferred',
       host: from,
       role,
-      reason: `${role} IP ${ip} leaves ${from}, ${fromSilent}: the per-cycle exchange removes it on first contact`,
+      reason: `${role} IP ${ip} leaves ${from}, whose agent ${fromSilent}: the per-cycle exchange removes it on first contact`,
       inputs: { ip },
     });
   } else if (from && hasVip(ip)) {
